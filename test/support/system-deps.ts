@@ -1,0 +1,58 @@
+/**
+ * Tests that need a Debian package ask here first. On a developer's machine a missing package skips the
+ * test with the apt command that installs it; under CI=true a missing package is a failure, never a skip
+ * (.ci/run installs every package listed here).
+ */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+export interface SystemDependency {
+  /** Debian package(s) to install, as in `apt-get install -y <packages>`. */
+  readonly packages: readonly string[];
+  /** True when the dependency is usable on this machine. */
+  readonly present: () => boolean;
+}
+
+/** The Python interpreter that sees Debian's python3-* packages (not a pyenv/venv python3 on PATH). */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+function pythonImports(module: string): () => boolean {
+  return () =>
+    existsSync(DEBIAN_PYTHON) &&
+    spawnSync(DEBIAN_PYTHON, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+export const systemDependencies = {
+  fashionMnist: {
+    packages: ['dataset-fashion-mnist'],
+    present: () => existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`),
+  },
+  pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
+  pythonGrpc: {
+    packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
+    present: () =>
+      pythonImports('grpc')() && existsSync('/usr/bin/protoc') && existsSync('/usr/bin/grpc_python_plugin'),
+  },
+} satisfies Record<string, SystemDependency>;
+
+export interface DependencyCheck {
+  /** True when the test must be skipped (dependency missing, not under CI). */
+  readonly skip: boolean;
+  /** Why, with the command that fixes it. */
+  readonly reason: string;
+}
+
+/**
+ * Checks a dependency at collection time. Use as `describe.skipIf(check.skip)(check.reason + ...)` or
+ * call `assertPresent` inside the test. Under CI=true a missing dependency throws so the run fails.
+ */
+export function checkSystemDependency(dep: SystemDependency, env: NodeJS.ProcessEnv = process.env): DependencyCheck {
+  if (dep.present()) return { skip: false, reason: '' };
+  const reason = `needs Debian package(s) ${dep.packages.join(', ')}: run \`sudo apt-get update && sudo apt-get install -y ${dep.packages.join(' ')}\``;
+  if (env['CI'] === 'true') {
+    throw new Error(`CI=true and a required system dependency is missing: ${reason}`);
+  }
+  return { skip: true, reason: `skipped: ${reason}` };
+}
