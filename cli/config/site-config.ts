@@ -1,0 +1,100 @@
+/**
+ * site.yaml: a data site's participant daemon. The site's own policy lives here and is enforced by the
+ * site whatever the coordinator asks (pinned task hashes, minimum participants and threshold, plaintext
+ * refused unless allowed).
+ */
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { duration, size } from './units.js';
+import { readConfigFile, validateConfig } from './load.js';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
+
+const partitionSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('iid'), count: z.number().int().positive(), index: z.number().int().min(0), seed: z.number().int().default(1) }),
+  z.strictObject({ kind: z.literal('dirichlet'), alpha: z.number().positive(), count: z.number().int().positive(), index: z.number().int().min(0), seed: z.number().int().default(1) }),
+  z.strictObject({ kind: z.literal('shards'), shards_per_site: z.number().int().positive(), count: z.number().int().positive(), index: z.number().int().min(0), seed: z.number().int().default(1) }),
+]).refine((partition) => partition.index < partition.count, { message: 'index must be smaller than count', path: ['index'] });
+
+const dataSchema = z.discriminatedUnion('format', [
+  z.strictObject({
+    format: z.literal('csv'),
+    path: z.string().min(1),
+    label_column: z.union([z.string().min(1), z.number().int().min(0)]).default('label'),
+    header: z.enum(['auto', 'yes', 'no']).default('auto'),
+    test_fraction: z.number().min(0).lt(1).default(0.2),
+    split_seed: z.number().int().default(1),
+    partition: partitionSchema.optional(),
+  }),
+  z.strictObject({
+    format: z.literal('idx'),
+    images: z.string().min(1),
+    labels: z.string().min(1),
+    test_images: z.string().min(1).optional(),
+    test_labels: z.string().min(1).optional(),
+    test_fraction: z.number().min(0).lt(1).default(0.2),
+    split_seed: z.number().int().default(1),
+    partition: partitionSchema.optional(),
+  }),
+  z.strictObject({
+    /** The UCI digits copy shipped in data/ (demo and tests). */
+    format: z.literal('digits'),
+    test_fraction: z.number().min(0).lt(1).default(0.2),
+    split_seed: z.number().int().default(1),
+    partition: partitionSchema.optional(),
+  }),
+]);
+
+export const siteConfigSchema = z.strictObject({
+  coordinator: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port of the coordinator'),
+  /** TLS host name to check on the coordinator's certificate, when it differs from the host dialled. */
+  server_name: z.string().min(1).optional(),
+  tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1), crl: z.string().min(1).optional() }),
+  data: dataSchema,
+  accepted_tasks: z.array(sha256Hex).min(1, 'pin at least one task hash: the site never trains a task it has not pinned'),
+  policy: z.strictObject({
+    min_participants: z.number().int().min(2).default(3),
+    min_threshold: z.number().int().min(1).default(2),
+    allow_plaintext: z.boolean().default(false),
+    roster: z.array(z.string().min(1)).optional(),
+  }).prefault({}),
+  device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, 'expected auto, cpu, cuda or cuda:N').default('auto'),
+  intra_op_threads: z.number().int().min(1).max(256).default(1),
+  max_model_bytes: size.default(1024 ** 3),
+  reconnect: z.strictObject({ initial: duration.default(500), max: duration.default(30_000) }).prefault({}),
+  /** Where the site keeps its round state (so a restart sits an interrupted round out). */
+  state_dir: z.string().min(1).default('site-state'),
+});
+
+export type SiteConfigFile = z.output<typeof siteConfigSchema>;
+export type SiteConfig = SiteConfigFile & { readonly source: string; readonly baseDirectory: string };
+
+export function compileSiteConfig(value: unknown, source: string, baseDirectory: string): SiteConfig {
+  const file = validateConfig(siteConfigSchema, value, source);
+  const at = (path: string): string => resolve(baseDirectory, path);
+  const data = file.data;
+  const resolvedData =
+    data.format === 'csv'
+      ? { ...data, path: at(data.path) }
+      : data.format === 'idx'
+        ? {
+            ...data,
+            images: at(data.images),
+            labels: at(data.labels),
+            ...(data.test_images === undefined ? {} : { test_images: at(data.test_images) }),
+            ...(data.test_labels === undefined ? {} : { test_labels: at(data.test_labels) }),
+          }
+        : data;
+  return {
+    ...file,
+    tls: { ...file.tls, ca: at(file.tls.ca), cert: at(file.tls.cert), key: at(file.tls.key), ...(file.tls.crl === undefined ? {} : { crl: at(file.tls.crl) }) },
+    data: resolvedData,
+    state_dir: at(file.state_dir),
+    source,
+    baseDirectory,
+  };
+}
+
+export async function loadSiteConfig(path: string): Promise<SiteConfig> {
+  return compileSiteConfig(await readConfigFile(path), path, dirname(resolve(path)));
+}

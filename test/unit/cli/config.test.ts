@@ -1,0 +1,119 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  compileCoordinatorConfig,
+  compileSiteConfig,
+  loadCoordinatorConfig,
+  parseConfigText,
+  parseDurationMs,
+  parseSizeBytes,
+} from '../../../cli/config/index.js';
+
+const TASK_HASH = 'a'.repeat(64);
+const baseCoordinator = {
+  federation_id: 'demo',
+  tls: { ca: 'ca.pem', cert: 'c.pem', key: 'c.key.pem' },
+  task: 'task.yaml',
+  rounds: 3,
+};
+const baseSite = {
+  coordinator: '127.0.0.1:7443',
+  tls: { ca: 'ca.pem', cert: 's.pem', key: 's.key.pem' },
+  data: { format: 'digits' },
+  accepted_tasks: [TASK_HASH],
+};
+
+describe('units', () => {
+  it.each([
+    ['30s', 30_000], ['5m', 300_000], ['250ms', 250], ['1h', 3_600_000], [2, 2000], ['1.5s', 1500],
+  ] as const)('duration %s', (text, ms) => expect(parseDurationMs(text)).toBe(ms));
+  it.each(['30', 'soon', '-1s', '5 minutes'])('rejects duration %s', (text) => expect(parseDurationMs(text)).toBeUndefined());
+  it.each([['64MiB', 64 * 1024 ** 2], ['1GiB', 1024 ** 3], ['512KB', 512_000], [100, 100]] as const)('size %s', (text, bytes) => expect(parseSizeBytes(text)).toBe(bytes));
+  it('rejects a bad size', () => expect(parseSizeBytes('lots')).toBeUndefined());
+});
+
+describe('coordinator.yaml', () => {
+  it('applies documented defaults and resolves paths against the config directory', () => {
+    const config = compileCoordinatorConfig(baseCoordinator, 'coordinator.yaml', '/etc/fedgate');
+    expect(config.tls.ca).toBe('/etc/fedgate/ca.pem');
+    expect(config.stateDir).toBe('/etc/fedgate/state');
+    expect(config.deadlines).toEqual({ advertise_keys: 30_000, share_keys: 30_000, masked_input: 600_000, consistency_check: 30_000, unmask: 30_000, commit: 30_000 });
+    expect(config.secure_aggregation).toBe(true);
+    expect(config.participants.min).toBe(3);
+  });
+
+  it.each([
+    [{ ...baseCoordinator, rounds: 0 }, /rounds: .*(too small|>0|positive)/i],
+    [{ ...baseCoordinator, rounds: 'ten' }, /rounds: .*expected number.*got "ten"/],
+    [{ ...baseCoordinator, roundz: 3 }, /roundz|Unrecognized key/],
+    [{ ...baseCoordinator, listen: 'localhost' }, /listen: expected host:port/],
+    [{ ...baseCoordinator, deadlines: { unmask: 'soon' } }, /deadlines\.unmask: expected a positive duration.*"soon"/],
+    [{ ...baseCoordinator, secagg: { degree: 3 } }, /secagg\.degree: must be even/],
+    [{ ...baseCoordinator, federation_id: 'has space' }, /federation_id/],
+    [{ ...baseCoordinator, tls: { ca: 'ca.pem' } }, /tls\.cert/],
+  ])('rejects bad input %#, naming the key', (value, message) => {
+    expect(() => compileCoordinatorConfig(value, 'coordinator.yaml', '/x')).toThrow(ConfigError);
+    expect(() => compileCoordinatorConfig(value, 'coordinator.yaml', '/x')).toThrow(message);
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      compileCoordinatorConfig({ tls: {} }, 'c.yaml', '/x');
+      expect.unreachable();
+    } catch (error) {
+      const message = (error as Error).message;
+      for (const key of ['federation_id', 'tls.ca', 'task', 'rounds']) expect(message).toContain(key);
+    }
+  });
+});
+
+describe('site.yaml', () => {
+  it('compiles with a safe default policy', () => {
+    const config = compileSiteConfig(baseSite, 'site.yaml', '/site');
+    expect(config.policy).toEqual({ min_participants: 3, min_threshold: 2, allow_plaintext: false });
+    expect(config.device).toBe('auto');
+    expect(config.intra_op_threads).toBe(1);
+    expect(config.tls.key).toBe('/site/s.key.pem');
+  });
+
+  it.each([
+    [{ ...baseSite, accepted_tasks: [] }, /accepted_tasks: pin at least one task hash/],
+    [{ ...baseSite, accepted_tasks: ['abc'] }, /accepted_tasks\.0: expected a task hash/],
+    [{ ...baseSite, device: 'gpu' }, /device: expected auto, cpu, cuda or cuda:N/],
+    [{ ...baseSite, data: { format: 'parquet' } }, /data\.format/],
+    [{ ...baseSite, data: { format: 'csv' } }, /data\.path/],
+    [{ ...baseSite, data: { format: 'digits', partition: { kind: 'iid', count: 3, index: 3 } } }, /data\.partition\.index: index must be smaller than count/],
+    [{ ...baseSite, max_model_bytes: 'huge' }, /max_model_bytes: expected a positive size/],
+  ])('rejects bad input %#, naming the key', (value, message) => {
+    expect(() => compileSiteConfig(value, 'site.yaml', '/x')).toThrow(message);
+  });
+});
+
+describe('config files', () => {
+  let directory: string;
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'fedgate-config-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('a missing file says so and names the flag', async () => {
+    await expect(loadCoordinatorConfig(join(directory, 'nope.yaml'))).rejects.toThrow(/nope\.yaml: the file does not exist: check the --config path/);
+  });
+
+  it('invalid YAML and duplicate keys are errors naming the file', async () => {
+    expect(() => parseConfigText('a: [1, 2', 'x.yaml')).toThrow(/x\.yaml: not valid YAML/);
+    expect(() => parseConfigText('a: 1\na: 2\n', 'x.yaml')).toThrow(/x\.yaml: not valid YAML/);
+  });
+
+  it('loads a file and resolves relative paths against its directory', async () => {
+    const path = join(directory, 'coordinator.yaml');
+    await writeFile(path, 'federation_id: demo\ntls: {ca: ca.pem, cert: c.pem, key: c.key}\ntask: task.yaml\nrounds: 2\n');
+    const config = await loadCoordinatorConfig(path);
+    expect(config.taskPath).toBe(join(directory, 'task.yaml'));
+  });
+});
