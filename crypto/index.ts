@@ -1,0 +1,24 @@
+/**
+ * Public API of crypto/: pure, I/O-free primitives of secure aggregation and of the signed round
+ * protocol. Nothing here opens files or sockets; keys and certificates come in as values.
+ */
+export { CryptoError, type CryptoErrorCode } from './errors.js';
+export {
+  assertBytes,
+  bytesEqual,
+  compareBytes,
+  concatBytes,
+  encodeFields,
+  fromHex,
+  toHex,
+  u32be,
+  u64be,
+  utf8,
+  zeroize,
+} from './bytes.js';
+export { SHA256_LENGTH, hmacSha256, sha256 } from './hash.js';
+export { hkdf, hkdfExpand, hkdfExtract } from './hkdf.js';
+export { X25519_KEY_LENGTH, generateX25519KeyPair, x25519, x25519PublicKey, type X25519KeyPair } from './x25519.js';
+export { AGREED_KEY_LENGTH, deriveMaskSeed, deriveShareKey, shareAssociatedData } from './agreement.js';
+export { SEALED_SHARE_OVERHEAD, openShare, sealShare } from './aead.js';
+export { PSS_SALT_LENGTH, canonicalMessage, signMessage, verifyMessage } from './signature.js';

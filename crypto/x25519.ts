@@ -1,0 +1,90 @@
+/**
+ * X25519 Diffie-Hellman (RFC 7748 section 5 and 6.1) on raw 32-byte keys, computed by OpenSSL through
+ * node:crypto KeyObjects. Raw keys are wrapped in the fixed DER prefixes of RFC 8410 (PKCS #8 private
+ * key, SubjectPublicKeyInfo public key), which is the only import form node:crypto offers for them.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { assertBytes } from './bytes.js';
+import { CryptoError } from './errors.js';
+
+export const X25519_KEY_LENGTH = 32;
+
+/** RFC 8410 section 7: PKCS #8 OneAsymmetricKey for id-X25519 (1.3.101.110), up to the 32 key bytes. */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+/** RFC 8410 section 4: SubjectPublicKeyInfo for id-X25519, up to the 32 key bytes. */
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export interface X25519KeyPair {
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+function importSecretKey(secretKey: Uint8Array): KeyObject {
+  assertBytes(secretKey, 'secretKey', X25519_KEY_LENGTH);
+  const der = Buffer.concat([PKCS8_PREFIX, secretKey]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
+function importPublicKey(publicKey: Uint8Array): KeyObject {
+  assertBytes(publicKey, 'publicKey', X25519_KEY_LENGTH);
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+}
+
+function rawSecretKey(key: KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'pkcs8' });
+  try {
+    return new Uint8Array(der.subarray(der.length - X25519_KEY_LENGTH));
+  } finally {
+    der.fill(0);
+  }
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(der.length - X25519_KEY_LENGTH));
+}
+
+/** A fresh key pair from the operating system's CSPRNG (DESIGN.md step 2: c and s pairs per round). */
+export function generateX25519KeyPair(): X25519KeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  return { publicKey: rawPublicKey(publicKey), secretKey: rawSecretKey(privateKey) };
+}
+
+/** X25519(k, 9): the public key of a secret key (RFC 7748 section 6.1). Clamping is applied by X25519 itself. */
+export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
+  return rawPublicKey(createPublicKey(importSecretKey(secretKey)));
+}
+
+/**
+ * X25519(k, u), RFC 7748 section 5. The peer's key is any 32 bytes (the top bit is masked, non-canonical
+ * u are reduced, as section 5 requires). A low-order u gives the all-zero output, which RFC 7748
+ * section 6.1 says to reject because the result no longer depends on our secret; OpenSSL refuses to
+ * derive it, and the explicit check keeps the rule independent of that.
+ */
+export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  const privateKey = importSecretKey(secretKey);
+  const peerKey = importPublicKey(publicKey);
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey, publicKey: peerKey });
+  } catch (error) {
+    throw lowOrder(error);
+  }
+  let accumulator = 0;
+  for (const byte of shared) accumulator |= byte;
+  if (accumulator === 0) throw lowOrder(undefined);
+  return new Uint8Array(shared.buffer, shared.byteOffset, shared.byteLength);
+}
+
+function lowOrder(cause: unknown): CryptoError {
+  return new CryptoError(
+    'INVALID_ARGUMENT',
+    'x25519_low_order',
+    'publicKey is a low-order point: the X25519 shared secret is all zeros (RFC 7748 section 6.1), expected a valid peer key',
+    { cause },
+  );
+}
