@@ -1,0 +1,130 @@
+/**
+ * The in-memory dataset every loader produces and the trainer consumes: one flat row-major Float32Array
+ * of features and one Int32Array of class indices. Flat typed arrays (not arrays of rows) because the
+ * trainer copies batches out of them in a hot loop and ships them to its worker thread in one transfer.
+ */
+import { DataError, invalidOption, requireInteger } from './errors.js';
+
+export interface Dataset {
+  /** count * product(exampleShape) values, example after example. */
+  readonly features: Float32Array;
+  /** Class index of every example, each in [0, classes). */
+  readonly labels: Int32Array;
+  /** Shape of one example, e.g. [64] for the digits CSV or [1, 28, 28] for an IDX image file. */
+  readonly exampleShape: readonly number[];
+  /** Number of classes; labels are validated against it. */
+  readonly classes: number;
+  /** Number of examples (= labels.length). */
+  readonly count: number;
+}
+
+export interface DatasetInit {
+  readonly features: Float32Array;
+  readonly labels: Int32Array;
+  readonly exampleShape: readonly number[];
+  readonly classes: number;
+  /** Used in error messages ("<source> example 12: ..."). */
+  readonly source?: string;
+}
+
+/** Number of values in one example. */
+export function featureSize(exampleShape: readonly number[]): number {
+  let size = 1;
+  for (const dim of exampleShape) size *= dim;
+  return size;
+}
+
+/**
+ * Validates the pieces and returns them as a Dataset. Every check names the offending example, so a
+ * label outside [0, classes) coming from any loader is reported with its position.
+ */
+export function createDataset(init: DatasetInit): Dataset {
+  const source = init.source ?? 'dataset';
+  requireInteger('classes', init.classes, 1, 0x7fffffff);
+  if (init.exampleShape.length === 0) {
+    throw invalidOption('invalid_example_shape', `${source}: exampleShape must have at least one dimension, got []`);
+  }
+  for (const [axis, dim] of init.exampleShape.entries()) {
+    if (!Number.isInteger(dim) || dim <= 0) {
+      throw invalidOption(
+        'invalid_example_shape',
+        `${source}: exampleShape[${axis}] must be a positive integer, got ${String(dim)} in [${init.exampleShape.join(', ')}]`,
+      );
+    }
+  }
+  const size = featureSize(init.exampleShape);
+  const count = init.labels.length;
+  if (init.features.length !== count * size) {
+    throw invalidOption(
+      'feature_length_mismatch',
+      `${source}: features has ${init.features.length} values; expected ${count} examples x ${size} = ${count * size}`,
+    );
+  }
+  validateLabels(init.labels, init.classes, source);
+  return {
+    features: init.features,
+    labels: init.labels,
+    exampleShape: Object.freeze([...init.exampleShape]),
+    classes: init.classes,
+    count,
+  };
+}
+
+/** Throws naming the first example whose label lies outside [0, classes). */
+export function validateLabels(labels: Int32Array, classes: number, source: string): void {
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i] as number;
+    if (label < 0 || label >= classes) {
+      throw new DataError(
+        'INVALID_ARGUMENT',
+        'label_out_of_range',
+        `${source} example ${i} (0-based): label ${label} is outside the class range; expected an integer in [0, ${classes - 1}]`,
+      );
+    }
+  }
+}
+
+/** A new Dataset holding the examples at `indices`, in that order (copies; the source is untouched). */
+export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
+  const size = featureSize(dataset.exampleShape);
+  const features = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const index = indices[i] as number;
+    if (!Number.isInteger(index) || index < 0 || index >= dataset.count) {
+      throw invalidOption('index_out_of_range', `indices[${i}] = ${String(index)} is outside [0, ${dataset.count - 1}]`);
+    }
+    features.set(dataset.features.subarray(index * size, (index + 1) * size), i * size);
+    labels[i] = dataset.labels[index] as number;
+  }
+  return { features, labels, exampleShape: dataset.exampleShape, classes: dataset.classes, count: indices.length };
+}
+
+/** Number of examples of each class, optionally restricted to `indices`. */
+export function labelHistogram(dataset: Pick<Dataset, 'labels' | 'classes'>, indices?: ArrayLike<number>): Int32Array {
+  const counts = new Int32Array(dataset.classes);
+  if (indices === undefined) {
+    for (const label of dataset.labels) counts[label] = (counts[label] as number) + 1;
+  } else {
+    for (let i = 0; i < indices.length; i++) {
+      const label = dataset.labels[indices[i] as number] as number;
+      counts[label] = (counts[label] as number) + 1;
+    }
+  }
+  return counts;
+}
+
+/**
+ * Reinterprets a dataset with a different example shape of the same size, e.g. the 64 digits features
+ * as [1, 8, 8] for a CNN, or a [1, 28, 28] image as [784] for an MLP. No data is copied.
+ */
+export function reshapeExamples(dataset: Dataset, exampleShape: readonly number[]): Dataset {
+  const size = featureSize(dataset.exampleShape);
+  if (featureSize(exampleShape) !== size || exampleShape.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw invalidOption(
+      'invalid_example_shape',
+      `exampleShape [${exampleShape.join(', ')}] must be positive integers with ${size} values in total, like [${dataset.exampleShape.join(', ')}]`,
+    );
+  }
+  return { ...dataset, exampleShape: Object.freeze([...exampleShape]) };
+}
