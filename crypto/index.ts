@@ -22,3 +22,14 @@ export { X25519_KEY_LENGTH, generateX25519KeyPair, x25519, x25519PublicKey, type
 export { AGREED_KEY_LENGTH, deriveMaskSeed, deriveShareKey, shareAssociatedData } from './agreement.js';
 export { SEALED_SHARE_OVERHEAD, openShare, sealShare } from './aead.js';
 export { PSS_SALT_LENGTH, canonicalMessage, signMessage, verifyMessage } from './signature.js';
+export {
+  MAX_SHARES,
+  combineShares,
+  decodeShare,
+  encodeShare,
+  recoverWithCheck,
+  shareValueLength,
+  splitSecret,
+  type RecoveryOptions,
+  type Share,
+} from './shamir.js';
