@@ -1,0 +1,181 @@
+/**
+ * Canonical byte encoding of RoundConfig and H(RoundConfig) (DESIGN.md step 1). Length-prefixed fields
+ * in a fixed order, numbers in fixed-width big-endian, maps sorted by key: one RoundConfig has exactly
+ * one encoding, so every site and the ledger derive the same hash. Never JSON.
+ */
+import { compareBytes, encodeFields, u32be, u64be, utf8 } from '../bytes.js';
+import { SHA256_LENGTH, sha256 } from '../hash.js';
+import {
+  DEFAULT_DEADLINES,
+  ROUND_ID_LENGTH,
+  validateRoundConfig,
+  type HyperParameterValue,
+  type RoundConfig,
+  type StageDeadlines,
+  type UpdateLayout,
+} from './config.js';
+import { secaggInvalid } from './errors.js';
+import { FieldReader, booleanByte, f64be } from './fields.js';
+
+const ROUND_CONFIG_LABEL = 'fedgate/v1/round-config';
+/** Version of the encoding; stored in the ledger with the config, so it is part of the hash. */
+export const ROUND_CONFIG_VERSION = 1;
+
+const DEADLINE_ORDER: readonly (keyof StageDeadlines)[] = Object.keys(DEFAULT_DEADLINES) as (keyof StageDeadlines)[];
+const TAG_STRING = 0x73; // 's'
+const TAG_NUMBER = 0x6e; // 'n'
+const TAG_BOOLEAN = 0x62; // 'b'
+
+/** The canonical bytes of `config` (validated first, so a malformed config has no encoding). */
+export function encodeRoundConfig(config: RoundConfig): Uint8Array {
+  validateRoundConfig(config);
+  return encodeFields([
+    utf8(ROUND_CONFIG_LABEL),
+    u32be(ROUND_CONFIG_VERSION),
+    utf8(config.federationId),
+    config.roundId,
+    encodeFields(config.participants.map((siteId) => utf8(siteId))),
+    config.taskHash,
+    config.modelHash,
+    config.optimizerStateHash,
+    encodeHyperParameters(config.hyperParameters),
+    u32be(config.reconstructionThreshold),
+    u32be(config.neighbourDegree),
+    encodeLayout(config.layout),
+    u64be(config.maxWeight),
+    encodeFields(DEADLINE_ORDER.map((key) => u32be(config.deadlines[key]))),
+    booleanByte(config.plaintext),
+  ]);
+}
+
+/** H(RoundConfig) = SHA-256 of the canonical encoding. */
+export function roundConfigHash(config: RoundConfig): Uint8Array {
+  return sha256(encodeRoundConfig(config));
+}
+
+/** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
+export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
+  const reader = new FieldReader(bytes, 'RoundConfig');
+  if (reader.text('label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('invalid_encoding', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
+  const version = reader.u32('version');
+  if (version !== ROUND_CONFIG_VERSION) {
+    throw secaggInvalid('unsupported_version', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
+  }
+  const federationId = reader.text('federationId');
+  const roundId = copy(reader.fixed('roundId', ROUND_ID_LENGTH));
+  const participants = reader.list('participants').map((item, index) => decodeText(item, `participants[${index}]`));
+  const taskHash = copy(reader.fixed('taskHash', SHA256_LENGTH));
+  const modelHash = copy(reader.fixed('modelHash', SHA256_LENGTH));
+  const optimizerStateHash = copy(reader.fixed('optimizerStateHash', SHA256_LENGTH));
+  const hyperParameters = decodeHyperParameters(reader.field('hyperParameters'));
+  const reconstructionThreshold = reader.u32('reconstructionThreshold');
+  const neighbourDegree = reader.u32('neighbourDegree');
+  const layout = decodeLayout(reader.field('layout'));
+  const maxWeight = Number(reader.u64('maxWeight'));
+  const deadlineReader = new FieldReader(reader.field('deadlines'), 'RoundConfig.deadlines');
+  const deadlines = Object.fromEntries(DEADLINE_ORDER.map((key) => [key, deadlineReader.u32(key)])) as unknown as StageDeadlines;
+  deadlineReader.end();
+  const plaintext = reader.boolean('plaintext');
+  reader.end();
+  const config: RoundConfig = {
+    federationId,
+    roundId,
+    participants,
+    taskHash,
+    modelHash,
+    optimizerStateHash,
+    hyperParameters,
+    reconstructionThreshold,
+    neighbourDegree,
+    layout,
+    maxWeight,
+    deadlines,
+    plaintext,
+  };
+  validateRoundConfig(config);
+  return config;
+}
+
+function encodeHyperParameters(parameters: Readonly<Record<string, HyperParameterValue>>): Uint8Array {
+  const entries = Object.entries(parameters).map(([key, value]) => ({ key: utf8(key), value }));
+  entries.sort((a, b) => compareBytes(a.key, b.key));
+  return encodeFields(entries.map(({ key, value }) => encodeFields([key, encodeValue(value)])));
+}
+
+function encodeValue(value: HyperParameterValue): Uint8Array {
+  if (typeof value === 'string') return Uint8Array.of(TAG_STRING, ...utf8(value));
+  if (typeof value === 'boolean') return Uint8Array.of(TAG_BOOLEAN, value ? 1 : 0);
+  return Uint8Array.of(TAG_NUMBER, ...f64be(value));
+}
+
+function decodeHyperParameters(bytes: Uint8Array): Record<string, HyperParameterValue> {
+  const out: Record<string, HyperParameterValue> = {};
+  const entries = new FieldReader(bytes, 'RoundConfig.hyperParameters');
+  let previous: Uint8Array | undefined;
+  while (!entries.done()) {
+    const entry = new FieldReader(entries.field('entry'), 'RoundConfig.hyperParameters entry');
+    const keyBytes = entry.field('key');
+    if (previous !== undefined && compareBytes(previous, keyBytes) >= 0) {
+      throw secaggInvalid('invalid_encoding', 'RoundConfig.hyperParameters: keys must be distinct and sorted');
+    }
+    previous = keyBytes;
+    const key = decodeText(keyBytes, 'hyperParameters key');
+    const value = entry.field(`hyperParameters[${key}]`);
+    entry.end();
+    out[key] = decodeValue(value, key);
+  }
+  return out;
+}
+
+function decodeValue(bytes: Uint8Array, key: string): HyperParameterValue {
+  const payload = bytes.subarray(1);
+  switch (bytes[0]) {
+    case TAG_STRING:
+      return decodeText(payload, `hyperParameters[${key}]`);
+    case TAG_BOOLEAN:
+      if (payload.length === 1 && (payload[0] === 0 || payload[0] === 1)) return payload[0] === 1;
+      break;
+    case TAG_NUMBER:
+      if (payload.length === 8) return new DataView(new Uint8Array(payload).buffer).getFloat64(0, false);
+      break;
+    default:
+      break;
+  }
+  throw secaggInvalid('invalid_encoding', `RoundConfig.hyperParameters[${JSON.stringify(key)}]: malformed value`);
+}
+
+function encodeLayout(layout: UpdateLayout): Uint8Array {
+  return encodeFields([
+    encodeFields(layout.parameterSegments.map((segment) => encodeFields([u32be(segment.length), f64be(segment.bound)]))),
+    f64be(layout.maxLossPerExample),
+    u32be(layout.maxEvalExamples),
+  ]);
+}
+
+function decodeLayout(bytes: Uint8Array): UpdateLayout {
+  const reader = new FieldReader(bytes, 'RoundConfig.layout');
+  const parameterSegments = reader.list('parameterSegments').map((item, index) => {
+    const segment = new FieldReader(item, `RoundConfig.layout.parameterSegments[${index}]`);
+    const decoded = { length: segment.u32('length'), bound: segment.f64('bound') };
+    segment.end();
+    return decoded;
+  });
+  const maxLossPerExample = reader.f64('maxLossPerExample');
+  const maxEvalExamples = reader.u32('maxEvalExamples');
+  reader.end();
+  return { parameterSegments, maxLossPerExample, maxEvalExamples };
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+function decodeText(bytes: Uint8Array, name: string): string {
+  try {
+    return textDecoder.decode(bytes);
+  } catch (cause) {
+    throw secaggInvalid('invalid_encoding', `RoundConfig.${name} is not valid UTF-8`, { cause });
+  }
+}
+
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

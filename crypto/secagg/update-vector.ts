@@ -1,0 +1,98 @@
+/**
+ * The vector a site contributes (DESIGN.md step 4): [w * delta, w, eval loss sum, correct count, eval
+ * examples], quantized slot by slot with the bounds of RoundConfig and M = floor((2^31 - 1) / |U|), so
+ * that the sum of |U| vectors reads back as int32 without wrapping.
+ */
+import { quantize, type RandomSource, type Segment } from '../quantize.js';
+import { parameterCount, roundScale, vectorLength, type RoundConfig } from './config.js';
+import { secaggInvalid } from './errors.js';
+
+/** A site's local result for one round, before quantization. */
+export interface LocalUpdate {
+  /** delta = local model - global model, d values in layout order. */
+  readonly delta: Float32Array | Float64Array;
+  /** w = min(training examples, W) / W, in [0, 1]; see updateWeight. */
+  readonly weight: number;
+  /** Sum of the evaluation loss over the evaluation examples. */
+  readonly evalLossSum: number;
+  readonly evalCorrect: number;
+  readonly evalExamples: number;
+}
+
+/** w = min(examples, W) / W (DESIGN.md step 4). */
+export function updateWeight(trainingExamples: number, maxWeight: number): number {
+  if (!Number.isSafeInteger(trainingExamples) || trainingExamples < 0) {
+    throw secaggInvalid('invalid_update', `trainingExamples must be a non-negative integer, got ${String(trainingExamples)}`);
+  }
+  if (!Number.isSafeInteger(maxWeight) || maxWeight < 1) {
+    throw secaggInvalid('invalid_update', `maxWeight must be a positive integer, got ${String(maxWeight)}`);
+  }
+  return Math.min(trainingExamples, maxWeight) / maxWeight;
+}
+
+/**
+ * Quantizes `update` into `out` (length d + 4). w * delta is quantized without materialising the
+ * product: for w > 0, stochastic_round(clip(w x, -c, c) M / c) equals
+ * stochastic_round(clip(x, -c/w, c/w) M / (c/w)), i.e. quantize() of delta with bound c / w. That keeps a
+ * d-element temporary (4-8 MB at d = 10^6) out of the hot path.
+ */
+export function quantizeUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array, random?: RandomSource): void {
+  validateUpdate(config, update, out);
+  const scale = roundScale(config);
+  const { layout } = config;
+  let offset = 0;
+  for (const segment of layout.parameterSegments) {
+    const end = offset + segment.length;
+    const source = update.delta.subarray(offset, end);
+    const target = out.subarray(offset, end);
+    if (update.weight === 0) {
+      assertFinite(source, offset);
+      target.fill(0);
+    } else {
+      const scaled: Segment[] = [{ kind: 'scaled', length: segment.length, bound: segment.bound / update.weight }];
+      quantize(source, scaled, scale, target, random);
+    }
+    offset = end;
+  }
+  const tail = Float64Array.of(update.weight, update.evalLossSum, update.evalCorrect, update.evalExamples);
+  const tailSegments: Segment[] = [
+    { kind: 'scaled', length: 1, bound: 1 },
+    { kind: 'scaled', length: 1, bound: layout.maxLossPerExample * layout.maxEvalExamples },
+    { kind: 'count', length: 1, max: layout.maxEvalExamples },
+    { kind: 'count', length: 1, max: layout.maxEvalExamples },
+  ];
+  quantize(tail, tailSegments, scale, out.subarray(offset, offset + 4), random);
+}
+
+function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array): void {
+  const d = parameterCount(config);
+  if (!(update.delta instanceof Float32Array) && !(update.delta instanceof Float64Array)) {
+    throw secaggInvalid('invalid_update', 'update.delta must be a Float32Array or Float64Array');
+  }
+  if (update.delta.length !== d) {
+    throw secaggInvalid('invalid_update', `update.delta must have d = ${d} elements (RoundConfig.layout), got ${update.delta.length}`);
+  }
+  if (!(out instanceof Uint32Array) || out.length !== vectorLength(config)) {
+    throw secaggInvalid('invalid_update', `output must be a Uint32Array of d + 4 = ${vectorLength(config)} elements`);
+  }
+  if (typeof update.weight !== 'number' || !(update.weight >= 0 && update.weight <= 1)) {
+    throw secaggInvalid('invalid_update', `update.weight must be a number in [0, 1] (w = min(examples, W) / W), got ${String(update.weight)}`);
+  }
+  if (typeof update.evalLossSum !== 'number' || !Number.isFinite(update.evalLossSum) || update.evalLossSum < 0) {
+    throw secaggInvalid('invalid_update', `update.evalLossSum must be a finite non-negative number, got ${String(update.evalLossSum)}`);
+  }
+  if (!Number.isSafeInteger(update.evalExamples) || update.evalExamples < 0 || update.evalExamples > config.layout.maxEvalExamples) {
+    throw secaggInvalid('invalid_update', `update.evalExamples must be an integer in [0, E_max = ${config.layout.maxEvalExamples}], got ${String(update.evalExamples)}`);
+  }
+  if (!Number.isSafeInteger(update.evalCorrect) || update.evalCorrect < 0 || update.evalCorrect > update.evalExamples) {
+    throw secaggInvalid('invalid_update', `update.evalCorrect must be an integer in [0, evalExamples = ${update.evalExamples}], got ${String(update.evalCorrect)}`);
+  }
+}
+
+function assertFinite(values: Float32Array | Float64Array, offset: number): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw secaggInvalid('invalid_update', `update.delta[${offset + i}] must be finite, got ${String(values[i])}`);
+    }
+  }
+}
