@@ -1,0 +1,50 @@
+/**
+ * The CLI's one place that turns a thrown error into a message and an exit code. Everything below it
+ * throws typed errors; only cli/main.ts calls process.exit.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerCertsCommands } from './commands/certs.js';
+import { UsageError } from './usage-error.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('fedgate')
+    .description('federated, privacy-preserving learning gateway: mTLS gRPC, SecAgg+ secure aggregation, ONNX Runtime training')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCertsCommands(program);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the process exit code. */
+export async function runCli(argv: readonly string[], stderr: NodeJS.WritableStream = process.stderr, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const program = buildProgram();
+  program.configureOutput({ writeErr: (text) => stderr.write(text) });
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (error) {
+    return reportError(error, stderr, env);
+  }
+}
+
+export function reportError(error: unknown, stderr: NodeJS.WritableStream, env: NodeJS.ProcessEnv): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its message (help, version, unknown option ...).
+    return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (error instanceof UsageError) {
+    stderr.write(`fedgate: ${error.message}\n`);
+    return EXIT_USAGE;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const known = error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+  stderr.write(`fedgate: ${message}\n`);
+  if (env['FEDGATE_DEBUG'] === '1' && error instanceof Error && error.stack !== undefined) stderr.write(`${error.stack}\n`);
+  else if (!known) stderr.write('(unexpected error: set FEDGATE_DEBUG=1 for a stack trace, and please report it)\n');
+  return EXIT_FAILURE;
+}
