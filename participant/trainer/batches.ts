@@ -1,0 +1,47 @@
+/**
+ * Preallocated batch buffers. The training loop gathers the rows of each (shuffled) batch into one
+ * Float32Array and one BigInt64Array that live for the whole call, so a step allocates nothing in
+ * proportion to the batch. Labels are int64 in the graph ('label' int64 [B]); writing them through an
+ * Int32Array view of the same memory (low word = label, high word = sign) avoids creating a BigInt
+ * per label on little-endian machines, which is every platform onnxruntime-node ships for.
+ */
+import { endianness } from 'node:os';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+export class BatchBuffer {
+  /** capacity * featureSize values. */
+  readonly input: Float32Array;
+  /** capacity labels. */
+  readonly labels: BigInt64Array;
+  private readonly labelWords: Int32Array;
+
+  constructor(
+    readonly capacity: number,
+    readonly featureSize: number,
+  ) {
+    this.input = new Float32Array(capacity * featureSize);
+    this.labels = new BigInt64Array(capacity);
+    this.labelWords = new Int32Array(this.labels.buffer);
+  }
+
+  /**
+   * Copies examples order[start], ..., order[start + count - 1] to rows at, ..., at + count - 1.
+   */
+  gather(features: Float32Array, labels: Int32Array, order: Int32Array, start: number, count: number, at = 0): void {
+    const size = this.featureSize;
+    for (let i = 0; i < count; i++) {
+      const example = order[start + i] as number;
+      const row = at + i;
+      // subarray is a view (no copy of the data); set() is a memcpy.
+      this.input.set(features.subarray(example * size, example * size + size), row * size);
+      const label = labels[example] as number;
+      if (LITTLE_ENDIAN) {
+        this.labelWords[2 * row] = label;
+        this.labelWords[2 * row + 1] = label < 0 ? -1 : 0;
+      } else {
+        this.labels[row] = BigInt(label);
+      }
+    }
+  }
+}

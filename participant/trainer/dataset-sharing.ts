@@ -1,0 +1,62 @@
+/**
+ * Sends each dataset to the worker once. The first call that uses a dataset copies its features and
+ * labels into SharedArrayBuffers (or shares them directly when they already live in one) and sends them
+ * along; later calls send only its id. The main thread keeps the dataset usable (a transferred
+ * ArrayBuffer would be detached), and the worker reads the same memory without a per-call copy.
+ * When a dataset is garbage-collected on the main thread the worker is told to drop its reference.
+ */
+import { type Dataset, featureSize } from '../data/dataset.js';
+import { invalidArgument } from './errors.js';
+import type { SharedDataset } from './protocol.js';
+
+interface Entry {
+  readonly id: number;
+  readonly labels: Int32Array;
+}
+
+function toShared<T extends Float32Array | Int32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T {
+  if (array.buffer instanceof SharedArrayBuffer) return array;
+  const copy = make(new SharedArrayBuffer(array.byteLength));
+  copy.set(array);
+  return copy;
+}
+
+export class DatasetSharing {
+  private readonly entries = new WeakMap<Float32Array, Entry>();
+  private readonly registry: FinalizationRegistry<number>;
+  private nextId = 1;
+
+  constructor(onRelease: (id: number) => void) {
+    this.registry = new FinalizationRegistry(onRelease);
+  }
+
+  /** The dataset itself the first time (as shared memory), its id afterwards. */
+  refer(dataset: Dataset, argument: string): SharedDataset | number {
+    checkDataset(dataset, argument);
+    const known = this.entries.get(dataset.features);
+    if (known !== undefined && known.labels === dataset.labels) return known.id;
+    const id = this.nextId++;
+    this.entries.set(dataset.features, { id, labels: dataset.labels });
+    this.registry.register(dataset.features, id);
+    return {
+      id,
+      features: toShared(dataset.features, (b) => new Float32Array(b)),
+      labels: toShared(dataset.labels, (b) => new Int32Array(b)),
+      count: dataset.count,
+      featureSize: featureSize(dataset.exampleShape),
+    };
+  }
+}
+
+function checkDataset(dataset: Dataset, argument: string): void {
+  if (!(dataset.features instanceof Float32Array) || !(dataset.labels instanceof Int32Array)) {
+    throw invalidArgument('invalid_dataset', `${argument} must be a Dataset with Float32Array features and Int32Array labels (see participant/data)`);
+  }
+  const size = featureSize(dataset.exampleShape);
+  if (dataset.count !== dataset.labels.length || dataset.features.length !== dataset.count * size) {
+    throw invalidArgument(
+      'invalid_dataset',
+      `${argument} is inconsistent: count ${dataset.count}, ${dataset.labels.length} labels, ${dataset.features.length} feature values for examples of ${size}`,
+    );
+  }
+}

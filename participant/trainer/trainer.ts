@@ -1,0 +1,325 @@
+/**
+ * Trainer: local training on ONNX Runtime in a worker thread (DESIGN.md "Local training with ONNX
+ * Runtime"). The main thread validates arguments, queues calls, shares datasets once and turns every
+ * worker failure - an error in a call, a crash, an unexpected exit - into a rejected promise carrying the
+ * worker's message. Nothing here blocks the event loop for longer than a message copy.
+ */
+import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
+import type { Dataset } from '../data/dataset.js';
+import { DatasetSharing } from './dataset-sharing.js';
+import { type Device, parseDevice } from './device.js';
+import { TrainerError, fromWire, invalidArgument } from './errors.js';
+import { type PlanLayout, type TrainerPlan, checkPlanBytes, planLayout } from './plan.js';
+import type { EvaluateOutcome, FromWorker, ProgressEvent, ReadyInfo, SessionTuning, ToWorker, TrainOutcome } from './protocol.js';
+import { trainerWorkerSpec } from './worker-launch.js';
+
+/** The subset of a pino logger the trainer writes to. */
+export interface TrainerLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface TrainerOptions {
+  /** The training plan (model/ buildTrainingPlan's TrainingPlan fits). */
+  readonly plan: TrainerPlan;
+  /** 'auto' tries CUDA then CPU; 'cuda' / 'cuda:N' fail when the CUDA provider is missing. */
+  readonly device: Device;
+  /** ONNX Runtime intra-op threads. @default 1 */
+  readonly intraOpThreads?: number;
+  /**
+   * Optimisation steps per session.run when the plan has a trainBlock graph: 1 uses the single-step
+   * graph only. @default 'auto'
+   */
+  readonly stepsPerRun?: 'auto' | number;
+  readonly logger?: TrainerLogger;
+  /** ONNX Runtime session options, for tuning experiments; the defaults suit training. */
+  readonly sessionTuning?: SessionTuning;
+  /** Heap limits of the worker thread. */
+  readonly resourceLimits?: ResourceLimits;
+}
+
+export interface TrainOptions {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** Seeds the per-epoch shuffles; the same seed, data and parameters give the same result. */
+  readonly seed: number;
+  /** FedProx proximal term weight (0 = plain FedAvg local training). @default 0 */
+  readonly proximalMu?: number;
+  /** FedProx anchor w^t. @default the starting `parameters` (the global model of the round) */
+  readonly globalParameters?: Float32Array;
+  readonly onProgress?: (event: ProgressEvent) => void;
+  /** Minimum time between step progress events; every epoch end is reported. @default 250 */
+  readonly progressIntervalMs?: number;
+  /** Aborting stops training after the session.run in flight; the promise rejects with CANCELLED. */
+  readonly signal?: AbortSignal;
+}
+
+export interface EvaluateOptions {
+  /** @default 256 */
+  readonly batchSize?: number;
+}
+
+export type TrainResult = TrainOutcome;
+export type EvaluationResult = EvaluateOutcome;
+export type { ProgressEvent };
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly onProgress: ((event: ProgressEvent) => void) | undefined;
+}
+
+const noLogger: TrainerLogger = { info: () => {}, warn: () => {} };
+
+export class Trainer {
+  private readonly pending = new Map<number, Pending>();
+  private readonly sharing: DatasetSharing;
+  private nextCallId = 1;
+  private tail: Promise<unknown> = Promise.resolve();
+  private failure: TrainerError | undefined;
+  private closing: Promise<void> | undefined;
+  private readyInfo: ReadyInfo | undefined;
+  private readonly exited: Promise<number>;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly layout: PlanLayout,
+  ) {
+    this.sharing = new DatasetSharing((datasetId) => {
+      if (this.failure === undefined && this.closing === undefined) this.post({ type: 'release', datasetId });
+    });
+    this.exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.on('message', (message: FromWorker) => this.onMessage(message));
+    worker.on('error', (error) => this.fail(new TrainerError('INTERNAL', 'worker_crashed', `training worker crashed: ${error.message}`, { cause: error })));
+    worker.on('messageerror', (error) => this.fail(new TrainerError('INTERNAL', 'worker_message_error', `training worker sent an unreadable message: ${error.message}`, { cause: error })));
+    worker.on('exit', (code) => {
+      if (this.closing === undefined) this.fail(new TrainerError('INTERNAL', 'worker_exited', `training worker exited unexpectedly with code ${code}`));
+    });
+  }
+
+  /** Starts the worker, loads the plan's graphs on the chosen device and logs which device it got. */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    const device = parseDevice(options.device);
+    const threads = options.intraOpThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw invalidArgument('invalid_threads', `intraOpThreads must be an integer in [1, 256], got ${String(threads)}`);
+    }
+    const stepsPerRun = options.stepsPerRun ?? 'auto';
+    if (stepsPerRun !== 'auto' && (!Number.isInteger(stepsPerRun) || stepsPerRun < 1 || stepsPerRun > 4096)) {
+      throw invalidArgument('invalid_steps_per_run', `stepsPerRun must be 'auto' or an integer in [1, 4096], got ${String(stepsPerRun)}`);
+    }
+    const layout = planLayout(options.plan);
+    checkPlanBytes(options.plan);
+    const spec = trainerWorkerSpec();
+    const worker = new Worker(spec.script, {
+      eval: spec.eval,
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+    });
+    const trainer = new Trainer(worker, layout);
+    const { plan } = options;
+    try {
+      const info = (await trainer.call(
+        0,
+        {
+          type: 'init',
+          parameters: plan.parameters.map((t) => ({ name: t.name, shape: [...t.shape] })),
+          optimizerState: plan.optimizerState.map((t) => ({ name: t.name, shape: [...t.shape] })),
+          trainStep: plan.trainStep,
+          trainBlock: plan.trainBlock,
+          evalStep: plan.evalStep,
+          device,
+          intraOpThreads: threads,
+          stepsPerRun: stepsPerRun === 'auto' ? 0 : stepsPerRun,
+          tuning: options.sessionTuning ?? {},
+        },
+        [],
+        undefined,
+      )) as ReadyInfo;
+      trainer.readyInfo = info;
+      const logger = options.logger ?? noLogger;
+      const fields = { device: options.device, provider: info.provider, intraOpThreads: threads, stepsPerRun: info.stepsPerRun };
+      if (info.fallbackReason !== undefined) logger.info({ ...fields, reason: info.fallbackReason }, `training on CPU: ${info.fallbackReason}`);
+      else logger.info(fields, info.provider === 'cuda' ? `training on CUDA device ${info.deviceId ?? 0}` : 'training on CPU');
+      return trainer;
+    } catch (error) {
+      await trainer.shutdown();
+      throw error;
+    }
+  }
+
+  /** Execution provider in use, the example shape the graphs take, and steps per run. */
+  get info(): ReadyInfo {
+    return this.readyInfo as ReadyInfo;
+  }
+
+  /** Number of values in the flat parameter vector the plan defines. */
+  get parameterSize(): number {
+    return this.layout.parameterSize;
+  }
+
+  /** Trains `parameters` on `data` locally; resolves with the updated parameters and training metrics. */
+  train(parameters: Float32Array, data: Dataset, options: TrainOptions): Promise<TrainResult> {
+    return this.enqueue(() => {
+      const request = {
+        epochs: checkInteger('epochs', options.epochs, 1, 1_000_000),
+        batchSize: checkInteger('batchSize', options.batchSize, 1, 1 << 20),
+        learningRate: checkPositive('learningRate', options.learningRate),
+        seed: checkInteger('seed', options.seed, 0, Number.MAX_SAFE_INTEGER),
+        proximalMu: checkNonNegative('proximalMu', options.proximalMu ?? 0),
+        progressIntervalMs: checkNonNegative('progressIntervalMs', options.progressIntervalMs ?? 250),
+        reportProgress: options.onProgress !== undefined,
+      };
+      this.checkParameters(parameters, 'parameters');
+      if (options.globalParameters !== undefined) this.checkParameters(options.globalParameters, 'globalParameters');
+      if (options.signal?.aborted === true) {
+        throw new TrainerError('CANCELLED', 'training_aborted', 'training aborted by the caller before it started');
+      }
+      const abortFlag = new Int32Array(new SharedArrayBuffer(4));
+      const onAbort = (): void => {
+        Atomics.store(abortFlag, 0, 1);
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const message: ToWorker = {
+        type: 'train',
+        callId: this.nextCallId++,
+        dataset: this.sharing.refer(data, 'data'),
+        parameters: parameters.slice(),
+        globalParameters: options.globalParameters?.slice(),
+        request,
+        abortFlag,
+      };
+      // slice() above made fresh ArrayBuffers: hand them over instead of copying them a second time.
+      const transfer = [message.parameters, ...(message.globalParameters === undefined ? [] : [message.globalParameters])].map((a) => a.buffer as ArrayBuffer);
+      return this.call(message.callId, message, transfer, options.onProgress).finally(() => options.signal?.removeEventListener('abort', onAbort)) as Promise<TrainResult>;
+    });
+  }
+
+  /** Loss sum and correct count of `parameters` on `data` (inference mode). */
+  evaluate(parameters: Float32Array, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+    return this.enqueue(() => {
+      const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, 1 << 20);
+      this.checkParameters(parameters, 'parameters');
+      const message: ToWorker = { type: 'evaluate', callId: this.nextCallId++, dataset: this.sharing.refer(data, 'data'), parameters: parameters.slice(), batchSize };
+      return this.call(message.callId, message, [message.parameters.buffer as ArrayBuffer], undefined) as Promise<EvaluationResult>;
+    });
+  }
+
+  /** Releases the sessions and stops the worker; calls still queued reject with CANCELLED. */
+  close(): Promise<void> {
+    return this.shutdown();
+  }
+
+  private shutdown(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const closed = new TrainerError('CANCELLED', 'trainer_closed', 'the trainer was closed before this call completed');
+    for (const pending of this.pending.values()) pending.reject(closed);
+    this.pending.clear();
+    this.failure ??= closed;
+    this.closing = (async () => {
+      this.post({ type: 'close' });
+      await this.exited;
+    })();
+    return this.closing;
+  }
+
+  private enqueue<T>(start: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+      return start();
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private call(callId: number, message: ToWorker, transfer: TransferListItem[], onProgress: ((event: ProgressEvent) => void) | undefined): Promise<unknown> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(callId, { resolve, reject, onProgress });
+      this.worker.postMessage(message, transfer);
+    });
+  }
+
+  private post(message: ToWorker): void {
+    try {
+      this.worker.postMessage(message);
+    } catch {
+      // The worker is already gone; its exit has been (or will be) reported through fail().
+    }
+  }
+
+  private settle(callId: number): Pending | undefined {
+    const pending = this.pending.get(callId);
+    this.pending.delete(callId);
+    return pending;
+  }
+
+  private onMessage(message: FromWorker): void {
+    switch (message.type) {
+      case 'ready':
+        this.settle(0)?.resolve(message.info);
+        return;
+      case 'init-failed':
+        this.settle(0)?.reject(fromWire(message.error));
+        return;
+      case 'progress': {
+        const onProgress = this.pending.get(message.callId)?.onProgress;
+        if (onProgress !== undefined) {
+          try {
+            onProgress(message.event);
+          } catch {
+            // A throwing progress callback must not break training; it is the caller's bug to fix.
+          }
+        }
+        return;
+      }
+      case 'trained':
+      case 'evaluated':
+        this.settle(message.callId)?.resolve(message.outcome);
+        return;
+      case 'failed':
+        this.settle(message.callId)?.reject(fromWire(message.error));
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  /** The worker is unusable: reject everything in flight and every later call with `error`. */
+  private fail(error: TrainerError): void {
+    this.failure ??= error;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+
+  private checkParameters(values: Float32Array, name: string): void {
+    if (!(values instanceof Float32Array) || values.length !== this.layout.parameterSize) {
+      const got = values instanceof Float32Array ? `${values.length} values` : typeof values;
+      throw invalidArgument('parameters_length', `${name} must be a Float32Array of ${this.layout.parameterSize} values (the plan's parameters), got ${got}`);
+    }
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) throw invalidArgument('parameters_not_finite', `${name}[${i}] is ${values[i]}; expected finite values`);
+    }
+  }
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument('invalid_option', `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkPositive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw invalidArgument('invalid_option', `${name} must be a finite number > 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkNonNegative(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw invalidArgument('invalid_option', `${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}

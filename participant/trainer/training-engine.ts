@@ -1,0 +1,245 @@
+/**
+ * The local training loop, run inside the worker thread: minibatch SGD epochs over a shuffled dataset,
+ * one ONNX Runtime session.run per step (or per block of steps when the plan has a trainBlock graph).
+ *
+ * Allocation discipline (the loop runs tens of thousands of steps per round):
+ * - parameters and optimizer state live in two flat buffers A and B; a step reads A and ORT writes the
+ *   updated tensors straight into B through preallocated output tensors, the next step reads B and writes
+ *   A. Nothing proportional to the model is allocated per step;
+ * - batches are gathered into one preallocated input buffer and label buffer (batches.ts) whose tensors
+ *   are created once per call and fed again every step.
+ */
+import type * as ort from 'onnxruntime-node';
+import { Tensor } from 'onnxruntime-node';
+import { Random } from '../data/random.js';
+import { BatchBuffer } from './batches.js';
+import { TrainerError, invalidArgument } from './errors.js';
+import { type PlanLayout, type TensorLayout, planLayout } from './plan.js';
+import type { EvaluateOutcome, InitMessage, ProgressEvent, ReadyInfo, SharedDataset, TrainOutcome, TrainRequest } from './protocol.js';
+import { exampleShapeOf, openSessions, requireIo } from './ort-sessions.js';
+import { StateBuffers } from './state-buffers.js';
+
+/** Upper bound on the block input buffer: S * B * featureSize * 4 bytes. */
+const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
+/** Steps per run when the caller leaves the choice to us (InitMessage.stepsPerRun = 0). */
+const DEFAULT_STEPS_PER_RUN = 16;
+
+interface Batch {
+  readonly buffer: BatchBuffer;
+  readonly input: Tensor;
+  readonly label: Tensor;
+}
+
+export class TrainingEngine {
+  private batchCache = new Map<string, Batch>();
+
+  private constructor(
+    readonly info: ReadyInfo,
+    private readonly layout: PlanLayout,
+    private readonly trainSession: ort.InferenceSession,
+    private readonly blockSession: ort.InferenceSession | undefined,
+    private readonly evalSession: ort.InferenceSession,
+    private readonly state: StateBuffers,
+  ) {}
+
+  static async open(init: InitMessage): Promise<TrainingEngine> {
+    const layout = planLayout(init);
+    const { factory, first: trainSession } = await openSessions(init.device, init.intraOpThreads, init.tuning, init.trainStep);
+    const evalSession = await factory.create(init.evalStep, 'evalStep');
+    const stateNames = [...layout.parameters, ...layout.optimizerState].map((t) => t.name);
+    const trainInputs = [...stateNames, 'input', 'label', 'learning_rate'];
+    const trainOutputs = [...stateNames.map((n) => `updated.${n}`), 'loss', 'correct'];
+    requireIo(trainSession, 'trainStep', trainInputs, trainOutputs);
+    requireIo(evalSession, 'evalStep', [...layout.parameters.map((t) => t.name), 'input', 'label'], ['loss_sum', 'correct']);
+    const inputShape = exampleShapeOf(trainSession, 'trainStep', 1);
+    const evalShape = exampleShapeOf(evalSession, 'evalStep', 1);
+    if (evalShape.join(',') !== inputShape.join(',')) {
+      throw invalidArgument('plan_mismatch', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+    }
+    let blockSession: ort.InferenceSession | undefined;
+    let stepsPerRun = 1;
+    if (init.trainBlock !== undefined && init.stepsPerRun !== 1) {
+      blockSession = await factory.create(init.trainBlock, 'trainBlock');
+      requireIo(blockSession, 'trainBlock', trainInputs, trainOutputs);
+      const blockShape = exampleShapeOf(blockSession, 'trainBlock', 2);
+      if (blockShape.join(',') !== inputShape.join(',')) {
+        throw invalidArgument('plan_mismatch', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+      }
+      stepsPerRun = init.stepsPerRun === 0 ? DEFAULT_STEPS_PER_RUN : init.stepsPerRun;
+    }
+    const state = new StateBuffers(layout, trainSession.inputNames);
+    for (const name of trainSession.inputNames) {
+      if (!state.knows(name)) {
+        throw invalidArgument('plan_mismatch', `plan.trainStep has an input '${name}' that is neither a plan tensor nor part of the train-step contract`);
+      }
+    }
+    const info: ReadyInfo = {
+      provider: factory.choice.provider,
+      ...(factory.choice.deviceId === undefined ? {} : { deviceId: factory.choice.deviceId }),
+      ...(factory.choice.fallbackReason === undefined ? {} : { fallbackReason: factory.choice.fallbackReason }),
+      inputShape,
+      stepsPerRun,
+    };
+    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state);
+  }
+
+  async train(
+    data: SharedDataset,
+    parameters: Float32Array,
+    globalParameters: Float32Array | undefined,
+    request: TrainRequest,
+    abortFlag: Int32Array,
+    onProgress: (event: ProgressEvent) => void,
+  ): Promise<TrainOutcome> {
+    this.checkData(data);
+    this.checkParameters(parameters, 'parameters');
+    if (globalParameters !== undefined) this.checkParameters(globalParameters, 'globalParameters');
+    if (request.proximalMu > 0 && !this.state.hasProximal) {
+      throw invalidArgument('plan_mismatch', `proximalMu is ${request.proximalMu} but plan.trainStep has no 'proximal_mu' input; build the plan with training.proximalMu > 0`);
+    }
+    const { batchSize, epochs } = request;
+    const featureSize = data.featureSize;
+    const stepsPerEpoch = Math.ceil(data.count / batchSize);
+    const totalSteps = stepsPerEpoch * epochs;
+    const blockSteps = this.blockSteps(batchSize, featureSize);
+    this.state.reset(parameters, globalParameters ?? parameters, request.learningRate, request.proximalMu);
+
+    const random = new Random(request.seed);
+    const order = new Int32Array(data.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    let step = 0;
+    let runs = 0;
+    let lossSum = 0;
+    let correctSum = 0;
+    let seen = 0;
+    let windowLoss = 0;
+    let windowCorrect = 0;
+    let windowExamples = 0;
+    let lastReport = performance.now();
+    if (Atomics.load(abortFlag, 0) !== 0) {
+      throw new TrainerError('CANCELLED', 'training_aborted', 'training aborted by the caller before it started');
+    }
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      random.shuffle(order);
+      let epochLoss = 0;
+      let epochCorrect = 0;
+      for (let position = 0; position < data.count; ) {
+        const remaining = data.count - position;
+        const blockExamples = blockSteps * batchSize;
+        const useBlock = blockSteps > 1 && remaining >= blockExamples;
+        const examples = useBlock ? blockExamples : Math.min(batchSize, remaining);
+        const batch = useBlock ? this.batch('block', blockSteps, batchSize, featureSize) : this.batch('step', 1, examples, featureSize);
+        batch.buffer.gather(data.features, data.labels, order, position, examples);
+        const { loss, correct } = await this.state.run(useBlock ? (this.blockSession as ort.InferenceSession) : this.trainSession, batch.input, batch.label);
+        const steps = useBlock ? blockSteps : 1;
+        // 'loss' is a batch mean (a sum of `steps` batch means for a block); weight it back to a sum.
+        const batchLossSum = loss * (examples / steps);
+        if (!Number.isFinite(loss)) {
+          throw new TrainerError('ABORTED', 'training_diverged', `epoch ${epoch}, step ${step + steps}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
+        }
+        position += examples;
+        step += steps;
+        runs++;
+        seen += examples;
+        epochLoss += batchLossSum;
+        epochCorrect += correct;
+        windowLoss += batchLossSum;
+        windowCorrect += correct;
+        windowExamples += examples;
+        if (Atomics.load(abortFlag, 0) !== 0) {
+          throw new TrainerError('CANCELLED', 'training_aborted', `training aborted by the caller after ${step} of ${totalSteps} steps`);
+        }
+        if (request.reportProgress && position < data.count && performance.now() - lastReport >= request.progressIntervalMs) {
+          onProgress({ kind: 'step', epoch, epochs, step, totalSteps, loss: windowLoss / windowExamples, accuracy: windowCorrect / windowExamples, examplesSeen: seen });
+          lastReport = performance.now();
+          windowLoss = windowCorrect = windowExamples = 0;
+        }
+      }
+      lossSum += epochLoss;
+      correctSum += epochCorrect;
+      if (request.reportProgress) {
+        onProgress({ kind: 'epoch', epoch, epochs, step, totalSteps, loss: epochLoss / data.count, accuracy: epochCorrect / data.count, examplesSeen: seen });
+        lastReport = performance.now();
+        windowLoss = windowCorrect = windowExamples = 0;
+      }
+    }
+    return {
+      parameters: this.state.currentParameters(),
+      examples: data.count,
+      meanLoss: lossSum / seen,
+      trainAccuracy: correctSum / seen,
+      steps: step,
+      runs,
+    };
+  }
+
+  async evaluate(data: SharedDataset, parameters: Float32Array, batchSize: number): Promise<EvaluateOutcome> {
+    this.checkData(data);
+    this.checkParameters(parameters, 'parameters');
+    this.state.setEvalParameters(parameters);
+    const order = new Int32Array(data.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    let lossSum = 0;
+    let correct = 0;
+    for (let position = 0; position < data.count; ) {
+      const examples = Math.min(batchSize, data.count - position);
+      const batch = this.batch('step', 1, examples, data.featureSize);
+      batch.buffer.gather(data.features, data.labels, order, position, examples);
+      const result = await this.state.runEval(this.evalSession, batch.input, batch.label);
+      lossSum += result.lossSum;
+      correct += result.correct;
+      position += examples;
+    }
+    return { lossSum, correct, examples: data.count };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.trainSession.release(), this.evalSession.release(), this.blockSession?.release()]);
+  }
+
+  /** Steps per block run for this batch size, or 1 when blocks are off or the buffer would be too big. */
+  private blockSteps(batchSize: number, featureSize: number): number {
+    if (this.blockSession === undefined) return 1;
+    const fit = Math.floor(MAX_BLOCK_BYTES / (batchSize * featureSize * 4));
+    const steps = Math.min(this.info.stepsPerRun, fit);
+    return steps >= 2 ? steps : 1;
+  }
+
+  /** Input/label tensors for [steps, rows, ...] (steps = 1: [rows, ...]), kept across calls. */
+  private batch(kind: 'step' | 'block', steps: number, rows: number, featureSize: number): Batch {
+    const key = `${kind}:${steps}:${rows}:${featureSize}`;
+    let batch = this.batchCache.get(key);
+    if (batch === undefined) {
+      if (this.batchCache.size >= 8) this.batchCache = new Map();
+      const buffer = new BatchBuffer(steps * rows, featureSize);
+      const lead = kind === 'block' ? [steps, rows] : [rows];
+      batch = {
+        buffer,
+        input: new Tensor('float32', buffer.input, [...lead, ...this.info.inputShape]),
+        label: new Tensor('int64', buffer.labels, lead),
+      };
+      this.batchCache.set(key, batch);
+    }
+    return batch;
+  }
+
+  private checkData(data: SharedDataset): void {
+    let size = 1;
+    for (const dim of this.info.inputShape) size *= dim;
+    if (data.featureSize !== size) {
+      throw invalidArgument('dataset_shape_mismatch', `dataset examples have ${data.featureSize} values; the model's input [${this.info.inputShape.join(', ')}] needs ${size}`);
+    }
+    if (data.count === 0) throw invalidArgument('dataset_empty', 'dataset has no examples; expected at least one');
+  }
+
+  private checkParameters(values: Float32Array, name: string): void {
+    if (values.length !== this.layout.parameterSize) {
+      throw invalidArgument('parameters_length', `${name} has ${values.length} values; the plan's parameters (${describe(this.layout.parameters)}) need ${this.layout.parameterSize}`);
+    }
+  }
+}
+
+function describe(tensors: readonly TensorLayout[]): string {
+  const shown = tensors.slice(0, 4).map((t) => `${t.name} [${t.shape.join(', ')}]`);
+  return tensors.length > 4 ? `${shown.join(', ')}, ...` : shown.join(', ');
+}
