@@ -33,3 +33,11 @@ export {
   type RecoveryOptions,
   type Share,
 } from './shamir.js';
+export {
+  DEFAULT_CHUNK_BYTES,
+  PRG_SEED_LENGTH,
+  PrgScratch,
+  addMasks,
+  prgBlock,
+  type MaskStream,
+} from './prg.js';

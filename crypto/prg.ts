@@ -1,0 +1,162 @@
+/**
+ * The mask generator of SecAgg (Bonawitz et al. 2017, section 4: PRG(b_u) and PRG(s_uv)) as fixed by
+ * DESIGN.md step 4: PRG(seed) is the AES-128-CTR keystream under key || IV = HKDF-Expand(seed,
+ * "fedgate/v1/prg", 32), the 16-byte IV being the initial 128-bit big-endian counter (OpenSSL's
+ * aes-128-ctr), and mask element i is the little-endian uint32 at keystream bytes [4i, 4i + 4).
+ *
+ * Performance: a site adds ~k + 1 streams and the server regenerates hundreds, each as long as the model,
+ * so `addMasks` never materialises a whole stream. It walks the target in blocks that stay in cache and,
+ * for each block, pulls the next keystream chunk of every stream (one Cipheriv per stream, kept across
+ * blocks) and adds it in place. node:crypto's `update` cannot write into a caller's buffer; it returns a
+ * fresh Buffer per call, so the chunk size balances the per-call cost against allocator behaviour
+ * (bench/prg-floor.ts measures it against the cheapest keystream-plus-add loop on the same primitive).
+ */
+import { createCipheriv, type Cipher } from 'node:crypto';
+import { assertBytes, assertInteger, utf8, zeroize } from './bytes.js';
+import { describeValue, invalidArgument } from './errors.js';
+import { hkdfExpand } from './hkdf.js';
+
+/** Length of every mask seed (s_uv from HKDF, self-mask seed b). */
+export const PRG_SEED_LENGTH = 32;
+const PRG_INFO = utf8('fedgate/v1/prg');
+
+/**
+ * Keystream bytes per `update` call. Just under 64 KiB: a 64 KiB chunk plus the allocator's header
+ * crosses glibc's 64 KiB consolidation threshold, whose trimming hands freed chunks back to the kernel
+ * and makes later chunks page-fault (measured in bench/prg-floor.ts); smaller chunks pay more per call.
+ */
+export const DEFAULT_CHUNK_BYTES = 65_536 - 64;
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+export interface MaskStream {
+  /** 32-byte seed of this mask. */
+  seed: Uint8Array;
+  /** +1 adds PRG(seed) to the target, -1 subtracts it (mod 2^32). */
+  sign: 1 | -1;
+}
+
+/** The AES-128-CTR cipher positioned at the start of PRG(seed). Exported for bench/prg-floor.ts. */
+export function keystreamCipher(seed: Uint8Array): Cipher {
+  assertBytes(seed, 'seed', PRG_SEED_LENGTH);
+  const keyAndIv = hkdfExpand(seed, PRG_INFO, 32);
+  try {
+    return createCipheriv('aes-128-ctr', keyAndIv.subarray(0, 16), keyAndIv.subarray(16, 32));
+  } finally {
+    zeroize(keyAndIv);
+  }
+}
+
+/**
+ * The next `count` mask elements of `cipher` as a Uint32Array view of the fresh output of `update`
+ * (native byte order fixed up to the little-endian reading the PRG is defined by).
+ */
+export function nextKeystream(cipher: Cipher, zeros: Uint8Array, count: number): Uint32Array {
+  const bytes = cipher.update(count * 4 === zeros.length ? zeros : zeros.subarray(0, count * 4));
+  if (!LITTLE_ENDIAN) bytes.swap32();
+  if (bytes.byteOffset % 4 !== 0) return new Uint32Array(new Uint8Array(bytes).buffer, 0, count);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
+}
+
+// Kernels: target[offset + i] += or -= keystream(s)[i] (mod 2^32). The sum of at most three uint32s
+// is exact in a double, and `>>> 0` lets the optimiser keep the loop in 32-bit integer arithmetic.
+
+/** target[offset, offset + a.length) += a (mod 2^32). */
+export function addKeystream(target: Uint32Array, offset: number, a: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]!) >>> 0;
+}
+
+/** target[offset, offset + a.length) -= a (mod 2^32). */
+export function subtractKeystream(target: Uint32Array, offset: number, a: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]!) >>> 0;
+}
+
+/** target[offset, offset + a.length) += a + b (mod 2^32): one pass over the target for two streams. */
+export function addKeystreamPair(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]! + b[i]!) >>> 0;
+}
+
+/** target[offset, offset + a.length) -= a + b (mod 2^32). */
+export function subtractKeystreamPair(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]! - b[i]!) >>> 0;
+}
+
+/**
+ * Reusable state of `addMasks`: the all-zero input that `update` turns into keystream. One per thread
+ * doing masking; reusing it avoids a fresh 64 KiB allocation per call.
+ */
+export class PrgScratch {
+  readonly chunkBytes: number;
+  readonly zeros: Uint8Array;
+
+  constructor(chunkBytes: number = DEFAULT_CHUNK_BYTES) {
+    assertInteger(chunkBytes, 'chunkBytes', 16, 1 << 24);
+    if (chunkBytes % 16 !== 0) {
+      throw invalidArgument('invalid_chunk', `chunkBytes must be a multiple of the 16-byte AES block, got ${chunkBytes}`);
+    }
+    this.chunkBytes = chunkBytes;
+    this.zeros = new Uint8Array(chunkBytes);
+  }
+}
+
+let sharedScratch: PrgScratch | undefined;
+
+function checkStreams(streams: readonly MaskStream[]): void {
+  if (!Array.isArray(streams)) throw invalidArgument('invalid_streams', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
+  for (const [index, stream] of streams.entries()) {
+    if (typeof stream !== 'object' || stream === null) {
+      throw invalidArgument('invalid_streams', `streams[${index}] must be { seed, sign }, got ${describeValue(stream)}`);
+    }
+    assertBytes(stream.seed, `streams[${index}].seed`, PRG_SEED_LENGTH);
+    if (stream.sign !== 1 && stream.sign !== -1) {
+      throw invalidArgument('invalid_streams', `streams[${index}].sign must be 1 or -1, got ${describeValue(stream.sign)}`);
+    }
+  }
+}
+
+/**
+ * target += sum over streams of sign * PRG(seed)[0 .. target.length) (mod 2^32): masking a site's
+ * quantized vector (DESIGN.md step 4) and removing the masks of survivors and dropouts (step 6).
+ * Streams of equal sign are paired so each pass over a cached target block consumes two keystreams.
+ */
+export function addMasks(target: Uint32Array, streams: readonly MaskStream[], scratch?: PrgScratch): void {
+  if (!(target instanceof Uint32Array)) throw invalidArgument('invalid_target', `target must be a Uint32Array, got ${describeValue(target)}`);
+  checkStreams(streams);
+  if (scratch !== undefined && !(scratch instanceof PrgScratch)) {
+    throw invalidArgument('invalid_scratch', `scratch must be a PrgScratch, got ${describeValue(scratch)}`);
+  }
+  if (target.length === 0 || streams.length === 0) return;
+  const { zeros, chunkBytes } = scratch ?? (sharedScratch ??= new PrgScratch());
+  const plus = streams.filter((stream) => stream.sign === 1).map((stream) => keystreamCipher(stream.seed));
+  const minus = streams.filter((stream) => stream.sign === -1).map((stream) => keystreamCipher(stream.seed));
+  const chunkElements = chunkBytes / 4;
+  for (let offset = 0; offset < target.length; offset += chunkElements) {
+    const count = Math.min(chunkElements, target.length - offset);
+    applyGroup(target, offset, plus, zeros, count, addKeystream, addKeystreamPair);
+    applyGroup(target, offset, minus, zeros, count, subtractKeystream, subtractKeystreamPair);
+  }
+}
+
+function applyGroup(
+  target: Uint32Array,
+  offset: number,
+  ciphers: readonly Cipher[],
+  zeros: Uint8Array,
+  count: number,
+  single: typeof addKeystream,
+  pair: typeof addKeystreamPair,
+): void {
+  let s = 0;
+  for (; s + 1 < ciphers.length; s += 2) {
+    pair(target, offset, nextKeystream(ciphers[s]!, zeros, count), nextKeystream(ciphers[s + 1]!, zeros, count));
+  }
+  if (s < ciphers.length) single(target, offset, nextKeystream(ciphers[s]!, zeros, count));
+}
+
+/** The first `length` elements of PRG(seed), materialised (for tests and small vectors). */
+export function prgBlock(seed: Uint8Array, length: number): Uint32Array {
+  assertInteger(length, 'length', 0, 2 ** 30);
+  const out = new Uint32Array(length);
+  addMasks(out, [{ seed, sign: 1 }]);
+  return out;
+}
