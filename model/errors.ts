@@ -1,0 +1,44 @@
+/**
+ * The one error type of model/. `code` is the gRPC-style status family the service edge maps to a status
+ * (INVALID_ARGUMENT, FAILED_PRECONDITION, ...); `reason` is the specific machine-readable cause.
+ */
+export type ModelErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'FAILED_PRECONDITION'
+  | 'UNIMPLEMENTED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL';
+
+export type ModelErrorReason =
+  | 'TASK_INVALID'
+  | 'MALFORMED_ONNX'
+  | 'UNSUPPORTED_MODEL'
+  | 'UNSUPPORTED_OPS'
+  | 'SHAPE_MISMATCH'
+  | 'FORWARD_MODEL_MISSING'
+  | 'FORWARD_MODEL_HASH_MISMATCH'
+  | 'PARAMETERS_MISMATCH'
+  | 'GRAPH_INVALID';
+
+export class ModelError extends Error {
+  override readonly name = 'ModelError';
+  readonly code: ModelErrorCode;
+  readonly reason: ModelErrorReason;
+
+  constructor(code: ModelErrorCode, reason: ModelErrorReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** Short printable form of a bad value for error messages (never dumps a whole tensor). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  if (Array.isArray(value)) return value.length > 8 ? `array of length ${value.length}` : JSON.stringify(value);
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return typeof value;
+}

@@ -1,0 +1,299 @@
+/**
+ * ModelProto bytes <-> ModelIR. Encoding writes every tensor as raw_data (ONNX IR: "raw_data ... stored
+ * as fixed-width, little-endian"); decoding accepts every data field a writer may have used and
+ * normalises it to raw little-endian bytes.
+ */
+import { ModelError, describeValue } from '../errors.js';
+import { AttributeType, DataType, onnxTypes } from './schema.js';
+import type { AttributeValue, DimIR, GraphIR, ModelIR, NodeIR, TensorIR, ValueInfoIR } from './ir.js';
+import { dataTypeName, elementCount, elementSize } from './ir.js';
+import { encodeElements } from './tensor.js';
+
+// ---------------------------------------------------------------------------------------------- encode
+
+interface EncodedDim {
+  dimValue?: number;
+  dimParam?: string;
+}
+
+function encodeTensor(tensor: TensorIR): Record<string, unknown> {
+  return { name: tensor.name, dims: [...tensor.dims], dataType: tensor.dataType, rawData: tensor.data };
+}
+
+function encodeValueInfo(info: ValueInfoIR): Record<string, unknown> {
+  const tensorType: Record<string, unknown> = { elemType: info.elemType };
+  if (info.shape !== undefined) {
+    tensorType['shape'] = {
+      dim: info.shape.map((dim): EncodedDim => {
+        if (typeof dim === 'number') return { dimValue: dim };
+        if (typeof dim === 'string') return { dimParam: dim };
+        return {};
+      }),
+    };
+  }
+  return { name: info.name, type: { tensorType } };
+}
+
+function encodeAttribute(name: string, attribute: AttributeValue): Record<string, unknown> {
+  const encoder = new TextEncoder();
+  switch (attribute.kind) {
+    case 'float':
+      return { name, type: AttributeType.FLOAT, f: attribute.value };
+    case 'int':
+      return { name, type: AttributeType.INT, i: attribute.value };
+    case 'string':
+      return { name, type: AttributeType.STRING, s: encoder.encode(attribute.value) };
+    case 'tensor':
+      return { name, type: AttributeType.TENSOR, t: encodeTensor(attribute.value) };
+    case 'graph':
+      return { name, type: AttributeType.GRAPH, g: encodeGraph(attribute.value) };
+    case 'floats':
+      return { name, type: AttributeType.FLOATS, floats: [...attribute.value] };
+    case 'ints':
+      return { name, type: AttributeType.INTS, ints: [...attribute.value] };
+    case 'strings':
+      return { name, type: AttributeType.STRINGS, strings: attribute.value.map((s) => encoder.encode(s)) };
+  }
+}
+
+function encodeNode(node: NodeIR): Record<string, unknown> {
+  const encoded: Record<string, unknown> = {
+    input: [...node.inputs],
+    output: [...node.outputs],
+    name: node.name,
+    opType: node.opType,
+    attribute: Object.entries(node.attributes).map(([name, value]) => encodeAttribute(name, value)),
+  };
+  if (node.domain !== '') encoded['domain'] = node.domain;
+  return encoded;
+}
+
+function encodeGraph(graph: GraphIR): Record<string, unknown> {
+  const encoded: Record<string, unknown> = {
+    name: graph.name,
+    node: graph.nodes.map(encodeNode),
+    initializer: graph.initializers.map(encodeTensor),
+    input: graph.inputs.map(encodeValueInfo),
+    output: graph.outputs.map(encodeValueInfo),
+    valueInfo: graph.valueInfo.map(encodeValueInfo),
+  };
+  if (graph.docString !== undefined) encoded['docString'] = graph.docString;
+  return encoded;
+}
+
+export function encodeModel(model: ModelIR): Uint8Array {
+  // protobufjs encoders read plain objects shaped like the message, so no fromObject copy is needed.
+  const message = {
+    irVersion: model.irVersion,
+    producerName: model.producerName,
+    producerVersion: model.producerVersion,
+    docString: model.docString,
+    graph: encodeGraph(model.graph),
+    opsetImport: model.opsetImports.map((opset) => ({ domain: opset.domain, version: opset.version })),
+    metadataProps: model.metadata.map((entry) => ({ key: entry.key, value: entry.value })),
+  };
+  return onnxTypes.ModelProto.encode(message as never).finish();
+}
+
+// ---------------------------------------------------------------------------------------------- decode
+
+type Plain = Record<string, unknown>;
+
+function malformed(message: string, cause?: unknown): ModelError {
+  return new ModelError('INVALID_ARGUMENT', 'MALFORMED_ONNX', message, cause === undefined ? undefined : { cause });
+}
+
+const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const asString = (value: unknown): string => (typeof value === 'string' ? value : '');
+const asNumber = (value: unknown, fallback = 0): number => (typeof value === 'number' ? value : fallback);
+const asPlain = (value: unknown): Plain | undefined =>
+  typeof value === 'object' && value !== null ? (value as Plain) : undefined;
+
+function decodeTensor(raw: Plain, context: string): TensorIR {
+  const name = asString(raw['name']);
+  const dataType = asNumber(raw['dataType']) as TensorIR['dataType'];
+  const dims = asArray(raw['dims']).map((dim) => asNumber(dim, Number.NaN));
+  const where = `${context} tensor '${name}'`;
+  if (dims.some((dim) => !Number.isSafeInteger(dim) || dim < 0)) {
+    throw malformed(`${where}: dims ${describeValue(dims)} are not non-negative integers`);
+  }
+  if (asNumber(raw['dataLocation']) === 1 || asArray(raw['externalData']).length > 0) {
+    throw new ModelError(
+      'INVALID_ARGUMENT',
+      'UNSUPPORTED_MODEL',
+      `${where} stores its data in an external file; expected weights embedded as initializers (save the model without external data)`,
+    );
+  }
+  const size = elementSize(dataType);
+  if (size === undefined) {
+    // Strings and unknown codes are kept as empty payloads; any op that reads them reports the type.
+    return { name, dataType, dims, data: new Uint8Array(0) };
+  }
+  const count = elementCount(dims);
+  const rawData = raw['rawData'];
+  let data: Uint8Array;
+  if (rawData instanceof Uint8Array && rawData.byteLength > 0) {
+    data = new Uint8Array(rawData);
+  } else if (dataType === DataType.FLOAT) {
+    data = encodeElements(DataType.FLOAT, Float32Array.from(asArray(raw['floatData']).map((v) => asNumber(v))));
+  } else if (dataType === DataType.DOUBLE) {
+    data = encodeElements(DataType.DOUBLE, asArray(raw['doubleData']).map((v) => asNumber(v)));
+  } else if (dataType === DataType.INT64) {
+    data = encodeElements(DataType.INT64, asArray(raw['int64Data']).map((v) => asNumber(v)));
+  } else if (dataType === DataType.UINT32 || dataType === DataType.UINT64) {
+    const values = asArray(raw['uint64Data']).map((v) => asNumber(v));
+    data = new Uint8Array(values.length * size);
+    const view = new DataView(data.buffer);
+    values.forEach((v, i) =>
+      size === 4 ? view.setUint32(i * 4, v, true) : view.setBigUint64(i * 8, BigInt(v), true),
+    );
+  } else {
+    // int32_data carries INT32, INT16, INT8, UINT16, UINT8, BOOL, FLOAT16 and BFLOAT16 (as bit patterns).
+    const values = asArray(raw['int32Data']).map((v) => asNumber(v));
+    data = new Uint8Array(values.length * size);
+    const view = new DataView(data.buffer);
+    values.forEach((v, i) => {
+      if (size === 4) view.setInt32(i * 4, v, true);
+      else if (size === 2) view.setUint16(i * 2, v & 0xffff, true);
+      else view.setUint8(i, v & 0xff);
+    });
+  }
+  if (data.byteLength !== count * size) {
+    throw malformed(
+      `${where}: holds ${data.byteLength} bytes, dims [${dims.join(', ')}] of ${dataTypeName(dataType)} need ${count * size}`,
+    );
+  }
+  return { name, dataType, dims, data };
+}
+
+function decodeValueInfo(raw: Plain): ValueInfoIR {
+  const tensorType = asPlain(asPlain(raw['type'])?.['tensorType']);
+  const shape = asPlain(tensorType?.['shape']);
+  return {
+    name: asString(raw['name']),
+    elemType: asNumber(tensorType?.['elemType']) as ValueInfoIR['elemType'],
+    shape:
+      shape === undefined
+        ? undefined
+        : asArray(shape['dim']).map((dim): DimIR => {
+            const plain = asPlain(dim) ?? {};
+            if (typeof plain['dimValue'] === 'number') return plain['dimValue'];
+            if (typeof plain['dimParam'] === 'string' && plain['dimParam'] !== '') return plain['dimParam'];
+            return null;
+          }),
+  };
+}
+
+function decodeAttribute(raw: Plain, context: string): AttributeValue {
+  const decoder = new TextDecoder();
+  const name = asString(raw['name']);
+  let type = asNumber(raw['type']);
+  if (type === AttributeType.UNDEFINED) {
+    // IR < 4 writers may omit `type`; infer it from the populated field.
+    if (raw['f'] !== undefined) type = AttributeType.FLOAT;
+    else if (raw['i'] !== undefined) type = AttributeType.INT;
+    else if (raw['s'] !== undefined) type = AttributeType.STRING;
+    else if (raw['t'] !== undefined) type = AttributeType.TENSOR;
+    else if (raw['g'] !== undefined) type = AttributeType.GRAPH;
+    else if (asArray(raw['floats']).length > 0) type = AttributeType.FLOATS;
+    else if (asArray(raw['ints']).length > 0) type = AttributeType.INTS;
+    else if (asArray(raw['strings']).length > 0) type = AttributeType.STRINGS;
+  }
+  switch (type) {
+    case AttributeType.FLOAT:
+      return { kind: 'float', value: asNumber(raw['f']) };
+    case AttributeType.INT:
+      return { kind: 'int', value: asNumber(raw['i']) };
+    case AttributeType.STRING:
+      return { kind: 'string', value: raw['s'] instanceof Uint8Array ? decoder.decode(raw['s']) : '' };
+    case AttributeType.TENSOR:
+      return { kind: 'tensor', value: decodeTensor(asPlain(raw['t']) ?? {}, `${context} attribute '${name}'`) };
+    case AttributeType.GRAPH:
+      return { kind: 'graph', value: decodeGraph(asPlain(raw['g']) ?? {}) };
+    case AttributeType.FLOATS:
+      return { kind: 'floats', value: asArray(raw['floats']).map((v) => asNumber(v)) };
+    case AttributeType.INTS:
+      return { kind: 'ints', value: asArray(raw['ints']).map((v) => asNumber(v)) };
+    case AttributeType.STRINGS:
+      return {
+        kind: 'strings',
+        value: asArray(raw['strings']).map((s) => (s instanceof Uint8Array ? decoder.decode(s) : '')),
+      };
+    default:
+      throw new ModelError(
+        'INVALID_ARGUMENT',
+        'UNSUPPORTED_MODEL',
+        `${context} attribute '${name}' has attribute type ${type}; expected a float, int, string, tensor, graph or list attribute`,
+      );
+  }
+}
+
+function decodeNode(raw: Plain, index: number): NodeIR {
+  const name = asString(raw['name']);
+  const opType = asString(raw['opType']);
+  const context = `node ${name === '' ? `#${index}` : `'${name}'`} (${opType})`;
+  const attributes: Record<string, AttributeValue> = {};
+  for (const attribute of asArray(raw['attribute'])) {
+    const plain = asPlain(attribute) ?? {};
+    attributes[asString(plain['name'])] = decodeAttribute(plain, context);
+  }
+  return {
+    name,
+    opType,
+    domain: asString(raw['domain']),
+    inputs: asArray(raw['input']).map(asString),
+    outputs: asArray(raw['output']).map(asString),
+    attributes,
+  };
+}
+
+function decodeGraph(raw: Plain): GraphIR {
+  const docString = asString(raw['docString']);
+  return {
+    name: asString(raw['name']),
+    nodes: asArray(raw['node']).map((node, index) => decodeNode(asPlain(node) ?? {}, index)),
+    initializers: asArray(raw['initializer']).map((t) => decodeTensor(asPlain(t) ?? {}, 'initializer')),
+    inputs: asArray(raw['input']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
+    outputs: asArray(raw['output']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
+    valueInfo: asArray(raw['valueInfo']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
+    ...(docString === '' ? {} : { docString }),
+  };
+}
+
+/** Decodes ModelProto bytes. Throws ModelError MALFORMED_ONNX for bytes that are not an ONNX model. */
+export function decodeModel(bytes: Uint8Array): ModelIR {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength === 0) {
+    throw malformed(`ONNX model bytes: got ${describeValue(bytes)}; expected a non-empty serialized ModelProto`);
+  }
+  let plain: Plain;
+  try {
+    const message = onnxTypes.ModelProto.decode(bytes);
+    plain = onnxTypes.ModelProto.toObject(message, { longs: Number, arrays: true }) as Plain;
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw malformed(`ONNX model bytes (${bytes.byteLength} bytes) are not a valid ModelProto: ${detail}`, cause);
+  }
+  const graph = asPlain(plain['graph']);
+  if (graph === undefined) {
+    throw malformed(`ONNX model (${bytes.byteLength} bytes) has no graph (ModelProto field 7); expected a model with a graph`);
+  }
+  const irVersion = asNumber(plain['irVersion']);
+  if (irVersion <= 0) {
+    throw malformed(`ONNX model: ir_version ${describeValue(plain['irVersion'])}; expected a positive IR version`);
+  }
+  return {
+    irVersion,
+    opsetImports: asArray(plain['opsetImport']).map((o) => {
+      const opset = asPlain(o) ?? {};
+      return { domain: asString(opset['domain']), version: asNumber(opset['version']) };
+    }),
+    producerName: asString(plain['producerName']),
+    producerVersion: asString(plain['producerVersion']),
+    docString: asString(plain['docString']),
+    graph: decodeGraph(graph),
+    metadata: asArray(plain['metadataProps']).map((e) => {
+      const entry = asPlain(e) ?? {};
+      return { key: asString(entry['key']), value: asString(entry['value']) };
+    }),
+  };
+}

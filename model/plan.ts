@@ -1,0 +1,63 @@
+/**
+ * buildTrainingPlan: everything a participant needs to train a task locally with an ONNX Runtime
+ * InferenceSession (DESIGN.md "Local training with ONNX Runtime"): the trainStep/evalStep graphs, the
+ * parameter and optimiser-state layout, and the initial weights.
+ */
+import { ModelError } from './errors.js';
+import { encodeModel } from './onnx/codec.js';
+import { modelFromGraph } from './graph/model.js';
+import { parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
+import type { ForwardModel } from './train/forward-model.js';
+import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } from './train/graphs.js';
+import type { TensorInfo } from './train/optimizer.js';
+import { prepareModel, type PreparedModel } from './train/prepare.js';
+import { buildZooModel } from './zoo/zoo.js';
+
+export interface TrainingPlan {
+  /** Trainable parameters and BatchNorm running statistics, in a stable order. */
+  readonly parameters: readonly TensorInfo[];
+  /** Momentum / Adam moments / Adam step count (float32, all starting at zero); [] for plain SGD. */
+  readonly optimizerState: readonly TensorInfo[];
+  /**
+   * ONNX ModelProto bytes. Inputs: every parameter and optimiser state (by name), 'input' float32
+   * [B, ...input.shape] (already normalised), 'label' int64 [B], 'learning_rate' float32 []; when
+   * proximalMu > 0 also 'global.<param>' for every trainable parameter and 'proximal_mu' float32 [].
+   * Outputs: 'updated.<name>' for every parameter and optimiser state, 'loss' float32 [] (mean
+   * cross-entropy over the batch, without the proximal term), 'correct' float32 [].
+   */
+  readonly trainStep: Uint8Array;
+  /**
+   * Same contract with a leading block dimension on 'input' [S, B, ...] and 'label' [S, B]: S steps in
+   * one session.run through an ONNX Loop; 'loss' = sum of the S mean losses, 'correct' = total.
+   */
+  readonly trainBlock?: Uint8Array;
+  /** Inputs: parameters, 'input', 'label'. Outputs: 'loss_sum' float32 [], 'correct' float32 []. */
+  readonly evalStep: Uint8Array;
+  /** Flat, in `parameters` order (deterministic from training.seed; from the file for kind 'onnx'). */
+  readonly initialParameters: Float32Array;
+}
+
+/** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
+export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): ForwardModel {
+  verifyForwardModel(task, forwardModel);
+  if (task.model.kind === 'onnx') {
+    throw new ModelError('UNIMPLEMENTED', 'UNSUPPORTED_MODEL', 'import of forward ONNX models is not built yet');
+  }
+  return buildZooModel(task.model, task.training.seed);
+}
+
+export function prepareTask(task: TaskDocument, forwardModel?: Uint8Array): { task: TaskDocument; prepared: PreparedModel } {
+  const parsed = parseTaskDocument(task);
+  return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel)) };
+}
+
+export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array): TrainingPlan {
+  const { task: parsed, prepared } = prepareTask(task, forwardModel);
+  return {
+    parameters: parameterInfo(prepared),
+    optimizerState: stateInfo(prepared, parsed),
+    trainStep: encodeModel(modelFromGraph(buildTrainStepGraph(prepared, parsed))),
+    evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
+    initialParameters: prepared.forward.initialParameters.slice(),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The forward computation a training plan is derived from, whether it came from the model zoo or from a
+ * user's ONNX file: nodes from 'input' to logits, the parameters they read, constants, initial values.
+ */
+import type { NodeIR, TensorIR } from '../onnx/ir.js';
+
+/** How a parameter changes in a training step. */
+export type ParameterRole =
+  /** Updated by the optimiser from its gradient. */
+  | 'trainable'
+  /** BatchNorm running statistics: replaced by the step's blended batch statistics, no gradient. */
+  | 'running_mean'
+  | 'running_var';
+
+export interface ParameterSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly role: ParameterRole;
+}
+
+export interface ForwardModel {
+  /** Topologically sorted nodes reading `input`, the parameters and the constants. */
+  readonly nodes: readonly NodeIR[];
+  /** Initializers that are not parameters (shape constants, frozen values). */
+  readonly constants: readonly TensorIR[];
+  readonly parameters: readonly ParameterSpec[];
+  /** Source name of the (already normalised) input value, shape [batch, ...inputShape]. */
+  readonly input: string;
+  readonly inputShape: readonly number[];
+  /** Source name of the logits, shape [batch, classes]. */
+  readonly logits: string;
+  readonly classes: number;
+  /** Flat initial values in `parameters` order. */
+  readonly initialParameters: Float32Array;
+}
+
+export const isTrainable = (parameter: ParameterSpec): boolean => parameter.role === 'trainable';

@@ -1,0 +1,95 @@
+/**
+ * The stand-alone graphs of a training plan: trainStep (one optimiser step) and evalStep (summed loss
+ * and correct count in inference mode). Interface names are the contract with participant/trainer.
+ */
+import { GraphBuilder } from '../graph/builder.js';
+import type { DimIR, GraphIR } from '../onnx/ir.js';
+import { DataType } from '../onnx/schema.js';
+import { lowerForward } from '../autodiff/tape.js';
+import type { TaskDocument } from '../task.js';
+import { emitCorrectCount, emitSummedLoss } from './loss.js';
+import { optimizerStateInfo, type TensorInfo } from './optimizer.js';
+import {
+  CORRECT,
+  INPUT,
+  LABEL,
+  LEARNING_RATE,
+  LOSS,
+  LOSS_SUM,
+  PROXIMAL_MU,
+  globalName,
+  updatedName,
+  type PreparedModel,
+} from './prepare.js';
+import { emitTrainStep } from './step.js';
+
+export const BATCH_DIM_PARAM = 'batch';
+
+export const dims = (shape: readonly number[]): DimIR[] => shape.map((d) => (d === -1 ? BATCH_DIM_PARAM : d));
+
+export function parameterInfo(prepared: PreparedModel): TensorInfo[] {
+  return prepared.forward.parameters.map((p) => ({ name: p.name, shape: [...p.shape] }));
+}
+
+export function stateInfo(prepared: PreparedModel, task: TaskDocument): TensorInfo[] {
+  return optimizerStateInfo(task.optimizer, prepared.trainable);
+}
+
+function addParameterInputs(b: GraphBuilder, prepared: PreparedModel): void {
+  for (const p of prepared.forward.parameters) b.addInput(p.name, DataType.FLOAT, p.shape);
+}
+
+export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument): GraphIR {
+  const b = new GraphBuilder('fedgate_train_step');
+  const states = stateInfo(prepared, task);
+  const updated = [...prepared.forward.parameters, ...states];
+  b.reserve([LOSS, CORRECT, ...updated.map((t) => updatedName(t.name))]);
+  addParameterInputs(b, prepared);
+  for (const s of states) b.addInput(s.name, DataType.FLOAT, s.shape);
+  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
+  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  b.addInput(LEARNING_RATE, DataType.FLOAT, []);
+  const proximal = task.training.proximalMu > 0;
+  if (proximal) {
+    for (const p of prepared.trainable) b.addInput(globalName(p.name), DataType.FLOAT, p.shape);
+    b.addInput(PROXIMAL_MU, DataType.FLOAT, []);
+  }
+  emitTrainStep(b, prepared, task.optimizer, {
+    input: INPUT,
+    label: LABEL,
+    learningRate: LEARNING_RATE,
+    ...(proximal ? { proximalMu: PROXIMAL_MU } : {}),
+    parameter: (name) => name,
+    global: globalName,
+    state: (name) => name,
+    updatedName,
+    loss: LOSS,
+    correct: CORRECT,
+  });
+  for (const t of updated) b.addOutput(updatedName(t.name), DataType.FLOAT, t.shape);
+  b.addOutput(LOSS, DataType.FLOAT, []);
+  b.addOutput(CORRECT, DataType.FLOAT, []);
+  return b.build('fedgate training step: forward, softmax cross-entropy, backward and optimiser update in one graph');
+}
+
+export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
+  const b = new GraphBuilder('fedgate_eval_step');
+  b.reserve([LOSS_SUM, CORRECT]);
+  addParameterInputs(b, prepared);
+  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
+  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  const { forward } = prepared;
+  const bindings = new Map<string, string>([[forward.input, INPUT]]);
+  for (const p of forward.parameters) bindings.set(p.name, p.name);
+  const pass = lowerForward(forward.nodes, forward.constants, prepared.facts, bindings, {
+    builder: b,
+    mode: 'eval',
+    floatType: DataType.FLOAT,
+  });
+  const logits = pass.values.get(forward.logits) as string;
+  emitSummedLoss(b, logits, LABEL, LOSS_SUM);
+  emitCorrectCount(b, logits, LABEL, CORRECT);
+  b.addOutput(LOSS_SUM, DataType.FLOAT, []);
+  b.addOutput(CORRECT, DataType.FLOAT, []);
+  return b.build('fedgate evaluation step: summed cross-entropy and correct count, inference mode');
+}

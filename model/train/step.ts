@@ -1,0 +1,52 @@
+/**
+ * One training step as graph nodes: forward in training mode, cross-entropy, backward, optimiser update,
+ * BatchNorm running statistics. Emitted into any builder, so the same code makes the stand-alone
+ * trainStep graph and the body of trainBlock's Loop.
+ */
+import type { GraphBuilder } from '../graph/builder.js';
+import { DataType } from '../onnx/schema.js';
+import { GradContext } from '../autodiff/rule.js';
+import { backpropagate, lowerForward } from '../autodiff/tape.js';
+import type { OptimizerSpec } from '../task.js';
+import { emitTrainLoss } from './loss.js';
+import { emitOptimizerUpdate } from './optimizer.js';
+import type { PreparedModel } from './prepare.js';
+
+export interface StepBindings {
+  readonly input: string;
+  readonly label: string;
+  readonly learningRate: string;
+  readonly proximalMu?: string;
+  readonly parameter: (name: string) => string;
+  readonly global: (name: string) => string;
+  readonly state: (name: string) => string;
+  /** Name for the updated value of a parameter or optimiser state. */
+  readonly updatedName: (name: string) => string;
+  readonly loss: string;
+  readonly correct: string;
+}
+
+export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimizer: OptimizerSpec, io: StepBindings): void {
+  const { forward } = prepared;
+  const bindings = new Map<string, string>([[forward.input, io.input]]);
+  for (const p of forward.parameters) bindings.set(p.name, io.parameter(p.name));
+  const pass = lowerForward(forward.nodes, forward.constants, prepared.facts, bindings, {
+    builder: b,
+    mode: 'train',
+    floatType: DataType.FLOAT,
+  });
+  const logits = pass.values.get(forward.logits) as string;
+  const loss = emitTrainLoss(b, logits, io.label, forward.classes, { loss: io.loss, correct: io.correct });
+  const grads = backpropagate(pass.tape, new Map([[logits, loss.gradLogits]]), prepared.requiresGrad, new GradContext(b, DataType.FLOAT));
+  const gradient = (name: string): string => {
+    const grad = grads.get(io.parameter(name));
+    // A parameter the loss does not reach has a zero gradient (it still decays / feels the proximal term).
+    return grad ?? b.op('Mul', [io.parameter(name), b.scalar(0)], {}, `grad/${name}/zero`);
+  };
+  emitOptimizerUpdate(b, optimizer, prepared.trainable, { ...io, gradient });
+  for (const p of forward.parameters) {
+    if (p.role === 'trainable') continue;
+    const update = pass.stateUpdates.get(p.name) ?? io.parameter(p.name);
+    b.appendNode('Identity', [update], [io.updatedName(p.name)], {});
+  }
+}
