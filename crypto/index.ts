@@ -41,3 +41,11 @@ export {
   prgBlock,
   type MaskStream,
 } from './prg.js';
+export {
+  RandomSource,
+  dequantizeSum,
+  layoutLength,
+  quantizationScale,
+  quantize,
+  type Segment,
+} from './quantize.js';
