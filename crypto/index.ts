@@ -49,3 +49,11 @@ export {
   quantize,
   type Segment,
 } from './quantize.js';
+export {
+  SITE_ROLES,
+  normalizeSerial,
+  verifyPeerCertificate,
+  type SiteRole,
+  type TrustAnchor,
+  type VerifiedPeer,
+} from './certificate.js';
