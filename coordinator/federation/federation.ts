@@ -1,0 +1,313 @@
+/**
+ * The coordinator's federation loop: waits for enough eligible sites, opens a round under a fresh id
+ * (counter fsynced first), drives it with RoundDriver, and on commit appends the signed record to the
+ * ledger and moves the global model forward. An aborted round is followed by a new round with a new id.
+ * On start-up it resumes from the last committed round (the ledger wins over federation.json).
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import type { TrustAnchor } from '../../crypto/certificate.js';
+import { createRoundConfig, type HyperParameterValue, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
+import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
+import { SecAggServer } from '../../crypto/secagg/server.js';
+import {
+  decodeServerOptimizerState,
+  encodeServerOptimizerState,
+  initialServerOptimizerState,
+  type ServerOptimizerSpec,
+  type ServerOptimizerState,
+} from '../../model/server-optimizer.js';
+import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
+import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
+import { Ledger } from '../state/ledger.js';
+import { ModelStore } from '../state/model-store.js';
+import { RoundCounter } from '../state/round-counter.js';
+import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
+import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
+import { finalizeRound } from './round-finalizer.js';
+import { selectParticipants } from './selection.js';
+
+export interface EligibleSite {
+  readonly siteId: string;
+  /** DER of the certificate the site's TLS session presented. */
+  readonly certificate: Uint8Array;
+}
+
+/** How the federation reaches connected sites (implemented by the gRPC session registry). */
+export interface SiteDirectory {
+  /** Connected sites whose Hello accepted this federation's task. */
+  eligible(): readonly EligibleSite[];
+  send(siteId: string, message: CoordinatorToSite): void;
+  /** Resolves when the set of connected sites changes, or after `timeoutMs`. */
+  changed(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface FederationOptions {
+  readonly federationId: string;
+  readonly stateDirectory: string;
+  /** Canonical task document bytes; their SHA-256 is the task hash sites pin. */
+  readonly taskBytes: Uint8Array;
+  readonly taskHash: string;
+  /** Extra blobs sites may download by hash (e.g. the forward ONNX model of the task). */
+  readonly taskBlobs?: readonly Uint8Array[];
+  readonly initialModel: Float32Array;
+  readonly encodeModel: (flat: Float32Array) => Uint8Array;
+  readonly decodeModel: (bytes: Uint8Array) => Float32Array;
+  readonly optimizer: ServerOptimizerSpec;
+  readonly rounds: number;
+  readonly minParticipants: number;
+  readonly sampleFraction: number;
+  readonly waitTimeoutMs: number;
+  readonly secureAggregation: boolean;
+  /** Neighbours per site; undefined = complete graph. */
+  readonly neighbourDegree?: number;
+  readonly reconstructionThreshold?: number;
+  readonly clipBound: number;
+  readonly maxWeight: number;
+  readonly maxEvalExamples: number;
+  readonly maxLossPerExample: number;
+  readonly deadlines: StageDeadlines;
+  /** Local training hyper-parameters announced in every RoundConfig. */
+  readonly hyperParameters: Readonly<Record<string, HyperParameterValue>>;
+  readonly trust: () => TrustAnchor;
+  readonly sites: SiteDirectory;
+  readonly logger: Logger;
+}
+
+export interface RoundEvent {
+  readonly type: 'round_started' | 'round_committed' | 'round_aborted';
+  readonly roundId: string;
+  readonly roundCounter: string;
+  readonly participants: readonly string[];
+  readonly survivors?: readonly string[];
+  readonly sequence?: number;
+  readonly modelHash?: string;
+  readonly reason?: string;
+  readonly metrics?: RoundMetrics;
+  readonly stageSeconds?: Readonly<Record<string, number>>;
+  readonly seconds?: number;
+  readonly at: string;
+}
+
+export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
+  private driver: RoundDriver | undefined;
+  private model: Float32Array;
+  private optimizerState: ServerOptimizerState;
+
+  private constructor(
+    private readonly options: FederationOptions,
+    private readonly store: ModelStore,
+    private readonly ledger: Ledger,
+    private readonly counter: RoundCounter,
+    private state: FederationState,
+  ) {
+    super();
+    this.model = options.initialModel;
+    this.optimizerState = initialServerOptimizerState(options.optimizer, options.initialModel.length);
+  }
+
+  static async open(options: FederationOptions): Promise<Federation> {
+    const store = await ModelStore.open(options.stateDirectory);
+    const ledger = await Ledger.open(options.stateDirectory);
+    const counter = await RoundCounter.open(options.stateDirectory);
+    const taskBlobHash = await store.put(options.taskBytes);
+    if (taskBlobHash !== options.taskHash) {
+      throw new Error(`task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
+    }
+    for (const blob of options.taskBlobs ?? []) await store.put(blob);
+    const initialModelHash = await store.put(options.encodeModel(options.initialModel));
+    const initialStateHash = await store.put(encodeServerOptimizerState(options.optimizer, initialServerOptimizerState(options.optimizer, options.initialModel.length)));
+    let state = await readFederationState(options.stateDirectory);
+    if (state !== undefined && (state.federationId !== options.federationId || state.taskHash !== options.taskHash)) {
+      throw new Error(
+        `state directory ${options.stateDirectory} belongs to federation ${state.federationId} with task ${state.taskHash}; ` +
+          `this configuration is federation ${options.federationId} with task ${options.taskHash}: use another state_dir`,
+      );
+    }
+    state ??= {
+      formatVersion: 1,
+      federationId: options.federationId,
+      taskHash: options.taskHash,
+      committedRounds: 0,
+      modelHash: initialModelHash,
+      optimizerStateHash: initialStateHash,
+      samplingSeed: newSamplingSeed(),
+    };
+    // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
+    const head = ledger.all().at(-1);
+    if (head !== undefined && ledger.length !== state.committedRounds) {
+      const { body } = parseCommitBody(head.body, `ledger record ${head.sequence}`);
+      state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
+    }
+    await writeFederationState(options.stateDirectory, state);
+    const federation = new Federation(options, store, ledger, counter, state);
+    federation.model = options.decodeModel(await store.get(state.modelHash));
+    federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
+    return federation;
+  }
+
+  get committedRounds(): number {
+    return this.state.committedRounds;
+  }
+
+  get currentModelHash(): string {
+    return this.state.modelHash;
+  }
+
+  get currentModel(): Float32Array {
+    return this.model;
+  }
+
+  get ledgerRecords(): Ledger {
+    return this.ledger;
+  }
+
+  get blobs(): ModelStore {
+    return this.store;
+  }
+
+  /** Routes a site's message to the open round; throws the state machine's typed error on refusal. */
+  receive(siteId: string, message: SiteToCoordinator): void {
+    const driver = this.driver;
+    if (driver === undefined) throw new NoOpenRoundError();
+    driver.receive(siteId, message);
+  }
+
+  siteDisconnected(siteId: string): void {
+    this.driver?.siteDisconnected(siteId);
+  }
+
+  /** Runs rounds until the configured number have committed or `signal` fires. */
+  async run(signal?: AbortSignal): Promise<void> {
+    const log = this.options.logger;
+    while (this.state.committedRounds < this.options.rounds && signal?.aborted !== true) {
+      const participants = await this.waitForParticipants(signal);
+      if (participants === undefined) continue;
+      await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+    }
+    log.info({ committedRounds: this.state.committedRounds }, 'federation finished its rounds');
+  }
+
+  private async waitForParticipants(signal?: AbortSignal): Promise<EligibleSite[] | undefined> {
+    const deadline = Date.now() + this.options.waitTimeoutMs;
+    let warned = false;
+    for (;;) {
+      if (signal?.aborted === true) return undefined;
+      const eligible = this.options.sites.eligible();
+      const selected = selectParticipants({
+        eligible: eligible.map((site) => site.siteId),
+        fraction: this.options.sampleFraction,
+        minimum: this.options.minParticipants,
+        samplingSeed: fromHex(this.state.samplingSeed),
+        roundCounter: this.counter.peek(),
+      });
+      if (selected !== undefined) return eligible.filter((site) => selected.includes(site.siteId));
+      if (!warned && Date.now() > deadline) {
+        this.options.logger.warn({ connected: eligible.length, needed: this.options.minParticipants }, 'still waiting for enough participants');
+        warned = true;
+      }
+      await this.options.sites.changed(1000, signal);
+    }
+  }
+
+  private async runRound(participants: string[], certificates: Map<string, Uint8Array>, signal?: AbortSignal): Promise<RoundOutcome> {
+    const started = performance.now();
+    const roundId = await this.counter.allocate();
+    const config = this.roundConfig(roundId.bytes, participants);
+    const roundLabel = toHex(roundId.bytes);
+    const server = new SecAggServer({ config, certificates, trust: this.options.trust(), now: new Date() });
+    let finalized: Awaited<ReturnType<typeof finalizeRound>> | undefined;
+    this.driver = new RoundDriver({
+      server,
+      roundConfigBytes: encodeRoundConfig(config),
+      transport: { send: (siteId, message) => this.options.sites.send(siteId, message) },
+      logger: this.options.logger,
+      ...(signal === undefined ? {} : { signal }),
+      finalize: async (result) => {
+        finalized = await finalizeRound({
+          result,
+          model: this.model,
+          modelHash: this.state.modelHash,
+          optimizer: this.options.optimizer,
+          optimizerState: this.optimizerState,
+          encodeModel: this.options.encodeModel,
+          store: this.store,
+        });
+        return finalized.hashes;
+      },
+    });
+    const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants };
+    this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
+    this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants }, 'round started');
+    const outcome = await this.driver.run();
+    this.driver = undefined;
+    const seconds = (performance.now() - started) / 1000;
+    if (outcome.status === 'aborted' || finalized === undefined) {
+      const reason = outcome.status === 'aborted' ? outcome.reason : 'not_finalized';
+      this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, seconds, at: new Date().toISOString() });
+      return outcome;
+    }
+    const metrics: RoundMetrics = {
+      participants: participants.length,
+      survivors: outcome.result.maskedSurvivors.length,
+      evalLossSum: outcome.result.evalLossSum,
+      evalCorrect: outcome.result.evalCorrect,
+      evalExamples: outcome.result.evalExamples,
+      weightSum: outcome.result.weightSum,
+    };
+    const record = await this.ledger.append(commitBody(outcome.record, new Date(), metrics));
+    this.model = finalized.model;
+    this.optimizerState = finalized.optimizerState;
+    this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
+    await writeFederationState(this.options.stateDirectory, this.state);
+    for (const siteId of outcome.result.maskedSurvivors) {
+      this.options.sites.send(siteId, { kind: 'committed', roundId: roundId.bytes, sequence: record.sequence, newModelHash: finalized.hashes.newModelHash, signatures: outcome.record.signatures.length });
+    }
+    this.emit('round', {
+      ...base,
+      type: 'round_committed',
+      survivors: outcome.result.maskedSurvivors,
+      sequence: record.sequence,
+      modelHash: finalized.modelHash,
+      metrics,
+      stageSeconds: outcome.stageSeconds,
+      seconds,
+      at: new Date().toISOString(),
+    });
+    return outcome;
+  }
+
+  private roundConfig(roundId: Uint8Array, participants: string[]): RoundConfig {
+    const options = this.options;
+    const complete = participants.length - 1;
+    const degree = options.neighbourDegree === undefined || options.neighbourDegree >= complete ? complete : options.neighbourDegree;
+    return createRoundConfig({
+      federationId: options.federationId,
+      roundId,
+      participants,
+      taskHash: fromHex(options.taskHash),
+      modelHash: fromHex(this.state.modelHash),
+      optimizerStateHash: fromHex(this.state.optimizerStateHash),
+      hyperParameters: { ...options.hyperParameters, round: this.state.committedRounds + 1 },
+      ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: Math.min(options.reconstructionThreshold, degree + 1) }),
+      neighbourDegree: degree,
+      layout: {
+        parameterSegments: [{ length: this.model.length, bound: options.clipBound }],
+        maxLossPerExample: options.maxLossPerExample,
+        maxEvalExamples: options.maxEvalExamples,
+      },
+      maxWeight: options.maxWeight,
+      deadlines: options.deadlines,
+      plaintext: !options.secureAggregation,
+    });
+  }
+}
+
+export class NoOpenRoundError extends Error {
+  readonly code = 'FAILED_PRECONDITION' as const;
+  readonly reason = 'no_open_round';
+  constructor() {
+    super('no round is open: the message arrived between rounds or after its round ended');
+  }
+}

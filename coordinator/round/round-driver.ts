@@ -1,0 +1,177 @@
+/**
+ * Drives one SecAgg+ round (DESIGN.md "A round", steps 1-7) over an abstract transport: sends each
+ * stage's messages, waits until every expected site has answered, dropped or refused, or the stage
+ * deadline passes, closes the stage on the pure state machine (crypto/secagg/server.ts) and goes on.
+ * The state machine decides everything about the protocol; this file decides only *when*.
+ *
+ * A round ends either committed (a quorum of commit signatures, DESIGN.md step 7) or aborted with a
+ * typed reason; an aborted round is announced to every member and never produces an aggregate.
+ */
+import type { Logger } from 'pino';
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { SecAggError } from '../../crypto/secagg/errors.js';
+import type { CommitHashes } from '../../crypto/secagg/messages.js';
+import type { SecAggServer } from '../../crypto/secagg/server.js';
+import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
+import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
+import type { RoundTransport, SiteToCoordinator } from './round-messages.js';
+import { StageGate } from './stage-gate.js';
+
+export type RoundStageName = 'advertise_keys' | 'nonce_reveal' | 'share_keys' | 'masked_input' | 'consistency_check' | 'unmask' | 'commit';
+
+export interface RoundDriverOptions {
+  readonly server: SecAggServer;
+  /** The canonical RoundConfig bytes sent to every site (their SHA-256 is H(RoundConfig)). */
+  readonly roundConfigBytes: Uint8Array;
+  readonly transport: RoundTransport;
+  readonly logger: Logger;
+  /**
+   * Called with the unmasked aggregate: computes model r+1 and the new optimiser state, stores them and
+   * the aggregate where sites can download them by hash, and returns the hashes sites will sign.
+   */
+  readonly finalize: (result: AggregateResult) => Promise<CommitHashes>;
+  readonly signal?: AbortSignal;
+}
+
+export type RoundOutcome =
+  | {
+      readonly status: 'committed';
+      readonly record: CommitRecord;
+      readonly result: AggregateResult;
+      readonly hashes: CommitHashes;
+      readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+    }
+  | {
+      readonly status: 'aborted';
+      readonly reason: string;
+      readonly message: string;
+      readonly stage: RoundStageName;
+      readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+    };
+
+export class RoundDriver {
+  private readonly gate = new StageGate();
+  private readonly gone = new Set<string>();
+  private readonly refused = new Map<string, string>();
+  private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
+  private readonly roundId: Uint8Array;
+  private readonly roundLabel: string;
+  private readonly log: Logger;
+
+  constructor(private readonly options: RoundDriverOptions) {
+    this.roundId = options.server.roundConfig.roundId;
+    this.roundLabel = toHex(this.roundId);
+    this.log = options.logger.child({ round: this.roundLabel });
+  }
+
+  /** Members of U. */
+  get participants(): readonly string[] {
+    return this.options.server.roundConfig.participants;
+  }
+
+  /**
+   * A message from an authenticated site. Throws the state machine's typed error when the message is
+   * refused (the state is unchanged); the caller reports it to the sender and logs it.
+   */
+  receive(siteId: string, message: SiteToCoordinator): void {
+    if (message.kind === 'refusal') {
+      if (!bytesEqual(message.roundId, this.roundId) || !this.participants.includes(siteId)) return;
+      this.refused.set(siteId, message.reason);
+      this.log.warn({ site: siteId, reason: message.reason, detail: message.message }, 'site refused or left the round');
+      this.gate.notify();
+      return;
+    }
+    this.options.server.receive(siteId, message.message);
+    this.gate.notify();
+  }
+
+  /** The site's session ended: it will not answer any more stage of this round. */
+  siteDisconnected(siteId: string): void {
+    if (!this.participants.includes(siteId)) return;
+    this.gone.add(siteId);
+    this.gate.notify();
+  }
+
+  async run(): Promise<RoundOutcome> {
+    const { server, transport } = this.options;
+    const config = server.roundConfig;
+    const deadlines = config.deadlines;
+    let stage: RoundStageName = 'advertise_keys';
+    try {
+      for (const siteId of config.participants) {
+        transport.send(siteId, { kind: 'round_start', roundId: this.roundId, roundConfig: this.options.roundConfigBytes });
+      }
+      await this.waitStage(stage, deadlines.advertiseKeysMs);
+      const keyList = server.closeAdvertiseKeys();
+      for (const entry of keyList.entries) transport.send(entry.siteId, { kind: 'stage', message: keyList });
+
+      stage = 'nonce_reveal';
+      await this.waitStage(stage, deadlines.advertiseKeysMs);
+      for (const [siteId, graph] of server.closeNonceReveal()) transport.send(siteId, { kind: 'stage', message: graph });
+
+      stage = 'share_keys';
+      await this.waitStage(stage, deadlines.shareKeysMs);
+      for (const [siteId, delivery] of server.closeShareKeys()) transport.send(siteId, { kind: 'stage', message: delivery });
+
+      stage = 'masked_input';
+      await this.waitStage(stage, deadlines.maskedInputMs);
+      const consistency = server.closeMaskedInput();
+      for (const siteId of consistency.survivors) transport.send(siteId, { kind: 'stage', message: consistency });
+
+      stage = 'consistency_check';
+      await this.waitStage(stage, deadlines.consistencyCheckMs);
+      const unmaskRequest = server.closeConsistencyCheck();
+      for (const siteId of consistency.survivors) transport.send(siteId, { kind: 'stage', message: unmaskRequest });
+
+      stage = 'unmask';
+      await this.waitStage(stage, deadlines.unmaskMs);
+      const result = server.closeUnmask();
+      if (result.inconsistentShares.length > 0) {
+        this.log.warn({ inconsistentShares: result.inconsistentShares }, 'inconsistent Shamir shares were revealed and set aside');
+      }
+
+      stage = 'commit';
+      const started = performance.now();
+      const hashes = await this.options.finalize(result);
+      const commitRequest = server.beginCommit(hashes);
+      for (const siteId of result.maskedSurvivors) transport.send(siteId, { kind: 'stage', message: commitRequest });
+      await this.waitStage(stage, deadlines.commitMs, started);
+      const status = server.commitStatus();
+      if (!status.committed) {
+        for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
+        return this.aborted(stage, 'commit_quorum_missing', `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
+      }
+      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
+    } catch (error) {
+      if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
+      if (error instanceof RoundCancelled) return this.aborted(stage, 'coordinator_stopping', 'the coordinator is shutting down');
+      this.log.error({ err: error, stage }, 'round failed unexpectedly');
+      const message = error instanceof Error ? error.message : String(error);
+      return this.aborted(stage, 'internal_error', message);
+    }
+  }
+
+  private async waitStage(stage: RoundStageName, deadlineMs: number, startedAt = performance.now()): Promise<void> {
+    const result = await this.gate.wait(deadlineMs - (performance.now() - startedAt), () => this.stageSettled(), this.options.signal);
+    this.stageSeconds[stage] = (performance.now() - startedAt) / 1000;
+    if (result === 'cancelled') throw new RoundCancelled();
+    const pending = this.options.server.pending();
+    if (result === 'deadline' && pending.length > 0) {
+      this.log.warn({ stage, missing: pending }, 'stage deadline passed; treating silent sites as dropped');
+    }
+  }
+
+  private stageSettled(): boolean {
+    return this.options.server.pending().every((siteId) => this.gone.has(siteId) || this.refused.has(siteId));
+  }
+
+  private aborted(stage: RoundStageName, reason: string, message: string): RoundOutcome {
+    this.log.warn({ stage, reason, detail: message }, 'round aborted');
+    for (const siteId of this.participants) {
+      if (!this.gone.has(siteId)) this.options.transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason, message });
+    }
+    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds } };
+  }
+}
+
+class RoundCancelled extends Error {}

@@ -1,0 +1,71 @@
+/**
+ * Loads a site's local data as site.yaml describes it, normalised with the task's constants, split into
+ * a training part and the local test part used for federated evaluation. Simulation partitions (one
+ * shard of a shared dataset per site) are applied before the split, so each site's test split comes from
+ * its own distribution.
+ */
+import type { TaskDocument } from '../../model/task.js';
+import { loadCsv } from '../data/csv.js';
+import { createDataset, subset, type Dataset } from '../data/dataset.js';
+import { loadDigits } from '../data/digits.js';
+import { loadIdxDataset } from '../data/idx.js';
+import { normalize } from '../data/normalize.js';
+import { partitionDirichlet, partitionIid, partitionShards } from '../data/partition.js';
+import { trainTestSplit } from '../data/split.js';
+
+export type PartitionSpec =
+  | { readonly kind: 'iid'; readonly count: number; readonly index: number; readonly seed: number }
+  | { readonly kind: 'dirichlet'; readonly alpha: number; readonly count: number; readonly index: number; readonly seed: number }
+  | { readonly kind: 'shards'; readonly shards_per_site: number; readonly count: number; readonly index: number; readonly seed: number };
+
+export type SiteDataSpec =
+  | { readonly format: 'csv'; readonly path: string; readonly label_column: string | number; readonly header: 'auto' | 'yes' | 'no'; readonly test_fraction: number; readonly split_seed: number; readonly partition?: PartitionSpec | undefined }
+  | { readonly format: 'idx'; readonly images: string; readonly labels: string; readonly test_images?: string | undefined; readonly test_labels?: string | undefined; readonly test_fraction: number; readonly split_seed: number; readonly partition?: PartitionSpec | undefined }
+  | { readonly format: 'digits'; readonly test_fraction: number; readonly split_seed: number; readonly partition?: PartitionSpec | undefined };
+
+export interface SiteData {
+  readonly train: Dataset;
+  readonly test: Dataset;
+}
+
+export async function loadSiteData(spec: SiteDataSpec, task: TaskDocument): Promise<SiteData> {
+  const classes = task.labels.length;
+  const exampleShape = task.input.shape;
+  let all: Dataset;
+  let separateTest: Dataset | undefined;
+  switch (spec.format) {
+    case 'csv':
+      all = await loadCsv(spec.path, { classes, label: spec.label_column, header: spec.header === 'auto' ? 'auto' : spec.header === 'yes', exampleShape });
+      break;
+    case 'idx':
+      all = await loadIdxDataset({ images: spec.images, labels: spec.labels, classes, exampleShape });
+      if (spec.test_images !== undefined && spec.test_labels !== undefined) {
+        separateTest = await loadIdxDataset({ images: spec.test_images, labels: spec.test_labels, classes, exampleShape });
+      }
+      break;
+    case 'digits':
+      all = reshape(await loadDigits(), exampleShape);
+      break;
+  }
+  if (spec.partition !== undefined) all = subset(all, partitionOf(all, spec.partition));
+  const normalized = normalize(all, task.normalization);
+  if (separateTest !== undefined) return { train: normalized, test: normalize(separateTest, task.normalization) };
+  return trainTestSplit(normalized, { testFraction: spec.test_fraction, seed: spec.split_seed });
+}
+
+function partitionOf(dataset: Dataset, partition: PartitionSpec): Int32Array {
+  const parts =
+    partition.kind === 'iid'
+      ? partitionIid(dataset, { clients: partition.count, seed: partition.seed })
+      : partition.kind === 'dirichlet'
+        ? partitionDirichlet(dataset, { clients: partition.count, alpha: partition.alpha, seed: partition.seed })
+        : partitionShards(dataset, { clients: partition.count, shardsPerClient: partition.shards_per_site, seed: partition.seed });
+  const part = parts[partition.index];
+  if (part === undefined) throw new RangeError(`data.partition.index ${partition.index} is outside 0..${parts.length - 1}`);
+  return part;
+}
+
+function reshape(dataset: Dataset, exampleShape: readonly number[]): Dataset {
+  if (dataset.exampleShape.join(',') === exampleShape.join(',')) return dataset;
+  return createDataset({ features: dataset.features, labels: dataset.labels, exampleShape, classes: dataset.classes, source: 'digits' });
+}

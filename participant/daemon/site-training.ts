@@ -1,0 +1,108 @@
+/**
+ * The site's work inside a round, outside the protocol: train on the global model of the round and
+ * evaluate it (federated evaluation, DESIGN.md step 4), and at commit recompute model r+1 from the
+ * broadcast aggregate and the server-optimiser state exactly as the coordinator did (DESIGN.md step 7:
+ * same functions, same order, so the hashes agree bit for bit).
+ */
+import { createHash } from 'node:crypto';
+import { dequantizeSum } from '../../crypto/quantize.js';
+import { roundScale, roundSegments, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
+import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
+import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
+import type { ParameterLayout } from '../../model/weights.js';
+import { applyServerStep, decodeServerOptimizerState, encodeServerOptimizerState } from '../../model/server-optimizer.js';
+import type { TaskDocument } from '../../model/task.js';
+import type { Dataset } from '../data/dataset.js';
+import type { ProgressEvent, Trainer } from '../trainer/index.js';
+import type { CommitComputation, LocalTrainingResult } from '../round/round-session.js';
+
+/** Fetches content-addressed bytes (model, aggregate, optimiser state) and checks their SHA-256. */
+export interface BlobSource {
+  fetch(hash: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface SiteTrainingOptions {
+  readonly task: TaskDocument;
+  readonly plan: ParameterLayout;
+  readonly trainer: Trainer;
+  readonly train: Dataset;
+  readonly test: Dataset;
+  readonly blobs: BlobSource;
+  readonly siteId: string;
+  readonly onProgress?: (event: ProgressEvent) => void;
+}
+
+export class SiteTraining {
+  constructor(private readonly options: SiteTrainingOptions) {}
+
+  async globalModel(config: RoundConfig): Promise<Float32Array> {
+    return decodeWeights(this.options.plan, await this.options.blobs.fetch(config.modelHash));
+  }
+
+  async train(config: RoundConfig, signal: AbortSignal): Promise<LocalTrainingResult> {
+    const { task, trainer } = this.options;
+    const global = await this.globalModel(config);
+    const evaluation = await this.evaluate(global, config);
+    const trained = await trainer.train(global, this.options.train, {
+      epochs: task.training.epochs,
+      batchSize: task.training.batchSize,
+      learningRate: task.optimizer.learningRate,
+      // A different shuffle each round, reproducible from the round id.
+      seed: seedFrom(config.roundId, this.options.siteId),
+      proximalMu: task.training.proximalMu,
+      signal,
+      ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
+    });
+    const delta = new Float32Array(global.length);
+    for (let i = 0; i < global.length; i++) delta[i] = (trained.parameters[i] as number) - (global[i] as number);
+    return { delta, trainingExamples: trained.examples, ...evaluation };
+  }
+
+  /** Evaluates the round's global model on at most E_max local test examples. */
+  private async evaluate(global: Float32Array, config: RoundConfig): Promise<{ evalLossSum: number; evalCorrect: number; evalExamples: number }> {
+    const test = this.options.test;
+    if (test.count === 0) return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0 };
+    const limit = Math.min(test.count, config.layout.maxEvalExamples);
+    const data = limit === test.count ? test : { ...test, count: limit, features: test.features.subarray(0, limit * (test.features.length / test.count)), labels: test.labels.subarray(0, limit) };
+    const result = await this.options.trainer.evaluate(global, data);
+    return { evalLossSum: Math.min(result.lossSum, config.layout.maxLossPerExample * result.examples), evalCorrect: result.correct, evalExamples: result.examples };
+  }
+
+  async computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation> {
+    const aggregateBytes = await this.options.blobs.fetch(request.aggregateHash);
+    const length = vectorLength(config);
+    if (aggregateBytes.byteLength !== length * 4) {
+      throw new CommitComputationError(`the aggregate is ${aggregateBytes.byteLength} bytes, expected ${length * 4} (${length} uint32 slots)`);
+    }
+    const sum = new Uint32Array(length);
+    new Uint8Array(sum.buffer).set(aggregateBytes);
+    const values = new Float64Array(length);
+    dequantizeSum(sum, roundSegments(config), roundScale(config), values);
+    const { spec, state } = decodeServerOptimizerState(await this.options.blobs.fetch(config.optimizerStateHash));
+    const model = await this.globalModel(config);
+    const next = applyServerStep(spec, model, state, values.subarray(0, model.length), values[model.length] as number);
+    const newModel = encodeWeights(this.options.plan, next.model);
+    return {
+      newModel,
+      hashes: {
+        previousModelHash: config.modelHash,
+        aggregateHash: sha256(aggregateBytes),
+        newModelHash: sha256(newModel),
+        optimizerStateHash: sha256(encodeServerOptimizerState(spec, next.state)),
+      },
+    };
+  }
+}
+
+export class CommitComputationError extends Error {
+  readonly code = 'FAILED_PRECONDITION' as const;
+  readonly reason = 'commit_recompute_failed';
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+function seedFrom(roundId: Uint8Array, siteId: string): number {
+  return createHash('sha256').update(roundId).update(siteId).digest().readUInt32BE(0);
+}

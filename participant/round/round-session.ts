@@ -1,0 +1,199 @@
+/**
+ * A site's side of one round, around the pure SecAgg+ client (crypto/secagg/client.ts): it reacts to the
+ * coordinator's messages, fetches the round's model by hash, trains when the shares are in, uploads the
+ * masked input, and at commit recomputes model r+1 itself from the broadcast aggregate before signing
+ * (DESIGN.md step 7). Whatever the coordinator sends, the site's policy and the client's checks decide;
+ * a refusal is sent back with its reason and the site leaves the round without revealing anything.
+ *
+ * Everything outside the protocol (network, training, storage) comes in through `SiteRoundEnvironment`,
+ * so the whole flow runs in tests without gRPC.
+ */
+import type { Logger } from 'pino';
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
+import { decodeRoundConfig, roundConfigHash } from '../../crypto/secagg/config-codec.js';
+import type { RoundConfig } from '../../crypto/secagg/config.js';
+import type { ClientMessage, CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
+import { updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
+
+export interface LocalTrainingResult {
+  /** Trained local model minus the global model, in parameter order. */
+  readonly delta: Float32Array;
+  readonly trainingExamples: number;
+  /** Federated evaluation of the global model on the site's own test split. */
+  readonly evalLossSum: number;
+  readonly evalCorrect: number;
+  readonly evalExamples: number;
+}
+
+export interface CommitComputation {
+  readonly hashes: CommitHashes;
+  /** Model r+1 and its optimiser state, kept by the site once the round commits. */
+  readonly newModel: Uint8Array;
+}
+
+/** What a site sends on its session stream (the masked input goes by upload instead). */
+export type SiteSessionMessage =
+  | { readonly kind: 'stage'; readonly message: Exclude<ClientMessage, MaskedInputMessage> }
+  | { readonly kind: 'refusal'; readonly roundId: Uint8Array; readonly reason: string; readonly message: string };
+
+export interface SiteRoundEnvironment {
+  readonly logger: Logger;
+  readonly clientOptions: () => SecAggClientOptions;
+  /** Sends a stage message or refusal on the session stream. */
+  send(message: SiteSessionMessage): void;
+  /** Uploads the masked input (chunked RPC); resolves once the coordinator acknowledged it. */
+  upload(message: MaskedInputMessage): Promise<void>;
+  /** Trains on the global model of `config` (fetched by its hash) and evaluates it. */
+  train(config: RoundConfig, signal: AbortSignal): Promise<LocalTrainingResult>;
+  /** Recomputes model r+1 and the optimiser state from the commit request; never trusts the coordinator's hashes. */
+  computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation>;
+  /** The round committed: keep model r+1. */
+  onCommitted?(config: RoundConfig, computation: CommitComputation): void;
+}
+
+export type RoundSessionState = 'running' | 'finished' | 'failed';
+
+export class RoundSession {
+  private readonly client: SecAggClient;
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private config: RoundConfig | undefined;
+  private stateValue: RoundSessionState = 'running';
+  private commitComputation: CommitComputation | undefined;
+  /** Serialises message handling: a stage never starts before the previous one finished. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly roundId: Uint8Array,
+    private readonly environment: SiteRoundEnvironment,
+  ) {
+    this.client = new SecAggClient(environment.clientOptions());
+    this.log = environment.logger.child({ round: toHex(roundId) });
+  }
+
+  get state(): RoundSessionState {
+    return this.stateValue;
+  }
+
+  /** Handles RoundStart: decode, check policy, advertise keys. */
+  start(roundConfigBytes: Uint8Array): void {
+    this.enqueue('round_start', async () => {
+      const config = decodeRoundConfig(roundConfigBytes);
+      if (!bytesEqual(config.roundId, this.roundId)) throw new Error('RoundStart carries a RoundConfig for another round id');
+      this.config = config;
+      this.log.info({ participants: config.participants.length, threshold: config.reconstructionThreshold, degree: config.neighbourDegree, configHash: toHex(roundConfigHash(config)) }, 'round started');
+      this.environment.send({ kind: 'stage', message: this.client.advertiseKeys(config) });
+    });
+  }
+
+  /** Handles every later coordinator message of this round. */
+  handle(message: ServerMessage): void {
+    this.enqueue(message.stage, async () => {
+      switch (message.stage) {
+        case 'key_list':
+          this.environment.send({ kind: 'stage', message: this.client.revealNonce(message) });
+          return;
+        case 'graph':
+          this.environment.send({ kind: 'stage', message: this.client.shareKeys(message, new Date()) });
+          return;
+        case 'share_delivery': {
+          this.client.acceptShares(message);
+          const config = this.requireConfig();
+          const trained = await this.environment.train(config, this.abort.signal);
+          const update: LocalUpdate = {
+            delta: trained.delta,
+            weight: updateWeight(trained.trainingExamples, config.maxWeight),
+            evalLossSum: trained.evalLossSum,
+            evalCorrect: trained.evalCorrect,
+            evalExamples: trained.evalExamples,
+          };
+          const masked = this.client.maskedInput(update);
+          await this.environment.upload(masked);
+          this.log.info({ examples: trained.trainingExamples, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
+          return;
+        }
+        case 'consistency_request':
+          this.environment.send({ kind: 'stage', message: this.client.consistencyCheck(message) });
+          return;
+        case 'unmask_request':
+          this.environment.send({ kind: 'stage', message: this.client.unmask(message) });
+          return;
+        case 'commit_request': {
+          const config = this.requireConfig();
+          const computed = await this.environment.computeCommit(config, message);
+          for (const field of ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const) {
+            if (!bytesEqual(computed.hashes[field], message[field])) {
+              throw new CommitMismatchError(`commit_request.${field} is ${toHex(message[field])} but this site computed ${toHex(computed.hashes[field])}`);
+            }
+          }
+          this.commitComputation = computed;
+          this.environment.send({ kind: 'stage', message: this.client.commit(message) });
+          return;
+        }
+      }
+    });
+  }
+
+  /** The coordinator announced the commit: keep model r+1 (it must be the one this site computed). */
+  committed(newModelHash: Uint8Array): void {
+    this.enqueue('committed', async () => {
+      const computation = this.commitComputation;
+      if (computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) {
+        this.log.warn('coordinator announced a commit this site did not sign; ignoring it');
+        return;
+      }
+      this.environment.onCommitted?.(this.requireConfig(), computation);
+      this.finish('finished');
+    });
+  }
+
+  /** The round is over without a commit, or the session ended. */
+  stop(reason: string): void {
+    if (this.stateValue !== 'running') return;
+    this.log.info({ reason }, 'round ended for this site');
+    this.abort.abort();
+    this.finish('finished');
+  }
+
+  /** Resolves when every queued message has been handled. */
+  async settled(): Promise<void> {
+    await this.queue;
+  }
+
+  private enqueue(stage: string, step: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (this.stateValue !== 'running') return;
+      try {
+        await step();
+      } catch (error) {
+        this.refuse(stage, error);
+      }
+    });
+  }
+
+  private refuse(stage: string, error: unknown): void {
+    if (this.abort.signal.aborted) return;
+    const reason = typeof (error as { reason?: unknown }).reason === 'string' ? (error as { reason: string }).reason : 'site_error';
+    const message = error instanceof Error ? error.message : String(error);
+    this.log.warn({ stage, reason, detail: message }, 'leaving the round');
+    this.environment.send({ kind: 'refusal', roundId: this.roundId, reason, message });
+    this.abort.abort();
+    this.finish('failed');
+  }
+
+  private finish(state: RoundSessionState): void {
+    this.stateValue = state;
+    this.client.dispose();
+  }
+
+  private requireConfig(): RoundConfig {
+    if (this.config === undefined) throw new Error('no RoundConfig received for this round');
+    return this.config;
+  }
+}
+
+export class CommitMismatchError extends Error {
+  readonly code = 'FAILED_PRECONDITION' as const;
+  readonly reason = 'commit_mismatch';
+}
