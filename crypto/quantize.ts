@@ -151,7 +151,12 @@ export function quantize(
   }
 }
 
-/** stochastic_round(clip(x) * scale / bound) for values[start, end), with draws[i - start] as the coin. */
+/**
+ * stochastic_round(clip(x) * scale / bound) for values[start, end), with draws[i - start] as the coin.
+ * floor(y + u) with u = draw / 2^32 uniform in [0, 1) rounds up with probability frac(y): unbiased up to
+ * the 2^-32 grid of u and the rounding of y + u (at most 2^-22 of a step, as |y| < 2^31). It needs no
+ * data-dependent branch, which matters: a coin-flip branch mispredicts half the time.
+ */
 function quantizeScaled(
   values: Float32Array | Float64Array,
   out: Uint32Array,
@@ -162,22 +167,20 @@ function quantizeScaled(
   draws: Uint32Array,
   segmentIndex: number,
 ): void {
-  for (let i = start; i < end; i++) {
+  const factor = scale / bound;
+  const negativeScale = -scale;
+  for (let i = start, j = 0; i < end; i++, j++) {
     const x = values[i]!;
     let q: number;
     if (x >= bound) {
       if (x === Infinity) throw notFinite(i, x, segmentIndex);
-      q = scale; // clipped; exact, where bound * scale / bound could round to just below scale
+      q = scale; // clipped, exactly: bound * factor may round to just below scale
     } else if (x <= -bound) {
       if (x === -Infinity) throw notFinite(i, x, segmentIndex);
-      q = -scale;
+      q = negativeScale;
     } else if (x === x) {
-      const y = (x * scale) / bound;
-      const floor = Math.floor(y);
-      // P(u < frac) = ceil(frac * 2^32) / 2^32 with u = draw / 2^32: unbiased to within 2^-32.
-      q = floor + (draws[i - start]! * TWO_POW_MINUS_32 < y - floor ? 1 : 0);
-      if (q > scale) q = scale;
-      else if (q < -scale) q = -scale;
+      // x * factor may exceed scale by a rounding error, so clamp: |q| <= scale keeps sums from wrapping.
+      q = Math.min(scale, Math.max(negativeScale, Math.floor(x * factor + draws[j]! * TWO_POW_MINUS_32)));
     } else {
       throw notFinite(i, x, segmentIndex); // NaN, the only value not equal to itself
     }
