@@ -30,8 +30,8 @@ import { selectParticipants } from './selection.js';
 
 export interface EligibleSite {
   readonly siteId: string;
-  /** DER of the certificate the site's TLS session presented. */
-  readonly certificate: Uint8Array;
+  /** The certificate (DER or PEM) the site's TLS session presented. */
+  readonly certificate: Uint8Array | string;
 }
 
 /** How the federation reaches connected sites (implemented by the gRPC session registry). */
@@ -211,7 +211,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     }
   }
 
-  private async runRound(participants: string[], certificates: Map<string, Uint8Array>, signal?: AbortSignal): Promise<RoundOutcome> {
+  private async runRound(participants: string[], certificates: Map<string, Uint8Array | string>, signal?: AbortSignal): Promise<RoundOutcome> {
     const started = performance.now();
     const roundId = await this.counter.allocate();
     const config = this.roundConfig(roundId.bytes, participants);
