@@ -14,4 +14,7 @@ export {
 } from './task.js';
 export { buildTrainingPlan, type TrainingPlan } from './plan.js';
 export type { TensorInfo } from './train/optimizer.js';
+export { exportInferenceModel, type ExportOptions } from './export.js';
 export { flattenParameters, unflattenParameters, modelHash, parameterCount, type ParameterLayout } from './weights.js';
+export { buildGradientModel } from './gradient-model.js';
+export { DIFFERENTIABLE_OPS, SHAPE_PLUMBING_OPS } from './autodiff/registry.js';

@@ -3,7 +3,7 @@
  * InferenceSession (DESIGN.md "Local training with ONNX Runtime"): the trainStep/evalStep graphs, the
  * parameter and optimiser-state layout, and the initial weights.
  */
-import { ModelError } from './errors.js';
+import { importForwardModel } from './import.js';
 import { encodeModel } from './onnx/codec.js';
 import { modelFromGraph } from './graph/model.js';
 import { parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
@@ -11,6 +11,7 @@ import type { ForwardModel } from './train/forward-model.js';
 import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } from './train/graphs.js';
 import type { TensorInfo } from './train/optimizer.js';
 import { prepareModel, type PreparedModel } from './train/prepare.js';
+import { buildTrainBlockGraph } from './train/block.js';
 import { buildZooModel } from './zoo/zoo.js';
 
 export interface TrainingPlan {
@@ -39,10 +40,8 @@ export interface TrainingPlan {
 
 /** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
 export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): ForwardModel {
-  verifyForwardModel(task, forwardModel);
-  if (task.model.kind === 'onnx') {
-    throw new ModelError('UNIMPLEMENTED', 'UNSUPPORTED_MODEL', 'import of forward ONNX models is not built yet');
-  }
+  const bytes = verifyForwardModel(task, forwardModel);
+  if (task.model.kind === 'onnx') return importForwardModel(bytes as Uint8Array, task);
   return buildZooModel(task.model, task.training.seed);
 }
 
@@ -57,6 +56,7 @@ export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array)
     parameters: parameterInfo(prepared),
     optimizerState: stateInfo(prepared, parsed),
     trainStep: encodeModel(modelFromGraph(buildTrainStepGraph(prepared, parsed))),
+    trainBlock: encodeModel(modelFromGraph(buildTrainBlockGraph(prepared, parsed))),
     evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
     initialParameters: prepared.forward.initialParameters.slice(),
   };

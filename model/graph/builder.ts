@@ -169,6 +169,23 @@ export class GraphBuilder {
     this.nodes.push({ name: this.fresh(`n/${opType}`), opType, domain, inputs: [...inputs], outputs: [...outputs], attributes });
   }
 
+  /**
+   * Peephole for descent updates: if `value` is produced by a Gemm without a C input and nothing reads it
+   * yet, adds `addend` as that Gemm's C (beta 1) and renames its output to `outputName` (a name the
+   * caller reserved or obtained from `fresh`), so
+   * `Gemm(A, B) + addend` costs one GEMM with the addition in its epilogue. Returns false otherwise.
+   */
+  fuseGemmAddend(value: string, addend: string, outputName: string): boolean {
+    const index = this.nodes.findIndex((node) => node.outputs.includes(value));
+    const producer = this.nodes[index];
+    if (producer === undefined || producer.opType !== 'Gemm' || producer.inputs.length !== 2) return false;
+    if (this.nodes.some((node) => node.inputs.includes(value)) || this.outputs.some((o) => o.name === value)) return false;
+    const beta = producer.attributes['beta'];
+    if (beta !== undefined && !(beta.kind === 'float' && beta.value === 1)) return false;
+    this.nodes[index] = { ...producer, inputs: [...producer.inputs, addend], outputs: [outputName] };
+    return true;
+  }
+
   build(docString?: string): GraphIR {
     return {
       name: this.name,

@@ -87,7 +87,7 @@ export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
     floatType: DataType.FLOAT,
   });
   const logits = pass.values.get(forward.logits) as string;
-  emitSummedLoss(b, logits, LABEL, LOSS_SUM);
+  emitSummedLoss(b, logits, LABEL, LOSS_SUM, forward.classes);
   emitCorrectCount(b, logits, LABEL, CORRECT);
   b.addOutput(LOSS_SUM, DataType.FLOAT, []);
   b.addOutput(CORRECT, DataType.FLOAT, []);

@@ -38,6 +38,15 @@ export function optimizerStateInfo(optimizer: OptimizerSpec, trainable: readonly
   ];
 }
 
+/**
+ * Plain SGD (no momentum) seeds the backward pass with -lr * dL/dlogits: every gradient then arrives
+ * already as its descent step -lr * g, and w' = w + step needs no separate scaling pass; for Gemm
+ * weights the addition is folded into the gradient GEMM itself (C input, beta = 1).
+ */
+export function seedsDescent(optimizer: OptimizerSpec): boolean {
+  return optimizer.kind === 'sgd' && (optimizer.momentum ?? 0) === 0;
+}
+
 export interface UpdateBindings {
   readonly learningRate: string;
   /** Present when the task's proximalMu > 0. */
@@ -46,9 +55,39 @@ export interface UpdateBindings {
   readonly parameter: (name: string) => string;
   readonly global: (name: string) => string;
   readonly state: (name: string) => string;
-  readonly gradient: (name: string) => string;
+  /** Backward-pass result for a parameter (already times -lr when seedsDescent); undefined = zero. */
+  readonly gradient: (name: string) => string | undefined;
   /** Output name for the updated value of a parameter or state. */
   readonly updatedName: (name: string) => string;
+}
+
+/** w' = w + step - lr * wd * w - lr * mu * (w - w_global), the plain-SGD update on a descent step. */
+function emitDescentUpdates(b: GraphBuilder, weightDecay: number, trainable: readonly ParameterSpec[], io: UpdateBindings): void {
+  const lrDecay = weightDecay > 0 ? b.op('Mul', [io.learningRate, b.scalar(weightDecay)], {}, 'sgd/lr_decay') : undefined;
+  const lrMu = io.proximalMu === undefined ? undefined : b.op('Mul', [io.learningRate, io.proximalMu], {}, 'sgd/lr_mu');
+  for (const p of trainable) {
+    const w = io.parameter(p.name);
+    const corrections: string[] = [];
+    if (lrDecay !== undefined) corrections.push(b.op('Mul', [w, lrDecay], {}, `decay/${p.name}`));
+    if (lrMu !== undefined) {
+      const drift = b.op('Sub', [w, io.global(p.name)], {}, `prox/${p.name}/drift`);
+      corrections.push(b.op('Mul', [drift, lrMu], {}, `prox/${p.name}`));
+    }
+    const step = io.gradient(p.name);
+    const finalName = io.updatedName(p.name);
+    let value = w;
+    if (step !== undefined) {
+      const target = corrections.length === 0 ? finalName : b.fresh(`descended/${p.name}`);
+      if (!b.fuseGemmAddend(step, w, target)) b.appendNode('Add', [w, step], [target], {});
+      value = target;
+    }
+    corrections.forEach((correction, i) => {
+      const target = i === corrections.length - 1 ? finalName : b.fresh(`corrected/${p.name}`);
+      b.appendNode('Sub', [value, correction], [target], {});
+      value = target;
+    });
+    if (value === w) b.appendNode('Identity', [w], [finalName], {});
+  }
 }
 
 /** Emits the update of every trainable parameter and optimiser state. */
@@ -58,9 +97,14 @@ export function emitOptimizerUpdate(
   trainable: readonly ParameterSpec[],
   io: UpdateBindings,
 ): void {
+  if (seedsDescent(optimizer)) {
+    emitDescentUpdates(b, optimizer.kind === 'sgd' ? (optimizer.weightDecay ?? 0) : 0, trainable, io);
+    return;
+  }
   const effectiveGradient = (p: ParameterSpec): string => {
     const w = io.parameter(p.name);
-    let grad = io.gradient(p.name);
+    // A parameter the loss does not reach has a zero gradient (it still decays / feels the proximal term).
+    let grad = io.gradient(p.name) ?? b.op('Mul', [w, b.scalar(0)], {}, `grad/${p.name}/zero`);
     if (optimizer.kind === 'sgd' && (optimizer.weightDecay ?? 0) > 0) {
       grad = b.op('Add', [grad, b.op('Mul', [w, b.scalar(optimizer.weightDecay ?? 0)])], {}, `grad/${p.name}/decayed`);
     }
@@ -78,10 +122,6 @@ export function emitOptimizerUpdate(
     const momentum = optimizer.momentum ?? 0;
     for (const p of trainable) {
       const grad = effectiveGradient(p);
-      if (momentum === 0) {
-        descend(p, grad, io.learningRate);
-        continue;
-      }
       const velocityName = momentumName(p.name);
       const velocity = io.updatedName(velocityName);
       b.appendNode('Add', [b.op('Mul', [io.state(velocityName), b.scalar(momentum)]), grad], [velocity], {});

@@ -9,7 +9,7 @@ import { GradContext } from '../autodiff/rule.js';
 import { backpropagate, lowerForward } from '../autodiff/tape.js';
 import type { OptimizerSpec } from '../task.js';
 import { emitTrainLoss } from './loss.js';
-import { emitOptimizerUpdate } from './optimizer.js';
+import { emitOptimizerUpdate, seedsDescent } from './optimizer.js';
 import type { PreparedModel } from './prepare.js';
 
 export interface StepBindings {
@@ -36,13 +36,10 @@ export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimize
     floatType: DataType.FLOAT,
   });
   const logits = pass.values.get(forward.logits) as string;
-  const loss = emitTrainLoss(b, logits, io.label, forward.classes, { loss: io.loss, correct: io.correct });
+  const descentScale = seedsDescent(optimizer) ? b.op('Neg', [io.learningRate], {}, 'descent_scale') : undefined;
+  const loss = emitTrainLoss(b, logits, io.label, forward.classes, { loss: io.loss, correct: io.correct }, descentScale);
   const grads = backpropagate(pass.tape, new Map([[logits, loss.gradLogits]]), prepared.requiresGrad, new GradContext(b, DataType.FLOAT));
-  const gradient = (name: string): string => {
-    const grad = grads.get(io.parameter(name));
-    // A parameter the loss does not reach has a zero gradient (it still decays / feels the proximal term).
-    return grad ?? b.op('Mul', [io.parameter(name), b.scalar(0)], {}, `grad/${name}/zero`);
-  };
+  const gradient = (name: string): string | undefined => grads.get(io.parameter(name));
   emitOptimizerUpdate(b, optimizer, prepared.trainable, { ...io, gradient });
   for (const p of forward.parameters) {
     if (p.role === 'trainable') continue;

@@ -96,9 +96,12 @@ export const Identity: OpRule = {
 export const Relu: OpRule = {
   differentiableInputs: [0],
   infer: sameFacts,
-  // relu'(x) = 1 for x > 0 else 0; with y = relu(x) >= 0 that mask is Sign(y) (0 at the kink, as PyTorch).
+  // relu'(x) = 1 where x > 0, else 0 (0 at the kink, as PyTorch); y = relu(x) > 0 exactly there.
+  // Where over a bool mask measured faster in ORT CPU than Mul by Sign(y).
   backward: (call, [grad], _needs, ctx) =>
-    grad === undefined ? [] : [ctx.op('Mul', [grad, ctx.op('Sign', [call.outputs[0] as string])])],
+    grad === undefined
+      ? []
+      : [ctx.op('Where', [ctx.op('Greater', [call.outputs[0] as string, ctx.scalar(0)]), grad, ctx.scalar(0)])],
 };
 
 export const Sigmoid: OpRule = {
