@@ -94,6 +94,7 @@ export class SecAggClient {
   private unmaskOutput: UnmaskResponseMessage | undefined;
   private commitOutput: CommitSignatureMessage | undefined;
   private readonly revealed = new Map<string, RevealedSecret>();
+  private disposed = false;
 
   constructor(private readonly options: SecAggClientOptions) {
     if (typeof options.siteId !== 'string' || options.siteId.length === 0) {
@@ -135,7 +136,8 @@ export class SecAggClient {
       const keyListSignature = signKeyList(this.roundContext, this.options.signingKey, keyList.hash);
       this.keyList = keyList;
       this.phaseValue = 'nonce_revealed';
-      return { stage: 'nonce_reveal', roundId: this.roundConfig.roundId, keyListSignature, nonce: (this.keys as RoundKeys).nonce };
+      // A copy: the site zeroizes its own when it leaves the round.
+      return { stage: 'nonce_reveal', roundId: this.roundConfig.roundId, keyListSignature, nonce: new Uint8Array((this.keys as RoundKeys).nonce) };
     });
   }
 
@@ -200,7 +202,8 @@ export class SecAggClient {
    * message (a retry resends the same bytes). `output` (d + 4 elements) may be preallocated by the caller.
    */
   maskedInput(update: LocalUpdate, output?: Uint32Array): MaskedInputMessage {
-    if (this.maskedOutput !== undefined && this.phaseValue !== 'failed') return this.maskedOutput;
+    this.requireUsable('masked_input');
+    if (this.maskedOutput !== undefined) return this.maskedOutput;
     this.requirePhase('shares_accepted', 'masked_input');
     const target = output ?? new Uint32Array(vectorLength(this.roundConfig));
     const verified = this.verified as VerifiedGraph;
@@ -333,8 +336,9 @@ export class SecAggClient {
     return this.commitOutput;
   }
 
-  /** Zeroizes every secret; the client is unusable afterwards. Call when the round ends in any way. */
+  /** Zeroizes every secret; every later call is refused. Call when the round ends in any way. */
   dispose(): void {
+    this.disposed = true;
     if (this.keys !== undefined) zeroize(this.keys.cipher.secretKey, this.keys.mask.secretKey, this.keys.nonce);
     zeroize(this.selfMaskSeed);
     this.selfMaskSeed = undefined;
@@ -380,7 +384,7 @@ export class SecAggClient {
   }
 
   private envelope(message: ServerMessage, stage: ServerMessage['stage']): void {
-    if (this.failure !== undefined) throw this.failure;
+    this.requireUsable(stage);
     if (typeof message !== 'object' || message === null || message.stage !== stage) {
       const got = typeof message === 'object' && message !== null ? JSON.stringify((message as { stage?: unknown }).stage) : typeof message;
       throw secaggInvalid('unexpected_stage', `expected a ${stage} message, got stage ${got}`, this.where(stage));
@@ -390,8 +394,13 @@ export class SecAggClient {
     }
   }
 
-  private requirePhase(phase: ClientPhase, stage: string): void {
+  private requireUsable(stage: string): void {
     if (this.failure !== undefined) throw this.failure;
+    if (this.disposed) throw secaggPrecondition('client_disposed', 'this round is over for the site: its secrets were zeroized', this.where(stage));
+  }
+
+  private requirePhase(phase: ClientPhase, stage: string): void {
+    this.requireUsable(stage);
     if (this.phaseValue !== phase) {
       throw secaggPrecondition('out_of_order', `a ${stage} step needs phase ${phase}, the site is in phase ${this.phaseValue}`, this.where(stage));
     }

@@ -129,6 +129,11 @@ export class SecAggServer {
     return this.config;
   }
 
+  /** The neighbour graph, once every nonce is revealed. */
+  get neighbourGraph(): NeighbourGraph | undefined {
+    return this.graph;
+  }
+
   /** Sites expected to answer the current stage that have not yet. */
   pending(): string[] {
     const answered = this.answeredSet();

@@ -16,7 +16,11 @@ import { RandomSource } from '../../crypto/quantize.js';
 import { SecAggClient } from '../../crypto/secagg/client.js';
 import { createRoundConfig, makeRoundId, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
+import { buildNeighbourGraph, graphSeed, sortSiteIds } from '../../crypto/graph.js';
+import { advertDigest, keyListHash } from '../../crypto/secagg/transcript.js';
 import type {
+  AdvertiseKeysMessage,
+  NonceRevealMessage,
   ClientMessage,
   ClientStage,
   CommitRequestMessage,
@@ -263,6 +267,8 @@ export interface SimulationOptions {
   /** Site policy by id. @default testPolicy() */
   readonly policy?: (siteId: string) => SitePolicy;
   readonly drops?: ReadonlyMap<string, DropPoint>;
+  /** Decides drops while the round runs (e.g. from the graph, once the server has one). */
+  readonly drop?: (siteId: string, stage: ClientStage, server: SecAggServer) => boolean;
   readonly inbox?: SiteInbox;
   /** Rewrites what a site sends (a hostile site); the server sees the result. */
   readonly outbox?: (siteId: string, message: ClientMessage) => ClientMessage;
@@ -292,135 +298,204 @@ export interface SimulationResult {
   readonly commitStatus: CommitStatus | undefined;
 }
 
-/** Drives one whole round. Never throws for protocol outcomes: aborts and refusals are in the result. */
-export function simulateRound(options: SimulationOptions): SimulationResult {
-  const { federation, config } = options;
-  const now = new Date();
-  const drops = options.drops ?? new Map<string, DropPoint>();
-  const inbox = options.inbox ?? {};
-  const updateOf = options.update ?? ((siteId: string) => testUpdate(config, siteId));
-  const server = new SecAggServer({
-    config,
-    certificates: new Map(federation.sites.map((site) => [site.siteId, site.certificatePem])),
-    trust: federation.trust,
-    now,
-    ...options.serverOptions,
-  });
-  const clients = new Map<string, SecAggClient>();
-  const sent = new Map<string, ClientMessage[]>();
-  const reveals = new Map<string, UnmaskResponseMessage>();
-  const refusals = new Map<string, SecAggError>();
-  const rejections: { siteId: string; error: SecAggError }[] = [];
-  const quantized = new Map<string, Uint32Array>();
-  let aggregate: AggregateResult | undefined;
-  let commitStatus: CommitStatus | undefined;
+const STAGE_ORDER: readonly ClientStage[] = ['advertise_keys', 'nonce_reveal', 'share_keys', 'masked_input', 'consistency_check', 'unmask', 'commit'];
 
-  const stageOrder: readonly ClientStage[] = ['advertise_keys', 'nonce_reveal', 'share_keys', 'masked_input', 'consistency_check', 'unmask', 'commit'];
-  const active = (siteId: string, stage: ClientStage): boolean => {
-    const drop = drops.get(siteId);
-    if (refusals.has(siteId)) return false;
-    return drop === undefined || stageOrder.indexOf(stage) < stageOrder.indexOf(drop);
-  };
-  /** Runs one site step; a typed refusal is recorded, the message (if any) goes to the server. */
-  const step = (siteId: string, produce: () => ClientMessage | undefined): void => {
+/**
+ * Runs a round stage by stage: one method per stage close, each driving every active site through its
+ * step (with the inbox hooks and drops applied) and passing what it sends to the server. Tests that
+ * play a hostile coordinator run the honest stages with it and then take over with `clients`.
+ */
+export class RoundDriver {
+  readonly now = new Date();
+  readonly server: SecAggServer;
+  readonly clients = new Map<string, SecAggClient>();
+  readonly sent = new Map<string, ClientMessage[]>();
+  readonly reveals = new Map<string, UnmaskResponseMessage>();
+  readonly refusals = new Map<string, SecAggError>();
+  readonly rejections: { siteId: string; error: SecAggError }[] = [];
+  readonly quantized = new Map<string, Uint32Array>();
+  aggregate: AggregateResult | undefined;
+  commitStatus: CommitStatus | undefined;
+  /** L as the server announced it. */
+  keyList: KeyListMessage | undefined;
+  private readonly inbox: SiteInbox;
+
+  constructor(readonly options: SimulationOptions) {
+    const { federation, config } = options;
+    this.inbox = options.inbox ?? {};
+    this.server = new SecAggServer({
+      config,
+      certificates: new Map(federation.sites.map((site) => [site.siteId, site.certificatePem])),
+      trust: federation.trust,
+      now: this.now,
+      ...options.serverOptions,
+    });
+    for (const siteId of config.participants) {
+      const site = federation.site(siteId);
+      this.clients.set(
+        siteId,
+        new SecAggClient({
+          siteId,
+          signingKey: site.privateKey,
+          policy: options.policy?.(siteId) ?? testPolicy(),
+          trust: federation.trust,
+          random: RandomSource.seeded(quantizationSeed(siteId, config)),
+        }),
+      );
+      this.sent.set(siteId, []);
+    }
+  }
+
+  get config(): RoundConfig {
+    return this.options.config;
+  }
+
+  client(siteId: string): SecAggClient {
+    const client = this.clients.get(siteId);
+    if (client === undefined) throw new Error(`no client for ${siteId}`);
+    return client;
+  }
+
+  /** Whether `siteId` still takes part at `stage` (not dropped, not refused). */
+  active(siteId: string, stage: ClientStage): boolean {
+    if (this.refusals.has(siteId)) return false;
+    const dropped = (candidate: ClientStage): boolean => this.options.drop?.(siteId, candidate, this.server) ?? false;
+    if (STAGE_ORDER.slice(0, STAGE_ORDER.indexOf(stage) + 1).some(dropped)) return false;
+    const drop = this.options.drops?.get(siteId);
+    return drop === undefined || STAGE_ORDER.indexOf(stage) < STAGE_ORDER.indexOf(drop);
+  }
+
+  /**
+   * One site step: a typed refusal is recorded; a message is (optionally rewritten by the outbox and)
+   * passed to the server, whose typed rejections are recorded. Returns what the site sent.
+   */
+  step(siteId: string, produce: () => ClientMessage | undefined, toServer = true): ClientMessage | undefined {
     let message: ClientMessage | undefined;
     try {
       message = produce();
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
-      refusals.set(siteId, error);
-      return;
+      this.refusals.set(siteId, error);
+      return undefined;
     }
-    if (message === undefined) return;
-    const outgoing = options.outbox === undefined ? message : options.outbox(siteId, message);
-    sent.get(siteId)?.push(outgoing);
-    if (outgoing.stage === 'unmask') reveals.set(siteId, outgoing);
-    try {
-      server.receive(siteId, outgoing);
-    } catch (error) {
-      if (!(error instanceof SecAggError)) throw error;
-      rejections.push({ siteId, error });
+    if (message === undefined) return undefined;
+    const outgoing = this.options.outbox === undefined ? message : this.options.outbox(siteId, message);
+    this.sent.get(siteId)?.push(outgoing);
+    if (outgoing.stage === 'unmask') this.reveals.set(siteId, outgoing);
+    if (toServer) {
+      try {
+        this.server.receive(siteId, outgoing);
+      } catch (error) {
+        if (!(error instanceof SecAggError)) throw error;
+        this.rejections.push({ siteId, error });
+      }
     }
-  };
-  const result = (abort: SecAggError | undefined): SimulationResult => ({
-    outcome: abort === undefined ? 'aggregated' : 'aborted',
-    abort,
-    aggregate,
-    server,
-    clients,
-    sent,
-    reveals,
-    refusals,
-    rejections,
-    quantized,
-    commitStatus,
-  });
+    return outgoing;
+  }
 
-  try {
-    for (const siteId of config.participants) {
-      const site = federation.site(siteId);
-      const client = new SecAggClient({
-        siteId,
-        signingKey: site.privateKey,
-        policy: options.policy?.(siteId) ?? testPolicy(),
-        trust: federation.trust,
-        random: RandomSource.seeded(quantizationSeed(siteId, config)),
-      });
-      clients.set(siteId, client);
-      sent.set(siteId, []);
-      if (!active(siteId, 'advertise_keys')) continue;
-      step(siteId, () => client.advertiseKeys(inbox.roundConfig?.(siteId, config) ?? config));
+  advertise(): KeyListMessage {
+    for (const siteId of this.config.participants) {
+      if (!this.active(siteId, 'advertise_keys')) continue;
+      this.step(siteId, () => this.client(siteId).advertiseKeys(this.inbox.roundConfig?.(siteId, this.config) ?? this.config));
     }
-    const keyList = server.closeAdvertiseKeys();
-    for (const entry of keyList.entries) {
-      if (!active(entry.siteId, 'nonce_reveal')) continue;
-      step(entry.siteId, () => (clients.get(entry.siteId) as SecAggClient).revealNonce(inbox.keyList?.(entry.siteId, keyList) ?? keyList));
+    this.keyList = this.server.closeAdvertiseKeys();
+    return this.keyList;
+  }
+
+  revealNonces(keyList: KeyListMessage): Map<string, GraphMessage> {
+    for (const { siteId } of keyList.entries) {
+      if (!this.active(siteId, 'nonce_reveal')) continue;
+      this.step(siteId, () => this.client(siteId).revealNonce(this.inbox.keyList?.(siteId, keyList) ?? keyList));
     }
-    for (const [siteId, message] of server.closeNonceReveal()) {
-      if (!active(siteId, 'share_keys')) continue;
-      step(siteId, () => (clients.get(siteId) as SecAggClient).shareKeys(inbox.graph?.(siteId, message) ?? message, now));
+    return this.server.closeNonceReveal();
+  }
+
+  dealShares(graphs: ReadonlyMap<string, GraphMessage>): Map<string, ShareDeliveryMessage> {
+    for (const [siteId, message] of graphs) {
+      if (!this.active(siteId, 'share_keys')) continue;
+      this.step(siteId, () => this.client(siteId).shareKeys(this.inbox.graph?.(siteId, message) ?? message, this.now));
     }
-    for (const [siteId, message] of server.closeShareKeys()) {
-      if (!active(siteId, 'masked_input')) continue;
-      const client = clients.get(siteId) as SecAggClient;
-      step(siteId, () => {
-        client.acceptShares(inbox.shareDelivery?.(siteId, message) ?? message);
+    return this.server.closeShareKeys();
+  }
+
+  maskInputs(deliveries: ReadonlyMap<string, ShareDeliveryMessage>): ConsistencyRequestMessage {
+    const updateOf = this.options.update ?? ((siteId: string) => testUpdate(this.config, siteId));
+    for (const [siteId, message] of deliveries) {
+      if (!this.active(siteId, 'masked_input')) continue;
+      this.step(siteId, () => {
+        const client = this.client(siteId);
+        client.acceptShares(this.inbox.shareDelivery?.(siteId, message) ?? message);
         const update = updateOf(siteId);
-        quantized.set(siteId, quantizedVector(config, siteId, update));
+        this.quantized.set(siteId, quantizedVector(this.config, siteId, update));
         return client.maskedInput(update);
       });
     }
-    const consistencyRequest = server.closeMaskedInput();
-    for (const siteId of consistencyRequest.survivors) {
-      if (!active(siteId, 'consistency_check')) continue;
-      step(siteId, () => (clients.get(siteId) as SecAggClient).consistencyCheck(inbox.consistencyRequest?.(siteId, consistencyRequest) ?? consistencyRequest));
-    }
-    const unmaskRequest = server.closeConsistencyCheck();
-    for (const siteId of consistencyRequest.survivors) {
-      if (!active(siteId, 'unmask') || !unmaskRequest.signatures.some((entry) => entry.siteId === siteId)) continue;
-      step(siteId, () => (clients.get(siteId) as SecAggClient).unmask(inbox.unmaskRequest?.(siteId, unmaskRequest) ?? unmaskRequest));
-    }
-    aggregate = server.closeUnmask();
-    if (options.commit === true) {
-      const request = server.beginCommit({
-        previousModelHash: config.modelHash,
-        aggregateHash: sha256(new Uint8Array(aggregate.sum.buffer, aggregate.sum.byteOffset, aggregate.sum.byteLength)),
-        newModelHash: sha256(utf8('fedgate test model r+1')),
-        optimizerStateHash: sha256(utf8('fedgate test optimiser state r+1')),
-      });
-      for (const siteId of aggregate.maskedSurvivors) {
-        if (!active(siteId, 'commit')) continue;
-        step(siteId, () => (clients.get(siteId) as SecAggClient).commit(inbox.commitRequest?.(siteId, request) ?? request));
-      }
-      commitStatus = server.commitStatus();
-    }
-    return result(undefined);
-  } catch (error) {
-    if (error instanceof SecAggError && error.code === 'ABORTED') return result(error);
-    throw error;
-  } finally {
-    for (const client of clients.values()) client.dispose();
+    return this.server.closeMaskedInput();
   }
+
+  signConsistency(request: ConsistencyRequestMessage): UnmaskRequestMessage {
+    for (const siteId of request.survivors) {
+      if (!this.active(siteId, 'consistency_check')) continue;
+      this.step(siteId, () => this.client(siteId).consistencyCheck(this.inbox.consistencyRequest?.(siteId, request) ?? request));
+    }
+    return this.server.closeConsistencyCheck();
+  }
+
+  unmask(request: UnmaskRequestMessage): AggregateResult {
+    for (const { siteId } of request.signatures) {
+      if (!this.active(siteId, 'unmask')) continue;
+      this.step(siteId, () => this.client(siteId).unmask(this.inbox.unmaskRequest?.(siteId, request) ?? request));
+    }
+    this.aggregate = this.server.closeUnmask();
+    return this.aggregate;
+  }
+
+  commit(aggregate: AggregateResult): CommitStatus {
+    const request = this.server.beginCommit({
+      previousModelHash: this.config.modelHash,
+      aggregateHash: sha256(new Uint8Array(aggregate.sum.buffer, aggregate.sum.byteOffset, aggregate.sum.byteLength)),
+      newModelHash: sha256(utf8('fedgate test model r+1')),
+      optimizerStateHash: sha256(utf8('fedgate test optimiser state r+1')),
+    });
+    for (const siteId of aggregate.maskedSurvivors) {
+      if (!this.active(siteId, 'commit')) continue;
+      this.step(siteId, () => this.client(siteId).commit(this.inbox.commitRequest?.(siteId, request) ?? request));
+    }
+    this.commitStatus = this.server.commitStatus();
+    return this.commitStatus;
+  }
+
+  /** Runs every stage; a server abort ends the run early. */
+  run(): SimulationResult {
+    let abort: SecAggError | undefined;
+    try {
+      const aggregate = this.unmask(this.signConsistency(this.maskInputs(this.dealShares(this.revealNonces(this.advertise())))));
+      if (this.options.commit === true) this.commit(aggregate);
+    } catch (error) {
+      if (!(error instanceof SecAggError && error.code === 'ABORTED')) throw error;
+      abort = error;
+    } finally {
+      for (const client of this.clients.values()) client.dispose();
+    }
+    return {
+      outcome: abort === undefined ? 'aggregated' : 'aborted',
+      abort,
+      aggregate: this.aggregate,
+      server: this.server,
+      clients: this.clients,
+      sent: this.sent,
+      reveals: this.reveals,
+      refusals: this.refusals,
+      rejections: this.rejections,
+      quantized: this.quantized,
+      commitStatus: this.commitStatus,
+    };
+  }
+}
+
+/** Drives one whole round. Never throws for protocol outcomes: aborts and refusals are in the result. */
+export function simulateRound(options: SimulationOptions): SimulationResult {
+  return new RoundDriver(options).run();
 }
 
 /** The exact wrapped sum the aggregate must equal: the quantized vectors of the sites in U3. */
@@ -435,4 +510,57 @@ export function expectedSum(result: SimulationResult): Uint32Array {
     }),
     length,
   );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A coordinator that checks nothing: builds L and graph messages from whatever the sites sent, so tests
+// can show sites different views without an honest SecAggServer in the way.
+// ---------------------------------------------------------------------------------------------------
+
+/** L from adverts as given (no signature checks). */
+export function uncheckedKeyList(roundId: Uint8Array, adverts: ReadonlyMap<string, AdvertiseKeysMessage>): KeyListMessage {
+  const entries = sortSiteIds(adverts.keys()).map((siteId) => {
+    const advert = adverts.get(siteId) as AdvertiseKeysMessage;
+    return {
+      siteId,
+      advertDigest: advertDigest(siteId, advert.cipherPublicKey, advert.maskPublicKey, advert.nonceCommitment, advert.signature),
+      nonceCommitment: advert.nonceCommitment,
+    };
+  });
+  return { stage: 'key_list', roundId, entries };
+}
+
+export interface UncheckedGraphInput {
+  readonly federation: TestFederation;
+  readonly roundId: Uint8Array;
+  /** The H(RoundConfig) the seed is derived with (a hostile coordinator may pick a site's own view). */
+  readonly roundConfigHash: Uint8Array;
+  readonly degree: number;
+  readonly keyList: KeyListMessage;
+  readonly adverts: ReadonlyMap<string, AdvertiseKeysMessage>;
+  readonly reveals: ReadonlyMap<string, NonceRevealMessage>;
+}
+
+/** The graph message for `siteId` under the seed of `input` (no checks of any kind). */
+export function uncheckedGraphMessage(siteId: string, input: UncheckedGraphInput): GraphMessage {
+  const members = input.keyList.entries.map((entry) => entry.siteId);
+  const nonces = new Map(members.map((member) => [member, (input.reveals.get(member) as NonceRevealMessage).nonce]));
+  const graph = buildNeighbourGraph(graphSeed(input.roundConfigHash, keyListHash(input.keyList.entries), nonces, members), members, input.degree);
+  return {
+    stage: 'graph',
+    roundId: input.roundId,
+    nonces: members.map((member) => ({ siteId: member, nonce: nonces.get(member) as Uint8Array })),
+    neighbours: graph.neighbours(siteId).map((neighbour) => ({
+      siteId: neighbour,
+      advert: input.adverts.get(neighbour) as AdvertiseKeysMessage,
+      keyListSignature: (input.reveals.get(neighbour) as NonceRevealMessage).keyListSignature,
+      certificate: input.federation.site(neighbour).certificatePem,
+    })),
+    revokedSerials: [],
+  };
+}
+
+/** The stages of the messages a site output, in order. */
+export function stagesSent(messages: readonly ClientMessage[] | undefined): ClientStage[] {
+  return (messages ?? []).map((message) => message.stage);
 }
