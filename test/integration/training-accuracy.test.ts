@@ -1,0 +1,115 @@
+/**
+ * End-to-end accuracy of local training: model/ builds the training graphs, participant/ loads real data
+ * and trains in its worker on ONNX Runtime. These are the long tests of the trainer; they use one
+ * intra-op thread (two cores are shared by the whole suite) and the plan's trainBlock when it has one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ModelSpec, type OptimizerSpec, type TaskDocument, buildTrainingPlan, parseTaskDocument } from '../../model/index.js';
+import {
+  type Dataset,
+  DIGITS_LABELS,
+  Trainer,
+  loadDigits,
+  loadIdxDataset,
+  normalize,
+  reshapeExamples,
+  trainTestSplit,
+} from '../../participant/index.js';
+import { FASHION_MNIST_DIR, checkSystemDependency, systemDependencies } from '../support/system-deps.js';
+
+const FASHION_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+
+function task(
+  model: ModelSpec,
+  inputShape: number[],
+  normalization: TaskDocument['normalization'],
+  optimizer: OptimizerSpec,
+  training: TaskDocument['training'],
+  labels: readonly string[] = FASHION_LABELS,
+): TaskDocument {
+  return parseTaskDocument({
+    formatVersion: 1,
+    model,
+    loss: 'cross_entropy',
+    input: { shape: inputShape, dtype: 'float32' },
+    normalization,
+    labels: [...labels],
+    optimizer,
+    training,
+  });
+}
+
+/** Trains a task from its initial parameters and returns the test accuracy. */
+async function trainAndTest(doc: TaskDocument, train: Dataset, test: Dataset): Promise<number> {
+  const plan = buildTrainingPlan(doc);
+  const trainer = await Trainer.create({ plan, device: 'cpu', intraOpThreads: 1 });
+  try {
+    const { epochs, batchSize, seed } = doc.training;
+    const result = await trainer.train(plan.initialParameters, train, { epochs, batchSize, seed, learningRate: doc.optimizer.learningRate });
+    expect(result.steps).toBe(epochs * Math.ceil(train.count / batchSize));
+    const evaluation = await trainer.evaluate(result.parameters, test, { batchSize: 1000 });
+    expect(evaluation.examples).toBe(test.count);
+    return evaluation.correct / evaluation.examples;
+  } finally {
+    await trainer.close();
+  }
+}
+
+describe('the zoo MLP on the shipped digits', () => {
+  it('reaches >= 95% test accuracy', async () => {
+    const scaling = { scale: 1 / 16, offset: 0 };
+    const digits = normalize(await loadDigits(), scaling);
+    const { train, test } = trainTestSplit(digits, { testFraction: 0.2, seed: 1, stratify: true });
+    const doc = task({ kind: 'mlp', inputShape: [64], hidden: [64], classes: 10 }, [64], scaling, { kind: 'sgd', learningRate: 0.1 }, { epochs: 30, batchSize: 32, proximalMu: 0, seed: 1 }, DIGITS_LABELS);
+    const accuracy = await trainAndTest(doc, train, test);
+    expect(accuracy).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+const fashion = checkSystemDependency(systemDependencies.fashionMnist);
+
+describe.skipIf(fashion.skip)(`Fashion-MNIST ${fashion.reason}`, () => {
+  // Mean and standard deviation of the Fashion-MNIST training pixels, in raw 0..255 units.
+  const normalization = { mean: [72.94], std: [90.02] };
+  let train: Dataset;
+  let test: Dataset;
+
+  beforeAll(async () => {
+    const [rawTrain, rawTest] = await Promise.all([
+      loadIdxDataset({ images: `${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`, labels: `${FASHION_MNIST_DIR}/train-labels-idx1-ubyte.gz` }),
+      loadIdxDataset({ images: `${FASHION_MNIST_DIR}/t10k-images-idx3-ubyte.gz`, labels: `${FASHION_MNIST_DIR}/t10k-labels-idx1-ubyte.gz` }),
+    ]);
+    expect([rawTrain.count, rawTest.count]).toEqual([60_000, 10_000]);
+    train = normalize(rawTrain, normalization);
+    test = normalize(rawTest, normalization);
+  });
+
+  afterAll(() => {
+    // Let the 200 MB of features go before the next test file runs in this process.
+    train = test = undefined as unknown as Dataset;
+  });
+
+  it('the MLP reaches >= 84% test accuracy after 2 epochs on the full 60k training set', async () => {
+    const doc = task(
+      { kind: 'mlp', inputShape: [784], hidden: [128], classes: 10 },
+      [784],
+      normalization,
+      { kind: 'sgd', learningRate: 0.05 },
+      { epochs: 2, batchSize: 32, proximalMu: 0, seed: 1 },
+    );
+    const accuracy = await trainAndTest(doc, reshapeExamples(train, [784]), reshapeExamples(test, [784]));
+    expect(accuracy).toBeGreaterThanOrEqual(0.84);
+  }, 300_000);
+
+  it('the zoo CNN reaches >= 83% test accuracy after 1 epoch (batch 32, SGD lr 0.05)', async () => {
+    const doc = task(
+      { kind: 'cnn', inputShape: [1, 28, 28], classes: 10 },
+      [1, 28, 28],
+      normalization,
+      { kind: 'sgd', learningRate: 0.05 },
+      { epochs: 1, batchSize: 32, proximalMu: 0, seed: 1 },
+    );
+    const accuracy = await trainAndTest(doc, train, test);
+    expect(accuracy).toBeGreaterThanOrEqual(0.83);
+  }, 900_000);
+});
