@@ -46,7 +46,7 @@ export interface ShareKeysOutput {
   readonly message: ShareKeysMessage;
   /** b, kept until the site has masked its input. */
   readonly selfMaskSeed: Uint8Array;
-  /** The shares of its own secrets the site holds itself. */
+  /** The share of its own b the site holds itself (the s_sk share is zeroized at once). */
   readonly ownShares: HeldShares;
 }
 
@@ -63,6 +63,9 @@ export function createShareKeys(input: ShareKeysInput): ShareKeysOutput {
   for (const [index, holder] of holders.entries()) {
     const pair: HeldShares = { selfMask: selfMaskShares[index] as Share, maskKey: maskKeyShares[index] as Share };
     if (holder === self) {
+      // A site reveals only while it is in U3, and then its own b-share; its own s_sk-share is never
+      // needed, so it is not kept.
+      zeroize(pair.maskKey.y);
       ownShares = pair;
       continue;
     }

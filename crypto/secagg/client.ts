@@ -16,12 +16,12 @@ import type { KeyObject } from 'node:crypto';
 import { bytesEqual, zeroize } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
 import { SHA256_LENGTH } from '../hash.js';
-import type { PrgScratch } from '../prg.js';
+import type { MaskStream, PrgScratch } from '../prg.js';
 import type { RandomSource } from '../quantize.js';
 import { encodeShare } from '../shamir.js';
 import { signMessage } from '../signature.js';
 import { acceptKeyList, createAdvert, signKeyList, verifyGraph, type AcceptedKeyList, type RoundKeys, type VerifiedGraph, type VerifiedNeighbour } from './client-keys.js';
-import { createMaskedInput } from './client-mask.js';
+import { createMaskedInput, derivePairwiseMasks } from './client-mask.js';
 import { decideReveals } from './client-reveal.js';
 import { acceptShareDelivery, createShareKeys, type AcceptedDelivery, type HeldShares } from './client-shares.js';
 import { acceptMaskedSurvivors, consistencySigners, type AcceptedMaskedSurvivors, type SurvivorView } from './client-survivors.js';
@@ -86,6 +86,7 @@ export class SecAggClient {
   private keyList: AcceptedKeyList | undefined;
   private verified: VerifiedGraph | undefined;
   private selfMaskSeed: Uint8Array | undefined;
+  private pairwiseMasks: readonly MaskStream[] = [];
   private ownShares: HeldShares | undefined;
   private delivery: AcceptedDelivery | undefined;
   private maskedOutput: MaskedInputMessage | undefined;
@@ -193,42 +194,43 @@ export class SecAggClient {
       });
       // The share-encryption key has done its job; nothing more is decrypted this round.
       zeroize(keys.cipher.secretKey);
+      // U2 fixes the pairwise masks: derive them now so s_sk is gone before training starts.
+      if (!this.roundConfig.plaintext) {
+        const maskingNeighbours = verified.graph
+          .neighbours(this.siteId)
+          .filter((siteId) => this.delivery?.survivors.has(siteId))
+          .map((siteId) => verified.neighbours.get(siteId) as VerifiedNeighbour);
+        this.pairwiseMasks = derivePairwiseMasks(this.siteId, this.roundConfig.roundId, keys.mask.secretKey, maskingNeighbours);
+      }
+      zeroize(keys.mask.secretKey);
       this.phaseValue = 'shares_accepted';
     });
   }
 
   /**
    * Round 2: quantize, mask and sign the upload. Once per round: asking again returns the identical
-   * message (a retry resends the same bytes). `output` (d + 4 elements) may be preallocated by the caller.
+   * message (a retry resends the same bytes). `output` (d + 4 elements) may be preallocated by the
+   * caller; the message refers to it, so it must stay untouched while a retry may still be needed.
    */
   maskedInput(update: LocalUpdate, output?: Uint32Array): MaskedInputMessage {
     this.requireUsable('masked_input');
     if (this.maskedOutput !== undefined) return this.maskedOutput;
     this.requirePhase('shares_accepted', 'masked_input');
     const target = output ?? new Uint32Array(vectorLength(this.roundConfig));
-    const verified = this.verified as VerifiedGraph;
-    const delivery = this.delivery as AcceptedDelivery;
-    const maskingNeighbours = verified.graph
-      .neighbours(this.siteId)
-      .filter((siteId) => delivery.survivors.has(siteId))
-      .map((siteId) => verified.neighbours.get(siteId) as VerifiedNeighbour);
     // A bad update (wrong length, NaN) is the caller's error, not the coordinator's: it leaves the
     // state as it was so the caller can fix its input.
     const message = createMaskedInput(update, target, {
-      self: this.siteId,
       context: this.roundContext,
       config: this.roundConfig,
       keyListHash: (this.keyList as AcceptedKeyList).hash,
-      maskingNeighbours,
-      survivorDigest: delivery.survivorDigest,
+      survivorDigest: (this.delivery as AcceptedDelivery).survivorDigest,
       selfMaskSeed: this.selfMaskSeed as Uint8Array,
-      maskSecretKey: (this.keys as RoundKeys).mask.secretKey,
+      pairwiseMasks: this.pairwiseMasks,
       signingKey: this.options.signingKey,
       random: this.options.random,
       scratch: this.options.scratch,
     });
-    zeroize(this.selfMaskSeed, (this.keys as RoundKeys).mask.secretKey);
-    this.selfMaskSeed = undefined;
+    this.zeroizeMaskSeeds();
     this.maskedOutput = message;
     this.phaseValue = 'masked';
     return message;
@@ -340,9 +342,14 @@ export class SecAggClient {
   dispose(): void {
     this.disposed = true;
     if (this.keys !== undefined) zeroize(this.keys.cipher.secretKey, this.keys.mask.secretKey, this.keys.nonce);
-    zeroize(this.selfMaskSeed);
-    this.selfMaskSeed = undefined;
+    this.zeroizeMaskSeeds();
     this.zeroizeShares();
+  }
+
+  private zeroizeMaskSeeds(): void {
+    zeroize(this.selfMaskSeed, ...this.pairwiseMasks.map((stream) => stream.seed));
+    this.selfMaskSeed = undefined;
+    this.pairwiseMasks = [];
   }
 
   private zeroizeShares(): void {
