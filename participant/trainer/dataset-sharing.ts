@@ -14,10 +14,16 @@ interface Entry {
   readonly labels: Int32Array;
 }
 
+/** Shared copies by original array, so several Trainers (one per task) share one copy of a dataset. */
+const sharedCopies = new WeakMap<Float32Array | Int32Array, Float32Array | Int32Array>();
+
 function toShared<T extends Float32Array | Int32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T {
   if (array.buffer instanceof SharedArrayBuffer) return array;
+  const cached = sharedCopies.get(array);
+  if (cached !== undefined) return cached as T;
   const copy = make(new SharedArrayBuffer(array.byteLength));
   copy.set(array);
+  sharedCopies.set(array, copy);
   return copy;
 }
 

@@ -158,7 +158,11 @@ export class Trainer {
     return this.layout.parameterSize;
   }
 
-  /** Trains `parameters` on `data` locally; resolves with the updated parameters and training metrics. */
+  /**
+   * Trains `parameters` on `data` locally; resolves with the updated parameters and training metrics.
+   * `data` is copied to shared memory the first time any Trainer sees it and that copy is reused, so
+   * treat a Dataset as immutable once it has been trained on (normalize() and subset() make new ones).
+   */
   train(parameters: Float32Array, data: Dataset, options: TrainOptions): Promise<TrainResult> {
     return this.enqueue(() => {
       const request = {

@@ -135,7 +135,8 @@ export class TrainingEngine {
         // 'loss' is a batch mean (a sum of `steps` batch means for a block); weight it back to a sum.
         const batchLossSum = loss * (examples / steps);
         if (!Number.isFinite(loss)) {
-          throw new TrainerError('ABORTED', 'training_diverged', `epoch ${epoch}, step ${step + steps}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
+          const where = steps === 1 ? `step ${step + 1}` : `steps ${step + 1}-${step + steps}`;
+          throw new TrainerError('ABORTED', 'training_diverged', `epoch ${epoch}, ${where}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
         }
         position += examples;
         step += steps;

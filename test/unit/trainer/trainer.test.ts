@@ -89,7 +89,7 @@ describe('Trainer (logistic regression on the digits)', () => {
     const error = await trainer.train(huge, train, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrainerError);
     expect(error).toMatchObject({ code: 'ABORTED', reason: 'training_diverged' });
-    expect((error as Error).message).toMatch(/^epoch 1, step 1: the training loss is (NaN|Infinity)/);
+    expect((error as Error).message).toMatch(/^epoch 1, steps? 1(-\d+)?: the training loss is (NaN|Infinity)/);
   });
 
   it('an AbortSignal cancels training; the trainer keeps working', async () => {
@@ -152,5 +152,71 @@ describe('Trainer lifecycle', () => {
     await expect(Trainer.create({ plan: renamed, device: 'cpu' })).rejects.toThrow("plan.trainStep has no input 'no.such.weight'");
     const swapped = { ...plan, evalStep: plan.trainStep };
     await expect(Trainer.create({ plan: swapped, device: 'cpu' })).rejects.toThrow("plan.evalStep has no output 'loss_sum'");
+  });
+});
+
+describe('Trainer with optimizer state, FedProx and multi-step blocks', () => {
+  it('trains with momentum and with Adam (optimizer state starts at zero every call)', async () => {
+    for (const optimizer of [
+      { kind: 'sgd', learningRate: 0.1, momentum: 0.9 },
+      { kind: 'adam', learningRate: 0.01 },
+    ] as const) {
+      const statefulPlan = buildTrainingPlan(digitsTask({ kind: 'logreg' }, {}, optimizer));
+      expect(statefulPlan.optimizerState.length).toBeGreaterThan(0);
+      const own = await Trainer.create({ plan: statefulPlan, device: 'cpu' });
+      try {
+        const first = await own.train(statefulPlan.initialParameters, train, { ...options, learningRate: optimizer.learningRate });
+        const again = await own.train(statefulPlan.initialParameters, train, { ...options, learningRate: optimizer.learningRate });
+        expect(again.parameters).toEqual(first.parameters);
+        const evaluation = await own.evaluate(first.parameters, test);
+        expect(evaluation.correct / evaluation.examples).toBeGreaterThan(0.85);
+      } finally {
+        await own.close();
+      }
+    }
+  });
+
+  it('FedProx: a large proximal weight keeps the local model near the global one', async () => {
+    const proxPlan = buildTrainingPlan(digitsTask({ kind: 'logreg' }, { proximalMu: 0.5 }));
+    const own = await Trainer.create({ plan: proxPlan, device: 'cpu' });
+    const distance = (a: Float32Array, b: Float32Array): number => Math.sqrt(a.reduce((sum, x, i) => sum + (x - (b[i] as number)) ** 2, 0));
+    try {
+      const global = proxPlan.initialParameters;
+      const free = await own.train(global, train, { ...options, proximalMu: 0 });
+      const anchored = await own.train(global, train, { ...options, proximalMu: 1 });
+      expect(distance(anchored.parameters, global)).toBeLessThan(0.8 * distance(free.parameters, global));
+      // An explicit anchor elsewhere pulls the model towards that anchor instead.
+      const elsewhere = free.parameters;
+      const pulled = await own.train(global, train, { ...options, proximalMu: 1, globalParameters: elsewhere });
+      expect(distance(pulled.parameters, elsewhere)).toBeLessThan(distance(anchored.parameters, elsewhere));
+    } finally {
+      await own.close();
+    }
+  });
+
+  it.skipIf(buildTrainingPlan(digitsTask()).trainBlock === undefined)('trainBlock (several steps per run) computes what single steps compute', async () => {
+    const single = await Trainer.create({ plan, device: 'cpu', stepsPerRun: 1 });
+    const blocked = await Trainer.create({ plan, device: 'cpu', stepsPerRun: 8 });
+    try {
+      expect(single.info.stepsPerRun).toBe(1);
+      expect(blocked.info.stepsPerRun).toBe(8);
+      const a = await single.train(plan.initialParameters, train, options);
+      const b = await blocked.train(plan.initialParameters, train, options);
+      expect(b.steps).toBe(a.steps);
+      // Per epoch: blocks of 8 full batches while they fit, then single steps (the last one partial).
+      const fullBatches = Math.floor(train.count / 32);
+      const blocks = Math.floor(fullBatches / 8);
+      const singles = fullBatches - 8 * blocks + (train.count % 32 === 0 ? 0 : 1);
+      expect(blocks).toBeGreaterThan(0);
+      expect(b.runs).toBe(options.epochs * (blocks + singles));
+      expect(a.runs).toBe(a.steps);
+      let maxDifference = 0;
+      for (let i = 0; i < a.parameters.length; i++) maxDifference = Math.max(maxDifference, Math.abs((a.parameters[i] as number) - (b.parameters[i] as number)));
+      expect(maxDifference).toBeLessThan(1e-4);
+      expect(b.meanLoss).toBeCloseTo(a.meanLoss, 4);
+      expect(b.trainAccuracy).toBe(a.trainAccuracy);
+    } finally {
+      await Promise.all([single.close(), blocked.close()]);
+    }
   });
 });
