@@ -1,0 +1,41 @@
+/**
+ * gRPC channel and server options shared by coordinator and participant.
+ *
+ * Message limits: big payloads move as chunk streams (chunking.ts), so no message needs more than one
+ * chunk plus envelope. The limits are therefore gRPC's 4 MiB default or, if a chunk size above it is
+ * ever configured, that chunk plus headroom, and never "unlimited": raising the limit is not how fedgate
+ * moves big models (flower #3006). The send limit is set as well (grpc-js default: unlimited) so an
+ * oversized message fails locally with a clear error instead of at the peer.
+ *
+ * Flow control: HTTP/2's initial 64 KiB stream window stalls a 1 MiB chunk for several round trips;
+ * windows of a few chunks keep the pipe full on loopback and LANs alike (bench/transfer.ts).
+ */
+import type { ChannelOptions, ServerOptions } from '@grpc/grpc-js';
+import { MAX_CHUNK_BYTES, MIB } from './chunking.js';
+
+/** grpc's default receive limit (4 MiB). */
+export const GRPC_DEFAULT_MAX_MESSAGE_BYTES = 4 * MIB;
+/** Room for a chunk's envelope (offset, trailer, header fields) and for the Session's largest control messages. */
+export const MESSAGE_HEADROOM_BYTES = 64 * 1024;
+export const MAX_MESSAGE_BYTES = Math.max(GRPC_DEFAULT_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES + MESSAGE_HEADROOM_BYTES);
+/** HTTP/2 flow-control window for streams and connections (bytes). */
+export const FLOW_CONTROL_WINDOW_BYTES = 8 * MIB;
+
+/** Options for a participant's or operator's channel to the coordinator. */
+export function clientChannelOptions(overrides: ChannelOptions = {}): ChannelOptions {
+  return {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+    ...overrides,
+  };
+}
+
+/** Options for the coordinator's server (interceptors are added by createFedgateServer). */
+export function serverChannelOptions(overrides: ServerOptions = {}): ServerOptions {
+  return {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    ...overrides,
+  };
+}

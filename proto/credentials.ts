@@ -1,0 +1,137 @@
+/**
+ * Mutual TLS for fedgate (DESIGN.md, security model): TLS 1.3 only, the coordinator requires a client
+ * certificate chained to the federation CA, the participant verifies the coordinator's certificate and
+ * host name. Both sides check their own certificate when the credentials are built, so a wrong file,
+ * an expired certificate or a key that belongs to another certificate fails at start-up with a message
+ * naming it, not later as an opaque handshake failure.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
+import { ChannelCredentials, ServerCredentials, credentials as grpcCredentials, type ServerInterceptor } from '@grpc/grpc-js';
+import { requireVerifiedPeer } from './access-control.js';
+import { fedgateError } from './errors.js';
+import type { PeerRole } from './identity.js';
+
+export interface TlsIdentity {
+  /** The federation CA certificate (PEM). */
+  readonly caPem: string | Buffer;
+  /** This side's certificate (PEM), issued by that CA. */
+  readonly certPem: string | Buffer;
+  /** This side's private key (PEM). */
+  readonly keyPem: string | Buffer;
+}
+
+export interface ChannelCredentialsOptions extends TlsIdentity {
+  /** Host name to verify in the coordinator's certificate when it differs from the dialled address. */
+  readonly serverName?: string;
+}
+
+const MIN_TLS_VERSION = 'TLSv1.3';
+
+/**
+ * Server side. Node verifies the client chain against `caPem` during the handshake
+ * (`requestCert`); the built-in interceptor then ends every call from a connection without a verified
+ * certificate with UNAUTHENTICATED. Rejecting at that point rather than with the TLS handshake
+ * (`rejectUnauthorized`) is deliberate: Node's TLS server drops a rejected client without telling it
+ * why, while a gRPC status reaches the client with the reason. No handler runs and no request message
+ * is read for such a call either way.
+ */
+export function serverCredentials(identity: TlsIdentity): ServerCredentials {
+  checkIdentity(identity, ['coordinator'], 'server');
+  return new MutualTlsServerCredentials(identity);
+}
+
+/** Client side (participant, operator): presents our certificate, trusts only the federation CA. */
+export function channelCredentials(options: ChannelCredentialsOptions): ChannelCredentials {
+  checkIdentity(options, ['participant', 'operator'], 'client');
+  const secureContext = createSecureContext({
+    ca: options.caPem,
+    cert: options.certPem,
+    key: options.keyPem,
+    minVersion: MIN_TLS_VERSION,
+  });
+  const { serverName } = options;
+  return grpcCredentials.createFromSecureContext(secureContext, {
+    checkServerIdentity: (host: string, certificate: PeerCertificate) =>
+      checkServerIdentity(serverName ?? host, certificate) ?? checkCoordinatorRole(certificate),
+  });
+}
+
+class MutualTlsServerCredentials extends ServerCredentials {
+  constructor(identity: TlsIdentity) {
+    super(
+      { requestCert: true, rejectUnauthorized: false, minVersion: MIN_TLS_VERSION },
+      { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem, minVersion: MIN_TLS_VERSION },
+    );
+  }
+
+  override _getInterceptors(): ServerInterceptor[] {
+    return [requireVerifiedPeer];
+  }
+
+  override _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/** Defence in depth: the server we talk to must hold a coordinator certificate, not just any valid one. */
+function checkCoordinatorRole(certificate: PeerCertificate): Error | undefined {
+  const role = certificate.subject.OU;
+  return role === 'coordinator'
+    ? undefined
+    : new Error(`server certificate of ${String(certificate.subject.CN)} has role ${JSON.stringify(role ?? null)}; expected "coordinator"`);
+}
+
+function checkIdentity(identity: TlsIdentity, roles: readonly PeerRole[], side: string, now: Date = new Date()): void {
+  const ca = parseCertificate(identity.caPem, `${side} caPem`);
+  const certificate = parseCertificate(identity.certPem, `${side} certPem`);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(identity.keyPem);
+  } catch (error) {
+    throw fedgateError('INVALID_ARGUMENT', 'INVALID_PEM', `${side} keyPem is not a PEM private key: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const subject = describeSubject(certificate);
+  if (!certificate.checkPrivateKey(key)) {
+    throw fedgateError('INVALID_ARGUMENT', 'KEY_MISMATCH', `${side} keyPem does not belong to the certificate of ${subject}`);
+  }
+  if (!ca.ca) {
+    throw fedgateError('INVALID_ARGUMENT', 'NOT_A_CA', `${side} caPem (${describeSubject(ca)}) is not a CA certificate`);
+  }
+  if (!certificate.checkIssued(ca) || !certificate.verify(ca.publicKey)) {
+    throw fedgateError(
+      'FAILED_PRECONDITION',
+      'CERTIFICATE_NOT_FROM_CA',
+      `certificate of ${subject} was not issued by the federation CA ${describeSubject(ca)}: use the bundle issued by this federation's CA`,
+    );
+  }
+  const validFrom = new Date(certificate.validFrom);
+  const validTo = new Date(certificate.validTo);
+  if (now < validFrom || now > validTo) {
+    throw fedgateError(
+      'FAILED_PRECONDITION',
+      now > validTo ? 'CERTIFICATE_EXPIRED' : 'CERTIFICATE_NOT_YET_VALID',
+      `certificate of ${subject} is valid from ${validFrom.toISOString()} to ${validTo.toISOString()}, not now (${now.toISOString()}): ask the CA operator to renew it`,
+    );
+  }
+  const role = /^OU=(.*)$/m.exec(certificate.subject)?.[1];
+  if (role === undefined || !(roles as readonly string[]).includes(role)) {
+    throw fedgateError(
+      'INVALID_ARGUMENT',
+      'WRONG_ROLE',
+      `${side} credentials need a certificate with role ${roles.join(' or ')} (subject OU); ${subject} has ${JSON.stringify(role ?? null)}`,
+    );
+  }
+}
+
+function parseCertificate(pem: string | Buffer, field: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (error) {
+    throw fedgateError('INVALID_ARGUMENT', 'INVALID_PEM', `${field} is not a PEM X.509 certificate: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function describeSubject(certificate: X509Certificate): string {
+  return certificate.subject.split('\n').join(', ');
+}

@@ -1,0 +1,68 @@
+/**
+ * proto/: fedgate's wire layer. The .proto files (fedgate/v1/), their loader and message types, and
+ * what coordinator and participant share on top of gRPC: chunked transfers with hashing, the
+ * error <-> status translation, mutual-TLS credentials, peer identity and access control, and server
+ * assembly (limits, health, reflection).
+ */
+export { FEDGATE_CODES, FedgateError, fedgateError, isFedgateCode, type ErrorDetails, type FedgateCode, type FedgateErrorOptions } from './errors.js';
+export { REASON_METADATA_KEY, codeName, failStream, fromGrpcError, toGrpcStatus, toServiceError, type GrpcStatus } from './status.js';
+export {
+  FEDERATION_PROTO_FILE,
+  FEDERATION_SERVICE_NAME,
+  PROTO_LOADER_OPTIONS,
+  federationProtocol,
+  loadFederationProtocol,
+  protoRoot,
+  type FederationClient,
+  type FederationClientConstructor,
+  type FederationHandlers,
+  type FederationProtocol,
+} from './loader.js';
+export * from './messages.js';
+export {
+  ChunkAssembler,
+  DEFAULT_CHUNK_BYTES,
+  MAX_CHUNK_BYTES,
+  MIB,
+  checkSha256,
+  chunkPayload,
+  sha256,
+  type AssemblerOptions,
+  type ExpectedTotal,
+  type PayloadChunk,
+} from './chunking.js';
+export {
+  downloadModel,
+  receiveUpload,
+  sendModel,
+  uploadAck,
+  uploadMaskedInput,
+  type DownloadOptions,
+  type ReceiveUploadOptions,
+  type ReceivedUpload,
+  type SendOptions,
+  type UploadOptions,
+  type UploadTarget,
+} from './transfer.js';
+export {
+  FLOW_CONTROL_WINDOW_BYTES,
+  GRPC_DEFAULT_MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_BYTES,
+  MESSAGE_HEADROOM_BYTES,
+  clientChannelOptions,
+  serverChannelOptions,
+} from './channel-options.js';
+export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
+export { PEER_ROLES, canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity, type PeerRole } from './identity.js';
+export {
+  AccessControl,
+  FEDERATION_ACCESS_POLICY,
+  HEALTH_SERVICE_NAME,
+  REFLECTION_SERVICE_NAMES,
+  guardCall,
+  requireVerifiedPeer,
+  type AccessControlOptions,
+  type AccessDenial,
+  type AccessPolicy,
+} from './access-control.js';
+export { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer, type FedgateServerOptions } from './server.js';

@@ -1,0 +1,124 @@
+/**
+ * The single translation between errors and gRPC statuses (connect-es `ConnectError`, flower's error
+ * catalog): servers call `toGrpcStatus` at the service edge, clients call `fromGrpcError` on every
+ * failed call. Nothing else in fedgate builds a status by hand.
+ */
+import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
+import { FedgateError, isFedgateCode, type FedgateCode } from './errors.js';
+
+/** Trailer key carrying FedgateError.reason so the client recovers the specific reason. */
+export const REASON_METADATA_KEY = 'fedgate-reason';
+const REASON_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+/** gRPC messages travel in an HTTP/2 trailer; keep them readable and bounded. */
+const MAX_PUBLIC_MESSAGE_LENGTH = 1024;
+const INTERNAL_MESSAGE = 'internal error in the fedgate service; the service log has the details';
+
+export interface GrpcStatus extends Pick<StatusObject, 'code' | 'details' | 'metadata'> {
+  /** The FedgateError reason carried in the trailers (also present there). */
+  readonly reason: string;
+  /** True when the error was not one of ours: the caller must log it with its stack. */
+  readonly unexpected: boolean;
+}
+
+/**
+ * Maps any thrown value to a status safe to send to a peer:
+ * - FedgateError, and any error whose `code` is a gRPC status name (crypto/ and model/ errors), keep
+ *   their code and message; an INTERNAL code still gets the generic message.
+ * - Everything else (TypeError, fs errors with 'ENOENT' codes ...) becomes INTERNAL with a generic
+ *   message: no stack, no paths, no secrets. `unexpected` tells the caller to log the original.
+ */
+export function toGrpcStatus(error: unknown): GrpcStatus {
+  const known = describeKnownError(error);
+  const metadata = new Metadata();
+  if (known === null || known.code === 'INTERNAL' || known.code === 'UNKNOWN') {
+    metadata.set(REASON_METADATA_KEY, 'INTERNAL');
+    return { code: status.INTERNAL, details: INTERNAL_MESSAGE, metadata, reason: 'INTERNAL', unexpected: known === null || known.code === 'UNKNOWN' };
+  }
+  metadata.set(REASON_METADATA_KEY, known.reason);
+  return { code: status[known.code], details: publicMessage(known.message), metadata, reason: known.reason, unexpected: false };
+}
+
+/** A ServiceError-shaped Error for grpc-js APIs that want an Error rather than a status object. */
+export function toServiceError(error: unknown): Error & GrpcStatus {
+  const grpcStatus = toGrpcStatus(error);
+  return Object.assign(new Error(grpcStatus.details), grpcStatus);
+}
+
+/**
+ * Ends a server-streaming or bidirectional call with the status for `error`. grpc-js sends a stream's
+ * status from its 'error' event; `call.destroy(error)` would instead tear the stream down without
+ * any status and leave the client waiting for its deadline.
+ */
+export function failStream(call: { emit(event: 'error', error: Error): boolean }, error: unknown): GrpcStatus {
+  const serviceError = toServiceError(error);
+  call.emit('error', serviceError);
+  return serviceError;
+}
+
+/**
+ * Client side: turns the error of a failed call into a FedgateError that says which call failed
+ * (grpc-node #1810: "14 UNAVAILABLE" alone helps nobody). `call` names the RPC and, where useful, its
+ * context ("DownloadModel(model 3fa2...)"). The gRPC status code becomes the FedgateError code and
+ * the server's reason is kept.
+ */
+export function fromGrpcError(error: unknown, call: string): FedgateError {
+  if (error instanceof FedgateError) return error;
+  const statusCode = typeof (error as { code?: unknown } | null)?.code === 'number' ? (error as { code: number }).code : undefined;
+  const code = statusCode === undefined ? undefined : codeName(statusCode);
+  if (code === undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new FedgateError('UNKNOWN', `${call} failed: ${message}`, { reason: 'UNKNOWN', cause: error, details: { call } });
+  }
+  const serviceError = error as Partial<StatusObject> & { message?: string };
+  const detailsText = typeof serviceError.details === 'string' && serviceError.details !== '' ? serviceError.details : (serviceError.message ?? '');
+  const reasonValue = serviceError.metadata instanceof Metadata ? serviceError.metadata.get(REASON_METADATA_KEY)[0] : undefined;
+  const reason = typeof reasonValue === 'string' && REASON_PATTERN.test(reasonValue) ? reasonValue : code;
+  const hint = code === 'UNAVAILABLE' ? connectionHint(detailsText) : '';
+  return new FedgateError(code, `${call} failed with ${code}: ${detailsText}${hint}`, {
+    reason,
+    cause: error,
+    details: { call, grpcCode: statusCode ?? null },
+  });
+}
+
+/** Name of a numeric grpc status, or undefined for OK / values outside the enum. */
+export function codeName(statusCode: number): FedgateCode | undefined {
+  const name = status[statusCode];
+  return isFedgateCode(name) ? name : undefined;
+}
+
+interface KnownError {
+  readonly code: FedgateCode;
+  readonly reason: string;
+  readonly message: string;
+}
+
+function describeKnownError(error: unknown): KnownError | null {
+  if (error instanceof FedgateError) return { code: error.code, reason: error.reason, message: error.message };
+  if (!(error instanceof Error)) return null;
+  const { code, reason } = error as Error & { code?: unknown; reason?: unknown };
+  if (!isFedgateCode(code)) return null;
+  return { code, reason: typeof reason === 'string' && REASON_PATTERN.test(reason) ? reason : code, message: error.message };
+}
+
+function publicMessage(message: string): string {
+  // Single line: HTTP/2 trailers are percent-encoded by grpc-js, but multi-line text reads badly in logs.
+  const oneLine = message.replace(/\s*\n\s*/g, ' ');
+  return oneLine.length > MAX_PUBLIC_MESSAGE_LENGTH ? `${oneLine.slice(0, MAX_PUBLIC_MESSAGE_LENGTH - 3)}...` : oneLine;
+}
+
+/**
+ * UNAVAILABLE covers every connection failure; the TLS alert text in it says which one. Node's TLS
+ * server rejects an untrusted client certificate by closing the connection (grpc-js then reports only
+ * "Failed to connect"), so the hint lists the likely causes as well.
+ */
+function connectionHint(details: string): string {
+  if (/alert certificate required/i.test(details)) return ' (the server requires a client certificate: configure this side\'s certificate and key)';
+  if (/alert (unknown ca|bad certificate|certificate expired|certificate revoked)/i.test(details)) {
+    return ' (the server refused this side\'s certificate: it must be issued by the federation CA, unexpired and unrevoked)';
+  }
+  if (/self[- ]signed|unable to verify|unable to get local issuer|CERT_|certificate has expired|Hostname\/IP does not match/i.test(details)) {
+    return ' (this side could not verify the server certificate: check the CA file, the server host name and the certificate dates)';
+  }
+  return ' (server unreachable, TLS handshake refused, or the connection dropped)';
+}
