@@ -7,7 +7,8 @@ import { buildGradientGraph } from './autodiff/gradient-graph.js';
 import { modelFromGraph } from './graph/model.js';
 import { decodeModel, encodeModel } from './onnx/codec.js';
 
-export function buildGradientModel(forwardModel: Uint8Array, wrt: readonly string[], mode: 'train' | 'eval' = 'train'): Uint8Array {
+/** Differentiates the training form of the graph (BatchNorm on batch statistics, Dropout active). */
+export function buildGradientModel(forwardModel: Uint8Array, wrt: readonly string[]): Uint8Array {
   const model = decodeModel(forwardModel);
-  return encodeModel(modelFromGraph(buildGradientGraph(model.graph, wrt, mode)));
+  return encodeModel(modelFromGraph(buildGradientGraph(model.graph, wrt)));
 }

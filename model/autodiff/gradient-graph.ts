@@ -9,12 +9,13 @@ import { GraphBuilder } from '../graph/builder.js';
 import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { BATCH, type ValueFacts } from './facts.js';
-import { GradContext, type Mode } from './rule.js';
+import { GradContext } from './rule.js';
 import { backpropagate, checkSupported, constantFacts, inferFacts, lowerForward, valuesRequiringGrad } from './tape.js';
 
 export const GRADIENT_PREFIX = 'grad.';
 
-export function buildGradientGraph(forward: GraphIR, wrt: readonly string[], mode: Mode = 'train'): GraphIR {
+/** Gradients of the training form of `forward` (BatchNorm on batch statistics, Dropout active). */
+export function buildGradientGraph(forward: GraphIR, wrt: readonly string[]): GraphIR {
   const inputNames = new Set(forward.inputs.map((input) => input.name));
   for (const name of wrt) {
     if (!inputNames.has(name)) {
@@ -43,7 +44,7 @@ export function buildGradientGraph(forward: GraphIR, wrt: readonly string[], mod
   const bindings = new Map<string, string>();
   for (const input of forward.inputs) bindings.set(input.name, builder.addInput(input.name, input.elemType, input.shape));
   const ctx = new GradContext(builder, floatType);
-  const pass = lowerForward(forward.nodes, forward.initializers, facts, bindings, { builder, mode, floatType });
+  const pass = lowerForward(forward.nodes, forward.initializers, facts, bindings, { builder, mode: 'train', floatType });
 
   const seeds = new Map<string, string>();
   for (const output of forward.outputs) {

@@ -54,9 +54,13 @@ export class GradContext implements EmitContext {
   readonly mode: Mode = 'train';
   private readonly shapes = new Map<string, string>();
 
+  /**
+   * @param floatType element type of the scalars rules create; backpropagate sets it to the type of the
+   *   op being differentiated, so mixed-precision graphs (a Cast between float types) stay well-typed
+   */
   constructor(
     readonly builder: GraphBuilder,
-    readonly floatType: DataTypeCode,
+    public floatType: DataTypeCode,
   ) {}
 
   scalar(value: number): string {

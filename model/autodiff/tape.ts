@@ -8,7 +8,7 @@
  *    contributions a value receives from its several consumers.
  */
 import { ModelError } from '../errors.js';
-import type { NodeIR, TensorIR } from '../onnx/ir.js';
+import { isFloatType, type NodeIR, type TensorIR } from '../onnx/ir.js';
 import { DIFFERENTIABLE_OPS, isDifferentiableInput, ruleFor } from './registry.js';
 import { describeNode, type ValueFacts } from './facts.js';
 import { tensorFacts } from './ops/plumbing.js';
@@ -126,7 +126,9 @@ export function lowerForward(
     let outputs: readonly string[];
     let saved: Readonly<Record<string, string>> = {};
     if (rule.emit !== undefined) {
-      const result = rule.emit(node, inputs, inputFacts, ctx);
+      const dataType = inputFacts[0]?.elemType;
+      const nodeCtx = dataType !== undefined && isFloatType(dataType) ? { ...ctx, floatType: dataType } : ctx;
+      const result = rule.emit(node, inputs, inputFacts, nodeCtx);
       outputs = result.outputs;
       saved = result.saved ?? {};
       for (const update of result.stateUpdates ?? []) {
@@ -190,6 +192,8 @@ export function backpropagate(
       (input, i) => input !== '' && requiresGrad.has(input) && isDifferentiableInput(rule, i),
     );
     if (!needs.some(Boolean)) continue;
+    const outputType = call.outputFacts[0]?.elemType;
+    if (outputType !== undefined && isFloatType(outputType)) ctx.floatType = outputType;
     const inputGrads = rule.backward(call, grads, needs, ctx);
     inputGrads.forEach((grad, i) => {
       if (grad !== undefined && needs[i]) add(call.inputs[i] as string, grad);
