@@ -57,3 +57,13 @@ export {
   type TrustAnchor,
   type VerifiedPeer,
 } from './certificate.js';
+export {
+  GRAPH_NONCE_LENGTH,
+  buildNeighbourGraph,
+  compareSiteIds,
+  graphSeed,
+  sortSiteIds,
+  type NeighbourGraph,
+} from './graph.js';
+// The SecAgg+ round protocol: RoundConfig, messages, transcripts, client and server state machines.
+export * from './secagg/index.js';

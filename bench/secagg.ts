@@ -1,0 +1,248 @@
+/**
+ * SecAgg+ protocol benchmark: real SecAggClient and SecAggServer state machines, n = 50 sites,
+ * d = 1,000,000 float32 parameters, k = 10 and k = 49 (complete graph), t = ceil(2(k+1)/3), 5 sites
+ * dropping after ShareKeys (a pattern drawn with a fixed seed among those leaving every needed secret t
+ * live holders; asserted). Single thread, buffers preallocated and touched before timing, medians over
+ * rounds and sites. Key and certificate setup is not timed. Prints one JSON object as the last line.
+ *
+ * Usage: npm run bench:secagg   (BENCH_ROUNDS=n changes the 5 rounds per k; BENCH_D=n the d, for smoke runs)
+ */
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { bytesEqual } from '../crypto/bytes.js';
+import type { NeighbourGraph } from '../crypto/graph.js';
+import { PrgScratch, addKeystream, addKeystreamPair, keystreamCipher, nextKeystream } from '../crypto/prg.js';
+import { RandomSource } from '../crypto/quantize.js';
+import { combineShares, splitSecret } from '../crypto/shamir.js';
+import { SecAggClient } from '../crypto/secagg/client.js';
+import { vectorLength, type RoundConfig } from '../crypto/secagg/config.js';
+import type { MaskedInputMessage } from '../crypto/secagg/messages.js';
+import { liveHolders } from '../crypto/secagg/neighbourhood.js';
+import { SecAggServer } from '../crypto/secagg/server.js';
+import { uploadBytes } from '../crypto/secagg/transcript.js';
+import { quantizeUpdate, type LocalUpdate } from '../crypto/secagg/update-vector.js';
+import { createTestFederation, quantizationSeed, testPolicy, testRoundConfig, type TestFederation } from '../test/support/secagg-sim.js';
+
+const D = Number(process.env['BENCH_D'] ?? 1_000_000);
+const SITES = 50;
+const DROPS = 5;
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const DEGREES = [10, 49] as const;
+
+function elapsedMs(run: () => void): number {
+  const start = process.hrtime.bigint();
+  run();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
+
+/** xorshift32 with a fixed seed: the dropout patterns are the same on every run of the benchmark. */
+function seededIndex(seed: number): () => number {
+  let state = seed | 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return state >>> 0;
+  };
+}
+
+/** 5 sites to drop after ShareKeys such that every needed secret keeps t live holders in U3. */
+function chooseDropouts(graph: NeighbourGraph, threshold: number, next: () => number): Set<string> {
+  const members = graph.siteIds;
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const dropped = new Set<string>();
+    while (dropped.size < DROPS) dropped.add(members[next() % members.length] as string);
+    const survivors = new Set(members.filter((siteId) => !dropped.has(siteId)));
+    // b of every survivor and s_sk of every dropped site need t holders among the survivors.
+    if (members.every((siteId) => liveHolders(graph, siteId, survivors) >= threshold)) return dropped;
+  }
+  throw new Error('no dropout pattern leaves every neighbourhood t live holders');
+}
+
+/** The primitive's floor (as bench/prg-floor.ts defines it): one cipher's keystream added into one reused 64 KiB accumulator. */
+function measureFloorNsPerElement(): number {
+  const elements = SITES * D;
+  const run = (chunkBytes: number, paired: boolean): number => {
+    const cipher = keystreamCipher(new Uint8Array(randomBytes(32)));
+    const zeros = new Uint8Array(chunkBytes);
+    const chunk = chunkBytes / 4;
+    const accumulator = new Uint32Array(chunk);
+    return elapsedMs(() => {
+      if (paired) {
+        for (let done = 0; done < elements; done += 2 * chunk) addKeystreamPair(accumulator, 0, nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk));
+      } else {
+        for (let done = 0; done < elements; done += chunk) addKeystream(accumulator, 0, nextKeystream(cipher, zeros, chunk));
+      }
+    });
+  };
+  let best = Infinity;
+  for (const chunkBytes of [32_768, 65_536 - 64]) {
+    for (const paired of [false, true]) {
+      run(chunkBytes, paired);
+      for (let i = 0; i < 5; i++) best = Math.min(best, run(chunkBytes, paired));
+    }
+  }
+  return (best * 1e6) / elements;
+}
+
+function measureShamir(): { create: number; combine: number } {
+  const secret = new Uint8Array(randomBytes(32));
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+  const shares = splitSecret(secret, 51, xs);
+  const repetitions = 50;
+  const create = median(Array.from({ length: 9 }, () => elapsedMs(() => { for (let r = 0; r < repetitions; r++) splitSecret(secret, 51, xs); }))) / repetitions;
+  const combine = median(Array.from({ length: 9 }, () => elapsedMs(() => { for (let r = 0; r < repetitions; r++) combineShares(shares.slice(49), 51, 32); }))) / repetitions;
+  if (!bytesEqual(combineShares(shares.slice(49), 51, 32), secret)) throw new Error('Shamir round trip failed');
+  return { create, combine };
+}
+
+interface RoundTimings {
+  shareKeysMs: number[];
+  maskMs: number[];
+  serverSumMs: number;
+  serverUnmaskMs: number;
+  correct: boolean;
+  uploadBytes: number;
+}
+
+/** Preallocated, touched buffers shared by every round (a fresh 4 MB buffer costs 10-20 ms on first touch). */
+const buffers = {
+  upload: new Uint32Array(D + 4).fill(1),
+  sum: new Uint32Array(D + 4).fill(1),
+  dequantized: new Float64Array(D + 4).fill(1),
+  reference: new Uint32Array(D + 4).fill(1),
+  quantized: new Uint32Array(D + 4).fill(1),
+  scratch: new PrgScratch(),
+};
+
+const deltas = Array.from({ length: 4 }, (_, variant) => Float32Array.from({ length: D }, (_, i) => 0.5 * Math.sin(i * (variant + 1) * 1e-3)));
+
+function updateOf(index: number): LocalUpdate {
+  return { delta: deltas[index % deltas.length] as Float32Array, weight: 0.25 + (index % 4) * 0.25, evalLossSum: 12.5, evalCorrect: 80, evalExamples: 100 };
+}
+
+function runRound(federation: TestFederation, degree: number, counter: number, next: () => number): RoundTimings {
+  const participants = federation.sites.map((site) => site.siteId);
+  const config: RoundConfig = testRoundConfig({ participants, degree, parameters: D, counter });
+  const now = new Date();
+  const server = new SecAggServer({
+    config,
+    certificates: new Map(federation.sites.map((site) => [site.siteId, site.certificatePem])),
+    trust: federation.trust,
+    now,
+    sumBuffer: buffers.sum,
+    dequantizedBuffer: buffers.dequantized,
+    scratch: buffers.scratch,
+  });
+  const clients = new Map(
+    participants.map((siteId) => [
+      siteId,
+      new SecAggClient({
+        siteId,
+        signingKey: federation.site(siteId).privateKey,
+        policy: testPolicy({ minParticipants: 10 }),
+        trust: federation.trust,
+        random: RandomSource.seeded(quantizationSeed(siteId, config)),
+        scratch: buffers.scratch,
+      }),
+    ]),
+  );
+  const client = (siteId: string): SecAggClient => clients.get(siteId) as SecAggClient;
+  for (const siteId of participants) server.receive(siteId, client(siteId).advertiseKeys(config));
+  const keyList = server.closeAdvertiseKeys();
+  for (const siteId of participants) server.receive(siteId, client(siteId).revealNonce(keyList));
+  const graphs = server.closeNonceReveal();
+  const shareKeysMs: number[] = [];
+  for (const [siteId, message] of graphs) {
+    let shares: ReturnType<SecAggClient['shareKeys']> | undefined;
+    shareKeysMs.push(elapsedMs(() => (shares = client(siteId).shareKeys(message, now))));
+    server.receive(siteId, shares as ReturnType<SecAggClient['shareKeys']>);
+  }
+  const dropped = chooseDropouts(server.neighbourGraph as NeighbourGraph, config.reconstructionThreshold, next);
+  const deliveries = server.closeShareKeys();
+
+  const maskMs: number[] = [];
+  let serverSumMs = 0;
+  let upload = 0;
+  buffers.reference.fill(0);
+  for (const [index, siteId] of participants.entries()) {
+    if (dropped.has(siteId)) continue;
+    client(siteId).acceptShares(deliveries.get(siteId)!);
+    const update = updateOf(index);
+    let message: MaskedInputMessage | undefined;
+    maskMs.push(elapsedMs(() => (message = client(siteId).maskedInput(update, buffers.upload))));
+    const sent = message as MaskedInputMessage;
+    upload = uploadBytes(sent.maskedVector).length + sent.survivorDigest.length + sent.uploadHash.length + sent.signature.length + sent.roundId.length;
+    serverSumMs += elapsedMs(() => server.receive(siteId, sent));
+    // Plaintext reference, untimed: the same quantization (same seeded randomness), summed in the clear.
+    quantizeUpdate(config, update, buffers.quantized, RandomSource.seeded(quantizationSeed(siteId, config)));
+    for (let i = 0; i < buffers.reference.length; i++) buffers.reference[i] = ((buffers.reference[i] as number) + (buffers.quantized[i] as number)) >>> 0;
+  }
+  const consistency = server.closeMaskedInput();
+  for (const siteId of consistency.survivors) server.receive(siteId, client(siteId).consistencyCheck(consistency));
+  const unmaskRequest = server.closeConsistencyCheck();
+  for (const { siteId } of unmaskRequest.signatures) server.receive(siteId, client(siteId).unmask(unmaskRequest));
+  let sum: Uint32Array | undefined;
+  const serverUnmaskMs = elapsedMs(() => (sum = server.closeUnmask().sum));
+  for (const each of clients.values()) each.dispose();
+  const correct = sum !== undefined && sum.length === buffers.reference.length && sum.every((value, i) => value === buffers.reference[i]);
+  return { shareKeysMs, maskMs, serverSumMs, serverUnmaskMs, correct, uploadBytes: upload };
+}
+
+const loadBefore = loadavg()[0] as number;
+process.stderr.write(`secagg bench: generating ${SITES} site certificates (not timed)\n`);
+const federation = createTestFederation(SITES, 'bench-');
+const next = seededIndex(0x5ec466);
+const results = new Map<number, RoundTimings[]>();
+for (const degree of DEGREES) {
+  const rounds: RoundTimings[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    rounds.push(runRound(federation, degree, r + 1, next));
+    process.stderr.write(`secagg bench: k = ${degree}, round ${r + 1}/${ROUNDS} done\n`);
+  }
+  results.set(degree, rounds);
+}
+const floorNs = measureFloorNsPerElement();
+const shamir = measureShamir();
+const of = (degree: number): RoundTimings[] => results.get(degree) as RoundTimings[];
+const clientMaskK49 = median(of(49).flatMap((r) => r.maskMs));
+const uploadBytesPerParticipant = of(49)[0]?.uploadBytes ?? 0;
+
+console.log(
+  JSON.stringify({
+    bench: 'secagg',
+    d: D,
+    n: SITES,
+    dropped_after_share_keys: DROPS,
+    rounds_per_k: ROUNDS,
+    threshold_k10: Math.ceil((2 * 11) / 3),
+    threshold_k49: Math.ceil((2 * 50) / 3),
+    correct: [...results.values()].flat().every((r) => r.correct),
+    client_mask_ms_k10: round(median(of(10).flatMap((r) => r.maskMs)), 1),
+    client_mask_ms_k49: round(clientMaskK49, 1),
+    client_sharekeys_ms_k49: round(median(of(49).flatMap((r) => r.shareKeysMs)), 2),
+    client_sharekeys_ms_k10: round(median(of(10).flatMap((r) => r.shareKeysMs)), 2),
+    server_sum_ms: round(median(of(49).map((r) => r.serverSumMs)), 1),
+    server_sum_ms_per_input: round(median(of(49).map((r) => r.serverSumMs)) / (SITES - DROPS), 2),
+    server_unmask_ms_k10: round(median(of(10).map((r) => r.serverUnmaskMs)), 1),
+    server_unmask_ms_k49: round(median(of(49).map((r) => r.serverUnmaskMs)), 1),
+    shamir_create_ms_n100_t51: round(shamir.create, 4),
+    shamir_combine_ms_n100_t51: round(shamir.combine, 4),
+    upload_bytes_per_participant: uploadBytesPerParticipant,
+    float32_bytes: 4 * D,
+    upload_vs_float32: round(uploadBytesPerParticipant / (4 * D), 5),
+    floor_ns_per_element: round(floorNs, 4),
+    client_mask_vs_floor_k49: round(clientMaskK49 / ((SITES * D * floorNs) / 1e6), 3),
+    vector_length: vectorLength(testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 10, parameters: D })),
+    load_average_1m: [round(loadBefore, 2), round(loadavg()[0] as number, 2)],
+    node: process.version,
+  }),
+);

@@ -1,0 +1,91 @@
+/**
+ * Public API of the SecAgg+ round protocol (DESIGN.md "A round"): the RoundConfig and site policy,
+ * the plain stage messages, the canonical signed transcripts, and the two pure state machines -
+ * SecAggClient (one site) and SecAggServer (the coordinator). Transport lives elsewhere: proto/ maps
+ * these messages onto federation.proto and round.proto.
+ */
+export { SecAggError, type SecAggErrorContext } from './errors.js';
+export {
+  DEFAULT_DEADLINES,
+  MAX_PARTICIPANTS,
+  ROUND_ID_LENGTH,
+  createRoundConfig,
+  defaultThreshold,
+  makeRoundId,
+  parameterCount,
+  roundCounter,
+  roundScale,
+  roundSegments,
+  validateRoundConfig,
+  vectorLength,
+  type HyperParameterValue,
+  type RoundConfig,
+  type RoundConfigInput,
+  type StageDeadlines,
+  type UpdateLayout,
+} from './config.js';
+export { ROUND_CONFIG_VERSION, decodeRoundConfig, encodeRoundConfig, roundConfigHash } from './config-codec.js';
+export { checkRoundConfigAgainstPolicy, type SitePolicy } from './policy.js';
+export type {
+  AdvertiseKeysMessage,
+  ClientMessage,
+  ClientStage,
+  CommitHashes,
+  CommitRequestMessage,
+  CommitSignatureMessage,
+  ConsistencyRequestMessage,
+  ConsistencySignature,
+  ConsistencySignatureMessage,
+  GraphMessage,
+  KeyListEntry,
+  KeyListMessage,
+  MaskedInputClosing,
+  MaskedInputMessage,
+  NeighbourRecord,
+  NonceRevealMessage,
+  OutgoingShare,
+  RevealedSecret,
+  RevealedShare,
+  RoutedShare,
+  ServerMessage,
+  ServerStage,
+  ShareDeliveryMessage,
+  ShareKeysMessage,
+  SiteNonce,
+  UnmaskRequestMessage,
+  UnmaskResponseMessage,
+} from './messages.js';
+export {
+  SIGNED_STAGE,
+  advertDigest,
+  advertiseTranscript,
+  commitTranscript,
+  commitmentOf,
+  consistencyTranscript,
+  encodeKeyList,
+  keyListHash,
+  keyListTranscript,
+  maskedInputTranscript,
+  revealDigest,
+  roundContext,
+  shareKeysTranscript,
+  sharesDigest,
+  survivorDigest,
+  unmaskTranscript,
+  uploadBytes,
+  uploadHash,
+  type RoundContext,
+} from './transcript.js';
+export { encodeSiteIdSet } from './fields.js';
+export { quantizeUpdate, updateWeight, type LocalUpdate } from './update-vector.js';
+export { SecAggClient, type ClientPhase, type SecAggClientOptions } from './client.js';
+export { decideReveals, type PlannedReveal, type RevealDecision, type RevealRefusalReason, type RevealView } from './client-reveal.js';
+export { SecAggServer, type SecAggServerOptions, type ServerPhase, type ServerSummary } from './server.js';
+export {
+  commitQuorum,
+  type CommitRecord,
+  type CommitSignatureRecord,
+  type CommitStatus,
+  type RejectedCommitSignature,
+} from './server-commit.js';
+export type { AggregateResult, InconsistentShare } from './server-unmask.js';
