@@ -8,10 +8,8 @@
  *
  * Every rejected message throws a SecAggError and leaves the state as it was.
  */
-import type { KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes.js';
-import { verifyPeerCertificate, type TrustAnchor } from '../certificate.js';
-import { CryptoError } from '../errors.js';
+import type { TrustAnchor } from '../certificate.js';
 import { buildNeighbourGraph, graphSeed, sortSiteIds, type NeighbourGraph } from '../graph.js';
 import { SHA256_LENGTH, sha256 } from '../hash.js';
 import type { PrgScratch } from '../prg.js';
@@ -46,6 +44,8 @@ import {
 } from './server-intake.js';
 import { describeShortfalls, neededSecrets, predictedRevealers, shortfalls } from './server-survival.js';
 import { unmaskAggregate, type AggregateResult } from './server-unmask.js';
+import { SiteKeys } from './server-identity.js';
+import { graphMessages, shareDeliveries } from './server-routing.js';
 import { advertDigest, keyListHash, roundContext, survivorDigest, type RoundContext } from './transcript.js';
 import { liveHolders } from './neighbourhood.js';
 
@@ -91,7 +91,7 @@ export class SecAggServer {
   private abortError: SecAggError | undefined;
   private readonly config: RoundConfig;
   private readonly context: RoundContext;
-  private readonly publicKeys = new Map<string, KeyObject>();
+  private readonly siteKeys: SiteKeys;
   private readonly minSurvivors: number;
   private readonly adverts = new Map<string, AdvertiseKeysMessage>();
   private keyList: readonly KeyListEntry[] = [];
@@ -115,6 +115,7 @@ export class SecAggServer {
     validateRoundConfig(options.config);
     this.config = options.config;
     this.context = roundContext(options.config);
+    this.siteKeys = new SiteKeys(options.certificates, options.trust, options.now);
     this.minSurvivors = options.minSurvivors ?? options.config.reconstructionThreshold;
     if (!Number.isInteger(this.minSurvivors) || this.minSurvivors < 1) {
       throw secaggInvalid('invalid_argument', `options.minSurvivors must be a positive integer, got ${String(options.minSurvivors)}`);
@@ -163,7 +164,7 @@ export class SecAggServer {
     if (this.answeredSet().has(sender)) {
       throw secaggPrecondition('duplicate_message', `site ${JSON.stringify(sender)} already sent its ${stage} message`, { stage, site: sender });
     }
-    const publicKey = this.publicKeyOf(sender, stage);
+    const publicKey = this.siteKeys.publicKeyOf(sender, stage);
     const view = this.intakeView();
     switch (message.stage) {
       case 'advertise_keys':
@@ -226,18 +227,16 @@ export class SecAggServer {
     const nonces = new Map([...this.nonces].map(([siteId, reveal]) => [siteId, reveal.nonce]));
     const graph = buildNeighbourGraph(graphSeed(this.context.roundConfigHash, this.listHash as Uint8Array, nonces, this.members), this.members, this.config.neighbourDegree);
     this.graph = graph;
-    const nonceList = this.members.map((siteId) => ({ siteId, nonce: nonces.get(siteId) as Uint8Array }));
-    const revokedSerials = [...this.options.trust.revokedSerials].sort();
-    const messages = new Map<string, GraphMessage>();
-    for (const siteId of this.members) {
-      const neighbours = graph.neighbours(siteId).map((neighbour) => ({
-        siteId: neighbour,
-        advert: this.adverts.get(neighbour) as AdvertiseKeysMessage,
-        keyListSignature: (this.nonces.get(neighbour) as { keyListSignature: Uint8Array }).keyListSignature,
-        certificate: this.options.certificates.get(neighbour) as Uint8Array | string,
-      }));
-      messages.set(siteId, { stage: 'graph', roundId: this.config.roundId, nonces: nonceList, neighbours, revokedSerials });
-    }
+    const messages = graphMessages({
+      roundId: this.config.roundId,
+      members: this.members,
+      graph,
+      nonces,
+      adverts: this.adverts,
+      keyListSignatures: new Map([...this.nonces].map(([siteId, reveal]) => [siteId, reveal.keyListSignature])),
+      certificates: this.options.certificates,
+      revokedSerials: this.options.trust.revokedSerials,
+    });
     this.phaseValue = 'share_keys';
     return messages;
   }
@@ -252,15 +251,7 @@ export class SecAggServer {
     if (short.length > 0) {
       this.abort('insufficient_share_holders', `${short.length} member(s) of U2 have fewer than t = ${this.config.reconstructionThreshold} of their closed neighbourhood in U2, e.g. ${JSON.stringify(short[0])}; they cannot mask safely`, 'share_keys');
     }
-    const ordered = sortSiteIds(survivors);
-    const messages = new Map<string, ShareDeliveryMessage>();
-    for (const receiver of ordered) {
-      const shares = graph
-        .neighbours(receiver)
-        .filter((sender) => survivors.has(sender))
-        .map((sender) => ({ sender, receiver, ciphertext: (this.dealt.get(sender) as AcceptedShareKeys).shares.get(receiver) as Uint8Array }));
-      messages.set(receiver, { stage: 'share_delivery', roundId: this.config.roundId, survivors: ordered, shares });
-    }
+    const messages = shareDeliveries(this.config.roundId, graph, survivors, (sender, receiver) => (this.dealt.get(sender) as AcceptedShareKeys).shares.get(receiver) as Uint8Array);
     this.shareSurvivors = survivors;
     this.shareSurvivorDigest = survivorDigest(survivors);
     const length = vectorLength(this.config);
@@ -368,7 +359,7 @@ export class SecAggServer {
       keyListHash: this.listHash as Uint8Array,
       maskedSurvivors: sortSiteIds(this.maskedSurvivors),
       hashes: commits.hashes,
-      signatures: status.signers.map((siteId) => ({ siteId, signature: commits.signatureOf(siteId) as Uint8Array, certificate: this.options.certificates.get(siteId) as Uint8Array | string })),
+      signatures: status.signers.map((siteId) => ({ siteId, signature: commits.signatureOf(siteId) as Uint8Array, certificate: this.siteKeys.certificateOf(siteId) as Uint8Array | string })),
     };
   }
 
@@ -477,23 +468,6 @@ export class SecAggServer {
         return new Set(this.commits?.status().signers ?? []);
       default:
         return new Set();
-    }
-  }
-
-  private publicKeyOf(siteId: string, stage: string): KeyObject {
-    const cached = this.publicKeys.get(siteId);
-    if (cached !== undefined) return cached;
-    const certificate = this.options.certificates.get(siteId);
-    if (certificate === undefined) {
-      throw secaggDenied('certificate_missing', `no certificate is known for site ${JSON.stringify(siteId)}`, { stage, site: siteId });
-    }
-    try {
-      const { publicKey } = verifyPeerCertificate(certificate, this.options.trust, this.options.now, { siteId, role: 'participant' });
-      this.publicKeys.set(siteId, publicKey);
-      return publicKey;
-    } catch (cause) {
-      const reason = cause instanceof CryptoError ? cause.reason : 'certificate_invalid';
-      throw secaggDenied(reason, `the certificate of site ${JSON.stringify(siteId)} was rejected: ${cause instanceof Error ? cause.message : String(cause)}`, { stage, site: siteId, cause });
     }
   }
 
