@@ -8,6 +8,8 @@
  * lengths, enum values and presence where you use them (transfer.ts does for the chunked RPCs).
  */
 
+import type { WireClientStage, WireServerStage } from './round-codec.js';
+
 export const PROTOCOL_VERSION = 1;
 
 /** SHA-256 digests travel as raw 32 bytes. */
@@ -67,13 +69,42 @@ export type ParticipantMessage =
   | { readonly payload: 'hello'; readonly hello: Hello }
   | { readonly payload: 'heartbeat'; readonly heartbeat: Heartbeat }
   | { readonly payload: 'round'; readonly round: RoundEnvelope }
+  | WireClientStage
+  | { readonly payload: 'roundRefusal'; readonly roundRefusal: WireRoundNotice }
+  | { readonly payload: 'trainingProgress'; readonly trainingProgress: WireTrainingProgress }
   | { readonly payload?: undefined };
 
 export type CoordinatorMessage =
   | { readonly payload: 'helloReply'; readonly helloReply: HelloReply }
   | { readonly payload: 'heartbeat'; readonly heartbeat: Heartbeat }
   | { readonly payload: 'round'; readonly round: RoundEnvelope }
+  | { readonly payload: 'roundStart'; readonly roundStart: { readonly roundConfig: Uint8Array } }
+  | WireServerStage
+  | { readonly payload: 'roundAbort'; readonly roundAbort: WireRoundNotice }
+  | { readonly payload: 'roundCommitted'; readonly roundCommitted: WireRoundCommitted }
   | { readonly payload?: undefined };
+
+/** RoundAbort and RoundRefusal (round.proto). */
+export interface WireRoundNotice {
+  readonly roundId: Uint8Array;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface WireRoundCommitted {
+  readonly roundId: Uint8Array;
+  readonly sequence: number;
+  readonly newModelHash: Uint8Array;
+  readonly signatures: number;
+}
+
+export interface WireTrainingProgress {
+  readonly roundId: Uint8Array;
+  readonly epoch: number;
+  readonly step: number;
+  readonly stepsTotal: number;
+  readonly loss: number;
+}
 
 export interface DownloadModelRequest {
   readonly modelHash: Buffer;
@@ -96,6 +127,10 @@ export interface UploadHeader {
   readonly stage: RoundStage;
   readonly totalLength: number;
   readonly sha256: Buffer;
+  /** MaskedInput closing: H(U2) as the site saw it (empty on other stages). */
+  readonly survivorDigest?: Buffer;
+  /** MaskedInput closing: the site's signature over (H(L), H(U2), sha256) (empty on other stages). */
+  readonly signature?: Buffer;
 }
 
 export interface DataChunk {

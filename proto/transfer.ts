@@ -102,6 +102,8 @@ export interface UploadTarget {
 export interface UploadOptions extends SendOptions {
   /** SHA-256 of `payload` when already computed (the participant signs it before uploading). */
   readonly payloadSha256?: Buffer;
+  /** The MaskedInput closing that travels in the header (required by the coordinator for masked inputs). */
+  readonly closing?: { readonly survivorDigest: Buffer; readonly signature: Buffer };
   readonly callOptions?: CallOptions;
 }
 
@@ -134,6 +136,8 @@ export async function uploadMaskedInput(
     stage: target.stage,
     totalLength: payload.byteLength,
     sha256: options.payloadSha256 === undefined ? sha256(payload) : checkSha256(options.payloadSha256, 'payloadSha256'),
+    survivorDigest: options.closing?.survivorDigest ?? Buffer.alloc(0),
+    signature: options.closing?.signature ?? Buffer.alloc(0),
   };
   const write = async (message: UploadMaskedInputRequest): Promise<void> => {
     // After an early status (e.g. RESOURCE_EXHAUSTED on the header) 'drain' may never come.

@@ -29,7 +29,7 @@ export function registerCertsCommands(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (options: CommonOptions & { name: string }) => {
       const output = createOutput(options.json === true);
-      const { paths, authority } = await initCertificateAuthority({ dir: options.dir, commonName: options.name, validDays: parseDays(options.days) });
+      const { paths, authority } = await initCertificateAuthority({ dir: options.dir, commonName: options.name, ...optionalDays(options.days) });
       output.result(`CA "${options.name}" created in ${paths.directory}\n  certificate: ${paths.certificate}\n  private key: ${paths.privateKey} (mode 0600; keep it offline)\n  CRL:         ${paths.crl}`, {
         directory: paths.directory,
         certificate: paths.certificate,

@@ -21,7 +21,7 @@ describe('server optimiser', () => {
   it('FedAvgM accumulates velocity across rounds', () => {
     const spec: ServerOptimizerSpec = { kind: 'fedavgm', learningRate: 0.5, momentum: 0.9 };
     let state = initialServerOptimizerState(spec, 1);
-    let model = new Float32Array([0]);
+    let model: Float32Array = new Float32Array([0]);
     ({ model, state } = applyServerStep(spec, model, state, new Float64Array([2]), 2)); // mean 1, v=1, x=0.5
     ({ model, state } = applyServerStep(spec, model, state, new Float64Array([2]), 2)); // v=1.9, x=0.5+0.95
     expect(state.velocity[0]).toBeCloseTo(1.9, 6);

@@ -1,0 +1,156 @@
+/**
+ * A running coordinator: the Federation loop (state directory, rounds, ledger) behind a mutual-TLS gRPC
+ * server that serves the Federation service to participant certificates, with health checking and server
+ * reflection. Everything is passed in already read and validated (cli/ reads files and certificates);
+ * this module owns the server's life cycle and nothing else.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { StageDeadlines } from '../../crypto/secagg/config.js';
+import { DEFAULT_OPSET } from '../../model/graph/model.js';
+import { buildTrainingPlan } from '../../model/plan.js';
+import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
+import { canonicalTaskBytes, taskHash, type TaskDocument } from '../../model/task.js';
+import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
+import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
+import { serverCredentials } from '../../proto/credentials.js';
+import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
+import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
+import { Federation } from '../federation/federation.js';
+import { federationHandlers } from './federation-service.js';
+import { SessionRegistry } from './session-registry.js';
+
+export const FEDGATE_VERSION = '0.1.0';
+
+export interface CoordinatorAppOptions {
+  readonly federationId: string;
+  /** host:port; port 0 picks a free port (see RunningCoordinator.port). */
+  readonly listen: string;
+  readonly tls: { readonly caPem: string; readonly certPem: string; readonly keyPem: string };
+  readonly revokedSerials: Iterable<string>;
+  readonly stateDirectory: string;
+  readonly task: TaskDocument;
+  readonly forwardModel?: Uint8Array;
+  readonly rounds: number;
+  readonly minParticipants: number;
+  readonly sampleFraction: number;
+  readonly allowList?: readonly string[];
+  readonly waitTimeoutMs: number;
+  readonly secureAggregation: boolean;
+  readonly neighbourDegree?: number;
+  readonly reconstructionThreshold?: number;
+  readonly clipBound: number;
+  readonly maxWeight: number;
+  readonly maxEvalExamples: number;
+  readonly maxLossPerExample: number;
+  readonly deadlines: StageDeadlines;
+  readonly serverOptimizer: ServerOptimizerSpec;
+  readonly logger: Logger;
+  /** @default 10 s */
+  readonly heartbeatIntervalMs?: number;
+}
+
+export interface RunningCoordinator {
+  readonly port: number;
+  readonly federation: Federation;
+  readonly registry: SessionRegistry;
+  readonly access: AccessControl;
+  readonly taskHash: string;
+  /** Resolves when the configured rounds have committed (or the coordinator was stopped). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(options: CoordinatorAppOptions): Promise<RunningCoordinator> {
+  const { logger } = options;
+  if (!options.secureAggregation) {
+    logger.warn('secure_aggregation is false: the coordinator will see every site\'s quantised update in the clear (mTLS still protects it in transit); only sites with allow_plaintext: true take part');
+  }
+  const plan = buildTrainingPlan(options.task, options.forwardModel);
+  const hash = taskHash(options.task, options.forwardModel);
+  const registry = new SessionRegistry(logger);
+  const caCertificate = new X509Certificate(options.tls.caPem);
+  const revoked = new Set([...options.revokedSerials].map((serial) => serial.toUpperCase().replace(/^0+/, '')));
+  const federation = await Federation.open({
+    federationId: options.federationId,
+    stateDirectory: options.stateDirectory,
+    taskBytes: canonicalTaskBytes(options.task),
+    taskHash: hash,
+    ...(options.forwardModel === undefined ? {} : { taskBlobs: [options.forwardModel] }),
+    initialModel: plan.initialParameters,
+    encodeModel: (flat) => encodeWeights(plan, flat),
+    decodeModel: (bytes) => decodeWeights(plan, bytes),
+    optimizer: options.serverOptimizer,
+    rounds: options.rounds,
+    minParticipants: options.minParticipants,
+    sampleFraction: options.sampleFraction,
+    waitTimeoutMs: options.waitTimeoutMs,
+    secureAggregation: options.secureAggregation,
+    ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
+    ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: options.reconstructionThreshold }),
+    clipBound: options.clipBound,
+    maxWeight: options.maxWeight,
+    maxEvalExamples: options.maxEvalExamples,
+    maxLossPerExample: options.maxLossPerExample,
+    deadlines: options.deadlines,
+    hyperParameters: {
+      local_epochs: options.task.training.epochs,
+      local_batch_size: options.task.training.batchSize,
+      local_learning_rate: options.task.optimizer.learningRate,
+      proximal_mu: options.task.training.proximalMu,
+    },
+    trust: () => ({ caCertificate, revokedSerials: revoked }),
+    sites: registry,
+    logger,
+  });
+  const access = new AccessControl({
+    policy: FEDERATION_ACCESS_POLICY,
+    revokedSerials: revoked,
+    onDenied: (denial) => logger.warn({ method: denial.method, peer: denial.peer, code: denial.code, reason: denial.reason, identity: denial.identity }, 'call refused'),
+  });
+  const server = createFedgateServer({ access });
+  const protocol = federationProtocol();
+  let openRoundBytes: number | undefined;
+  federation.on('round', (event) => {
+    if (event.type === 'round_started') openRoundBytes = (plan.initialParameters.length + 4) * 4;
+    else openRoundBytes = undefined;
+  });
+  server.addService(
+    protocol.federationService,
+    federationHandlers({
+      federationId: options.federationId,
+      fedgateVersion: FEDGATE_VERSION,
+      taskHash: hash,
+      requiredOpset: DEFAULT_OPSET,
+      modelBytes: encodeWeights(plan, plan.initialParameters).byteLength,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
+      expectedUploadBytes: () => openRoundBytes,
+      federation: () => federation,
+      registry,
+      logger,
+      ...(options.allowList === undefined ? {} : { allowList: options.allowList }),
+    }),
+  );
+  addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME]);
+  addReflectionService(server, protocol.packageDefinition);
+  const port = await bindServer(server, options.listen, serverCredentials({ caPem: options.tls.caPem, certPem: options.tls.certPem, keyPem: options.tls.keyPem }));
+  logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
+
+  const stopping = new AbortController();
+  const done = federation.run(stopping.signal);
+  done.catch(() => undefined);
+  return {
+    port,
+    federation,
+    registry,
+    access,
+    taskHash: hash,
+    done,
+    async stop() {
+      stopping.abort();
+      await done.catch(() => undefined);
+      for (const site of registry.connected()) site.call.end();
+      await shutdownServer(server, 2000);
+    },
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * The participant daemon: dials the coordinator (outbound only, so it works behind NAT), opens its
+ * Session with a Hello, and takes part in rounds; when the connection drops it reconnects with jittered
+ * exponential backoff. A round in flight when the connection drops is abandoned: the site's round state
+ * lives in memory only, so after a reconnect it sits that round out (DESIGN.md step 4) and joins the next.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import type { TrustAnchor } from '../../crypto/certificate.js';
+import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
+import type { SitePolicy } from '../../crypto/secagg/policy.js';
+import { DEFAULT_OPSET } from '../../model/graph/model.js';
+import { clientChannelOptions } from '../../proto/channel-options.js';
+import { channelCredentials } from '../../proto/credentials.js';
+import { federationProtocol, type FederationClient } from '../../proto/loader.js';
+import { PROTOCOL_VERSION, type CoordinatorMessage, type ParticipantMessage } from '../../proto/messages.js';
+import { decodeServerStage, encodeClientStage } from '../../proto/round-codec.js';
+import { roundIdToWire } from '../../proto/round-id.js';
+import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
+import { RoundSession, type SiteSessionMessage } from '../round/round-session.js';
+import type { Device, ProgressEvent } from '../trainer/index.js';
+import { Backoff } from './backoff.js';
+import type { SiteDataSpec } from './site-data.js';
+import { buildTaskContext, type TaskContext } from './task-context.js';
+
+export const PARTICIPANT_VERSION = '0.1.0';
+
+export interface ParticipantAppOptions {
+  /** host:port of the coordinator. */
+  readonly coordinator: string;
+  readonly serverName?: string;
+  readonly tls: { readonly caPem: string; readonly certPem: string; readonly keyPem: string };
+  readonly siteId: string;
+  readonly signingKey: KeyObject;
+  readonly trust: TrustAnchor;
+  readonly policy: SitePolicy;
+  readonly data: SiteDataSpec;
+  readonly device: Device;
+  readonly intraOpThreads: number;
+  readonly maxModelBytes: number;
+  readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  readonly logger: Logger;
+  readonly onProgress?: (event: ProgressEvent) => void;
+  /** Called for every round this site saw end (for CLIs and tests). */
+  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'aborted' | 'left'; reason?: string }) => void;
+}
+
+export interface RunningParticipant {
+  /** Resolves when `stop()` was called and everything is closed. */
+  readonly done: Promise<void>;
+  /** Latest committed model this site signed (encoded weights), if any. */
+  latestModel(): Uint8Array | undefined;
+  stop(): Promise<void>;
+}
+
+export function startParticipant(options: ParticipantAppOptions): RunningParticipant {
+  const daemon = new ParticipantDaemon(options);
+  const done = daemon.run();
+  return { done, latestModel: () => daemon.latestModel, stop: async () => daemon.stop(done) };
+}
+
+class ParticipantDaemon {
+  latestModel: Uint8Array | undefined;
+  private readonly stopping = new AbortController();
+  private readonly client: FederationClient;
+  private readonly contexts = new Map<string, Promise<TaskContext>>();
+  private readonly blobCache = new Map<string, Uint8Array>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: ParticipantAppOptions) {
+    const { FederationClient } = federationProtocol();
+    this.client = new FederationClient(options.coordinator, channelCredentials({ ...options.tls, ...(options.serverName === undefined ? {} : { serverName: options.serverName }) }), clientChannelOptions());
+    this.log = options.logger.child({ site: options.siteId });
+  }
+
+  async run(): Promise<void> {
+    const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
+    while (!this.stopping.signal.aborted) {
+      const outcome = await this.session(() => backoff.reset());
+      if (this.stopping.signal.aborted) break;
+      const delay = backoff.next();
+      this.log.warn({ reason: outcome, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      await sleep(delay, this.stopping.signal);
+    }
+    for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
+    this.client.close();
+  }
+
+  async stop(done: Promise<void>): Promise<void> {
+    this.stopping.abort();
+    await done;
+  }
+
+  /** One Session stream from Hello to its end; resolves with why it ended. */
+  private session(onConnected: () => void): Promise<string> {
+    return new Promise((resolve) => {
+      const call = this.client.session();
+      const rounds = new Map<string, RoundSession>();
+      let finished = false;
+      const finish = (why: string): void => {
+        if (finished) return;
+        finished = true;
+        this.stopping.signal.removeEventListener('abort', onStop);
+        for (const [roundId, round] of rounds) {
+          round.stop('connection lost');
+          this.options.onRoundEnd?.({ roundId, outcome: 'left', reason: 'connection lost' });
+        }
+        resolve(why);
+      };
+      const onStop = (): void => {
+        call.end();
+        call.cancel();
+        finish('stopped');
+      };
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
+      call.on('error', (error) => finish(error.message));
+      call.on('end', () => finish('the coordinator ended the session'));
+      call.on('data', (message: CoordinatorMessage) => {
+        try {
+          this.onMessage(call, message, rounds, onConnected);
+        } catch (error) {
+          this.log.warn({ err: error }, 'could not handle a coordinator message');
+        }
+      });
+      call.write({
+        payload: 'hello',
+        hello: {
+          protocolVersion: PROTOCOL_VERSION,
+          fedgateVersion: PARTICIPANT_VERSION,
+          capabilities: {
+            device: this.options.device,
+            onnxOpset: DEFAULT_OPSET,
+            maxModelBytes: this.options.maxModelBytes,
+            acceptedTaskHashes: this.options.policy.pinnedTaskHashes.map((hash) => Buffer.from(hash)),
+          },
+        },
+      });
+    });
+  }
+
+  private onMessage(call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage>, message: CoordinatorMessage, rounds: Map<string, RoundSession>, onConnected: () => void): void {
+    const payload = (message as { payload?: string }).payload;
+    const body = (message as unknown as Record<string, Record<string, unknown>>)[payload ?? ''];
+    switch (payload) {
+      case 'helloReply':
+        onConnected();
+        this.log.info({ federation: body?.['federationId'], coordinatorVersion: body?.['fedgateVersion'] }, 'connected to the coordinator');
+        return;
+      case 'heartbeat':
+        return;
+      case 'roundStart': {
+        const configBytes = new Uint8Array(body?.['roundConfig'] as Buffer);
+        const config = decodeRoundConfig(configBytes);
+        const roundKey = toHex(config.roundId);
+        const session = new RoundSession(config.roundId, {
+          logger: this.log,
+          clientOptions: () => ({ siteId: this.options.siteId, signingKey: this.options.signingKey, policy: this.options.policy, trust: this.options.trust }),
+          send: (out) => this.send(call, out),
+          upload: async (masked) => {
+            const bytes = new Uint8Array(masked.maskedVector.buffer, masked.maskedVector.byteOffset, masked.maskedVector.byteLength);
+            await uploadMaskedInput(this.client, { roundId: roundIdToWire(masked.roundId), stage: 'ROUND_STAGE_MASKED_INPUT' }, bytes, {
+              payloadSha256: Buffer.from(masked.uploadHash),
+              closing: { survivorDigest: Buffer.from(masked.survivorDigest), signature: Buffer.from(masked.signature) },
+            });
+          },
+          train: async (roundConfig, signal) => (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal),
+          computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
+          onCommitted: (_config, computation) => {
+            this.latestModel = computation.newModel;
+          },
+        });
+        rounds.set(roundKey, session);
+        // Prepare the task while the key exchange runs (download, plan, worker, data) when it is pinned.
+        if (this.options.policy.pinnedTaskHashes.some((hash) => toHex(hash) === toHex(config.taskHash))) {
+          this.context(config.taskHash).catch((error: unknown) => this.log.error({ err: error }, 'could not prepare the task'));
+        }
+        session.start(configBytes);
+        return;
+      }
+      case 'roundAbort':
+      case 'roundCommitted': {
+        const roundKey = toHex(new Uint8Array(body?.['roundId'] as Buffer));
+        const session = rounds.get(roundKey);
+        if (session === undefined) return;
+        if (payload === 'roundCommitted') {
+          session.committed(new Uint8Array(body?.['newModelHash'] as Buffer));
+          void session.settled().then(() => this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' }));
+        } else {
+          session.stop(String(body?.['reason']));
+          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: String(body?.['reason']) });
+        }
+        rounds.delete(roundKey);
+        return;
+      }
+      default: {
+        const stage = decodeServerStage(message as unknown as { payload?: string } & Record<string, unknown>);
+        const session = rounds.get(toHex(stage.roundId));
+        if (session === undefined) {
+          this.log.debug({ stage: stage.stage }, 'message for a round this site is not in; ignoring it');
+          return;
+        }
+        session.handle(stage);
+      }
+    }
+  }
+
+  private send(call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage>, message: SiteSessionMessage): void {
+    const wire =
+      message.kind === 'stage'
+        ? encodeClientStage(message.message)
+        : { payload: 'roundRefusal', roundRefusal: { roundId: Buffer.from(message.roundId), reason: message.reason, message: message.message } };
+    call.write(wire as unknown as ParticipantMessage);
+  }
+
+  private context(taskHash: Uint8Array): Promise<TaskContext> {
+    const key = toHex(taskHash);
+    let context = this.contexts.get(key);
+    if (context === undefined) {
+      context = buildTaskContext(taskHash, {
+        siteId: this.options.siteId,
+        blobs: { fetch: (hash) => this.fetchBlob(hash) },
+        data: this.options.data,
+        device: this.options.device,
+        intraOpThreads: this.options.intraOpThreads,
+        logger: this.log,
+        ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
+      });
+      context.catch(() => this.contexts.delete(key));
+      this.contexts.set(key, context);
+    }
+    return context;
+  }
+
+  /** Downloads content-addressed bytes (hash-checked by the transfer), keeping the last few in memory. */
+  private async fetchBlob(hash: Uint8Array): Promise<Uint8Array> {
+    const key = toHex(hash);
+    const cached = this.blobCache.get(key);
+    if (cached !== undefined) return cached;
+    const bytes = new Uint8Array(await downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }));
+    this.blobCache.set(key, bytes);
+    while (this.blobCache.size > 8) this.blobCache.delete(this.blobCache.keys().next().value as string);
+    return bytes;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
