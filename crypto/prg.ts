@@ -58,8 +58,9 @@ export function nextKeystream(cipher: Cipher, zeros: Uint8Array, count: number):
   return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
 }
 
-// Kernels: target[offset + i] += or -= keystream(s)[i] (mod 2^32). The sum of at most three uint32s
-// is exact in a double, and `>>> 0` lets the optimiser keep the loop in 32-bit integer arithmetic.
+// Kernels: target[offset + i] += or -= keystream(s)[i] (mod 2^32). A sum of at most five uint32s is an
+// exact integer below 2^53, and the final `>>> 0` lets the optimiser keep the loop in 32-bit arithmetic.
+// Grouping streams cuts the loads and stores of the target per keystream element.
 
 /** target[offset, offset + a.length) += a (mod 2^32). */
 export function addKeystream(target: Uint32Array, offset: number, a: Uint32Array): void {
@@ -80,6 +81,24 @@ export function addKeystreamPair(target: Uint32Array, offset: number, a: Uint32A
 export function subtractKeystreamPair(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array): void {
   for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]! - b[i]!) >>> 0;
 }
+
+/** target[offset, offset + a.length) += a + b + c + d (mod 2^32). */
+export function addKeystreamQuad(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array, c: Uint32Array, d: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]! + b[i]! + c[i]! + d[i]!) >>> 0;
+}
+
+/** target[offset, offset + a.length) -= a + b + c + d (mod 2^32). */
+export function subtractKeystreamQuad(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array, c: Uint32Array, d: Uint32Array): void {
+  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]! - b[i]! - c[i]! - d[i]!) >>> 0;
+}
+
+interface Kernels {
+  single: typeof addKeystream;
+  pair: typeof addKeystreamPair;
+  quad: typeof addKeystreamQuad;
+}
+const ADD: Kernels = { single: addKeystream, pair: addKeystreamPair, quad: addKeystreamQuad };
+const SUBTRACT: Kernels = { single: subtractKeystream, pair: subtractKeystreamPair, quad: subtractKeystreamQuad };
 
 /**
  * Reusable state of `addMasks`: the all-zero input that `update` turns into keystream. One per thread
@@ -117,7 +136,7 @@ function checkStreams(streams: readonly MaskStream[]): void {
 /**
  * target += sum over streams of sign * PRG(seed)[0 .. target.length) (mod 2^32): masking a site's
  * quantized vector (DESIGN.md step 4) and removing the masks of survivors and dropouts (step 6).
- * Streams of equal sign are paired so each pass over a cached target block consumes two keystreams.
+ * Streams of equal sign are grouped by four so each pass over a cached target block consumes four keystreams.
  */
 export function addMasks(target: Uint32Array, streams: readonly MaskStream[], scratch?: PrgScratch): void {
   if (!(target instanceof Uint32Array)) throw invalidArgument('invalid_target', `target must be a Uint32Array, got ${describeValue(target)}`);
@@ -132,25 +151,17 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
   const chunkElements = chunkBytes / 4;
   for (let offset = 0; offset < target.length; offset += chunkElements) {
     const count = Math.min(chunkElements, target.length - offset);
-    applyGroup(target, offset, plus, zeros, count, addKeystream, addKeystreamPair);
-    applyGroup(target, offset, minus, zeros, count, subtractKeystream, subtractKeystreamPair);
+    applyGroup(target, offset, plus, zeros, count, ADD);
+    applyGroup(target, offset, minus, zeros, count, SUBTRACT);
   }
 }
 
-function applyGroup(
-  target: Uint32Array,
-  offset: number,
-  ciphers: readonly Cipher[],
-  zeros: Uint8Array,
-  count: number,
-  single: typeof addKeystream,
-  pair: typeof addKeystreamPair,
-): void {
+function applyGroup(target: Uint32Array, offset: number, ciphers: readonly Cipher[], zeros: Uint8Array, count: number, kernels: Kernels): void {
+  const next = (s: number): Uint32Array => nextKeystream(ciphers[s]!, zeros, count);
   let s = 0;
-  for (; s + 1 < ciphers.length; s += 2) {
-    pair(target, offset, nextKeystream(ciphers[s]!, zeros, count), nextKeystream(ciphers[s + 1]!, zeros, count));
-  }
-  if (s < ciphers.length) single(target, offset, nextKeystream(ciphers[s]!, zeros, count));
+  for (; s + 3 < ciphers.length; s += 4) kernels.quad(target, offset, next(s), next(s + 1), next(s + 2), next(s + 3));
+  for (; s + 1 < ciphers.length; s += 2) kernels.pair(target, offset, next(s), next(s + 1));
+  if (s < ciphers.length) kernels.single(target, offset, next(s));
 }
 
 /** The first `length` elements of PRG(seed), materialised (for tests and small vectors). */

@@ -104,6 +104,19 @@ describe('addMasks', () => {
     expect(sameArray(target, expected)).toBe(true);
   });
 
+  it.each([1, 2, 3, 4, 5, 6, 7])('groups of %i added and %i subtracted streams match the references', (count) => {
+    const length = 3_001;
+    const streams = Array.from({ length: 2 * count }, (_, i): MaskStream => ({ seed: seedOf(`group ${count} ${i}`), sign: i < count ? 1 : -1 }));
+    const target = Uint32Array.from({ length }, (_, i) => i);
+    addMasks(target, streams);
+    const expected = Uint32Array.from({ length }, (_, i) => i);
+    for (const stream of streams) {
+      const ks = reference(stream.seed, length);
+      for (let i = 0; i < length; i++) expected[i] = (expected[i]! + stream.sign * ks[i]!) >>> 0;
+    }
+    expect(sameArray(target, expected)).toBe(true);
+  });
+
   it('leaves an empty target or an empty stream list unchanged', () => {
     const empty = new Uint32Array(0);
     addMasks(empty, [{ seed: seedOf('e'), sign: 1 }]);
