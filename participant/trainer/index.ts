@@ -3,4 +3,5 @@ export { TrainerError, type TrainerErrorCode } from './errors.js';
 export { type Device, parseDevice } from './device.js';
 export type { PlanTensor, TrainerPlan } from './plan.js';
 export type { EvaluateOutcome, ProgressEvent, ReadyInfo, SessionTuning, TrainOutcome } from './protocol.js';
-export { type EvaluateOptions, type EvaluationResult, type TrainOptions, type TrainResult, Trainer, type TrainerLogger, type TrainerOptions } from './trainer.js';
+export { type EvaluationResult, type TrainResult, Trainer } from './trainer.js';
+export type { EvaluateOptions, TrainOptions, TrainerLogger, TrainerOptions } from './options.js';

@@ -4,65 +4,28 @@
  * worker failure - an error in a call, a crash, an unexpected exit - into a rejected promise carrying the
  * worker's message. Nothing here blocks the event loop for longer than a message copy.
  */
-import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import type { Dataset } from '../data/dataset.js';
 import { DatasetSharing } from './dataset-sharing.js';
-import { type Device, parseDevice } from './device.js';
+import { parseDevice } from './device.js';
 import { TrainerError, fromWire, invalidArgument } from './errors.js';
-import { type PlanLayout, type TrainerPlan, checkPlanBytes, planLayout } from './plan.js';
-import type { EvaluateOutcome, FromWorker, ProgressEvent, ReadyInfo, SessionTuning, ToWorker, TrainOutcome } from './protocol.js';
+import { type PlanLayout, checkPlanBytes, planLayout } from './plan.js';
+import {
+  type EvaluateOptions,
+  MAX_BATCH_SIZE,
+  type TrainOptions,
+  type TrainerLogger,
+  type TrainerOptions,
+  checkInteger,
+  compileTrainRequest,
+  compileTrainerOptions,
+} from './options.js';
+import type { EvaluateOutcome, FromWorker, ProgressEvent, ReadyInfo, ToWorker, TrainOutcome } from './protocol.js';
 import { trainerWorkerSpec } from './worker-launch.js';
-
-/** The subset of a pino logger the trainer writes to. */
-export interface TrainerLogger {
-  info(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-}
-
-export interface TrainerOptions {
-  /** The training plan (model/ buildTrainingPlan's TrainingPlan fits). */
-  readonly plan: TrainerPlan;
-  /** 'auto' tries CUDA then CPU; 'cuda' / 'cuda:N' fail when the CUDA provider is missing. */
-  readonly device: Device;
-  /** ONNX Runtime intra-op threads. @default 1 */
-  readonly intraOpThreads?: number;
-  /**
-   * Optimisation steps per session.run when the plan has a trainBlock graph: 1 uses the single-step
-   * graph only. @default 'auto'
-   */
-  readonly stepsPerRun?: 'auto' | number;
-  readonly logger?: TrainerLogger;
-  /** ONNX Runtime session options, for tuning experiments; the defaults suit training. */
-  readonly sessionTuning?: SessionTuning;
-  /** Heap limits of the worker thread. */
-  readonly resourceLimits?: ResourceLimits;
-}
-
-export interface TrainOptions {
-  readonly epochs: number;
-  readonly batchSize: number;
-  readonly learningRate: number;
-  /** Seeds the per-epoch shuffles; the same seed, data and parameters give the same result. */
-  readonly seed: number;
-  /** FedProx proximal term weight (0 = plain FedAvg local training). @default 0 */
-  readonly proximalMu?: number;
-  /** FedProx anchor w^t. @default the starting `parameters` (the global model of the round) */
-  readonly globalParameters?: Float32Array;
-  readonly onProgress?: (event: ProgressEvent) => void;
-  /** Minimum time between step progress events; every epoch end is reported. @default 250 */
-  readonly progressIntervalMs?: number;
-  /** Aborting stops training after the session.run in flight; the promise rejects with CANCELLED. */
-  readonly signal?: AbortSignal;
-}
-
-export interface EvaluateOptions {
-  /** @default 256 */
-  readonly batchSize?: number;
-}
 
 export type TrainResult = TrainOutcome;
 export type EvaluationResult = EvaluateOutcome;
-export type { ProgressEvent };
+export type { EvaluateOptions, ProgressEvent, TrainOptions, TrainerLogger, TrainerOptions };
 
 interface Pending {
   readonly resolve: (value: unknown) => void;
@@ -101,14 +64,7 @@ export class Trainer {
   /** Starts the worker, loads the plan's graphs on the chosen device and logs which device it got. */
   static async create(options: TrainerOptions): Promise<Trainer> {
     const device = parseDevice(options.device);
-    const threads = options.intraOpThreads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw invalidArgument('invalid_threads', `intraOpThreads must be an integer in [1, 256], got ${String(threads)}`);
-    }
-    const stepsPerRun = options.stepsPerRun ?? 'auto';
-    if (stepsPerRun !== 'auto' && (!Number.isInteger(stepsPerRun) || stepsPerRun < 1 || stepsPerRun > 4096)) {
-      throw invalidArgument('invalid_steps_per_run', `stepsPerRun must be 'auto' or an integer in [1, 4096], got ${String(stepsPerRun)}`);
-    }
+    const { intraOpThreads: threads, stepsPerRun } = compileTrainerOptions(options);
     const layout = planLayout(options.plan);
     checkPlanBytes(options.plan);
     const spec = trainerWorkerSpec();
@@ -130,7 +86,7 @@ export class Trainer {
           evalStep: plan.evalStep,
           device,
           intraOpThreads: threads,
-          stepsPerRun: stepsPerRun === 'auto' ? 0 : stepsPerRun,
+          stepsPerRun,
           tuning: options.sessionTuning ?? {},
         },
         [],
@@ -165,15 +121,7 @@ export class Trainer {
    */
   train(parameters: Float32Array, data: Dataset, options: TrainOptions): Promise<TrainResult> {
     return this.enqueue(() => {
-      const request = {
-        epochs: checkInteger('epochs', options.epochs, 1, 1_000_000),
-        batchSize: checkInteger('batchSize', options.batchSize, 1, 1 << 20),
-        learningRate: checkPositive('learningRate', options.learningRate),
-        seed: checkInteger('seed', options.seed, 0, Number.MAX_SAFE_INTEGER),
-        proximalMu: checkNonNegative('proximalMu', options.proximalMu ?? 0),
-        progressIntervalMs: checkNonNegative('progressIntervalMs', options.progressIntervalMs ?? 250),
-        reportProgress: options.onProgress !== undefined,
-      };
+      const request = compileTrainRequest(options);
       this.checkParameters(parameters, 'parameters');
       if (options.globalParameters !== undefined) this.checkParameters(options.globalParameters, 'globalParameters');
       if (options.signal?.aborted === true) {
@@ -202,7 +150,7 @@ export class Trainer {
   /** Loss sum and correct count of `parameters` on `data` (inference mode). */
   evaluate(parameters: Float32Array, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
     return this.enqueue(() => {
-      const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, 1 << 20);
+      const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, MAX_BATCH_SIZE);
       this.checkParameters(parameters, 'parameters');
       const message: ToWorker = { type: 'evaluate', callId: this.nextCallId++, dataset: this.sharing.refer(data, 'data'), parameters: parameters.slice(), batchSize };
       return this.call(message.callId, message, [message.parameters.buffer as ArrayBuffer], undefined) as Promise<EvaluationResult>;
@@ -305,25 +253,4 @@ export class Trainer {
       if (!Number.isFinite(values[i])) throw invalidArgument('parameters_not_finite', `${name}[${i}] is ${values[i]}; expected finite values`);
     }
   }
-}
-
-function checkInteger(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument('invalid_option', `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkPositive(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw invalidArgument('invalid_option', `${name} must be a finite number > 0, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkNonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw invalidArgument('invalid_option', `${name} must be a finite number >= 0, got ${String(value)}`);
-  }
-  return value;
 }
