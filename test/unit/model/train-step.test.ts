@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildTrainingPlan, type OptimizerSpec, type TrainingPlan } from '../../../model/index.js';
+import type { ZooSpec as ModelSpec } from './support/tasks.js';
 import { f32, i64, output, pseudoRandom, run, session, type Feed, type Output } from './support/ort.js';
 import { adamStep, logregGradient, logregLogits, crossEntropy, sgdMomentumStep, type Batch } from './support/reference.js';
 import { taskFor } from './support/tasks.js';
@@ -12,7 +13,7 @@ import { taskFor } from './support/tasks.js';
 const FEATURES = 5;
 const CLASSES = 3;
 const BATCH = 4;
-const logreg = { kind: 'logreg', inputShape: [FEATURES], classes: CLASSES } as const;
+const logreg: ModelSpec = { kind: 'logreg', inputShape: [FEATURES], classes: CLASSES };
 
 function batchFor(seed: number): Batch {
   return {
@@ -223,7 +224,7 @@ describe('FedProx', () => {
 
 describe('trainBlock', () => {
   it('runs S steps in one call and equals S trainStep calls (momentum state included)', async () => {
-    const spec = { kind: 'mlp', inputShape: [FEATURES], hidden: [6], classes: CLASSES } as const;
+    const spec: ModelSpec = { kind: 'mlp', inputShape: [FEATURES], hidden: [6], classes: CLASSES };
     const plan = buildTrainingPlan(taskFor(spec, { optimizer: { kind: 'sgd', learningRate: 0.1, momentum: 0.9 } }));
     expect(plan.trainBlock).toBeDefined();
     const steps = 3;

@@ -10,7 +10,7 @@
  * compared, so a wrong rule cannot hide behind the filter.
  */
 import { describe, expect, it } from 'vitest';
-import { buildTrainingPlan, type ModelSpec } from '../../../model/index.js';
+import { buildTrainingPlan } from '../../../model/index.js';
 import { GraphBuilder } from '../../../model/graph/builder.js';
 import { modelFromGraph } from '../../../model/graph/model.js';
 import { encodeModel } from '../../../model/onnx/codec.js';
@@ -19,9 +19,8 @@ import { buildZooModel } from '../../../model/zoo/zoo.js';
 import type { ForwardModel } from '../../../model/train/forward-model.js';
 import { f32, f64, i64, output, pseudoRandom, run, session, type Feed } from './support/ort.js';
 import { crossEntropy } from './support/reference.js';
-import { taskFor } from './support/tasks.js';
+import { taskFor, type ZooSpec } from './support/tasks.js';
 
-type ZooSpec = Exclude<ModelSpec, { kind: 'onnx' }>;
 
 /** The zoo model's forward graph on its own: input and parameters in, logits out. */
 function forwardGraph(forward: ForwardModel, elemType: typeof DataType.FLOAT | typeof DataType.DOUBLE): Uint8Array {
@@ -125,7 +124,7 @@ describe('zoo train steps match finite differences of the loss', () => {
 
   for (const activation of ['relu', 'tanh', 'sigmoid'] as const) {
     it(`mlp (${activation})`, async () => {
-      const spec = { kind: 'mlp', inputShape: [5], hidden: [4, 3], classes: 3, activation } as const;
+      const spec: ZooSpec = { kind: 'mlp', inputShape: [5], hidden: [4, 3], classes: 3, activation };
       const { checked } = await checkZooModel(spec, 4, dense);
       expect(checked).toBe(5 * 4 + 4 + 4 * 3 + 3 + 3 * 3 + 3);
     });

@@ -1,8 +1,10 @@
 /** Task documents for model/ tests. */
 import type { ModelSpec, OptimizerSpec, TaskDocument } from '../../../../model/index.js';
 
+export type ZooSpec = Exclude<ModelSpec, { kind: 'onnx' }>;
+
 export function taskFor(
-  model: Exclude<ModelSpec, { kind: 'onnx' }>,
+  model: ZooSpec,
   options: { optimizer?: OptimizerSpec; proximalMu?: number; seed?: number; batchSize?: number } = {},
 ): TaskDocument {
   return {
