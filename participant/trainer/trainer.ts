@@ -147,10 +147,14 @@ export class Trainer {
     });
   }
 
-  /** Loss sum and correct count of `parameters` on `data` (inference mode). */
-  evaluate(parameters: Float32Array, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+  /**
+   * Loss sum and correct count of `parameters` on `data` (inference mode: BatchNorm running statistics,
+   * no dropout). `options` may be the batch size itself.
+   */
+  evaluate(parameters: Float32Array, data: Dataset, options: EvaluateOptions | number = {}): Promise<EvaluationResult> {
     return this.enqueue(() => {
-      const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, MAX_BATCH_SIZE);
+      const requested = typeof options === 'number' ? options : options.batchSize;
+      const batchSize = checkInteger('batchSize', requested ?? 256, 1, MAX_BATCH_SIZE);
       this.checkParameters(parameters, 'parameters');
       const message: ToWorker = { type: 'evaluate', callId: this.nextCallId++, dataset: this.sharing.refer(data, 'data'), parameters: parameters.slice(), batchSize };
       return this.call(message.callId, message, [message.parameters.buffer as ArrayBuffer], undefined) as Promise<EvaluationResult>;

@@ -34,6 +34,16 @@ describe('Trainer (logistic regression on the digits)', () => {
     expect(result.meanLoss).toBeGreaterThan(0);
   });
 
+  it('evaluates the same whatever the batch size (the last batch may be partial)', async () => {
+    const trained = await trainer.train(plan.initialParameters, train, options);
+    const whole = await trainer.evaluate(trained.parameters, test, test.count);
+    for (const batchSize of [1, 7, 256]) {
+      const batched = await trainer.evaluate(trained.parameters, test, { batchSize });
+      expect(batched.correct).toBe(whole.correct);
+      expect(batched.lossSum).toBeCloseTo(whole.lossSum, 2);
+    }
+  });
+
   it('is deterministic per seed, and the seed changes the batch order', async () => {
     const a = await trainer.train(plan.initialParameters, train, options);
     const b = await trainer.train(plan.initialParameters, train, options);
@@ -81,7 +91,8 @@ describe('Trainer (logistic regression on the digits)', () => {
     await expect(trainer.train(p, wrongShape, options)).rejects.toThrow("dataset examples have 63 values; the model's input [64] needs 64");
     await expect(trainer.train(p, train, { ...options, proximalMu: 0.1 })).rejects.toMatchObject({ reason: 'plan_mismatch' });
     // The trainer is still usable after rejected calls.
-    await expect(trainer.evaluate(p, test)).resolves.toMatchObject({ examples: test.count });
+    await expect(trainer.evaluate(p, test, 100)).resolves.toMatchObject({ examples: test.count });
+    await expect(trainer.evaluate(p, test, 0)).rejects.toThrow('batchSize must be an integer in [1, 1048576], got 0');
   });
 
   it('stops on a diverging loss instead of returning NaN parameters', async () => {
