@@ -3,11 +3,13 @@
  * Prints one JSON line: MiB/s for each direction, the median of several timed runs after a warm-up.
  *
  *   npx tsx bench/transfer.ts [--mib 64] [--runs 5] [--chunk-kib 1024] [--same-process]
+ *                            [--window-kib N] [--frame-kib N]   (HTTP/2 tuning, defaults in channel-options.ts)
  *
  * By default the coordinator side runs in a child process, as it does in a deployment, so the two
  * TLS endpoints do not share one event loop.
  */
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fork } from 'node:child_process';
@@ -35,12 +37,14 @@ import {
   uploadMaskedInput,
   type FederationHandlers,
   type TlsIdentity,
+  type TransportTuning,
 } from '../proto/index.js';
 
 interface ServerSetup {
   readonly identity: TlsIdentity;
   readonly payloadBytes: number;
   readonly chunkBytes: number;
+  readonly tuning: TransportTuning;
 }
 
 async function startServer(setup: ServerSetup): Promise<{ port: number; stop: () => Promise<void> }> {
@@ -62,7 +66,7 @@ async function startServer(setup: ServerSetup): Promise<{ port: number; stop: ()
     },
   };
   server.addService(federationProtocol().federationService, handlers);
-  const port = await bindServer(server, '127.0.0.1:0', serverCredentials(setup.identity));
+  const port = await bindServer(server, '127.0.0.1:0', serverCredentials(setup.identity, setup.tuning));
   return { port, stop: () => shutdownServer(server, 1000) };
 }
 
@@ -80,6 +84,8 @@ async function main(): Promise<void> {
       'chunk-kib': { type: 'string', default: '1024' },
       'same-process': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
+      'window-kib': { type: 'string' },
+      'frame-kib': { type: 'string' },
     },
   });
   const payloadBytes = Number(values.mib) * MIB;
@@ -96,6 +102,10 @@ async function main(): Promise<void> {
     identity: { caPem: ca.certificatePem, certPem: coordinator.certificatePem, keyPem: coordinator.privateKeyPem },
     payloadBytes,
     chunkBytes,
+    tuning: {
+      ...(values['window-kib'] === undefined ? {} : { flowControlWindowBytes: Number(values['window-kib']) * 1024 }),
+      ...(values['frame-kib'] === undefined ? {} : { maxFrameBytes: Number(values['frame-kib']) * 1024 }),
+    },
   };
 
   let port: number;
@@ -119,7 +129,9 @@ async function main(): Promise<void> {
   const client = new (federationProtocol().FederationClient)(
     `127.0.0.1:${port}`,
     channelCredentials({ caPem: ca.certificatePem, certPem: participant.certificatePem, keyPem: participant.privateKeyPem }),
-    clientChannelOptions(),
+    clientChannelOptions(
+      serverSetup.tuning.flowControlWindowBytes === undefined ? {} : { 'grpc-node.flow_control_window': serverSetup.tuning.flowControlWindowBytes },
+    ),
   );
   const upload = randomBytes(payloadBytes);
   const roundId = { counter: 1, nonce: randomBytes(16) };
@@ -141,13 +153,23 @@ async function main(): Promise<void> {
   const downloadRates: number[] = [];
   const uploadRates: number[] = [];
   await uploadMaskedInput(client, { roundId, stage: 'ROUND_STAGE_MASKED_INPUT' }, upload, { chunkBytes, payloadSha256: uploadSha256 }); // warm-up
+  // CPU time of this (participant) process per MiB: meaningful even when other load skews wall time.
+  const cpuMsPerMib = { download: [] as number[], upload: [] as number[] };
+  const cpuMs = (since: NodeJS.CpuUsage): number => {
+    const used = process.cpuUsage(since);
+    return (used.user + used.system) / 1000;
+  };
   for (let run = 0; run < runs; run++) {
     let started = performance.now();
+    let cpu = process.cpuUsage();
     const model = await downloadModel(client, modelHash, { maxBytes: payloadBytes, destination: modelBuffer });
     downloadRates.push(model.length / MIB / ((performance.now() - started) / 1000));
+    cpuMsPerMib.download.push(cpuMs(cpu) / (model.length / MIB));
     started = performance.now();
+    cpu = process.cpuUsage();
     const ack = await uploadMaskedInput(client, { roundId, stage: 'ROUND_STAGE_MASKED_INPUT' }, upload, { chunkBytes, payloadSha256: uploadSha256 });
     uploadRates.push(ack.receivedLength / MIB / ((performance.now() - started) / 1000));
+    cpuMsPerMib.upload.push(cpuMs(cpu) / (ack.receivedLength / MIB));
   }
   client.close();
   await stop();
@@ -159,8 +181,12 @@ async function main(): Promise<void> {
       chunk_bytes: chunkBytes,
       runs,
       server: values['same-process'] ? 'same process' : 'child process',
+      tuning: serverSetup.tuning,
       download_mib_per_s: Math.round(median(downloadRates) * 10) / 10,
       upload_mib_per_s: Math.round(median(uploadRates) * 10) / 10,
+      client_cpu_ms_per_mib_download: Math.round(median(cpuMsPerMib.download) * 100) / 100,
+      client_cpu_ms_per_mib_upload: Math.round(median(cpuMsPerMib.upload) * 100) / 100,
+      load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
       download_runs_mib_per_s: downloadRates.map((rate) => Math.round(rate)),
       upload_runs_mib_per_s: uploadRates.map((rate) => Math.round(rate)),
     }),
@@ -169,8 +195,7 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--serve')) {
   process.once('message', (setup) => {
-    const { identity, payloadBytes, chunkBytes } = setup as ServerSetup;
-    startServer({ identity, payloadBytes, chunkBytes }).then(
+    startServer(setup as ServerSetup).then(
       ({ port }) => process.send?.(port),
       (error: unknown) => {
         console.error(error);

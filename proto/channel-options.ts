@@ -20,6 +20,26 @@ export const MESSAGE_HEADROOM_BYTES = 64 * 1024;
 export const MAX_MESSAGE_BYTES = Math.max(GRPC_DEFAULT_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES + MESSAGE_HEADROOM_BYTES);
 /** HTTP/2 flow-control window for streams and connections (bytes). */
 export const FLOW_CONTROL_WINDOW_BYTES = 8 * MIB;
+/**
+ * Largest HTTP/2 DATA frame we accept (RFC 7540 section 6.5.2: 16 KiB to 16 MiB - 1). Larger frames
+ * mean fewer frames, callbacks and window updates per chunk; TLS still records at 16 KiB.
+ */
+export const HTTP2_MAX_FRAME_BYTES = MIB;
+
+export interface TransportTuning {
+  /** @default FLOW_CONTROL_WINDOW_BYTES */
+  readonly flowControlWindowBytes?: number;
+  /** @default HTTP2_MAX_FRAME_BYTES */
+  readonly maxFrameBytes?: number;
+}
+
+/** HTTP/2 SETTINGS a fedgate server advertises (grpc-js has no server option for them). */
+export function serverHttp2Settings(tuning: TransportTuning = {}): { initialWindowSize: number; maxFrameSize: number } {
+  return {
+    initialWindowSize: tuning.flowControlWindowBytes ?? FLOW_CONTROL_WINDOW_BYTES,
+    maxFrameSize: tuning.maxFrameBytes ?? HTTP2_MAX_FRAME_BYTES,
+  };
+}
 
 /** Options for a participant's or operator's channel to the coordinator. */
 export function clientChannelOptions(overrides: ChannelOptions = {}): ChannelOptions {

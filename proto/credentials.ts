@@ -9,6 +9,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { ChannelCredentials, ServerCredentials, credentials as grpcCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import { requireVerifiedPeer } from './access-control.js';
+import { serverHttp2Settings, type TransportTuning } from './channel-options.js';
 import { fedgateError } from './errors.js';
 import type { PeerRole } from './identity.js';
 
@@ -36,9 +37,9 @@ const MIN_TLS_VERSION = 'TLSv1.3';
  * why, while a gRPC status reaches the client with the reason. No handler runs and no request message
  * is read for such a call either way.
  */
-export function serverCredentials(identity: TlsIdentity): ServerCredentials {
+export function serverCredentials(identity: TlsIdentity, tuning: TransportTuning = {}): ServerCredentials {
   checkIdentity(identity, ['coordinator'], 'server');
-  return new MutualTlsServerCredentials(identity);
+  return new MutualTlsServerCredentials(identity, tuning);
 }
 
 /** Client side (participant, operator): presents our certificate, trusts only the federation CA. */
@@ -58,9 +59,11 @@ export function channelCredentials(options: ChannelCredentialsOptions): ChannelC
 }
 
 class MutualTlsServerCredentials extends ServerCredentials {
-  constructor(identity: TlsIdentity) {
+  constructor(identity: TlsIdentity, tuning: TransportTuning) {
     super(
-      { requestCert: true, rejectUnauthorized: false, minVersion: MIN_TLS_VERSION },
+      // grpc-js passes these options to http2.createSecureServer; `settings` is the only way to raise
+      // the server's HTTP/2 receive window and frame size (it replaces 'grpc.max_concurrent_streams').
+      { requestCert: true, rejectUnauthorized: false, minVersion: MIN_TLS_VERSION, settings: serverHttp2Settings(tuning) },
       { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem, minVersion: MIN_TLS_VERSION },
     );
   }

@@ -47,10 +47,13 @@ export {
 export {
   FLOW_CONTROL_WINDOW_BYTES,
   GRPC_DEFAULT_MAX_MESSAGE_BYTES,
+  HTTP2_MAX_FRAME_BYTES,
   MAX_MESSAGE_BYTES,
   MESSAGE_HEADROOM_BYTES,
   clientChannelOptions,
   serverChannelOptions,
+  serverHttp2Settings,
+  type TransportTuning,
 } from './channel-options.js';
 export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
 export { PEER_ROLES, canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity, type PeerRole } from './identity.js';
