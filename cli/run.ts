@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerCertsCommands } from './commands/certs.js';
+import { registerRunCommands } from './commands/run.js';
+import { registerTaskCommands } from './commands/task.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCertsCommands(program);
+  registerRunCommands(program);
+  registerTaskCommands(program);
   return program;
 }
 

@@ -1,0 +1,142 @@
+/** `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM. */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
+import { startParticipant } from '../../participant/daemon/participant-app.js';
+import type { Device } from '../../participant/trainer/index.js';
+import { fromHex } from '../../crypto/bytes.js';
+import { loadCoordinatorConfig } from '../config/coordinator-config.js';
+import { loadSiteConfig } from '../config/site-config.js';
+import { ConfigError } from '../config/config-error.js';
+import { createLogger } from '../logging.js';
+import { readTaskFile } from '../task-file.js';
+import { readTlsFiles } from '../tls-files.js';
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command('coordinator')
+    .description('run the coordinator service: mTLS gRPC, secure rounds, ledger in state_dir')
+    .requiredOption('--config <file>', 'coordinator.yaml')
+    .option('--exit-when-done', 'exit once the configured number of rounds has committed')
+    .action(async (options: { config: string; exitWhenDone?: boolean }) => {
+      const config = await loadCoordinatorConfig(options.config);
+      const tls = await readTlsFiles(config.tls, config.source);
+      if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
+      const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
+      const logger = createLogger('coordinator');
+      const coordinator = await startCoordinator({
+        federationId: config.federation_id,
+        listen: config.listen,
+        tls,
+        revokedSerials: tls.revokedSerials,
+        stateDirectory: config.stateDir,
+        task,
+        ...(forwardModel === undefined ? {} : { forwardModel }),
+        rounds: config.rounds,
+        minParticipants: config.participants.min,
+        sampleFraction: config.participants.sample_fraction,
+        ...(config.participants.allow === undefined ? {} : { allowList: config.participants.allow }),
+        waitTimeoutMs: config.participants.wait_timeout,
+        secureAggregation: config.secure_aggregation,
+        ...(config.secagg.degree === undefined ? {} : { neighbourDegree: config.secagg.degree }),
+        ...(config.secagg.threshold === undefined ? {} : { reconstructionThreshold: config.secagg.threshold }),
+        clipBound: config.secagg.clip,
+        maxWeight: config.secagg.max_weight,
+        maxEvalExamples: config.secagg.max_eval_examples,
+        maxLossPerExample: config.secagg.max_eval_loss,
+        deadlines: {
+          advertiseKeysMs: config.deadlines.advertise_keys,
+          shareKeysMs: config.deadlines.share_keys,
+          maskedInputMs: config.deadlines.masked_input,
+          consistencyCheckMs: config.deadlines.consistency_check,
+          unmaskMs: config.deadlines.unmask,
+          commitMs: config.deadlines.commit,
+        },
+        serverOptimizer:
+          config.server_optimizer.kind === 'fedavg'
+            ? { kind: 'fedavg', learningRate: config.server_optimizer.learning_rate }
+            : { kind: 'fedavgm', learningRate: config.server_optimizer.learning_rate, momentum: config.server_optimizer.momentum },
+        logger,
+      });
+      coordinator.federation.on('round', (event) => logger.info({ event }, event.type));
+      const stopped = waitForSignal();
+      await Promise.race([stopped, options.exitWhenDone === true ? coordinator.done : new Promise(() => undefined)]);
+      await coordinator.stop();
+    });
+
+  program
+    .command('participant')
+    .description('run a data site: dial the coordinator, train locally, take part in secure rounds')
+    .requiredOption('--config <file>', 'site.yaml')
+    .option('--rounds <n>', 'exit after this many rounds have committed (for scripts and demos)')
+    .action(async (options: { config: string; rounds?: string }) => {
+      const config = await loadSiteConfig(options.config);
+      const tls = await readTlsFiles(config.tls, config.source);
+      if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
+      const logger = createLogger('participant');
+      const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
+      let committed = 0;
+      let barRunning = false;
+      const target = options.rounds === undefined ? undefined : Number(options.rounds);
+      let reachedTarget: () => void = () => undefined;
+      const targetReached = new Promise<void>((resolve) => {
+        reachedTarget = resolve;
+      });
+      const participant = startParticipant({
+        coordinator: config.coordinator,
+        ...(config.server_name === undefined ? {} : { serverName: config.server_name }),
+        tls,
+        siteId: tls.commonName,
+        signingKey: createPrivateKey(tls.keyPem),
+        trust: { caCertificate: new X509Certificate(tls.caPem), revokedSerials: tls.revokedSerials },
+        policy: {
+          pinnedTaskHashes: config.accepted_tasks.map((hash) => fromHex(hash)),
+          minParticipants: config.policy.min_participants,
+          minThreshold: config.policy.min_threshold,
+          allowPlaintext: config.policy.allow_plaintext,
+          ...(config.policy.roster === undefined ? {} : { roster: new Set(config.policy.roster) }),
+        },
+        data: config.data,
+        device: config.device as Device,
+        intraOpThreads: config.intra_op_threads,
+        maxModelBytes: config.max_model_bytes,
+        reconnect: { initialMs: config.reconnect.initial, maxMs: config.reconnect.max },
+        logger,
+        ...(bar === undefined
+          ? {}
+          : {
+              onProgress: (event) => {
+                if (!barRunning) {
+                  bar.start(event.totalSteps, 0, { loss: '-' });
+                  barRunning = true;
+                }
+                bar.update(event.step, { loss: event.loss.toFixed(4) });
+                if (event.step >= event.totalSteps) {
+                  bar.stop();
+                  barRunning = false;
+                }
+              },
+            }),
+        onRoundEnd: (event) => {
+          logger.info(event, 'round ended');
+          if (event.outcome === 'committed') committed += 1;
+          if (target !== undefined && committed >= target) reachedTarget();
+        },
+      });
+      await Promise.race([waitForSignal(), targetReached]);
+      await participant.stop();
+    });
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}

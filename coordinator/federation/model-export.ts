@@ -1,0 +1,44 @@
+/**
+ * The global model of a committed round as a plain inference ONNX model (input -> logits,
+ * probabilities; normalisation included), read from a coordinator state directory. Round N is the model
+ * that came out of ledger record N; round 0 is the initial model.
+ */
+import { buildTrainingPlan } from '../../model/plan.js';
+import { exportInferenceModel } from '../../model/export.js';
+import type { TaskDocument } from '../../model/task.js';
+import { decodeWeights } from '../../model/weight-codec.js';
+import { Ledger } from '../state/ledger.js';
+import { ModelStore } from '../state/model-store.js';
+import { StateError } from '../state/state-error.js';
+import { parseCommitBody } from './commit-json.js';
+import { readFederationState } from './federation-state.js';
+
+export interface ExportedModel {
+  readonly onnx: Uint8Array;
+  readonly round: number;
+  readonly modelHash: string;
+  readonly parameters: Float32Array;
+}
+
+/** `round` undefined = the latest committed round. */
+export async function exportModelFromState(stateDirectory: string, task: TaskDocument, forwardModel: Uint8Array | undefined, round?: number): Promise<ExportedModel> {
+  const ledger = await Ledger.open(stateDirectory);
+  const state = await readFederationState(stateDirectory);
+  if (state === undefined) throw new StateError('not_found', `${stateDirectory} holds no federation state: is it a coordinator's state_dir?`);
+  const wanted = round ?? ledger.length;
+  if (!Number.isSafeInteger(wanted) || wanted < 0 || wanted > ledger.length) {
+    throw new StateError('not_found', `round ${String(round)} is not committed: the ledger holds rounds 1..${ledger.length} (0 is the initial model)`);
+  }
+  let modelHash: string;
+  if (wanted === 0) {
+    const first = ledger.all()[0];
+    modelHash = first === undefined ? state.modelHash : parseCommitBody(first.body, 'ledger record 1').body.previousModelHash;
+  } else {
+    const record = ledger.all()[wanted - 1];
+    modelHash = parseCommitBody(record?.body ?? null, `ledger record ${wanted}`).body.newModelHash;
+  }
+  const store = await ModelStore.open(stateDirectory);
+  const plan = buildTrainingPlan(task, forwardModel);
+  const parameters = decodeWeights(plan, await store.get(modelHash));
+  return { onnx: exportInferenceModel(task, parameters, forwardModel), round: wanted, modelHash, parameters };
+}
