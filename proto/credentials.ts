@@ -25,6 +25,11 @@ export interface TlsIdentity {
 export interface ChannelCredentialsOptions extends TlsIdentity {
   /** Host name to verify in the coordinator's certificate when it differs from the dialled address. */
   readonly serverName?: string;
+  /**
+   * The federation's current CRL (PEM, the crl.pem of the site bundle). When given, a revoked
+   * coordinator certificate fails the handshake; so does a CRL past its nextUpdate, so refresh it.
+   */
+  readonly crlPem?: string | Buffer;
 }
 
 const MIN_TLS_VERSION = 'TLSv1.3';
@@ -50,6 +55,7 @@ export function channelCredentials(options: ChannelCredentialsOptions): ChannelC
     cert: options.certPem,
     key: options.keyPem,
     minVersion: MIN_TLS_VERSION,
+    ...(options.crlPem === undefined ? {} : { crl: options.crlPem }),
   });
   const { serverName } = options;
   return grpcCredentials.createFromSecureContext(secureContext, {

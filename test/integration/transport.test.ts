@@ -272,6 +272,17 @@ describe('authentication and authorization', () => {
     expect((await fetchSmall(client)).equals(smallModel)).toBe(true);
   });
 
+  it('lets a participant holding the CRL refuse a revoked coordinator certificate', async () => {
+    const withCrl = (crlPem: string): FederationClient =>
+      rawFederationClient(
+        channelCredentials({ caPem: pki.ca.certificatePem, certPem: participant.certificatePem, keyPem: participant.privateKeyPem, crlPem }),
+      );
+    expect((await fetchSmall(withCrl(pki.crl([])))).equals(smallModel)).toBe(true);
+    const error = await expectFailure(fetchSmall(withCrl(pki.crl([pki.coordinator.serial]))));
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toMatch(/certificate revoked/i);
+  });
+
   it('keeps operator-only methods from participants and the federation service from operators', async () => {
     const ping = (certificate: IssuedCertificate): Promise<Buffer> => {
       const client = new OperatorClient(
