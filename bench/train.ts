@@ -58,23 +58,26 @@ function syntheticData(count: number, exampleShape: number[]): Dataset {
 
 interface Speed {
   readonly msPerStep: number;
+  /** Optimisation steps per session.run in the timed calls (> 1 when trainBlock was used). */
   readonly stepsPerRun: number;
 }
 
 /** Median ms per optimisation step through the Trainer: each window is one train() call of `steps` steps. */
-async function trainerSpeed(plan: TrainingPlan, exampleShape: number[], batchSize: number, steps: number, stepsPerRun: 'auto' | 1): Promise<Speed> {
+async function trainerSpeed(plan: TrainingPlan, exampleShape: number[], batchSize: number, steps: number, stepsPerRun: 'auto' | number): Promise<Speed> {
   const data = syntheticData(batchSize * steps, exampleShape);
   const trainer = await Trainer.create({ plan, device: 'cpu', intraOpThreads: 1, stepsPerRun });
   try {
     const options = { epochs: 1, batchSize, learningRate: 0.01, seed: 1 };
     await trainer.train(plan.initialParameters, data, options); // warm-up; also shares the dataset
     const times: number[] = [];
+    let stepsPerRunMeasured = 1;
     for (let window = 0; window < WINDOWS; window++) {
       const start = performance.now();
       const result = await trainer.train(plan.initialParameters, data, { ...options, seed: window + 2 });
       times.push((performance.now() - start) / result.steps);
+      stepsPerRunMeasured = result.steps / result.runs;
     }
-    return { msPerStep: median(times), stepsPerRun: trainer.info.stepsPerRun };
+    return { msPerStep: median(times), stepsPerRun: round(stepsPerRunMeasured, 2) };
   } finally {
     await trainer.close();
   }
@@ -191,8 +194,9 @@ async function main(): Promise<void> {
   note(`parameters: mlp 784-128-10 ${mlpSmall.initialParameters.length}, mlp 784-1024-256-10 ${mlp1m.initialParameters.length}, cnn ${cnn.initialParameters.length}; trainBlock: ${mlpSmall.trainBlock === undefined ? 'absent' : 'present'}`);
 
   const speeds: Record<string, Speed> = {};
-  for (const stepsPerRun of ['auto', 1] as const) {
-    const suffix = stepsPerRun === 1 ? '_single_step' : '';
+  const variants = mlpSmall.trainBlock === undefined ? (['auto', 1] as const) : (['auto', 1, 16] as const);
+  for (const stepsPerRun of variants) {
+    const suffix = stepsPerRun === 'auto' ? '' : stepsPerRun === 1 ? '_single_step' : '_block16';
     speeds[`mlp_b64${suffix}`] = await trainerSpeed(mlpSmall, [784], 64, 400, stepsPerRun);
     speeds[`mlp_b256${suffix}`] = await trainerSpeed(mlpSmall, [784], 256, 200, stepsPerRun);
     speeds[`mlp_1m_b256${suffix}`] = await trainerSpeed(mlp1m, [784], 256, 32, stepsPerRun);
@@ -227,6 +231,16 @@ async function main(): Promise<void> {
         mlp_1m_b256_ms_per_step: round(at('mlp_1m_b256_single_step').msPerStep),
         cnn_b32_ms_per_step: round(at('cnn_b32_single_step').msPerStep),
       },
+      ...(speeds['mlp_b64_block16'] === undefined
+        ? {}
+        : {
+            blocks_of_16_steps: {
+              mlp_784_128_10_b64_steps_per_s: round(1000 / at('mlp_b64_block16').msPerStep, 0),
+              mlp_784_128_10_b256_steps_per_s: round(1000 / at('mlp_b256_block16').msPerStep, 0),
+              mlp_1m_b256_ms_per_step: round(at('mlp_1m_b256_block16').msPerStep),
+              cnn_b32_ms_per_step: round(at('cnn_b32_block16').msPerStep),
+            },
+          }),
       raw_session_run_main_thread: {
         mlp_784_128_10_b64_steps_per_s: round(1000 / raw.mlp_b64_ms, 0),
         mlp_784_128_10_b256_steps_per_s: round(1000 / raw.mlp_b256_ms, 0),

@@ -128,8 +128,11 @@ export interface ReadyInfo {
   readonly fallbackReason?: string;
   /** Shape of one example as the train graph declares it (the 'input' dims after the batch dim). */
   readonly inputShape: readonly number[];
-  /** Steps per run the worker will use for full blocks (1 = single-step graph only). */
-  readonly stepsPerRun: number;
+  /**
+   * Steps per session.run for full blocks of batches: 1 = single-step graph only (also when the plan
+   * has no trainBlock), 'auto' = chosen per call from the model size and batch size.
+   */
+  readonly stepsPerRun: number | 'auto';
 }
 
 export type FromWorker =

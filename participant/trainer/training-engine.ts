@@ -21,8 +21,16 @@ import { StateBuffers } from './state-buffers.js';
 
 /** Upper bound on the block input buffer: S * B * featureSize * 4 bytes. */
 const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
-/** Steps per run when the caller leaves the choice to us (InitMessage.stepsPerRun = 0). */
-const DEFAULT_STEPS_PER_RUN = 16;
+/** Steps per block run in 'auto' mode (InitMessage.stepsPerRun = 0). */
+const AUTO_STEPS_PER_RUN = 16;
+/**
+ * 'auto' runs blocks only while parameters x batch size stays below this. A block saves the fixed cost of
+ * a session.run (argument marshalling, one event-loop turn) per step, which matters when a step takes
+ * well under a millisecond (the 784-128-10 MLP at batch 64: ~1.6x faster in blocks of 16, bench:train).
+ * For large steps the saving is noise, and ONNX Runtime's Loop then measured slower than single steps
+ * (the 1M-parameter MLP at batch 256 and the CNN at batch 32), so those use the single-step graph.
+ */
+const AUTO_BLOCK_MAX_WORK = 3e7;
 
 interface Batch {
   readonly buffer: BatchBuffer;
@@ -57,7 +65,7 @@ export class TrainingEngine {
       throw invalidArgument('plan_mismatch', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
     }
     let blockSession: ort.InferenceSession | undefined;
-    let stepsPerRun = 1;
+    let stepsPerRun: ReadyInfo['stepsPerRun'] = 1;
     if (init.trainBlock !== undefined && init.stepsPerRun !== 1) {
       blockSession = await factory.create(init.trainBlock, 'trainBlock');
       requireIo(blockSession, 'trainBlock', trainInputs, trainOutputs);
@@ -65,7 +73,7 @@ export class TrainingEngine {
       if (blockShape.join(',') !== inputShape.join(',')) {
         throw invalidArgument('plan_mismatch', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
       }
-      stepsPerRun = init.stepsPerRun === 0 ? DEFAULT_STEPS_PER_RUN : init.stepsPerRun;
+      stepsPerRun = init.stepsPerRun === 0 ? 'auto' : init.stepsPerRun;
     }
     const state = new StateBuffers(layout, trainSession.inputNames);
     for (const name of trainSession.inputNames) {
@@ -198,11 +206,17 @@ export class TrainingEngine {
     await Promise.all([this.trainSession.release(), this.evalSession.release(), this.blockSession?.release()]);
   }
 
-  /** Steps per block run for this batch size, or 1 when blocks are off or the buffer would be too big. */
+  /**
+   * Steps per block run for this batch size, or 1 when blocks are off, not worth it ('auto'), or the
+   * block's input buffer would be too big. A pure function of the plan and the batch size, so a seed
+   * always gives the same result.
+   */
   private blockSteps(batchSize: number, featureSize: number): number {
-    if (this.blockSession === undefined) return 1;
+    const configured = this.info.stepsPerRun;
+    if (this.blockSession === undefined || configured === 1) return 1;
+    if (configured === 'auto' && this.layout.parameterSize * batchSize > AUTO_BLOCK_MAX_WORK) return 1;
     const fit = Math.floor(MAX_BLOCK_BYTES / (batchSize * featureSize * 4));
-    const steps = Math.min(this.info.stepsPerRun, fit);
+    const steps = Math.min(configured === 'auto' ? AUTO_STEPS_PER_RUN : configured, fit);
     return steps >= 2 ? steps : 1;
   }
 
