@@ -26,6 +26,11 @@ export interface VerifiedCrl {
 export interface VerifyCrlOptions {
   /** Clock for tests; @default new Date() */
   readonly now?: Date;
+  /**
+   * Check thisUpdate/nextUpdate against `now`. An auditor reading an old CRL for revocation dates turns
+   * this off: the signature and issuer are still checked. @default true
+   */
+  readonly checkFreshness?: boolean;
 }
 
 /** Crl extensions this implementation understands; anything else marked critical rejects the CRL. */
@@ -76,10 +81,10 @@ export function verifyCertificateRevocationList(crl: string | Buffer, caCertific
     throw new PkiError('INVALID_ARGUMENT', 'CRL_UNSUPPORTED', 'CRL must carry nextUpdate (RFC 5280 section 5.1.2.5)');
   }
   const nextUpdate = read.time(fields[index++], 'nextUpdate');
-  if (thisUpdate.getTime() - CLOCK_SKEW_ALLOWANCE_MS > now.getTime()) {
+  if (options.checkFreshness !== false && thisUpdate.getTime() - CLOCK_SKEW_ALLOWANCE_MS > now.getTime()) {
     throw new PkiError('FAILED_PRECONDITION', 'CRL_NOT_YET_VALID', `CRL thisUpdate ${thisUpdate.toISOString()} is in the future (now ${now.toISOString()}): check the clocks`);
   }
-  if (nextUpdate.getTime() <= now.getTime()) {
+  if (options.checkFreshness !== false && nextUpdate.getTime() <= now.getTime()) {
     throw new PkiError(
       'FAILED_PRECONDITION',
       'CRL_EXPIRED',

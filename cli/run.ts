@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCertsCommands } from './commands/certs.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerTaskCommands } from './commands/task.js';
+import { registerVerifyCommand } from './commands/verify.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerCertsCommands(program);
   registerRunCommands(program);
   registerTaskCommands(program);
+  registerVerifyCommand(program);
   return program;
 }
 

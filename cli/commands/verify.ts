@@ -1,0 +1,44 @@
+/** `fedgate verify`: offline verification of a coordinator's ledger (see coordinator/audit/verify-ledger.ts). */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { verifyCertificateRevocationList } from '../../certs/index.js';
+import { verifyLedger } from '../../coordinator/audit/verify-ledger.js';
+import { createOutput } from '../output.js';
+import { ConfigError } from '../config/config-error.js';
+
+export class LedgerInvalidError extends Error {
+  readonly code = 'DATA_LOSS' as const;
+}
+
+export function registerVerifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description('verify a ledger offline: hash chain, commit signatures and quorum, certificates at commit time, recomputed models')
+    .requiredOption('--state <dir>', "the coordinator's state directory (a copy is fine)")
+    .requiredOption('--ca <pem>', 'the federation CA certificate')
+    .option('--crl <pem>', 'the CA-signed CRL; signatures by certificates revoked before their commit fail')
+    .option('--no-recompute', 'skip recomputing each model from the stored aggregate (when models/ was not copied)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: { state: string; ca: string; crl?: string; recompute: boolean; json?: boolean }) => {
+      const caPem = await readFile(options.ca, 'utf8').catch((error: unknown) => {
+        throw new ConfigError(`--ca ${options.ca} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      });
+      let revocations: { serial: string; revokedAt: Date }[] = [];
+      if (options.crl !== undefined) {
+        const crlPem = await readFile(options.crl, 'utf8').catch((error: unknown) => {
+          throw new ConfigError(`--crl ${options.crl} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+        });
+        // An expired CRL still tells what was revoked when: verify its signature, not its freshness.
+        const crl = verifyCertificateRevocationList(crlPem, caPem, { checkFreshness: false }).entries;
+        revocations = crl.map((entry) => ({ serial: entry.serial, revokedAt: entry.revokedAt }));
+      }
+      const result = await verifyLedger({ stateDirectory: options.state, caPem, revocations, recomputeModels: options.recompute });
+      const output = createOutput(options.json === true);
+      if (result.ok) {
+        output.result(`ledger OK: ${result.rounds} rounds, ${result.signaturesChecked} commit signatures verified, head ${result.headHash}`, { ...result });
+        return;
+      }
+      output.result(`ledger INVALID at round ${result.round}: ${result.problem}`, { ...result });
+      throw new LedgerInvalidError(`ledger verification failed at round ${result.round}`);
+    });
+}
