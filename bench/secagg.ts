@@ -5,7 +5,8 @@
  * live holders; asserted). Single thread, buffers preallocated and touched before timing, medians over
  * rounds and sites. Key and certificate setup is not timed. Prints one JSON object as the last line.
  *
- * Usage: npm run bench:secagg   (BENCH_ROUNDS=n changes the 5 rounds per k; BENCH_D=n the d, for smoke runs)
+ * Usage: npm run bench:secagg   (BENCH_ROUNDS=n changes the 5 rounds per k; BENCH_D=n the d and BENCH_K=k a
+ *        single degree, for smoke runs and profiling)
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -27,7 +28,7 @@ const D = Number(process.env['BENCH_D'] ?? 1_000_000);
 const SITES = 50;
 const DROPS = 5;
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
-const DEGREES = [10, 49] as const;
+const DEGREES: readonly number[] = process.env['BENCH_K'] === undefined ? [10, 49] : [Number(process.env['BENCH_K'])];
 
 function elapsedMs(run: () => void): number {
   const start = process.hrtime.bigint();
@@ -111,6 +112,8 @@ interface RoundTimings {
   serverUnmaskMs: number;
   correct: boolean;
   uploadBytes: number;
+  /** Mask streams the server regenerates: b of each survivor, and each (dropped, surviving neighbour) pair. */
+  unmaskStreams: number;
 }
 
 /** Preallocated, touched buffers shared by every round (a fresh 4 MB buffer costs 10-20 ms on first touch). */
@@ -166,7 +169,10 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
     shareKeysMs.push(elapsedMs(() => (shares = client(siteId).shareKeys(message, now))));
     server.receive(siteId, shares as ReturnType<SecAggClient['shareKeys']>);
   }
-  const dropped = chooseDropouts(server.neighbourGraph as NeighbourGraph, config.reconstructionThreshold, next);
+  const graph = server.neighbourGraph as NeighbourGraph;
+  const dropped = chooseDropouts(graph, config.reconstructionThreshold, next);
+  const unmaskStreams =
+    SITES - DROPS + [...dropped].reduce((count, siteId) => count + graph.neighbours(siteId).filter((neighbour) => !dropped.has(neighbour)).length, 0);
   const deliveries = server.closeShareKeys();
 
   const maskMs: number[] = [];
@@ -194,7 +200,7 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
   const serverUnmaskMs = elapsedMs(() => (sum = server.closeUnmask().sum));
   for (const each of clients.values()) each.dispose();
   const correct = sum !== undefined && sum.length === buffers.reference.length && sum.every((value, i) => value === buffers.reference[i]);
-  return { shareKeysMs, maskMs, serverSumMs, serverUnmaskMs, correct, uploadBytes: upload };
+  return { shareKeysMs, maskMs, serverSumMs, serverUnmaskMs, correct, uploadBytes: upload, unmaskStreams };
 }
 
 const loadBefore = loadavg()[0] as number;
@@ -212,9 +218,15 @@ for (const degree of DEGREES) {
 }
 const floorNs = measureFloorNsPerElement();
 const shamir = measureShamir();
-const of = (degree: number): RoundTimings[] => results.get(degree) as RoundTimings[];
+const of = (degree: number): RoundTimings[] => results.get(degree) ?? [];
 const clientMaskK49 = median(of(49).flatMap((r) => r.maskMs));
-const uploadBytesPerParticipant = of(49)[0]?.uploadBytes ?? 0;
+const uploadBytesPerParticipant = of(49)[0]?.uploadBytes ?? of(10)[0]?.uploadBytes ?? 0;
+/** Unmask time over the primitive's floor for the same number of keystream elements. */
+const unmaskVsFloor = (degree: number): number | null => {
+  const rounds = of(degree);
+  if (rounds.length === 0) return null;
+  return round(median(rounds.map((r) => r.serverUnmaskMs / ((r.unmaskStreams * D * floorNs) / 1e6))), 3);
+};
 
 console.log(
   JSON.stringify({
@@ -234,6 +246,10 @@ console.log(
     server_sum_ms_per_input: round(median(of(49).map((r) => r.serverSumMs)) / (SITES - DROPS), 2),
     server_unmask_ms_k10: round(median(of(10).map((r) => r.serverUnmaskMs)), 1),
     server_unmask_ms_k49: round(median(of(49).map((r) => r.serverUnmaskMs)), 1),
+    server_unmask_streams_k10: of(10)[0]?.unmaskStreams ?? null,
+    server_unmask_streams_k49: of(49)[0]?.unmaskStreams ?? null,
+    server_unmask_vs_floor_k10: unmaskVsFloor(10),
+    server_unmask_vs_floor_k49: unmaskVsFloor(49),
     shamir_create_ms_n100_t51: round(shamir.create, 4),
     shamir_combine_ms_n100_t51: round(shamir.combine, 4),
     upload_bytes_per_participant: uploadBytesPerParticipant,

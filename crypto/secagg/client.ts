@@ -15,7 +15,6 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual, zeroize } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
-import { SHA256_LENGTH } from '../hash.js';
 import type { MaskStream, PrgScratch } from '../prg.js';
 import type { RandomSource } from '../quantize.js';
 import { encodeShare } from '../shamir.js';
@@ -25,6 +24,7 @@ import { createMaskedInput, derivePairwiseMasks } from './client-mask.js';
 import { decideReveals } from './client-reveal.js';
 import { acceptShareDelivery, createShareKeys, type AcceptedDelivery, type HeldShares } from './client-shares.js';
 import { acceptMaskedSurvivors, consistencySigners, type AcceptedMaskedSurvivors, type SurvivorView } from './client-survivors.js';
+import { checkCommitHashes, sameCommitHashes } from './commit-hashes.js';
 import { vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
@@ -307,31 +307,13 @@ export class SecAggClient {
    * the previous model must be the one RoundConfig named. Signed once per round.
    */
   commit(message: CommitRequestMessage): CommitSignatureMessage {
-    if (this.commitOutput !== undefined && this.phaseValue !== 'failed') {
-      this.envelope(message, 'commit_request');
-      const output = this.commitOutput;
-      const same = (['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const).every(
-        (field) => message[field] instanceof Uint8Array && bytesEqual(message[field], output[field]),
-      );
-      if (same) return output;
+    this.envelope(message, 'commit_request');
+    if (this.commitOutput !== undefined) {
+      if (sameCommitHashes(message, this.commitOutput)) return this.commitOutput;
       throw secaggPrecondition('conflicting_commit', 'this site already signed a different commit in this round', this.where('commit'));
     }
-    this.envelope(message, 'commit_request');
     if (this.phaseValue !== 'unmasked' && this.phaseValue !== 'consistency_signed') this.requirePhase('unmasked', 'commit');
-    for (const field of ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const) {
-      if (!(message[field] instanceof Uint8Array) || message[field].length !== SHA256_LENGTH) {
-        throw secaggInvalid('malformed_message', `commit_request.${field} must be a 32-byte SHA-256 digest`, this.where('commit'));
-      }
-    }
-    if (!bytesEqual(message.previousModelHash, this.roundConfig.modelHash)) {
-      throw secaggPrecondition('model_hash_mismatch', 'commit_request.previousModelHash is not the model hash of this round\'s RoundConfig', this.where('commit'));
-    }
-    const hashes = {
-      previousModelHash: new Uint8Array(message.previousModelHash),
-      aggregateHash: new Uint8Array(message.aggregateHash),
-      newModelHash: new Uint8Array(message.newModelHash),
-      optimizerStateHash: new Uint8Array(message.optimizerStateHash),
-    };
+    const hashes = checkCommitHashes(message, this.roundConfig.modelHash, 'commit_request', this.where('commit'));
     const transcript = commitTranscript(this.roundContext, (this.keyList as AcceptedKeyList).hash, hashes, (this.masked as AcceptedMaskedSurvivors).survivors);
     this.commitOutput = { stage: 'commit', roundId: this.roundConfig.roundId, ...hashes, signature: signMessage(this.options.signingKey, transcript) };
     this.phaseValue = 'committed';

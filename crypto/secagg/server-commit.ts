@@ -6,8 +6,8 @@
  * U3 are refused outright.
  */
 import type { KeyObject } from 'node:crypto';
-import { bytesEqual } from '../bytes.js';
 import { verifyMessage } from '../signature.js';
+import { sameCommitHashes } from './commit-hashes.js';
 import type { RoundConfig } from './config.js';
 import { secaggDenied, secaggPrecondition } from './errors.js';
 import type { CommitHashes, CommitSignatureMessage, KeyListEntry } from './messages.js';
@@ -72,10 +72,7 @@ export class CommitCollector {
       throw secaggDenied('not_a_member', 'commit signatures are accepted from members of U3 only', where);
     }
     if (this.signatures.has(sender)) throw secaggPrecondition('duplicate_message', 'this site already sent its commit signature', where);
-    const sameHashes = (['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const).every((field) =>
-      bytesEqual(message[field], this.hashes[field]),
-    );
-    if (!sameHashes) {
+    if (!sameCommitHashes(message, this.hashes)) {
       this.reject(sender, 'commit_mismatch');
       throw secaggPrecondition('commit_mismatch', 'the commit signature is over other model, aggregate or optimiser hashes than this round\'s', where);
     }

@@ -1,11 +1,24 @@
 /**
- * What the coordinator forwards between stages (DESIGN.md steps 2 and 3): every site's graph message
+ * What the coordinator forwards between stages (DESIGN.md steps 2 and 3): the key list L, every site's graph message
  * (all nonces, its neighbours' signed adverts and certificates, the CRL) and every U2 member's
  * incoming share ciphertexts. The coordinator routes ciphertext only; it never sees a share in the clear.
  */
 import type { NeighbourGraph } from '../graph.js';
-import type { AdvertiseKeysMessage, GraphMessage, ShareDeliveryMessage } from './messages.js';
 import { sortSiteIds } from '../graph.js';
+import type { AdvertiseKeysMessage, GraphMessage, KeyListEntry, ShareDeliveryMessage } from './messages.js';
+import { advertDigest } from './transcript.js';
+
+/** L: (site id, H(advert), H(r_u)) for every member of U1, in id order. */
+export function keyListEntries(members: readonly string[], adverts: ReadonlyMap<string, AdvertiseKeysMessage>): KeyListEntry[] {
+  return members.map((siteId) => {
+    const advert = adverts.get(siteId) as AdvertiseKeysMessage;
+    return {
+      siteId,
+      advertDigest: advertDigest(siteId, advert.cipherPublicKey, advert.maskPublicKey, advert.nonceCommitment, advert.signature),
+      nonceCommitment: advert.nonceCommitment,
+    };
+  });
+}
 
 export interface GraphRouting {
   readonly roundId: Uint8Array;

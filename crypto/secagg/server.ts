@@ -11,7 +11,7 @@
 import { bytesEqual } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
 import { buildNeighbourGraph, graphSeed, sortSiteIds, type NeighbourGraph } from '../graph.js';
-import { SHA256_LENGTH, sha256 } from '../hash.js';
+import { sha256 } from '../hash.js';
 import type { PrgScratch } from '../prg.js';
 import { validateRoundConfig, vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggAborted, secaggDenied, secaggInvalid, secaggPrecondition } from './errors.js';
@@ -30,8 +30,10 @@ import type {
   ShareDeliveryMessage,
   UnmaskRequestMessage,
 } from './messages.js';
+import { checkCommitHashes } from './commit-hashes.js';
 import { CommitCollector, type CommitRecord, type CommitStatus } from './server-commit.js';
 import {
+  accumulate,
   commitFieldsOf,
   intakeAdvert,
   intakeConsistency,
@@ -45,8 +47,8 @@ import {
 import { describeShortfalls, neededSecrets, predictedRevealers, shortfalls } from './server-survival.js';
 import { unmaskAggregate, type AggregateResult } from './server-unmask.js';
 import { SiteKeys } from './server-identity.js';
-import { graphMessages, shareDeliveries } from './server-routing.js';
-import { advertDigest, keyListHash, roundContext, survivorDigest, type RoundContext } from './transcript.js';
+import { graphMessages, keyListEntries, shareDeliveries } from './server-routing.js';
+import { keyListHash, roundContext, survivorDigest, type RoundContext } from './transcript.js';
 import { liveHolders } from './neighbourhood.js';
 
 export interface SecAggServerOptions {
@@ -137,8 +139,8 @@ export class SecAggServer {
 
   /** Sites expected to answer the current stage that have not yet. */
   pending(): string[] {
-    const answered = this.answeredSet();
-    return sortSiteIds([...this.expectedSenders()].filter((siteId) => !answered.has(siteId)));
+    const { expected, answered } = this.stageSenders();
+    return sortSiteIds([...expected].filter((siteId) => !answered.has(siteId)));
   }
 
   /**
@@ -158,10 +160,11 @@ export class SecAggServer {
     if (stage !== this.openStage()) {
       throw secaggPrecondition('stage_closed', `a ${stage} message arrived while the round accepts ${this.openStage() ?? 'no messages'}`, { stage, site: sender });
     }
-    if (!this.expectedSenders().has(sender)) {
+    const { expected, answered } = this.stageSenders();
+    if (!expected.has(sender)) {
       throw secaggDenied('unexpected_sender', `site ${JSON.stringify(sender)} is not expected to send ${stage} in this round`, { stage, site: sender });
     }
-    if (this.answeredSet().has(sender)) {
+    if (answered.has(sender)) {
       throw secaggPrecondition('duplicate_message', `site ${JSON.stringify(sender)} already sent its ${stage} message`, { stage, site: sender });
     }
     const publicKey = this.siteKeys.publicKeyOf(sender, stage);
@@ -178,7 +181,7 @@ export class SecAggServer {
         return;
       case 'masked_input': {
         const accepted = intakeMaskedInput(sender, message, view, publicKey);
-        addInto(this.sum as Uint32Array, accepted.vector);
+        accumulate(this.sum as Uint32Array, accepted.vector);
         this.closings.set(sender, { siteId: sender, survivorDigest: accepted.survivorDigest, uploadHash: accepted.uploadHash, signature: accepted.signature });
         return;
       }
@@ -204,10 +207,7 @@ export class SecAggServer {
     if (holders < this.config.reconstructionThreshold) {
       this.abort('insufficient_share_holders', `closed neighbourhoods over |U1| = ${members.length} sites have ${holders} members, fewer than t = ${this.config.reconstructionThreshold}`, 'advertise_keys');
     }
-    const entries = members.map((siteId): KeyListEntry => {
-      const advert = this.adverts.get(siteId) as AdvertiseKeysMessage;
-      return { siteId, advertDigest: advertDigest(siteId, advert.cipherPublicKey, advert.maskPublicKey, advert.nonceCommitment, advert.signature), nonceCommitment: advert.nonceCommitment };
-    });
+    const entries = keyListEntries(members, this.adverts);
     this.members = members;
     this.keyList = entries;
     this.listHash = keyListHash(entries);
@@ -321,20 +321,7 @@ export class SecAggServer {
   /** Opens Commit with the hashes the coordinator computed from the aggregate; sent to every member of U3. */
   beginCommit(hashes: CommitHashes): CommitRequestMessage {
     this.requirePhase('aggregated');
-    for (const field of ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const) {
-      if (!(hashes[field] instanceof Uint8Array) || hashes[field].length !== SHA256_LENGTH) {
-        throw secaggInvalid('invalid_argument', `hashes.${field} must be a 32-byte SHA-256 digest`, { stage: 'commit' });
-      }
-    }
-    if (!bytesEqual(hashes.previousModelHash, this.config.modelHash)) {
-      throw secaggInvalid('model_hash_mismatch', 'hashes.previousModelHash must be the model hash of this round\'s RoundConfig', { stage: 'commit' });
-    }
-    const copied: CommitHashes = {
-      previousModelHash: new Uint8Array(hashes.previousModelHash),
-      aggregateHash: new Uint8Array(hashes.aggregateHash),
-      newModelHash: new Uint8Array(hashes.newModelHash),
-      optimizerStateHash: new Uint8Array(hashes.optimizerStateHash),
-    };
+    const copied = checkCommitHashes(hashes, this.config.modelHash, 'hashes', { stage: 'commit' });
     this.commits = new CommitCollector(this.context, this.listHash as Uint8Array, copied, sortSiteIds(this.maskedSurvivors), this.config.reconstructionThreshold);
     this.phaseValue = 'commit';
     return { stage: 'commit_request', roundId: this.config.roundId, ...copied };
@@ -431,43 +418,26 @@ export class SecAggServer {
     }
   }
 
-  private expectedSenders(): ReadonlySet<string> {
+  /** Who must answer the open stage, and who already did. */
+  private stageSenders(): { expected: ReadonlySet<string>; answered: ReadonlySet<string> } {
+    const keysOf = (map: ReadonlyMap<string, unknown>): ReadonlySet<string> => new Set(map.keys());
     switch (this.phaseValue) {
       case 'advertise_keys':
-        return new Set(this.config.participants);
+        return { expected: new Set(this.config.participants), answered: keysOf(this.adverts) };
       case 'nonce_reveal':
+        return { expected: new Set(this.members), answered: keysOf(this.nonces) };
       case 'share_keys':
-        return new Set(this.members);
+        return { expected: new Set(this.members), answered: keysOf(this.dealt) };
       case 'masked_input':
-        return this.shareSurvivors;
+        return { expected: this.shareSurvivors, answered: keysOf(this.closings) };
       case 'consistency_check':
-      case 'commit':
-        return this.maskedSurvivors;
+        return { expected: this.maskedSurvivors, answered: keysOf(this.consistency) };
       case 'unmask':
-        return this.revealers;
-      default:
-        return new Set();
-    }
-  }
-
-  private answeredSet(): ReadonlySet<string> {
-    switch (this.phaseValue) {
-      case 'advertise_keys':
-        return new Set(this.adverts.keys());
-      case 'nonce_reveal':
-        return new Set(this.nonces.keys());
-      case 'share_keys':
-        return new Set(this.dealt.keys());
-      case 'masked_input':
-        return new Set(this.closings.keys());
-      case 'consistency_check':
-        return new Set(this.consistency.keys());
-      case 'unmask':
-        return new Set(this.reveals.keys());
+        return { expected: this.revealers, answered: keysOf(this.reveals) };
       case 'commit':
-        return new Set(this.commits?.status().signers ?? []);
+        return { expected: this.maskedSurvivors, answered: new Set(this.commits?.status().signers ?? []) };
       default:
-        return new Set();
+        return { expected: new Set(), answered: new Set() };
     }
   }
 
@@ -484,10 +454,4 @@ export class SecAggServer {
       nonceCommitments: new Map(this.keyList.map((entry) => [entry.siteId, entry.nonceCommitment])),
     };
   }
-}
-
-/** sum += vector (mod 2^32), element by element; the hot loop of MaskedInput intake. */
-function addInto(sum: Uint32Array, vector: Uint32Array): void {
-  const length = sum.length;
-  for (let i = 0; i < length; i++) sum[i] = ((sum[i] as number) + (vector[i] as number)) >>> 0;
 }

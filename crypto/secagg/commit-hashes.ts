@@ -1,0 +1,35 @@
+/**
+ * The four hashes a Commit attests (DESIGN.md step 7), checked the same way by the site that signs
+ * them and by the coordinator that asks for them: 32-byte SHA-256 digests, and the previous model is the
+ * one RoundConfig named (a commit cannot move a federation off the model the round started from).
+ */
+import { bytesEqual } from '../bytes.js';
+import { SHA256_LENGTH } from '../hash.js';
+import { secaggInvalid, secaggPrecondition, type SecAggErrorContext } from './errors.js';
+import type { CommitHashes } from './messages.js';
+
+const FIELDS = ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const;
+
+/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'model_hash_mismatch'. */
+export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, what: string, context: SecAggErrorContext): CommitHashes {
+  for (const field of FIELDS) {
+    const value: unknown = hashes[field];
+    if (!(value instanceof Uint8Array) || value.length !== SHA256_LENGTH) {
+      throw secaggInvalid('malformed_message', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
+    }
+  }
+  if (!bytesEqual(hashes.previousModelHash, modelHash)) {
+    throw secaggPrecondition('model_hash_mismatch', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
+  }
+  return {
+    previousModelHash: new Uint8Array(hashes.previousModelHash),
+    aggregateHash: new Uint8Array(hashes.aggregateHash),
+    newModelHash: new Uint8Array(hashes.newModelHash),
+    optimizerStateHash: new Uint8Array(hashes.optimizerStateHash),
+  };
+}
+
+/** Whether two sets of commit hashes are identical (well-formed or not). */
+export function sameCommitHashes(a: CommitHashes, b: CommitHashes): boolean {
+  return FIELDS.every((field) => a[field] instanceof Uint8Array && b[field] instanceof Uint8Array && bytesEqual(a[field], b[field]));
+}
