@@ -1,9 +1,10 @@
 /**
  * End-to-end accuracy of local training: model/ builds the training graphs, participant/ loads real data
- * and trains in its worker on ONNX Runtime. These are the long tests of the trainer; they use one
- * intra-op thread (two cores are shared by the whole suite) and the plan's trainBlock when it has one.
+ * and trains in its worker on ONNX Runtime, with one intra-op thread (two cores are shared by the whole
+ * suite) and the trainer's default choice between trainBlock and single steps. The CNN, the longest of
+ * these tests, has its own file (training-accuracy-cnn.test.ts) so that it runs beside the others.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ModelSpec, type OptimizerSpec, type TaskDocument, buildTrainingPlan, parseTaskDocument } from '../../model/index.js';
 import {
   type Dataset,
@@ -69,27 +70,15 @@ describe('the zoo MLP on the shipped digits', () => {
 const fashion = checkSystemDependency(systemDependencies.fashionMnist);
 
 describe.skipIf(fashion.skip)(`Fashion-MNIST ${fashion.reason}`, () => {
-  // Mean and standard deviation of the Fashion-MNIST training pixels, in raw 0..255 units.
-  const normalization = { mean: [72.94], std: [90.02] };
-  let train: Dataset;
-  let test: Dataset;
-
-  beforeAll(async () => {
-    const [rawTrain, rawTest] = await Promise.all([
-      loadIdxDataset({ images: `${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`, labels: `${FASHION_MNIST_DIR}/train-labels-idx1-ubyte.gz` }),
-      loadIdxDataset({ images: `${FASHION_MNIST_DIR}/t10k-images-idx3-ubyte.gz`, labels: `${FASHION_MNIST_DIR}/t10k-labels-idx1-ubyte.gz` }),
-    ]);
-    expect([rawTrain.count, rawTest.count]).toEqual([60_000, 10_000]);
-    train = normalize(rawTrain, normalization);
-    test = normalize(rawTest, normalization);
-  });
-
-  afterAll(() => {
-    // Let the 200 MB of features go before the next test file runs in this process.
-    train = test = undefined as unknown as Dataset;
-  });
-
   it('the MLP reaches >= 84% test accuracy after 2 epochs on the full 60k training set', async () => {
+    // Mean and standard deviation of the Fashion-MNIST training pixels, in raw 0..255 units.
+    const normalization = { mean: [72.94], std: [90.02] };
+    const load = async (prefix: string): Promise<Dataset> => {
+      const raw = await loadIdxDataset({ images: `${FASHION_MNIST_DIR}/${prefix}-images-idx3-ubyte.gz`, labels: `${FASHION_MNIST_DIR}/${prefix}-labels-idx1-ubyte.gz` });
+      return reshapeExamples(normalize(raw, normalization), [784]);
+    };
+    const [train, test] = await Promise.all([load('train'), load('t10k')]);
+    expect([train.count, test.count]).toEqual([60_000, 10_000]);
     const doc = task(
       { kind: 'mlp', inputShape: [784], hidden: [128], classes: 10 },
       [784],
@@ -97,19 +86,7 @@ describe.skipIf(fashion.skip)(`Fashion-MNIST ${fashion.reason}`, () => {
       { kind: 'sgd', learningRate: 0.05 },
       { epochs: 2, batchSize: 32, proximalMu: 0, seed: 1 },
     );
-    const accuracy = await trainAndTest(doc, reshapeExamples(train, [784]), reshapeExamples(test, [784]));
+    const accuracy = await trainAndTest(doc, train, test);
     expect(accuracy).toBeGreaterThanOrEqual(0.84);
   }, 300_000);
-
-  it('the zoo CNN reaches >= 83% test accuracy after 1 epoch (batch 32, SGD lr 0.05)', async () => {
-    const doc = task(
-      { kind: 'cnn', inputShape: [1, 28, 28], classes: 10 },
-      [1, 28, 28],
-      normalization,
-      { kind: 'sgd', learningRate: 0.05 },
-      { epochs: 1, batchSize: 32, proximalMu: 0, seed: 1 },
-    );
-    const accuracy = await trainAndTest(doc, train, test);
-    expect(accuracy).toBeGreaterThanOrEqual(0.83);
-  }, 900_000);
 });
