@@ -251,6 +251,12 @@ export class TrainingEngine {
     if (values.length !== this.layout.parameterSize) {
       throw invalidArgument('parameters_length', `${name} has ${values.length} values; the plan's parameters (${describe(this.layout.parameters)}) need ${this.layout.parameterSize}`);
     }
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        const tensor = this.layout.parameters.find((t) => i >= t.offset && i < t.offset + t.size) as TensorLayout;
+        throw invalidArgument('parameters_not_finite', `${name}[${i}] (${tensor.name}[${i - tensor.offset}]) is ${values[i]}; expected finite values`);
+      }
+    }
   }
 }
 

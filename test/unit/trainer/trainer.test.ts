@@ -86,7 +86,7 @@ describe('Trainer (logistic regression on the digits)', () => {
     await expect(trainer.train(p.subarray(1), train, options)).rejects.toThrow(`parameters must be a Float32Array of ${p.length} values (the plan's parameters), got ${p.length - 1} values`);
     const withNaN = p.slice();
     withNaN[5] = Number.NaN;
-    await expect(trainer.train(withNaN, train, options)).rejects.toThrow('parameters[5] is NaN; expected finite values');
+    await expect(trainer.train(withNaN, train, options)).rejects.toThrow(`parameters[5] (${plan.parameters[0]?.name}[5]) is NaN; expected finite values`);
     const wrongShape = createDataset({ features: new Float32Array(63 * 2), labels: Int32Array.of(0, 1), exampleShape: [63], classes: 10 });
     await expect(trainer.train(p, wrongShape, options)).rejects.toThrow("dataset examples have 63 values; the model's input [64] needs 64");
     await expect(trainer.train(p, train, { ...options, proximalMu: 0.1 })).rejects.toMatchObject({ reason: 'plan_mismatch' });
