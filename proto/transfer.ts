@@ -4,7 +4,7 @@
  * unhandled stream 'error' is an uncaught exception, grpc-node #531), writes respect back-pressure,
  * and every received byte is checked by a ChunkAssembler before it is returned.
  */
-import { once } from 'node:events';
+import { once, type EventEmitter } from 'node:events';
 import type { CallOptions, ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
 import { ChunkAssembler, DEFAULT_CHUNK_BYTES, checkSha256, chunkPayload, sha256 } from './chunking.js';
 import { FedgateError, fedgateError } from './errors.js';
@@ -39,7 +39,7 @@ export async function sendModel(
     for (const chunk of chunkPayload(model, options.chunkBytes ?? DEFAULT_CHUNK_BYTES)) {
       if (cancelled) return;
       const message: ModelChunk = { offset: chunk.offset, data: chunk.data, trailer: chunk.last ? trailer : null };
-      if (!call.write(message)) await drainedOrCancelled(call);
+      if (!call.write(message)) await waitForDrain(call, ['cancelled', 'close', 'error']);
     }
     if (!cancelled) call.end();
   } finally {
@@ -127,10 +127,6 @@ export async function uploadMaskedInput(
   });
   // The callback reports every failure; this listener only keeps 'error' from being unhandled.
   call.on('error', () => undefined);
-  const ended = response.then(
-    () => undefined,
-    () => undefined,
-  );
   const header: UploadHeader = {
     roundId: target.roundId,
     stage: target.stage,
@@ -140,8 +136,9 @@ export async function uploadMaskedInput(
     signature: options.closing?.signature ?? Buffer.alloc(0),
   };
   const write = async (message: UploadMaskedInputRequest): Promise<void> => {
-    // After an early status (e.g. RESOURCE_EXHAUSTED on the header) 'drain' may never come.
-    if (!call.write(message)) await Promise.race([once(call, 'drain'), ended]);
+    // After an early status (e.g. RESOURCE_EXHAUSTED on the header) 'drain' may never come: the
+    // call's 'status' event ends the wait instead.
+    if (!call.write(message) && !finished) await waitForDrain(call, ['status', 'close']);
   };
   await write({ part: 'header', header });
   for (const chunk of chunkPayload(payload, options.chunkBytes ?? DEFAULT_CHUNK_BYTES)) {
@@ -222,6 +219,17 @@ function checkUploadHeader(header: UploadHeader): ReceivedUpload['header'] {
   return { ...header, roundId: header.roundId };
 }
 
-async function drainedOrCancelled(call: ServerWritableStream<DownloadModelRequest, ModelChunk>): Promise<void> {
-  await Promise.race([once(call, 'drain'), once(call, 'cancelled')]);
+/**
+ * Resolves on the stream's next 'drain' or any of `stopEvents`, then removes its listeners: a wait
+ * per chunk that left a listener behind would pile up thousands of them on a long transfer.
+ */
+function waitForDrain(stream: EventEmitter, stopEvents: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ['drain', ...stopEvents];
+    const done = (): void => {
+      for (const event of events) stream.off(event, done);
+      resolve();
+    };
+    for (const event of events) stream.on(event, done);
+  });
 }

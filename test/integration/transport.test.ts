@@ -84,7 +84,10 @@ let address: string;
 let stopServer: () => Promise<void>;
 const bigModel = randomBytes(BIG_BYTES);
 const smallModel = randomBytes(1000);
-const models = new Map([bigModel, smallModel].map((model) => [sha256(model).toString('hex'), model]));
+/** Served in 16 KiB chunks: hundreds of back-pressure waits in one call. */
+const chattyModel = randomBytes(4 * MIB);
+const CHATTY_CHUNK_BYTES = 16 * 1024;
+const models = new Map([bigModel, smallModel, chattyModel].map((model) => [sha256(model).toString('hex'), model]));
 const received: { identity: PeerIdentity; sha256: string; length: number }[] = [];
 const clients: Client[] = [];
 
@@ -137,7 +140,7 @@ beforeAll(async () => {
         failStream(call, new FedgateError('NOT_FOUND', 'no model with that hash', { reason: 'MODEL_NOT_FOUND' }));
         return;
       }
-      sendModel(call, model).catch((error: unknown) => failStream(call, error));
+      sendModel(call, model, model === chattyModel ? { chunkBytes: CHATTY_CHUNK_BYTES } : {}).catch((error: unknown) => failStream(call, error));
     },
     UploadMaskedInput: (call, callback) => {
       const identity = peerIdentity(call);
@@ -197,6 +200,25 @@ describe('chunked transfers over mutual TLS', () => {
     expect(unknown.code).toBe('NOT_FOUND');
     expect(unknown.reason).toBe('MODEL_NOT_FOUND');
     expect(unknown.message).toMatch(/^DownloadModel\(model 0{16}\.\.\.\) failed with NOT_FOUND: no model with that hash/);
+  });
+
+  it('waits for back-pressure on both sides without leaking listeners', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const client = federationClient(participant);
+      expect((await downloadModel(client, sha256(chattyModel), { maxBytes: 4 * MIB })).equals(chattyModel)).toBe(true);
+      const payload = randomBytes(4 * MIB);
+      const ack = await uploadMaskedInput(client, { roundId: ROUND, stage: 'ROUND_STAGE_MASKED_INPUT' }, payload, { chunkBytes: CHATTY_CHUNK_BYTES });
+      expect(ack.sha256.equals(sha256(payload))).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
   /** Sends hand-made upload messages and returns the status the coordinator answered with. */
