@@ -95,6 +95,13 @@ const cases: OpCase[] = [
     values: { x: pseudoRandom(64, 3).map((v, i) => v * 0.01 + (i * 37) % 64 * 0.05) },
   },
   {
+    name: 'MaxPool 2x3 stride 2x3 on 5x7 (tiling windows, rows and columns left over)',
+    op: 'MaxPool',
+    inputs: { x: [2, 3, 5, 7] },
+    attributes: { kernel_shape: attr.ints([2, 3]), strides: attr.ints([2, 3]) },
+    values: { x: pseudoRandom(210, 6).map((v, i) => v * 0.01 + ((i * 53) % 210) * 0.05) },
+  },
+  {
     name: 'MaxPool 3x3 stride 2 pad 1 ceil_mode (overlapping windows)',
     op: 'MaxPool',
     inputs: { x: [1, 2, 6, 6] },
