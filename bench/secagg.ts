@@ -12,11 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { bytesEqual } from '../crypto/bytes.js';
 import type { NeighbourGraph } from '../crypto/graph.js';
-import { PrgScratch, addKeystream, addKeystreamPair, keystreamCipher, nextKeystream } from '../crypto/prg.js';
+import { DEFAULT_CHUNK_BYTES, PrgScratch, addKeystream, addKeystreamPair, addKeystreamQuad, keystreamCipher, nextKeystream } from '../crypto/prg.js';
 import { RandomSource } from '../crypto/quantize.js';
 import { combineShares, splitSecret } from '../crypto/shamir.js';
 import { SecAggClient } from '../crypto/secagg/client.js';
-import { vectorLength, type RoundConfig } from '../crypto/secagg/config.js';
+import type { RoundConfig } from '../crypto/secagg/config.js';
 import type { MaskedInputMessage } from '../crypto/secagg/messages.js';
 import { liveHolders } from '../crypto/secagg/neighbourhood.js';
 import { SecAggServer } from '../crypto/secagg/server.js';
@@ -30,16 +30,32 @@ const DROPS = 5;
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const DEGREES: readonly number[] = process.env['BENCH_K'] === undefined ? [10, 49] : [Number(process.env['BENCH_K'])];
 
-function elapsedMs(run: () => void): number {
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+/**
+ * Wall-clock and CPU milliseconds of `run`. On a shared machine the wall clock also counts time spent
+ * waiting for a core; the process CPU time (user + system) does not, so every figure has a *_cpu twin.
+ */
+function time(run: () => void): Timing {
+  const cpuStart = process.cpuUsage();
   const start = process.hrtime.bigint();
   run();
-  return Number(process.hrtime.bigint() - start) / 1e6;
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = process.cpuUsage(cpuStart);
+  return { wall, cpu: (cpu.user + cpu.system) / 1e3 };
 }
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+function medianTiming(timings: readonly Timing[]): Timing {
+  return { wall: median(timings.map((t) => t.wall)), cpu: median(timings.map((t) => t.cpu)) };
 }
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
@@ -68,48 +84,61 @@ function chooseDropouts(graph: NeighbourGraph, threshold: number, next: () => nu
   throw new Error('no dropout pattern leaves every neighbourhood t live holders');
 }
 
-/** The primitive's floor (as bench/prg-floor.ts defines it): one cipher's keystream added into one reused 64 KiB accumulator. */
-function measureFloorNsPerElement(): number {
+/**
+ * The primitive's floor as bench/prg-floor.ts defines it (that script exports no function, so the same
+ * measurement is repeated here with the kernels crypto/prg.ts exports): one cipher's keystream added
+ * into one reused chunk-sized accumulator, 1, 2 or 4 keystreams per pass, min of 5 runs of 50 * d
+ * elements over chunk sizes and kernels. Nanoseconds per element, wall and CPU.
+ */
+function measureFloorNsPerElement(): Timing {
   const elements = SITES * D;
-  const run = (chunkBytes: number, paired: boolean): number => {
+  const run = (chunkBytes: number, kernel: 'single' | 'pair' | 'quad'): Timing => {
     const cipher = keystreamCipher(new Uint8Array(randomBytes(32)));
     const zeros = new Uint8Array(chunkBytes);
     const chunk = chunkBytes / 4;
     const accumulator = new Uint32Array(chunk);
-    return elapsedMs(() => {
-      if (paired) {
-        for (let done = 0; done < elements; done += 2 * chunk) addKeystreamPair(accumulator, 0, nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk));
+    const next = (): Uint32Array => nextKeystream(cipher, zeros, chunk);
+    return time(() => {
+      if (kernel === 'quad') {
+        for (let done = 0; done < elements; done += 4 * chunk) addKeystreamQuad(accumulator, 0, next(), next(), next(), next());
+      } else if (kernel === 'pair') {
+        for (let done = 0; done < elements; done += 2 * chunk) addKeystreamPair(accumulator, 0, next(), next());
       } else {
-        for (let done = 0; done < elements; done += chunk) addKeystream(accumulator, 0, nextKeystream(cipher, zeros, chunk));
+        for (let done = 0; done < elements; done += chunk) addKeystream(accumulator, 0, next());
       }
     });
   };
-  let best = Infinity;
-  for (const chunkBytes of [32_768, 65_536 - 64]) {
-    for (const paired of [false, true]) {
-      run(chunkBytes, paired);
-      for (let i = 0; i < 5; i++) best = Math.min(best, run(chunkBytes, paired));
+  const best = { wall: Infinity, cpu: Infinity };
+  for (const chunkBytes of [16_384, 32_768, DEFAULT_CHUNK_BYTES]) {
+    for (const kernel of ['single', 'pair', 'quad'] as const) {
+      run(chunkBytes, kernel);
+      for (let i = 0; i < 5; i++) {
+        const timing = run(chunkBytes, kernel);
+        best.wall = Math.min(best.wall, timing.wall);
+        best.cpu = Math.min(best.cpu, timing.cpu);
+      }
     }
   }
-  return (best * 1e6) / elements;
+  return { wall: (best.wall * 1e6) / elements, cpu: (best.cpu * 1e6) / elements };
 }
 
-function measureShamir(): { create: number; combine: number } {
+function measureShamir(): { create: Timing; combine: Timing } {
   const secret = new Uint8Array(randomBytes(32));
   const xs = Array.from({ length: 100 }, (_, i) => i + 1);
-  const shares = splitSecret(secret, 51, xs);
+  const subset = splitSecret(secret, 51, xs).slice(49);
+  if (!bytesEqual(combineShares(subset, 51, 32), secret)) throw new Error('Shamir round trip failed');
+  // One call is near the timer's resolution: time batches and divide.
   const repetitions = 50;
-  const create = median(Array.from({ length: 9 }, () => elapsedMs(() => { for (let r = 0; r < repetitions; r++) splitSecret(secret, 51, xs); }))) / repetitions;
-  const combine = median(Array.from({ length: 9 }, () => elapsedMs(() => { for (let r = 0; r < repetitions; r++) combineShares(shares.slice(49), 51, 32); }))) / repetitions;
-  if (!bytesEqual(combineShares(shares.slice(49), 51, 32), secret)) throw new Error('Shamir round trip failed');
-  return { create, combine };
+  const perCall = (timing: Timing): Timing => ({ wall: timing.wall / repetitions, cpu: timing.cpu / repetitions });
+  const batches = (run: () => void): Timing => medianTiming(Array.from({ length: 9 }, () => time(() => { for (let r = 0; r < repetitions; r++) run(); })));
+  return { create: perCall(batches(() => splitSecret(secret, 51, xs))), combine: perCall(batches(() => combineShares(subset, 51, 32))) };
 }
 
 interface RoundTimings {
-  shareKeysMs: number[];
-  maskMs: number[];
-  serverSumMs: number;
-  serverUnmaskMs: number;
+  shareKeys: Timing[];
+  mask: Timing[];
+  serverSum: Timing;
+  serverUnmask: Timing;
   correct: boolean;
   uploadBytes: number;
   /** Mask streams the server regenerates: b of each survivor, and each (dropped, surviving neighbour) pair. */
@@ -163,10 +192,10 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
   const keyList = server.closeAdvertiseKeys();
   for (const siteId of participants) server.receive(siteId, client(siteId).revealNonce(keyList));
   const graphs = server.closeNonceReveal();
-  const shareKeysMs: number[] = [];
+  const shareKeys: Timing[] = [];
   for (const [siteId, message] of graphs) {
     let shares: ReturnType<SecAggClient['shareKeys']> | undefined;
-    shareKeysMs.push(elapsedMs(() => (shares = client(siteId).shareKeys(message, now))));
+    shareKeys.push(time(() => (shares = client(siteId).shareKeys(message, now))));
     server.receive(siteId, shares as ReturnType<SecAggClient['shareKeys']>);
   }
   const graph = server.neighbourGraph as NeighbourGraph;
@@ -175,8 +204,8 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
     SITES - DROPS + [...dropped].reduce((count, siteId) => count + graph.neighbours(siteId).filter((neighbour) => !dropped.has(neighbour)).length, 0);
   const deliveries = server.closeShareKeys();
 
-  const maskMs: number[] = [];
-  let serverSumMs = 0;
+  const mask: Timing[] = [];
+  const serverSum: Timing = { wall: 0, cpu: 0 };
   let upload = 0;
   buffers.reference.fill(0);
   for (const [index, siteId] of participants.entries()) {
@@ -184,10 +213,12 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
     client(siteId).acceptShares(deliveries.get(siteId)!);
     const update = updateOf(index);
     let message: MaskedInputMessage | undefined;
-    maskMs.push(elapsedMs(() => (message = client(siteId).maskedInput(update, buffers.upload))));
+    mask.push(time(() => (message = client(siteId).maskedInput(update, buffers.upload))));
     const sent = message as MaskedInputMessage;
     upload = uploadBytes(sent.maskedVector).length + sent.survivorDigest.length + sent.uploadHash.length + sent.signature.length + sent.roundId.length;
-    serverSumMs += elapsedMs(() => server.receive(siteId, sent));
+    const intake = time(() => server.receive(siteId, sent));
+    serverSum.wall += intake.wall;
+    serverSum.cpu += intake.cpu;
     // Plaintext reference, untimed: the same quantization (same seeded randomness), summed in the clear.
     quantizeUpdate(config, update, buffers.quantized, RandomSource.seeded(quantizationSeed(siteId, config)));
     for (let i = 0; i < buffers.reference.length; i++) buffers.reference[i] = ((buffers.reference[i] as number) + (buffers.quantized[i] as number)) >>> 0;
@@ -197,10 +228,10 @@ function runRound(federation: TestFederation, degree: number, counter: number, n
   const unmaskRequest = server.closeConsistencyCheck();
   for (const { siteId } of unmaskRequest.signatures) server.receive(siteId, client(siteId).unmask(unmaskRequest));
   let sum: Uint32Array | undefined;
-  const serverUnmaskMs = elapsedMs(() => (sum = server.closeUnmask().sum));
+  const serverUnmask = time(() => (sum = server.closeUnmask().sum));
   for (const each of clients.values()) each.dispose();
   const correct = sum !== undefined && sum.length === buffers.reference.length && sum.every((value, i) => value === buffers.reference[i]);
-  return { shareKeysMs, maskMs, serverSumMs, serverUnmaskMs, correct, uploadBytes: upload, unmaskStreams };
+  return { shareKeys, mask, serverSum, serverUnmask, correct, uploadBytes: upload, unmaskStreams };
 }
 
 const loadBefore = loadavg()[0] as number;
@@ -216,17 +247,18 @@ for (const degree of DEGREES) {
   }
   results.set(degree, rounds);
 }
-const floorNs = measureFloorNsPerElement();
+const floor = measureFloorNsPerElement();
 const shamir = measureShamir();
 const of = (degree: number): RoundTimings[] => results.get(degree) ?? [];
-const clientMaskK49 = median(of(49).flatMap((r) => r.maskMs));
 const uploadBytesPerParticipant = of(49)[0]?.uploadBytes ?? of(10)[0]?.uploadBytes ?? 0;
-/** Unmask time over the primitive's floor for the same number of keystream elements. */
-const unmaskVsFloor = (degree: number): number | null => {
-  const rounds = of(degree);
-  if (rounds.length === 0) return null;
-  return round(median(rounds.map((r) => r.serverUnmaskMs / ((r.unmaskStreams * D * floorNs) / 1e6))), 3);
-};
+const clientMask = (degree: number): Timing => medianTiming(of(degree).flatMap((r) => r.mask));
+const clientShareKeys = (degree: number): Timing => medianTiming(of(degree).flatMap((r) => r.shareKeys));
+const serverUnmask = (degree: number): Timing => medianTiming(of(degree).map((r) => r.serverUnmask));
+const serverSum = medianTiming(of(49).map((r) => r.serverSum));
+/** Measured time over the floor's time for `elements` keystream elements. */
+const overFloor = (timing: Timing, elements: number): Timing => ({ wall: timing.wall / ((elements * floor.wall) / 1e6), cpu: timing.cpu / ((elements * floor.cpu) / 1e6) });
+const unmaskOverFloor = (degree: number): Timing => medianTiming(of(degree).map((r) => overFloor(r.serverUnmask, r.unmaskStreams * D)));
+const maskK49OverFloor = overFloor(clientMask(49), SITES * D);
 
 console.log(
   JSON.stringify({
@@ -238,26 +270,36 @@ console.log(
     threshold_k10: Math.ceil((2 * 11) / 3),
     threshold_k49: Math.ceil((2 * 50) / 3),
     correct: [...results.values()].flat().every((r) => r.correct),
-    client_mask_ms_k10: round(median(of(10).flatMap((r) => r.maskMs)), 1),
-    client_mask_ms_k49: round(clientMaskK49, 1),
-    client_sharekeys_ms_k49: round(median(of(49).flatMap((r) => r.shareKeysMs)), 2),
-    client_sharekeys_ms_k10: round(median(of(10).flatMap((r) => r.shareKeysMs)), 2),
-    server_sum_ms: round(median(of(49).map((r) => r.serverSumMs)), 1),
-    server_sum_ms_per_input: round(median(of(49).map((r) => r.serverSumMs)) / (SITES - DROPS), 2),
-    server_unmask_ms_k10: round(median(of(10).map((r) => r.serverUnmaskMs)), 1),
-    server_unmask_ms_k49: round(median(of(49).map((r) => r.serverUnmaskMs)), 1),
+    client_mask_ms_k10: round(clientMask(10).wall, 1),
+    client_mask_ms_k49: round(clientMask(49).wall, 1),
+    client_sharekeys_ms_k10: round(clientShareKeys(10).wall, 2),
+    client_sharekeys_ms_k49: round(clientShareKeys(49).wall, 2),
+    server_sum_ms: round(serverSum.wall, 1),
+    server_sum_ms_per_input: round(serverSum.wall / (SITES - DROPS), 2),
+    server_unmask_ms_k10: round(serverUnmask(10).wall, 1),
+    server_unmask_ms_k49: round(serverUnmask(49).wall, 1),
     server_unmask_streams_k10: of(10)[0]?.unmaskStreams ?? null,
     server_unmask_streams_k49: of(49)[0]?.unmaskStreams ?? null,
-    server_unmask_vs_floor_k10: unmaskVsFloor(10),
-    server_unmask_vs_floor_k49: unmaskVsFloor(49),
-    shamir_create_ms_n100_t51: round(shamir.create, 4),
-    shamir_combine_ms_n100_t51: round(shamir.combine, 4),
+    server_unmask_vs_floor_k10: round(unmaskOverFloor(10).wall, 3),
+    server_unmask_vs_floor_k49: round(unmaskOverFloor(49).wall, 3),
+    shamir_create_ms_n100_t51: round(shamir.create.wall, 4),
+    shamir_combine_ms_n100_t51: round(shamir.combine.wall, 4),
     upload_bytes_per_participant: uploadBytesPerParticipant,
     float32_bytes: 4 * D,
     upload_vs_float32: round(uploadBytesPerParticipant / (4 * D), 5),
-    floor_ns_per_element: round(floorNs, 4),
-    client_mask_vs_floor_k49: round(clientMaskK49 / ((SITES * D * floorNs) / 1e6), 3),
-    vector_length: vectorLength(testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 10, parameters: D })),
+    floor_ns_per_element: round(floor.wall, 4),
+    client_mask_vs_floor_k49: round(maskK49OverFloor.wall, 3),
+    client_mask_ms_k10_cpu: round(clientMask(10).cpu, 1),
+    client_mask_ms_k49_cpu: round(clientMask(49).cpu, 1),
+    client_sharekeys_ms_k49_cpu: round(clientShareKeys(49).cpu, 2),
+    server_sum_ms_cpu: round(serverSum.cpu, 1),
+    server_unmask_ms_k10_cpu: round(serverUnmask(10).cpu, 1),
+    server_unmask_ms_k49_cpu: round(serverUnmask(49).cpu, 1),
+    server_unmask_vs_floor_k49_cpu: round(unmaskOverFloor(49).cpu, 3),
+    shamir_create_ms_n100_t51_cpu: round(shamir.create.cpu, 4),
+    shamir_combine_ms_n100_t51_cpu: round(shamir.combine.cpu, 4),
+    floor_ns_per_element_cpu: round(floor.cpu, 4),
+    client_mask_vs_floor_k49_cpu: round(maskK49OverFloor.cpu, 3),
     load_average_1m: [round(loadBefore, 2), round(loadavg()[0] as number, 2)],
     node: process.version,
   }),
