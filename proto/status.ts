@@ -16,7 +16,10 @@ const INTERNAL_MESSAGE = 'internal error in the fedgate service; the service log
 export interface GrpcStatus extends Pick<StatusObject, 'code' | 'details' | 'metadata'> {
   /** The FedgateError reason carried in the trailers (also present there). */
   readonly reason: string;
-  /** True when the error was not one of ours: the caller must log it with its stack. */
+  /**
+   * True when the peer only gets the generic INTERNAL message (an error that is not one of ours, or an
+   * INTERNAL/UNKNOWN one): the caller must log the original error, with its stack, locally.
+   */
   readonly unexpected: boolean;
 }
 
@@ -26,13 +29,14 @@ export interface GrpcStatus extends Pick<StatusObject, 'code' | 'details' | 'met
  *   their code and message; an INTERNAL code still gets the generic message.
  * - Everything else (TypeError, fs errors with 'ENOENT' codes ...) becomes INTERNAL with a generic
  *   message: no stack, no paths, no secrets. `unexpected` tells the caller to log the original.
+ * This is the only place that decides what a peer may read about a failure.
  */
 export function toGrpcStatus(error: unknown): GrpcStatus {
   const known = describeKnownError(error);
   const metadata = new Metadata();
   if (known === null || known.code === 'INTERNAL' || known.code === 'UNKNOWN') {
     metadata.set(REASON_METADATA_KEY, 'INTERNAL');
-    return { code: status.INTERNAL, details: INTERNAL_MESSAGE, metadata, reason: 'INTERNAL', unexpected: known === null || known.code === 'UNKNOWN' };
+    return { code: status.INTERNAL, details: INTERNAL_MESSAGE, metadata, reason: 'INTERNAL', unexpected: true };
   }
   metadata.set(REASON_METADATA_KEY, known.reason);
   return { code: status[known.code], details: publicMessage(known.message), metadata, reason: known.reason, unexpected: false };

@@ -36,7 +36,7 @@ describe('toGrpcStatus', () => {
   it.each<[string, unknown, number, string, string, boolean]>([
     ['a crypto/ error with a gRPC code', new ForeignLayerError('INVALID_ARGUMENT', 'BAD_SHARE', 'share 3 has 31 bytes, expected 32'), status.INVALID_ARGUMENT, 'share 3 has 31 bytes, expected 32', 'BAD_SHARE', false],
     ['a model/ error whose reason is not a tag', new ForeignLayerError('FAILED_PRECONDITION', 'not a tag!', 'opset 19 above 17'), status.FAILED_PRECONDITION, 'opset 19 above 17', 'FAILED_PRECONDITION', false],
-    ['a FedgateError INTERNAL (message may hold internals)', new FedgateError('INTERNAL', 'state file /var/lib/x corrupt'), status.INTERNAL, GENERIC, 'INTERNAL', false],
+    ['a FedgateError INTERNAL (message may hold internals)', new FedgateError('INTERNAL', 'state file /var/lib/x corrupt'), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a FedgateError UNKNOWN', new FedgateError('UNKNOWN', 'who knows'), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a Node fs error (code ENOENT)', Object.assign(new Error("ENOENT: no such file '/etc/secret'"), { code: 'ENOENT' }), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'x')"), status.INTERNAL, GENERIC, 'INTERNAL', true],
