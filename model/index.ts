@@ -18,3 +18,5 @@ export { exportInferenceModel, type ExportOptions } from './export.js';
 export { flattenParameters, unflattenParameters, modelHash, parameterCount, type ParameterLayout } from './weights.js';
 export { buildGradientModel } from './gradient-model.js';
 export { DIFFERENTIABLE_OPS, SHAPE_PLUMBING_OPS } from './autodiff/registry.js';
+export { DEFAULT_OPSET } from './graph/model.js';
+export { MIN_IMPORT_OPSET, MAX_IMPORT_OPSET } from './import.js';

@@ -3,7 +3,7 @@
  * and correct count in inference mode). Interface names are the contract with participant/trainer.
  */
 import { GraphBuilder } from '../graph/builder.js';
-import type { DimIR, GraphIR } from '../onnx/ir.js';
+import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { lowerForward } from '../autodiff/tape.js';
 import type { TaskDocument } from '../task.js';
@@ -24,8 +24,6 @@ import {
 import { emitTrainStep } from './step.js';
 
 export const BATCH_DIM_PARAM = 'batch';
-
-export const dims = (shape: readonly number[]): DimIR[] => shape.map((d) => (d === -1 ? BATCH_DIM_PARAM : d));
 
 export function parameterInfo(prepared: PreparedModel): TensorInfo[] {
   return prepared.forward.parameters.map((p) => ({ name: p.name, shape: [...p.shape] }));
