@@ -152,6 +152,7 @@ export class RoundDriver {
   }
 
   private async waitStage(stage: RoundStageName, deadlineMs: number, startedAt = performance.now()): Promise<void> {
+    this.log.debug({ stage }, 'stage open');
     const result = await this.gate.wait(deadlineMs - (performance.now() - startedAt), () => this.stageSettled(), this.options.signal);
     this.stageSeconds[stage] = (performance.now() - startedAt) / 1000;
     if (result === 'cancelled') throw new RoundCancelled();

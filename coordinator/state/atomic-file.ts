@@ -16,6 +16,8 @@ const TEMP_MARKER = '.tmp-';
 export interface AtomicWriteOptions {
   /** File mode of the new file, e.g. 0o600 for secrets. @default 0o644 */
   readonly mode?: number;
+  /** Runs after the temporary file is durable and before it replaces the target (crash tests). */
+  readonly beforeRename?: () => void;
 }
 
 /** Writes `data` to `path` atomically and durably (temp file + fsync + rename + directory fsync). */
@@ -32,6 +34,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     throw new StateError('io_failed', `could not write ${path}: ${describe(error)}`, { cause: error });
   }
   await handle.close();
+  options.beforeRename?.();
   try {
     await rename(temporary, path);
   } catch (error) {

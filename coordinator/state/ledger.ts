@@ -10,6 +10,7 @@ import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { sha256Hex } from './model-store.js';
 import { StateError } from './state-error.js';
+import { faultPoint } from './fault-injection.js';
 
 export const LEDGER_FORMAT_VERSION = 1;
 export const GENESIS_HASH = '0'.repeat(64);
@@ -68,7 +69,7 @@ export class Ledger {
       body,
       recordHash: recordHash(sequence, previousRecordHash, body),
     };
-    await writeFileAtomic(join(this.directory, fileName(sequence)), JSON.stringify(record, null, 1) + '\n');
+    await writeFileAtomic(join(this.directory, fileName(sequence)), JSON.stringify(record, null, 1) + '\n', { beforeRename: () => faultPoint('ledger_write') });
     this.records.push(record);
     return record;
   }
