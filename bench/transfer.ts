@@ -51,7 +51,7 @@ async function startServer(setup: ServerSetup): Promise<{ port: number; stop: ()
   const model = randomBytes(setup.payloadBytes);
   const modelSha256 = sha256(model);
   // The coordinator keeps one buffer per site for its masked input; one site here.
-  const uploadBuffer = Buffer.alloc(setup.payloadBytes);
+  const uploadBuffer = Buffer.alloc(setup.payloadBytes, 1);
   const server = createFedgateServer({ access: new AccessControl({ policy: FEDERATION_ACCESS_POLICY }) });
   const handlers: FederationHandlers = {
     Session: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'Session is not part of this benchmark')),
@@ -121,8 +121,10 @@ async function main(): Promise<void> {
       child.once('exit', (code) => reject(new Error(`benchmark server exited with code ${String(code)}`)));
     });
     stop = async () => {
-      child.kill();
-      await new Promise((resolve) => child.once('exit', resolve));
+      // Closing the IPC channel asks the server to shut down and exit on its own.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      await exited;
     };
   }
 
@@ -148,7 +150,7 @@ async function main(): Promise<void> {
 
   // As the daemons do: the participant reuses its model buffer across rounds and hashes (and signs)
   // its masked input before uploading it.
-  const modelBuffer = Buffer.alloc(payloadBytes);
+  const modelBuffer = Buffer.alloc(payloadBytes, 1); // touched, as after earlier rounds
   const uploadSha256 = sha256(upload);
   const downloadRates: number[] = [];
   const uploadRates: number[] = [];
@@ -196,7 +198,12 @@ async function main(): Promise<void> {
 if (process.argv.includes('--serve')) {
   process.once('message', (setup) => {
     startServer(setup as ServerSetup).then(
-      ({ port }) => process.send?.(port),
+      ({ port, stop }) => {
+        process.once('disconnect', () => {
+          void stop().then(() => process.exit(0));
+        });
+        process.send?.(port);
+      },
       (error: unknown) => {
         console.error(error);
         process.exit(1);

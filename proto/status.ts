@@ -42,7 +42,11 @@ export function toGrpcStatus(error: unknown): GrpcStatus {
   return { code: status[known.code], details: publicMessage(known.message), metadata, reason: known.reason, unexpected: false };
 }
 
-/** A ServiceError-shaped Error for grpc-js APIs that want an Error rather than a status object. */
+/**
+ * A ServiceError-shaped Error for grpc-js APIs that want an Error rather than a status object (a unary
+ * or client-streaming callback). For server-streaming and bidirectional calls use `failStream`:
+ * `call.destroy(toServiceError(error))` sends no status at all.
+ */
 export function toServiceError(error: unknown): Error & GrpcStatus {
   const grpcStatus = toGrpcStatus(error);
   return Object.assign(new Error(grpcStatus.details), grpcStatus);
