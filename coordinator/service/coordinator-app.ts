@@ -1,7 +1,7 @@
 /**
  * A running coordinator: the Federation loop (state directory, rounds, ledger) behind a mutual-TLS gRPC
- * server that serves the Federation service to participant certificates, with health checking and server
- * reflection. Everything is passed in already read and validated (cli/ reads files and certificates);
+ * server that serves the Federation service to participant certificates and the Admin service to operator
+ * certificates (coordinator/admin/), with health checking and server reflection. Everything is passed in already read and validated (cli/ reads files and certificates);
  * this module owns the server's life cycle and nothing else.
  */
 import { X509Certificate } from 'node:crypto';
@@ -13,9 +13,13 @@ import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
 import { canonicalTaskBytes, taskHash, type TaskDocument } from '../../model/task.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
+import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
-import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
+import { FEDERATION_SERVICE_NAME } from '../../proto/loader.js';
 import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
+import { attachAdminService } from '../admin/admin-app.js';
+import type { RevocationAuthority } from '../admin/revocation-authority.js';
+import { RevocationRegistry } from '../admin/revocation-registry.js';
 import { Federation } from '../federation/federation.js';
 import { federationHandlers } from './federation-service.js';
 import { SessionRegistry } from './session-registry.js';
@@ -27,7 +31,10 @@ export interface CoordinatorAppOptions {
   /** host:port; port 0 picks a free port (see RunningCoordinator.port). */
   readonly listen: string;
   readonly tls: { readonly caPem: string; readonly certPem: string; readonly keyPem: string };
+  /** Serials of the CA-verified CRL; merged with revocations recorded in the state directory. */
   readonly revokedSerials: Iterable<string>;
+  /** The operator API on the same port (operator certificates only). @default enabled, no CA (no revocation) */
+  readonly admin?: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
   readonly stateDirectory: string;
   readonly task: TaskDocument;
   readonly forwardModel?: Uint8Array;
@@ -70,7 +77,8 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
   const hash = taskHash(options.task, options.forwardModel);
   const registry = new SessionRegistry(logger);
   const caCertificate = new X509Certificate(options.tls.caPem);
-  const revoked = new Set([...options.revokedSerials].map((serial) => serial.toUpperCase().replace(/^0+/, '')));
+  const revocations = await RevocationRegistry.open(options.stateDirectory, options.revokedSerials);
+  const adminEnabled = options.admin?.enabled ?? true;
   const federation = await Federation.open({
     federationId: options.federationId,
     stateDirectory: options.stateDirectory,
@@ -99,17 +107,17 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
       local_learning_rate: options.task.optimizer.learningRate,
       proximal_mu: options.task.training.proximalMu,
     },
-    trust: () => ({ caCertificate, revokedSerials: revoked }),
+    trust: () => revocations.trustAnchor(caCertificate),
     sites: registry,
     logger,
   });
   const access = new AccessControl({
-    policy: FEDERATION_ACCESS_POLICY,
-    revokedSerials: revoked,
+    policy: adminEnabled ? ADMIN_ACCESS_POLICY : FEDERATION_ACCESS_POLICY,
+    revokedSerials: revocations.serials,
     onDenied: (denial) => logger.warn({ method: denial.method, peer: denial.peer, code: denial.code, reason: denial.reason, identity: denial.identity }, 'call refused'),
   });
   const server = createFedgateServer({ access });
-  const protocol = federationProtocol();
+  const protocol = adminProtocol();
   let openRoundBytes: number | undefined;
   federation.on('round', (event) => {
     if (event.type === 'round_started') openRoundBytes = (plan.initialParameters.length + 4) * 4;
@@ -131,7 +139,28 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
       ...(options.allowList === undefined ? {} : { allowList: options.allowList }),
     }),
   );
-  addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME]);
+  const admin = adminEnabled
+    ? await attachAdminService({
+        server,
+        federation,
+        sessions: registry,
+        access,
+        revocations,
+        ...(options.admin?.revocationAuthority === undefined ? {} : { authority: options.admin.revocationAuthority }),
+        stateDirectory: options.stateDirectory,
+        task: options.task,
+        ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
+        plan,
+        federationId: options.federationId,
+        fedgateVersion: FEDGATE_VERSION,
+        taskHash: hash,
+        roundsConfigured: options.rounds,
+        minParticipants: options.minParticipants,
+        secureAggregation: options.secureAggregation,
+        logger,
+      })
+    : undefined;
+  addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME, ...(adminEnabled ? [ADMIN_SERVICE_NAME] : [])]);
   addReflectionService(server, protocol.packageDefinition);
   const port = await bindServer(server, options.listen, serverCredentials({ caPem: options.tls.caPem, certPem: options.tls.certPem, keyPem: options.tls.keyPem }));
   logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
@@ -149,6 +178,7 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
     async stop() {
       stopping.abort();
       await done.catch(() => undefined);
+      admin?.close();
       for (const site of registry.connected()) site.call.end();
       await shutdownServer(server, 2000);
     },

@@ -1,0 +1,102 @@
+/**
+ * Translation of the coordinator's own records (ledger summaries, Federation round events, the session
+ * registry) into Admin messages (proto/admin-messages.ts): hex hashes become raw 32-byte digests, round
+ * ids become { counter, nonce }, dates become Unix milliseconds, stored decimal metrics become numbers.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { RoundEvent } from '../federation/federation.js';
+import type { ConnectedSite } from '../service/session-registry.js';
+import type { CommittedRound, Participant, RoundEventMessage, RoundEventType, RoundMetricsMessage } from '../../proto/admin-messages.js';
+import type { RoundId } from '../../proto/messages.js';
+import { roundIdToWire } from '../../proto/round-id.js';
+import type { RoundSummary } from './round-catalog.js';
+
+export function hashBytes(hex: string | undefined): Buffer {
+  return hex === undefined ? Buffer.alloc(0) : Buffer.from(hex, 'hex');
+}
+
+/** A round id given as 48 hex characters (Federation's RoundEvent) on the wire. */
+export function roundIdFromHex(hex: string): RoundId {
+  return roundIdToWire(new Uint8Array(Buffer.from(hex, 'hex')));
+}
+
+/** Metrics from numbers or from the decimal strings the ledger stores. */
+export function metricsMessage(metrics: Readonly<Record<string, string | number>> | undefined): RoundMetricsMessage | null {
+  if (metrics === undefined) return null;
+  const value = (key: string): number => {
+    const number = Number(metrics[key] ?? 0);
+    return Number.isFinite(number) ? number : 0;
+  };
+  const examples = value('evalExamples');
+  return {
+    participants: value('participants'),
+    survivors: value('survivors'),
+    evalLossSum: value('evalLossSum'),
+    evalCorrect: value('evalCorrect'),
+    evalExamples: examples,
+    evalLoss: examples > 0 ? value('evalLossSum') / examples : 0,
+    evalAccuracy: examples > 0 ? value('evalCorrect') / examples : 0,
+    weightSum: value('weightSum'),
+  };
+}
+
+export function committedRoundMessage(summary: RoundSummary, onnxSha256: string | undefined): CommittedRound {
+  return {
+    sequence: summary.sequence,
+    roundId: roundIdToWire(summary.roundId),
+    participants: summary.participants,
+    survivors: summary.survivors,
+    signers: summary.signers,
+    previousModelHash: hashBytes(summary.previousModelHash),
+    modelHash: hashBytes(summary.modelHash),
+    onnxSha256: hashBytes(onnxSha256),
+    aggregateHash: hashBytes(summary.aggregateHash),
+    optimizerStateHash: hashBytes(summary.optimizerStateHash),
+    recordHash: hashBytes(summary.recordHash),
+    committedAtUnixMs: summary.committedAt.getTime(),
+    metrics: metricsMessage(summary.metrics),
+  };
+}
+
+const EVENT_TYPES: Readonly<Record<RoundEvent['type'], RoundEventType>> = {
+  round_started: 'ROUND_EVENT_STARTED',
+  round_committed: 'ROUND_EVENT_COMMITTED',
+  round_aborted: 'ROUND_EVENT_ABORTED',
+};
+
+export function roundEventMessage(event: RoundEvent): RoundEventMessage {
+  const at = Date.parse(event.at);
+  return {
+    type: EVENT_TYPES[event.type],
+    roundId: roundIdFromHex(event.roundId),
+    participants: event.participants,
+    survivors: event.survivors ?? [],
+    sequence: event.sequence ?? 0,
+    modelHash: hashBytes(event.modelHash),
+    abortReason: event.reason ?? '',
+    metrics: metricsMessage(event.metrics as Readonly<Record<string, number>> | undefined),
+    stageSeconds: { ...event.stageSeconds },
+    seconds: event.seconds ?? 0,
+    atUnixMs: Number.isNaN(at) ? 0 : at,
+  };
+}
+
+export function participantMessage(site: ConnectedSite): Participant {
+  return {
+    siteId: site.siteId,
+    certificateSerial: site.serial,
+    connectedAtUnixMs: site.connectedAt.getTime(),
+    device: site.hello.capabilities?.device ?? '',
+    fedgateVersion: site.hello.fedgateVersion,
+    certificateNotAfterUnixMs: certificateNotAfter(site.certificate),
+  };
+}
+
+function certificateNotAfter(der: Buffer): number {
+  if (der.length === 0) return 0;
+  try {
+    return Date.parse(new X509Certificate(der).validTo);
+  } catch {
+    return 0;
+  }
+}
