@@ -223,41 +223,47 @@ describe('FedProx', () => {
 });
 
 describe('trainBlock', () => {
-  it('runs S steps in one call and equals S trainStep calls (momentum state included)', async () => {
-    const spec: ModelSpec = { kind: 'mlp', inputShape: [FEATURES], hidden: [6], classes: CLASSES };
-    const plan = buildTrainingPlan(taskFor(spec, { optimizer: { kind: 'sgd', learningRate: 0.1, momentum: 0.9 } }));
-    expect(plan.trainBlock).toBeDefined();
-    const steps = 3;
-    const params: Record<string, Feed> = {};
-    let offset = 0;
-    for (const p of plan.parameters) {
-      const size = p.shape.reduce((n, d) => n * d, 1);
-      params[p.name] = f32(plan.initialParameters.subarray(offset, offset + size), p.shape);
-      offset += size;
-    }
-    for (const s of plan.optimizerState) params[s.name] = f32(new Float64Array(s.shape.reduce((n, d) => n * d, 1)), s.shape);
-    const batches = Array.from({ length: steps }, (_, i) => batchFor(i + 7));
-    const block = await run(await session(plan.trainBlock as Uint8Array), {
-      ...params,
-      input: f32(batches.flatMap((b) => Array.from(b.x)), [steps, BATCH, FEATURES]),
-      label: i64(batches.flatMap((b) => b.labels), [steps, BATCH]),
-      learning_rate: f32([0.1], []),
+  const configurations: [string, ModelSpec, OptimizerSpec, number][] = [
+    ['mlp, SGD with momentum', { kind: 'mlp', inputShape: [FEATURES], hidden: [6], classes: CLASSES }, { kind: 'sgd', learningRate: 0.1, momentum: 0.9 }, 0],
+    ['logreg, Adam with FedProx', logreg, { kind: 'adam', learningRate: 0.1 }, 0.3],
+  ];
+  for (const [name, spec, optimizer, proximalMu] of configurations) {
+    it(`runs S steps in one call and equals S trainStep calls, optimiser state included (${name})`, async () => {
+      const plan = buildTrainingPlan(taskFor(spec, { optimizer, proximalMu }));
+      expect(plan.trainBlock).toBeDefined();
+      const steps = 3;
+      const fixed: Record<string, Feed> = { learning_rate: f32([0.1], []) };
+      let offset = 0;
+      for (const p of plan.parameters) {
+        const size = p.shape.reduce((n, d) => n * d, 1);
+        fixed[p.name] = f32(plan.initialParameters.subarray(offset, offset + size), p.shape);
+        if (proximalMu > 0) fixed[`global.${p.name}`] = f32(pseudoRandom(size, offset + 5, -0.2, 0.2), p.shape);
+        offset += size;
+      }
+      if (proximalMu > 0) fixed['proximal_mu'] = f32([proximalMu], []);
+      for (const s of plan.optimizerState) fixed[s.name] = f32(new Float64Array(s.shape.reduce((n, d) => n * d, 1)), s.shape);
+      const batches = Array.from({ length: steps }, (_, i) => batchFor(i + 7));
+      const block = await run(await session(plan.trainBlock as Uint8Array), {
+        ...fixed,
+        input: f32(batches.flatMap((b) => Array.from(b.x)), [steps, BATCH, FEATURES]),
+        label: i64(batches.flatMap((b) => b.labels), [steps, BATCH]),
+      });
+      const single = await session(plan.trainStep);
+      let feeds: Record<string, Feed> = { ...fixed };
+      let lossSum = 0;
+      let correct = 0;
+      for (const batch of batches) {
+        const result = await run(single, { ...feeds, ...batchFeeds(batch) });
+        lossSum += output(result, 'loss').data[0] as number;
+        correct += output(result, 'correct').data[0] as number;
+        feeds = { ...feeds };
+        for (const info of [...plan.parameters, ...plan.optimizerState]) feeds[info.name] = f32(output(result, `updated.${info.name}`).data, info.shape);
+      }
+      for (const info of [...plan.parameters, ...plan.optimizerState]) {
+        expectClose(output(block, `updated.${info.name}`).data, feeds[info.name]?.data as Float32Array, 1e-6);
+      }
+      expect(output(block, 'loss').data[0]).toBeCloseTo(lossSum, 5);
+      expect(output(block, 'correct').data[0]).toBe(correct);
     });
-    const single = await session(plan.trainStep);
-    let feeds: Record<string, Feed> = { ...params, learning_rate: f32([0.1], []) };
-    let lossSum = 0;
-    let correct = 0;
-    for (const batch of batches) {
-      const result = await run(single, { ...feeds, ...batchFeeds(batch) });
-      lossSum += output(result, 'loss').data[0] as number;
-      correct += output(result, 'correct').data[0] as number;
-      feeds = { ...feeds };
-      for (const info of [...plan.parameters, ...plan.optimizerState]) feeds[info.name] = f32(output(result, `updated.${info.name}`).data, info.shape);
-    }
-    for (const info of [...plan.parameters, ...plan.optimizerState]) {
-      expectClose(output(block, `updated.${info.name}`).data, feeds[info.name]?.data as Float32Array, 1e-6);
-    }
-    expect(output(block, 'loss').data[0]).toBeCloseTo(lossSum, 5);
-    expect(output(block, 'correct').data[0]).toBe(correct);
-  });
+  }
 });
