@@ -70,9 +70,10 @@ async function checkZooModel(spec: ZooSpec, batchSize: number, options: CheckOpt
 
   const make = options.precision === 'float64' ? f64 : f32;
   const forwardSession = await session(forwardGraph(forward, options.precision === 'float64' ? DataType.DOUBLE : DataType.FLOAT));
+  const baseFeeds: Record<string, Feed> = { [forward.input]: make(x, [batchSize, ...spec.inputShape]) };
+  for (const [name, values] of params) baseFeeds[name] = make(values, shapeOf(name));
   const loss = async (name: string, values: Float64Array): Promise<number> => {
-    const feeds: Record<string, Feed> = { [forward.input]: make(x, [batchSize, ...spec.inputShape]) };
-    for (const [other, v] of params) feeds[other] = make(other === name ? values : v, shapeOf(other));
+    const feeds = { ...baseFeeds, [name]: make(values, shapeOf(name)) };
     return crossEntropy(output(await run(forwardSession, feeds), forward.logits).data, labels, spec.classes);
   };
 
