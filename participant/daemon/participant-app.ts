@@ -45,6 +45,21 @@ export interface ParticipantAppOptions {
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called for every round this site saw end (for CLIs and tests). */
   readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'aborted' | 'left'; reason?: string }) => void;
+  /**
+   * Observes this site's own update of each round after local training, before it is weighted,
+   * quantised and masked: what the site contributes to FedAvg. In-process only (tests compare the
+   * committed model with plaintext FedAvg of these); nothing about it leaves the site.
+   */
+  readonly onLocalUpdate?: (event: LocalUpdateEvent) => void;
+}
+
+export interface LocalUpdateEvent {
+  /** Hex of the round id. */
+  readonly roundId: string;
+  /** Local model minus the round's global model, in parameter order. */
+  readonly delta: Float32Array;
+  /** The example count the site's weight w = min(examples, W) / W is computed from. */
+  readonly trainingExamples: number;
 }
 
 export interface RunningParticipant {
@@ -165,7 +180,11 @@ class ParticipantDaemon {
               closing: { survivorDigest: Buffer.from(masked.survivorDigest), signature: Buffer.from(masked.signature) },
             });
           },
-          train: async (roundConfig, signal) => (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal),
+          train: async (roundConfig, signal) => {
+            const trained = await (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal);
+            this.options.onLocalUpdate?.({ roundId: roundKey, delta: trained.delta, trainingExamples: trained.trainingExamples });
+            return trained;
+          },
           computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
           onCommitted: (_config, computation) => {
             this.latestModel = computation.newModel;
