@@ -17,7 +17,7 @@ import type { CoordinatorMessage, DownloadModelRequest, Hello, ModelChunk, Parti
 import { PROTOCOL_VERSION } from '../../proto/messages.js';
 import { decodeClientStage } from '../../proto/round-codec.js';
 import { roundIdFromWire } from '../../proto/round-id.js';
-import { toGrpcStatus, toServiceError } from '../../proto/status.js';
+import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { receiveUpload, sendModel, uploadAck } from '../../proto/transfer.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -61,7 +61,8 @@ function handleSession(call: ServerDuplexStream<ParticipantMessage, CoordinatorM
     const grpcStatus = toGrpcStatus(error);
     if (grpcStatus.unexpected) log.error({ err: error }, 'session failed unexpectedly');
     else log.warn({ reason: grpcStatus.reason, detail: grpcStatus.details }, 'session refused');
-    call.destroy(toServiceError(error));
+    // failStream, not call.destroy: a destroyed stream sends no status, and the site would wait forever.
+    failStream(call, error);
   };
   const helloTimer = setTimeout(() => {
     if (!helloDone) fail(fedgateError('DEADLINE_EXCEEDED', 'HELLO_TIMEOUT', 'the first message of a Session must be a Hello, sent within 10 s of opening it'));
@@ -170,7 +171,7 @@ async function handleDownload(call: ServerWritableStream<DownloadModelRequest, M
   } catch (error) {
     const grpcStatus = toGrpcStatus(error);
     if (grpcStatus.unexpected) options.logger.error({ err: error }, 'download failed unexpectedly');
-    call.destroy(toServiceError(error));
+    failStream(call, error);
   }
 }
 
