@@ -3,6 +3,7 @@
  * throws typed errors; only cli/main.ts calls process.exit.
  */
 import { Command, CommanderError } from 'commander';
+import { registerAdminCommands } from './commands/admin.js';
 import { registerCertsCommands } from './commands/certs.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerTaskCommands } from './commands/task.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCertsCommands(program);
+  registerAdminCommands(program);
   registerRunCommands(program);
   registerTaskCommands(program);
   registerVerifyCommand(program);

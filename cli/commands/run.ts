@@ -12,6 +12,7 @@ import { ConfigError } from '../config/config-error.js';
 import { createLogger } from '../logging.js';
 import { readTaskFile } from '../task-file.js';
 import { readTlsFiles } from '../tls-files.js';
+import { coordinatorAdminOptions } from './admin-ca.js';
 
 export function registerRunCommands(program: Command): void {
   program
@@ -24,12 +25,14 @@ export function registerRunCommands(program: Command): void {
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
+      const admin = await coordinatorAdminOptions(config, tls.caPem);
       const logger = createLogger('coordinator');
       const coordinator = await startCoordinator({
         federationId: config.federation_id,
         listen: config.listen,
         tls,
-        revokedSerials: tls.revokedSerials,
+        revokedSerials: [...tls.revokedSerials, ...admin.revokedSerials],
+        admin: admin.admin,
         stateDirectory: config.stateDir,
         task,
         ...(forwardModel === undefined ? {} : { forwardModel }),

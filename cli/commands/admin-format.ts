@@ -1,0 +1,100 @@
+/**
+ * How the operator commands print Admin API answers: a few aligned lines for people, and for --json the
+ * message itself with every digest as lower-case hex and every round id as { counter, nonce (hex) }.
+ */
+import type { CommittedRound, GetStatusResponse, Participant, RevokeParticipantResponse, RoundEventMessage, RoundMetricsMessage } from '../../coordinator/admin/index.js';
+
+/** A JSON-ready copy of an Admin message: Buffers become hex strings. */
+export function jsonView(value: unknown): unknown {
+  if (Buffer.isBuffer(value)) return value.toString('hex');
+  if (Array.isArray(value)) return value.map(jsonView);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, jsonView(item)]));
+  return value;
+}
+
+export function hex(hash: Buffer, length = 16): string {
+  return hash.length === 0 ? '-' : `${hash.toString('hex').slice(0, length)}...`;
+}
+
+function when(unixMs: number): string {
+  return unixMs > 0 ? new Date(unixMs).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-';
+}
+
+function percent(value: number): string {
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+function metricsText(metrics: RoundMetricsMessage | null): string {
+  if (metrics === null || metrics.evalExamples === 0) return 'no evaluation';
+  return `accuracy ${percent(metrics.evalAccuracy)}, loss ${metrics.evalLoss.toFixed(4)} on ${metrics.evalExamples} examples`;
+}
+
+export function statusText(status: GetStatusResponse): string {
+  const open = status.openRound;
+  return [
+    `federation    ${status.federationId} (coordinator fedgate ${status.fedgateVersion}, serving since ${when(status.startedAtUnixMs)})`,
+    `task          ${status.taskHash.toString('hex')}`,
+    `rounds        ${status.committedRounds} of ${status.roundsConfigured} committed`,
+    `model         ${status.currentModelHash.toString('hex')}`,
+    `  as ONNX     sha256 ${status.currentModelOnnxSha256.toString('hex')}`,
+    `aggregation   ${status.secureAggregation ? 'secure (SecAgg+)' : 'PLAINTEXT: the coordinator sees each update'}`,
+    `participants  ${status.connectedParticipants} connected, rounds start with ${status.minParticipants}`,
+    `open round    ${open === null ? 'none' : `counter ${open.roundId?.counter ?? '?'} with ${open.participants.length} participants since ${when(open.startedAtUnixMs)}`}`,
+    `revoked       ${status.revokedCertificates} certificate(s)`,
+  ].join('\n');
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function participantsText(participants: readonly Participant[]): string {
+  if (participants.length === 0) return 'no participant is connected';
+  return table(
+    ['SITE', 'SERIAL', 'CONNECTED', 'DEVICE', 'VERSION', 'CERT EXPIRES'],
+    participants.map((site) => [site.siteId, site.certificateSerial, when(site.connectedAtUnixMs), site.device, site.fedgateVersion, when(site.certificateNotAfterUnixMs)]),
+  );
+}
+
+export function roundsText(rounds: readonly CommittedRound[]): string {
+  if (rounds.length === 0) return 'no round has committed yet';
+  return table(
+    ['ROUND', 'COUNTER', 'SURVIVORS', 'ACCURACY', 'LOSS', 'MODEL', 'ONNX SHA-256', 'COMMITTED'],
+    rounds.map((round) => [
+      String(round.sequence),
+      String(round.roundId?.counter ?? '-'),
+      `${round.survivors.length}/${round.participants.length}`,
+      round.metrics !== null && round.metrics.evalExamples > 0 ? percent(round.metrics.evalAccuracy) : '-',
+      round.metrics !== null && round.metrics.evalExamples > 0 ? round.metrics.evalLoss.toFixed(4) : '-',
+      hex(round.modelHash),
+      hex(round.onnxSha256),
+      when(round.committedAtUnixMs),
+    ]),
+  );
+}
+
+export function eventText(event: RoundEventMessage): string {
+  const round = `round (counter ${event.roundId?.counter ?? '?'})`;
+  const at = when(event.atUnixMs);
+  switch (event.type) {
+    case 'ROUND_EVENT_STARTED':
+      return `${at}  ${round} started with ${event.participants.length} participants: ${event.participants.join(', ')}`;
+    case 'ROUND_EVENT_COMMITTED':
+      return `${at}  ${round} committed as round ${event.sequence}: ${event.survivors.length}/${event.participants.length} survivors, ${metricsText(event.metrics)}, model ${hex(event.modelHash)}, ${event.seconds.toFixed(2)} s`;
+    case 'ROUND_EVENT_ABORTED':
+      return `${at}  ${round} aborted (${event.abortReason}) after ${event.seconds.toFixed(2)} s; a new round starts under a new id`;
+    default:
+      return `${at}  ${round}: ${event.type}`;
+  }
+}
+
+export function revocationText(response: RevokeParticipantResponse): string {
+  const lines = response.revoked.map(
+    (entry) => `${entry.alreadyRevoked ? 'already revoked' : 'revoked'} ${entry.certificateSerial} (${entry.role} ${entry.commonName})`,
+  );
+  lines.push(`CRL #${response.crlNumber} signed by the federation CA; the coordinator refuses these certificates from now on`);
+  lines.push(response.closedSessions.length === 0 ? 'no open session was affected' : `closed the session of ${response.closedSessions.join(', ')}`);
+  return lines.join('\n');
+}

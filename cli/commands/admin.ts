@@ -1,0 +1,143 @@
+/**
+ * The operator commands over the coordinator's Admin API (proto/fedgate/v1/admin.proto):
+ *
+ *   fedgate status                         federation, progress, current model, open round
+ *   fedgate participants                   connected sites with their certificate serials
+ *   fedgate rounds [--last N]              committed rounds from the ledger
+ *   fedgate watch [--count N] [--open]     round events as they happen (Ctrl-C to stop)
+ *   fedgate export [--round N] --out F     a committed round's model as ONNX, hash-checked
+ *   fedgate certs revoke SERIAL_OR_SITE    revoke now: CA-signed CRL, sessions closed, persisted
+ *
+ * Each takes the connection flags of admin-connection.ts (or an operator.yaml) and --json. Commands
+ * only parse, call OperatorClient and print; errors propagate to cli/run.ts.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { OperatorClient, type OperatorConnection } from '../../coordinator/admin/index.js';
+import { writeFileAtomic } from '../../coordinator/state/index.js';
+import { createOutput } from '../output.js';
+import { UsageError } from '../usage-error.js';
+import { resolveConnection, withConnectionOptions, type ConnectionFlags } from './admin-connection.js';
+import { eventText, jsonView, participantsText, revocationText, roundsText, statusText } from './admin-format.js';
+
+interface JsonFlag {
+  readonly json?: boolean;
+}
+
+/** A serial as `fedgate certs` prints it: 16+ hex digits (ours carry 128 random bits), colons allowed. */
+const SERIAL_LIKE = /^(0x)?[0-9A-Fa-f:]{16,}$/;
+
+export function registerAdminCommands(program: Command): void {
+  adminCommand(program, 'status', 'show the federation: rounds committed, current model, connected sites, open round').action(
+    async (flags: ConnectionFlags & JsonFlag) =>
+      withClient(flags, async (client) => {
+        const status = await client.status();
+        createOutput(flags.json === true).result(statusText(status), jsonView(status) as Record<string, unknown>);
+      }),
+  );
+
+  adminCommand(program, 'participants', 'list the connected participant sites').action(async (flags: ConnectionFlags & JsonFlag) =>
+    withClient(flags, async (client) => {
+      const participants = await client.participants();
+      createOutput(flags.json === true).result(participantsText(participants), { participants: jsonView(participants) });
+    }),
+  );
+
+  adminCommand(program, 'rounds', 'list committed rounds from the ledger (metrics, model hashes)')
+    .option('--last <n>', 'only the newest N rounds')
+    .action(async (flags: ConnectionFlags & JsonFlag & { last?: string }) =>
+      withClient(flags, async (client) => {
+        const last = flags.last === undefined ? undefined : parseCount(flags.last, '--last');
+        const rounds = last === undefined ? await client.rounds() : (await client.rounds({ newestFirst: true, limit: last })).reverse();
+        createOutput(flags.json === true).result(roundsText(rounds), { rounds: jsonView(rounds) });
+      }),
+    );
+
+  adminCommand(program, 'watch', 'print round events (started, committed, aborted) as they happen; Ctrl-C stops')
+    .option('--count <n>', 'exit after N events')
+    .option('--open', 'start with the round open now, if any')
+    .action(async (flags: ConnectionFlags & JsonFlag & { count?: string; open?: boolean }) =>
+      withClient(flags, async (client) => {
+        const count = flags.count === undefined ? undefined : parseCount(flags.count, '--count');
+        const output = createOutput(flags.json === true);
+        const stop = new AbortController();
+        const onSignal = (): void => stop.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        let seen = 0;
+        try {
+          await client.watch(
+            (event) => {
+              output.result(eventText(event), jsonView(event) as Record<string, unknown>);
+              seen += 1;
+              if (count !== undefined && seen >= count) stop.abort();
+            },
+            { includeOpenRound: flags.open === true, signal: stop.signal },
+          );
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }),
+    );
+
+  adminCommand(program, 'export', "download a committed round's global model as ONNX (length and SHA-256 checked)")
+    .option('--round <n>', 'round number (0 = the initial model); default the latest committed round')
+    .requiredOption('--out <file>', 'where to write model.onnx')
+    .action(async (flags: ConnectionFlags & JsonFlag & { round?: string; out: string }) =>
+      withClient(flags, async (client) => {
+        const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
+        const model = await client.model(round === undefined ? {} : { round });
+        const path = resolve(flags.out);
+        await writeFileAtomic(path, model.bytes);
+        const sha256 = model.sha256.toString('hex');
+        createOutput(flags.json === true).result(
+          `round ${model.round ?? '?'} model (${model.bytes.length} bytes of ONNX, sha256 ${sha256}) written to ${path}`,
+          { round: model.round ?? null, path, bytes: model.bytes.length, sha256, modelHash: model.modelHash ?? null },
+        );
+      }),
+    );
+
+  const certs = program.commands.find((command) => command.name() === 'certs') ?? program.command('certs');
+  withConnectionOptions(
+    certs
+      .command('revoke <serial-or-site>')
+      .description(
+        'revoke a certificate (by serial) or every certificate of a site (by site id) on the running coordinator: the CA in its tls.ca_dir signs a new CRL, ' +
+          'the site is disconnected and refused from now on, and the revocation survives restarts. A 16+ digit hex argument is a serial unless --site is given',
+      )
+      .option('--site', 'treat the argument as a site id')
+      .option('--serial', 'treat the argument as a certificate serial'),
+  )
+    .option('--json', 'print one JSON object')
+    .action(async (target: string, flags: ConnectionFlags & JsonFlag & { site?: boolean; serial?: boolean }) =>
+      withClient(flags, async (client) => {
+        if (flags.site === true && flags.serial === true) throw new UsageError('give --site or --serial, not both');
+        const bySerial = flags.serial === true || (flags.site !== true && SERIAL_LIKE.test(target));
+        const response = await client.revoke(bySerial ? { serial: target } : { siteId: target });
+        createOutput(flags.json === true).result(revocationText(response), jsonView(response) as Record<string, unknown>);
+      }),
+    );
+}
+
+function adminCommand(program: Command, name: string, description: string): Command {
+  return withConnectionOptions(program.command(name).description(description)).option('--json', 'print JSON instead of text');
+}
+
+async function withClient(flags: ConnectionFlags, work: (client: OperatorClient) => Promise<void>): Promise<void> {
+  const connection: OperatorConnection = await resolveConnection(flags);
+  const client = new OperatorClient(connection);
+  try {
+    await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+function parseCount(text: string, flag: string, minimum = 1): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < minimum) {
+    throw new UsageError(`${flag} must be a whole number of at least ${minimum}; got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
