@@ -62,6 +62,8 @@ export interface RunningCoordinator {
   readonly federation: Federation;
   readonly registry: SessionRegistry;
   readonly access: AccessControl;
+  /** Serials refused now; grows when an operator revokes a certificate (Admin.RevokeParticipant). */
+  readonly revocations: RevocationRegistry;
   readonly taskHash: string;
   /** Resolves when the configured rounds have committed (or the coordinator was stopped). */
   readonly done: Promise<void>;
@@ -173,6 +175,7 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
     federation,
     registry,
     access,
+    revocations,
     taskHash: hash,
     done,
     async stop() {
