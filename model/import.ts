@@ -59,9 +59,13 @@ function prune(nodes: readonly NodeIR[], target: string): NodeIR[] {
   return kept.reverse();
 }
 
-/** Strips a final Softmax: cross-entropy wants the logits it normalises. */
+/** Strips a final Softmax (possibly behind Identity nodes): cross-entropy wants the logits it normalises. */
 function findLogits(nodes: readonly NodeIR[], output: string): string {
-  const producer = nodes.find((node) => node.outputs.includes(output));
+  let producer = nodes.find((node) => node.outputs.includes(output));
+  while (producer?.opType === 'Identity') {
+    const source = producer.inputs[0];
+    producer = nodes.find((node) => source !== undefined && node.outputs.includes(source));
+  }
   if (producer?.opType !== 'Softmax') return output;
   const axis = intAttr(producer, 'axis', -1);
   if (axis !== 1 && axis !== -1) {

@@ -136,6 +136,25 @@ describe('BatchNormalization running statistics', () => {
   });
 });
 
+describe('the output head', () => {
+  it('trains on the logits when the model ends in Softmax, also behind an Identity', async () => {
+    const b = new GraphBuilder('softmax_head');
+    b.addInput('features', DataType.FLOAT, ['N', 3]);
+    b.addInitializer({ name: 'w', dataType: DataType.FLOAT, dims: [2, 3], data: new Uint8Array(new Float32Array([0.5, -1, 2, 1, 0.3, -0.7]).buffer) });
+    const probabilities = b.op('Softmax', [b.op('Gemm', ['features', 'w'], { transB: attr.int(1) })], { axis: attr.int(-1) });
+    b.appendNode('Identity', [probabilities], ['out'], {});
+    b.addOutput('out', DataType.FLOAT, ['N', 2]);
+    const bytes = encodeModel(modelFromGraph(b.build(), { opset: 13 }));
+    const plan = buildTrainingPlan(onnxTask(bytes, [3], ['no', 'yes']), bytes);
+    const x = [1, 2, 3, -1, 0.5, 2];
+    const labels = [1, 0];
+    const evaluated = await run(await session(plan.evalStep), { w: f32(plan.initialParameters, [2, 3]), input: f32(x, [2, 3]), label: i64(labels, [2]) });
+    const probs = output(await run(await session(bytes), { features: f32(x, [2, 3]) }), 'out').data;
+    const reference = -Math.log(probs[1] as number) - Math.log(probs[2] as number);
+    expect(output(evaluated, 'loss_sum').data[0]).toBeCloseTo(reference, 5);
+  });
+});
+
 describe('import errors name what is wrong', () => {
   it('names every unsupported op type and node at once', () => {
     const bytes = fixtureBytes('unsupported_ops.onnx');
