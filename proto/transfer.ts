@@ -201,7 +201,16 @@ export async function receiveUpload(
     if (assembler === undefined) throw fedgateError('INVALID_ARGUMENT', 'HEADER_MISSING', 'upload: the stream ended without a header');
     return assembler.finish();
   };
-  const payload = await Promise.race([consume(), cancelled]);
+  let payload: Buffer;
+  try {
+    payload = await Promise.race([consume(), cancelled]);
+  } catch (error) {
+    // A cancelled call also ends the request stream, which reads as a short upload; say what happened.
+    if (call.cancelled && !(error instanceof FedgateError && error.code === 'CANCELLED')) {
+      throw new FedgateError('CANCELLED', 'the client cancelled the upload', { reason: 'CLIENT_CANCELLED', cause: error });
+    }
+    throw error;
+  }
   return { header: header as ReceivedUpload['header'], payload };
 }
 

@@ -19,7 +19,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IssuedCertificate } from '../../certs/index.js';
 import {
   AccessControl,
@@ -89,6 +89,8 @@ const chattyModel = randomBytes(4 * MIB);
 const CHATTY_CHUNK_BYTES = 16 * 1024;
 const models = new Map([bigModel, smallModel, chattyModel].map((model) => [sha256(model).toString('hex'), model]));
 const received: { identity: PeerIdentity; sha256: string; length: number }[] = [];
+const uploadFailures: FedgateError[] = [];
+let uploadsStarted = 0;
 const clients: Client[] = [];
 
 function federationClient(certificate: IssuedCertificate): FederationClient {
@@ -144,12 +146,16 @@ beforeAll(async () => {
     },
     UploadMaskedInput: (call, callback) => {
       const identity = peerIdentity(call);
+      uploadsStarted += 1;
       receiveUpload(call, { maxBytes: UPLOAD_LIMIT }).then(
         (upload) => {
           received.push({ identity, sha256: sha256(upload.payload).toString('hex'), length: upload.payload.length });
           callback(null, uploadAck(upload));
         },
-        (error: unknown) => callback(toGrpcStatus(error)),
+        (error: unknown) => {
+          if (error instanceof FedgateError) uploadFailures.push(error);
+          callback(toGrpcStatus(error));
+        },
       );
     },
   };
@@ -219,6 +225,20 @@ describe('chunked transfers over mutual TLS', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('ends the coordinator side of an upload the client cancels half-way', async () => {
+    const client = federationClient(participant);
+    const [failuresBefore, startedBefore] = [uploadFailures.length, uploadsStarted];
+    const payload = randomBytes(8 * MIB);
+    const call = client.uploadMaskedInput(() => undefined);
+    call.on('error', () => undefined);
+    call.write({ part: 'header', header: { roundId: ROUND, stage: 'ROUND_STAGE_MASKED_INPUT', totalLength: payload.length, sha256: sha256(payload) } });
+    call.write({ part: 'chunk', chunk: { offset: 0, data: payload.subarray(0, MIB) } });
+    await vi.waitFor(() => expect(uploadsStarted).toBe(startedBefore + 1), { timeout: 10_000 });
+    call.cancel();
+    await vi.waitFor(() => expect(uploadFailures.length).toBe(failuresBefore + 1), { timeout: 10_000 });
+    expect([uploadFailures.at(-1)?.code, uploadFailures.at(-1)?.reason]).toEqual(['CANCELLED', 'CLIENT_CANCELLED']);
   });
 
   /** Sends hand-made upload messages and returns the status the coordinator answered with. */
