@@ -1,6 +1,16 @@
 /**
  * model/: ONNX training graphs for fedgate. Pure and I/O-free: builds and reads ONNX bytes; running
  * them is participant/'s job (onnxruntime-node).
+ *
+ * - task.ts: the task document (validation, canonical bytes, task hash);
+ * - plan.ts: buildTrainingPlan -> trainStep / trainBlock / evalStep graphs, parameter layout, initial
+ *   weights (zoo/ for logreg, mlp and the FedAvg CNN; import.ts for a user's forward ONNX model);
+ * - autodiff/: reverse-mode differentiation of Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh,
+ *   Softmax, LogSoftmax, Conv, MaxPool, AveragePool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze,
+ *   Concat, Cast, BatchNormalization (training mode), Dropout and Identity; Shape, Size, Gather,
+ *   Constant and ConstantOfShape are accepted as non-differentiable shape plumbing;
+ * - export.ts: the plain inference model; weights.ts: flat weights and the model hash;
+ * - onnx/: the hand-declared ONNX protobuf subset and its codec; graph/: the graph builder.
  */
 export { ModelError, type ModelErrorCode, type ModelErrorReason } from './errors.js';
 export {
