@@ -11,32 +11,51 @@
  *   keystream buffers; many of them mean the chunk size interacts badly with malloc trimming);
  * - shamir_create_ms_n100_t51 / shamir_combine_ms_n100_t51: one 32-byte secret, n = 100, t = 51, median;
  * - quantize_ms_1e6: quantizing 1e6 float32 values with the CSPRNG, median.
+ * Every wall-clock figure has a *_cpu twin (user + system CPU time of the process): on a shared machine
+ * the wall clock also counts time spent waiting for a core, the CPU time does not.
  * Usage: npx tsx bench/prg-floor.ts
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PrgScratch, RandomSource, addMasks, combineShares, quantizationScale, quantize, splitSecret, type MaskStream } from '../crypto/index.js';
-import { DEFAULT_CHUNK_BYTES, addKeystream, addKeystreamPair, addKeystreamQuad, keystreamCipher, nextKeystream } from '../crypto/prg.js';
+import { DEFAULT_CHUNK_BYTES, addKeystream, addKeystreamPair, addKeystreamQuad, keystreamCipher, nextKeystream, primeAllocator } from '../crypto/prg.js';
 
 const D = 1_000_000;
 const STREAMS = 50;
 const SERVER_STREAMS = 270;
 
-function elapsedMs(run: () => void): number {
-  const start = process.hrtime.bigint();
-  run();
-  return Number(process.hrtime.bigint() - start) / 1e6;
+interface Timing {
+  wall: number;
+  cpu: number;
 }
 
-function samples(runs: number, run: () => void): number[] {
-  run(); // warm-up: JIT and allocator
-  return Array.from({ length: runs }, () => elapsedMs(run));
+function time(run: () => void): Timing {
+  const cpuStart = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  run();
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = process.cpuUsage(cpuStart);
+  return { wall, cpu: (cpu.user + cpu.system) / 1e3 };
+}
+
+/** `runs` timings after one warm-up run (JIT, allocator). */
+function samples(runs: number, run: () => void): Timing[] {
+  run();
+  return Array.from({ length: runs }, () => time(run));
 }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function medianTiming(timings: Timing[]): Timing {
+  return { wall: median(timings.map((t) => t.wall)), cpu: median(timings.map((t) => t.cpu)) };
+}
+
+function minTiming(timings: Timing[]): Timing {
+  return { wall: Math.min(...timings.map((t) => t.wall)), cpu: Math.min(...timings.map((t) => t.cpu)) };
 }
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
@@ -59,83 +78,95 @@ function floorRun(chunkBytes: number, kernel: Kernel, elements: number): void {
   }
 }
 
-function measureFloor(): { nsPerElement: number; chunkBytes: number; kernel: Kernel } {
-  let best: { nsPerElement: number; chunkBytes: number; kernel: Kernel } = { nsPerElement: Infinity, chunkBytes: 0, kernel: 'single' };
-  for (const chunkBytes of [16_384, 32_768, DEFAULT_CHUNK_BYTES]) {
+/** The cheapest per-element cost over chunk sizes and kernels, by wall clock and by CPU time. */
+function measureFloor(): { wall: number; cpu: number; chunkBytes: number; kernel: Kernel } {
+  let best = { wall: Infinity, cpu: Infinity, chunkBytes: 0, kernel: 'single' as Kernel };
+  for (const chunkBytes of [16_384, 32_768, 65_536, 131_072]) {
     for (const kernel of ['single', 'pair', 'quad'] as const) {
-      const fastest = Math.min(...samples(5, () => floorRun(chunkBytes, kernel, STREAMS * D)));
-      const nsPerElement = (fastest * 1e6) / (STREAMS * D);
-      if (nsPerElement < best.nsPerElement) best = { nsPerElement, chunkBytes, kernel };
+      const fastest = minTiming(samples(5, () => floorRun(chunkBytes, kernel, STREAMS * D)));
+      if (fastest.wall < best.wall) best = { ...best, wall: fastest.wall, chunkBytes, kernel };
+      best.cpu = Math.min(best.cpu, fastest.cpu);
     }
   }
-  return best;
+  const perElement = 1e6 / (STREAMS * D);
+  return { wall: best.wall * perElement, cpu: best.cpu * perElement, chunkBytes: best.chunkBytes, kernel: best.kernel };
 }
 
 function maskStreams(count: number): MaskStream[] {
   return Array.from({ length: count }, (_, i): MaskStream => ({ seed: randomBytes(32), sign: i % 2 === 0 ? 1 : -1 }));
 }
 
-/** Median time of addMasks, and the minor page faults per run (fresh keystream buffers the allocator had to map). */
-function measureMasking(streamCount: number, runs: number): { ms: number; pageFaults: number } {
+/** Median timing of addMasks, and the minor page faults per run (fresh memory the allocator had to map). */
+function measureMasking(streamCount: number, runs: number): Timing & { pageFaults: number } {
   const target = new Uint32Array(D);
   const streams = maskStreams(streamCount);
   const scratch = new PrgScratch();
   const faultsBefore = process.resourceUsage().minorPageFault;
-  const ms = median(samples(runs, () => addMasks(target, streams, scratch)));
-  return { ms, pageFaults: Math.round((process.resourceUsage().minorPageFault - faultsBefore) / (runs + 1)) };
+  const timing = medianTiming(samples(runs, () => addMasks(target, streams, scratch)));
+  return { ...timing, pageFaults: Math.round((process.resourceUsage().minorPageFault - faultsBefore) / (runs + 1)) };
 }
 
-function measureShamir(): { create: number; combine: number } {
+function measureShamir(): { create: Timing; combine: Timing } {
   const secret = new Uint8Array(randomBytes(32));
   const xs = Array.from({ length: 100 }, (_, i) => i + 1);
-  const shares = splitSecret(secret, 51, xs);
-  // Many repetitions per sample: one split or combine is far below timer resolution of a single call.
+  const subset = splitSecret(secret, 51, xs).slice(49);
+  // One split or combine is close to the timer's resolution: time batches and divide.
   const repetitions = 100;
-  const create = median(samples(9, () => {
+  const perCall = (timing: Timing): Timing => ({ wall: timing.wall / repetitions, cpu: timing.cpu / repetitions });
+  const create = perCall(medianTiming(samples(9, () => {
     for (let r = 0; r < repetitions; r++) splitSecret(secret, 51, xs);
-  })) / repetitions;
-  const subset = shares.slice(49);
-  const combine = median(samples(9, () => {
+  })));
+  const combine = perCall(medianTiming(samples(9, () => {
     for (let r = 0; r < repetitions; r++) combineShares(subset, 51, 32);
-  })) / repetitions;
+  })));
   return { create, combine };
 }
 
-function measureQuantize(): number {
+function measureQuantize(): Timing {
   const values = new Float32Array(D).map((_, i) => Math.sin(i) * 0.01);
   const out = new Uint32Array(D);
   const layout = [{ kind: 'scaled' as const, length: D, bound: 0.05 }];
   const scale = quantizationScale(100);
   const random = new RandomSource();
-  return median(samples(7, () => quantize(values, layout, scale, out, random)));
+  return medianTiming(samples(7, () => quantize(values, layout, scale, out, random)));
 }
 
 const loadBefore = loadavg()[0]!;
+// The floor runs under the same allocator conditions as addMasks (which primes on its first call).
+primeAllocator();
 const floor = measureFloor();
 const mask = measureMasking(STREAMS, 7);
 const server = measureMasking(SERVER_STREAMS, 5);
 const shamir = measureShamir();
-const quantizeMs = measureQuantize();
-const floorMs = (floor.nsPerElement * STREAMS * D) / 1e6;
+const quantized = measureQuantize();
+const floorMs = (floor.wall * STREAMS * D) / 1e6;
+const floorCpuMs = (floor.cpu * STREAMS * D) / 1e6;
 
 console.log(
   JSON.stringify({
     bench: 'prg-floor',
     d: D,
     streams: STREAMS,
-    floor_ns_per_element: round(floor.nsPerElement, 4),
+    floor_ns_per_element: round(floor.wall, 4),
+    floor_ns_per_element_cpu: round(floor.cpu, 4),
     floor_chunk_bytes: floor.chunkBytes,
     floor_kernel: floor.kernel,
     floor_50_streams_ms: round(floorMs, 1),
-    mask_50_streams_ms: round(mask.ms, 1),
-    mask_ratio: round(mask.ms / floorMs, 3),
+    mask_50_streams_ms: round(mask.wall, 1),
+    mask_50_streams_ms_cpu: round(mask.cpu, 1),
+    mask_ratio: round(mask.wall / floorMs, 3),
+    mask_ratio_cpu: round(mask.cpu / floorCpuMs, 3),
     mask_chunk_bytes: DEFAULT_CHUNK_BYTES,
     mask_50_streams_page_faults_per_run: mask.pageFaults,
-    mask_270_streams_ms: round(server.ms, 1),
+    mask_270_streams_ms: round(server.wall, 1),
+    mask_270_streams_ms_cpu: round(server.cpu, 1),
     mask_270_streams_page_faults_per_run: server.pageFaults,
-    shamir_create_ms_n100_t51: round(shamir.create, 4),
-    shamir_combine_ms_n100_t51: round(shamir.combine, 4),
-    quantize_ms_1e6: round(quantizeMs, 2),
+    shamir_create_ms_n100_t51: round(shamir.create.wall, 4),
+    shamir_combine_ms_n100_t51: round(shamir.combine.wall, 4),
+    shamir_create_ms_n100_t51_cpu: round(shamir.create.cpu, 4),
+    shamir_combine_ms_n100_t51_cpu: round(shamir.combine.cpu, 4),
+    quantize_ms_1e6: round(quantized.wall, 2),
+    quantize_ms_1e6_cpu: round(quantized.cpu, 2),
     load_average_1m: [round(loadBefore, 2), round(loadavg()[0]!, 2)],
     node: process.version,
   }),

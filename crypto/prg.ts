@@ -20,12 +20,8 @@ import { hkdfExpand } from './hkdf.js';
 export const PRG_SEED_LENGTH = 32;
 const PRG_INFO = utf8('fedgate/v1/prg');
 
-/**
- * Keystream bytes per `update` call. Just under 64 KiB: a 64 KiB chunk plus the allocator's header
- * crosses glibc's 64 KiB consolidation threshold, whose trimming hands freed chunks back to the kernel
- * and makes later chunks page-fault (measured in bench/prg-floor.ts); smaller chunks pay more per call.
- */
-export const DEFAULT_CHUNK_BYTES = 65_536 - 64;
+/** Keystream bytes per `update` call (tuned with bench/prg-floor.ts). */
+export const DEFAULT_CHUNK_BYTES = 65_536;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
@@ -120,6 +116,24 @@ export class PrgScratch {
 
 let sharedScratch: PrgScratch | undefined;
 
+/**
+ * Masking allocates a keystream Buffer per `update` call, and they die in batches of tens of MB between
+ * garbage collections. glibc's malloc returns a freed region at the top of the heap to the kernel once
+ * it exceeds the trim threshold (128 KiB initially), so with the defaults every batch is unmapped and
+ * the next one page-faults back in: measured 10-20x slower keystream generation. mallopt(3) documents
+ * the dynamic thresholds: freeing an mmap-ed block of up to 32 MiB raises the mmap threshold to its size
+ * and the trim threshold to twice that. One 31 MiB allocation, never touched beyond its first page and
+ * freed at the next collection, therefore makes freed keystream chunks reusable for the rest of the
+ * process (at the cost of keeping up to ~62 MiB of freed heap mapped). Other allocators just free it.
+ */
+let allocatorPrimed = false;
+/** Applies the allocator tuning above once per process (addMasks calls it; exported for the bench). */
+export function primeAllocator(): void {
+  if (allocatorPrimed) return;
+  allocatorPrimed = true;
+  Buffer.allocUnsafeSlow(31 * 1024 * 1024)[0] = 0;
+}
+
 function checkStreams(streams: readonly MaskStream[]): void {
   if (!Array.isArray(streams)) throw invalidArgument('invalid_streams', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
   for (const [index, stream] of streams.entries()) {
@@ -145,6 +159,7 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
     throw invalidArgument('invalid_scratch', `scratch must be a PrgScratch, got ${describeValue(scratch)}`);
   }
   if (target.length === 0 || streams.length === 0) return;
+  primeAllocator();
   const { zeros, chunkBytes } = scratch ?? (sharedScratch ??= new PrgScratch());
   const plus = streams.filter((stream) => stream.sign === 1).map((stream) => keystreamCipher(stream.seed));
   const minus = streams.filter((stream) => stream.sign === -1).map((stream) => keystreamCipher(stream.seed));
