@@ -65,7 +65,7 @@ export class RoundWatch {
     for (const [call, identity] of this.watchers) {
       if (!serials.has(identity.serial)) continue;
       this.watchers.delete(call);
-      failStream(call, fedgateError('UNAUTHENTICATED', 'CERTIFICATE_REVOKED', `certificate serial ${identity.serial} of ${identity.role} ${identity.siteId} has been revoked by the federation CA`));
+      failStream(call, fedgateError('UNAUTHENTICATED', 'CERTIFICATE_REVOKED', `certificate serial ${identity.serial} of ${identity.role} ${identity.siteId} has been revoked by the federation CA: this WatchRounds stream is closed`));
     }
   }
 
