@@ -18,6 +18,10 @@ import { keyListHash } from '../../crypto/secagg/transcript.js';
 import { canonicalMessage, verifyMessage } from '../../crypto/signature.js';
 import type { CommitBody } from '../../coordinator/federation/commit-json.js';
 import { GENESIS_HASH, recordHash, type LedgerRecord } from '../../coordinator/state/ledger.js';
+import type { TrainingPlan } from '../../model/plan.js';
+import { decodeWeights } from '../../model/weight-codec.js';
+import { sha256 } from '../../proto/chunking.js';
+import type { GrpcFederation } from './grpc-federation.js';
 
 export interface SiteUpdate {
   readonly delta: Float32Array;
@@ -76,6 +80,45 @@ export function outsideTolerance(actual: Float32Array, reference: FedAvgReferenc
     if (!(Math.abs((actual[i] as number) - expected) <= tolerance)) problems.push({ index: i, actual: actual[i] as number, expected, tolerance });
   }
   return problems;
+}
+
+export interface FedAvgComparison {
+  /** Coordinates of the committed model outside the bound of plaintext FedAvg over U3 (none expected). */
+  readonly outside: ReturnType<typeof outsideTolerance>;
+  /** Coordinates outside the bound of FedAvg that leaves out U3's first member: shows the bound is tight. */
+  readonly outsideWithoutFirst: number;
+  readonly largestWeightedDelta: number;
+  readonly parameters: number;
+}
+
+/**
+ * Compares the model a ledger record committed with plaintext FedAvg of the local updates its survivors
+ * (U3) reported for that round, starting from the model the record names as previous. Both models are
+ * read from the coordinator's store and checked against their hashes first.
+ */
+export async function compareWithFedAvg(
+  federation: GrpcFederation,
+  record: LedgerRecord<CommitBody>,
+  plan: TrainingPlan,
+  options: { readonly participants: number; readonly maxWeight: number; readonly clipBound: number },
+): Promise<FedAvgComparison> {
+  const model = async (hash: string): Promise<Float32Array> => {
+    const bytes = await federation.coordinator.federation.blobs.get(hash);
+    if (sha256(bytes).toString('hex') !== hash) throw new Error(`stored model ${hash} does not hash to its name`);
+    return decodeWeights(plan, bytes);
+  };
+  const roundId = Buffer.from(decodeRoundConfig(new Uint8Array(Buffer.from(record.body.roundConfig, 'base64'))).roundId).toString('hex');
+  const updates = record.body.survivors.map((siteId) => federation.localUpdate(siteId, roundId));
+  const previous = await model(record.body.previousModelHash);
+  const committed = await model(record.body.newModelHash);
+  const reference = fedAvgReference(previous, updates, options.participants, options.maxWeight, options.clipBound);
+  const withoutFirst = fedAvgReference(previous, updates.slice(1), options.participants, options.maxWeight, options.clipBound);
+  return {
+    outside: outsideTolerance(committed, reference),
+    outsideWithoutFirst: outsideTolerance(committed, withoutFirst).length,
+    largestWeightedDelta: reference.largestWeightedDelta,
+    parameters: previous.length,
+  };
 }
 
 export interface CommitVerification {
