@@ -122,7 +122,11 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** Overwrites secrets with zeros once they are no longer needed (DESIGN.md, security model). */
 export function zeroize(...buffers: (Uint8Array | null | undefined)[]): void {
-  for (const buffer of buffers) buffer?.fill(0);
+  for (const [index, buffer] of buffers.entries()) {
+    if (buffer === null || buffer === undefined) continue;
+    assertBytes(buffer, `zeroize argument ${index}`);
+    buffer.fill(0);
+  }
 }
 
 /** Lower-case hexadecimal. */

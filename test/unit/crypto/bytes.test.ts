@@ -108,6 +108,7 @@ describe('argument checks', () => {
     { name: 'u64be negative bigint', run: () => u64be(-1n), reason: 'invalid_integer', message: 'got bigint -1' },
     { name: 'bytesEqual non-bytes', run: () => bytesEqual(new Uint8Array(1), 'a' as unknown as Uint8Array), reason: 'invalid_bytes', message: 'b must be' },
     { name: 'compareBytes non-bytes', run: () => compareBytes(undefined as unknown as Uint8Array, new Uint8Array(1)), reason: 'invalid_bytes', message: 'a must be' },
+    { name: 'zeroize a number', run: () => zeroize(new Uint8Array(1), 5 as unknown as Uint8Array), reason: 'invalid_bytes', message: 'zeroize argument 1 must be a Uint8Array, got number 5' },
     { name: 'toHex non-bytes', run: () => toHex([1] as unknown as Uint8Array), reason: 'invalid_bytes', message: 'bytes must be' },
     { name: 'fromHex odd length', run: () => fromHex('abc'), reason: 'invalid_hex', message: 'even number' },
     { name: 'fromHex non-hex digit', run: () => fromHex('zz'), reason: 'invalid_hex', message: 'string of 2 characters' },

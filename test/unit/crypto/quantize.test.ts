@@ -159,6 +159,9 @@ describe('argument checks', () => {
     { name: 'dequantize into Float32Array', run: () => dequantizeSum(new Uint32Array(3), layout, 100, new Float32Array(3) as unknown as Float64Array), reason: 'invalid_target', message: 'out must be a Float64Array' },
     { name: 'dequantize sum as Int32Array', run: () => dequantizeSum(new Int32Array(3) as unknown as Uint32Array, layout, 100, new Float64Array(3)), reason: 'invalid_sum', message: 'sum must be a Uint32Array' },
     { name: 'scale for zero participants', run: () => quantizationScale(0), reason: 'invalid_integer', message: 'participantCount' },
+    { name: 'layoutLength of a non-array', run: () => layoutLength('scaled' as unknown as Segment[]), reason: 'invalid_layout', message: 'layout must be an array of segments, got string' },
+    { name: 'layoutLength with a null segment', run: () => layoutLength([null as unknown as Segment]), reason: 'invalid_layout', message: 'layout[0] must be a segment object' },
+    { name: 'random fill into a plain array', run: () => new RandomSource().fill([0] as unknown as Uint32Array), reason: 'invalid_target', message: 'out must be a Uint32Array' },
     { name: 'seeded source with a string seed', run: () => RandomSource.seeded('s' as unknown as Uint8Array), reason: 'invalid_bytes', message: 'seed' },
   ];
   it.each(cases)('$name', ({ run: attempt, reason, message }) => {

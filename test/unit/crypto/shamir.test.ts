@@ -149,6 +149,7 @@ describe('Shamir: malformed and dishonest shares', () => {
     { name: 'combine: null share', run: () => combineShares([s(0), null as unknown as Share, s(2)], 3, 32), reason: 'invalid_share', message: 'shares[1] must be { x, y }' },
     { name: 'combine: negative secret length', run: () => combineShares(shares, 3, -1), reason: 'invalid_integer', message: 'secretLength' },
     { name: 'recover: callback missing', run: () => recoverWithCheck(shares, 3, 32, undefined as never), reason: 'invalid_callback', message: 'isCorrect must be a function' },
+    { name: 'recover: zero subset budget', run: () => recoverWithCheck(shares, 3, 32, () => true, { maxSubsets: 0 }), reason: 'invalid_integer', message: 'maxSubsets' },
     { name: 'encode: x = 0', run: () => encodeShare({ x: 0, y: s(0).y }), reason: 'invalid_share_x', message: 'share.x' },
     { name: 'encode: odd y', run: () => encodeShare({ x: 1, y: new Uint8Array(3) }), reason: 'invalid_length', message: 'even number of bytes, got 3' },
     { name: 'decode: wrong length', run: () => decodeShare(new Uint8Array(33), 32), reason: 'invalid_length', message: 'share bytes must be 34 bytes long, got 33' },
