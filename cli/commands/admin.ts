@@ -11,11 +11,12 @@
  * Each takes the connection flags of admin-connection.ts (or an operator.yaml) and --json. Commands
  * only parse, call OperatorClient and print; errors propagate to cli/run.ts.
  */
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { OperatorClient, type OperatorConnection } from '../../coordinator/admin/index.js';
 import { writeFileAtomic } from '../../coordinator/state/index.js';
-import { createOutput } from '../output.js';
+import { createOutput, type Output } from '../output.js';
 import { UsageError } from '../usage-error.js';
 import { resolveConnection, withConnectionOptions, type ConnectionFlags } from './admin-connection.js';
 import { eventText, jsonView, participantsText, revocationText, roundsText, statusText } from './admin-format.js';
@@ -27,19 +28,27 @@ interface JsonFlag {
 /** A serial as `fedgate certs` prints it: 16+ hex digits (ours carry 128 random bits), colons allowed. */
 const SERIAL_LIKE = /^(0x)?[0-9A-Fa-f:]{16,}$/;
 
-export function registerAdminCommands(program: Command): void {
+/** Where the commands print and which environment they read; tests pass their own. */
+export interface CommandIo {
+  readonly stdout?: NodeJS.WritableStream;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function registerAdminCommands(program: Command, io: CommandIo = {}): void {
+  const output = (flags: JsonFlag): Output => createOutput(flags.json === true, io.stdout ?? process.stdout);
+  const withClient = (flags: ConnectionFlags, work: (client: OperatorClient) => Promise<void>): Promise<void> => connectAndRun(flags, io.env ?? process.env, work);
   adminCommand(program, 'status', 'show the federation: rounds committed, current model, connected sites, open round').action(
     async (flags: ConnectionFlags & JsonFlag) =>
       withClient(flags, async (client) => {
         const status = await client.status();
-        createOutput(flags.json === true).result(statusText(status), jsonView(status) as Record<string, unknown>);
+        output(flags).result(statusText(status), jsonView(status) as Record<string, unknown>);
       }),
   );
 
   adminCommand(program, 'participants', 'list the connected participant sites').action(async (flags: ConnectionFlags & JsonFlag) =>
     withClient(flags, async (client) => {
       const participants = await client.participants();
-      createOutput(flags.json === true).result(participantsText(participants), { participants: jsonView(participants) });
+      output(flags).result(participantsText(participants), { participants: jsonView(participants) });
     }),
   );
 
@@ -49,7 +58,7 @@ export function registerAdminCommands(program: Command): void {
       withClient(flags, async (client) => {
         const last = flags.last === undefined ? undefined : parseCount(flags.last, '--last');
         const rounds = last === undefined ? await client.rounds() : (await client.rounds({ newestFirst: true, limit: last })).reverse();
-        createOutput(flags.json === true).result(roundsText(rounds), { rounds: jsonView(rounds) });
+        output(flags).result(roundsText(rounds), { rounds: jsonView(rounds) });
       }),
     );
 
@@ -59,7 +68,7 @@ export function registerAdminCommands(program: Command): void {
     .action(async (flags: ConnectionFlags & JsonFlag & { count?: string; open?: boolean }) =>
       withClient(flags, async (client) => {
         const count = flags.count === undefined ? undefined : parseCount(flags.count, '--count');
-        const output = createOutput(flags.json === true);
+        const printer = output(flags);
         const stop = new AbortController();
         const onSignal = (): void => stop.abort();
         process.once('SIGINT', onSignal);
@@ -68,7 +77,7 @@ export function registerAdminCommands(program: Command): void {
         try {
           await client.watch(
             (event) => {
-              output.result(eventText(event), jsonView(event) as Record<string, unknown>);
+              printer.result(eventText(event), jsonView(event) as Record<string, unknown>);
               seen += 1;
               if (count !== undefined && seen >= count) stop.abort();
             },
@@ -89,9 +98,10 @@ export function registerAdminCommands(program: Command): void {
         const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
         const model = await client.model(round === undefined ? {} : { round });
         const path = resolve(flags.out);
+        await mkdir(dirname(path), { recursive: true });
         await writeFileAtomic(path, model.bytes);
         const sha256 = model.sha256.toString('hex');
-        createOutput(flags.json === true).result(
+        output(flags).result(
           `round ${model.round ?? '?'} model (${model.bytes.length} bytes of ONNX, sha256 ${sha256}) written to ${path}`,
           { round: model.round ?? null, path, bytes: model.bytes.length, sha256, modelHash: model.modelHash ?? null },
         );
@@ -115,7 +125,7 @@ export function registerAdminCommands(program: Command): void {
         if (flags.site === true && flags.serial === true) throw new UsageError('give --site or --serial, not both');
         const bySerial = flags.serial === true || (flags.site !== true && SERIAL_LIKE.test(target));
         const response = await client.revoke(bySerial ? { serial: target } : { siteId: target });
-        createOutput(flags.json === true).result(revocationText(response), jsonView(response) as Record<string, unknown>);
+        output(flags).result(revocationText(response), jsonView(response) as Record<string, unknown>);
       }),
     );
 }
@@ -124,8 +134,8 @@ function adminCommand(program: Command, name: string, description: string): Comm
   return withConnectionOptions(program.command(name).description(description)).option('--json', 'print JSON instead of text');
 }
 
-async function withClient(flags: ConnectionFlags, work: (client: OperatorClient) => Promise<void>): Promise<void> {
-  const connection: OperatorConnection = await resolveConnection(flags);
+async function connectAndRun(flags: ConnectionFlags, env: NodeJS.ProcessEnv, work: (client: OperatorClient) => Promise<void>): Promise<void> {
+  const connection: OperatorConnection = await resolveConnection(flags, env);
   const client = new OperatorClient(connection);
   try {
     await work(client);
