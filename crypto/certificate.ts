@@ -60,12 +60,18 @@ function parseCertificate(certificate: Uint8Array | string): X509Certificate {
   }
 }
 
-/** Every value of a subject attribute (the legacy object gives a string, or an array when repeated). */
-function subjectValues(certificate: X509Certificate, attribute: 'CN' | 'OU'): string[] {
+/**
+ * The subject's attributes, unescaped by OpenSSL (the legacy object gives a string per attribute, or an
+ * array when the attribute is repeated); parsing the printed DN instead would have to undo RFC 2253
+ * escaping.
+ */
+function subjectAttributes(certificate: X509Certificate): (attribute: 'CN' | 'OU') => string[] {
   const subject = certificate.toLegacyObject().subject as unknown as Record<string, unknown> | undefined;
-  const value = subject?.[attribute];
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).map((item) => String(item));
+  return (attribute) => {
+    const value = subject?.[attribute];
+    if (value === undefined) return [];
+    return (Array.isArray(value) ? value : [value]).map((item) => String(item));
+  };
 }
 
 function checkValidity(certificate: X509Certificate, at: Date, who: string): void {
@@ -144,7 +150,8 @@ export function verifyPeerCertificate(
   const serial = normalizeSerial(parsed.serialNumber);
   if (trust.revokedSerials.has(serial)) throw denied('certificate_revoked', `${who} is revoked by the federation CA's CRL`);
 
-  const roles = subjectValues(parsed, 'OU');
+  const subject = subjectAttributes(parsed);
+  const roles = subject('OU');
   const role = roles[0];
   if (roles.length !== 1 || !SITE_ROLES.includes(role as SiteRole)) {
     throw denied('certificate_role', `${who} must carry exactly one subject OU among ${SITE_ROLES.join(', ')}, got ${JSON.stringify(roles)}`);
@@ -152,7 +159,7 @@ export function verifyPeerCertificate(
   if (expected.role !== undefined && role !== expected.role) {
     throw denied('certificate_role', `${who} has role ${JSON.stringify(role)}, expected ${JSON.stringify(expected.role)}`);
   }
-  const names = subjectValues(parsed, 'CN');
+  const names = subject('CN');
   const siteId = names[0];
   if (names.length !== 1 || siteId === undefined || siteId.length === 0) {
     throw denied('certificate_identity', `${who} must carry exactly one non-empty subject CN (the site id), got ${JSON.stringify(names)}`);

@@ -15,6 +15,7 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual, zeroize } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
+import { CryptoError } from '../errors.js';
 import type { MaskStream, PrgScratch } from '../prg.js';
 import type { RandomSource } from '../quantize.js';
 import { encodeShare } from '../shamir.js';
@@ -25,6 +26,7 @@ import { decideReveals } from './client-reveal.js';
 import { acceptShareDelivery, createShareKeys, type AcceptedDelivery, type HeldShares } from './client-shares.js';
 import { acceptMaskedSurvivors, consistencySigners, type AcceptedMaskedSurvivors, type SurvivorView } from './client-survivors.js';
 import { checkCommitHashes, sameCommitHashes } from './commit-hashes.js';
+import { decodeRoundConfig, encodeRoundConfig } from './config-codec.js';
 import { vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
@@ -120,8 +122,9 @@ export class SecAggClient {
   advertiseKeys(config: RoundConfig): AdvertiseKeysMessage {
     this.requirePhase('idle', 'advertise_keys');
     checkRoundConfigAgainstPolicy(config, this.siteId, this.options.policy);
-    this.config = config;
-    this.context = roundContext(config);
+    // A private canonical copy: later changes to the caller's object cannot change this site's view.
+    this.config = decodeRoundConfig(encodeRoundConfig(config));
+    this.context = roundContext(this.config);
     const { keys, advert } = createAdvert(this.context, this.options.signingKey);
     this.keys = keys;
     this.advert = advert;
@@ -400,10 +403,13 @@ export class SecAggClient {
     try {
       return step();
     } catch (error) {
+      // A primitive's CryptoError (e.g. a neighbour's low-order key) keeps its code and reason.
       const failure =
         error instanceof SecAggError
           ? error
-          : new SecAggError('INTERNAL', 'internal_error', `unexpected failure: ${error instanceof Error ? error.message : String(error)}`, { cause: error, site: this.siteId });
+          : error instanceof CryptoError
+            ? new SecAggError(error.code, error.reason, error.message, { cause: error, site: this.siteId })
+            : new SecAggError('INTERNAL', 'internal_error', `unexpected failure: ${error instanceof Error ? error.message : String(error)}`, { cause: error, site: this.siteId });
       this.failure = failure;
       this.phaseValue = 'failed';
       this.dispose();

@@ -8,12 +8,15 @@
  *
  * Every rejected message throws a SecAggError and leaves the state as it was.
  */
+import type { KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
+import { CryptoError } from '../errors.js';
 import { buildNeighbourGraph, graphSeed, sortSiteIds, type NeighbourGraph } from '../graph.js';
 import { sha256 } from '../hash.js';
 import type { PrgScratch } from '../prg.js';
-import { validateRoundConfig, vectorLength, type RoundConfig } from './config.js';
+import { decodeRoundConfig, encodeRoundConfig } from './config-codec.js';
+import { vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggAborted, secaggDenied, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
   AdvertiseKeysMessage,
@@ -114,9 +117,9 @@ export class SecAggServer {
   private commits: CommitCollector | undefined;
 
   constructor(private readonly options: SecAggServerOptions) {
-    validateRoundConfig(options.config);
-    this.config = options.config;
-    this.context = roundContext(options.config);
+    // A private canonical copy (validated on decoding): the caller's object may change, the round may not.
+    this.config = decodeRoundConfig(encodeRoundConfig(options.config));
+    this.context = roundContext(this.config);
     this.siteKeys = new SiteKeys(options.certificates, options.trust, options.now);
     this.minSurvivors = options.minSurvivors ?? options.config.reconstructionThreshold;
     if (!Number.isInteger(this.minSurvivors) || this.minSurvivors < 1) {
@@ -168,6 +171,19 @@ export class SecAggServer {
       throw secaggPrecondition('duplicate_message', `site ${JSON.stringify(sender)} already sent its ${stage} message`, { stage, site: sender });
     }
     const publicKey = this.siteKeys.publicKeyOf(sender, stage);
+    try {
+      this.store(sender, message, publicKey);
+    } catch (error) {
+      // A primitive's CryptoError (a malformed share, say) keeps its code and reason, with context.
+      if (error instanceof CryptoError && !(error instanceof SecAggError)) {
+        throw new SecAggError(error.code, error.reason, error.message, { stage, site: sender, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Validates one message completely (intake functions mutate nothing), then stores it. */
+  private store(sender: string, message: ClientMessage, publicKey: KeyObject): void {
     const view = this.intakeView();
     switch (message.stage) {
       case 'advertise_keys':

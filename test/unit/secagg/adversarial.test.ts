@@ -33,9 +33,10 @@ import {
 
 let federation: TestFederation;
 const ids = () => federation.sites.map((site) => site.siteId);
+// Generating every site's RSA key is slow on a busy machine: allow it time, once per file.
 beforeAll(() => {
   federation = cachedFederation(8, 'adv-');
-});
+}, 300_000);
 
 /** k = 4 ring over 8 sites, t = 3. */
 function config(counter = 1, overrides: { plaintext?: boolean; threshold?: number } = {}) {

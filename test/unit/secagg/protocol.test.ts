@@ -19,9 +19,10 @@ import {
 } from '../../support/secagg-sim.js';
 
 let federation: TestFederation;
+// Generating every site's RSA key is slow on a busy machine: allow it time, once per file.
 beforeAll(() => {
   federation = cachedFederation(20);
-});
+}, 300_000);
 
 function drops(entries: readonly (readonly [string, DropPoint])[]): Map<string, DropPoint> {
   return new Map(entries);

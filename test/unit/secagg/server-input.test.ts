@@ -12,9 +12,10 @@ import { uploadHash } from '../../../crypto/secagg/transcript.js';
 import { RoundDriver, cachedFederation, testRoundConfig, testUpdate, type TestFederation } from '../../support/secagg-sim.js';
 
 let federation: TestFederation;
+// Generating every site's RSA key is slow on a busy machine: allow it time, once per file.
 beforeAll(() => {
   federation = cachedFederation(6, 'srv-');
-});
+}, 300_000);
 
 function driver(): RoundDriver {
   return new RoundDriver({ federation, config: testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 4, threshold: 3, parameters: 32 }) });

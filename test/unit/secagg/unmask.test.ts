@@ -24,9 +24,10 @@ import {
 
 let federation: TestFederation;
 const ids = () => federation.sites.map((site) => site.siteId);
+// Generating every site's RSA key is slow on a busy machine: allow it time, once per file.
 beforeAll(() => {
   federation = cachedFederation(8, 'unm-');
-});
+}, 300_000);
 
 describe('Unmask with a wrong share', () => {
   it.each(['self_mask', 'mask_key'] as const)('detects a bad %s share, names the (dealer, holder) pair and still sums exactly', (secret) => {
