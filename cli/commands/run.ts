@@ -1,5 +1,7 @@
 /** `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM. */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
@@ -123,13 +125,25 @@ export function registerRunCommands(program: Command): void {
             }),
         onRoundEnd: (event) => {
           logger.info(event, 'round ended');
-          if (event.outcome === 'committed') committed += 1;
+          if (event.outcome === 'committed') {
+            committed += 1;
+            const model = participant.latestModel();
+            if (model !== undefined) void saveLatestModel(config.state_dir, model).catch((error: unknown) => logger.warn({ err: error }, 'could not save the latest model'));
+          }
           if (target !== undefined && committed >= target) reachedTarget();
         },
       });
       await Promise.race([waitForSignal(), targetReached]);
       await participant.stop();
     });
+}
+
+/** Keeps the newest committed global model this site signed, written atomically, for local use. */
+async function saveLatestModel(directory: string, model: Uint8Array): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  const temporary = join(directory, `latest-model.bin.tmp-${process.pid}`);
+  await writeFile(temporary, model);
+  await rename(temporary, join(directory, 'latest-model.bin'));
 }
 
 function waitForSignal(): Promise<void> {
