@@ -69,3 +69,16 @@ export {
   type AccessPolicy,
 } from './access-control.js';
 export { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer, type FedgateServerOptions } from './server.js';
+export {
+  ADMIN_ACCESS_POLICY,
+  ADMIN_PROTO_FILE,
+  ADMIN_SERVICE_NAME,
+  adminProtocol,
+  loadAdminProtocol,
+  type AdminClient,
+  type AdminClientConstructor,
+  type AdminHandlers,
+  type AdminProtocol,
+} from './admin-loader.js';
+export * from './admin-messages.js';
+export { receiveModelStream, type ReceiveModelOptions, type ReceivedModel } from './admin-transfer.js';

@@ -15,7 +15,7 @@ import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
 import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
-import { FEDERATION_SERVICE_NAME } from '../../proto/loader.js';
+import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
 import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
 import { attachAdminService } from '../admin/admin-app.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
@@ -163,7 +163,7 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
       })
     : undefined;
   addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME, ...(adminEnabled ? [ADMIN_SERVICE_NAME] : [])]);
-  addReflectionService(server, protocol.packageDefinition);
+  addReflectionService(server, adminEnabled ? protocol.packageDefinition : federationProtocol().packageDefinition);
   const port = await bindServer(server, options.listen, serverCredentials({ caPem: options.tls.caPem, certPem: options.tls.certPem, keyPem: options.tls.keyPem }));
   logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
 
