@@ -181,10 +181,16 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   /** Runs rounds until the configured number have committed or `signal` fires. */
   async run(signal?: AbortSignal): Promise<void> {
     const log = this.options.logger;
-    while (this.state.committedRounds < this.options.rounds && signal?.aborted !== true) {
-      const participants = await this.waitForParticipants(signal);
-      if (participants === undefined) continue;
-      await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+    try {
+      while (this.state.committedRounds < this.options.rounds && signal?.aborted !== true) {
+        const participants = await this.waitForParticipants(signal);
+        if (participants === undefined) continue;
+        await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+      }
+    } catch (error) {
+      // Callers may only hold on to the promise (the gRPC app does): say here that no more rounds will run.
+      log.error({ err: error, committedRounds: this.state.committedRounds }, 'the federation loop failed; no further rounds will start');
+      throw error;
     }
     log.info({ committedRounds: this.state.committedRounds }, 'federation finished its rounds');
   }
@@ -278,6 +284,20 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     return outcome;
   }
 
+  /**
+   * The configured t for a round of degree k. Which k a round gets depends on how many sites were
+   * selected, so a t that suits one round can fall outside (k+1)/2 < t <= k+1 (DESIGN.md step 1) for
+   * another: it is moved to the nearest valid value (upwards never weakens the round) with a warning,
+   * instead of an invalid RoundConfig ending the federation loop.
+   */
+  private roundThreshold(configured: number, degree: number): number {
+    const threshold = Math.min(Math.max(configured, Math.floor((degree + 1) / 2) + 1), degree + 1);
+    if (threshold > configured) {
+      this.options.logger.warn({ configured, used: threshold, neighbourDegree: degree }, 'configured reconstruction threshold is invalid for this round; using the smallest valid one');
+    }
+    return threshold;
+  }
+
   private roundConfig(roundId: Uint8Array, participants: string[]): RoundConfig {
     const options = this.options;
     const complete = participants.length - 1;
@@ -290,7 +310,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       modelHash: fromHex(this.state.modelHash),
       optimizerStateHash: fromHex(this.state.optimizerStateHash),
       hyperParameters: { ...options.hyperParameters, round: this.state.committedRounds + 1 },
-      ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: Math.min(options.reconstructionThreshold, degree + 1) }),
+      ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: this.roundThreshold(options.reconstructionThreshold, degree) }),
       neighbourDegree: degree,
       layout: {
         parameterSegments: [{ length: this.model.length, bound: options.clipBound }],

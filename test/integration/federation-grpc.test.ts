@@ -5,6 +5,7 @@
  * quorum of commit signatures that verify offline, and rounds must survive dropouts (or abort cleanly
  * and restart under a new id when they cannot).
  */
+import { rm } from 'node:fs/promises';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildTrainingPlan } from '../../model/plan.js';
 import { sha256 } from '../../proto/chunking.js';
@@ -86,7 +87,7 @@ describe('secure rounds over mutual TLS', () => {
   });
 
   it('commits FedAvg of U3 when one site dies after ShareKeys and another after MaskedInput (5 sites, complete graph, t = 3)', async () => {
-    harness = await GrpcFederation.start({ pki, sites: 5, rounds: 1, reconstructionThreshold: 3, clipBound: CLIP, maxWeight: MAX_WEIGHT, stageDeadlineMs: 4000 });
+    harness = await GrpcFederation.start({ pki, sites: 5, rounds: 1, reconstructionThreshold: 3, clipBound: CLIP, maxWeight: MAX_WEIGHT });
     const federation = harness;
     const kills: Promise<void>[] = [];
     // "Killed" = the daemon stopped the moment the coordinator accepted that stage from it.
@@ -116,7 +117,7 @@ describe('secure rounds over mutual TLS', () => {
   });
 
   it('aborts a round left with too few sites (typed reason) and commits the next one under a higher counter', async () => {
-    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1, clipBound: CLIP, maxWeight: MAX_WEIGHT, stageDeadlineMs: 3000 });
+    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1, clipBound: CLIP, maxWeight: MAX_WEIGHT });
     const federation = harness;
     const stopped: Promise<void>[] = [];
     let killing = true;
@@ -143,5 +144,30 @@ describe('secure rounds over mutual TLS', () => {
     expect(records).toHaveLength(1);
     expect(verifyCommitRecord(records[0] as (typeof records)[0], pki.ca.certificatePem).quorum).toBe(true);
     await expectFedAvg(federation, 1, 3);
+  });
+
+  it('raises a configured threshold that is too low for the round to the smallest valid one instead of stopping the federation', async () => {
+    // threshold 2 suits a round of 3 sites (k = 2), but a round of 4 has k = 3 and needs t > (k+1)/2 = 2.
+    harness = await GrpcFederation.start({ pki, sites: 4, rounds: 1, reconstructionThreshold: 2, clipBound: CLIP, maxWeight: MAX_WEIGHT });
+    await harness.waitUntilDone(60_000);
+    const [record] = await harness.ledgerFiles();
+    if (record === undefined) throw new Error('no ledger record');
+    const verification = verifyCommitRecord(record, pki.ca.certificatePem);
+    expect(verification.config.participants).toHaveLength(4);
+    expect(verification.config.reconstructionThreshold).toBe(3);
+    expectQuorum(verification, harness.siteIds);
+    expect(harness.coordinatorLines('configured reconstruction threshold is invalid for this round; using the smallest valid one')).toHaveLength(1);
+  });
+
+  it('says in its log why no further round will start when the federation loop fails', async () => {
+    harness = await GrpcFederation.start({ pki, sites: 2, rounds: 1, startSites: false });
+    // The next round id cannot be persisted: its counter file has no directory any more.
+    await rm(harness.stateDirectory, { recursive: true, force: true });
+    harness.startSite('site-1');
+    harness.startSite('site-2');
+    await expect(harness.waitUntilDone(30_000)).rejects.toThrow(/round-counter\.json/);
+    const [line] = harness.coordinatorLines('the federation loop failed; no further rounds will start');
+    expect(String((line?.['err'] as { message?: unknown } | undefined)?.message)).toMatch(/round-counter\.json/);
+    expect(harness.events).toEqual([]);
   });
 });
