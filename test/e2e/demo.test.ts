@@ -46,8 +46,7 @@ describe('npm run demo', () => {
   it(`runs ${ROUNDS} secure rounds with 3 site processes, prints a JSON summary and exports a model that scores on held-out data`, { timeout: 240_000 }, async () => {
     output = await createTempDirectory('fedgate-demo-e2e-');
     const run = await runDemoProcess(['--rounds', String(ROUNDS), '--json', '--out', output.path]);
-    expect(run.stderr).not.toMatch(/demo failed/);
-    expect(run.code).toBe(0);
+    expect(run.code, `the demo exited with ${String(run.code)}; stderr:\n${run.stderr.slice(-4000)}`).toBe(0);
     const lines = run.stdout.trim().split('\n');
     const summary = JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
     expect(summary).toMatchObject({ rounds: ROUNDS, participants: 3, secure_aggregation: true });

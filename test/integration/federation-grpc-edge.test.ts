@@ -129,7 +129,7 @@ describe('transfers through the real service', () => {
 
 describe('a hostile participant inside a live round', () => {
   it('refuses its forged, misdirected and malformed messages with clear statuses while the honest sites commit FedAvg', async () => {
-    harness = await GrpcFederation.start({ pki, sites: 5, rounds: 1, reconstructionThreshold: 3, startSites: false, stageDeadlineMs: 10_000 });
+    harness = await GrpcFederation.start({ pki, sites: 5, rounds: 1, reconstructionThreshold: 3, startSites: false });
     const federation = harness;
     for (const siteId of ['site-1', 'site-2', 'site-3', 'site-4']) federation.startSite(siteId);
     const hostile = await siteCertificate(pki, 'site-5');

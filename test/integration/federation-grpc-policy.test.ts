@@ -85,7 +85,7 @@ describe('a site refuses rounds outside its policy', () => {
   });
 
   it('refuses a round for a task it has not pinned, even from its own coordinator', async () => {
-    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1, stageDeadlineMs: 3000 });
+    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1 });
     const otherTask = sha256(Buffer.from('a task no site reviewed'));
     // A coordinator that lies: the RoundConfig each site receives names another task than the one it pinned at Hello.
     harness.rewriteToSite = (_siteId, message) => {

@@ -14,7 +14,7 @@ import { fromHex } from '../../crypto/bytes.js';
 import { decodeRoundConfig, roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import { encodeSiteIdSet } from '../../crypto/secagg/fields.js';
-import { keyListHash } from '../../crypto/secagg/transcript.js';
+import { commitTranscript, keyListHash, roundContext } from '../../crypto/secagg/transcript.js';
 import { canonicalMessage, verifyMessage } from '../../crypto/signature.js';
 import type { CommitBody } from '../../coordinator/federation/commit-json.js';
 import { GENESIS_HASH, recordHash, type LedgerRecord } from '../../coordinator/state/ledger.js';
@@ -151,6 +151,15 @@ export function verifyCommitRecord(record: LedgerRecord<CommitBody>, caPem: stri
     fromHex(body.optimizerStateHash),
     encodeSiteIdSet(body.survivors),
   ]);
+  const hashes = {
+    previousModelHash: fromHex(body.previousModelHash),
+    aggregateHash: fromHex(body.aggregateHash),
+    newModelHash: fromHex(body.newModelHash),
+    optimizerStateHash: fromHex(body.optimizerStateHash),
+  };
+  if (!Buffer.from(signed).equals(commitTranscript(roundContext(config), listHash, hashes, body.survivors))) {
+    throw new Error(`record ${record.sequence}: crypto/secagg/transcript.ts commitTranscript differs from the commit layout of DESIGN.md step 7`);
+  }
   const ca = new X509Certificate(caPem);
   const committedAt = new Date(body.committedAt);
   const validSigners = new Set<string>();

@@ -80,9 +80,12 @@ export interface GrpcFederationOptions {
   readonly clipBound?: number;
   /** W. @default 2000 */
   readonly maxWeight?: number;
-  /** Every stage deadline but MaskedInput. @default 5 s */
+  /**
+   * Every stage deadline but MaskedInput. Tests drop sites by stopping their daemons, which the
+   * coordinator sees at once, so deadlines only matter on a slow machine. @default 10 s
+   */
   readonly stageDeadlineMs?: number;
-  /** MaskedInput (training included). @default 30 s */
+  /** MaskedInput (training included). @default 60 s */
   readonly maskedInputDeadlineMs?: number;
   readonly siteOptions?: (siteId: string, index: number) => GrpcSiteOptions;
   /** Start every site's daemon at once. @default true */
@@ -383,11 +386,11 @@ export class GrpcFederation {
 
   private async startCoordinator(): Promise<void> {
     const options = this.options;
-    const stage = options.stageDeadlineMs ?? 5000;
+    const stage = options.stageDeadlineMs ?? 10_000;
     const deadlines: StageDeadlines = {
       advertiseKeysMs: stage,
       shareKeysMs: stage,
-      maskedInputMs: options.maskedInputDeadlineMs ?? 30_000,
+      maskedInputMs: options.maskedInputDeadlineMs ?? 60_000,
       consistencyCheckMs: stage,
       unmaskMs: stage,
       commitMs: stage,
