@@ -22,10 +22,15 @@ import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
 import { RoundSession, type SiteSessionMessage } from '../round/round-session.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
+import { SessionWatchdog } from './session-watchdog.js';
 import type { SiteDataSpec } from './site-data.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
+/** How long a new Session may wait for the coordinator's HelloReply before the connection is given up. */
+const HELLO_REPLY_TIMEOUT_MS = 30_000;
+/** Heartbeat intervals without any message after which the connection is presumed dead. */
+const MISSED_HEARTBEATS = 3;
 
 export interface ParticipantAppOptions {
   /** host:port of the coordinator. */
@@ -79,15 +84,20 @@ export function startParticipant(options: ParticipantAppOptions): RunningPartici
 class ParticipantDaemon {
   latestModel: Uint8Array | undefined;
   private readonly stopping = new AbortController();
-  private readonly client: FederationClient;
+  private client: FederationClient;
   private readonly contexts = new Map<string, Promise<TaskContext>>();
   private readonly blobCache = new Map<string, Uint8Array>();
   private readonly log: Logger;
 
   constructor(private readonly options: ParticipantAppOptions) {
-    const { FederationClient } = federationProtocol();
-    this.client = new FederationClient(options.coordinator, channelCredentials({ ...options.tls, ...(options.serverName === undefined ? {} : { serverName: options.serverName }) }), clientChannelOptions());
+    this.client = this.newClient();
     this.log = options.logger.child({ site: options.siteId });
+  }
+
+  private newClient(): FederationClient {
+    const { FederationClient } = federationProtocol();
+    const { options } = this;
+    return new FederationClient(options.coordinator, channelCredentials({ ...options.tls, ...(options.serverName === undefined ? {} : { serverName: options.serverName }) }), clientChannelOptions());
   }
 
   async run(): Promise<void> {
@@ -97,6 +107,10 @@ class ParticipantDaemon {
       if (this.stopping.signal.aborted) break;
       const delay = backoff.next();
       this.log.warn({ reason: outcome, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      // A fresh channel: the old one may still hold a connection that died silently, and grpc-js would
+      // open the next Session on it.
+      this.client.close();
+      this.client = this.newClient();
       await sleep(delay, this.stopping.signal);
     }
     for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
@@ -114,9 +128,17 @@ class ParticipantDaemon {
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
       let finished = false;
+      let heartbeatIntervalMs = 0;
+      const watchdog = new SessionWatchdog((silentMs) => {
+        const expected = heartbeatIntervalMs > 0 ? `it sends a heartbeat every ${heartbeatIntervalMs} ms` : 'no HelloReply yet';
+        finish(`no message from the coordinator for ${silentMs} ms (${expected}): the connection is presumed dead`);
+        call.cancel();
+      });
+      watchdog.watch(HELLO_REPLY_TIMEOUT_MS);
       const finish = (why: string): void => {
         if (finished) return;
         finished = true;
+        watchdog.stop();
         this.stopping.signal.removeEventListener('abort', onStop);
         for (const [roundId, round] of rounds) {
           round.stop('connection lost');
@@ -133,6 +155,11 @@ class ParticipantDaemon {
       call.on('error', (error) => finish(error.message));
       call.on('end', () => finish('the coordinator ended the session'));
       call.on('data', (message: CoordinatorMessage) => {
+        watchdog.heard();
+        if (message.payload === 'helloReply') {
+          heartbeatIntervalMs = message.helloReply.heartbeatIntervalMs;
+          watchdog.watch(heartbeatIntervalMs * MISSED_HEARTBEATS);
+        }
         try {
           this.onMessage(call, message, rounds, onConnected);
         } catch (error) {

@@ -62,6 +62,8 @@ export interface GrpcSiteOptions {
   readonly policy?: Partial<SitePolicy>;
   /** Pin the federation's task (accepted_tasks). @default true */
   readonly pinTask?: boolean;
+  /** Dial this host:port instead of the coordinator's (e.g. a proxy in between). */
+  readonly dial?: string;
 }
 
 export interface GrpcFederationOptions {
@@ -220,7 +222,7 @@ export class GrpcFederation {
     const configured = { ...this.options.siteOptions?.(siteId, index), ...overrides };
     const pinned = configured.pinTask === false ? [] : [Buffer.from(this.taskHashHex, 'hex')];
     const daemon = startParticipant({
-      coordinator: this.address,
+      coordinator: configured.dial ?? this.address,
       tls: { caPem: this.caPem, certPem: certificate.certificatePem, keyPem: certificate.privateKeyPem },
       siteId,
       signingKey: createPrivateKey(certificate.privateKeyPem),
