@@ -75,8 +75,8 @@ afterEach(async () => {
 
 describe('a daemon whose connection silently dies', () => {
   it('notices the missing heartbeats, dials again on a fresh connection and is back in the federation', async () => {
-    // Heartbeats every second (the harness setting): the daemon should give up after about three.
-    harness = await GrpcFederation.start({ pki, sites: 2, rounds: 1, startSites: false });
+    // A heartbeat every 500 ms: the daemon should give up after about three missed ones.
+    harness = await GrpcFederation.start({ pki, sites: 2, rounds: 1, startSites: false, heartbeatIntervalMs: 500 });
     const federation = harness;
     const relay = await blackHoleProxy(federation.coordinator.port);
     proxy = relay;

@@ -93,6 +93,11 @@ export interface GrpcFederationOptions {
   /** Start every site's daemon at once. @default true */
   readonly startSites?: boolean;
   readonly revokedSerials?: readonly string[];
+  /**
+   * The coordinator's heartbeat; a daemon gives its connection up after three silent intervals, so keep
+   * it well above any event-loop stall of this shared process on a busy machine. @default 5 s
+   */
+  readonly heartbeatIntervalMs?: number;
 }
 
 export const FEDERATION_ID = 'grpc-test-federation';
@@ -418,7 +423,7 @@ export class GrpcFederation {
       deadlines,
       serverOptimizer: { kind: 'fedavg', learningRate: 1 },
       logger: capturingLogger(this.coordinatorLog),
-      heartbeatIntervalMs: 1000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
     });
     this.coordinatorValue = coordinator;
     coordinator.federation.on('round', (event) => {
