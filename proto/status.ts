@@ -106,7 +106,9 @@ function describeKnownError(error: unknown): KnownError | null {
   if (!(error instanceof Error)) return null;
   const { code, reason } = error as Error & { code?: unknown; reason?: unknown };
   if (!isFedgateCode(code)) return null;
-  return { code, reason: typeof reason === 'string' && REASON_PATTERN.test(reason) ? reason : code, message: error.message };
+  // crypto/ and model/ name their reasons in snake_case ('stage_closed'); on the wire reasons are upper case.
+  const wireReason = typeof reason === 'string' ? reason.toUpperCase() : undefined;
+  return { code, reason: wireReason !== undefined && REASON_PATTERN.test(wireReason) ? wireReason : code, message: error.message };
 }
 
 function publicMessage(message: string): string {

@@ -267,7 +267,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.optimizerState = finalized.optimizerState;
     this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
     await writeFederationState(this.options.stateDirectory, this.state);
-    for (const siteId of outcome.result.maskedSurvivors) {
+    // Every member of U hears how the round ended, so sites that dropped or refused release its state too.
+    for (const siteId of participants) {
       this.options.sites.send(siteId, { kind: 'committed', roundId: roundId.bytes, sequence: record.sequence, newModelHash: finalized.hashes.newModelHash, signatures: outcome.record.signatures.length });
     }
     this.emit('round', {

@@ -140,7 +140,8 @@ export class RoundSession {
     this.enqueue('committed', async () => {
       const computation = this.commitComputation;
       if (computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) {
-        this.log.warn('coordinator announced a commit this site did not sign; ignoring it');
+        if (computation !== undefined) this.log.warn('coordinator announced a commit this site did not sign; not keeping that model');
+        this.finish('finished');
         return;
       }
       this.environment.onCommitted?.(this.requireConfig(), computation);
