@@ -211,9 +211,9 @@ async function main(): Promise<void> {
   note(`parameters: mlp 784-128-10 ${mlpSmall.initialParameters.length}, mlp 784-1024-256-10 ${mlp1m.initialParameters.length}, cnn ${cnn.initialParameters.length}; trainBlock: ${mlpSmall.trainBlock === undefined ? 'absent' : 'present'}`);
 
   const speeds: Record<string, Speed> = {};
-  const variants = mlpSmall.trainBlock === undefined ? (['auto', 1] as const) : (['auto', 1, 16] as const);
-  for (const stepsPerRun of variants) {
-    const suffix = stepsPerRun === 'auto' ? '' : stepsPerRun === 1 ? '_single_step' : '_block16';
+  // 'auto' (the default: trainBlock when the plan has it) and 1 (the single-step graph only).
+  for (const stepsPerRun of ['auto', 1] as const) {
+    const suffix = stepsPerRun === 'auto' ? '' : '_single_step';
     speeds[`mlp_b64${suffix}`] = await trainerSpeed(mlpSmall, [784], 64, 400, stepsPerRun);
     speeds[`mlp_b256${suffix}`] = await trainerSpeed(mlpSmall, [784], 256, 200, stepsPerRun);
     speeds[`mlp_1m_b256${suffix}`] = await trainerSpeed(mlp1m, [784], 256, 32, stepsPerRun);
@@ -247,17 +247,10 @@ async function main(): Promise<void> {
         mlp_784_128_10_b256_steps_per_s: round(1000 / at('mlp_b256_single_step').msPerStep, 0),
         mlp_1m_b256_ms_per_step: round(at('mlp_1m_b256_single_step').msPerStep),
         cnn_b32_ms_per_step: round(at('cnn_b32_single_step').msPerStep),
+        mlp_784_128_10_b64_steps_per_cpu_s: round(1000 / at('mlp_b64_single_step').cpuMsPerStep, 0),
+        mlp_1m_b256_cpu_ms_per_step: round(at('mlp_1m_b256_single_step').cpuMsPerStep),
+        cnn_b32_cpu_ms_per_step: round(at('cnn_b32_single_step').cpuMsPerStep),
       },
-      ...(speeds['mlp_b64_block16'] === undefined
-        ? {}
-        : {
-            blocks_of_16_steps: {
-              mlp_784_128_10_b64_steps_per_s: round(1000 / at('mlp_b64_block16').msPerStep, 0),
-              mlp_784_128_10_b256_steps_per_s: round(1000 / at('mlp_b256_block16').msPerStep, 0),
-              mlp_1m_b256_ms_per_step: round(at('mlp_1m_b256_block16').msPerStep),
-              cnn_b32_ms_per_step: round(at('cnn_b32_block16').msPerStep),
-            },
-          }),
       cpu_time_per_step: {
         mlp_784_128_10_b64_steps_per_cpu_s: round(1000 / at('mlp_b64').cpuMsPerStep, 0),
         mlp_784_128_10_b256_steps_per_cpu_s: round(1000 / at('mlp_b256').cpuMsPerStep, 0),

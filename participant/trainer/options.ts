@@ -24,7 +24,7 @@ export interface TrainerOptions {
   readonly intraOpThreads?: number;
   /**
    * Optimisation steps per session.run when the plan has a trainBlock graph; 1 uses the single-step
-   * graph only; 'auto' picks per call from the model and batch size (training-engine.ts).
+   * graph only; 'auto' is 16 (training-engine.ts says why).
    * @default 'auto'
    */
   readonly stepsPerRun?: 'auto' | number;

@@ -130,9 +130,9 @@ export interface ReadyInfo {
   readonly inputShape: readonly number[];
   /**
    * Steps per session.run for full blocks of batches: 1 = single-step graph only (also when the plan
-   * has no trainBlock), 'auto' = chosen per call from the model size and batch size.
+   * has no trainBlock). Fewer when a block of that many batches would exceed the block buffer limit.
    */
-  readonly stepsPerRun: number | 'auto';
+  readonly stepsPerRun: number;
 }
 
 export type FromWorker =

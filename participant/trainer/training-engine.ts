@@ -21,16 +21,15 @@ import { StateBuffers } from './state-buffers.js';
 
 /** Upper bound on the block input buffer: S * B * featureSize * 4 bytes. */
 const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
-/** Steps per block run in 'auto' mode (InitMessage.stepsPerRun = 0). */
-const AUTO_STEPS_PER_RUN = 16;
 /**
- * 'auto' runs blocks only while parameters x batch size stays below this. A block saves the fixed cost of
- * a session.run (argument marshalling, one event-loop turn) per step, which matters when a step takes
- * well under a millisecond (the 784-128-10 MLP at batch 64: ~1.6x faster in blocks of 16, bench:train).
- * For large steps the saving is noise, and ONNX Runtime's Loop then measured slower than single steps
- * (the 1M-parameter MLP at batch 256 and the CNN at batch 32), so those use the single-step graph.
+ * Steps per block run in 'auto' mode (InitMessage.stepsPerRun = 0). A block saves the fixed cost of a
+ * session.run (argument marshalling, one event-loop turn) for every step but one. Measured in CPU time
+ * per step (bench:train, and A/B runs of 1/4/16/64 steps per run), blocks of 16 were never slower than
+ * single steps: -35% for the 784-128-10 MLP at batch 64, -5..10% for the 1M-parameter MLP at batch 256
+ * and the CNN at batch 32, where the kernels dominate. Wall-clock comparisons on the shared machine were
+ * too noisy to rank them.
  */
-const AUTO_BLOCK_MAX_WORK = 3e7;
+const AUTO_STEPS_PER_RUN = 16;
 
 interface Batch {
   readonly buffer: BatchBuffer;
@@ -65,7 +64,7 @@ export class TrainingEngine {
       throw invalidArgument('plan_mismatch', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
     }
     let blockSession: ort.InferenceSession | undefined;
-    let stepsPerRun: ReadyInfo['stepsPerRun'] = 1;
+    let stepsPerRun = 1;
     if (init.trainBlock !== undefined && init.stepsPerRun !== 1) {
       blockSession = await factory.create(init.trainBlock, 'trainBlock');
       requireIo(blockSession, 'trainBlock', trainInputs, trainOutputs);
@@ -73,7 +72,7 @@ export class TrainingEngine {
       if (blockShape.join(',') !== inputShape.join(',')) {
         throw invalidArgument('plan_mismatch', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
       }
-      stepsPerRun = init.stepsPerRun === 0 ? 'auto' : init.stepsPerRun;
+      stepsPerRun = init.stepsPerRun === 0 ? AUTO_STEPS_PER_RUN : init.stepsPerRun;
     }
     const state = new StateBuffers(layout, trainSession.inputNames);
     for (const name of trainSession.inputNames) {
@@ -207,16 +206,14 @@ export class TrainingEngine {
   }
 
   /**
-   * Steps per block run for this batch size, or 1 when blocks are off, not worth it ('auto'), or the
-   * block's input buffer would be too big. A pure function of the plan and the batch size, so a seed
-   * always gives the same result.
+   * Steps per block run for this batch size: 1 when blocks are off or the block's input buffer would be
+   * too big. A pure function of the configuration and the batch size, so a seed always gives the same
+   * result (blocks and single steps differ in the last bits of float rounding).
    */
   private blockSteps(batchSize: number, featureSize: number): number {
-    const configured = this.info.stepsPerRun;
-    if (this.blockSession === undefined || configured === 1) return 1;
-    if (configured === 'auto' && this.layout.parameterSize * batchSize > AUTO_BLOCK_MAX_WORK) return 1;
+    if (this.blockSession === undefined) return 1;
     const fit = Math.floor(MAX_BLOCK_BYTES / (batchSize * featureSize * 4));
-    const steps = Math.min(configured === 'auto' ? AUTO_STEPS_PER_RUN : configured, fit);
+    const steps = Math.min(this.info.stepsPerRun, fit);
     return steps >= 2 ? steps : 1;
   }
 
