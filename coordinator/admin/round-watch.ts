@@ -3,8 +3,9 @@
  * round open right now (for GetStatus and for a watcher that asks for it).
  *
  * Every stream handles cancellation, errors and close (an unhandled stream 'error' is an uncaught
- * exception: grpc-node #531). A watcher that stops reading is cut off once RESOURCE_EXHAUSTED rather
- * than having events buffered for it without end.
+ * exception: grpc-node #531). A watcher that falls MAX_QUEUED_EVENTS behind - it stopped reading: a
+ * round emits a few events - is cut off with RESOURCE_EXHAUSTED rather than having events buffered for
+ * it without end.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -91,7 +92,7 @@ export class RoundWatch {
     if (call.writableLength >= MAX_QUEUED_EVENTS) {
       const identity = this.watchers.get(call);
       this.watchers.delete(call);
-      this.logger.warn({ operator: identity?.siteId, queued: call.writableLength }, 'WatchRounds caller stopped reading; ending its stream');
+      this.logger.warn({ operator: identity?.siteId, queued: call.writableLength }, 'WatchRounds caller fell too far behind; ending its stream');
       failStream(call, fedgateError('RESOURCE_EXHAUSTED', 'WATCHER_TOO_SLOW', `${call.writableLength} round events are waiting unread on this WatchRounds stream (limit ${MAX_QUEUED_EVENTS}): read the stream, then call WatchRounds again`));
       return;
     }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { makeClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyCertificateRevocationList } from '../../certs/index.js';
 import type { GetStatusResponse, Participant, RoundEventMessage } from '../../coordinator/admin/index.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/round/round-messages.js';
@@ -323,5 +323,45 @@ describe('live revocation', () => {
     const withoutCa = await expectFailure(client.revoke({ siteId: 'site-1' }));
     expect([withoutCa.code, withoutCa.reason]).toEqual(['FAILED_PRECONDITION', 'CA_DIR_NOT_CONFIGURED']);
     expect(withoutCa.message).toContain('tls.ca_dir');
+  });
+
+  it('cuts off a WatchRounds caller that falls 1000 events behind, while one that keeps reading gets every event', async () => {
+    // HTTP/2's default 64 KiB window (no clientChannelOptions): once it is full, events queue on the coordinator.
+    const stalled = new (adminProtocol().AdminClient)(h.address(), channelCredentials({ caPem: h.caPem, certPem: h.operator.certPem, keyPem: h.operator.keyPem }));
+    const call = stalled.watchRounds({});
+    const cutOff = new Promise<ServiceError>((resolve) => call.on('error', resolve));
+    let stalledRead = 0;
+    const countAndStall = (): void => {
+      stalledRead += 1;
+      call.pause();
+    };
+    call.on('data', countAndStall);
+    let read = 0;
+    const reader = h.operatorClient();
+    const stopReading = new AbortController();
+    const reading = reader.watch(() => (read += 1), { signal: stopReading.signal }).then(() => undefined, (error: unknown) => error);
+    // A call answered after each watch on the same connection: both streams are open.
+    await reader.status();
+    await new Promise((resolve, reject) => stalled.getStatus({}, (error) => (error === null ? resolve(undefined) : reject(error))));
+    // Synthetic events (an unknown round aborting), large enough to fill the stalled caller's HTTP/2 window.
+    const event = { type: 'round_aborted' as const, roundId: `${'00'.repeat(8)}${'ab'.repeat(16)}`, roundCounter: '0', participants: Array.from({ length: 50 }, (_, i) => `site-${i}-of-a-large-federation`), reason: 'synthetic', at: new Date().toISOString() };
+    const total = 3000;
+    for (let sent = 1; sent <= total; sent++) {
+      h.coordinator.federation.emit('round', event);
+      // Paced so the reading watcher can keep up: it is never more than 100 events behind.
+      if (sent % 100 === 0) await vi.waitFor(() => expect(read).toBe(sent), { timeout: 20_000, interval: 10 });
+    }
+    // The status follows the messages already delivered: read them, then see why the stream ended.
+    call.off('data', countAndStall);
+    call.on('data', () => (stalledRead += 1));
+    call.resume();
+    const status = await cutOff;
+    expect(stalledRead).toBeLessThan(total);
+    expect(status.code).toBe(8); // RESOURCE_EXHAUSTED
+    expect(status.details).toMatch(/round events are waiting unread on this WatchRounds stream \(limit 1000\)/);
+    stalled.close();
+    expect(read).toBe(total);
+    stopReading.abort();
+    expect(await reading).toBeUndefined();
   });
 });
