@@ -4,6 +4,7 @@
  * certs/ca-directory.ts), and the serials of the directory's current CRL, merged into the revocation
  * set at start so a revocation made offline (`fedgate certs revoke-offline`) is honoured too.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -101,8 +102,16 @@ export async function coordinatorAdminOptions(
   const caCertificate = await readFile(caDirectoryPaths(caDir).certificate, 'utf8').catch((error: unknown) => {
     throw new ConfigError(`${config.source}: tls.ca_dir names ${caDir}, which holds no ca.pem: point it at the directory of \`fedgate certs init\``, { cause: error });
   });
-  if (caCertificate.trim() !== caPem.trim()) {
+  if (!sameCertificate(caCertificate, caPem)) {
     throw new ConfigError(`${config.source}: tls.ca_dir (${caDir}) holds a different CA than tls.ca: both must be the federation CA`);
   }
   return { admin: { enabled: config.admin.enabled, revocationAuthority: caDirectoryAuthority(caDir) }, revokedSerials: await caDirectoryRevokedSerials(caDir, caPem, config.source) };
+}
+
+function sameCertificate(a: string, b: string): boolean {
+  try {
+    return new X509Certificate(a).raw.equals(new X509Certificate(b).raw);
+  } catch {
+    return false;
+  }
 }

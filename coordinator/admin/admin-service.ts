@@ -120,9 +120,11 @@ function resolveModel(request: GetModelRequest, context: AdminServiceContext): {
     const hash = request.modelHash ?? Buffer.alloc(0);
     if (hash.length !== 32) throw fedgateError('INVALID_ARGUMENT', 'INVALID_HASH', `model_hash must be a 32-byte SHA-256 digest (a round's model_hash or onnx_sha256); got ${hash.length} bytes`);
     const hex = hash.toString('hex');
-    const modelHash = catalog.roundOfModelHash(hex) === undefined ? (context.exports.modelHashOfOnnx(hex) ?? hex) : hex;
-    const round = catalog.roundOfModelHash(modelHash);
-    if (round === undefined) throw fedgateError('NOT_FOUND', 'NO_SUCH_MODEL', `no committed round produced a model with model_hash or onnx_sha256 ${hex} (ListRounds lists both for every round)`);
+    // A model_hash names a round's model directly; an onnx_sha256 through the export index.
+    const byModelHash = catalog.roundOfModelHash(hex);
+    const modelHash = byModelHash === undefined ? context.exports.modelHashOfOnnx(hex) : hex;
+    const round = byModelHash ?? (modelHash === undefined ? undefined : catalog.roundOfModelHash(modelHash));
+    if (round === undefined || modelHash === undefined) throw fedgateError('NOT_FOUND', 'NO_SUCH_MODEL', `no committed round produced a model with model_hash or onnx_sha256 ${hex} (ListRounds lists both for every round)`);
     return { round, modelHash };
   }
   const round = catalog.committedRounds;

@@ -8,6 +8,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { initCertificateAuthority, issueBundle, revokeCertificate } from '../../certs/index.js';
+import { coordinatorAdminOptions } from '../../cli/commands/admin-ca.js';
 import { ModelExports, ONNX_EXPORTS_FILE_NAME, RevocationRegistry, REVOCATIONS_FILE_NAME } from '../../coordinator/admin/index.js';
 import { ModelStore, sha256Hex, StateError } from '../../coordinator/state/index.js';
 import { verifyPeerCertificate } from '../../crypto/certificate.js';
@@ -96,5 +98,28 @@ describe('ModelExports', () => {
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ formatVersion: 1, onnxSha256: { [modelHash]: sha256Hex(toOnnx(weights)) } });
     await writeFile(path, '[]');
     await expect(ModelExports.open(directory.path, store, toOnnx)).rejects.toThrow(/is not a fedgate ONNX export index/);
+  });
+});
+
+describe('the CA directory of coordinator.yaml (tls.ca_dir)', () => {
+  it('honours offline revocations at start and revokes live through the same directory', async () => {
+    const caDir = join(directory.path, 'ca');
+    await initCertificateAuthority({ dir: caDir, commonName: 'state test CA', validDays: 2 });
+    const caPem = await readFile(join(caDir, 'ca.pem'), 'utf8');
+    const [offline, live] = await Promise.all(['site-a', 'site-b'].map((name) => issueBundle({ dir: caDir, role: 'participant', name, validDays: 1 })));
+    await revokeCertificate({ dir: caDir, serial: offline?.certificate.serial ?? '' });
+    const config = { admin: { enabled: true }, tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem', caDir }, source: 'coordinator.yaml' };
+    const options = await coordinatorAdminOptions(config, caPem);
+    expect(options.revokedSerials).toEqual([offline?.certificate.serial]);
+    const authority = options.admin.revocationAuthority;
+    expect((await authority?.participantCertificates('site-b', new Date()))?.map((certificate) => certificate.serial)).toEqual([live?.certificate.serial]);
+    expect(await authority?.certificate('0ABC')).toBeUndefined();
+    const result = await authority?.revoke([live?.certificate.serial ?? ''], new Date());
+    expect(result?.revoked.map((entry) => [entry.serial, entry.commonName, entry.alreadyRevoked])).toEqual([[live?.certificate.serial, 'site-b', false]]);
+    expect((await coordinatorAdminOptions(config, caPem)).revokedSerials.sort()).toEqual([offline?.certificate.serial, live?.certificate.serial].sort());
+
+    const other = await createTestPki('another CA');
+    await expect(coordinatorAdminOptions(config, other.ca.certificatePem)).rejects.toThrow(/tls.ca_dir \(.*\) holds a different CA than tls.ca/);
+    expect(await coordinatorAdminOptions({ ...config, tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' } }, caPem)).toEqual({ admin: { enabled: true }, revokedSerials: [] });
   });
 });
