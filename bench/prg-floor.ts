@@ -1,9 +1,9 @@
 /**
  * How close masking runs to the cost of its primitive. Prints one JSON line:
  * - floor_ns_per_element: the cheapest AES-128-CTR keystream + uint32 add per mask element that
- *   node:crypto allows - one cipher, keystream chunks added into one reused cache-resident accumulator,
- *   with the same kernels addMasks uses (1, 2 or 4 keystreams per pass); min of 5 runs of 50 * d
- *   elements, best chunk size and kernel;
+ *   node:crypto allows - one cipher, keystream chunks added four at a time into one reused
+ *   cache-resident block with the same SIMD accumulator addMasks uses (keystreamFloor); min of 5 runs
+ *   of 50 * d elements, best chunk size; floor_scalar_* is the same with the scalar JavaScript kernel;
  * - mask_50_streams_ms: addMasks of 50 streams (k = 49 neighbours + self mask) over d = 1,000,000 into a
  *   preallocated target, median of 7 runs; mask_ratio = that / (50 * d * floor);
  * - mask_270_streams_ms: the server's unmasking load (about 270 streams), median of 5 runs;
@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PrgScratch, RandomSource, addMasks, combineShares, quantizationScale, quantize, splitSecret, type MaskStream } from '../crypto/index.js';
-import { DEFAULT_CHUNK_BYTES, addKeystream, addKeystreamPair, addKeystreamQuad, keystreamCipher, nextKeystream, primeAllocator } from '../crypto/prg.js';
+import { DEFAULT_CHUNK_BYTES, keystreamFloor, primeAllocator } from '../crypto/prg.js';
 
 const D = 1_000_000;
 const STREAMS = 50;
@@ -60,36 +60,22 @@ function minTiming(timings: Timing[]): Timing {
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
-type Kernel = 'single' | 'pair' | 'quad';
+type Kernel = 'simd' | 'scalar';
 
-/** Keystream + add for `elements` elements from one cipher into one chunk-sized accumulator. */
-function floorRun(chunkBytes: number, kernel: Kernel, elements: number): void {
-  const cipher = keystreamCipher(randomBytes(32));
-  const zeros = new Uint8Array(chunkBytes);
-  const chunk = chunkBytes / 4;
-  const accumulator = new Uint32Array(chunk);
-  const next = (): Uint32Array => nextKeystream(cipher, zeros, chunk);
-  if (kernel === 'quad') {
-    for (let done = 0; done < elements; done += 4 * chunk) addKeystreamQuad(accumulator, 0, next(), next(), next(), next());
-  } else if (kernel === 'pair') {
-    for (let done = 0; done < elements; done += 2 * chunk) addKeystreamPair(accumulator, 0, next(), next());
-  } else {
-    for (let done = 0; done < elements; done += chunk) addKeystream(accumulator, 0, next());
-  }
-}
-
-/** The cheapest per-element cost over chunk sizes and kernels, by wall clock and by CPU time. */
-function measureFloor(): { wall: number; cpu: number; chunkBytes: number; kernel: Kernel } {
-  let best = { wall: Infinity, cpu: Infinity, chunkBytes: 0, kernel: 'single' as Kernel };
+/**
+ * The cheapest per-element cost over chunk sizes, by wall clock and by CPU time, for one kernel
+ * (keystreamFloor: one cipher, keystream chunks added four at a time into one reused block).
+ */
+function measureFloor(kernel: Kernel): { wall: number; cpu: number; chunkBytes: number } {
+  let best = { wall: Infinity, cpu: Infinity, chunkBytes: 0 };
   for (const chunkBytes of [16_384, 32_768, 65_536, 131_072]) {
-    for (const kernel of ['single', 'pair', 'quad'] as const) {
-      const fastest = minTiming(samples(5, () => floorRun(chunkBytes, kernel, STREAMS * D)));
-      if (fastest.wall < best.wall) best = { ...best, wall: fastest.wall, chunkBytes, kernel };
-      best.cpu = Math.min(best.cpu, fastest.cpu);
-    }
+    const scratch = new PrgScratch(chunkBytes, { simd: kernel === 'simd' });
+    const fastest = minTiming(samples(5, () => keystreamFloor(randomBytes(32), STREAMS * D, scratch)));
+    if (fastest.wall < best.wall) best = { ...best, wall: fastest.wall, chunkBytes };
+    best.cpu = Math.min(best.cpu, fastest.cpu);
   }
   const perElement = 1e6 / (STREAMS * D);
-  return { wall: best.wall * perElement, cpu: best.cpu * perElement, chunkBytes: best.chunkBytes, kernel: best.kernel };
+  return { wall: best.wall * perElement, cpu: best.cpu * perElement, chunkBytes: best.chunkBytes };
 }
 
 function maskStreams(count: number): MaskStream[] {
@@ -134,7 +120,8 @@ function measureQuantize(): Timing {
 const loadBefore = loadavg()[0]!;
 // The floor runs under the same allocator conditions as addMasks (which primes on its first call).
 primeAllocator();
-const floor = measureFloor();
+const floor = measureFloor('simd');
+const scalarFloor = measureFloor('scalar');
 const mask = measureMasking(STREAMS, 7);
 const server = measureMasking(SERVER_STREAMS, 5);
 const shamir = measureShamir();
@@ -150,7 +137,9 @@ console.log(
     floor_ns_per_element: round(floor.wall, 4),
     floor_ns_per_element_cpu: round(floor.cpu, 4),
     floor_chunk_bytes: floor.chunkBytes,
-    floor_kernel: floor.kernel,
+    floor_kernel: new PrgScratch().accumulator.kind,
+    floor_scalar_ns_per_element: round(scalarFloor.wall, 4),
+    floor_scalar_ns_per_element_cpu: round(scalarFloor.cpu, 4),
     floor_50_streams_ms: round(floorMs, 1),
     mask_50_streams_ms: round(mask.wall, 1),
     mask_50_streams_ms_cpu: round(mask.cpu, 1),

@@ -7,14 +7,18 @@
  * Performance: a site adds ~k + 1 streams and the server regenerates hundreds, each as long as the model,
  * so `addMasks` never materialises a whole stream. It walks the target in blocks that stay in cache and,
  * for each block, pulls the next keystream chunk of every stream (one Cipheriv per stream, kept across
- * blocks) and adds it in place. node:crypto's `update` cannot write into a caller's buffer; it returns a
- * fresh Buffer per call, so the chunk size balances the per-call cost against allocator behaviour
- * (bench/prg-floor.ts measures it against the cheapest keystream-plus-add loop on the same primitive).
+ * blocks) and adds them four at a time with a SIMD kernel (mask-accumulator.ts). node:crypto's `update`
+ * cannot write into a caller's buffer; it returns a fresh Buffer per call, hence the allocator note below
+ * (bench/prg-floor.ts measures addMasks against the cheapest keystream-plus-add loop on the same primitive).
  */
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { assertBytes, assertInteger, utf8, zeroize } from './bytes.js';
 import { describeValue, invalidArgument } from './errors.js';
 import { hkdfExpand } from './hkdf.js';
+import { createMaskAccumulator, type MaskAccumulator } from './mask-accumulator.js';
+
+// Scalar kernels, for benchmarks that compare them with the SIMD accumulator.
+export { addKeystream, addKeystreamPair, addKeystreamQuad } from './mask-accumulator.js';
 
 /** Length of every mask seed (s_uv from HKDF, self-mask seed b). */
 export const PRG_SEED_LENGTH = 32;
@@ -54,63 +58,24 @@ export function nextKeystream(cipher: Cipher, zeros: Uint8Array, count: number):
   return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
 }
 
-// Kernels: target[offset + i] += or -= keystream(s)[i] (mod 2^32). A sum of at most five uint32s is an
-// exact integer below 2^53, and the final `>>> 0` lets the optimiser keep the loop in 32-bit arithmetic.
-// Grouping streams cuts the loads and stores of the target per keystream element.
-
-/** target[offset, offset + a.length) += a (mod 2^32). */
-export function addKeystream(target: Uint32Array, offset: number, a: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]!) >>> 0;
-}
-
-/** target[offset, offset + a.length) -= a (mod 2^32). */
-export function subtractKeystream(target: Uint32Array, offset: number, a: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]!) >>> 0;
-}
-
-/** target[offset, offset + a.length) += a + b (mod 2^32): one pass over the target for two streams. */
-export function addKeystreamPair(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]! + b[i]!) >>> 0;
-}
-
-/** target[offset, offset + a.length) -= a + b (mod 2^32). */
-export function subtractKeystreamPair(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]! - b[i]!) >>> 0;
-}
-
-/** target[offset, offset + a.length) += a + b + c + d (mod 2^32). */
-export function addKeystreamQuad(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array, c: Uint32Array, d: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! + a[i]! + b[i]! + c[i]! + d[i]!) >>> 0;
-}
-
-/** target[offset, offset + a.length) -= a + b + c + d (mod 2^32). */
-export function subtractKeystreamQuad(target: Uint32Array, offset: number, a: Uint32Array, b: Uint32Array, c: Uint32Array, d: Uint32Array): void {
-  for (let i = 0, n = a.length; i < n; i++) target[offset + i] = (target[offset + i]! - a[i]! - b[i]! - c[i]! - d[i]!) >>> 0;
-}
-
-interface Kernels {
-  single: typeof addKeystream;
-  pair: typeof addKeystreamPair;
-  quad: typeof addKeystreamQuad;
-}
-const ADD: Kernels = { single: addKeystream, pair: addKeystreamPair, quad: addKeystreamQuad };
-const SUBTRACT: Kernels = { single: subtractKeystream, pair: subtractKeystreamPair, quad: subtractKeystreamQuad };
-
 /**
- * Reusable state of `addMasks`: the all-zero input that `update` turns into keystream. One per thread
- * doing masking; reusing it avoids a fresh 64 KiB allocation per call.
+ * Reusable state of `addMasks`: the all-zero input that `update` turns into keystream and the block
+ * accumulator (with its WebAssembly memory). One per thread doing masking.
  */
 export class PrgScratch {
   readonly chunkBytes: number;
   readonly zeros: Uint8Array;
+  readonly accumulator: MaskAccumulator;
 
-  constructor(chunkBytes: number = DEFAULT_CHUNK_BYTES) {
+  /** `options.simd: false` forces the scalar kernels (tests, and comparison in the bench). */
+  constructor(chunkBytes: number = DEFAULT_CHUNK_BYTES, options: { simd?: boolean } = {}) {
     assertInteger(chunkBytes, 'chunkBytes', 16, 1 << 24);
     if (chunkBytes % 16 !== 0) {
       throw invalidArgument('invalid_chunk', `chunkBytes must be a multiple of the 16-byte AES block, got ${chunkBytes}`);
     }
     this.chunkBytes = chunkBytes;
     this.zeros = new Uint8Array(chunkBytes);
+    this.accumulator = createMaskAccumulator(chunkBytes, options.simd ?? true);
   }
 }
 
@@ -150,7 +115,7 @@ function checkStreams(streams: readonly MaskStream[]): void {
 /**
  * target += sum over streams of sign * PRG(seed)[0 .. target.length) (mod 2^32): masking a site's
  * quantized vector (DESIGN.md step 4) and removing the masks of survivors and dropouts (step 6).
- * Streams of equal sign are grouped by four so each pass over a cached target block consumes four keystreams.
+ * Streams of equal sign are added four per pass over each cached block of the target.
  */
 export function addMasks(target: Uint32Array, streams: readonly MaskStream[], scratch?: PrgScratch): void {
   if (!(target instanceof Uint32Array)) throw invalidArgument('invalid_target', `target must be a Uint32Array, got ${describeValue(target)}`);
@@ -160,23 +125,49 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
   }
   if (target.length === 0 || streams.length === 0) return;
   primeAllocator();
-  const { zeros, chunkBytes } = scratch ?? (sharedScratch ??= new PrgScratch());
+  const { zeros, chunkBytes, accumulator } = scratch ?? (sharedScratch ??= new PrgScratch());
   const plus = streams.filter((stream) => stream.sign === 1).map((stream) => keystreamCipher(stream.seed));
   const minus = streams.filter((stream) => stream.sign === -1).map((stream) => keystreamCipher(stream.seed));
   const chunkElements = chunkBytes / 4;
-  for (let offset = 0; offset < target.length; offset += chunkElements) {
-    const count = Math.min(chunkElements, target.length - offset);
-    applyGroup(target, offset, plus, zeros, count, ADD);
-    applyGroup(target, offset, minus, zeros, count, SUBTRACT);
+  const group: Uint32Array[] = [];
+  const apply = (sign: 1 | -1, ciphers: readonly Cipher[], count: number): void => {
+    for (let s = 0; s < ciphers.length; s += 4) {
+      group.length = 0;
+      for (let k = s; k < Math.min(s + 4, ciphers.length); k++) group.push(nextKeystream(ciphers[k]!, zeros, count));
+      accumulator.add(sign, group);
+    }
+  };
+  try {
+    for (let offset = 0; offset < target.length; offset += chunkElements) {
+      const count = Math.min(chunkElements, target.length - offset);
+      accumulator.begin(target, offset, count);
+      apply(1, plus, count);
+      apply(-1, minus, count);
+      accumulator.end();
+    }
+  } finally {
+    accumulator.wipe();
   }
 }
 
-function applyGroup(target: Uint32Array, offset: number, ciphers: readonly Cipher[], zeros: Uint8Array, count: number, kernels: Kernels): void {
-  const next = (s: number): Uint32Array => nextKeystream(ciphers[s]!, zeros, count);
-  let s = 0;
-  for (; s + 3 < ciphers.length; s += 4) kernels.quad(target, offset, next(s), next(s + 1), next(s + 2), next(s + 3));
-  for (; s + 1 < ciphers.length; s += 2) kernels.pair(target, offset, next(s), next(s + 1));
-  if (s < ciphers.length) kernels.single(target, offset, next(s));
+/**
+ * The primitive's floor, for benchmarks: `elements` keystream elements of one PRG(seed) added four
+ * chunks at a time into one reused chunk-sized block, with the same `update` calls and the same
+ * accumulator as addMasks but none of its per-stream work (one cipher, one block, no target walk).
+ */
+export function keystreamFloor(seed: Uint8Array, elements: number, scratch: PrgScratch): void {
+  assertInteger(elements, 'elements', 0, Number.MAX_SAFE_INTEGER);
+  primeAllocator();
+  const cipher = keystreamCipher(seed);
+  const { zeros, chunkBytes, accumulator } = scratch;
+  const chunk = chunkBytes / 4;
+  const block = new Uint32Array(chunk);
+  accumulator.begin(block, 0, chunk);
+  for (let done = 0; done < elements; done += 4 * chunk) {
+    accumulator.add(1, [nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk)]);
+  }
+  accumulator.end();
+  accumulator.wipe();
 }
 
 /** The first `length` elements of PRG(seed), materialised (for tests and small vectors). */

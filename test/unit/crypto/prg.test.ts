@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCipheriv, createHash } from 'node:crypto';
 import { CryptoError, DEFAULT_CHUNK_BYTES, PrgScratch, addMasks, hkdfExpand, prgBlock, utf8, type MaskStream } from '../../../crypto/index.js';
+import { keystreamFloor } from '../../../crypto/prg.js';
 
 function seedOf(label: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update(label).digest());
@@ -38,26 +39,48 @@ describe('PRG = AES-128-CTR keystream (DESIGN.md step 4)', () => {
     }
   });
 
-  it.each([16, 48, 4096, 65_472, 262_144])('gives the same stream for chunk size %i bytes', (chunkBytes) => {
-    const seed = seedOf(`chunk ${chunkBytes}`);
-    const length = 70_001; // not a multiple of any chunk size
-    const target = new Uint32Array(length);
-    addMasks(target, [{ seed, sign: 1 }], new PrgScratch(chunkBytes));
-    expect(sameArray(target, reference(seed, length))).toBe(true);
+  it('uses the WebAssembly SIMD accumulator by default on this platform', () => {
+    expect(new PrgScratch().accumulator.kind).toBe('simd');
+    expect(new PrgScratch(4096, { simd: false }).accumulator.kind).toBe('scalar');
   });
 });
 
-describe('addMasks', () => {
+// Every property below holds for both accumulators: the SIMD kernel and the scalar fallback.
+describe.each(['simd', 'scalar'] as const)('addMasks with the %s accumulator', (kind) => {
+  const scratch = (chunkBytes?: number): PrgScratch => new PrgScratch(chunkBytes, { simd: kind === 'simd' });
+
+  it.each([16, 48, 4096, 65_472, 262_144])('gives the same stream for chunk size %i bytes', (chunkBytes) => {
+    const seed = seedOf(`chunk ${chunkBytes}`);
+    const length = 70_001; // not a multiple of any chunk size, nor of the 4-lane vector
+    const target = new Uint32Array(length);
+    addMasks(target, [{ seed, sign: 1 }], scratch(chunkBytes));
+    expect(sameArray(target, reference(seed, length))).toBe(true);
+  });
+
+  it('writes only its target range when the target is a view into a larger array', () => {
+    const backing = new Uint32Array(10_003).fill(7);
+    const view = backing.subarray(1, 10_002);
+    addMasks(view, [{ seed: seedOf('view'), sign: -1 }], scratch(1024));
+    expect(backing[0]).toBe(7);
+    expect(backing[10_002]).toBe(7);
+    const expected = reference(seedOf('view'), view.length).map((value) => (7 - value) >>> 0);
+    expect(sameArray(view, expected)).toBe(true);
+  });
+
   it('adds and subtracts mod 2^32 into an existing vector', () => {
     const length = 40_000;
     const original = Uint32Array.from({ length }, (_, i) => (i * 2_654_435_761) >>> 0);
     const a = reference(seedOf('x'), length);
     const b = reference(seedOf('y'), length);
     const target = original.slice();
-    addMasks(target, [
-      { seed: seedOf('x'), sign: 1 },
-      { seed: seedOf('y'), sign: -1 },
-    ]);
+    addMasks(
+      target,
+      [
+        { seed: seedOf('x'), sign: 1 },
+        { seed: seedOf('y'), sign: -1 },
+      ],
+      scratch(),
+    );
     const expected = original.map((value, i) => (value + a[i]! - b[i]!) >>> 0);
     expect(sameArray(target, expected)).toBe(true);
   });
@@ -67,11 +90,11 @@ describe('addMasks', () => {
     const original = Uint32Array.from({ length }, (_, i) => (0xffff_fff0 + i) >>> 0);
     const seeds = Array.from({ length: 9 }, (_, i) => seedOf(`cancel ${i}`));
     const target = original.slice();
-    addMasks(target, seeds.map((seed): MaskStream => ({ seed, sign: 1 })));
+    addMasks(target, seeds.map((seed): MaskStream => ({ seed, sign: 1 })), scratch());
     expect(sameArray(target, original)).toBe(false);
     // Remove them in a different order and grouping.
-    addMasks(target, seeds.slice(4).reverse().map((seed): MaskStream => ({ seed, sign: -1 })));
-    addMasks(target, seeds.slice(0, 4).map((seed): MaskStream => ({ seed, sign: -1 })), new PrgScratch(1024));
+    addMasks(target, seeds.slice(4).reverse().map((seed): MaskStream => ({ seed, sign: -1 })), scratch());
+    addMasks(target, seeds.slice(0, 4).map((seed): MaskStream => ({ seed, sign: -1 })), scratch(1024));
     expect(sameArray(target, original)).toBe(true);
   });
 
@@ -83,7 +106,7 @@ describe('addMasks', () => {
     const masked = inputs.map((input, u) => {
       const y = input.slice();
       const streams = [0, 1, 2].filter((v) => v !== u).map((v): MaskStream => ({ seed: seed(u, v), sign: u < v ? 1 : -1 }));
-      addMasks(y, streams);
+      addMasks(y, streams, scratch());
       return y;
     });
     const sum = new Uint32Array(length);
@@ -95,7 +118,7 @@ describe('addMasks', () => {
     const length = 5_000;
     const streams = Array.from({ length: 37 }, (_, i): MaskStream => ({ seed: seedOf(`many ${i}`), sign: i % 3 === 0 ? -1 : 1 }));
     const target = new Uint32Array(length);
-    addMasks(target, streams);
+    addMasks(target, streams, scratch());
     const expected = new Uint32Array(length);
     for (const stream of streams) {
       const ks = reference(stream.seed, length);
@@ -108,7 +131,7 @@ describe('addMasks', () => {
     const length = 3_001;
     const streams = Array.from({ length: 2 * count }, (_, i): MaskStream => ({ seed: seedOf(`group ${count} ${i}`), sign: i < count ? 1 : -1 }));
     const target = Uint32Array.from({ length }, (_, i) => i);
-    addMasks(target, streams);
+    addMasks(target, streams, scratch(2048));
     const expected = Uint32Array.from({ length }, (_, i) => i);
     for (const stream of streams) {
       const ks = reference(stream.seed, length);
@@ -124,7 +147,9 @@ describe('addMasks', () => {
     addMasks(target, []);
     expect([...target]).toEqual([1, 2, 3]);
   });
+});
 
+describe('addMasks argument checks', () => {
   const seed = seedOf('ok');
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
     { name: 'target is an Int32Array', run: () => addMasks(new Int32Array(4) as unknown as Uint32Array, []), reason: 'invalid_target', message: 'target must be a Uint32Array, got Int32Array' },
@@ -138,6 +163,7 @@ describe('addMasks', () => {
     { name: 'scratch of the wrong type', run: () => addMasks(new Uint32Array(1), [], {} as PrgScratch), reason: 'invalid_scratch', message: 'scratch must be a PrgScratch' },
     { name: 'chunk not a multiple of 16', run: () => new PrgScratch(1000), reason: 'invalid_chunk', message: 'multiple of the 16-byte AES block, got 1000' },
     { name: 'chunk too small', run: () => new PrgScratch(0), reason: 'invalid_integer', message: 'chunkBytes' },
+    { name: 'keystreamFloor fractional count', run: () => keystreamFloor(seed, 1.5, new PrgScratch()), reason: 'invalid_integer', message: 'elements' },
     { name: 'prgBlock negative length', run: () => prgBlock(seed, -1), reason: 'invalid_integer', message: 'length' },
   ];
   it.each(cases)('argument check: $name', ({ run, reason, message }) => {
