@@ -8,7 +8,7 @@
 import { assertBytes, compareBytes, concatBytes, encodeFields, utf8, zeroize } from './bytes.js';
 import { hkdf } from './hkdf.js';
 import { invalidArgument } from './errors.js';
-import { x25519 } from './x25519.js';
+import { x25519, type X25519SecretKey } from './x25519.js';
 
 const SHARE_LABEL = utf8('fedgate/v1/share');
 const MASK_LABEL = utf8('fedgate/v1/mask');
@@ -37,7 +37,7 @@ export function shareAssociatedData(roundId: Uint8Array, sender: string, receive
  * own secret key and the sender's public key, and the same (sender, receiver) order.
  */
 export function deriveShareKey(
-  cSecretKey: Uint8Array,
+  cSecretKey: X25519SecretKey,
   peerCPublicKey: Uint8Array,
   roundId: Uint8Array,
   sender: string,
@@ -58,7 +58,7 @@ export function deriveShareKey(
  * where min/max order the UTF-8 ids bytewise, so both sites derive the same seed whatever order they pass.
  */
 export function deriveMaskSeed(
-  sSecretKey: Uint8Array,
+  sSecretKey: X25519SecretKey,
   peerSPublicKey: Uint8Array,
   roundId: Uint8Array,
   siteA: string,

@@ -29,6 +29,13 @@ function importSecretKey(secretKey: Uint8Array): KeyObject {
   }
 }
 
+function checkPreparedKey(key: KeyObject): KeyObject {
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'x25519') {
+    throw new CryptoError('INVALID_ARGUMENT', 'invalid_argument', `secretKey must be 32 bytes or an X25519 private KeyObject from prepareX25519SecretKey, got a ${key.type} ${String(key.asymmetricKeyType)} key`);
+  }
+  return key;
+}
+
 function importPublicKey(publicKey: Uint8Array): KeyObject {
   assertBytes(publicKey, 'publicKey', X25519_KEY_LENGTH);
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
@@ -65,8 +72,21 @@ export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
  * section 6.1 says to reject because the result no longer depends on our secret; OpenSSL refuses to
  * derive it, and the explicit check keeps the rule independent of that.
  */
-export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  const privateKey = importSecretKey(secretKey);
+/**
+ * A secret key imported once for many agreements. Importing costs far more than the agreement itself
+ * (about 1 ms against tens of microseconds here), and a site derives one key per neighbour with the same
+ * secret, the server one per (dropped site, neighbour): prepare the secret once, then pass it to x25519,
+ * deriveShareKey or deriveMaskSeed. Node keeps the key in OpenSSL memory until the KeyObject is collected.
+ */
+export function prepareX25519SecretKey(secretKey: Uint8Array): KeyObject {
+  return importSecretKey(secretKey);
+}
+
+/** A secret key as raw bytes, or already prepared with prepareX25519SecretKey. */
+export type X25519SecretKey = Uint8Array | KeyObject;
+
+export function x25519(secretKey: X25519SecretKey, publicKey: Uint8Array): Uint8Array {
+  const privateKey = secretKey instanceof Uint8Array ? importSecretKey(secretKey) : checkPreparedKey(secretKey);
   const peerKey = importPublicKey(publicKey);
   let shared: Buffer;
   try {

@@ -17,6 +17,7 @@
 import { type KeyObject } from 'node:crypto';
 import { zeroize } from '../bytes.js';
 import { deriveMaskSeed } from '../agreement.js';
+import { prepareX25519SecretKey } from '../x25519.js';
 import { addMasks, type MaskStream, type PrgScratch } from '../prg.js';
 import type { RandomSource } from '../quantize.js';
 import { signMessage } from '../signature.js';
@@ -31,8 +32,9 @@ import { quantizeUpdate, type LocalUpdate } from './update-vector.js';
 export function derivePairwiseMasks(self: string, roundId: Uint8Array, maskSecretKey: Uint8Array, maskingNeighbours: readonly VerifiedNeighbour[]): MaskStream[] {
   const streams: MaskStream[] = [];
   try {
+    const preparedKey = prepareX25519SecretKey(maskSecretKey);
     for (const neighbour of maskingNeighbours) {
-      streams.push({ seed: deriveMaskSeed(maskSecretKey, neighbour.maskPublicKey, roundId, self, neighbour.siteId), sign: pairwiseMaskSign(self, neighbour.siteId) });
+      streams.push({ seed: deriveMaskSeed(preparedKey, neighbour.maskPublicKey, roundId, self, neighbour.siteId), sign: pairwiseMaskSign(self, neighbour.siteId) });
     }
   } catch (error) {
     for (const stream of streams) zeroize(stream.seed);

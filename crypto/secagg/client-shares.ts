@@ -10,6 +10,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodeFields, zeroize } from '../bytes.js';
 import { openShare, sealShare } from '../aead.js';
 import { deriveShareKey, shareAssociatedData } from '../agreement.js';
+import { prepareX25519SecretKey } from '../x25519.js';
 import type { NeighbourGraph } from '../graph.js';
 import { decodeShare, encodeShare, splitSecret, type Share } from '../shamir.js';
 import { signMessage } from '../signature.js';
@@ -60,6 +61,7 @@ export function createShareKeys(input: ShareKeysInput): ShareKeysOutput {
 
   let ownShares: HeldShares | undefined;
   const shares: OutgoingShare[] = [];
+  const cipherKey = prepareX25519SecretKey(input.keys.cipher.secretKey);
   for (const [index, holder] of holders.entries()) {
     const pair: HeldShares = { selfMask: selfMaskShares[index] as Share, maskKey: maskKeyShares[index] as Share };
     if (holder === self) {
@@ -70,7 +72,7 @@ export function createShareKeys(input: ShareKeysInput): ShareKeysOutput {
       continue;
     }
     const neighbour = input.neighbours.get(holder) as VerifiedNeighbour;
-    const key = deriveShareKey(input.keys.cipher.secretKey, neighbour.cipherPublicKey, context.roundId, self, holder);
+    const key = deriveShareKey(cipherKey, neighbour.cipherPublicKey, context.roundId, self, holder);
     const plaintext = encodeFields([encodeShare(pair.selfMask), encodeShare(pair.maskKey)]);
     shares.push({ receiver: holder, ciphertext: sealShare(key, plaintext, shareAssociatedData(context.roundId, self, holder)) });
     zeroize(key, plaintext, pair.selfMask.y, pair.maskKey.y);
@@ -124,6 +126,7 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
   const ownX = shareCoordinate(input.members, self);
   const held = new Map<string, HeldShares>();
   try {
+    const cipherKey = prepareX25519SecretKey(input.cipherSecretKey);
     for (const routed of message.shares) {
       const sender = routed?.sender;
       if (routed?.receiver !== self) {
@@ -132,7 +135,7 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
       if (typeof sender !== 'string' || !survivors.has(sender) || !graph.isNeighbour(self, sender) || held.has(sender)) {
         throw secaggPrecondition('share_unexpected', `a share from ${JSON.stringify(sender)}, which is not a (single) neighbour in U2`, context);
       }
-      held.set(sender, openPair(routed.ciphertext, sender, ownX, input));
+      held.set(sender, openPair(routed.ciphertext, sender, ownX, input, cipherKey));
     }
     for (const neighbour of graph.neighbours(self)) {
       if (survivors.has(neighbour) && !held.has(neighbour)) {
@@ -146,11 +149,11 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
   return { survivors, survivorDigest: survivorDigest(survivors), held };
 }
 
-function openPair(ciphertext: unknown, sender: string, ownX: number, input: DeliveryInput): HeldShares {
+function openPair(ciphertext: unknown, sender: string, ownX: number, input: DeliveryInput, cipherKey: KeyObject): HeldShares {
   const context = { stage: 'share_delivery', site: input.self } as const;
   if (!(ciphertext instanceof Uint8Array)) throw secaggInvalid('malformed_message', `the share from ${JSON.stringify(sender)} is not bytes`, context);
   const neighbour = input.neighbours.get(sender) as VerifiedNeighbour;
-  const key = deriveShareKey(input.cipherSecretKey, neighbour.cipherPublicKey, input.context.roundId, sender, input.self);
+  const key = deriveShareKey(cipherKey, neighbour.cipherPublicKey, input.context.roundId, sender, input.self);
   let plaintext: Uint8Array | undefined;
   try {
     plaintext = openShare(key, ciphertext, shareAssociatedData(input.context.roundId, sender, input.self));

@@ -10,6 +10,7 @@
  */
 import { bytesEqual, zeroize } from '../bytes.js';
 import { deriveMaskSeed } from '../agreement.js';
+import { prepareX25519SecretKey } from '../x25519.js';
 import { CryptoError } from '../errors.js';
 import type { NeighbourGraph } from '../graph.js';
 import { sha256 } from '../hash.js';
@@ -77,7 +78,9 @@ export function unmaskAggregate(input: UnmaskInput): AggregateResult {
     const secrets = reconstructSecrets(input, inconsistentShares);
     try {
       for (const secret of secrets.selfMask.values()) streams.push({ seed: secret, sign: -1 });
-      for (const [dropped, maskSecretKey] of secrets.maskKey) {
+      for (const [dropped, maskSecretKeyBytes] of secrets.maskKey) {
+        // One import per dropped site's s_sk, not one per neighbour (the import dominates the agreement).
+        const maskSecretKey = prepareX25519SecretKey(maskSecretKeyBytes);
         for (const neighbour of graph.neighbours(dropped)) {
           if (!input.maskedSurvivors.has(neighbour)) continue;
           // The survivor added sign(v, u) * PRG(s_vu); subtract exactly that.
