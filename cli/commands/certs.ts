@@ -5,6 +5,7 @@ import {
   initCertificateAuthority,
   issueBundle,
   revokeCertificate,
+  writeCrl,
   type CertificateRole,
   type IssuedBundle,
 } from '../../certs/index.js';
@@ -78,10 +79,13 @@ export function registerCertsCommands(program: Command): void {
 
   certs
     .command('crl')
-    .description('print where the current CA-signed CRL is')
+    .description('sign a fresh CRL (same revocations, new validity window) and print where it is; run it before the current one expires')
     .requiredOption('--dir <dir>', 'CA directory')
-    .action((options: CommonOptions) => {
-      createOutput(false).result(caDirectoryPaths(options.dir).crl, {});
+    .option('--days <n>', 'validity of the new CRL in days', '30')
+    .option('--json', 'print one JSON object')
+    .action(async (options: CommonOptions) => {
+      const { crlPath, crlNumber } = await writeCrl({ dir: options.dir, ...optionalDays(options.days) });
+      createOutput(options.json === true).result(`CRL #${crlNumber} written to ${crlPath} (${caDirectoryPaths(options.dir).crl}); copy it to the coordinator and sites`, { crlPath, crlNumber });
     });
 
   certs

@@ -11,6 +11,7 @@ import { fromHex } from '../../crypto/bytes.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { loadSiteConfig } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
 import { readTaskFile } from '../task-file.js';
 import { readTlsFiles } from '../tls-files.js';
@@ -84,6 +85,7 @@ export function registerRunCommands(program: Command): void {
       let committed = 0;
       let barRunning = false;
       const target = options.rounds === undefined ? undefined : Number(options.rounds);
+      if (target !== undefined && (!Number.isInteger(target) || target < 1)) throw new UsageError(`--rounds must be a positive whole number, got ${JSON.stringify(options.rounds)}`);
       let reachedTarget: () => void = () => undefined;
       const targetReached = new Promise<void>((resolve) => {
         reachedTarget = resolve;

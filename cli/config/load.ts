@@ -35,7 +35,7 @@ export function validateConfig<Schema extends z.ZodType>(schema: Schema, value: 
   const lines = result.error.issues.map((issue) => {
     const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
     const got = describeValue(valueAt(value, issue.path));
-    return `  ${key}: ${issue.message}${got === undefined ? '' : ` (got ${got})`}`;
+    return `  ${key}: ${issue.message}${got === undefined || issue.message.includes('got ') ? '' : ` (got ${got})`}`;
   });
   throw new ConfigError(`${source}: invalid configuration:\n${lines.join('\n')}`);
 }

@@ -23,6 +23,7 @@ import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messag
 import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
+import { StateError } from '../state/state-error.js';
 import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { finalizeRound } from './round-finalizer.js';
@@ -113,14 +114,15 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const counter = await RoundCounter.open(options.stateDirectory);
     const taskBlobHash = await store.put(options.taskBytes);
     if (taskBlobHash !== options.taskHash) {
-      throw new Error(`task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
+      throw new StateError('corrupt', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
     const initialModelHash = await store.put(options.encodeModel(options.initialModel));
     const initialStateHash = await store.put(encodeServerOptimizerState(options.optimizer, initialServerOptimizerState(options.optimizer, options.initialModel.length)));
     let state = await readFederationState(options.stateDirectory);
     if (state !== undefined && (state.federationId !== options.federationId || state.taskHash !== options.taskHash)) {
-      throw new Error(
+      throw new StateError(
+        'corrupt',
         `state directory ${options.stateDirectory} belongs to federation ${state.federationId} with task ${state.taskHash}; ` +
           `this configuration is federation ${options.federationId} with task ${options.taskHash}: use another state_dir`,
       );
@@ -181,11 +183,20 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   /** Runs rounds until the configured number have committed or `signal` fires. */
   async run(signal?: AbortSignal): Promise<void> {
     const log = this.options.logger;
+    let consecutiveAborts = 0;
     try {
       while (this.state.committedRounds < this.options.rounds && signal?.aborted !== true) {
         const participants = await this.waitForParticipants(signal);
         if (participants === undefined) continue;
-        await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+        const outcome = await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+        // After an aborted round wait before the next one, doubling up to 30 s, so a site that refuses
+        // every round (policy, broken data) cannot spin the coordinator through hundreds of rounds.
+        consecutiveAborts = outcome.status === 'aborted' ? consecutiveAborts + 1 : 0;
+        if (consecutiveAborts > 0) {
+          const pause = Math.min(30_000, 250 * 2 ** Math.min(consecutiveAborts - 1, 7));
+          log.info({ consecutiveAborts, pauseMs: pause }, 'pausing before the next round');
+          await this.options.sites.changed(pause, signal);
+        }
       }
     } catch (error) {
       // Callers may only hold on to the promise (the gRPC app does): say here that no more rounds will run.
