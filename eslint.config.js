@@ -1,7 +1,6 @@
-// Lint rules the compiler cannot enforce: no floating promises, no import cycles.
+// Lint rules the compiler cannot enforce: no floating or misused promises. Import cycles are checked by
+// scripts/check-import-cycles.ts (part of `npm run lint`).
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
-import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'demo-output/**', 'tmp/**', 'tmp-*.ts', '**/*.js', '**/*.cjs', '**/*.mjs'] },
@@ -11,12 +10,10 @@ export default tseslint.config(
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { '@typescript-eslint': tseslint.plugin, 'import-x': importX },
-    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })], 'import-x/extensions': ['.ts'] },
+    plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
 );
