@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { bytesEqual } from '../crypto/bytes.js';
 import type { NeighbourGraph } from '../crypto/graph.js';
-import { DEFAULT_CHUNK_BYTES, PrgScratch, addKeystream, addKeystreamPair, addKeystreamQuad, keystreamCipher, nextKeystream } from '../crypto/prg.js';
+import { DEFAULT_CHUNK_BYTES, PrgScratch, keystreamFloor } from '../crypto/prg.js';
 import { RandomSource } from '../crypto/quantize.js';
 import { combineShares, splitSecret } from '../crypto/shamir.js';
 import { SecAggClient } from '../crypto/secagg/client.js';
@@ -84,62 +84,41 @@ function chooseDropouts(graph: NeighbourGraph, threshold: number, next: () => nu
   throw new Error('no dropout pattern leaves every neighbourhood t live holders');
 }
 
-type Kernel = 'single' | 'pair' | 'quad';
-
-/** One floor run: `elements` keystream elements of one cipher added into one reused chunk-sized accumulator. */
-function floorRun(chunkBytes: number, kernel: Kernel, elements: number): Timing {
-  const cipher = keystreamCipher(new Uint8Array(randomBytes(32)));
-  const zeros = new Uint8Array(chunkBytes);
-  const chunk = chunkBytes / 4;
-  const accumulator = new Uint32Array(chunk);
-  const next = (): Uint32Array => nextKeystream(cipher, zeros, chunk);
-  return time(() => {
-    if (kernel === 'quad') {
-      for (let done = 0; done < elements; done += 4 * chunk) addKeystreamQuad(accumulator, 0, next(), next(), next(), next());
-    } else if (kernel === 'pair') {
-      for (let done = 0; done < elements; done += 2 * chunk) addKeystreamPair(accumulator, 0, next(), next());
-    } else {
-      for (let done = 0; done < elements; done += chunk) addKeystream(accumulator, 0, next());
-    }
-  });
-}
-
 /**
- * The primitive's floor as bench/prg-floor.ts defines it (that script exports no function, so the same
- * measurement is repeated here with the kernels crypto/prg.ts exports): one cipher's keystream added
- * into one reused chunk-sized accumulator, 1, 2 or 4 keystreams per pass, min of 5 runs of 50 * d
- * elements. `search` tries every chunk size and kernel and remembers the best; `sample` re-measures that
- * one, so each round's figures are compared with a floor taken under the same machine load.
+ * The primitive's floor, measured by crypto/prg.ts's keystreamFloor exactly as bench/prg-floor.ts does:
+ * one cipher's keystream added into one reused chunk-sized block with the same accumulator addMasks uses,
+ * min of `runs` runs of 50 * d elements. `search` picks the fastest chunk size; `sample` re-measures it,
+ * so each round's figures are compared with a floor taken under the same machine load.
  * Nanoseconds per element, wall and CPU.
  */
 class Floor {
-  private config: { chunkBytes: number; kernel: Kernel } = { chunkBytes: DEFAULT_CHUNK_BYTES, kernel: 'quad' };
+  private chunkBytes = DEFAULT_CHUNK_BYTES;
   /** The lowest per-element cost seen over the whole benchmark. */
   readonly best: Timing = { wall: Infinity, cpu: Infinity };
 
   search(): void {
     let bestWall = Infinity;
     for (const chunkBytes of [16_384, 32_768, DEFAULT_CHUNK_BYTES]) {
-      for (const kernel of ['single', 'pair', 'quad'] as const) {
-        const timing = this.measure(chunkBytes, kernel, 5);
-        if (timing.wall < bestWall) {
-          bestWall = timing.wall;
-          this.config = { chunkBytes, kernel };
-        }
+      const timing = this.measure(chunkBytes, 5);
+      if (timing.wall < bestWall) {
+        bestWall = timing.wall;
+        this.chunkBytes = chunkBytes;
       }
     }
   }
 
   sample(runs = 5): Timing {
-    return this.measure(this.config.chunkBytes, this.config.kernel, runs);
+    return this.measure(this.chunkBytes, runs);
   }
 
-  private measure(chunkBytes: number, kernel: Kernel, runs: number): Timing {
+  private measure(chunkBytes: number, runs: number): Timing {
     const elements = SITES * D;
-    floorRun(chunkBytes, kernel, elements);
+    const scratch = new PrgScratch(chunkBytes);
+    const run = (): Timing => time(() => keystreamFloor(new Uint8Array(randomBytes(32)), elements, scratch));
+    run();
     const fastest = { wall: Infinity, cpu: Infinity };
     for (let i = 0; i < runs; i++) {
-      const timing = floorRun(chunkBytes, kernel, elements);
+      const timing = run();
       fastest.wall = Math.min(fastest.wall, timing.wall);
       fastest.cpu = Math.min(fastest.cpu, timing.cpu);
     }

@@ -17,8 +17,6 @@ import { describeValue, invalidArgument } from './errors.js';
 import { hkdfExpand } from './hkdf.js';
 import { createMaskAccumulator, type MaskAccumulator } from './mask-accumulator.js';
 
-// Scalar kernels, for benchmarks that compare them with the SIMD accumulator.
-export { addKeystream, addKeystreamPair, addKeystreamQuad } from './mask-accumulator.js';
 
 /** Length of every mask seed (s_uv from HKDF, self-mask seed b). */
 export const PRG_SEED_LENGTH = 32;

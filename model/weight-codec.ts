@@ -83,3 +83,34 @@ export function decodeWeights(plan: ParameterLayout, bytes: Uint8Array): Float32
   if (offset !== bytes.length) fail(`${bytes.length - offset} bytes left over after the last tensor`);
   return flat;
 }
+
+/**
+ * The names and shapes a model file declares, read without a plan: the encoding is self-describing, so
+ * an auditor can recompute a round's model from the state directory alone (`fedgate verify`).
+ */
+export function weightsLayout(bytes: Uint8Array): ParameterLayout {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < TAG.length + 4 || !TAG.every((byte, i) => bytes[i] === byte)) {
+    throw new ModelError('INVALID_ARGUMENT', 'PARAMETERS_MISMATCH', 'model bytes do not start with "fedgate/weights/v1"');
+  }
+  let offset = TAG.length;
+  const read = (): number => {
+    if (offset + 4 > bytes.length) throw new ModelError('INVALID_ARGUMENT', 'PARAMETERS_MISMATCH', 'model bytes end early');
+    const value = view.getUint32(offset, true);
+    offset += 4;
+    return value;
+  };
+  const count = read();
+  const parameters: { name: string; shape: number[] }[] = [];
+  for (let i = 0; i < count; i++) {
+    const nameLength = read();
+    const name = new TextDecoder().decode(bytes.subarray(offset, offset + nameLength));
+    offset += nameLength;
+    const rank = read();
+    const shape: number[] = [];
+    for (let k = 0; k < rank; k++) shape.push(read());
+    parameters.push({ name, shape });
+    offset += 4 * shape.reduce((n, d) => n * d, 1);
+  }
+  return { parameters };
+}

@@ -11,7 +11,7 @@
  *    hashes to the recorded new model hash, and the new optimiser state to the recorded hash.
  * It attests that the federation agreed on this membership and this result, not that any input was honest.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { verifyPeerCertificate } from '../../crypto/certificate.js';
 import { verifyMessage } from '../../crypto/signature.js';
@@ -22,8 +22,8 @@ import { dequantizeSum } from '../../crypto/quantize.js';
 import { applyServerStep, decodeServerOptimizerState, encodeServerOptimizerState } from '../../model/server-optimizer.js';
 import { parseCommitBody } from '../federation/commit-json.js';
 import { findChainProblem, readLedgerDirectory } from '../state/ledger.js';
-import { ModelStore } from '../state/model-store.js';
-import { encodeWeights, readWeightsFile } from './weights-file.js';
+import { ModelStore, sha256Hex } from '../state/model-store.js';
+import { decodeWeights, encodeWeights, weightsLayout } from '../../model/weight-codec.js';
 import { join } from 'node:path';
 
 export interface Revocation {
@@ -112,7 +112,9 @@ export async function verifyLedger(options: VerifyLedgerOptions): Promise<Verify
 
 async function recomputeRound(store: ModelStore, config: Parameters<typeof vectorLength>[0], body: { previousModelHash: string; aggregateHash: string; newModelHash: string; optimizerStateHash: string }): Promise<string | undefined> {
   try {
-    const previous = readWeightsFile(await store.get(body.previousModelHash));
+    const previousBytes = await store.get(body.previousModelHash);
+    const layout = weightsLayout(previousBytes);
+    const previous = { layout, values: decodeWeights(layout, previousBytes) };
     const aggregateBytes = await store.get(body.aggregateHash);
     const length = vectorLength(config);
     if (aggregateBytes.byteLength !== length * 4) return `the stored aggregate has ${aggregateBytes.byteLength} bytes, the RoundConfig implies ${length * 4}`;
@@ -122,9 +124,9 @@ async function recomputeRound(store: ModelStore, config: Parameters<typeof vecto
     dequantizeSum(sum, roundSegments(config), roundScale(config), values);
     const { spec, state } = decodeServerOptimizerState(await store.get(toHex(config.optimizerStateHash)));
     const next = applyServerStep(spec, previous.values, state, values.subarray(0, previous.values.length), values[previous.values.length] as number);
-    const newModelHash = createHash('sha256').update(encodeWeights(previous.layout, next.model)).digest('hex');
+    const newModelHash = sha256Hex(encodeWeights(previous.layout, next.model));
     if (newModelHash !== body.newModelHash) return `recomputing model r+1 from model r, the aggregate and the optimiser state gives ${newModelHash.slice(0, 16)}..., the ledger records ${body.newModelHash.slice(0, 16)}...`;
-    const stateHash = createHash('sha256').update(encodeServerOptimizerState(spec, next.state)).digest('hex');
+    const stateHash = sha256Hex(encodeServerOptimizerState(spec, next.state));
     if (stateHash !== body.optimizerStateHash) return 'the recomputed server-optimiser state does not match the recorded hash';
     return undefined;
   } catch (error) {

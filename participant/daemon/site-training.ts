@@ -5,6 +5,7 @@
  * same functions, same order, so the hashes agree bit for bit).
  */
 import { createHash } from 'node:crypto';
+import { sha256 } from '../../crypto/hash.js';
 import { dequantizeSum } from '../../crypto/quantize.js';
 import { roundScale, roundSegments, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
@@ -97,10 +98,6 @@ export class SiteTraining {
 export class CommitComputationError extends Error {
   readonly code = 'FAILED_PRECONDITION' as const;
   readonly reason = 'commit_recompute_failed';
-}
-
-function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest());
 }
 
 function seedFrom(roundId: Uint8Array, siteId: string): number {

@@ -16,17 +16,10 @@ import { fromHex } from '../../crypto/bytes.js';
 import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { createTempDirectory, type TempDirectory } from '../support/pki.js';
+import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
 
-export const LOGREG_DIGITS_TASK: TaskDocument = parseTaskDocument({
-  formatVersion: 1,
-  model: { kind: 'logreg', inputShape: [64], classes: 10 },
-  loss: 'cross_entropy',
-  input: { shape: [64], dtype: 'float32' },
-  normalization: { scale: 1 / 16, offset: 0 },
-  labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-  optimizer: { kind: 'sgd', learningRate: 0.1 },
-  training: { epochs: 1, batchSize: 32, proximalMu: 0, seed: 7 },
-});
+/** The shared digits task with a logistic-regression model (fast rounds for Admin tests). */
+export const LOGREG_DIGITS_TASK: TaskDocument = parseTaskDocument({ ...DIGITS_MLP_TASK, model: { kind: 'logreg', inputShape: [64], classes: 10 } });
 
 export interface Credentials {
   readonly name: string;
