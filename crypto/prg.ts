@@ -8,10 +8,12 @@
  * so `addMasks` never materialises a whole stream. It walks the target in blocks that stay in cache and,
  * for each block, pulls the next keystream chunk of every stream (one Cipheriv per stream, kept across
  * blocks) and adds them four at a time with a SIMD kernel (mask-accumulator.ts). node:crypto's `update`
- * cannot write into a caller's buffer; it returns a fresh Buffer per call, hence the allocator note below
+ * cannot write into a caller's buffer; it returns a fresh Buffer per call, which is freed as soon as its
+ * elements are added (buffer-release.ts), and the allocator note below covers runtimes where it cannot be
  * (bench/prg-floor.ts measures addMasks against the cheapest keystream-plus-add loop on the same primitive).
  */
 import { createCipheriv, type Cipher } from 'node:crypto';
+import { releaseBuffer } from './buffer-release.js';
 import { assertBytes, assertInteger, utf8, zeroize } from './bytes.js';
 import { describeValue, invalidArgument } from './errors.js';
 import { hkdfExpand } from './hkdf.js';
@@ -47,13 +49,22 @@ export function keystreamCipher(seed: Uint8Array): Cipher {
 
 /**
  * The next `count` mask elements of `cipher` as a Uint32Array view of the fresh output of `update`
- * (native byte order fixed up to the little-endian reading the PRG is defined by).
+ * (native byte order fixed up to the little-endian reading the PRG is defined by). The caller owns the
+ * memory and hands it back with `releaseBuffer` once the elements are added (buffer-release.ts).
  */
 export function nextKeystream(cipher: Cipher, zeros: Uint8Array, count: number): Uint32Array {
   const bytes = cipher.update(count * 4 === zeros.length ? zeros : zeros.subarray(0, count * 4));
   if (!LITTLE_ENDIAN) bytes.swap32();
-  if (bytes.byteOffset % 4 !== 0) return new Uint32Array(new Uint8Array(bytes).buffer, 0, count);
-  return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
+  const aligned = new Uint32Array(new Uint8Array(bytes).buffer, 0, count);
+  releaseBuffer(bytes);
+  return aligned;
+}
+
+/** Adds the streams' next chunks, then frees them. */
+function addChunks(accumulator: MaskAccumulator, sign: 1 | -1, chunks: readonly Uint32Array[]): void {
+  accumulator.add(sign, chunks);
+  for (const chunk of chunks) releaseBuffer(chunk);
 }
 
 /**
@@ -132,7 +143,7 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
     for (let s = 0; s < ciphers.length; s += 4) {
       group.length = 0;
       for (let k = s; k < Math.min(s + 4, ciphers.length); k++) group.push(nextKeystream(ciphers[k]!, zeros, count));
-      accumulator.add(sign, group);
+      addChunks(accumulator, sign, group);
     }
   };
   try {
@@ -151,7 +162,7 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
 /**
  * The primitive's floor, for benchmarks: `elements` keystream elements of one PRG(seed) added four
  * chunks at a time into one reused chunk-sized block, with the same `update` calls and the same
- * accumulator as addMasks but none of its per-stream work (one cipher, one block, no target walk).
+ * accumulator (and the same release of each spent chunk) as addMasks but none of its per-stream work (one cipher, one block, no target walk).
  */
 export function keystreamFloor(seed: Uint8Array, elements: number, scratch: PrgScratch): void {
   assertInteger(elements, 'elements', 0, Number.MAX_SAFE_INTEGER);
@@ -162,7 +173,7 @@ export function keystreamFloor(seed: Uint8Array, elements: number, scratch: PrgS
   const block = new Uint32Array(chunk);
   accumulator.begin(block, 0, chunk);
   for (let done = 0; done < elements; done += 4 * chunk) {
-    accumulator.add(1, [nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk)]);
+    addChunks(accumulator, 1, [nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk), nextKeystream(cipher, zeros, chunk)]);
   }
   accumulator.end();
   accumulator.wipe();

@@ -8,6 +8,7 @@
  * section 3, and the fixed-point encodings of SecAgg deployments).
  */
 import { createCipheriv, randomFillSync, type Cipher } from 'node:crypto';
+import { releaseBuffer } from './buffer-release.js';
 import { assertBytes, assertInteger, utf8 } from './bytes.js';
 import { CryptoError, describeValue, invalidArgument } from './errors.js';
 import { hkdf } from './hkdf.js';
@@ -91,7 +92,9 @@ export class RandomSource {
     }
     const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     if (this.#zeros.length < bytes.length) this.#zeros = new Uint8Array(bytes.length);
-    bytes.set(this.#cipher.update(this.#zeros.subarray(0, bytes.length)));
+    const keystream = this.#cipher.update(this.#zeros.subarray(0, bytes.length));
+    bytes.set(keystream);
+    releaseBuffer(keystream);
   }
 }
 
