@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PrgScratch, RandomSource, addMasks, combineShares, quantizationScale, quantize, splitSecret, type MaskStream } from '../crypto/index.js';
-import { DEFAULT_CHUNK_BYTES, keystreamFloor, primeAllocator } from '../crypto/prg.js';
+import { DEFAULT_CHUNK_BYTES, keystreamFloor } from '../crypto/prg.js';
 
 const D = 1_000_000;
 const STREAMS = 50;
@@ -118,8 +118,6 @@ function measureQuantize(): Timing {
 }
 
 const loadBefore = loadavg()[0]!;
-// The floor runs under the same allocator conditions as addMasks (which primes on its first call).
-primeAllocator();
 const floor = measureFloor('simd');
 const scalarFloor = measureFloor('scalar');
 const mask = measureMasking(STREAMS, 7);

@@ -9,7 +9,7 @@
  * for each block, pulls the next keystream chunk of every stream (one Cipheriv per stream, kept across
  * blocks) and adds them four at a time with a SIMD kernel (mask-accumulator.ts). node:crypto's `update`
  * cannot write into a caller's buffer; it returns a fresh Buffer per call, which is freed as soon as its
- * elements are added (buffer-release.ts), and the allocator note below covers runtimes where it cannot be
+ * elements are added (buffer-release.ts), so neither the collector nor malloc's trimming sees it pile up
  * (bench/prg-floor.ts measures addMasks against the cheapest keystream-plus-add loop on the same primitive).
  */
 import { createCipheriv, type Cipher } from 'node:crypto';
@@ -90,23 +90,6 @@ export class PrgScratch {
 
 let sharedScratch: PrgScratch | undefined;
 
-/**
- * Masking allocates a keystream Buffer per `update` call, and they die in batches of tens of MB between
- * garbage collections. glibc's malloc returns a freed region at the top of the heap to the kernel once
- * it exceeds the trim threshold (128 KiB initially), so with the defaults every batch is unmapped and
- * the next one page-faults back in: measured 10-20x slower keystream generation. mallopt(3) documents
- * the dynamic thresholds: freeing an mmap-ed block of up to 32 MiB raises the mmap threshold to its size
- * and the trim threshold to twice that. One 31 MiB allocation, never touched beyond its first page and
- * freed at the next collection, therefore makes freed keystream chunks reusable for the rest of the
- * process (at the cost of keeping up to ~62 MiB of freed heap mapped). Other allocators just free it.
- */
-let allocatorPrimed = false;
-/** Applies the allocator tuning above once per process (addMasks calls it; exported for the bench). */
-export function primeAllocator(): void {
-  if (allocatorPrimed) return;
-  allocatorPrimed = true;
-  Buffer.allocUnsafeSlow(31 * 1024 * 1024)[0] = 0;
-}
 
 function checkStreams(streams: readonly MaskStream[]): void {
   if (!Array.isArray(streams)) throw invalidArgument('invalid_streams', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
@@ -133,7 +116,6 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
     throw invalidArgument('invalid_scratch', `scratch must be a PrgScratch, got ${describeValue(scratch)}`);
   }
   if (target.length === 0 || streams.length === 0) return;
-  primeAllocator();
   const { zeros, chunkBytes, accumulator } = scratch ?? (sharedScratch ??= new PrgScratch());
   const plus = streams.filter((stream) => stream.sign === 1).map((stream) => keystreamCipher(stream.seed));
   const minus = streams.filter((stream) => stream.sign === -1).map((stream) => keystreamCipher(stream.seed));
@@ -166,7 +148,6 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
  */
 export function keystreamFloor(seed: Uint8Array, elements: number, scratch: PrgScratch): void {
   assertInteger(elements, 'elements', 0, Number.MAX_SAFE_INTEGER);
-  primeAllocator();
   const cipher = keystreamCipher(seed);
   const { zeros, chunkBytes, accumulator } = scratch;
   const chunk = chunkBytes / 4;

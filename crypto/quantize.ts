@@ -157,8 +157,10 @@ export function quantize(
 /**
  * stochastic_round(clip(x) * scale / bound) for values[start, end), with draws[i - start] as the coin.
  * floor(y + u) with u = draw / 2^32 uniform in [0, 1) rounds up with probability frac(y): unbiased up to
- * the 2^-32 grid of u and the rounding of y + u (at most 2^-22 of a step, as |y| < 2^31). It needs no
- * data-dependent branch, which matters: a coin-flip branch mispredicts half the time.
+ * the 2^-32 grid of u and the rounding of y + u (at most 2^-22 of a step, as |y| < 2^31). Clipping the
+ * rounded value to [-scale, scale] equals rounding the clipped input, because `factor` is nudged so that
+ * bound * factor >= scale: any |x| >= bound lands on +/-scale exactly. The loops have no data-dependent
+ * branch (a coin-flip branch mispredicts half the time); a NaN or infinite x turns `check` into NaN.
  */
 function quantizeScaled(
   values: Float32Array | Float64Array,
@@ -170,25 +172,41 @@ function quantizeScaled(
   draws: Uint32Array,
   segmentIndex: number,
 ): void {
-  const factor = scale / bound;
-  const negativeScale = -scale;
+  let factor = scale / bound;
+  while (bound * factor < scale) factor *= 1 + Number.EPSILON;
+  const signed = new Int32Array(out.buffer, out.byteOffset, out.length);
+  // Two copies of one loop so that V8 compiles each for one array type (a loop that reads both kinds of
+  // array ran at half the speed).
+  const check = values instanceof Float32Array ? roundRun32(values, signed, start, end, factor, scale, draws) : roundRun64(values, signed, start, end, factor, scale, draws);
+  if (check === 0) return;
+  for (let i = start; i < end; i++) {
+    if (!Number.isFinite(values[i])) throw notFinite(i, values[i]!, segmentIndex);
+  }
+}
+
+/** The int32 stochastic rounding of x * factor clipped to [-scale, scale], with `coin` a uniform uint32. */
+function roundScaled(x: number, factor: number, scale: number, coin: number): number {
+  return Math.min(scale, Math.max(-scale, Math.floor(x * factor + coin * TWO_POW_MINUS_32)));
+}
+
+function roundRun32(values: Float32Array, out: Int32Array, start: number, end: number, factor: number, scale: number, draws: Uint32Array): number {
+  let check = 0;
   for (let i = start, j = 0; i < end; i++, j++) {
     const x = values[i]!;
-    let q: number;
-    if (x >= bound) {
-      if (x === Infinity) throw notFinite(i, x, segmentIndex);
-      q = scale; // clipped, exactly: bound * factor may round to just below scale
-    } else if (x <= -bound) {
-      if (x === -Infinity) throw notFinite(i, x, segmentIndex);
-      q = negativeScale;
-    } else if (x === x) {
-      // x * factor may exceed scale by a rounding error, so clamp: |q| <= scale keeps sums from wrapping.
-      q = Math.min(scale, Math.max(negativeScale, Math.floor(x * factor + draws[j]! * TWO_POW_MINUS_32)));
-    } else {
-      throw notFinite(i, x, segmentIndex); // NaN, the only value not equal to itself
-    }
-    out[i] = q; // ToUint32: two's complement of a negative q
+    check += x * 0;
+    out[i] = roundScaled(x, factor, scale, draws[j]!);
   }
+  return check;
+}
+
+function roundRun64(values: Float64Array, out: Int32Array, start: number, end: number, factor: number, scale: number, draws: Uint32Array): number {
+  let check = 0;
+  for (let i = start, j = 0; i < end; i++, j++) {
+    const x = values[i]!;
+    check += x * 0;
+    out[i] = roundScaled(x, factor, scale, draws[j]!);
+  }
+  return check;
 }
 
 /**

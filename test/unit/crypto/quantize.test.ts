@@ -70,6 +70,40 @@ describe('worst case: |U| = 64 sites all at +R or all at -R', () => {
   });
 });
 
+describe('clipping is exact whatever the coin', () => {
+  /** Coins of 0: a value a rounding error below an integer rounds down to the integer below. */
+  class ZeroCoins extends RandomSource {
+    override fill(out: Uint32Array): void {
+      out.fill(0);
+    }
+  }
+
+  it('|x| >= R quantizes to exactly +/-M even where R * (M / R) rounds below M', () => {
+    const scale = quantizationScale(50);
+    const awkward: number[] = [];
+    for (let k = 1; awkward.length < 5 && k < 100_000; k++) {
+      const bound = 1 + k / 997;
+      if (bound * (scale / bound) < scale) awkward.push(bound);
+    }
+    expect(awkward.length).toBe(5);
+    for (const bound of awkward) {
+      const layout: Segment[] = [{ kind: 'scaled', length: 4, bound }];
+      for (const values of [Float64Array.of(bound, -bound, 3 * bound, -Number.MAX_VALUE), Float32Array.of(Math.fround(bound) > bound ? bound : bound * 1.01, -bound * 1.01, 1e30, -1e30)]) {
+        const out = new Uint32Array(4);
+        quantize(values, layout, scale, out, new ZeroCoins());
+        expect([...new Int32Array(out.buffer)]).toEqual([scale, -scale, scale, -scale]);
+      }
+    }
+  });
+
+  it.each([NaN, Infinity, -Infinity])('a %f anywhere in a long Float32 run is refused with its index', (bad) => {
+    const values = new Float32Array(40_000).fill(0.25);
+    values[33_333] = bad;
+    expect(() => quantize(values, [{ kind: 'scaled', length: values.length, bound: 1 }], 1000, new Uint32Array(values.length), seeded('bad')))
+      .toThrow(/values\[33333\]/);
+  });
+});
+
 describe('stochastic rounding', () => {
   it.each([0.123_456_7, -0.234_567_8, 0.0009, 0.000_01])('is unbiased: the mean of many draws of x = %f R is within 5 standard errors', (fraction) => {
     const bound = 2.5;
