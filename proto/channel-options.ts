@@ -10,8 +10,8 @@
  * Flow control: HTTP/2's initial 64 KiB stream window stalls a 1 MiB chunk for several round trips;
  * windows of a few chunks keep the pipe full on loopback and LANs alike (bench/transfer.ts). The
  * client raises both its stream and connection windows ('grpc-node.flow_control_window'); the server
- * can only advertise a larger stream window (serverHttp2Settings): grpc-js exposes no hook to raise
- * an incoming session's connection window, which therefore stays at HTTP/2's 64 KiB for uploads.
+ * advertises a larger stream window (serverHttp2Settings) and raises each incoming connection's window
+ * once bound (bindServer in server.ts: grpc-js has no option for it).
  */
 import type { ChannelOptions, ServerOptions } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES, MIB } from './chunking.js';

@@ -68,7 +68,7 @@ export {
   type AccessDenial,
   type AccessPolicy,
 } from './access-control.js';
-export { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer, type FedgateServerOptions } from './server.js';
+export { addHealthService, addReflectionService, bindServer, createFedgateServer, raiseConnectionWindows, shutdownServer, type FedgateServerOptions } from './server.js';
 export {
   ADMIN_ACCESS_POLICY,
   ADMIN_PROTO_FILE,

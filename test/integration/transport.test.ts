@@ -4,6 +4,8 @@
  * plus health checking and server reflection.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:http2';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
@@ -25,6 +27,7 @@ import {
   AccessControl,
   FEDERATION_ACCESS_POLICY,
   FEDERATION_SERVICE_NAME,
+  FLOW_CONTROL_WINDOW_BYTES,
   FedgateError,
   MIB,
   addHealthService,
@@ -38,6 +41,7 @@ import {
   federationProtocol,
   fromGrpcError,
   peerIdentity,
+  raiseConnectionWindows,
   receiveUpload,
   sendModel,
   serverCredentials,
@@ -276,6 +280,31 @@ describe('chunked transfers over mutual TLS', () => {
     expect(error.reason).toBe(reason);
     expect(error.message).toMatch(/^UploadMaskedInput failed with /);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe('HTTP/2 flow control', () => {
+  it("raises the server's connection receive window beyond HTTP/2's 64 KiB, so uploads are not throttled", async () => {
+    const session = connect(`https://${address}`, {
+      ca: pki.ca.certificatePem,
+      cert: participant.certificatePem,
+      key: participant.privateKeyPem,
+      servername: '127.0.0.1',
+    });
+    try {
+      await once(session, 'remoteSettings');
+      // The server's WINDOW_UPDATE for the connection follows its SETTINGS frame.
+      await vi.waitFor(() => expect(session.state.remoteWindowSize).toBe(FLOW_CONTROL_WINDOW_BYTES), { timeout: 5000 });
+      expect(session.remoteSettings.initialWindowSize).toBe(FLOW_CONTROL_WINDOW_BYTES);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('reports whether a server could be given the larger window', () => {
+    const server = createFedgateServer({ access });
+    expect(raiseConnectionWindows(server, MIB)).toBe(true);
+    expect(raiseConnectionWindows({} as Parameters<typeof raiseConnectionWindows>[0], MIB)).toBe(false);
   });
 });
 
