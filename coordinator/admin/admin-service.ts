@@ -102,7 +102,7 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
 
 async function listRounds(context: AdminServiceContext, pageSize: number, pageToken: string, newestFirst: boolean): Promise<ListRoundsResponse> {
   if (!Number.isSafeInteger(pageSize) || pageSize < 0) throw fedgateError('INVALID_ARGUMENT', 'INVALID_PAGE_SIZE', `page_size must be a non-negative integer; got ${String(pageSize)}`);
-  const page = context.catalog.page(pageSize, pageToken, newestFirst);
+  const page = await context.catalog.page(pageSize, pageToken, newestFirst);
   const rounds = [];
   // One at a time: a digest not yet known means an ONNX export, which is CPU work best not stacked up.
   for (const summary of page.rounds) rounds.push(committedRoundMessage(summary, await context.exports.onnxSha256(summary.modelHash)));
@@ -110,31 +110,31 @@ async function listRounds(context: AdminServiceContext, pageSize: number, pageTo
 }
 
 /** Resolves GetModel's selector to a round number and the model_hash of that round. */
-function resolveModel(request: GetModelRequest, context: AdminServiceContext): { round: number; modelHash: string } {
+async function resolveModel(request: GetModelRequest, context: AdminServiceContext): Promise<{ round: number; modelHash: string }> {
   const { catalog } = context;
   if (request.selector === 'round') {
     const round = Number(request.round);
-    return { round, modelHash: catalog.modelHashOfRound(round) };
+    return { round, modelHash: await catalog.modelHashOfRound(round) };
   }
   if (request.selector === 'modelHash') {
     const hash = request.modelHash ?? Buffer.alloc(0);
     if (hash.length !== 32) throw fedgateError('INVALID_ARGUMENT', 'INVALID_HASH', `model_hash must be a 32-byte SHA-256 digest (a round's model_hash or onnx_sha256); got ${hash.length} bytes`);
     const hex = hash.toString('hex');
     // A model_hash names a round's model directly; an onnx_sha256 through the export index.
-    const byModelHash = catalog.roundOfModelHash(hex);
+    const byModelHash = await catalog.roundOfModelHash(hex);
     const modelHash = byModelHash === undefined ? context.exports.modelHashOfOnnx(hex) : hex;
-    const round = byModelHash ?? (modelHash === undefined ? undefined : catalog.roundOfModelHash(modelHash));
+    const round = byModelHash ?? (modelHash === undefined ? undefined : await catalog.roundOfModelHash(modelHash));
     if (round === undefined || modelHash === undefined) throw fedgateError('NOT_FOUND', 'NO_SUCH_MODEL', `no committed round produced a model with model_hash or onnx_sha256 ${hex} (ListRounds lists both for every round)`);
     return { round, modelHash };
   }
   const round = catalog.committedRounds;
-  return { round, modelHash: catalog.modelHashOfRound(round) };
+  return { round, modelHash: await catalog.modelHashOfRound(round) };
 }
 
 async function getModel(call: ServerWritableStream<GetModelRequest, ModelChunk>, context: AdminServiceContext): Promise<void> {
   call.on('error', () => undefined);
   try {
-    const { round, modelHash } = resolveModel(call.request, context);
+    const { round, modelHash } = await resolveModel(call.request, context);
     const onnx = await context.exports.export(modelHash);
     if (call.cancelled) return;
     const metadata = new Metadata();

@@ -137,7 +137,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       samplingSeed: newSamplingSeed(),
     };
     // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
-    const head = ledger.all().at(-1);
+    const head = ledger.head;
     if (head !== undefined && ledger.length !== state.committedRounds) {
       const { body } = parseCommitBody(head.body, `ledger record ${head.sequence}`);
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };

@@ -31,11 +31,9 @@ export async function exportModelFromState(stateDirectory: string, task: TaskDoc
   }
   let modelHash: string;
   if (wanted === 0) {
-    const first = ledger.all()[0];
-    modelHash = first === undefined ? state.modelHash : parseCommitBody(first.body, 'ledger record 1').body.previousModelHash;
+    modelHash = ledger.length === 0 ? state.modelHash : parseCommitBody((await ledger.read(1)).body, 'ledger record 1').body.previousModelHash;
   } else {
-    const record = ledger.all()[wanted - 1];
-    modelHash = parseCommitBody(record?.body ?? null, `ledger record ${wanted}`).body.newModelHash;
+    modelHash = parseCommitBody((await ledger.read(wanted)).body, `ledger record ${wanted}`).body.newModelHash;
   }
   const store = await ModelStore.open(stateDirectory);
   const plan = buildTrainingPlan(task, forwardModel);

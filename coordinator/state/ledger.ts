@@ -30,10 +30,15 @@ export function recordHash(sequence: number, previousRecordHash: string, body: J
   return sha256Hex(Buffer.from(canonicalJson(['fedgate/v1/ledger', LEDGER_FORMAT_VERSION, sequence, previousRecordHash, body]), 'utf8'));
 }
 
+/**
+ * The open ledger. A coordinator runs for months, so it holds only each record's hash (to check what it
+ * reads back) and the newest record; older records are read from their files on demand.
+ */
 export class Ledger {
   private constructor(
     private readonly directory: string,
-    private readonly records: LedgerRecord[],
+    private readonly hashes: string[],
+    private newest: LedgerRecord | undefined,
   ) {}
 
   /** Opens (or creates) the ledger in `stateDirectory/ledger` and checks the whole chain. */
@@ -43,24 +48,45 @@ export class Ledger {
     const records = await readLedgerDirectory(directory);
     const problem = findChainProblem(records);
     if (problem !== undefined) throw new StateError('chain_broken', `${directory}: ${problem}`);
-    return new Ledger(directory, records);
+    return new Ledger(directory, records.map((record) => record.recordHash), records.at(-1));
   }
 
   get length(): number {
-    return this.records.length;
+    return this.hashes.length;
   }
 
   get headHash(): string {
-    return this.records.at(-1)?.recordHash ?? GENESIS_HASH;
+    return this.hashes.at(-1) ?? GENESIS_HASH;
   }
 
-  all(): readonly LedgerRecord[] {
-    return this.records;
+  /** The newest record, or undefined while the ledger is empty. */
+  get head(): LedgerRecord | undefined {
+    return this.newest;
+  }
+
+  /**
+   * Record `sequence` (1-based), read from its file and checked against the hash the chain had when it
+   * was opened or appended: a record edited, removed or replaced since then is an error, never served.
+   */
+  async read(sequence: number): Promise<LedgerRecord> {
+    const expectedHash = this.hashes[sequence - 1];
+    if (!Number.isSafeInteger(sequence) || expectedHash === undefined) {
+      throw new StateError('not_found', `ledger record ${String(sequence)} does not exist: the ledger holds records 1..${this.length}`);
+    }
+    if (sequence === this.newest?.sequence) return this.newest;
+    const path = join(this.directory, fileName(sequence));
+    const raw = await readFileIfExists(path);
+    if (raw === undefined) throw new StateError('chain_broken', `${path} has disappeared since the coordinator opened its ledger; restore it from a backup`);
+    const record = parseRecord(raw.toString('utf8'), path);
+    if (record.sequence !== sequence || record.recordHash !== expectedHash || recordHash(record.sequence, record.previousRecordHash, record.body) !== expectedHash) {
+      throw new StateError('chain_broken', `${path} has changed since the coordinator opened its ledger (its hash no longer matches the chain); restore it from a backup`);
+    }
+    return record;
   }
 
   /** Appends a record; durable on disk before it resolves. */
   async append(body: JsonValue): Promise<LedgerRecord> {
-    const sequence = this.records.length + 1;
+    const sequence = this.hashes.length + 1;
     const previousRecordHash = this.headHash;
     const record: LedgerRecord = {
       formatVersion: LEDGER_FORMAT_VERSION,
@@ -70,7 +96,8 @@ export class Ledger {
       recordHash: recordHash(sequence, previousRecordHash, body),
     };
     await writeFileAtomic(join(this.directory, fileName(sequence)), JSON.stringify(record, null, 1) + '\n', { beforeRename: () => faultPoint('ledger_write') });
-    this.records.push(record);
+    this.hashes.push(record.recordHash);
+    this.newest = record;
     return record;
   }
 }

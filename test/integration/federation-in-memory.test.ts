@@ -48,7 +48,7 @@ describe('federation rounds in memory (real SecAgg+, real training, no network)'
     // One quantisation step is c / M per site and coordinate, M = floor((2^31 - 1) / |U|).
     const step = 1 / Math.floor((2 ** 31 - 1) / 4);
     const tolerance = (4 * step) / weightSum + 1e-6;
-    const body = harness.federation.ledgerRecords.all()[0]?.body as { newModelHash: string };
+    const body = (await harness.federation.ledgerRecords.read(1)).body as { newModelHash: string };
     const stored = await harness.federation.blobs.get(body.newModelHash);
     const view = new DataView(stored.buffer, stored.byteOffset, stored.byteLength);
     // Float32 values end the encoding: compare the last parameter block (the output bias) elementwise.

@@ -90,10 +90,27 @@ describe('Ledger', () => {
     await threeRecords();
     const reopened = await Ledger.open(directory);
     expect(reopened.length).toBe(3);
-    expect(reopened.all().map((record) => record.sequence)).toEqual([1, 2, 3]);
-    expect(reopened.all()[1]?.previousRecordHash).toBe(reopened.all()[0]?.recordHash);
+    const records = await Promise.all([1, 2, 3].map((sequence) => reopened.read(sequence)));
+    expect(records.map((record) => record.sequence)).toEqual([1, 2, 3]);
+    expect(records[1]?.previousRecordHash).toBe(records[0]?.recordHash);
+    expect(reopened.head).toEqual(records[2]);
     const fourth = await reopened.append({ round: 4 });
     expect(fourth.sequence).toBe(4);
+    expect(reopened.head).toEqual(fourth);
+    expect(reopened.headHash).toBe(fourth.recordHash);
+  });
+
+  it('reads older records from disk and refuses one edited, removed or missing since it was opened', async () => {
+    const ledgerDirectory = await threeRecords();
+    const ledger = await Ledger.open(directory);
+    expect((await ledger.read(1)).body).toEqual({ round: 1, model: 'm1' });
+    await expect(ledger.read(0)).rejects.toThrow(/records 1\.\.3/);
+    await expect(ledger.read(4)).rejects.toThrow(/records 1\.\.3/);
+    const second = join(ledgerDirectory, '00000002.json');
+    await writeFile(second, (await readFile(second, 'utf8')).replace('"m2"', '"mX"'));
+    await expect(ledger.read(2)).rejects.toThrow(/00000002\.json has changed/);
+    await rm(join(ledgerDirectory, '00000001.json'));
+    await expect(ledger.read(1)).rejects.toThrow(/00000001\.json has disappeared/);
   });
 
   it('names the first bad record when one byte of a body changes', async () => {
