@@ -6,6 +6,11 @@
  * `secure_aggregation: false`. Also: chunked transfer throughput for a 64 MiB model (bench/transfer.ts),
  * the coordinator's peak RSS, and its RSS growth per 100 rounds from a longer run with a small model.
  * Prints one JSON object as the last line of stdout.
+ *
+ * RSS growth: V8 collects the old generation only every few hundred of these short rounds, so RSS
+ * climbs between full collections and drops at each one; a 100-round window measures the slope of one
+ * climb, not growth. The figure is the least-squares slope of RSS over rounds 50..500 (RSS sampled
+ * at every commit), which spans several collections; the first and last samples are printed too.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +26,7 @@ const { values: args } = parseArgs({
   options: {
     sites: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
-    'long-rounds': { type: 'string', default: '120' },
+    'long-rounds': { type: 'string', default: '500' },
     'skip-transfer': { type: 'boolean', default: false },
   },
 });
@@ -172,6 +177,20 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** Slope of the least-squares line through (x, y) points. */
+function leastSquaresSlope(points: readonly (readonly [number, number])[]): number {
+  const n = points.length;
+  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  for (const [x, y] of points) {
+    covariance += (x - meanX) * (y - meanY);
+    variance += (x - meanX) ** 2;
+  }
+  return covariance / variance;
+}
+
 function timed(run: FederationRun): { roundSeconds: number; stages: Record<string, number> } {
   const timedRounds = run.rounds.slice(1);
   const stages: Record<string, number> = {};
@@ -201,9 +220,9 @@ async function main(): Promise<void> {
     process.stderr.write(`secure rounds: ${JSON.stringify(secure.rounds.map((round) => round.seconds))}\nplain rounds: ${JSON.stringify(plain.rounds.map((round) => round.seconds))}\n`);
 
     const long = await runFederation({ work, task: SMALL_TASK, rounds: LONG_ROUNDS, secure: true, sites: 3, examples: 500, bundles: { coordinator, sites: sites.slice(0, 3) } });
-    const early = long.rssSamples.find((sample) => sample.round === 20) ?? long.rssSamples[0];
-    const last = long.rssSamples.at(-1);
-    const growth = early !== undefined && last !== undefined && last.round > early.round ? ((last.rssMib - early.rssMib) / (last.round - early.round)) * 100 : null;
+    const settled = long.rssSamples.filter((sample) => sample.round >= 50);
+    const growth = settled.length >= 10 ? leastSquaresSlope(settled.map((sample) => [sample.round, sample.rssMib])) * 100 : null;
+    const [first, last] = [long.rssSamples[0], long.rssSamples.at(-1)];
 
     let transfer: Record<string, number> = {};
     if (!args['skip-transfer']) {
@@ -225,6 +244,7 @@ async function main(): Promise<void> {
       coordinator_peak_rss_mib: Number(secure.peakRssMib.toFixed(1)),
       long_run_rounds: long.rounds.length,
       coordinator_rss_growth_mib_per_100_rounds: growth === null ? null : Number(growth.toFixed(2)),
+      coordinator_rss_first_last_mib: [first?.rssMib ?? null, last?.rssMib ?? null].map((value) => (value === null ? null : Number(value.toFixed(1)))),
     };
     console.log(JSON.stringify(result));
   } finally {
