@@ -5,6 +5,7 @@
  * this module owns the server's life cycle and nothing else.
  */
 import { X509Certificate } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { StageDeadlines } from '../../crypto/secagg/config.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
@@ -21,7 +22,9 @@ import { attachAdminService } from '../admin/admin-app.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import { RevocationRegistry } from '../admin/revocation-registry.js';
 import { Federation } from '../federation/federation.js';
+import { acquireStateLock } from '../state/state-lock.js';
 import { federationHandlers } from './federation-service.js';
+import { HeapCompactor } from './heap-compaction.js';
 import { SessionRegistry } from './session-registry.js';
 
 export const FEDGATE_VERSION = '0.1.0';
@@ -70,7 +73,33 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts a coordinator on `options.stateDirectory`, holding that directory's lock (state-lock.ts) until
+ * `stop()`: a second coordinator on the same state_dir is refused before it touches anything.
+ */
 export async function startCoordinator(options: CoordinatorAppOptions): Promise<RunningCoordinator> {
+  await mkdir(options.stateDirectory, { recursive: true });
+  const lock = await acquireStateLock(options.stateDirectory, (reason) => options.logger.warn(reason));
+  let running: RunningCoordinator;
+  try {
+    running = await startWithLock(options);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  return {
+    ...running,
+    async stop() {
+      try {
+        await running.stop();
+      } finally {
+        await lock.release();
+      }
+    },
+  };
+}
+
+async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoordinator> {
   const { logger } = options;
   if (!options.secureAggregation) {
     logger.warn('secure_aggregation is false: the coordinator will see every site\'s quantised update in the clear (mTLS still protects it in transit); only sites with allow_plaintext: true take part');
@@ -121,9 +150,12 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
   const server = createFedgateServer({ access });
   const protocol = adminProtocol();
   let openRoundBytes: number | undefined;
+  const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') openRoundBytes = (plan.initialParameters.length + 4) * 4;
     else openRoundBytes = undefined;
+    // After the round's end is reported (listeners run in order), its objects are garbage.
+    if (event.type !== 'round_started') setImmediate(() => heap.betweenRounds());
   });
   server.addService(
     protocol.federationService,

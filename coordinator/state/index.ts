@@ -4,3 +4,4 @@ export { RoundCounter, type RoundId, ROUND_COUNTER_FORMAT_VERSION } from './roun
 export { ModelStore, sha256Hex } from './model-store.js';
 export { canonicalJson, type JsonValue } from './canonical-json.js';
 export { Ledger, type LedgerRecord, LEDGER_FORMAT_VERSION, GENESIS_HASH, recordHash, findChainProblem, readLedgerDirectory, parseRecord } from './ledger.js';
+export { acquireStateLock, LOCK_FILE_NAME, type StateLock } from './state-lock.js';

@@ -4,7 +4,8 @@ export type StateErrorReason =
   | 'corrupt'
   | 'unsupported_version'
   | 'not_found'
-  | 'chain_broken';
+  | 'chain_broken'
+  | 'locked';
 
 export class StateError extends Error {
   /** gRPC-style code, so the service edge maps it like any other error. */
