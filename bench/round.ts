@@ -226,7 +226,7 @@ async function main(): Promise<void> {
 
     let transfer: Record<string, number> = {};
     if (!args['skip-transfer']) {
-      const output = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'transfer.ts'), '--mib', '64', '--runs', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      const output = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'transfer.ts'), '--mib', '64', '--runs', '5'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       transfer = JSON.parse(output.trim().split('\n').at(-1) as string) as Record<string, number>;
     }
     const result = {
