@@ -4,6 +4,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { MAX_DEADLINE_MS } from '../../crypto/secagg/config.js';
 import { duration } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 
@@ -18,13 +19,18 @@ const tlsSchema = z.strictObject({
   ca_dir: z.string().min(1).optional(),
 });
 
+/** A stage deadline: whole milliseconds, at most 24 h (what a RoundConfig can carry). */
+const deadline = duration.refine((ms) => Number.isInteger(ms) && ms <= MAX_DEADLINE_MS, {
+  message: `expected a whole number of milliseconds up to 24h (${MAX_DEADLINE_MS} ms): a stage that needs longer should be split over rounds`,
+});
+
 const deadlinesSchema = z.strictObject({
-  advertise_keys: duration.default(30_000),
-  share_keys: duration.default(30_000),
-  masked_input: duration.default(600_000),
-  consistency_check: duration.default(30_000),
-  unmask: duration.default(30_000),
-  commit: duration.default(30_000),
+  advertise_keys: deadline.default(30_000),
+  share_keys: deadline.default(30_000),
+  masked_input: deadline.default(600_000),
+  consistency_check: deadline.default(30_000),
+  unmask: deadline.default(30_000),
+  commit: deadline.default(30_000),
 });
 
 export const coordinatorConfigSchema = z.strictObject({

@@ -12,7 +12,8 @@ import { secaggInvalid } from './errors.js';
 export const ROUND_ID_LENGTH = 24;
 /** Shamir x coordinates are 1..65535, one per member of U1. */
 export const MAX_PARTICIPANTS = 65_535;
-const MAX_DEADLINE_MS = 24 * 60 * 60 * 1000;
+/** Longest stage deadline a RoundConfig carries (24 h). */
+export const MAX_DEADLINE_MS = 24 * 60 * 60 * 1000;
 
 /** Stage deadlines in milliseconds (DESIGN.md: 30 s each, 600 s for MaskedInput with training). */
 export interface StageDeadlines {

@@ -51,6 +51,8 @@ describe('coordinator.yaml', () => {
     [{ ...baseCoordinator, roundz: 3 }, /roundz|Unrecognized key/],
     [{ ...baseCoordinator, listen: 'localhost' }, /listen: expected host:port/],
     [{ ...baseCoordinator, deadlines: { unmask: 'soon' } }, /deadlines\.unmask: expected a positive duration.*"soon"/],
+    [{ ...baseCoordinator, deadlines: { masked_input: '25h' } }, /deadlines\.masked_input: expected a whole number of milliseconds up to 24h/],
+    [{ ...baseCoordinator, deadlines: { commit: 0.0005 } }, /deadlines\.commit: expected a whole number of milliseconds/],
     [{ ...baseCoordinator, secagg: { degree: 3 } }, /secagg\.degree: must be even/],
     [{ ...baseCoordinator, federation_id: 'has space' }, /federation_id/],
     [{ ...baseCoordinator, tls: { ca: 'ca.pem' } }, /tls\.cert/],
