@@ -72,9 +72,25 @@ export function registerCertsCommands(program: Command): void {
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--out <dir>', 'bundle directory')
     .option('--days <n>', 'validity in days')
+    .option('--host <host...>', 'coordinator only: DNS names / IPs for the renewed certificate (default: those of the current one)')
     .option('--json', 'print one JSON object')
-    .action(async (role: string, name: string, options: CommonOptions & { out?: string }) => {
-      printBundle(options, await issueBundle({ dir: options.dir, role: parseRole(role), name, renew: true, ...optionalDays(options.days), ...(options.out === undefined ? {} : { outDir: options.out }) }));
+    .action(async (role: string, name: string, options: CommonOptions & { out?: string; host?: string[] }) => {
+      const parsedRole = parseRole(role);
+      if (options.host !== undefined && parsedRole !== 'coordinator') {
+        throw new UsageError(`--host applies to the coordinator certificate only (its subject alternative names); ${parsedRole} certificates carry none`);
+      }
+      printBundle(
+        options,
+        await issueBundle({
+          dir: options.dir,
+          role: parsedRole,
+          name,
+          renew: true,
+          ...optionalDays(options.days),
+          ...(options.out === undefined ? {} : { outDir: options.out }),
+          ...(options.host === undefined ? {} : { hosts: options.host }),
+        }),
+      );
     });
 
   certs
