@@ -9,7 +9,7 @@ import { startParticipant } from '../../participant/daemon/participant-app.js';
 import type { Device } from '../../participant/trainer/index.js';
 import { fromHex } from '../../crypto/bytes.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
-import { loadSiteConfig } from '../config/site-config.js';
+import { checkSiteDataFiles, loadSiteConfig } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
@@ -78,6 +78,7 @@ export function registerRunCommands(program: Command): void {
     .option('--rounds <n>', 'exit after this many rounds have committed (for scripts and demos)')
     .action(async (options: { config: string; rounds?: string }) => {
       const config = await loadSiteConfig(options.config);
+      await checkSiteDataFiles(config);
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');

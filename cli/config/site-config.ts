@@ -3,10 +3,13 @@
  * site whatever the coordinator asks (pinned task hashes, minimum participants and threshold, plaintext
  * refused unless allowed).
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
+import { ConfigError } from './config-error.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
 
@@ -97,4 +100,30 @@ export function compileSiteConfig(value: unknown, source: string, baseDirectory:
 
 export async function loadSiteConfig(path: string): Promise<SiteConfig> {
   return compileSiteConfig(await readConfigFile(path), path, dirname(resolve(path)));
+}
+
+/**
+ * Checks at start that every data file site.yaml names can be read, so a wrong path fails the daemon
+ * now rather than at its first round (the data itself is parsed once the task is known).
+ */
+export async function checkSiteDataFiles(config: SiteConfig): Promise<void> {
+  const { data } = config;
+  const files: [string, string | undefined][] =
+    data.format === 'csv'
+      ? [['data.path', data.path]]
+      : data.format === 'idx'
+        ? [['data.images', data.images], ['data.labels', data.labels], ['data.test_images', data.test_images], ['data.test_labels', data.test_labels]]
+        : [];
+  const problems: string[] = [];
+  for (const [key, file] of files) {
+    if (file === undefined) continue;
+    try {
+      await access(file, constants.R_OK);
+      if (!(await stat(file)).isFile()) problems.push(`${key}: ${file} is not a file`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      problems.push(`${key}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code)})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`${config.source}: ${problems.join('; ')}; paths are relative to the directory of site.yaml`);
 }

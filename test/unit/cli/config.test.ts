@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  checkSiteDataFiles,
   compileCoordinatorConfig,
   compileSiteConfig,
   loadCoordinatorConfig,
@@ -73,6 +74,25 @@ describe('coordinator.yaml', () => {
 });
 
 describe('site.yaml', () => {
+  it('checks at start that the data files it names can be read', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'fedgate-site-data-'));
+    try {
+      await writeFile(join(directory, 'images.idx'), 'x');
+      const idx = compileSiteConfig({ ...baseSite, data: { format: 'idx', images: 'images.idx', labels: 'labels.idx' } }, 'site.yaml', directory);
+      const error = await checkSiteDataFiles(idx).then(() => undefined, (caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toContain(`data.labels: cannot read ${join(directory, 'labels.idx')} (no such file)`);
+      expect((error as Error).message).not.toContain('data.images');
+      await writeFile(join(directory, 'labels.idx'), 'y');
+      await expect(checkSiteDataFiles(idx)).resolves.toBeUndefined();
+      const csv = compileSiteConfig({ ...baseSite, data: { format: 'csv', path: '.', label_column: 0 } }, 'site.yaml', directory);
+      await expect(checkSiteDataFiles(csv)).rejects.toThrow(/data\.path: .* is not a file/);
+      await expect(checkSiteDataFiles(compileSiteConfig(baseSite, 'site.yaml', directory))).resolves.toBeUndefined();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('compiles with a safe default policy', () => {
     const config = compileSiteConfig(baseSite, 'site.yaml', '/site');
     expect(config.policy).toEqual({ min_participants: 3, min_threshold: 2, allow_plaintext: false });
