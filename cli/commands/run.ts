@@ -104,6 +104,7 @@ export function registerRunCommands(program: Command): void {
           minThreshold: config.policy.min_threshold,
           allowPlaintext: config.policy.allow_plaintext,
           ...(config.policy.roster === undefined ? {} : { roster: new Set(config.policy.roster) }),
+          ...(config.federation_id === undefined ? {} : { federationId: config.federation_id }),
         },
         data: config.data,
         device: config.device as Device,

@@ -55,6 +55,8 @@ export const siteConfigSchema = z.strictObject({
   tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1), crl: z.string().min(1).optional() }),
   data: dataSchema,
   accepted_tasks: z.array(sha256Hex).min(1, 'pin at least one task hash: the site never trains a task it has not pinned'),
+  /** The federation this site joins: rounds of any other federation id are refused. */
+  federation_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected 1-63 letters, digits, ".", "_" or "-"').optional(),
   policy: z.strictObject({
     min_participants: z.number().int().min(2).default(3),
     min_threshold: z.number().int().min(1).default(2),

@@ -189,6 +189,12 @@ class ParticipantDaemon {
       case 'helloReply':
         onConnected();
         this.log.info({ federation: body?.['federationId'], coordinatorVersion: body?.['fedgateVersion'] }, 'connected to the coordinator');
+        if (this.options.policy.federationId !== undefined && body?.['federationId'] !== this.options.policy.federationId) {
+          this.log.error(
+            { federation: body?.['federationId'], pinned: this.options.policy.federationId },
+            'this coordinator serves another federation than the one site.yaml pins (federation_id): the site will refuse every round it offers; check the coordinator address',
+          );
+        }
         return;
       case 'heartbeat':
         return;

@@ -66,6 +66,23 @@ describe('a site refuses rounds outside its policy', () => {
     if (record !== undefined) expect(verifyCommitRecord(record, pki.ca.certificatePem).quorum).toBe(true);
   });
 
+  it('refuses the rounds of another federation than the one it pins, saying so when it connects', async () => {
+    harness = await GrpcFederation.start({
+      pki,
+      sites: 4,
+      rounds: 1,
+      reconstructionThreshold: 3,
+      siteOptions: (siteId) => (siteId === 'site-4' ? { policy: { federationId: 'another-federation' } } : {}),
+    });
+    await harness.waitUntilDone(60_000);
+    const [event] = harness.committed();
+    expect(event?.survivors).toEqual(['site-1', 'site-2', 'site-3']);
+    const [refusal] = messagesFrom(harness, 'site-4');
+    expect(refusal).toMatchObject({ what: 'refusal', accepted: true, reason: 'federation_mismatch' });
+    expect(refusal?.message).toContain('is not this site\'s federation "another-federation"');
+    expect(harness.siteLog.some((entry) => entry.msg?.includes('serves another federation') === true && entry['pinned'] === 'another-federation')).toBe(true);
+  });
+
   it('refuses a plaintext round unless it allows plaintext', async () => {
     harness = await GrpcFederation.start({
       pki,

@@ -93,6 +93,12 @@ describe('site.yaml', () => {
     }
   });
 
+  it('pins a federation id when given one, and refuses a malformed one', () => {
+    expect(compileSiteConfig(baseSite, 'site.yaml', '/site').federation_id).toBeUndefined();
+    expect(compileSiteConfig({ ...baseSite, federation_id: 'hospital-net' }, 'site.yaml', '/site').federation_id).toBe('hospital-net');
+    expect(() => compileSiteConfig({ ...baseSite, federation_id: 'has space' }, 'site.yaml', '/site')).toThrow(/federation_id: expected 1-63 letters/);
+  });
+
   it('compiles with a safe default policy', () => {
     const config = compileSiteConfig(baseSite, 'site.yaml', '/site');
     expect(config.policy).toEqual({ min_participants: 3, min_threshold: 2, allow_plaintext: false });
