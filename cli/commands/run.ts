@@ -137,7 +137,8 @@ export function registerRunCommands(program: Command): void {
           if (target !== undefined && committed >= target) reachedTarget();
         },
       });
-      await Promise.race([waitForSignal(), targetReached]);
+      // `done` rejects only when the coordinator refused the site for good (e.g. a revoked certificate).
+      await Promise.race([waitForSignal(), targetReached, participant.done]);
       await participant.stop();
     });
 }

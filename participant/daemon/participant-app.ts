@@ -19,6 +19,8 @@ import { PROTOCOL_VERSION, type CoordinatorMessage, type ParticipantMessage } fr
 import { decodeServerStage, encodeClientStage } from '../../proto/round-codec.js';
 import { roundIdToWire } from '../../proto/round-id.js';
 import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
+import { FedgateError } from '../../proto/errors.js';
+import { fromGrpcError } from '../../proto/status.js';
 import { RoundSession, type SiteSessionMessage } from '../round/round-session.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
@@ -27,6 +29,8 @@ import type { SiteDataSpec } from './site-data.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
+/** Refusals no reconnect can cure: the daemon stops and reports them. */
+const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 /** How long a new Session may wait for the coordinator's HelloReply before the connection is given up. */
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
@@ -68,7 +72,10 @@ export interface LocalUpdateEvent {
 }
 
 export interface RunningParticipant {
-  /** Resolves when `stop()` was called and everything is closed. */
+  /**
+   * Resolves when `stop()` was called and everything is closed; rejects (with a FedgateError) when the
+   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help.
+   */
   readonly done: Promise<void>;
   /** Latest committed model this site signed (encoded weights), if any. */
   latestModel(): Uint8Array | undefined;
@@ -78,6 +85,8 @@ export interface RunningParticipant {
 export function startParticipant(options: ParticipantAppOptions): RunningParticipant {
   const daemon = new ParticipantDaemon(options);
   const done = daemon.run();
+  // The rejection is for whoever awaits `done`; one nobody awaits must not crash the process.
+  done.catch(() => undefined);
   return { done, latestModel: () => daemon.latestModel, stop: async () => daemon.stop(done) };
 }
 
@@ -102,11 +111,17 @@ class ParticipantDaemon {
 
   async run(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
+    let refused: FedgateError | undefined;
     while (!this.stopping.signal.aborted) {
       const outcome = await this.session(() => backoff.reset());
       if (this.stopping.signal.aborted) break;
+      if (outcome.final !== undefined) {
+        refused = outcome.final;
+        this.log.error({ code: refused.code, reason: refused.reason }, `${refused.message}; not reconnecting`);
+        break;
+      }
       const delay = backoff.next();
-      this.log.warn({ reason: outcome, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      this.log.warn({ reason: outcome.why, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
       // A fresh channel: the old one may still hold a connection that died silently, and grpc-js would
       // open the next Session on it.
       this.client.close();
@@ -115,15 +130,17 @@ class ParticipantDaemon {
     }
     for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
     this.client.close();
+    if (refused !== undefined) throw refused;
   }
 
   async stop(done: Promise<void>): Promise<void> {
     this.stopping.abort();
-    await done;
+    // A daemon the coordinator refused for good has already reported it through `done`.
+    await done.catch(() => undefined);
   }
 
-  /** One Session stream from Hello to its end; resolves with why it ended. */
-  private session(onConnected: () => void): Promise<string> {
+  /** One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is final). */
+  private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError }> {
     return new Promise((resolve) => {
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
@@ -135,7 +152,7 @@ class ParticipantDaemon {
         call.cancel();
       });
       watchdog.watch(HELLO_REPLY_TIMEOUT_MS);
-      const finish = (why: string): void => {
+      const finish = (why: string, final?: FedgateError): void => {
         if (finished) return;
         finished = true;
         watchdog.stop();
@@ -144,7 +161,7 @@ class ParticipantDaemon {
           round.stop('connection lost');
           this.options.onRoundEnd?.({ roundId, outcome: 'left', reason: 'connection lost' });
         }
-        resolve(why);
+        resolve(final === undefined ? { why } : { why, final });
       };
       const onStop = (): void => {
         call.end();
@@ -152,7 +169,10 @@ class ParticipantDaemon {
         finish('stopped');
       };
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
-      call.on('error', (error) => finish(error.message));
+      call.on('error', (error) => {
+        const failure = fromGrpcError(error, 'Session');
+        finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined);
+      });
       call.on('end', () => finish('the coordinator ended the session'));
       call.on('data', (message: CoordinatorMessage) => {
         watchdog.heard();

@@ -26,8 +26,9 @@ import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/rou
 import type { GraphMessage } from '../../crypto/secagg/messages.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
-import { channelCredentials, clientChannelOptions, downloadModel, federationProtocol, PROTOCOL_VERSION, type CoordinatorMessage } from '../../proto/index.js';
+import { channelCredentials, clientChannelOptions, downloadModel, federationProtocol, FedgateError, PROTOCOL_VERSION, type CoordinatorMessage } from '../../proto/index.js';
 import { createAdminFederation, type AdminFederation, type Credentials } from './admin-federation.js';
+import type { RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { expectFailure, listReflectedServices } from './admin-support.js';
 
 let h: AdminFederation;
@@ -35,6 +36,8 @@ const events: RoundEventMessage[] = [];
 const graphs: { counter: number; siteId: string; message: GraphMessage }[] = [];
 const refusals: { counter: number; siteId: string; reason: string }[] = [];
 let midRound: { status: GetStatusResponse; participants: readonly Participant[] } | undefined;
+/** The participant daemons of sites 1-4, in order. */
+const daemons: RunningParticipant[] = [];
 let siteFourRevocation: Promise<Awaited<ReturnType<ReturnType<AdminFederation['operatorClient']>['revoke']>>> | undefined;
 let siteThreeRevocation: Promise<unknown> | undefined;
 let watchEnded: Promise<void>;
@@ -85,7 +88,7 @@ beforeAll(async () => {
     receive(siteId, message);
   };
 
-  for (let index = 0; index < 4; index++) h.startSite(index);
+  for (let index = 0; index < 4; index++) daemons.push(h.startSite(index));
   await coordinator.done;
   // The last committed event travels to the watcher after `done`; wait for it before the tests look.
   const deadline = Date.now() + 10_000;
@@ -236,6 +239,10 @@ describe('live revocation', () => {
     expect([refused.code, refused.reason]).toEqual(['UNAUTHENTICATED', 'CERTIFICATE_REVOKED']);
     expect(refused.message).toContain(`certificate serial ${site(3).serial} of participant site-4 has been revoked`);
     expect((await federationCall(site(0))).length).toBeGreaterThan(0);
+    // The revoked site's daemon does not reconnect forever: it stops and reports why.
+    const stopped = await (daemons[3]?.done ?? Promise.resolve()).then(() => undefined, (error: unknown) => error);
+    expect(stopped).toBeInstanceOf(FedgateError);
+    expect([(stopped as FedgateError).code, (stopped as FedgateError).reason]).toEqual(['UNAUTHENTICATED', 'CERTIFICATE_REVOKED']);
     // Round 2 (counter 2) had site-4 in U and committed with the three others.
     expect(events.find((event) => event.type === 'ROUND_EVENT_COMMITTED' && event.roundId?.counter === 2)?.participants).toContain('site-4');
   });
