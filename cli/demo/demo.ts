@@ -35,6 +35,8 @@ export interface DemoResult {
   readonly seconds: number;
   readonly model_path: string;
   readonly task_hash: string;
+  /** With --keep: the working directory (CA, configs, coordinator state, site data) left in place. */
+  readonly work_directory?: string;
 }
 
 const DEMO_TASK: TaskDocument = parseTaskDocument({
@@ -160,6 +162,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
     const accuracy = await scoreOnnx(await readFile(modelPath), data.holdout);
     say(`exported round ${exported.round} (model ${exported.modelHash.slice(0, 16)}...) to ${modelPath}`);
     say(`held-out accuracy of the exported model: ${(accuracy * 100).toFixed(2)}% on ${data.holdout.count} examples no site saw`);
+    if (options.keepWorkDirectory) say(`kept the working directory (CA, configs, coordinator state, site data): ${work}`);
     return {
       rounds: exported.round,
       participants: options.sites,
@@ -169,6 +172,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
       seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
       model_path: modelPath,
       task_hash: hash,
+      ...(options.keepWorkDirectory ? { work_directory: work } : {}),
     };
   } finally {
     await stopAll(processes);

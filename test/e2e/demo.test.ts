@@ -8,7 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,7 +46,7 @@ afterEach(async () => {
 describe('npm run demo', () => {
   it(`runs ${ROUNDS} secure rounds with 3 site processes, prints a JSON summary and exports a model that scores on held-out data`, { timeout: 240_000 }, async () => {
     output = await createTempDirectory('fedgate-demo-e2e-');
-    const run = await runDemoProcess(['--rounds', String(ROUNDS), '--json', '--out', output.path]);
+    const run = await runDemoProcess(['--rounds', String(ROUNDS), '--json', '--out', output.path, '--keep']);
     expect(run.code, `the demo exited with ${String(run.code)}; stderr:\n${run.stderr.slice(-4000)}`).toBe(0);
     const lines = run.stdout.trim().split('\n');
     const summary = JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
@@ -55,6 +56,14 @@ describe('npm run demo', () => {
     expect(summary['final_accuracy']).toBeGreaterThanOrEqual(ACCURACY_FLOOR);
     expect(summary['final_accuracy']).toBeLessThanOrEqual(1);
     expect(summary['model_path']).toBe(`${output.path}/model.onnx`);
+    // --keep leaves the working directory, with the coordinator's ledger of the rounds just run.
+    const work = String(summary['work_directory']);
+    try {
+      const ledger = (await readdir(join(work, 'coordinator-state', 'ledger'))).filter((name) => name.endsWith('.json'));
+      expect(ledger).toHaveLength(ROUNDS);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
 
     // The exported model is a plain inference model any ONNX Runtime loads: 64 pixels in, 10 classes out.
     const modelPath = String(summary['model_path']);
