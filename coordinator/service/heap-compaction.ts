@@ -7,10 +7,11 @@
  * collection only starts after seconds without allocation, which a busy coordinator never has.
  *
  * So after a round commits - the moment the round's objects have died and the next round has not
- * started - the coordinator runs one full collection if the heap has grown by `growthBytes` since the
- * last one. V8 only gives scripts a collection function under --expose-gc; that flag decides whether a
- * new realm gets `gc`, so it is set once and the function taken from a fresh `vm` realm (it collects the
- * whole isolate). Where that fails, nothing is forced and V8's schedule applies.
+ * started - the coordinator runs one full collection if the heap has grown by `growthBytes` (or by a
+ * quarter of what the last collection left live, whichever is more) since then. V8 only gives scripts
+ * a collection function under --expose-gc; that flag decides whether a new realm gets `gc`, so it is
+ * set once and the function taken from a fresh `vm` realm (it collects the whole isolate). Where that
+ * fails, nothing is forced and V8's schedule applies.
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -44,9 +45,13 @@ export class HeapCompactor {
     return this.collect !== null;
   }
 
-  /** Call between rounds; returns true if it collected. */
+  /**
+   * Call between rounds; returns true if it collected. The threshold grows with the heap (a quarter of
+   * what was live after the last collection), so a large coordinator is not paused after every round.
+   */
   betweenRounds(): boolean {
-    if (this.collect === null || getHeapStatistics().used_heap_size - this.baseline < this.growthBytes) return false;
+    const threshold = Math.max(this.growthBytes, this.baseline / 4);
+    if (this.collect === null || getHeapStatistics().used_heap_size - this.baseline < threshold) return false;
     this.collect();
     this.baseline = getHeapStatistics().used_heap_size;
     return true;
