@@ -16,8 +16,7 @@ import type {
   RoundEventMessage,
 } from '../../proto/admin-messages.js';
 import { receiveModelStream, type ReceivedModel } from '../../proto/admin-transfer.js';
-import { clientChannelOptions } from '../../proto/channel-options.js';
-import { channelCredentials } from '../../proto/credentials.js';
+import { coordinatorChannel } from '../../proto/coordinator-channel.js';
 import { fedgateError } from '../../proto/errors.js';
 import { fromGrpcError } from '../../proto/status.js';
 
@@ -43,13 +42,13 @@ export class OperatorClient {
   private readonly deadlineMs: number;
 
   constructor(connection: OperatorConnection) {
-    const credentials = channelCredentials({
+    const channel = coordinatorChannel(connection.address, {
       caPem: connection.caPem,
       certPem: connection.certPem,
       keyPem: connection.keyPem,
       ...(connection.serverName === undefined ? {} : { serverName: connection.serverName }),
     });
-    this.client = new (adminProtocol().AdminClient)(connection.address, credentials, clientChannelOptions());
+    this.client = new (adminProtocol().AdminClient)(connection.address, channel.credentials, channel.options);
     this.deadlineMs = connection.deadlineMs ?? 30_000;
   }
 

@@ -12,8 +12,7 @@ import type { TrustAnchor } from '../../crypto/certificate.js';
 import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
-import { clientChannelOptions } from '../../proto/channel-options.js';
-import { channelCredentials } from '../../proto/credentials.js';
+import { coordinatorChannel } from '../../proto/coordinator-channel.js';
 import { federationProtocol, type FederationClient } from '../../proto/loader.js';
 import { PROTOCOL_VERSION, type CoordinatorMessage, type ParticipantMessage } from '../../proto/messages.js';
 import { decodeServerStage, encodeClientStage } from '../../proto/round-codec.js';
@@ -106,7 +105,8 @@ class ParticipantDaemon {
   private newClient(): FederationClient {
     const { FederationClient } = federationProtocol();
     const { options } = this;
-    return new FederationClient(options.coordinator, channelCredentials({ ...options.tls, ...(options.serverName === undefined ? {} : { serverName: options.serverName }) }), clientChannelOptions());
+    const channel = coordinatorChannel(options.coordinator, { ...options.tls, ...(options.serverName === undefined ? {} : { serverName: options.serverName }) });
+    return new FederationClient(options.coordinator, channel.credentials, channel.options);
   }
 
   async run(): Promise<void> {
