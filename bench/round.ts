@@ -244,7 +244,7 @@ async function main(): Promise<void> {
       coordinator_peak_rss_mib: Number(secure.peakRssMib.toFixed(1)),
       long_run_rounds: long.rounds.length,
       coordinator_rss_growth_mib_per_100_rounds: growth === null ? null : Number(growth.toFixed(2)),
-      coordinator_rss_first_last_mib: [first?.rssMib ?? null, last?.rssMib ?? null].map((value) => (value === null ? null : Number(value.toFixed(1)))),
+      coordinator_rss_first_last_mib: [first, last].map((sample) => (sample === undefined ? null : Number(sample.rssMib.toFixed(1)))),
     };
     console.log(JSON.stringify(result));
   } finally {

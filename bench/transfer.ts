@@ -66,7 +66,7 @@ async function startServer(setup: ServerSetup): Promise<{ port: number; stop: ()
     },
   };
   server.addService(federationProtocol().federationService, handlers);
-  const port = await bindServer(server, '127.0.0.1:0', serverCredentials(setup.identity, setup.tuning), setup.tuning);
+  const port = await bindServer(server, '127.0.0.1:0', serverCredentials(setup.identity, setup.tuning));
   return { port, stop: () => shutdownServer(server, 1000) };
 }
 

@@ -10,13 +10,10 @@
  * Detaching an ArrayBuffer frees its memory and takes its bytes off V8's external-memory count
  * immediately, so no collection is ever asked for. The standard way to detach is
  * `ArrayBuffer.prototype.transfer` (ES2024): built in from Node.js 22, and present in Node.js 20's V8
- * behind --harmony-rab-gsab-transfer. That flag only decides whether a new JavaScript realm gets the
- * method, so on Node.js 20 it is set once and the method is taken from a fresh `vm` realm; it works on
- * ArrayBuffers of any realm. Where neither is available `releaseBuffer` does nothing and the collector
- * frees the memory as before.
+ * behind --harmony-rab-gsab-transfer (flagged-builtin.ts). Where neither is available `releaseBuffer`
+ * does nothing and the collector frees the memory as before.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { flaggedBuiltin } from './flagged-builtin.js';
 
 type Transfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer;
 
@@ -27,13 +24,8 @@ function findTransfer(): Transfer | null {
   if (typeof native === 'function') return native as Transfer;
   // V8 11 (Node.js 20 and 21) has the method behind the flag; other V8s would warn about an unknown flag.
   if (!process.versions.v8.startsWith('11.')) return null;
-  try {
-    setFlagsFromString('--harmony-rab-gsab-transfer');
-    const fromRealm: unknown = runInNewContext('ArrayBuffer.prototype.transfer');
-    return typeof fromRealm === 'function' ? (fromRealm as Transfer) : null;
-  } catch {
-    return null;
-  }
+  const fromRealm = flaggedBuiltin('--harmony-rab-gsab-transfer', 'ArrayBuffer.prototype.transfer');
+  return typeof fromRealm === 'function' ? (fromRealm as Transfer) : null;
 }
 
 /** Whether `releaseBuffer` can free memory on this runtime (tests and benchmarks report it). */

@@ -90,7 +90,6 @@ export class PrgScratch {
 
 let sharedScratch: PrgScratch | undefined;
 
-
 function checkStreams(streams: readonly MaskStream[]): void {
   if (!Array.isArray(streams)) throw invalidArgument('invalid_streams', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
   for (const [index, stream] of streams.entries()) {
@@ -143,8 +142,9 @@ export function addMasks(target: Uint32Array, streams: readonly MaskStream[], sc
 
 /**
  * The primitive's floor, for benchmarks: `elements` keystream elements of one PRG(seed) added four
- * chunks at a time into one reused chunk-sized block, with the same `update` calls and the same
- * accumulator (and the same release of each spent chunk) as addMasks but none of its per-stream work (one cipher, one block, no target walk).
+ * chunks at a time into one reused chunk-sized block, with the same `update` calls, accumulator and
+ * release of each spent chunk as addMasks but none of its per-stream work (one cipher, one block, no
+ * target walk).
  */
 export function keystreamFloor(seed: Uint8Array, elements: number, scratch: PrgScratch): void {
   assertInteger(elements, 'elements', 0, Number.MAX_SAFE_INTEGER);

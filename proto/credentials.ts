@@ -64,14 +64,26 @@ export function channelCredentials(options: ChannelCredentialsOptions): ChannelC
   });
 }
 
+/**
+ * The receive window each incoming connection gets (bindServer raises it after binding): the stream
+ * window these credentials advertise, or HTTP/2 tuning's default for credentials made elsewhere.
+ */
+export function connectionWindowBytes(credentials: ServerCredentials): number {
+  return credentials instanceof MutualTlsServerCredentials ? credentials.settings.initialWindowSize : serverHttp2Settings().initialWindowSize;
+}
+
 class MutualTlsServerCredentials extends ServerCredentials {
+  readonly settings: ReturnType<typeof serverHttp2Settings>;
+
   constructor(identity: TlsIdentity, tuning: TransportTuning) {
+    const settings = serverHttp2Settings(tuning);
     super(
       // grpc-js passes these options to http2.createSecureServer; `settings` is the only way to raise
       // the server's HTTP/2 receive window and frame size (it replaces 'grpc.max_concurrent_streams').
-      { requestCert: true, rejectUnauthorized: false, minVersion: MIN_TLS_VERSION, settings: serverHttp2Settings(tuning) },
+      { requestCert: true, rejectUnauthorized: false, minVersion: MIN_TLS_VERSION, settings },
       { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem, minVersion: MIN_TLS_VERSION },
     );
+    this.settings = settings;
   }
 
   override _getInterceptors(): ServerInterceptor[] {

@@ -10,7 +10,8 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { AccessControl } from './access-control.js';
-import { FLOW_CONTROL_WINDOW_BYTES, serverChannelOptions, type TransportTuning } from './channel-options.js';
+import { serverChannelOptions } from './channel-options.js';
+import { connectionWindowBytes } from './credentials.js';
 import { fedgateError } from './errors.js';
 
 export interface FedgateServerOptions {
@@ -45,17 +46,16 @@ export function addReflectionService(server: Server, packageDefinition: PackageD
 
 /**
  * Binds `address` (e.g. '127.0.0.1:0') and resolves with the port actually bound. Every connection the
- * server then accepts gets a receive window of `tuning.flowControlWindowBytes` (see
- * raiseConnectionWindows).
+ * server then accepts gets the receive window the credentials' tuning sets (see raiseConnectionWindows).
  */
-export function bindServer(server: Server, address: string, credentials: ServerCredentials, tuning: TransportTuning = {}): Promise<number> {
+export function bindServer(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (error, port) => {
       if (error !== null) {
         reject(fedgateError('UNAVAILABLE', 'BIND_FAILED', `cannot listen on ${address}: ${error.message}`));
         return;
       }
-      raiseConnectionWindows(server, tuning.flowControlWindowBytes ?? FLOW_CONTROL_WINDOW_BYTES);
+      raiseConnectionWindows(server, connectionWindowBytes(credentials));
       resolve(port);
     });
   });

@@ -152,10 +152,13 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
   let openRoundBytes: number | undefined;
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
-    if (event.type === 'round_started') openRoundBytes = (plan.initialParameters.length + 4) * 4;
-    else openRoundBytes = undefined;
+    if (event.type === 'round_started') {
+      openRoundBytes = (plan.initialParameters.length + 4) * 4;
+      return;
+    }
+    openRoundBytes = undefined;
     // After the round's end is reported (listeners run in order), its objects are garbage.
-    if (event.type !== 'round_started') setImmediate(() => heap.betweenRounds());
+    setImmediate(() => heap.betweenRounds());
   });
   server.addService(
     protocol.federationService,

@@ -9,12 +9,11 @@
  * So after a round commits - the moment the round's objects have died and the next round has not
  * started - the coordinator runs one full collection if the heap has grown by `growthBytes` (or by a
  * quarter of what the last collection left live, whichever is more) since then. V8 only gives scripts
- * a collection function under --expose-gc; that flag decides whether a new realm gets `gc`, so it is
- * set once and the function taken from a fresh `vm` realm (it collects the whole isolate). Where that
- * fails, nothing is forced and V8's schedule applies.
+ * a collection function under --expose-gc (taken from a fresh realm, flagged-builtin.ts; it collects
+ * the whole isolate). Where that fails, nothing is forced and V8's schedule applies.
  */
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapStatistics } from 'node:v8';
+import { flaggedBuiltin } from '../../crypto/flagged-builtin.js';
 
 /** Heap growth (bytes) that triggers a collection between rounds. */
 export const DEFAULT_COMPACTION_GROWTH_BYTES = 8 * 1024 * 1024;
@@ -22,23 +21,15 @@ export const DEFAULT_COMPACTION_GROWTH_BYTES = 8 * 1024 * 1024;
 let collector: (() => void) | null | undefined;
 
 function fullCollection(): (() => void) | null {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? () => void (gc as () => unknown)() : null;
-  } catch {
-    return null;
-  }
+  const gc = flaggedBuiltin('--expose-gc', 'gc');
+  return typeof gc === 'function' ? () => void (gc as () => unknown)() : null;
 }
 
 export class HeapCompactor {
   private baseline = getHeapStatistics().used_heap_size;
-  private readonly collect: (() => void) | null;
+  private readonly collect = (collector ??= fullCollection());
 
-  constructor(private readonly growthBytes: number = DEFAULT_COMPACTION_GROWTH_BYTES) {
-    collector ??= fullCollection();
-    this.collect = collector;
-  }
+  constructor(private readonly growthBytes: number = DEFAULT_COMPACTION_GROWTH_BYTES) {}
 
   /** Whether a collection function is available on this runtime. */
   get available(): boolean {
