@@ -16,7 +16,7 @@ export {
   utf8,
   zeroize,
 } from './bytes.js';
-export { SHA256_LENGTH, hmacSha256, sha256 } from './hash.js';
+export { SHA256_LENGTH, Sha256Stream, hmacSha256, sha256, sha256Hex } from './hash.js';
 export { hkdf, hkdfExpand, hkdfExtract } from './hkdf.js';
 export { X25519_KEY_LENGTH, generateX25519KeyPair, x25519, x25519PublicKey, type X25519KeyPair } from './x25519.js';
 export { AGREED_KEY_LENGTH, deriveMaskSeed, deriveShareKey, shareAssociatedData } from './agreement.js';

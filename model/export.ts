@@ -16,7 +16,8 @@ import { prepareTask } from './plan.js';
 import { BATCH_DIM_PARAM, parameterInfo } from './train/graphs.js';
 import { INPUT, LOGITS, PROBABILITIES } from './train/prepare.js';
 import { taskHash, type TaskDocument } from './task.js';
-import { modelHash, unflattenParameters } from './weights.js';
+import { modelHash } from './weight-codec.js';
+import { unflattenParameters } from './weights.js';
 
 export interface ExportOptions {
   /**

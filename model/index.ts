@@ -9,7 +9,9 @@
  *   Softmax, LogSoftmax, Conv, MaxPool, AveragePool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze,
  *   Concat, Cast, BatchNormalization (training mode), Dropout and Identity; Shape, Size, Gather,
  *   Constant and ConstantOfShape are accepted as non-differentiable shape plumbing;
- * - export.ts: the plain inference model; weights.ts: flat weights and the model hash;
+ * - export.ts: the plain inference model; weights.ts: flat weights; weight-codec.ts: their canonical
+ *   bytes and the model hash; server-optimizer.ts and next-model.ts: model r+1 from model r and the
+ *   aggregate, the one computation coordinator, sites and `fedgate verify` share;
  * - onnx/: the hand-declared ONNX protobuf subset and its codec; graph/: the graph builder.
  */
 export { ModelError, type ModelErrorCode, type ModelErrorReason } from './errors.js';
@@ -25,7 +27,8 @@ export {
 export { buildTrainingPlan, type TrainingPlan } from './plan.js';
 export type { TensorInfo } from './train/optimizer.js';
 export { exportInferenceModel, type ExportOptions } from './export.js';
-export { flattenParameters, unflattenParameters, modelHash, parameterCount, type ParameterLayout } from './weights.js';
+export { flattenParameters, unflattenParameters, parameterCount, type ParameterLayout } from './weights.js';
+export { decodeWeights, encodeWeights, modelHash, weightsLayout } from './weight-codec.js';
 export { buildGradientModel } from './gradient-model.js';
 export { DIFFERENTIABLE_OPS, SHAPE_PLUMBING_OPS } from './autodiff/registry.js';
 export { DEFAULT_OPSET } from './graph/model.js';

@@ -5,8 +5,8 @@
  * float64 for the mean, rounded to float32 on store, element by element in index order.
  *
  * FedAvg (McMahan et al. 2017): x += lr * mean. FedAvgM (Hsu et al. 2019): v = beta * v + mean; x += lr * v.
+ * Callers do not combine these pieces themselves: next-model.ts does, once, for all of them.
  */
-import { createHash } from 'node:crypto';
 
 export type ServerOptimizerSpec =
   | { readonly kind: 'fedavg'; readonly learningRate: number }
@@ -101,8 +101,4 @@ export function decodeServerOptimizerState(bytes: Uint8Array): { spec: ServerOpt
   for (let i = 0; i < count; i++) velocity[i] = view.getFloat32(4 + headerLength + i * 4, true);
   const spec: ServerOptimizerSpec = kind === 'fedavg' ? { kind, learningRate } : { kind, learningRate, momentum };
   return { spec, state: { velocity } };
-}
-
-export function serverOptimizerStateHash(spec: ServerOptimizerSpec, state: ServerOptimizerState): string {
-  return createHash('sha256').update(encodeServerOptimizerState(spec, state)).digest('hex');
 }

@@ -3,8 +3,8 @@
  * SHA-256 sites pin. Parsing validates every key and fills documented defaults, so two documents that
  * mean the same training produce the same canonical bytes and hash.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { sha256Hex } from './digest.js';
 import { ModelError, describeValue } from './errors.js';
 
 export type ModelSpec =
@@ -161,10 +161,6 @@ function canonicalJson(value: unknown): string {
 /** Canonical UTF-8 bytes of the validated, default-filled document. */
 export function canonicalTaskBytes(task: TaskDocument): Uint8Array {
   return new TextEncoder().encode(canonicalJson(parseTaskDocument(task)));
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

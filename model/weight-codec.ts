@@ -4,7 +4,9 @@
  *   "fedgate/weights/v1" || u32 count || per parameter: u32 len || UTF-8 name || u32 rank || u32 dims... ||
  *   float32 values; every integer and float little-endian.
  * Decoding checks the names and shapes against the plan: a model of another architecture is refused.
+ * modelHash is the SHA-256 of that encoding, so it binds names and shapes as well as values.
  */
+import { sha256Hex } from './digest.js';
 import { ModelError } from './errors.js';
 import { parameterCount, type ParameterLayout } from './weights.js';
 
@@ -45,6 +47,11 @@ export function encodeWeights(plan: ParameterLayout, flat: Float32Array): Uint8A
     valueOffset += count;
   });
   return out;
+}
+
+/** Hex SHA-256 of the canonical encoding: the name of this model everywhere (stores, RoundConfig, ledger). */
+export function modelHash(plan: ParameterLayout, flat: Float32Array): string {
+  return sha256Hex(encodeWeights(plan, flat));
 }
 
 export function decodeWeights(plan: ParameterLayout, bytes: Uint8Array): Float32Array {

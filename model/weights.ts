@@ -1,19 +1,13 @@
 /**
- * The flat weight vector (parameters concatenated in plan order) and its canonical encoding:
- *   "fedgate/weights/v1" || u32 count || for each parameter: u32 len || UTF-8 name || u32 rank ||
- *   u32 dims... || f32 values (all integers and floats little-endian).
- * modelHash is the SHA-256 of that encoding, so it binds names and shapes as well as values.
+ * The flat weight vector: parameters concatenated in plan order. Its canonical encoding and the model
+ * hash over it live in weight-codec.ts.
  */
-import { createHash } from 'node:crypto';
 import { ModelError } from './errors.js';
-import { float32ToBytes } from './onnx/tensor.js';
 import type { TensorInfo } from './train/optimizer.js';
 
 export interface ParameterLayout {
   readonly parameters: readonly TensorInfo[];
 }
-
-const WEIGHTS_TAG = 'fedgate/weights/v1';
 
 const sizeOf = (info: TensorInfo): number => info.shape.reduce((n, d) => n * d, 1);
 
@@ -67,30 +61,4 @@ export function unflattenParameters(plan: ParameterLayout, flat: Float32Array): 
     offset += size;
   }
   return tensors;
-}
-
-function u32(value: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, value, true);
-  return bytes;
-}
-
-export function modelHash(plan: ParameterLayout, flat: Float32Array): string {
-  checkFlatLength(plan, flat, 'flat parameters');
-  const encoder = new TextEncoder();
-  const hash = createHash('sha256');
-  hash.update(encoder.encode(WEIGHTS_TAG));
-  hash.update(u32(plan.parameters.length));
-  let offset = 0;
-  for (const p of plan.parameters) {
-    const name = encoder.encode(p.name);
-    hash.update(u32(name.length));
-    hash.update(name);
-    hash.update(u32(p.shape.length));
-    for (const d of p.shape) hash.update(u32(d));
-    const size = sizeOf(p);
-    hash.update(float32ToBytes(flat.subarray(offset, offset + size)));
-    offset += size;
-  }
-  return hash.digest('hex');
 }

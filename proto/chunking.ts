@@ -7,7 +7,7 @@
  * every chunk as it arrives (order, running length against the declared length and a hard maximum),
  * hashes incrementally, and copies each byte once, into the final buffer.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { Sha256Stream, sha256 as sha256Bytes } from '../crypto/hash.js';
 import { fedgateError } from './errors.js';
 import { SHA256_BYTES } from './messages.js';
 
@@ -40,8 +40,11 @@ export function* chunkPayload(payload: Uint8Array, chunkBytes: number = DEFAULT_
   }
 }
 
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** SHA-256 of `payload` as a Buffer, the type the wire messages carry (crypto/hash.ts computes it). */
 export function sha256(payload: Uint8Array): Buffer {
-  return createHash('sha256').update(payload).digest();
+  return asBuffer(sha256Bytes(payload));
 }
 
 /** Checks that a received digest field holds exactly 32 bytes. */
@@ -78,7 +81,7 @@ export interface ExpectedTotal {
  * bounded by `destination`), otherwise the chunks are kept by reference and copied once at the end.
  */
 export class ChunkAssembler {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash = new Sha256Stream();
   private readonly options: AssemblerOptions;
   private readonly declared: ExpectedTotal | undefined;
   /** Contiguous output being filled in place, when there is one. */
@@ -163,7 +166,7 @@ export class ChunkAssembler {
         `${what}: received ${this.received} bytes but the total length is ${expected.totalLength}`,
       );
     }
-    const digest = this.hash.digest();
+    const digest = asBuffer(this.hash.digest());
     if (!digest.equals(expected.sha256)) {
       throw fedgateError(
         'DATA_LOSS',

@@ -11,7 +11,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
-import { sha256Hex, type ModelStore } from '../state/model-store.js';
+import { sha256Hex } from '../../crypto/hash.js';
+import type { ModelStore } from '../state/model-store.js';
 import { StateError } from '../state/state-error.js';
 
 export const ONNX_EXPORTS_FORMAT_VERSION = 1;

@@ -12,19 +12,21 @@
  * It attests that the federation agreed on this membership and this result, not that any input was honest.
  */
 import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { verifyPeerCertificate } from '../../crypto/certificate.js';
+import { sha256Hex } from '../../crypto/hash.js';
 import { verifyMessage } from '../../crypto/signature.js';
-import { roundScale, roundSegments, vectorLength } from '../../crypto/secagg/config.js';
+import { decodeAggregate } from '../../crypto/secagg/aggregate-codec.js';
+import type { RoundConfig } from '../../crypto/secagg/config.js';
 import { commitQuorum } from '../../crypto/secagg/server-commit.js';
 import { commitTranscript, keyListHash, roundContext } from '../../crypto/secagg/transcript.js';
-import { dequantizeSum } from '../../crypto/quantize.js';
-import { applyServerStep, decodeServerOptimizerState, encodeServerOptimizerState } from '../../model/server-optimizer.js';
+import { nextModel, type NextModel } from '../../model/next-model.js';
+import { decodeServerOptimizerState } from '../../model/server-optimizer.js';
+import { decodeWeights, weightsLayout } from '../../model/weight-codec.js';
 import { parseCommitBody } from '../federation/commit-json.js';
 import { findChainProblem, readLedgerDirectory } from '../state/ledger.js';
-import { ModelStore, sha256Hex } from '../state/model-store.js';
-import { decodeWeights, encodeWeights, weightsLayout } from '../../model/weight-codec.js';
-import { join } from 'node:path';
+import { ModelStore } from '../state/model-store.js';
 
 export interface Revocation {
   readonly serial: string;
@@ -102,7 +104,7 @@ export async function verifyLedger(options: VerifyLedgerOptions): Promise<Verify
     const required = commitQuorum(commit.maskedSurvivors.length, config.reconstructionThreshold);
     if (signers.size < required) return fail(`${signers.size} valid commit signatures, ${required} needed (more than half of ${commit.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
     if (store !== undefined) {
-      const problem = await recomputeRound(store, config, body);
+      const problem = await checkRecomputedRound(store, config, body);
       if (problem !== undefined) return fail(problem);
     }
     previousNewModel = body.newModelHash;
@@ -110,26 +112,36 @@ export async function verifyLedger(options: VerifyLedgerOptions): Promise<Verify
   return { ok: true, rounds: records.length, headHash: records.at(-1)?.recordHash ?? '0'.repeat(64), signaturesChecked };
 }
 
-async function recomputeRound(store: ModelStore, config: Parameters<typeof vectorLength>[0], body: { previousModelHash: string; aggregateHash: string; newModelHash: string; optimizerStateHash: string }): Promise<string | undefined> {
+export interface RecomputedRound extends NextModel {
+  /** SHA-256 (hex) of the recomputed model r+1 and optimiser state: what the ledger must record. */
+  readonly newModelHash: string;
+  readonly optimizerStateHash: string;
+}
+
+/**
+ * Model r+1 recomputed from the stored artefacts of a round: model r, the aggregate the commit names and
+ * the optimiser state its RoundConfig names, read and combined exactly as the coordinator and the sites
+ * did (decodeAggregate, nextModel). The layout comes from model r's self-describing bytes.
+ */
+export async function recomputeRound(store: ModelStore, config: RoundConfig, artefacts: { readonly previousModelHash: string; readonly aggregateHash: string }): Promise<RecomputedRound> {
+  const previousBytes = await store.get(artefacts.previousModelHash);
+  const layout = weightsLayout(previousBytes);
+  const aggregate = decodeAggregate(config, await store.get(artefacts.aggregateHash));
+  const { spec, state } = decodeServerOptimizerState(await store.get(toHex(config.optimizerStateHash)));
+  const next = nextModel({ layout, model: decodeWeights(layout, previousBytes), optimizer: spec, optimizerState: state, aggregate });
+  return { ...next, newModelHash: sha256Hex(next.modelBytes), optimizerStateHash: sha256Hex(next.optimizerStateBytes) };
+}
+
+async function checkRecomputedRound(store: ModelStore, config: RoundConfig, body: { previousModelHash: string; aggregateHash: string; newModelHash: string; optimizerStateHash: string }): Promise<string | undefined> {
+  let recomputed: RecomputedRound;
   try {
-    const previousBytes = await store.get(body.previousModelHash);
-    const layout = weightsLayout(previousBytes);
-    const previous = { layout, values: decodeWeights(layout, previousBytes) };
-    const aggregateBytes = await store.get(body.aggregateHash);
-    const length = vectorLength(config);
-    if (aggregateBytes.byteLength !== length * 4) return `the stored aggregate has ${aggregateBytes.byteLength} bytes, the RoundConfig implies ${length * 4}`;
-    const sum = new Uint32Array(length);
-    new Uint8Array(sum.buffer).set(aggregateBytes);
-    const values = new Float64Array(length);
-    dequantizeSum(sum, roundSegments(config), roundScale(config), values);
-    const { spec, state } = decodeServerOptimizerState(await store.get(toHex(config.optimizerStateHash)));
-    const next = applyServerStep(spec, previous.values, state, values.subarray(0, previous.values.length), values[previous.values.length] as number);
-    const newModelHash = sha256Hex(encodeWeights(previous.layout, next.model));
-    if (newModelHash !== body.newModelHash) return `recomputing model r+1 from model r, the aggregate and the optimiser state gives ${newModelHash.slice(0, 16)}..., the ledger records ${body.newModelHash.slice(0, 16)}...`;
-    const stateHash = sha256Hex(encodeServerOptimizerState(spec, next.state));
-    if (stateHash !== body.optimizerStateHash) return 'the recomputed server-optimiser state does not match the recorded hash';
-    return undefined;
+    recomputed = await recomputeRound(store, config, body);
   } catch (error) {
     return `a stored artefact of this round is missing or damaged: ${(error as Error).message}`;
   }
+  if (recomputed.newModelHash !== body.newModelHash) {
+    return `recomputing model r+1 from model r, the aggregate and the optimiser state gives ${recomputed.newModelHash.slice(0, 16)}..., the ledger records ${body.newModelHash.slice(0, 16)}...`;
+  }
+  if (recomputed.optimizerStateHash !== body.optimizerStateHash) return 'the recomputed server-optimiser state does not match the recorded hash';
+  return undefined;
 }

@@ -18,6 +18,8 @@ import {
   type ServerOptimizerSpec,
   type ServerOptimizerState,
 } from '../../model/server-optimizer.js';
+import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
+import type { ParameterLayout } from '../../model/weights.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
 import { Ledger } from '../state/ledger.js';
@@ -53,8 +55,8 @@ export interface FederationOptions {
   /** Extra blobs sites may download by hash (e.g. the forward ONNX model of the task). */
   readonly taskBlobs?: readonly Uint8Array[];
   readonly initialModel: Float32Array;
-  readonly encodeModel: (flat: Float32Array) => Uint8Array;
-  readonly decodeModel: (bytes: Uint8Array) => Float32Array;
+  /** Names and shapes of the task's parameters: how models are encoded, stored and decoded. */
+  readonly layout: ParameterLayout;
   readonly optimizer: ServerOptimizerSpec;
   readonly rounds: number;
   readonly minParticipants: number;
@@ -117,7 +119,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       throw new StateError('corrupt', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
-    const initialModelHash = await store.put(options.encodeModel(options.initialModel));
+    const initialModelHash = await store.put(encodeWeights(options.layout, options.initialModel));
     const initialStateHash = await store.put(encodeServerOptimizerState(options.optimizer, initialServerOptimizerState(options.optimizer, options.initialModel.length)));
     let state = await readFederationState(options.stateDirectory);
     if (state !== undefined && (state.federationId !== options.federationId || state.taskHash !== options.taskHash)) {
@@ -144,7 +146,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     }
     await writeFederationState(options.stateDirectory, state);
     const federation = new Federation(options, store, ledger, counter, state);
-    federation.model = options.decodeModel(await store.get(state.modelHash));
+    federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
     return federation;
   }
@@ -243,12 +245,13 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       ...(signal === undefined ? {} : { signal }),
       finalize: async (result) => {
         finalized = await finalizeRound({
+          config,
           result,
+          layout: this.options.layout,
           model: this.model,
           modelHash: this.state.modelHash,
           optimizer: this.options.optimizer,
           optimizerState: this.optimizerState,
-          encodeModel: this.options.encodeModel,
           store: this.store,
         });
         return finalized.hashes;

@@ -12,7 +12,7 @@ import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { buildTrainingPlan } from '../../model/plan.js';
 import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
 import { canonicalTaskBytes, taskHash, type TaskDocument } from '../../model/task.js';
-import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
+import { encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
 import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
@@ -117,8 +117,7 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
     taskHash: hash,
     ...(options.forwardModel === undefined ? {} : { taskBlobs: [options.forwardModel] }),
     initialModel: plan.initialParameters,
-    encodeModel: (flat) => encodeWeights(plan, flat),
-    decodeModel: (bytes) => decodeWeights(plan, bytes),
+    layout: plan,
     optimizer: options.serverOptimizer,
     rounds: options.rounds,
     minParticipants: options.minParticipants,

@@ -1,7 +1,7 @@
 export { writeFileAtomic, prepareDirectory, readFileIfExists, syncDirectory } from './atomic-file.js';
 export { StateError, type StateErrorReason } from './state-error.js';
 export { RoundCounter, type RoundId, ROUND_COUNTER_FORMAT_VERSION } from './round-counter.js';
-export { ModelStore, sha256Hex } from './model-store.js';
+export { ModelStore } from './model-store.js';
 export { canonicalJson, type JsonValue } from './canonical-json.js';
 export { Ledger, type LedgerRecord, LEDGER_FORMAT_VERSION, GENESIS_HASH, recordHash, findChainProblem, readLedgerDirectory, parseRecord } from './ledger.js';
 export { acquireStateLock, LOCK_FILE_NAME, type StateLock } from './state-lock.js';

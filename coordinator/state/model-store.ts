@@ -2,8 +2,8 @@
  * Model versions by content hash: `models/<sha256 hex>.bin`. The file name is the SHA-256 of the file's
  * bytes, so a read verifies itself and a torn or tampered file is reported, never used.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { sha256Hex } from '../../crypto/hash.js';
 import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { StateError } from './state-error.js';
 
@@ -48,8 +48,4 @@ export class ModelStore {
     }
     return join(this.directory, `${hash}.bin`);
   }
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

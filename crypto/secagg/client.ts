@@ -13,7 +13,7 @@
  * later call repeats the refusal. A site never answers a manipulated round half-way.
  */
 import type { KeyObject } from 'node:crypto';
-import { bytesEqual, zeroize } from '../bytes.js';
+import { bytesEqual, toHex, zeroize } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
 import { CryptoError } from '../errors.js';
 import type { MaskStream, PrgScratch } from '../prg.js';
@@ -25,12 +25,13 @@ import { createMaskedInput, derivePairwiseMasks } from './client-mask.js';
 import { decideReveals } from './client-reveal.js';
 import { acceptShareDelivery, createShareKeys, type AcceptedDelivery, type HeldShares } from './client-shares.js';
 import { acceptMaskedSurvivors, consistencySigners, type AcceptedMaskedSurvivors, type SurvivorView } from './client-survivors.js';
-import { checkCommitHashes, sameCommitHashes } from './commit-hashes.js';
+import { COMMIT_HASH_FIELDS, checkCommitHashDigests, checkCommitHashes, sameCommitHashes } from './commit-hashes.js';
 import { decodeRoundConfig, encodeRoundConfig } from './config-codec.js';
 import { vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
   AdvertiseKeysMessage,
+  CommitHashes,
   CommitRequestMessage,
   CommitSignatureMessage,
   ConsistencyRequestMessage,
@@ -306,21 +307,31 @@ export class SecAggClient {
 
   /**
    * Step 7: sign (H(L), previous model hash, aggregate hash, new model hash, optimiser state hash,
-   * sorted U3). The caller recomputed the new model and optimiser state from the broadcast aggregate;
-   * the previous model must be the one RoundConfig named. Signed once per round.
+   * sorted U3). `computed` are the hashes this site obtained itself, recomputing model r+1 and the
+   * optimiser state from the broadcast aggregate (model/next-model.ts): the site signs only if the
+   * coordinator's request names exactly those, and only if the previous model is the one RoundConfig
+   * named. A refusal ends the site's part in the round. Signed once per round.
    */
-  commit(message: CommitRequestMessage): CommitSignatureMessage {
+  commit(message: CommitRequestMessage, computed: CommitHashes): CommitSignatureMessage {
     this.envelope(message, 'commit_request');
     if (this.commitOutput !== undefined) {
       if (sameCommitHashes(message, this.commitOutput)) return this.commitOutput;
       throw secaggPrecondition('conflicting_commit', 'this site already signed a different commit in this round', this.where('commit'));
     }
     if (this.phaseValue !== 'unmasked' && this.phaseValue !== 'consistency_signed') this.requirePhase('unmasked', 'commit');
-    const hashes = checkCommitHashes(message, this.roundConfig.modelHash, 'commit_request', this.where('commit'));
-    const transcript = commitTranscript(this.roundContext, (this.keyList as AcceptedKeyList).hash, hashes, (this.masked as AcceptedMaskedSurvivors).survivors);
-    this.commitOutput = { stage: 'commit', roundId: this.roundConfig.roundId, ...hashes, signature: signMessage(this.options.signingKey, transcript) };
-    this.phaseValue = 'committed';
-    return this.commitOutput;
+    return this.guard(() => {
+      const where = this.where('commit');
+      const hashes = checkCommitHashes(message, this.roundConfig.modelHash, 'commit_request', where);
+      checkCommitHashDigests(computed, 'computed', where);
+      const differing = COMMIT_HASH_FIELDS.find((field) => !bytesEqual(hashes[field], computed[field]));
+      if (differing !== undefined) {
+        throw secaggPrecondition('commit_mismatch', `commit_request.${differing} is ${toHex(hashes[differing])} but this site computed ${toHex(computed[differing])}`, where);
+      }
+      const transcript = commitTranscript(this.roundContext, (this.keyList as AcceptedKeyList).hash, hashes, (this.masked as AcceptedMaskedSurvivors).survivors);
+      this.commitOutput = { stage: 'commit', roundId: this.roundConfig.roundId, ...hashes, signature: signMessage(this.options.signingKey, transcript) };
+      this.phaseValue = 'committed';
+      return this.commitOutput;
+    });
   }
 
   /** Zeroizes every secret; every later call is refused. Call when the round ends in any way. */

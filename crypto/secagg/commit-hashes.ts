@@ -8,16 +8,22 @@ import { SHA256_LENGTH } from '../hash.js';
 import { secaggInvalid, secaggPrecondition, type SecAggErrorContext } from './errors.js';
 import type { CommitHashes } from './messages.js';
 
-const FIELDS = ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const;
+/** The four attested hashes, in the order the commit transcript signs them. */
+export const COMMIT_HASH_FIELDS = ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const;
 
-/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'model_hash_mismatch'. */
-export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, what: string, context: SecAggErrorContext): CommitHashes {
-  for (const field of FIELDS) {
+/** Throws INVALID_ARGUMENT 'malformed_message' unless every field of `hashes` is a 32-byte digest. */
+export function checkCommitHashDigests(hashes: CommitHashes, what: string, context: SecAggErrorContext): void {
+  for (const field of COMMIT_HASH_FIELDS) {
     const value: unknown = hashes[field];
     if (!(value instanceof Uint8Array) || value.length !== SHA256_LENGTH) {
       throw secaggInvalid('malformed_message', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
     }
   }
+}
+
+/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'model_hash_mismatch'. */
+export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, what: string, context: SecAggErrorContext): CommitHashes {
+  checkCommitHashDigests(hashes, what, context);
   if (!bytesEqual(hashes.previousModelHash, modelHash)) {
     throw secaggPrecondition('model_hash_mismatch', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
   }
@@ -31,5 +37,5 @@ export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, w
 
 /** Whether two sets of commit hashes are identical (well-formed or not). */
 export function sameCommitHashes(a: CommitHashes, b: CommitHashes): boolean {
-  return FIELDS.every((field) => a[field] instanceof Uint8Array && b[field] instanceof Uint8Array && bytesEqual(a[field], b[field]));
+  return COMMIT_HASH_FIELDS.every((field) => a[field] instanceof Uint8Array && b[field] instanceof Uint8Array && bytesEqual(a[field], b[field]));
 }

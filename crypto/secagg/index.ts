@@ -89,3 +89,5 @@ export {
   type RejectedCommitSignature,
 } from './server-commit.js';
 export type { AggregateResult, InconsistentShare } from './server-unmask.js';
+export { decodeAggregate, dequantizeAggregate, encodeAggregate, type AggregateValues } from './aggregate-codec.js';
+export { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector-bytes.js';

@@ -15,10 +15,10 @@ import { CryptoError } from '../errors.js';
 import type { NeighbourGraph } from '../graph.js';
 import { sha256 } from '../hash.js';
 import { addMasks, type MaskStream, type PrgScratch } from '../prg.js';
-import { dequantizeSum } from '../quantize.js';
 import { decodeShare, recoverWithCheck, type Share } from '../shamir.js';
 import { x25519PublicKey } from '../x25519.js';
-import { parameterCount, roundScale, roundSegments, vectorLength, type RoundConfig } from './config.js';
+import { dequantizeAggregate, type AggregateValues } from './aggregate-codec.js';
+import type { RoundConfig } from './config.js';
 import { secaggAborted } from './errors.js';
 import type { RevealedSecret, RevealedShare } from './messages.js';
 import { SECRET_LENGTH, pairwiseMaskSign, shareCoordinate } from './neighbourhood.js';
@@ -53,18 +53,7 @@ export interface InconsistentShare {
 }
 
 /** The unmasked aggregate of one round. */
-export interface AggregateResult {
-  /** Exact sum of the quantized inputs of U3, mod 2^32 (read as int32 it does not wrap). */
-  readonly sum: Uint32Array;
-  /** The whole sum dequantized, slot by slot. */
-  readonly values: Float64Array;
-  /** sum(w * delta): the first d elements of `values`. */
-  readonly weightedDeltaSum: Float64Array;
-  /** sum(w). */
-  readonly weightSum: number;
-  readonly evalLossSum: number;
-  readonly evalCorrect: number;
-  readonly evalExamples: number;
+export interface AggregateResult extends AggregateValues {
   /** U3, whose inputs the sum holds. */
   readonly maskedSurvivors: readonly string[];
   readonly inconsistentShares: readonly InconsistentShare[];
@@ -94,17 +83,8 @@ export function unmaskAggregate(input: UnmaskInput): AggregateResult {
       for (const secret of [...secrets.selfMask.values(), ...secrets.maskKey.values()]) zeroize(secret);
     }
   }
-  const d = parameterCount(config);
-  const values = input.dequantized ?? new Float64Array(vectorLength(config));
-  dequantizeSum(input.sum, roundSegments(config), roundScale(config), values);
   return {
-    sum: input.sum,
-    values,
-    weightedDeltaSum: values.subarray(0, d),
-    weightSum: values[d] as number,
-    evalLossSum: values[d + 1] as number,
-    evalCorrect: values[d + 2] as number,
-    evalExamples: values[d + 3] as number,
+    ...dequantizeAggregate(config, input.sum, input.dequantized),
     maskedSurvivors: sortSiteIds(input.maskedSurvivors),
     inconsistentShares,
   };

@@ -2,16 +2,17 @@
  * The site's work inside a round, outside the protocol: train on the global model of the round and
  * evaluate it (federated evaluation, DESIGN.md step 4), and at commit recompute model r+1 from the
  * broadcast aggregate and the server-optimiser state exactly as the coordinator did (DESIGN.md step 7:
- * same functions, same order, so the hashes agree bit for bit).
+ * the same decodeAggregate and nextModel, so the hashes agree bit for bit).
  */
-import { createHash } from 'node:crypto';
+import { utf8 } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { dequantizeSum } from '../../crypto/quantize.js';
-import { roundScale, roundSegments, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
+import { decodeAggregate, type AggregateValues } from '../../crypto/secagg/aggregate-codec.js';
+import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
-import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
+import { nextModel } from '../../model/next-model.js';
+import { decodeServerOptimizerState } from '../../model/server-optimizer.js';
+import { decodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
-import { applyServerStep, decodeServerOptimizerState, encodeServerOptimizerState } from '../../model/server-optimizer.js';
 import type { TaskDocument } from '../../model/task.js';
 import type { Dataset } from '../data/dataset.js';
 import type { ProgressEvent, Trainer } from '../trainer/index.js';
@@ -69,27 +70,27 @@ export class SiteTraining {
     return { evalLossSum: Math.min(result.lossSum, config.layout.maxLossPerExample * result.examples), evalCorrect: result.correct, evalExamples: result.examples };
   }
 
+  /**
+   * Model r+1 from model r, the aggregate the commit request names and the optimiser state RoundConfig
+   * names, all fetched by hash; the hashes are this site's own, for SecAggClient.commit to compare.
+   */
   async computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation> {
     const aggregateBytes = await this.options.blobs.fetch(request.aggregateHash);
-    const length = vectorLength(config);
-    if (aggregateBytes.byteLength !== length * 4) {
-      throw new CommitComputationError(`the aggregate is ${aggregateBytes.byteLength} bytes, expected ${length * 4} (${length} uint32 slots)`);
+    let aggregate: AggregateValues;
+    try {
+      aggregate = decodeAggregate(config, aggregateBytes);
+    } catch (error) {
+      throw new CommitComputationError((error as Error).message, { cause: error });
     }
-    const sum = new Uint32Array(length);
-    new Uint8Array(sum.buffer).set(aggregateBytes);
-    const values = new Float64Array(length);
-    dequantizeSum(sum, roundSegments(config), roundScale(config), values);
     const { spec, state } = decodeServerOptimizerState(await this.options.blobs.fetch(config.optimizerStateHash));
-    const model = await this.globalModel(config);
-    const next = applyServerStep(spec, model, state, values.subarray(0, model.length), values[model.length] as number);
-    const newModel = encodeWeights(this.options.plan, next.model);
+    const next = nextModel({ layout: this.options.plan, model: await this.globalModel(config), optimizer: spec, optimizerState: state, aggregate });
     return {
-      newModel,
+      newModel: next.modelBytes,
       hashes: {
         previousModelHash: config.modelHash,
         aggregateHash: sha256(aggregateBytes),
-        newModelHash: sha256(newModel),
-        optimizerStateHash: sha256(encodeServerOptimizerState(spec, next.state)),
+        newModelHash: sha256(next.modelBytes),
+        optimizerStateHash: sha256(next.optimizerStateBytes),
       },
     };
   }
@@ -101,5 +102,6 @@ export class CommitComputationError extends Error {
 }
 
 function seedFrom(roundId: Uint8Array, siteId: string): number {
-  return createHash('sha256').update(roundId).update(siteId).digest().readUInt32BE(0);
+  const digest = sha256(roundId, utf8(siteId));
+  return new DataView(digest.buffer, digest.byteOffset, digest.byteLength).getUint32(0, false);
 }

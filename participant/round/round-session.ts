@@ -122,13 +122,10 @@ export class RoundSession {
         case 'commit_request': {
           const config = this.requireConfig();
           const computed = await this.environment.computeCommit(config, message);
-          for (const field of ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const) {
-            if (!bytesEqual(computed.hashes[field], message[field])) {
-              throw new CommitMismatchError(`commit_request.${field} is ${toHex(message[field])} but this site computed ${toHex(computed.hashes[field])}`);
-            }
-          }
+          // The client signs only if the request names the hashes this site computed ('commit_mismatch').
+          const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
-          this.environment.send({ kind: 'stage', message: this.client.commit(message) });
+          this.environment.send({ kind: 'stage', message: signature });
           return;
         }
       }
@@ -192,9 +189,4 @@ export class RoundSession {
     if (this.config === undefined) throw new Error('no RoundConfig received for this round');
     return this.config;
   }
-}
-
-export class CommitMismatchError extends Error {
-  readonly code = 'FAILED_PRECONDITION' as const;
-  readonly reason = 'commit_mismatch';
 }

@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initCertificateAuthority, issueBundle, revokeCertificate } from '../../certs/index.js';
 import { coordinatorAdminOptions } from '../../cli/commands/admin-ca.js';
 import { ModelExports, ONNX_EXPORTS_FILE_NAME, RevocationRegistry, REVOCATIONS_FILE_NAME } from '../../coordinator/admin/index.js';
-import { ModelStore, sha256Hex, StateError } from '../../coordinator/state/index.js';
+import { ModelStore, StateError } from '../../coordinator/state/index.js';
+import { sha256Hex } from '../../crypto/hash.js';
 import { verifyPeerCertificate } from '../../crypto/certificate.js';
 import { createTempDirectory, createTestPki, type TempDirectory } from '../support/pki.js';
 

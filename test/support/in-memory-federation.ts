@@ -14,7 +14,6 @@ import { Federation, type SiteDirectory } from '../../coordinator/federation/fed
 import type { CoordinatorToSite } from '../../coordinator/round/round-messages.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
 import { buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/index.js';
-import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { Dataset } from '../../participant/data/dataset.js';
 import { SiteTraining } from '../../participant/daemon/site-training.js';
 import { RoundSession } from '../../participant/round/round-session.js';
@@ -158,8 +157,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
     taskBytes: canonicalTaskBytes(task),
     taskHash: hash,
     initialModel: plan.initialParameters,
-    encodeModel: (flat) => encodeWeights(plan, flat),
-    decodeModel: (bytes) => decodeWeights(plan, bytes),
+    layout: plan,
     optimizer: { kind: 'fedavg', learningRate: 1 },
     rounds: options.rounds,
     minParticipants: options.minParticipants ?? 3,

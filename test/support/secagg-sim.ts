@@ -13,6 +13,7 @@ import { utf8 } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { sha256 } from '../../crypto/hash.js';
 import { RandomSource } from '../../crypto/quantize.js';
+import { encodeAggregate } from '../../crypto/secagg/aggregate-codec.js';
 import { SecAggClient } from '../../crypto/secagg/client.js';
 import { createRoundConfig, makeRoundId, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
@@ -451,15 +452,17 @@ export class RoundDriver {
   }
 
   commit(aggregate: AggregateResult): CommitStatus {
-    const request = this.server.beginCommit({
+    // What an honest site computes for itself; an inbox hook may still show it a different request.
+    const computed = {
       previousModelHash: this.config.modelHash,
-      aggregateHash: sha256(new Uint8Array(aggregate.sum.buffer, aggregate.sum.byteOffset, aggregate.sum.byteLength)),
+      aggregateHash: sha256(encodeAggregate(aggregate.sum)),
       newModelHash: sha256(utf8('fedgate test model r+1')),
       optimizerStateHash: sha256(utf8('fedgate test optimiser state r+1')),
-    });
+    };
+    const request = this.server.beginCommit(computed);
     for (const siteId of aggregate.maskedSurvivors) {
       if (!this.active(siteId, 'commit')) continue;
-      this.step(siteId, () => this.client(siteId).commit(this.inbox.commitRequest?.(siteId, request) ?? request));
+      this.step(siteId, () => this.client(siteId).commit(this.inbox.commitRequest?.(siteId, request) ?? request, computed));
     }
     this.commitStatus = this.server.commitStatus();
     return this.commitStatus;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHash, createHmac } from 'node:crypto';
-import { CryptoError, fromHex, hkdf, hkdfExpand, hkdfExtract, hmacSha256, sha256, toHex, utf8 } from '../../../crypto/index.js';
+import { CryptoError, fromHex, hkdf, hkdfExpand, hkdfExtract, hmacSha256, sha256, sha256Hex, Sha256Stream, toHex, utf8 } from '../../../crypto/index.js';
 
 function range(first: number, last: number): Uint8Array {
   return Uint8Array.from({ length: last - first + 1 }, (_, i) => first + i);
@@ -66,6 +66,14 @@ describe('SHA-256 and HMAC-SHA256', () => {
     expect(toHex(sha256(utf8('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(toHex(sha256(utf8('a'), utf8(''), utf8('bc')))).toBe(toHex(sha256(utf8('abc'))));
     expect(toHex(sha256())).toBe(createHash('sha256').digest('hex'));
+  });
+
+  it('sha256Hex and Sha256Stream give the same digest as sha256, whole or in pieces', () => {
+    const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    expect(sha256Hex(utf8('abc'))).toBe(abc);
+    expect(sha256Hex(utf8('ab'), utf8('c'))).toBe(abc);
+    expect(toHex(new Sha256Stream().update(utf8('a')).update(utf8('')).update(utf8('bc')).digest())).toBe(abc);
+    expect(() => new Sha256Stream().update('abc' as unknown as Uint8Array)).toThrow(/Sha256Stream part must be a Uint8Array/);
   });
 
   it('hmacSha256 matches RFC 4231 test case 2 and hashes parts as one message', () => {

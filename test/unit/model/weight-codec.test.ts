@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeWeights, encodeWeights } from '../../../model/weight-codec.js';
-import { modelHash } from '../../../model/weights.js';
+import { decodeWeights, encodeWeights, modelHash } from '../../../model/weight-codec.js';
 
 const plan = { parameters: [{ name: 'dense.weight', shape: [3, 2] }, { name: 'dense.bias', shape: [2] }] };
 const flat = Float32Array.from([0.5, -1, 2, 3.25, -0, 1e-7, 7, -8]);

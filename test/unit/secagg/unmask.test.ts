@@ -181,7 +181,7 @@ describe('Commit', () => {
     };
     const request = driver.server.beginCommit(hashes);
     const signatures = new Map<string, CommitSignatureMessage>();
-    for (const siteId of aggregate.maskedSurvivors) signatures.set(siteId, driver.client(siteId).commit(request));
+    for (const siteId of aggregate.maskedSurvivors) signatures.set(siteId, driver.client(siteId).commit(request, hashes));
     const survivors = [...signatures.keys()];
     expect(commitQuorum(7, 3)).toBe(4);
     for (const siteId of survivors.slice(0, 3)) driver.server.receive(siteId, signatures.get(siteId)!);
