@@ -55,8 +55,9 @@ export type {
   UnmaskRequestMessage,
   UnmaskResponseMessage,
 } from './messages.js';
+export { CLIENT_STAGES, SERVER_STAGES, SIGNED_STAGE, STAGE } from './stages.js';
+export { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector-bytes.js';
 export {
-  SIGNED_STAGE,
   advertDigest,
   advertiseTranscript,
   commitTranscript,
