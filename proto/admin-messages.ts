@@ -1,139 +1,35 @@
 /**
- * TypeScript shapes of the fedgate.v1 Admin messages (proto/fedgate/v1/admin.proto) as the loader
- * produces and accepts them, with the conventions of messages.ts: camelCase names, 64-bit integers as
- * `number`, enums as their name strings, bytes as Buffer, unset messages as `null`, and each oneof as a
- * property naming the member that is set (`selector`, `target`).
+ * The fedgate.v1 Admin messages (admin.proto), as generated into proto/generated/ (`npm run proto:gen`),
+ * under the names the coordinator's Admin service, its client and the CLI use. Each name is the
+ * generated `__Output` shape, what a receiver gets under the loader options of loader.ts (camelCase
+ * names, 64-bit integers as number, enums as their names, bytes as Buffer, every scalar present, unset
+ * messages as null, each oneof as a property naming the member set: `selector`, `target`); a sender
+ * that fills every field sends it as is.
  *
- * Keep in step with admin.proto. Requests are untrusted input: the service checks every field it uses.
+ * Requests are untrusted input: the service checks every field it uses.
  */
-import type { RoundId } from './messages.js';
+import { RoundEventType as ROUND_EVENT_TYPE } from './generated/fedgate/v1/RoundEventType.js';
 
-export interface GetStatusRequest {}
+export type { CommittedRound__Output as CommittedRound } from './generated/fedgate/v1/CommittedRound.js';
+export type { GetModelRequest__Output as GetModelRequest } from './generated/fedgate/v1/GetModelRequest.js';
+export type { GetStatusRequest__Output as GetStatusRequest } from './generated/fedgate/v1/GetStatusRequest.js';
+export type { GetStatusResponse__Output as GetStatusResponse } from './generated/fedgate/v1/GetStatusResponse.js';
+export type { ListParticipantsRequest__Output as ListParticipantsRequest } from './generated/fedgate/v1/ListParticipantsRequest.js';
+export type { ListParticipantsResponse__Output as ListParticipantsResponse } from './generated/fedgate/v1/ListParticipantsResponse.js';
+export type { ListRoundsRequest__Output as ListRoundsRequest } from './generated/fedgate/v1/ListRoundsRequest.js';
+export type { ListRoundsResponse__Output as ListRoundsResponse } from './generated/fedgate/v1/ListRoundsResponse.js';
+export type { OpenRound__Output as OpenRound } from './generated/fedgate/v1/OpenRound.js';
+export type { Participant__Output as Participant } from './generated/fedgate/v1/Participant.js';
+export type { RevokeParticipantRequest__Output as RevokeParticipantRequest } from './generated/fedgate/v1/RevokeParticipantRequest.js';
+export type { RevokeParticipantResponse__Output as RevokeParticipantResponse } from './generated/fedgate/v1/RevokeParticipantResponse.js';
+export type { RevokedCertificate__Output as RevokedCertificateMessage } from './generated/fedgate/v1/RevokedCertificate.js';
+export type { RoundEvent__Output as RoundEventMessage } from './generated/fedgate/v1/RoundEvent.js';
+export type { RoundEventType__Output as RoundEventType } from './generated/fedgate/v1/RoundEventType.js';
+export type { RoundMetrics__Output as RoundMetricsMessage } from './generated/fedgate/v1/RoundMetrics.js';
+export type { WatchRoundsRequest__Output as WatchRoundsRequest } from './generated/fedgate/v1/WatchRoundsRequest.js';
 
-export interface OpenRound {
-  readonly roundId: RoundId | null;
-  readonly participants: readonly string[];
-  readonly startedAtUnixMs: number;
-}
-
-export interface GetStatusResponse {
-  readonly federationId: string;
-  readonly taskHash: Buffer;
-  readonly committedRounds: number;
-  readonly roundsConfigured: number;
-  readonly currentModelHash: Buffer;
-  readonly currentModelOnnxSha256: Buffer;
-  readonly connectedParticipants: number;
-  readonly minParticipants: number;
-  readonly secureAggregation: boolean;
-  readonly openRound: OpenRound | null;
-  readonly fedgateVersion: string;
-  readonly startedAtUnixMs: number;
-  readonly revokedCertificates: number;
-}
-
-export interface ListParticipantsRequest {}
-
-export interface Participant {
-  readonly siteId: string;
-  readonly certificateSerial: string;
-  readonly connectedAtUnixMs: number;
-  readonly device: string;
-  readonly fedgateVersion: string;
-  readonly certificateNotAfterUnixMs: number;
-}
-
-export interface ListParticipantsResponse {
-  readonly participants: readonly Participant[];
-}
-
-export interface ListRoundsRequest {
-  readonly pageSize: number;
-  readonly pageToken: string;
-  readonly newestFirst: boolean;
-}
-
-export interface RoundMetricsMessage {
-  readonly participants: number;
-  readonly survivors: number;
-  readonly evalLossSum: number;
-  readonly evalCorrect: number;
-  readonly evalExamples: number;
-  readonly evalLoss: number;
-  readonly evalAccuracy: number;
-  readonly weightSum: number;
-}
-
-export interface CommittedRound {
-  readonly sequence: number;
-  readonly roundId: RoundId | null;
-  readonly participants: readonly string[];
-  readonly survivors: readonly string[];
-  readonly signers: readonly string[];
-  readonly previousModelHash: Buffer;
-  readonly modelHash: Buffer;
-  readonly onnxSha256: Buffer;
-  readonly aggregateHash: Buffer;
-  readonly optimizerStateHash: Buffer;
-  readonly recordHash: Buffer;
-  readonly committedAtUnixMs: number;
-  readonly metrics: RoundMetricsMessage | null;
-}
-
-export interface ListRoundsResponse {
-  readonly rounds: readonly CommittedRound[];
-  readonly nextPageToken: string;
-  readonly totalRounds: number;
-}
-
-export interface WatchRoundsRequest {
-  readonly includeOpenRound: boolean;
-}
-
-export const ROUND_EVENT_TYPES = ['ROUND_EVENT_UNSPECIFIED', 'ROUND_EVENT_STARTED', 'ROUND_EVENT_COMMITTED', 'ROUND_EVENT_ABORTED'] as const;
-export type RoundEventType = (typeof ROUND_EVENT_TYPES)[number];
-
-export interface RoundEventMessage {
-  readonly type: RoundEventType;
-  readonly roundId: RoundId | null;
-  readonly participants: readonly string[];
-  readonly survivors: readonly string[];
-  readonly sequence: number;
-  readonly modelHash: Buffer;
-  readonly abortReason: string;
-  readonly metrics: RoundMetricsMessage | null;
-  readonly stageSeconds: Readonly<Record<string, number>>;
-  readonly seconds: number;
-  readonly atUnixMs: number;
-}
-
-/** `selector` names the member that is set; absent = the latest committed round. */
-export interface GetModelRequest {
-  readonly selector?: 'round' | 'modelHash';
-  readonly round?: number;
-  readonly modelHash?: Buffer;
-}
-
-/** `target` names the member that is set. */
-export interface RevokeParticipantRequest {
-  readonly target?: 'certificateSerial' | 'siteId';
-  readonly certificateSerial?: string;
-  readonly siteId?: string;
-}
-
-export interface RevokedCertificateMessage {
-  readonly certificateSerial: string;
-  readonly commonName: string;
-  readonly role: string;
-  readonly revokedAtUnixMs: number;
-  readonly alreadyRevoked: boolean;
-}
-
-export interface RevokeParticipantResponse {
-  readonly revoked: readonly RevokedCertificateMessage[];
-  readonly crlNumber: number;
-  readonly closedSessions: readonly string[];
-}
+/** Every RoundEventType name, ROUND_EVENT_UNSPECIFIED first. */
+export const ROUND_EVENT_TYPES = Object.freeze(Object.values(ROUND_EVENT_TYPE));
 
 /** Initial-metadata keys of a GetModel response (admin.proto). */
 export const MODEL_ROUND_METADATA_KEY = 'fedgate-model-round';

@@ -7,7 +7,7 @@ import type { ClientReadableStream, Metadata } from '@grpc/grpc-js';
 import { MODEL_HASH_METADATA_KEY, MODEL_ROUND_METADATA_KEY } from './admin-messages.js';
 import { ChunkAssembler, checkSha256 } from './chunking.js';
 import { FedgateError, fedgateError } from './errors.js';
-import type { ModelChunk } from './messages.js';
+import type { ModelChunk__Output } from './messages.js';
 import { fromGrpcError } from './status.js';
 
 export interface ReceivedModel {
@@ -28,7 +28,7 @@ export interface ReceiveModelOptions {
   readonly expectedSha256?: Buffer;
 }
 
-export async function receiveModelStream(call: ClientReadableStream<ModelChunk>, options: ReceiveModelOptions): Promise<ReceivedModel> {
+export async function receiveModelStream(call: ClientReadableStream<ModelChunk__Output>, options: ReceiveModelOptions): Promise<ReceivedModel> {
   const { callName } = options;
   const assembler = new ChunkAssembler({ maxBytes: options.maxBytes, what: callName });
   let metadata: Metadata | undefined;
@@ -39,7 +39,7 @@ export async function receiveModelStream(call: ClientReadableStream<ModelChunk>,
   call.on('error', () => undefined);
   let result: { bytes: Buffer; sha256: Buffer } | undefined;
   try {
-    for await (const chunk of call as AsyncIterable<ModelChunk>) {
+    for await (const chunk of call as AsyncIterable<ModelChunk__Output>) {
       if (result !== undefined) throw fedgateError('INVALID_ARGUMENT', 'CHUNK_AFTER_END', `${callName}: a chunk at offset ${chunk.offset} followed the trailer`);
       if (chunk.data.length > 0) assembler.accept(chunk.offset, chunk.data);
       else if (chunk.trailer === null || chunk.offset !== assembler.receivedBytes) {

@@ -1,6 +1,7 @@
 /**
- * proto/: fedgate's wire layer. The .proto files (fedgate/v1/), their loader and message types, and
- * what coordinator and participant share on top of gRPC: chunked transfers with hashing, the
+ * proto/: fedgate's wire layer. The .proto files (fedgate/v1/), their loader, the message and service
+ * types generated from them (generated/), the codecs that translate wire messages to domain objects and
+ * back, and what coordinator and participant share on top of gRPC: chunked transfers with hashing, the
  * error <-> status translation, mutual-TLS credentials, peer identity and access control, and server
  * assembly (limits, health, reflection).
  */
@@ -19,6 +20,26 @@ export {
   type FederationProtocol,
 } from './loader.js';
 export * from './messages.js';
+export { ROUND_STAGES, isRoundStage, roundStageOf } from './round-stage.js';
+export {
+  decodeCoordinatorMessage,
+  decodeParticipantMessage,
+  decodeSiteHello,
+  encodeCoordinatorMessage,
+  encodeParticipantMessage,
+  type CoordinatorHello,
+  type CoordinatorSessionTraffic,
+  type HeartbeatTick,
+  type ReceivedCoordinatorTraffic,
+  type ReceivedRoundStart,
+  type SiteCapabilities,
+  type SiteHello,
+  type SiteSessionTraffic,
+  type TrainingProgressReport,
+} from './session-codec.js';
+export { decodeClientStage, decodeServerStage, encodeClientStage, encodeServerStage } from './round-codec.js';
+export { decodeMaskedInputUpload, encodeMaskedInputUpload, type MaskedInputUpload } from './masked-input-codec.js';
+export { MALFORMED_MESSAGE } from './wire-reader.js';
 export {
   ChunkAssembler,
   DEFAULT_CHUNK_BYTES,

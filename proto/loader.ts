@@ -2,7 +2,8 @@
  * Loads proto/fedgate/v1/*.proto at run time with @grpc/proto-loader and exposes typed service
  * definitions and a typed client constructor.
  *
- * Loader options (the contract behind messages.ts):
+ * Loader options (the contract behind the generated types of proto/generated/, which
+ * scripts/generate-proto-types.ts generates with the same options, flag by flag):
  * - keepCase: false   camelCase field names in TypeScript (`modelHash`); the wire is unaffected.
  * - longs: Number     uint64 fields are numbers; the protocol keeps them below 2^53.
  * - enums: String     enum values are their names ('ROUND_STAGE_MASKED_INPUT').
@@ -16,33 +17,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  makeClientConstructor,
-  type CallOptions,
-  type ChannelCredentials,
-  type ChannelOptions,
-  type Client,
-  type ClientDuplexStream,
-  type ClientReadableStream,
-  type ClientWritableStream,
-  type Metadata,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-  type handleBidiStreamingCall,
-  type handleClientStreamingCall,
-  type handleServerStreamingCall,
-  type requestCallback,
-} from '@grpc/grpc-js';
+import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { FedgateError } from './errors.js';
-import type {
-  CoordinatorMessage,
-  DownloadModelRequest,
-  ModelChunk,
-  ParticipantMessage,
-  UploadAck,
-  UploadMaskedInputRequest,
-} from './messages.js';
+import type { ProtoGrpcType } from './generated/federation.js';
+import type { FederationDefinition } from './generated/fedgate/v1/Federation.js';
+
+export type { FederationClient, FederationHandlers } from './generated/fedgate/v1/Federation.js';
 
 export const PACKAGE_NAME = 'fedgate';
 export const FEDERATION_PROTO_FILE = 'fedgate/v1/federation.proto';
@@ -58,30 +39,13 @@ export const PROTO_LOADER_OPTIONS: Options = {
   arrays: true,
 };
 
-/** Server-side handler signatures of fedgate.v1.Federation. */
-export interface FederationHandlers extends UntypedServiceImplementation {
-  Session: handleBidiStreamingCall<ParticipantMessage, CoordinatorMessage>;
-  DownloadModel: handleServerStreamingCall<DownloadModelRequest, ModelChunk>;
-  UploadMaskedInput: handleClientStreamingCall<UploadMaskedInputRequest, UploadAck>;
-}
-
-/** Client of fedgate.v1.Federation (lowerCamel method names, as grpc-js also exposes them). */
-export interface FederationClient extends Client {
-  session(options?: CallOptions): ClientDuplexStream<ParticipantMessage, CoordinatorMessage>;
-  session(metadata: Metadata, options?: CallOptions): ClientDuplexStream<ParticipantMessage, CoordinatorMessage>;
-  downloadModel(request: DownloadModelRequest, options?: CallOptions): ClientReadableStream<ModelChunk>;
-  downloadModel(request: DownloadModelRequest, metadata: Metadata, options?: CallOptions): ClientReadableStream<ModelChunk>;
-  uploadMaskedInput(callback: requestCallback<UploadAck>): ClientWritableStream<UploadMaskedInputRequest>;
-  uploadMaskedInput(options: CallOptions, callback: requestCallback<UploadAck>): ClientWritableStream<UploadMaskedInputRequest>;
-  uploadMaskedInput(metadata: Metadata, options: CallOptions, callback: requestCallback<UploadAck>): ClientWritableStream<UploadMaskedInputRequest>;
-}
-
-export type FederationClientConstructor = new (address: string, credentials: ChannelCredentials, options?: ChannelOptions) => FederationClient;
+/** `new FederationClient(address, credentials, channelOptions)`. */
+export type FederationClientConstructor = ProtoGrpcType['fedgate']['v1']['Federation'];
 
 export interface FederationProtocol {
   /** Every message, enum and service of the loaded files (also what server reflection serves). */
   readonly packageDefinition: PackageDefinition;
-  readonly federationService: ServiceDefinition;
+  readonly federationService: FederationDefinition;
   readonly FederationClient: FederationClientConstructor;
 }
 
@@ -95,12 +59,38 @@ export function federationProtocol(): FederationProtocol {
 
 export function loadFederationProtocol(root: string): FederationProtocol {
   const packageDefinition = loadSync(FEDERATION_PROTO_FILE, { ...PROTO_LOADER_OPTIONS, includeDirs: [root] });
-  const federationService = packageDefinition[FEDERATION_SERVICE_NAME] as ServiceDefinition | undefined;
-  if (federationService === undefined || !('Session' in federationService)) {
-    throw new FedgateError('INTERNAL', `${join(root, FEDERATION_PROTO_FILE)} does not define service ${FEDERATION_SERVICE_NAME}`, { reason: 'PROTO_INVALID' });
-  }
-  const FederationClient = makeClientConstructor(federationService, FEDERATION_SERVICE_NAME) as unknown as FederationClientConstructor;
+  const FederationClient = requireService(
+    typedPackage<ProtoGrpcType>(packageDefinition).fedgate?.v1?.Federation,
+    FEDERATION_SERVICE_NAME,
+    ['Session', 'DownloadModel', 'UploadMaskedInput'],
+    join(root, FEDERATION_PROTO_FILE),
+  );
+  const federationService = FederationClient.service;
   return { packageDefinition, federationService, FederationClient };
+}
+
+/**
+ * The loaded package with the types proto-loader-gen-types generated for it. grpc-js returns an untyped
+ * GrpcObject; the generator's documented use is exactly this cast, and it is the only one between the
+ * loader and the generated service types (`npm run lint` checks that proto/generated/ matches the
+ * .proto files; requireService checks at run time that the files loaded are those).
+ */
+export function typedPackage<Package>(packageDefinition: PackageDefinition): Package {
+  return loadPackageDefinition(packageDefinition) as unknown as Package;
+}
+
+/** The client constructor of service `name`, once every method its generated definition names is there. */
+export function requireService<Client extends { readonly service: ServiceDefinition }>(
+  client: Client | undefined,
+  name: string,
+  methods: readonly (keyof Client['service'] & string)[],
+  file: string,
+): Client {
+  const missing = (): FedgateError => new FedgateError('INTERNAL', `${file} does not define service ${name} with methods ${methods.join(', ')}`, { reason: 'PROTO_INVALID' });
+  if (client === undefined) throw missing();
+  const service: Partial<ServiceDefinition> | undefined = client.service;
+  if (service === undefined || methods.some((method) => service[method] === undefined)) throw missing();
+  return client;
 }
 
 /** Directory holding `fedgate/v1/*.proto`: `<package root>/proto`. */

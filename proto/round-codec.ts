@@ -1,60 +1,36 @@
 /**
- * Maps the plain SecAgg+ messages of crypto/secagg/messages.ts onto the round.proto messages as the
- * loader represents them (camelCase, bytes as Buffer) and back. Decoding treats every field as hostile:
- * wrong types, missing fields and out-of-range enums become a FedgateError naming the field, before the
- * state machine (which checks lengths and signatures) ever sees the message.
+ * Maps the plain SecAgg+ stage messages of crypto/secagg/messages.ts onto their round.proto messages,
+ * carried as members of the Session stream's oneof (federation.proto), and back. Encoding builds the
+ * generated input types; decoding takes what the loader produced and treats every field as hostile:
+ * a wrong type, a missing message or an unknown enum name is a FedgateError naming the field, raised
+ * before the state machine (which checks lengths and signatures) ever sees the message.
  */
 import type * as secagg from '../crypto/secagg/messages.js';
+import type { SessionClientMessage } from '../crypto/secagg/round-envelope.js';
+import { STAGE } from '../crypto/secagg/stages.js';
+import type { AdvertiseKeys, AdvertiseKeys__Output } from './generated/fedgate/v1/AdvertiseKeys.js';
+import type { CommitRequest, CommitRequest__Output } from './generated/fedgate/v1/CommitRequest.js';
+import type { CommitSignature__Output } from './generated/fedgate/v1/CommitSignature.js';
+import type { CoordinatorMessage, CoordinatorMessage__Output } from './generated/fedgate/v1/CoordinatorMessage.js';
+import type { ParticipantMessage, ParticipantMessage__Output } from './generated/fedgate/v1/ParticipantMessage.js';
+import { RevealedSecret, type RevealedSecret__Output } from './generated/fedgate/v1/RevealedSecret.js';
 import { FedgateError } from './errors.js';
+import { MALFORMED_MESSAGE, WireReader } from './wire-reader.js';
 
-type Bytes = Uint8Array;
-
-// ---- round.proto shapes (loader output: camelCase, Buffer for bytes, arrays always present) ----
-
-export interface WireAdvertiseKeys { roundId: Bytes; cipherPublicKey: Bytes; maskPublicKey: Bytes; nonceCommitment: Bytes; signature: Bytes }
-export interface WireKeyList { roundId: Bytes; entries: { siteId: string; advertDigest: Bytes; nonceCommitment: Bytes }[] }
-export interface WireNonceReveal { roundId: Bytes; keyListSignature: Bytes; nonce: Bytes }
-export interface WireGraph {
-  roundId: Bytes;
-  nonces: { siteId: string; nonce: Bytes }[];
-  neighbours: { siteId: string; advert: WireAdvertiseKeys | null; keyListSignature: Bytes; certificate: Bytes }[];
-  revokedSerials: string[];
-}
-export interface WireShareKeys { roundId: Bytes; selfMaskCommitment: Bytes; shares: { receiver: string; ciphertext: Bytes }[]; signature: Bytes }
-export interface WireShareDelivery { roundId: Bytes; survivors: string[]; shares: { sender: string; receiver: string; ciphertext: Bytes }[] }
-export interface WireConsistencyRequest { roundId: Bytes; survivors: string[]; closings: { siteId: string; survivorDigest: Bytes; uploadHash: Bytes; signature: Bytes }[] }
-export interface WireConsistencySignature { roundId: Bytes; signature: Bytes }
-export interface WireUnmaskRequest { roundId: Bytes; signatures: { siteId: string; signature: Bytes }[] }
-export type WireRevealedSecret = 'REVEALED_SECRET_UNSPECIFIED' | 'REVEALED_SECRET_SELF_MASK' | 'REVEALED_SECRET_MASK_KEY';
-export interface WireUnmaskResponse { roundId: Bytes; shares: { dealer: string; secret: WireRevealedSecret; share: Bytes }[]; signature: Bytes }
-export interface WireCommitHashes { roundId: Bytes; previousModelHash: Bytes; aggregateHash: Bytes; newModelHash: Bytes; optimizerStateHash: Bytes }
-export interface WireCommitSignature extends WireCommitHashes { signature: Bytes }
-
-/** Coordinator -> site stage payloads, by CoordinatorMessage oneof member name. */
-export type WireServerStage =
-  | { payload: 'keyList'; keyList: WireKeyList }
-  | { payload: 'graph'; graph: WireGraph }
-  | { payload: 'shareDelivery'; shareDelivery: WireShareDelivery }
-  | { payload: 'consistencyRequest'; consistencyRequest: WireConsistencyRequest }
-  | { payload: 'unmaskRequest'; unmaskRequest: WireUnmaskRequest }
-  | { payload: 'commitRequest'; commitRequest: WireCommitHashes };
-
-/** Site -> coordinator stage payloads (the masked input goes by upload). */
-export type WireClientStage =
-  | { payload: 'advertiseKeys'; advertiseKeys: WireAdvertiseKeys }
-  | { payload: 'nonceReveal'; nonceReveal: WireNonceReveal }
-  | { payload: 'shareKeys'; shareKeys: WireShareKeys }
-  | { payload: 'consistencySignature'; consistencySignature: WireConsistencySignature }
-  | { payload: 'unmaskResponse'; unmaskResponse: WireUnmaskResponse }
-  | { payload: 'commitSignature'; commitSignature: WireCommitSignature };
+/** RevealedSecret of round.proto for each secret a share may belong to. */
+const WIRE_SECRET: Readonly<Record<secagg.RevealedSecret, RevealedSecret__Output>> = Object.freeze({
+  self_mask: RevealedSecret.REVEALED_SECRET_SELF_MASK,
+  mask_key: RevealedSecret.REVEALED_SECRET_MASK_KEY,
+});
 
 // ---- encode ----
 
-export function encodeServerStage(message: secagg.ServerMessage): WireServerStage {
+/** A coordinator -> site stage message as its CoordinatorMessage member. */
+export function encodeServerStage(message: secagg.ServerMessage): CoordinatorMessage {
   switch (message.stage) {
-    case 'key_list':
-      return { payload: 'keyList', keyList: { roundId: message.roundId, entries: message.entries.map((entry) => ({ ...entry })) } };
-    case 'graph':
+    case STAGE.keyList:
+      return { payload: 'keyList', keyList: { roundId: message.roundId, entries: message.entries.map((entry) => ({ siteId: entry.siteId, advertDigest: entry.advertDigest, nonceCommitment: entry.nonceCommitment })) } };
+    case STAGE.graph:
       return {
         payload: 'graph',
         graph: {
@@ -64,186 +40,214 @@ export function encodeServerStage(message: secagg.ServerMessage): WireServerStag
             siteId: neighbour.siteId,
             advert: encodeAdvert(neighbour.advert),
             keyListSignature: neighbour.keyListSignature,
+            // A PEM certificate travels as its text's bytes; the site parses DER and PEM alike.
             certificate: typeof neighbour.certificate === 'string' ? Buffer.from(neighbour.certificate, 'utf8') : neighbour.certificate,
           })),
           revokedSerials: [...message.revokedSerials],
         },
       };
-    case 'share_delivery':
-      return { payload: 'shareDelivery', shareDelivery: { roundId: message.roundId, survivors: [...message.survivors], shares: message.shares.map((share) => ({ ...share })) } };
-    case 'consistency_request':
-      return { payload: 'consistencyRequest', consistencyRequest: { roundId: message.roundId, survivors: [...message.survivors], closings: message.closings.map((closing) => ({ ...closing })) } };
-    case 'unmask_request':
-      return { payload: 'unmaskRequest', unmaskRequest: { roundId: message.roundId, signatures: message.signatures.map((entry) => ({ ...entry })) } };
-    case 'commit_request':
-      return { payload: 'commitRequest', commitRequest: commitHashesOf(message) };
-  }
-}
-
-export function encodeClientStage(message: Exclude<secagg.ClientMessage, secagg.MaskedInputMessage>): WireClientStage {
-  switch (message.stage) {
-    case 'advertise_keys':
-      return { payload: 'advertiseKeys', advertiseKeys: encodeAdvert(message) };
-    case 'nonce_reveal':
-      return { payload: 'nonceReveal', nonceReveal: { roundId: message.roundId, keyListSignature: message.keyListSignature, nonce: message.nonce } };
-    case 'share_keys':
-      return { payload: 'shareKeys', shareKeys: { roundId: message.roundId, selfMaskCommitment: message.selfMaskCommitment, shares: message.shares.map((share) => ({ ...share })), signature: message.signature } };
-    case 'consistency_check':
-      return { payload: 'consistencySignature', consistencySignature: { roundId: message.roundId, signature: message.signature } };
-    case 'unmask':
+    case STAGE.shareDelivery:
       return {
-        payload: 'unmaskResponse',
-        unmaskResponse: {
+        payload: 'shareDelivery',
+        shareDelivery: { roundId: message.roundId, survivors: [...message.survivors], shares: message.shares.map((share) => ({ sender: share.sender, receiver: share.receiver, ciphertext: share.ciphertext })) },
+      };
+    case STAGE.consistencyRequest:
+      return {
+        payload: 'consistencyRequest',
+        consistencyRequest: {
           roundId: message.roundId,
-          shares: message.shares.map((share) => ({ dealer: share.dealer, secret: share.secret === 'self_mask' ? 'REVEALED_SECRET_SELF_MASK' : 'REVEALED_SECRET_MASK_KEY', share: share.share })),
-          signature: message.signature,
+          survivors: [...message.survivors],
+          closings: message.closings.map((closing) => ({ siteId: closing.siteId, survivorDigest: closing.survivorDigest, uploadHash: closing.uploadHash, signature: closing.signature })),
         },
       };
-    case 'commit':
-      return { payload: 'commitSignature', commitSignature: { ...commitHashesOf(message), signature: message.signature } };
+    case STAGE.unmaskRequest:
+      return { payload: 'unmaskRequest', unmaskRequest: { roundId: message.roundId, signatures: message.signatures.map((entry) => ({ siteId: entry.siteId, signature: entry.signature })) } };
+    case STAGE.commitRequest:
+      return { payload: 'commitRequest', commitRequest: encodeCommitHashes(message) };
   }
 }
 
-function encodeAdvert(advert: secagg.AdvertiseKeysMessage): WireAdvertiseKeys {
+/** A site -> coordinator stage message as its ParticipantMessage member (the masked input goes by upload). */
+export function encodeClientStage(message: SessionClientMessage): ParticipantMessage {
+  switch (message.stage) {
+    case STAGE.advertiseKeys:
+      return { payload: 'advertiseKeys', advertiseKeys: encodeAdvert(message) };
+    case STAGE.nonceReveal:
+      return { payload: 'nonceReveal', nonceReveal: { roundId: message.roundId, keyListSignature: message.keyListSignature, nonce: message.nonce } };
+    case STAGE.shareKeys:
+      return {
+        payload: 'shareKeys',
+        shareKeys: { roundId: message.roundId, selfMaskCommitment: message.selfMaskCommitment, shares: message.shares.map((share) => ({ receiver: share.receiver, ciphertext: share.ciphertext })), signature: message.signature },
+      };
+    case STAGE.consistencyCheck:
+      return { payload: 'consistencySignature', consistencySignature: { roundId: message.roundId, signature: message.signature } };
+    case STAGE.unmask:
+      return {
+        payload: 'unmaskResponse',
+        unmaskResponse: { roundId: message.roundId, shares: message.shares.map((share) => ({ dealer: share.dealer, secret: WIRE_SECRET[share.secret], share: share.share })), signature: message.signature },
+      };
+    case STAGE.commit:
+      return { payload: 'commitSignature', commitSignature: { ...encodeCommitHashes(message), signature: message.signature } };
+  }
+}
+
+function encodeAdvert(advert: secagg.AdvertiseKeysMessage): AdvertiseKeys {
   return { roundId: advert.roundId, cipherPublicKey: advert.cipherPublicKey, maskPublicKey: advert.maskPublicKey, nonceCommitment: advert.nonceCommitment, signature: advert.signature };
 }
 
-function commitHashesOf(message: secagg.CommitHashes & { roundId: Bytes }): WireCommitHashes {
+function encodeCommitHashes(message: secagg.CommitHashes & { readonly roundId: Uint8Array }): CommitRequest {
   return { roundId: message.roundId, previousModelHash: message.previousModelHash, aggregateHash: message.aggregateHash, newModelHash: message.newModelHash, optimizerStateHash: message.optimizerStateHash };
 }
 
 // ---- decode (hostile input) ----
 
-class Reader {
-  constructor(private readonly where: string) {}
-
-  bytes(value: unknown, field: string): Uint8Array {
-    if (!(value instanceof Uint8Array)) throw this.fail(field, 'bytes');
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-
-  text(value: unknown, field: string): string {
-    if (typeof value !== 'string' || value.length === 0) throw this.fail(field, 'a non-empty string');
-    return value;
-  }
-
-  list<T>(value: unknown, field: string, item: (entry: Record<string, unknown>, path: string) => T): T[] {
-    if (!Array.isArray(value)) throw this.fail(field, 'a list');
-    return value.map((entry, index) => {
-      if (entry === null || typeof entry !== 'object') throw this.fail(`${field}[${index}]`, 'a message');
-      return item(entry as Record<string, unknown>, `${field}[${index}]`);
-    });
-  }
-
-  object(value: unknown, field: string): Record<string, unknown> {
-    if (value === null || typeof value !== 'object') throw this.fail(field, 'a message');
-    return value as Record<string, unknown>;
-  }
-
-  fail(field: string, expected: string): FedgateError {
-    return new FedgateError('INVALID_ARGUMENT', `${this.where}.${field} must be ${expected}`);
-  }
-}
-
-export function decodeServerStage(wire: { payload?: string } & Record<string, unknown>): secagg.ServerMessage {
-  const name = wire.payload ?? '';
-  const r = new Reader(name);
-  const body = r.object(wire[name], name);
-  const roundId = r.bytes(body['roundId'], 'roundId');
-  switch (name) {
-    case 'keyList':
-      return { stage: 'key_list', roundId, entries: r.list(body['entries'], 'entries', (entry, path) => ({ siteId: r.text(entry['siteId'], `${path}.siteId`), advertDigest: r.bytes(entry['advertDigest'], `${path}.advertDigest`), nonceCommitment: r.bytes(entry['nonceCommitment'], `${path}.nonceCommitment`) })) };
-    case 'graph':
+/** The stage message of a CoordinatorMessage whose `payload` is a stage member (keyList ... commitRequest). */
+export function decodeServerStage(wire: CoordinatorMessage__Output): secagg.ServerMessage {
+  const r = new WireReader('CoordinatorMessage');
+  switch (wire.payload) {
+    case 'keyList': {
+      const body = r.message(wire.keyList, 'keyList');
+      const b = r.at('keyList');
       return {
-        stage: 'graph',
-        roundId,
-        nonces: r.list(body['nonces'], 'nonces', (entry, path) => ({ siteId: r.text(entry['siteId'], `${path}.siteId`), nonce: r.bytes(entry['nonce'], `${path}.nonce`) })),
-        neighbours: r.list(body['neighbours'], 'neighbours', (entry, path) => ({
-          siteId: r.text(entry['siteId'], `${path}.siteId`),
-          advert: decodeAdvert(r, r.object(entry['advert'], `${path}.advert`), `${path}.advert`),
-          keyListSignature: r.bytes(entry['keyListSignature'], `${path}.keyListSignature`),
-          certificate: r.bytes(entry['certificate'], `${path}.certificate`),
+        stage: STAGE.keyList,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        entries: b.list(body.entries, 'entries', (entry, e) => ({ siteId: e.text(entry.siteId, 'siteId'), advertDigest: e.bytes(entry.advertDigest, 'advertDigest'), nonceCommitment: e.bytes(entry.nonceCommitment, 'nonceCommitment') })),
+      };
+    }
+    case 'graph': {
+      const body = r.message(wire.graph, 'graph');
+      const b = r.at('graph');
+      return {
+        stage: STAGE.graph,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        nonces: b.list(body.nonces, 'nonces', (entry, e) => ({ siteId: e.text(entry.siteId, 'siteId'), nonce: e.bytes(entry.nonce, 'nonce') })),
+        neighbours: b.list(body.neighbours, 'neighbours', (entry, e) => ({
+          siteId: e.text(entry.siteId, 'siteId'),
+          advert: decodeAdvert(e.message(entry.advert, 'advert'), e.at('advert')),
+          keyListSignature: e.bytes(entry.keyListSignature, 'keyListSignature'),
+          certificate: e.bytes(entry.certificate, 'certificate'),
         })),
-        revokedSerials: texts(r, body['revokedSerials'], 'revokedSerials'),
+        revokedSerials: b.texts(body.revokedSerials, 'revokedSerials'),
       };
-    case 'shareDelivery':
-      return { stage: 'share_delivery', roundId, survivors: texts(r, body['survivors'], 'survivors'), shares: r.list(body['shares'], 'shares', (entry, path) => ({ sender: r.text(entry['sender'], `${path}.sender`), receiver: r.text(entry['receiver'], `${path}.receiver`), ciphertext: r.bytes(entry['ciphertext'], `${path}.ciphertext`) })) };
-    case 'consistencyRequest':
+    }
+    case 'shareDelivery': {
+      const body = r.message(wire.shareDelivery, 'shareDelivery');
+      const b = r.at('shareDelivery');
       return {
-        stage: 'consistency_request',
-        roundId,
-        survivors: texts(r, body['survivors'], 'survivors'),
-        closings: r.list(body['closings'], 'closings', (entry, path) => ({ siteId: r.text(entry['siteId'], `${path}.siteId`), survivorDigest: r.bytes(entry['survivorDigest'], `${path}.survivorDigest`), uploadHash: r.bytes(entry['uploadHash'], `${path}.uploadHash`), signature: r.bytes(entry['signature'], `${path}.signature`) })),
+        stage: STAGE.shareDelivery,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        survivors: b.texts(body.survivors, 'survivors'),
+        shares: b.list(body.shares, 'shares', (entry, e) => ({ sender: e.text(entry.sender, 'sender'), receiver: e.text(entry.receiver, 'receiver'), ciphertext: e.bytes(entry.ciphertext, 'ciphertext') })),
       };
-    case 'unmaskRequest':
-      return { stage: 'unmask_request', roundId, signatures: r.list(body['signatures'], 'signatures', (entry, path) => ({ siteId: r.text(entry['siteId'], `${path}.siteId`), signature: r.bytes(entry['signature'], `${path}.signature`) })) };
+    }
+    case 'consistencyRequest': {
+      const body = r.message(wire.consistencyRequest, 'consistencyRequest');
+      const b = r.at('consistencyRequest');
+      return {
+        stage: STAGE.consistencyRequest,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        survivors: b.texts(body.survivors, 'survivors'),
+        closings: b.list(body.closings, 'closings', (entry, e) => ({
+          siteId: e.text(entry.siteId, 'siteId'),
+          survivorDigest: e.bytes(entry.survivorDigest, 'survivorDigest'),
+          uploadHash: e.bytes(entry.uploadHash, 'uploadHash'),
+          signature: e.bytes(entry.signature, 'signature'),
+        })),
+      };
+    }
+    case 'unmaskRequest': {
+      const body = r.message(wire.unmaskRequest, 'unmaskRequest');
+      const b = r.at('unmaskRequest');
+      return {
+        stage: STAGE.unmaskRequest,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        signatures: b.list(body.signatures, 'signatures', (entry, e) => ({ siteId: e.text(entry.siteId, 'siteId'), signature: e.bytes(entry.signature, 'signature') })),
+      };
+    }
     case 'commitRequest':
-      return { stage: 'commit_request', ...decodeHashes(r, body, roundId) };
+      return { stage: STAGE.commitRequest, ...decodeCommitHashes(r.message(wire.commitRequest, 'commitRequest'), r.at('commitRequest')) };
     default:
-      throw new FedgateError('INVALID_ARGUMENT', `unknown round stage message ${JSON.stringify(name)}`);
+      throw notAStage(r, wire.payload);
   }
 }
 
-export function decodeClientStage(wire: { payload?: string } & Record<string, unknown>): Exclude<secagg.ClientMessage, secagg.MaskedInputMessage> {
-  const name = wire.payload ?? '';
-  const r = new Reader(name);
-  const body = r.object(wire[name], name);
-  const roundId = r.bytes(body['roundId'], 'roundId');
-  switch (name) {
+/** The stage message of a ParticipantMessage whose `payload` is a stage member (advertiseKeys ... commitSignature). */
+export function decodeClientStage(wire: ParticipantMessage__Output): SessionClientMessage {
+  const r = new WireReader('ParticipantMessage');
+  switch (wire.payload) {
     case 'advertiseKeys':
-      return decodeAdvert(r, body, name);
-    case 'nonceReveal':
-      return { stage: 'nonce_reveal', roundId, keyListSignature: r.bytes(body['keyListSignature'], 'keyListSignature'), nonce: r.bytes(body['nonce'], 'nonce') };
-    case 'shareKeys':
+      return decodeAdvert(r.message(wire.advertiseKeys, 'advertiseKeys'), r.at('advertiseKeys'));
+    case 'nonceReveal': {
+      const body = r.message(wire.nonceReveal, 'nonceReveal');
+      const b = r.at('nonceReveal');
+      return { stage: STAGE.nonceReveal, roundId: b.bytes(body.roundId, 'roundId'), keyListSignature: b.bytes(body.keyListSignature, 'keyListSignature'), nonce: b.bytes(body.nonce, 'nonce') };
+    }
+    case 'shareKeys': {
+      const body = r.message(wire.shareKeys, 'shareKeys');
+      const b = r.at('shareKeys');
       return {
-        stage: 'share_keys',
-        roundId,
-        selfMaskCommitment: r.bytes(body['selfMaskCommitment'], 'selfMaskCommitment'),
-        shares: r.list(body['shares'], 'shares', (entry, path) => ({ receiver: r.text(entry['receiver'], `${path}.receiver`), ciphertext: r.bytes(entry['ciphertext'], `${path}.ciphertext`) })),
-        signature: r.bytes(body['signature'], 'signature'),
+        stage: STAGE.shareKeys,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        selfMaskCommitment: b.bytes(body.selfMaskCommitment, 'selfMaskCommitment'),
+        shares: b.list(body.shares, 'shares', (entry, e) => ({ receiver: e.text(entry.receiver, 'receiver'), ciphertext: e.bytes(entry.ciphertext, 'ciphertext') })),
+        signature: b.bytes(body.signature, 'signature'),
       };
-    case 'consistencySignature':
-      return { stage: 'consistency_check', roundId, signature: r.bytes(body['signature'], 'signature') };
-    case 'unmaskResponse':
+    }
+    case 'consistencySignature': {
+      const body = r.message(wire.consistencySignature, 'consistencySignature');
+      const b = r.at('consistencySignature');
+      return { stage: STAGE.consistencyCheck, roundId: b.bytes(body.roundId, 'roundId'), signature: b.bytes(body.signature, 'signature') };
+    }
+    case 'unmaskResponse': {
+      const body = r.message(wire.unmaskResponse, 'unmaskResponse');
+      const b = r.at('unmaskResponse');
       return {
-        stage: 'unmask',
-        roundId,
-        shares: r.list(body['shares'], 'shares', (entry, path) => {
-          const secret = entry['secret'];
-          if (secret !== 'REVEALED_SECRET_SELF_MASK' && secret !== 'REVEALED_SECRET_MASK_KEY') throw r.fail(`${path}.secret`, 'REVEALED_SECRET_SELF_MASK or REVEALED_SECRET_MASK_KEY');
-          return { dealer: r.text(entry['dealer'], `${path}.dealer`), secret: secret === 'REVEALED_SECRET_SELF_MASK' ? 'self_mask' : 'mask_key', share: r.bytes(entry['share'], `${path}.share`) };
-        }),
-        signature: r.bytes(body['signature'], 'signature'),
+        stage: STAGE.unmask,
+        roundId: b.bytes(body.roundId, 'roundId'),
+        shares: b.list(body.shares, 'shares', (entry, e) => ({
+          dealer: e.text(entry.dealer, 'dealer'),
+          secret: decodeSecret(entry.secret, e),
+          share: e.bytes(entry.share, 'share'),
+        })),
+        signature: b.bytes(body.signature, 'signature'),
       };
-    case 'commitSignature':
-      return { stage: 'commit', ...decodeHashes(r, body, roundId), signature: r.bytes(body['signature'], 'signature') };
+    }
+    case 'commitSignature': {
+      const body: CommitSignature__Output = r.message(wire.commitSignature, 'commitSignature');
+      const b = r.at('commitSignature');
+      return { stage: STAGE.commit, ...decodeCommitHashes(body, b), signature: b.bytes(body.signature, 'signature') };
+    }
     default:
-      throw new FedgateError('INVALID_ARGUMENT', `unknown round stage message ${JSON.stringify(name)}`);
+      throw notAStage(r, wire.payload);
   }
 }
 
-function decodeAdvert(r: Reader, body: Record<string, unknown>, where: string): secagg.AdvertiseKeysMessage {
+function decodeSecret(value: RevealedSecret__Output, r: WireReader): secagg.RevealedSecret {
+  const secret = r.oneOf(value, 'secret', [WIRE_SECRET.self_mask, WIRE_SECRET.mask_key]);
+  return secret === WIRE_SECRET.self_mask ? 'self_mask' : 'mask_key';
+}
+
+function decodeAdvert(body: AdvertiseKeys__Output, r: WireReader): secagg.AdvertiseKeysMessage {
   return {
-    stage: 'advertise_keys',
-    roundId: r.bytes(body['roundId'], `${where}.roundId`),
-    cipherPublicKey: r.bytes(body['cipherPublicKey'], `${where}.cipherPublicKey`),
-    maskPublicKey: r.bytes(body['maskPublicKey'], `${where}.maskPublicKey`),
-    nonceCommitment: r.bytes(body['nonceCommitment'], `${where}.nonceCommitment`),
-    signature: r.bytes(body['signature'], `${where}.signature`),
+    stage: STAGE.advertiseKeys,
+    roundId: r.bytes(body.roundId, 'roundId'),
+    cipherPublicKey: r.bytes(body.cipherPublicKey, 'cipherPublicKey'),
+    maskPublicKey: r.bytes(body.maskPublicKey, 'maskPublicKey'),
+    nonceCommitment: r.bytes(body.nonceCommitment, 'nonceCommitment'),
+    signature: r.bytes(body.signature, 'signature'),
   };
 }
 
-function decodeHashes(r: Reader, body: Record<string, unknown>, roundId: Uint8Array): secagg.CommitHashes & { roundId: Uint8Array } {
+function decodeCommitHashes(body: CommitRequest__Output, r: WireReader): secagg.CommitHashes & { readonly roundId: Uint8Array } {
   return {
-    roundId,
-    previousModelHash: r.bytes(body['previousModelHash'], 'previousModelHash'),
-    aggregateHash: r.bytes(body['aggregateHash'], 'aggregateHash'),
-    newModelHash: r.bytes(body['newModelHash'], 'newModelHash'),
-    optimizerStateHash: r.bytes(body['optimizerStateHash'], 'optimizerStateHash'),
+    roundId: r.bytes(body.roundId, 'roundId'),
+    previousModelHash: r.bytes(body.previousModelHash, 'previousModelHash'),
+    aggregateHash: r.bytes(body.aggregateHash, 'aggregateHash'),
+    newModelHash: r.bytes(body.newModelHash, 'newModelHash'),
+    optimizerStateHash: r.bytes(body.optimizerStateHash, 'optimizerStateHash'),
   };
 }
 
-function texts(r: Reader, value: unknown, field: string): string[] {
-  if (!Array.isArray(value)) throw r.fail(field, 'a list of site ids');
-  return value.map((item, index) => r.text(item, `${field}[${index}]`));
+function notAStage(r: WireReader, payload: string | undefined): FedgateError {
+  return new FedgateError('INVALID_ARGUMENT', `${r.where}.payload ${JSON.stringify(payload ?? null)} is not a round stage message`, { reason: MALFORMED_MESSAGE });
 }

@@ -4,9 +4,9 @@
  * followed by 16 random bytes.
  */
 import { fedgateError } from './errors.js';
-import type { RoundId } from './messages.js';
+import type { RoundId__Output } from './messages.js';
 
-export function roundIdToWire(roundId: Uint8Array): RoundId {
+export function roundIdToWire(roundId: Uint8Array): RoundId__Output {
   if (roundId.length !== 24) throw fedgateError('INVALID_ARGUMENT', 'BAD_ROUND_ID', `a round id is 24 bytes, got ${roundId.length}`);
   const bytes = Buffer.from(roundId);
   const counter = bytes.readBigUInt64BE(0);
@@ -14,7 +14,7 @@ export function roundIdToWire(roundId: Uint8Array): RoundId {
   return { counter: Number(counter), nonce: bytes.subarray(8) };
 }
 
-export function roundIdFromWire(roundId: RoundId): Uint8Array {
+export function roundIdFromWire(roundId: RoundId__Output): Uint8Array {
   if (!Number.isSafeInteger(roundId.counter) || roundId.counter < 0) {
     throw fedgateError('INVALID_ARGUMENT', 'BAD_ROUND_ID', `roundId.counter must be a non-negative integer below 2^53, got ${String(roundId.counter)}`);
   }

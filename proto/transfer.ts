@@ -9,7 +9,19 @@ import type { CallOptions, ServerReadableStream, ServerWritableStream } from '@g
 import { ChunkAssembler, DEFAULT_CHUNK_BYTES, checkSha256, chunkPayload, sha256 } from './chunking.js';
 import { FedgateError, fedgateError } from './errors.js';
 import type { FederationClient } from './loader.js';
-import { ROUND_STAGES, type DownloadModelRequest, type ModelChunk, type RoundId, type RoundStage, type UploadAck, type UploadHeader, type UploadMaskedInputRequest } from './messages.js';
+import type {
+  ModelChunk,
+  ModelChunk__Output,
+  RoundId__Output,
+  RoundStage__Output,
+  UploadAck,
+  UploadAck__Output,
+  UploadHeader,
+  UploadHeader__Output,
+  UploadMaskedInputRequest,
+  UploadMaskedInputRequest__Output,
+} from './messages.js';
+import { isRoundStage } from './round-stage.js';
 import { fromGrpcError } from './status.js';
 
 export interface SendOptions {
@@ -25,7 +37,8 @@ export interface SendOptions {
  * Resolves early, without error, if the client cancels.
  */
 export async function sendModel(
-  call: ServerWritableStream<DownloadModelRequest, ModelChunk>,
+  // Any request: Admin.GetModel streams the same framing as Federation.DownloadModel, and nothing of the request is read here.
+  call: ServerWritableStream<unknown, ModelChunk>,
   model: Uint8Array,
   options: SendOptions & { readonly modelSha256?: Buffer } = {},
 ): Promise<void> {
@@ -69,7 +82,7 @@ export async function downloadModel(client: FederationClient, modelHash: Buffer,
   call.on('error', () => undefined);
   let model: Buffer | undefined;
   try {
-    for await (const chunk of call as AsyncIterable<ModelChunk>) {
+    for await (const chunk of call as AsyncIterable<ModelChunk__Output>) {
       if (model !== undefined) {
         throw fedgateError('INVALID_ARGUMENT', 'CHUNK_AFTER_END', `${callName}: a chunk at offset ${chunk.offset} followed the trailer`);
       }
@@ -95,8 +108,8 @@ export async function downloadModel(client: FederationClient, modelHash: Buffer,
 // ----- UploadMaskedInput --------------------------------------------------------------------------
 
 export interface UploadTarget {
-  readonly roundId: RoundId;
-  readonly stage: RoundStage;
+  readonly roundId: RoundId__Output;
+  readonly stage: RoundStage__Output;
 }
 
 export interface UploadOptions extends SendOptions {
@@ -113,10 +126,10 @@ export async function uploadMaskedInput(
   target: UploadTarget,
   payload: Uint8Array,
   options: UploadOptions = {},
-): Promise<UploadAck> {
+): Promise<UploadAck__Output> {
   const callName = `UploadMaskedInput(round ${target.roundId.counter}, ${payload.byteLength} bytes)`;
-  let settle!: { resolve: (ack: UploadAck) => void; reject: (error: unknown) => void };
-  const response = new Promise<UploadAck>((resolve, reject) => {
+  let settle!: { resolve: (ack: UploadAck__Output) => void; reject: (error: unknown) => void };
+  const response = new Promise<UploadAck__Output>((resolve, reject) => {
     settle = { resolve, reject };
   });
   let finished = false;
@@ -154,15 +167,15 @@ export async function uploadMaskedInput(
 }
 
 export interface ReceivedUpload {
-  readonly header: UploadHeader & { readonly roundId: RoundId };
+  readonly header: UploadHeader__Output & { readonly roundId: RoundId__Output };
   readonly payload: Buffer;
 }
 
 export interface ReceiveUploadOptions {
   /** Limit for this upload, or a function deciding it from the header (e.g. the round's vector size). */
-  readonly maxBytes: number | ((header: UploadHeader) => number);
+  readonly maxBytes: number | ((header: UploadHeader__Output) => number);
   /** Reused output buffer, or a function choosing one from the header; the payload is then a view of it. */
-  readonly destination?: Buffer | ((header: UploadHeader) => Buffer | undefined);
+  readonly destination?: Buffer | ((header: UploadHeader__Output) => Buffer | undefined);
 }
 
 /**
@@ -171,7 +184,7 @@ export interface ReceiveUploadOptions {
  * with toGrpcStatus) on any malformed stream, and FedgateError CANCELLED if the client goes away.
  */
 export async function receiveUpload(
-  call: ServerReadableStream<UploadMaskedInputRequest, UploadAck>,
+  call: ServerReadableStream<UploadMaskedInputRequest__Output, UploadAck>,
   options: ReceiveUploadOptions,
 ): Promise<ReceivedUpload> {
   let header: ReceivedUpload['header'] | undefined;
@@ -181,7 +194,7 @@ export async function receiveUpload(
   });
   cancelled.catch(() => undefined);
   const consume = async (): Promise<Buffer> => {
-    for await (const message of call as AsyncIterable<UploadMaskedInputRequest>) {
+    for await (const message of call as AsyncIterable<UploadMaskedInputRequest__Output>) {
       if (message.part === 'header') {
         if (header !== undefined) throw fedgateError('INVALID_ARGUMENT', 'DUPLICATE_HEADER', 'upload: a second header arrived; the header comes once, first');
         header = checkUploadHeader(message.header);
@@ -193,7 +206,9 @@ export async function receiveUpload(
         );
       } else if (message.part === 'chunk') {
         if (assembler === undefined) throw fedgateError('INVALID_ARGUMENT', 'HEADER_MISSING', 'upload: a chunk arrived before the header');
-        assembler.accept(message.chunk.offset, message.chunk.data);
+        const chunk = message.chunk;
+        if (chunk === null || chunk === undefined) throw fedgateError('INVALID_ARGUMENT', 'EMPTY_MESSAGE', 'upload: a message naming a chunk without one');
+        assembler.accept(chunk.offset, chunk.data);
       } else {
         throw fedgateError('INVALID_ARGUMENT', 'EMPTY_MESSAGE', 'upload: a message with neither header nor chunk');
       }
@@ -219,9 +234,10 @@ export function uploadAck(upload: ReceivedUpload): UploadAck {
   return { roundId: upload.header.roundId, receivedLength: upload.payload.length, sha256: upload.header.sha256 };
 }
 
-function checkUploadHeader(header: UploadHeader): ReceivedUpload['header'] {
+function checkUploadHeader(header: UploadHeader__Output | null | undefined): ReceivedUpload['header'] {
+  if (header === null || header === undefined) throw fedgateError('INVALID_ARGUMENT', 'HEADER_MISSING', 'upload: the header member of the first message is not set');
   if (header.roundId === null) throw fedgateError('INVALID_ARGUMENT', 'ROUND_ID_MISSING', 'upload header: roundId is required');
-  if (!ROUND_STAGES.includes(header.stage) || header.stage === 'ROUND_STAGE_UNSPECIFIED') {
+  if (!isRoundStage(header.stage)) {
     throw fedgateError('INVALID_ARGUMENT', 'INVALID_STAGE', `upload header: stage must be a round stage; got ${JSON.stringify(header.stage)}`);
   }
   checkSha256(header.sha256, 'upload header sha256');

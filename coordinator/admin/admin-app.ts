@@ -14,7 +14,7 @@ import { adminProtocol } from '../../proto/admin-loader.js';
 import { fedgateError } from '../../proto/errors.js';
 import { failStream } from '../../proto/status.js';
 import type { Federation } from '../federation/federation.js';
-import type { SessionRegistry } from '../service/session-registry.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
 import { adminHandlers } from './admin-service.js';
 import { ModelExports } from './model-exports.js';
 import type { RevocationAuthority } from './revocation-authority.js';

@@ -7,7 +7,7 @@
 import { Metadata, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Federation } from '../federation/federation.js';
-import type { SessionRegistry } from '../service/session-registry.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
 import type { AdminHandlers } from '../../proto/admin-loader.js';
 import {
   MODEL_HASH_METADATA_KEY,
@@ -20,7 +20,7 @@ import {
 } from '../../proto/admin-messages.js';
 import { fedgateError } from '../../proto/errors.js';
 import { peerIdentity } from '../../proto/identity.js';
-import type { DownloadModelRequest, ModelChunk } from '../../proto/messages.js';
+import type { ModelChunk } from '../../proto/messages.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { sendModel } from '../../proto/transfer.js';
 import { committedRoundMessage, hashBytes, participantMessage, roundIdFromHex } from './admin-wire.js';
@@ -93,7 +93,7 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
     connectedParticipants: context.sessions.connected().length,
     minParticipants: context.minParticipants,
     secureAggregation: context.secureAggregation,
-    openRound: open === undefined ? null : { roundId: roundIdFromHex(open.roundId), participants: open.participants, startedAtUnixMs: open.startedAt.getTime() },
+    openRound: open === undefined ? null : { roundId: roundIdFromHex(open.roundId), participants: [...open.participants], startedAtUnixMs: open.startedAt.getTime() },
     fedgateVersion: context.fedgateVersion,
     startedAtUnixMs: context.startedAt.getTime(),
     revokedCertificates: context.revocations.serials.size,
@@ -141,8 +141,8 @@ async function getModel(call: ServerWritableStream<GetModelRequest, ModelChunk>,
     metadata.set(MODEL_ROUND_METADATA_KEY, String(round));
     metadata.set(MODEL_HASH_METADATA_KEY, modelHash);
     call.sendMetadata(metadata);
-    // Same framing as Federation.DownloadModel; sendModel reads nothing of the request it is typed with.
-    await sendModel(call as unknown as ServerWritableStream<DownloadModelRequest, ModelChunk>, onnx.bytes, { modelSha256: hashBytes(onnx.sha256) });
+    // Same framing as Federation.DownloadModel.
+    await sendModel(call, onnx.bytes, { modelSha256: hashBytes(onnx.sha256) });
   } catch (error) {
     report(context.logger, 'GetModel', error);
     failStream(call, error);
@@ -165,7 +165,7 @@ async function revoke(context: AdminServiceContext, call: ServerUnaryCall<Revoke
       alreadyRevoked: entry.alreadyRevoked,
     })),
     crlNumber: Number(outcome.crlNumber),
-    closedSessions: outcome.closedSessions,
+    closedSessions: [...outcome.closedSessions],
   };
 }
 

@@ -5,9 +5,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { RoundEvent } from '../federation/federation.js';
-import type { ConnectedSite } from '../service/session-registry.js';
+import type { ConnectedSite } from '../sessions/session-registry.js';
 import type { CommittedRound, Participant, RoundEventMessage, RoundEventType, RoundMetricsMessage } from '../../proto/admin-messages.js';
-import type { RoundId } from '../../proto/messages.js';
+import type { RoundId__Output } from '../../proto/messages.js';
 import { roundIdToWire } from '../../proto/round-id.js';
 import type { RoundSummary } from './round-catalog.js';
 
@@ -16,7 +16,7 @@ export function hashBytes(hex: string | undefined): Buffer {
 }
 
 /** A round id given as 48 hex characters (Federation's RoundEvent) on the wire. */
-export function roundIdFromHex(hex: string): RoundId {
+export function roundIdFromHex(hex: string): RoundId__Output {
   return roundIdToWire(new Uint8Array(Buffer.from(hex, 'hex')));
 }
 
@@ -44,9 +44,9 @@ export function committedRoundMessage(summary: RoundSummary, onnxSha256: string 
   return {
     sequence: summary.sequence,
     roundId: roundIdToWire(summary.roundId),
-    participants: summary.participants,
-    survivors: summary.survivors,
-    signers: summary.signers,
+    participants: [...summary.participants],
+    survivors: [...summary.survivors],
+    signers: [...summary.signers],
     previousModelHash: hashBytes(summary.previousModelHash),
     modelHash: hashBytes(summary.modelHash),
     onnxSha256: hashBytes(onnxSha256),
@@ -69,8 +69,8 @@ export function roundEventMessage(event: RoundEvent): RoundEventMessage {
   return {
     type: EVENT_TYPES[event.type],
     roundId: roundIdFromHex(event.roundId),
-    participants: event.participants,
-    survivors: event.survivors ?? [],
+    participants: [...event.participants],
+    survivors: [...(event.survivors ?? [])],
     sequence: event.sequence ?? 0,
     modelHash: hashBytes(event.modelHash),
     abortReason: event.reason ?? '',

@@ -14,10 +14,13 @@ import type { CommitHashes } from '../../crypto/secagg/messages.js';
 import type { SecAggServer } from '../../crypto/secagg/server.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
-import type { RoundTransport, SiteToCoordinator } from './round-messages.js';
+import type { SiteToCoordinator } from '../../crypto/secagg/round-envelope.js';
+import type { ClientStage } from '../../crypto/secagg/stages.js';
+import type { RoundTransport } from './round-messages.js';
 import { StageGate } from './stage-gate.js';
 
-export type RoundStageName = 'advertise_keys' | 'nonce_reveal' | 'share_keys' | 'masked_input' | 'consistency_check' | 'unmask' | 'commit';
+/** The stages the driver times: those a site sends a message in (crypto/secagg/stages.ts). */
+export type RoundStageName = ClientStage;
 
 export interface RoundDriverOptions {
   readonly server: SecAggServer;

@@ -1,19 +1,12 @@
 /**
- * What travels between the round driver and the session layer, independent of gRPC: the SecAgg+ stage
- * messages of crypto/secagg plus the round's framing (start, refusal, abort, committed). The session layer
- * (coordinator/service) maps these to federation.proto and back.
+ * How the round driver reaches sites, independent of gRPC. The messages themselves - the SecAgg+ stage
+ * messages plus the round's framing (start, refusal, abort, committed) - are defined once for both ends
+ * in crypto/secagg/round-envelope.ts; the session layer (coordinator/service) maps them to
+ * federation.proto and back with the proto/ codecs.
  */
-import type { ClientMessage, ServerMessage } from '../../crypto/secagg/messages.js';
+import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 
-export type CoordinatorToSite =
-  | { readonly kind: 'round_start'; readonly roundId: Uint8Array; readonly roundConfig: Uint8Array }
-  | { readonly kind: 'stage'; readonly message: ServerMessage }
-  | { readonly kind: 'abort'; readonly roundId: Uint8Array; readonly reason: string; readonly message: string }
-  | { readonly kind: 'committed'; readonly roundId: Uint8Array; readonly sequence: number; readonly newModelHash: Uint8Array; readonly signatures: number };
-
-export type SiteToCoordinator =
-  | { readonly kind: 'stage'; readonly message: ClientMessage }
-  | { readonly kind: 'refusal'; readonly roundId: Uint8Array; readonly reason: string; readonly message: string };
+export type { CoordinatorToSite, SiteToCoordinator } from '../../crypto/secagg/round-envelope.js';
 
 /** How the driver reaches sites. `send` must not throw: a site that cannot be reached is a dropout. */
 export interface RoundTransport {

@@ -25,7 +25,7 @@ import { Federation } from '../federation/federation.js';
 import { acquireStateLock } from '../state/state-lock.js';
 import { federationHandlers } from './federation-service.js';
 import { HeapCompactor } from './heap-compaction.js';
-import { SessionRegistry } from './session-registry.js';
+import { SessionRegistry } from '../sessions/session-registry.js';
 
 export const FEDGATE_VERSION = '0.1.0';
 

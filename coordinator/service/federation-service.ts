@@ -8,18 +8,16 @@
 import type { ServerDuplexStream, ServerReadableStream, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toHex } from '../../crypto/bytes.js';
-import type { MaskedInputMessage } from '../../crypto/secagg/messages.js';
 import type { Federation } from '../federation/federation.js';
+import type { SessionRegistry } from '../sessions/session-registry.js';
 import { fedgateError } from '../../proto/errors.js';
 import { peerIdentity } from '../../proto/identity.js';
 import type { FederationHandlers } from '../../proto/loader.js';
-import type { CoordinatorMessage, DownloadModelRequest, Hello, ModelChunk, ParticipantMessage, UploadAck, UploadMaskedInputRequest } from '../../proto/messages.js';
-import { PROTOCOL_VERSION } from '../../proto/messages.js';
-import { decodeClientStage } from '../../proto/round-codec.js';
-import { roundIdFromWire } from '../../proto/round-id.js';
+import { decodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
+import { PROTOCOL_VERSION, type CoordinatorMessage, type DownloadModelRequest__Output, type ModelChunk, type ParticipantMessage__Output, type UploadAck, type UploadMaskedInputRequest__Output } from '../../proto/messages.js';
+import { decodeParticipantMessage, decodeSiteHello, encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { receiveUpload, sendModel, uploadAck } from '../../proto/transfer.js';
-import type { SessionRegistry } from './session-registry.js';
 
 export interface FederationServiceOptions {
   readonly federationId: string;
@@ -49,7 +47,7 @@ export function federationHandlers(options: FederationServiceOptions): Federatio
   };
 }
 
-function handleSession(call: ServerDuplexStream<ParticipantMessage, CoordinatorMessage>, options: FederationServiceOptions): void {
+function handleSession(call: ServerDuplexStream<ParticipantMessage__Output, CoordinatorMessage>, options: FederationServiceOptions): void {
   const { logger, registry } = options;
   const identity = peerIdentity(call);
   const log = logger.child({ site: identity.siteId });
@@ -81,63 +79,70 @@ function handleSession(call: ServerDuplexStream<ParticipantMessage, CoordinatorM
     cleanup('ended by the site');
     call.end();
   });
-  call.on('data', (message: ParticipantMessage) => {
+  call.on('data', (wire: ParticipantMessage__Output) => {
     try {
       if (!helloDone) {
-        if (message.payload !== 'hello') {
-          throw fedgateError('FAILED_PRECONDITION', 'HELLO_REQUIRED', `the first message of a Session must be a Hello, got ${JSON.stringify(message.payload ?? 'an empty message')}`);
+        if (wire.payload !== 'hello') {
+          throw fedgateError('FAILED_PRECONDITION', 'HELLO_REQUIRED', `the first message of a Session must be a Hello, got ${JSON.stringify(wire.payload ?? 'an empty message')}`);
         }
         if (options.allowList !== undefined && !options.allowList.includes(identity.siteId)) {
           throw fedgateError('PERMISSION_DENIED', 'NOT_ALLOWED', `site ${identity.siteId} is not on this federation's allow-list (participants.allow in coordinator.yaml)`);
         }
-        checkHello(message.hello, options);
+        const hello = decodeSiteHello(wire);
+        checkHello(hello, options);
         helloDone = true;
         clearTimeout(helloTimer);
         registry.attach({
           siteId: identity.siteId,
           serial: identity.serial,
           certificate: certificate ?? Buffer.alloc(0),
-          hello: message.hello,
+          hello,
           call,
           connectedAt: new Date(),
           acceptsTask: true,
         });
-        call.write({ payload: 'helloReply', helloReply: { protocolVersion: PROTOCOL_VERSION, fedgateVersion: options.fedgateVersion, federationId: options.federationId, siteId: identity.siteId, heartbeatIntervalMs: options.heartbeatIntervalMs } });
+        call.write(
+          encodeCoordinatorMessage({
+            kind: 'hello_reply',
+            reply: { protocolVersion: PROTOCOL_VERSION, fedgateVersion: options.fedgateVersion, federationId: options.federationId, siteId: identity.siteId, heartbeatIntervalMs: options.heartbeatIntervalMs },
+          }),
+        );
         heartbeat = setInterval(() => {
-          call.write({ payload: 'heartbeat', heartbeat: { sequence: ++sequence, sentAtUnixMs: Date.now() } });
+          call.write(encodeCoordinatorMessage({ kind: 'heartbeat', heartbeat: { sequence: ++sequence, sentAtUnixMs: Date.now() } }));
         }, options.heartbeatIntervalMs);
         heartbeat.unref();
-        log.info({ fedgateVersion: message.hello.fedgateVersion, device: message.hello.capabilities?.device }, 'site connected');
+        log.info({ fedgateVersion: hello.fedgateVersion, device: hello.capabilities?.device }, 'site connected');
         return;
       }
-      routeSessionMessage(message, identity.siteId, options, log);
+      if (wire.payload === 'hello') throw fedgateError('FAILED_PRECONDITION', 'DUPLICATE_HELLO', 'a Session sends its Hello once, first');
+      routeSessionMessage(wire, identity.siteId, options, log);
     } catch (error) {
       fail(error);
     }
   });
 }
 
-function routeSessionMessage(message: ParticipantMessage, siteId: string, options: FederationServiceOptions, log: Logger): void {
-  const payload = (message as { payload?: string }).payload;
-  if (payload === 'heartbeat') return;
-  if (payload === 'hello') throw fedgateError('FAILED_PRECONDITION', 'DUPLICATE_HELLO', 'a Session sends its Hello once, first');
-  const federation = options.federation();
+/** A message after the Hello. A malformed or refused round message does not end the session: the site simply drops out of that stage. */
+function routeSessionMessage(wire: ParticipantMessage__Output, siteId: string, options: FederationServiceOptions, log: Logger): void {
   try {
-    if (payload === 'roundRefusal' || payload === 'trainingProgress') {
-      const body = (message as unknown as Record<string, { roundId?: Buffer; reason?: string; message?: string; step?: number; stepsTotal?: number }>)[payload];
-      if (payload === 'trainingProgress') return;
-      federation.receive(siteId, { kind: 'refusal', roundId: new Uint8Array(body?.roundId ?? []), reason: String(body?.reason ?? ''), message: String(body?.message ?? '') });
-      return;
+    const message = decodeParticipantMessage(wire);
+    switch (message.kind) {
+      case 'hello':
+      case 'heartbeat':
+      case 'training_progress':
+        return;
+      case 'refusal':
+      case 'stage':
+        options.federation().receive(siteId, message);
+        return;
     }
-    federation.receive(siteId, { kind: 'stage', message: decodeClientStage(message as unknown as { payload?: string } & Record<string, unknown>) });
   } catch (error) {
-    // A refused round message does not end the session: the site simply drops out of that stage.
     const grpcStatus = toGrpcStatus(error);
-    log.warn({ payload, reason: grpcStatus.reason, detail: grpcStatus.details }, 'round message refused');
+    log.warn({ payload: wire.payload, reason: grpcStatus.reason, detail: grpcStatus.details }, 'round message refused');
   }
 }
 
-function checkHello(hello: Hello, options: FederationServiceOptions): void {
+function checkHello(hello: SiteHello, options: FederationServiceOptions): void {
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     throw fedgateError('FAILED_PRECONDITION', 'PROTOCOL_VERSION', `protocol version ${hello.protocolVersion} is not supported: this coordinator speaks version ${PROTOCOL_VERSION} (fedgate ${options.fedgateVersion}); upgrade the participant`);
   }
@@ -159,7 +164,7 @@ function checkHello(hello: Hello, options: FederationServiceOptions): void {
   }
 }
 
-async function handleDownload(call: ServerWritableStream<DownloadModelRequest, ModelChunk>, options: FederationServiceOptions): Promise<void> {
+async function handleDownload(call: ServerWritableStream<DownloadModelRequest__Output, ModelChunk>, options: FederationServiceOptions): Promise<void> {
   call.on('error', () => undefined);
   try {
     const hash = Buffer.from(call.request.modelHash ?? []);
@@ -175,7 +180,7 @@ async function handleDownload(call: ServerWritableStream<DownloadModelRequest, M
   }
 }
 
-async function handleUpload(call: ServerReadableStream<UploadMaskedInputRequest, UploadAck>, callback: sendUnaryData<UploadAck>, options: FederationServiceOptions): Promise<void> {
+async function handleUpload(call: ServerReadableStream<UploadMaskedInputRequest__Output, UploadAck>, callback: sendUnaryData<UploadAck>, options: FederationServiceOptions): Promise<void> {
   call.on('error', () => undefined);
   const identity = peerIdentity(call);
   try {
@@ -186,22 +191,7 @@ async function handleUpload(call: ServerReadableStream<UploadMaskedInputRequest,
         return expected;
       },
     });
-    const header = upload.header;
-    if (header.stage !== 'ROUND_STAGE_MASKED_INPUT') throw fedgateError('INVALID_ARGUMENT', 'WRONG_STAGE', `uploads carry masked inputs only; got stage ${header.stage}`);
-    const expected = options.expectedUploadBytes();
-    if (expected === undefined || upload.payload.length !== expected) {
-      throw fedgateError('INVALID_ARGUMENT', 'WRONG_LENGTH', `a masked input of this round is ${String(expected)} bytes; got ${upload.payload.length}`);
-    }
-    const vector = new Uint32Array(upload.payload.length / 4);
-    new Uint8Array(vector.buffer).set(upload.payload);
-    const message: MaskedInputMessage = {
-      stage: 'masked_input',
-      roundId: roundIdFromWire(header.roundId),
-      maskedVector: vector,
-      survivorDigest: new Uint8Array(header.survivorDigest ?? []),
-      uploadHash: new Uint8Array(header.sha256),
-      signature: new Uint8Array(header.signature ?? []),
-    };
+    const message = decodeMaskedInputUpload(upload, options.expectedUploadBytes());
     options.federation().receive(identity.siteId, { kind: 'stage', message });
     options.logger.debug({ site: identity.siteId, round: toHex(message.roundId), bytes: upload.payload.length }, 'masked input received');
     callback(null, uploadAck(upload));

@@ -55,8 +55,9 @@ export type {
   UnmaskRequestMessage,
   UnmaskResponseMessage,
 } from './messages.js';
+export { CLIENT_STAGES, SERVER_STAGES, SIGNED_STAGE, STAGE } from './stages.js';
+export { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector-bytes.js';
 export {
-  SIGNED_STAGE,
   advertDigest,
   advertiseTranscript,
   commitTranscript,
@@ -90,4 +91,3 @@ export {
 } from './server-commit.js';
 export type { AggregateResult, InconsistentShare } from './server-unmask.js';
 export { decodeAggregate, dequantizeAggregate, encodeAggregate, type AggregateValues } from './aggregate-codec.js';
-export { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector-bytes.js';

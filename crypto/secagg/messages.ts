@@ -7,17 +7,16 @@
  *
  * Naming follows Bonawitz et al., CCS 2017, Fig. 4: c = the key pair that encrypts shares, s = the key
  * pair whose agreement seeds the pairwise masks, b = the self-mask seed, r_u = the graph nonce.
+ * Stage names are defined once, in stages.ts.
  */
 
-/** `stage` of each message a site sends to the coordinator. */
-export type ClientStage = 'advertise_keys' | 'nonce_reveal' | 'share_keys' | 'masked_input' | 'consistency_check' | 'unmask' | 'commit';
+import type { STAGE } from './stages.js';
 
-/** `stage` of each message the coordinator sends to sites (the RoundConfig itself opens the round). */
-export type ServerStage = 'key_list' | 'graph' | 'share_delivery' | 'consistency_request' | 'unmask_request' | 'commit_request';
+export type { ClientStage, ServerStage } from './stages.js';
 
 /** Round 0 (AdvertiseKeys): the site's two fresh X25519 public keys and its graph-nonce commitment, signed. */
 export interface AdvertiseKeysMessage {
-  readonly stage: 'advertise_keys';
+  readonly stage: typeof STAGE.advertiseKeys;
   readonly roundId: Uint8Array;
   /** c_pk: agreement key for share encryption (32 bytes). */
   readonly cipherPublicKey: Uint8Array;
@@ -38,14 +37,14 @@ export interface KeyListEntry {
 
 /** L for U1, the same for every site, in site id order. */
 export interface KeyListMessage {
-  readonly stage: 'key_list';
+  readonly stage: typeof STAGE.keyList;
   readonly roundId: Uint8Array;
   readonly entries: readonly KeyListEntry[];
 }
 
 /** The site's signature over H(L) and, only after it, its nonce r_u. */
 export interface NonceRevealMessage {
-  readonly stage: 'nonce_reveal';
+  readonly stage: typeof STAGE.nonceReveal;
   readonly roundId: Uint8Array;
   readonly keyListSignature: Uint8Array;
   readonly nonce: Uint8Array;
@@ -68,7 +67,7 @@ export interface SiteNonce {
 
 /** Every r_u of U1, and the site's neighbours (under the graph those nonces seed) with the current CRL. */
 export interface GraphMessage {
-  readonly stage: 'graph';
+  readonly stage: typeof STAGE.graph;
   readonly roundId: Uint8Array;
   readonly nonces: readonly SiteNonce[];
   readonly neighbours: readonly NeighbourRecord[];
@@ -84,7 +83,7 @@ export interface OutgoingShare {
 
 /** Round 1 (ShareKeys): the commitment H(b) and one sealed share pair per neighbour, signed. */
 export interface ShareKeysMessage {
-  readonly stage: 'share_keys';
+  readonly stage: typeof STAGE.shareKeys;
   readonly roundId: Uint8Array;
   /** H(b) = SHA-256 of the self-mask seed. */
   readonly selfMaskCommitment: Uint8Array;
@@ -100,7 +99,7 @@ export interface RoutedShare {
 
 /** U2 and the ciphertexts addressed to this site by members of U2. */
 export interface ShareDeliveryMessage {
-  readonly stage: 'share_delivery';
+  readonly stage: typeof STAGE.shareDelivery;
   readonly roundId: Uint8Array;
   readonly survivors: readonly string[];
   readonly shares: readonly RoutedShare[];
@@ -108,7 +107,7 @@ export interface ShareDeliveryMessage {
 
 /** Round 2 (MaskedInput): the masked vector and its signed closing (H(L), H(U2), upload hash). */
 export interface MaskedInputMessage {
-  readonly stage: 'masked_input';
+  readonly stage: typeof STAGE.maskedInput;
   readonly roundId: Uint8Array;
   /** Quantized update plus masks, mod 2^32; uploaded as little-endian uint32. */
   readonly maskedVector: Uint32Array;
@@ -129,7 +128,7 @@ export interface MaskedInputClosing {
 
 /** Round 3 (ConsistencyCheck) request: U3 with each member's signed closing. */
 export interface ConsistencyRequestMessage {
-  readonly stage: 'consistency_request';
+  readonly stage: typeof STAGE.consistencyRequest;
   readonly roundId: Uint8Array;
   readonly survivors: readonly string[];
   readonly closings: readonly MaskedInputClosing[];
@@ -137,7 +136,7 @@ export interface ConsistencyRequestMessage {
 
 /** The site's signature over (H(L), H(U2), sorted U3). */
 export interface ConsistencySignatureMessage {
-  readonly stage: 'consistency_check';
+  readonly stage: typeof STAGE.consistencyCheck;
   readonly roundId: Uint8Array;
   readonly signature: Uint8Array;
 }
@@ -149,7 +148,7 @@ export interface ConsistencySignature {
 
 /** Round 4 (Unmask) request: the consistency signatures collected from U3. */
 export interface UnmaskRequestMessage {
-  readonly stage: 'unmask_request';
+  readonly stage: typeof STAGE.unmaskRequest;
   readonly roundId: Uint8Array;
   readonly signatures: readonly ConsistencySignature[];
 }
@@ -166,7 +165,7 @@ export interface RevealedShare {
 
 /** Round 4 (Unmask) answer: at most one share per dealer, signed. */
 export interface UnmaskResponseMessage {
-  readonly stage: 'unmask';
+  readonly stage: typeof STAGE.unmask;
   readonly roundId: Uint8Array;
   readonly shares: readonly RevealedShare[];
   readonly signature: Uint8Array;
@@ -181,12 +180,12 @@ export interface CommitHashes {
 }
 
 export interface CommitRequestMessage extends CommitHashes {
-  readonly stage: 'commit_request';
+  readonly stage: typeof STAGE.commitRequest;
   readonly roundId: Uint8Array;
 }
 
 export interface CommitSignatureMessage extends CommitHashes {
-  readonly stage: 'commit';
+  readonly stage: typeof STAGE.commit;
   readonly roundId: Uint8Array;
   readonly signature: Uint8Array;
 }

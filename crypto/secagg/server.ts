@@ -48,6 +48,7 @@ import {
   type IntakeView,
 } from './server-intake.js';
 import { describeShortfalls, neededSecrets, predictedRevealers, shortfalls } from './server-survival.js';
+import { CLIENT_STAGES } from './stages.js';
 import { unmaskAggregate, type AggregateResult } from './server-unmask.js';
 import { SiteKeys } from './server-identity.js';
 import { graphMessages, keyListEntries, shareDeliveries } from './server-routing.js';
@@ -74,7 +75,6 @@ export interface SecAggServerOptions {
 /** The stage whose messages the server currently accepts, or where the round ended. */
 export type ServerPhase = 'advertise_keys' | 'nonce_reveal' | 'share_keys' | 'masked_input' | 'consistency_check' | 'unmask' | 'aggregated' | 'commit' | 'aborted';
 
-const CLIENT_STAGES: readonly ClientStage[] = ['advertise_keys', 'nonce_reveal', 'share_keys', 'masked_input', 'consistency_check', 'unmask', 'commit'];
 
 /** A plain summary of the state, for logs, metrics and tests ("did this message change anything?"). */
 export interface ServerSummary {

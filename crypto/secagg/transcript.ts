@@ -12,17 +12,8 @@ import { roundConfigHash } from './config-codec.js';
 import type { RoundConfig } from './config.js';
 import { encodeSiteIdSet } from './fields.js';
 import type { CommitHashes, KeyListEntry, OutgoingShare, RevealedShare } from './messages.js';
-
-/** The stage labels under "fedgate/v1/" that signatures are made for; one per signed message. */
-export const SIGNED_STAGE = Object.freeze({
-  advertiseKeys: 'advertise_keys',
-  keyList: 'key_list',
-  shareKeys: 'share_keys',
-  maskedInput: 'masked_input',
-  consistencyCheck: 'consistency_check',
-  unmask: 'unmask',
-  commit: 'commit',
-} as const);
+import { SIGNED_STAGE } from './stages.js';
+import { vectorToLittleEndianBytes } from './vector-bytes.js';
 
 /** What every signature of one round starts with. */
 export interface RoundContext {
@@ -130,18 +121,12 @@ export function revealDigest(shares: readonly RevealedShare[]): Uint8Array {
   );
 }
 
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
 /**
- * The upload bytes of a masked vector: its uint32 elements little-endian. On little-endian hosts this
- * is a view of the vector itself (no copy of a multi-megabyte buffer); elsewhere a byte-swapped copy.
+ * The upload bytes of a masked vector: its uint32 elements little-endian (vector-bytes.ts). On
+ * little-endian hosts a view of the vector itself (no copy of a multi-megabyte buffer).
  */
 export function uploadBytes(vector: Uint32Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
-  const out = new Uint8Array(vector.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < vector.length; i++) view.setUint32(i * 4, vector[i] as number, true);
-  return out;
+  return vectorToLittleEndianBytes(vector);
 }
 
 /** SHA-256 of the upload bytes, the hash the MaskedInput closing signs. */

@@ -9,18 +9,18 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
-import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
+import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { coordinatorChannel } from '../../proto/coordinator-channel.js';
 import { federationProtocol, type FederationClient } from '../../proto/loader.js';
-import { PROTOCOL_VERSION, type CoordinatorMessage, type ParticipantMessage } from '../../proto/messages.js';
-import { decodeServerStage, encodeClientStage } from '../../proto/round-codec.js';
-import { roundIdToWire } from '../../proto/round-id.js';
+import { encodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
+import { PROTOCOL_VERSION, type CoordinatorMessage__Output, type ParticipantMessage } from '../../proto/messages.js';
+import { decodeCoordinatorMessage, encodeParticipantMessage, type ReceivedCoordinatorTraffic } from '../../proto/session-codec.js';
 import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
 import { FedgateError } from '../../proto/errors.js';
 import { fromGrpcError } from '../../proto/status.js';
-import { RoundSession, type SiteSessionMessage } from '../round/round-session.js';
+import { RoundSession } from '../round/round-session.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
 import { SessionWatchdog } from './session-watchdog.js';
@@ -28,6 +28,8 @@ import type { SiteDataSpec } from './site-data.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
+/** The site's end of its Session stream. */
+type SessionCall = ClientDuplexStream<ParticipantMessage, CoordinatorMessage__Output>;
 /** Refusals no reconnect can cure: the daemon stops and reports them. */
 const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 /** How long a new Session may wait for the coordinator's HelloReply before the connection is given up. */
@@ -174,64 +176,64 @@ class ParticipantDaemon {
         finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined);
       });
       call.on('end', () => finish('the coordinator ended the session'));
-      call.on('data', (message: CoordinatorMessage) => {
+      call.on('data', (wire: CoordinatorMessage__Output) => {
         watchdog.heard();
-        if (message.payload === 'helloReply') {
-          heartbeatIntervalMs = message.helloReply.heartbeatIntervalMs;
-          watchdog.watch(heartbeatIntervalMs * MISSED_HEARTBEATS);
-        }
         try {
+          const message = decodeCoordinatorMessage(wire);
+          if (message.kind === 'hello_reply') {
+            heartbeatIntervalMs = message.reply.heartbeatIntervalMs;
+            watchdog.watch(heartbeatIntervalMs * MISSED_HEARTBEATS);
+          }
           this.onMessage(call, message, rounds, onConnected);
         } catch (error) {
           this.log.warn({ err: error }, 'could not handle a coordinator message');
         }
       });
-      call.write({
-        payload: 'hello',
-        hello: {
-          protocolVersion: PROTOCOL_VERSION,
-          fedgateVersion: PARTICIPANT_VERSION,
-          capabilities: {
-            device: this.options.device,
-            onnxOpset: DEFAULT_OPSET,
-            maxModelBytes: this.options.maxModelBytes,
-            acceptedTaskHashes: this.options.policy.pinnedTaskHashes.map((hash) => Buffer.from(hash)),
+      call.write(
+        encodeParticipantMessage({
+          kind: 'hello',
+          hello: {
+            protocolVersion: PROTOCOL_VERSION,
+            fedgateVersion: PARTICIPANT_VERSION,
+            capabilities: {
+              device: this.options.device,
+              onnxOpset: DEFAULT_OPSET,
+              maxModelBytes: this.options.maxModelBytes,
+              acceptedTaskHashes: this.options.policy.pinnedTaskHashes,
+            },
           },
-        },
-      });
+        }),
+      );
     });
   }
 
-  private onMessage(call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage>, message: CoordinatorMessage, rounds: Map<string, RoundSession>, onConnected: () => void): void {
-    const payload = (message as { payload?: string }).payload;
-    const body = (message as unknown as Record<string, Record<string, unknown>>)[payload ?? ''];
-    switch (payload) {
-      case 'helloReply':
+  private onMessage(call: SessionCall, message: ReceivedCoordinatorTraffic, rounds: Map<string, RoundSession>, onConnected: () => void): void {
+    switch (message.kind) {
+      case 'hello_reply': {
+        const { reply } = message;
         onConnected();
-        this.log.info({ federation: body?.['federationId'], coordinatorVersion: body?.['fedgateVersion'] }, 'connected to the coordinator');
-        if (this.options.policy.federationId !== undefined && body?.['federationId'] !== this.options.policy.federationId) {
+        this.log.info({ federation: reply.federationId, coordinatorVersion: reply.fedgateVersion }, 'connected to the coordinator');
+        if (this.options.policy.federationId !== undefined && reply.federationId !== this.options.policy.federationId) {
           this.log.error(
-            { federation: body?.['federationId'], pinned: this.options.policy.federationId },
+            { federation: reply.federationId, pinned: this.options.policy.federationId },
             'this coordinator serves another federation than the one site.yaml pins (federation_id): the site will refuse every round it offers; check the coordinator address',
           );
         }
         return;
+      }
       case 'heartbeat':
         return;
-      case 'roundStart': {
-        const configBytes = new Uint8Array(body?.['roundConfig'] as Buffer);
-        const config = decodeRoundConfig(configBytes);
+      case 'round_start': {
+        // Decoded once, by the codec: the session works on this RoundConfig for the whole round.
+        const { config } = message;
         const roundKey = toHex(config.roundId);
         const session = new RoundSession(config.roundId, {
           logger: this.log,
           clientOptions: () => ({ siteId: this.options.siteId, signingKey: this.options.signingKey, policy: this.options.policy, trust: this.options.trust }),
           send: (out) => this.send(call, out),
           upload: async (masked) => {
-            const bytes = new Uint8Array(masked.maskedVector.buffer, masked.maskedVector.byteOffset, masked.maskedVector.byteLength);
-            await uploadMaskedInput(this.client, { roundId: roundIdToWire(masked.roundId), stage: 'ROUND_STAGE_MASKED_INPUT' }, bytes, {
-              payloadSha256: Buffer.from(masked.uploadHash),
-              closing: { survivorDigest: Buffer.from(masked.survivorDigest), signature: Buffer.from(masked.signature) },
-            });
+            const upload = encodeMaskedInputUpload(masked);
+            await uploadMaskedInput(this.client, upload.target, upload.payload, upload.options);
           },
           train: async (roundConfig, signal) => {
             const trained = await (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal);
@@ -248,26 +250,26 @@ class ParticipantDaemon {
         if (this.options.policy.pinnedTaskHashes.some((hash) => toHex(hash) === toHex(config.taskHash))) {
           this.context(config.taskHash).catch((error: unknown) => this.log.error({ err: error }, 'could not prepare the task'));
         }
-        session.start(configBytes);
+        session.start(config);
         return;
       }
-      case 'roundAbort':
-      case 'roundCommitted': {
-        const roundKey = toHex(new Uint8Array(body?.['roundId'] as Buffer));
+      case 'abort':
+      case 'committed': {
+        const roundKey = toHex(message.roundId);
         const session = rounds.get(roundKey);
         if (session === undefined) return;
-        if (payload === 'roundCommitted') {
-          session.committed(new Uint8Array(body?.['newModelHash'] as Buffer));
+        if (message.kind === 'committed') {
+          session.committed(message.newModelHash);
           void session.settled().then(() => this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' }));
         } else {
-          session.stop(String(body?.['reason']));
-          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: String(body?.['reason']) });
+          session.stop(message.reason);
+          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         }
         rounds.delete(roundKey);
         return;
       }
-      default: {
-        const stage = decodeServerStage(message as unknown as { payload?: string } & Record<string, unknown>);
+      case 'stage': {
+        const stage = message.message;
         const session = rounds.get(toHex(stage.roundId));
         if (session === undefined) {
           this.log.debug({ stage: stage.stage }, 'message for a round this site is not in; ignoring it');
@@ -278,12 +280,8 @@ class ParticipantDaemon {
     }
   }
 
-  private send(call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage>, message: SiteSessionMessage): void {
-    const wire =
-      message.kind === 'stage'
-        ? encodeClientStage(message.message)
-        : { payload: 'roundRefusal', roundRefusal: { roundId: Buffer.from(message.roundId), reason: message.reason, message: message.message } };
-    call.write(wire as unknown as ParticipantMessage);
+  private send(call: SessionCall, message: SiteSessionMessage): void {
+    call.write(encodeParticipantMessage(message));
   }
 
   private context(taskHash: Uint8Array): Promise<TaskContext> {

@@ -11,9 +11,10 @@
 import type { Logger } from 'pino';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
-import { decodeRoundConfig, roundConfigHash } from '../../crypto/secagg/config-codec.js';
+import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
-import type { ClientMessage, CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
+import type { CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
+import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
 
 export interface LocalTrainingResult {
@@ -32,15 +33,10 @@ export interface CommitComputation {
   readonly newModel: Uint8Array;
 }
 
-/** What a site sends on its session stream (the masked input goes by upload instead). */
-export type SiteSessionMessage =
-  | { readonly kind: 'stage'; readonly message: Exclude<ClientMessage, MaskedInputMessage> }
-  | { readonly kind: 'refusal'; readonly roundId: Uint8Array; readonly reason: string; readonly message: string };
-
 export interface SiteRoundEnvironment {
   readonly logger: Logger;
   readonly clientOptions: () => SecAggClientOptions;
-  /** Sends a stage message or refusal on the session stream. */
+  /** Sends a stage message or refusal on the session stream (crypto/secagg/round-envelope.ts). */
   send(message: SiteSessionMessage): void;
   /** Uploads the masked input (chunked RPC); resolves once the coordinator acknowledged it. */
   upload(message: MaskedInputMessage): Promise<void>;
@@ -76,10 +72,12 @@ export class RoundSession {
     return this.stateValue;
   }
 
-  /** Handles RoundStart: decode, check policy, advertise keys. */
-  start(roundConfigBytes: Uint8Array): void {
+  /**
+   * Handles RoundStart with its RoundConfig, decoded once from the RoundStart bytes by whoever received
+   * them (proto/session-codec.ts on a real site): check policy, advertise keys.
+   */
+  start(config: RoundConfig): void {
     this.enqueue('round_start', async () => {
-      const config = decodeRoundConfig(roundConfigBytes);
       if (!bytesEqual(config.roundId, this.roundId)) throw new Error('RoundStart carries a RoundConfig for another round id');
       this.config = config;
       this.log.info({ participants: config.participants.length, threshold: config.reconstructionThreshold, degree: config.neighbourDegree, configHash: toHex(roundConfigHash(config)) }, 'round started');

@@ -26,7 +26,7 @@ import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/rou
 import type { GraphMessage } from '../../crypto/secagg/messages.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
-import { channelCredentials, clientChannelOptions, downloadModel, federationProtocol, FedgateError, PROTOCOL_VERSION, type CoordinatorMessage } from '../../proto/index.js';
+import { channelCredentials, clientChannelOptions, downloadModel, federationProtocol, FedgateError, PROTOCOL_VERSION, type CoordinatorMessage__Output } from '../../proto/index.js';
 import { createAdminFederation, type AdminFederation, type Credentials } from './admin-federation.js';
 import type { RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { expectFailure, listReflectedServices } from './admin-support.js';
@@ -272,11 +272,11 @@ describe('live revocation', () => {
     const client = new (federationProtocol().FederationClient)(h.address(), channelCredentials({ caPem: h.caPem, certPem: extra.certPem, keyPem: extra.keyPem }), clientChannelOptions());
     const call = client.session();
     const ended = new Promise<ServiceError>((resolve) => call.on('error', resolve));
-    const connected = new Promise<void>((resolve) => call.on('data', (message: CoordinatorMessage) => (message.payload === 'helloReply' ? resolve() : undefined)));
+    const connected = new Promise<void>((resolve) => call.on('data', (message: CoordinatorMessage__Output) => (message.payload === 'helloReply' ? resolve() : undefined)));
     call.write({
       payload: 'hello',
       hello: { protocolVersion: PROTOCOL_VERSION, fedgateVersion: '0.1.0', capabilities: { device: 'cpu', onnxOpset: DEFAULT_OPSET, maxModelBytes: 1 << 30, acceptedTaskHashes: [Buffer.from(h.coordinator.taskHash, 'hex')] } },
-    } as never);
+    });
     await connected;
     const revocation = await h.operatorClient().revoke({ siteId: 'site-5' });
     expect(revocation.closedSessions).toEqual(['site-5']);

@@ -140,7 +140,7 @@ describe('a hostile participant inside a live round', () => {
       sessionEnded = true;
     });
     const start = await session.next('roundStart', 60_000);
-    const config = decodeRoundConfig(new Uint8Array((start as { roundStart: { roundConfig: Uint8Array } }).roundStart.roundConfig));
+    const config = decodeRoundConfig(new Uint8Array(start.roundStart?.roundConfig ?? []));
     const target = { roundId: roundIdToWire(config.roundId), stage: 'ROUND_STAGE_MASKED_INPUT' as const };
 
     // Uploads: a hash that does not match the bytes, a vector of the wrong length, and a well-formed
@@ -168,7 +168,7 @@ describe('a hostile participant inside a live round', () => {
           policy: { pinnedTaskHashes: [config.taskHash], minParticipants: 2, minThreshold: 2 },
           trust: { caCertificate: new X509Certificate(pki.ca.certificatePem), revokedSerials: new Set() },
         }).advertiseKeys(roundConfig),
-      ) as unknown as ParticipantMessage;
+      );
     session.call.write(advertOf('site-2', federation.certificate('site-2'), config));
     const otherRound = new Uint8Array(config.roundId);
     otherRound[23] = (otherRound[23] as number) ^ 0xff;

@@ -37,7 +37,7 @@ import type { FedgateError } from '../../proto/errors.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { clientChannelOptions } from '../../proto/channel-options.js';
 import { federationProtocol, type FederationClient } from '../../proto/loader.js';
-import { PROTOCOL_VERSION, type CoordinatorMessage, type ParticipantMessage } from '../../proto/messages.js';
+import { PROTOCOL_VERSION, type CoordinatorMessage__Output, type ParticipantMessage } from '../../proto/messages.js';
 import { fromGrpcError } from '../../proto/status.js';
 import { DIGITS_MLP_TASK } from './in-memory-federation.js';
 import { createTempDirectory, type TempDirectory, type TestPki } from './pki.js';
@@ -104,13 +104,13 @@ export const FEDERATION_ID = 'grpc-test-federation';
 
 /** A Session stream the test drives by hand: what a misbehaving or hostile participant can send. */
 export interface RawSession {
-  readonly call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage>;
+  readonly call: ClientDuplexStream<ParticipantMessage, CoordinatorMessage__Output>;
   /** Every message the coordinator sent, in order. */
-  readonly received: CoordinatorMessage[];
+  readonly received: CoordinatorMessage__Output[];
   /** Resolves when the stream ends: with the status as a FedgateError, or undefined for OK. */
   readonly ended: Promise<FedgateError | undefined>;
   /** The first message (already received or still to come) with this payload. */
-  next(payload: string, timeoutMs: number): Promise<CoordinatorMessage>;
+  next(payload: string, timeoutMs: number): Promise<CoordinatorMessage__Output>;
 }
 
 export interface TlsPair {
@@ -281,7 +281,7 @@ export class GrpcFederation {
   /** Opens a Session on `client` and sends a Hello pinning `acceptedTaskHashes` (default: the federation's task). */
   openSession(client: FederationClient, acceptedTaskHashes: readonly string[] = [this.taskHashHex]): RawSession {
     const call = client.session();
-    const received: CoordinatorMessage[] = [];
+    const received: CoordinatorMessage__Output[] = [];
     const waiters = new Set<() => void>();
     const ended = new Promise<FedgateError | undefined>((resolve) => {
       call.on('error', (error) => resolve(fromGrpcError(error, 'Session')));
@@ -289,7 +289,7 @@ export class GrpcFederation {
         if (status.code === 0) resolve(undefined);
       });
     });
-    call.on('data', (message: CoordinatorMessage) => {
+    call.on('data', (message: CoordinatorMessage__Output) => {
       received.push(message);
       for (const wake of [...waiters]) wake();
     });
@@ -301,7 +301,7 @@ export class GrpcFederation {
         capabilities: { device: 'cpu', onnxOpset: DEFAULT_OPSET, maxModelBytes: 64 * MIB, acceptedTaskHashes: acceptedTaskHashes.map((hash) => Buffer.from(hash, 'hex')) },
       },
     });
-    const next = async (payload: string, timeoutMs: number): Promise<CoordinatorMessage> => {
+    const next = async (payload: string, timeoutMs: number): Promise<CoordinatorMessage__Output> => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const found = received.find((message) => message.payload === payload);

@@ -11,8 +11,9 @@ import pino, { type Logger } from 'pino';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { Federation, type SiteDirectory } from '../../coordinator/federation/federation.js';
-import type { CoordinatorToSite } from '../../coordinator/round/round-messages.js';
+import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
+import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 import { buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/index.js';
 import type { Dataset } from '../../participant/data/dataset.js';
 import { SiteTraining } from '../../participant/daemon/site-training.js';
@@ -139,7 +140,8 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
           computeCommit: (config, request) => training.computeCommit(config, request),
         });
         sessions.set(roundKey, session);
-        session.start(message.roundConfig);
+        // Decoded once on receipt, as the daemon's codec does (proto/session-codec.ts).
+        session.start(decodeRoundConfig(message.roundConfig));
         return;
       }
       const session = sessions.get(roundKey);

@@ -34,6 +34,7 @@ import type {
 } from '../../crypto/secagg/messages.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { SecAggServer, type SecAggServerOptions } from '../../crypto/secagg/server.js';
+import { CLIENT_STAGES } from '../../crypto/secagg/stages.js';
 import type { CommitStatus } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { quantizeUpdate, updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
@@ -299,7 +300,7 @@ export interface SimulationResult {
   readonly commitStatus: CommitStatus | undefined;
 }
 
-const STAGE_ORDER: readonly ClientStage[] = ['advertise_keys', 'nonce_reveal', 'share_keys', 'masked_input', 'consistency_check', 'unmask', 'commit'];
+const STAGE_ORDER: readonly ClientStage[] = CLIENT_STAGES;
 
 /**
  * Runs a round stage by stage: one method per stage close, each driving every active site through its

@@ -1,24 +1,25 @@
 /**
  * The coordinator's connected participants: one Session stream per site id (a reconnect replaces the old
  * stream), the certificate its TLS session presented, and its Hello. Implements the federation's
- * SiteDirectory: `send` encodes round messages onto the stream and never throws (a site that cannot be
- * written to is a dropout for the round).
+ * SiteDirectory: `send` encodes round messages onto the stream (proto/session-codec.ts) and never throws
+ * (a site that cannot be written to is a dropout for the round). It sits below both the Federation
+ * service (coordinator/service), which fills it, and the Admin service (coordinator/admin), which reports it.
  */
 import { EventEmitter, once } from 'node:events';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 import type { EligibleSite, SiteDirectory } from '../federation/federation.js';
-import type { CoordinatorToSite } from '../round/round-messages.js';
-import { encodeServerStage } from '../../proto/round-codec.js';
-import type { CoordinatorMessage, Hello, ParticipantMessage } from '../../proto/messages.js';
+import type { CoordinatorMessage, ParticipantMessage__Output } from '../../proto/messages.js';
+import { encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
 
 export interface ConnectedSite {
   readonly siteId: string;
   readonly serial: string;
   /** DER of the client certificate of the session. */
   readonly certificate: Buffer;
-  readonly hello: Hello;
-  readonly call: ServerDuplexStream<ParticipantMessage, CoordinatorMessage>;
+  readonly hello: SiteHello;
+  readonly call: ServerDuplexStream<ParticipantMessage__Output, CoordinatorMessage>;
   readonly connectedAt: Date;
   /** The site's Hello pins the federation's task hash. */
   readonly acceptsTask: boolean;
@@ -88,21 +89,5 @@ export class SessionRegistry implements SiteDirectory {
       }
     }
     return closed;
-  }
-}
-
-export function encodeCoordinatorMessage(message: CoordinatorToSite): CoordinatorMessage {
-  switch (message.kind) {
-    case 'round_start':
-      return { payload: 'roundStart', roundStart: { roundConfig: Buffer.from(message.roundConfig) } } as unknown as CoordinatorMessage;
-    case 'stage':
-      return encodeServerStage(message.message) as unknown as CoordinatorMessage;
-    case 'abort':
-      return { payload: 'roundAbort', roundAbort: { roundId: Buffer.from(message.roundId), reason: message.reason, message: message.message } } as unknown as CoordinatorMessage;
-    case 'committed':
-      return {
-        payload: 'roundCommitted',
-        roundCommitted: { roundId: Buffer.from(message.roundId), sequence: message.sequence, newModelHash: Buffer.from(message.newModelHash), signatures: message.signatures },
-      } as unknown as CoordinatorMessage;
   }
 }
