@@ -23,10 +23,12 @@ export const DEFAULT_COMPLETE_GRAPH_UP_TO = 100;
  * The worst-case guarantee depends on k alone: a coordinator that can abort rounds until the fresh
  * graph suits it (or that picks U) can put any site next to its colluders, so what protects a site is
  * B - 1 = min(2t - (k+1), k) - 1 colluders per neighbourhood, about a third of k at the default t,
- * however large the federation. 40 keeps that at 14 colluders (t = 28) and, for the random placement
- * of an honest-but-curious coordinator, keeps the per-round risk of 5% colluders under about 1e-4 up to
- * 1000 sites (docs/protocol.md, "Collusion table"), while a site's masking and sharing work stays about
- * 40 key agreements and PRG streams a round. Below 100 sites the complete graph is required anyway.
+ * however large the federation. 40 keeps that at 14 colluders (t = 28). Under the random placement an
+ * honest-but-curious coordinator gets, 5% colluders then break the condition in fewer than 6e-8 of
+ * rounds up to 1000 sites (3e-5 over 500 rounds), where k = 20 breaks it in 0.85% of rounds at 1000
+ * sites (0.986 over 500 rounds) (docs/protocol.md, "Collusion table"). A site's work per round stays
+ * about 40 key agreements, share encryptions and PRG streams. Below 100 sites the complete graph is
+ * required anyway (DEFAULT_COMPLETE_GRAPH_UP_TO).
  */
 export const DEFAULT_MIN_NEIGHBOUR_DEGREE = 40;
 
