@@ -1,17 +1,24 @@
 /**
- * The collusion table of docs/protocol.md: for a few (n, k, t = ceil(2(k+1)/3)), the probability that a
- * random colluding set of c sites breaks the threat-model condition of DESIGN.md for at least one
- * honest site u - some w in u's closed neighbourhood has at least min(2t - (k+1), k) colluding
- * neighbours - and the mean share of honest sites for which it breaks.
+ * The collusion tables of docs/protocol.md. For a few (n, k) with the default t: the worst case - the
+ * colluders a round tolerates wherever they sit, min(2t - (k+1), k) - 1 - and whether a site with the
+ * default policy accepts the round; then, for a colluding set of c sites placed at random, the
+ * probability that the threat-model condition of DESIGN.md breaks for at least one honest site u (some
+ * w in u's closed neighbourhood has at least min(2t - (k+1), k) colluding neighbours) and the mean share
+ * of honest sites for which it breaks; and that probability compounded over R rounds with fresh graphs,
+ * 1 - (1 - p)^R.
  *
- * Model: the colluders are fixed before the round, and the graph seed is unbiased (commit-reveal of
- * every r_u, DESIGN.md step 2), so the ring order is a uniformly random permutation independent of the
- * colluders. Every ring with k/2 links on each side is the same circulant graph, so a sample is a
- * uniformly random c-subset of ring positions. The complete graph (k >= n - 1) is deterministic: the
- * condition breaks exactly when c >= min(2t - n, n - 1).
+ * Model of the random columns: the colluders are fixed before the round, and the graph seed is unbiased
+ * (commit-reveal of every r_u, DESIGN.md step 2), so the ring order is a uniformly random permutation
+ * independent of the colluders. Every ring with k/2 links on each side is the same circulant graph, so a
+ * sample is a uniformly random c-subset of ring positions. The complete graph (k >= n - 1) is
+ * deterministic: the condition breaks exactly when c >= min(2t - n, n - 1). A coordinator that aborts
+ * rounds until the graph suits it, or picks U, is not random: for it only the worst-case column holds.
  *
- * Usage: npx tsx scripts/collusion-table.ts [--samples 20000] [--seed 1]   (prints a Markdown table)
+ * Usage: npx tsx scripts/collusion-table.ts [--samples 20000] [--seed 1]   (prints Markdown tables)
  */
+import { collusionBound, toleratedColluders } from '../crypto/secagg/margin.js';
+import { defaultThreshold } from '../crypto/secagg/config.js';
+import { collusionMarginShortfall } from '../crypto/secagg/policy.js';
 
 interface Row {
   readonly n: number;
@@ -25,11 +32,17 @@ const ROWS: readonly Row[] = [
   { n: 100, k: 10 },
   { n: 100, k: 20 },
   { n: 100, k: 48 },
+  { n: 100, k: 99 },
   { n: 500, k: 10 },
   { n: 500, k: 20 },
+  { n: 500, k: 40 },
   { n: 500, k: 48 },
+  { n: 1000, k: 20 },
+  { n: 1000, k: 40 },
 ];
 const FRACTIONS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4] as const;
+/** Federation lifetimes, in rounds with fresh graphs, for the compounded table. */
+const LIFETIMES = [100, 500] as const;
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -51,14 +64,10 @@ function generator(seed: number): () => number {
   };
 }
 
-function defaultThreshold(k: number): number {
-  return Math.ceil((2 * (k + 1)) / 3);
-}
-
-/** min(2t - (k+1), k) with k the effective degree. */
-function collusionBound(n: number, k: number): number {
+/** B = min(2t - (k+1), k) at the default t, with k the effective degree. */
+function roundBound(n: number, k: number): number {
   const degree = Math.min(k, n - 1);
-  return Math.min(2 * defaultThreshold(degree) - (degree + 1), degree);
+  return collusionBound(degree, defaultThreshold(degree));
 }
 
 /**
@@ -89,7 +98,7 @@ function brokenHonestSites(colluding: Uint8Array, half: number, bound: number, s
 }
 
 function sampleRing(n: number, k: number, colluders: number, samples: number, random: () => number): { probability: number; meanBroken: number } {
-  const bound = collusionBound(n, k);
+  const bound = roundBound(n, k);
   const positions = Int32Array.from({ length: n }, (_, i) => i);
   const colluding = new Uint8Array(n);
   const scratch = { count: new Int32Array(n), bad: new Uint8Array(n) };
@@ -118,34 +127,122 @@ function formatProbability(p: number): string {
   return p > 0.999 ? '> 0.999' : p.toFixed(3);
 }
 
+/** An upper bound, rounded up to two significant digits. */
+function formatBound(p: number): string {
+  if (p === 0 || p >= 0.01) return formatProbability(p);
+  const exponent = Math.floor(Math.log10(p));
+  const mantissa = Math.ceil((p / 10 ** exponent) * 10) / 10;
+  return `${mantissa.toFixed(1)}e${exponent}`;
+}
+
 /** A share as a percentage with two significant digits. */
 function formatShare(share: number): string {
   return `${Number((share * 100).toPrecision(2))}%`;
+}
+
+const logFactorials: number[] = [0];
+function logFactorial(n: number): number {
+  for (let i = logFactorials.length; i <= n; i++) logFactorials.push((logFactorials[i - 1] as number) + Math.log(i));
+  return logFactorials[n] as number;
+}
+
+function logChoose(n: number, r: number): number {
+  return logFactorial(n) - logFactorial(r) - logFactorial(n - r);
+}
+
+/**
+ * Union bound on the per-round probability for a ring: the condition breaks only if some w has at least
+ * B colluders among its k neighbours, a hypergeometric draw of k of the other n - 1 positions holding at
+ * most c colluders, so p <= n * P[Hyp(n - 1, c, k) >= B]. Rigorous where sampling sees nothing.
+ */
+function unionBound(n: number, k: number, colluders: number, bound: number): number {
+  let tail = 0;
+  for (let x = bound; x <= Math.min(k, colluders); x++) {
+    tail += Math.exp(logChoose(colluders, x) + logChoose(n - 1 - colluders, k - x) - logChoose(n - 1, k));
+  }
+  return Math.min(1, n * tail);
+}
+
+/** 1 - (1 - p)^R, computed without losing small p. */
+function compounded(p: number, rounds: number): number {
+  return -Math.expm1(rounds * Math.log1p(-p));
+}
+
+interface Cell {
+  readonly colluders: number;
+  /** Per-round probability (0: no sample broke the condition). */
+  readonly probability: number;
+  readonly meanBroken: number | undefined;
+  /** When no sample broke it: the smaller of the union bound and the 95% sampling bound 3 / samples. */
+  readonly upperBound: number | undefined;
 }
 
 function main(): void {
   const samples = option('samples', 20_000);
   const seed = option('seed', 1);
   const random = generator(seed);
-  const header = ['n', 'k', 't', 'bound', ...FRACTIONS.map((f) => `c = ${Math.round(f * 100)}% n`)];
-  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-  for (const { n, k } of ROWS) {
+  const upperBound = 3 / samples;
+  const rows = ROWS.map(({ n, k }) => {
     const degree = Math.min(k, n - 1);
     const complete = k >= n - 1;
-    const bound = collusionBound(n, k);
-    const cells = FRACTIONS.map((fraction) => {
+    const t = defaultThreshold(degree);
+    const bound = roundBound(n, k);
+    const cells: Cell[] = FRACTIONS.map((fraction) => {
       const colluders = Math.max(1, Math.round(fraction * n));
-      if (complete) return `${colluders}: ${colluders >= bound ? '1' : '0'}`;
+      if (complete) return { colluders, probability: colluders >= bound ? 1 : 0, meanBroken: undefined, upperBound: undefined };
       const { probability, meanBroken } = sampleRing(n, degree, colluders, samples, random);
-      return `${colluders}: ${formatProbability(probability)} (${formatShare(meanBroken)})`;
+      return { colluders, probability, meanBroken, upperBound: probability === 0 ? Math.min(upperBound, unionBound(n, degree, colluders, bound)) : undefined };
     });
-    lines.push(`| ${n} | ${complete ? `${k} (complete)` : k} | ${defaultThreshold(degree)} | ${bound} | ${cells.join(' | ')} |`);
-  }
+    const shortfall = collusionMarginShortfall(n, degree, t);
+    return { n, k, degree, complete, t, bound, tolerated: toleratedColluders(degree, t), policy: shortfall === undefined ? 'accepted' : `refused (\`${shortfall.reason}\`)`, cells };
+  });
+  const fractionHeaders = FRACTIONS.map((f) => `c = ${Math.round(f * 100)}% n`);
+  const table = (header: string[], body: string[][]): string =>
+    [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((cells) => `| ${cells.join(' | ')} |`)].join('\n');
+  const rowLabel = (row: (typeof rows)[number]): string[] => [String(row.n), row.complete ? `${row.k} (complete)` : String(row.k), String(row.t)];
+
+  console.log('Worst case (the coordinator places the colluders) and the default site policy:\n');
+  console.log(table(['n', 'k', 't', 'B = min(2t - (k+1), k)', 'tolerated colluders B - 1', 'default site policy'], rows.map((row) => [...rowLabel(row), String(row.bound), String(row.tolerated), row.policy])));
   console.log(
-    `Samples per ring cell: ${samples} (seed ${seed}); a 0 means no sample broke the condition (95% upper bound ${(3 / samples).toExponential(1)}). ` +
-      'Cell: colluders c: P(condition broken for some honest site) (mean share of honest sites for which it breaks).',
+    `\nRandom placement, one round. Samples per ring cell: ${samples} (seed ${seed}). ` +
+      'Cell: colluders c: P(condition broken for some honest site) (mean share of honest sites for which it breaks); ' +
+      `"< x" where no sample broke it, x the smaller of the union bound n * P[Hyp(n - 1, c, k) >= B] and the 95% sampling bound ${upperBound.toExponential(1)}; ` +
+      '0 where c < B (exact).\n',
   );
-  console.log(lines.join('\n'));
+  console.log(
+    table(
+      ['n', 'k', 't', ...fractionHeaders],
+      rows.map((row) => [
+        ...rowLabel(row),
+        ...row.cells.map((cell) => {
+          if (cell.meanBroken === undefined) return `${cell.colluders}: ${cell.probability}`;
+          // A union bound of 0 means fewer than B colluders in all: the condition cannot break.
+          if (cell.upperBound === 0) return `${cell.colluders}: 0`;
+          if (cell.upperBound !== undefined) return `${cell.colluders}: < ${formatBound(cell.upperBound)}`;
+          return `${cell.colluders}: ${formatProbability(cell.probability)} (${formatShare(cell.meanBroken)})`;
+        }),
+      ]),
+    ),
+  );
+  console.log(
+    `\nRandom placement over a lifetime of R rounds with fresh graphs: 1 - (1 - p)^R, cell "R = ${LIFETIMES.join(' / R = ')}"; ` +
+      '"< x" compounds the per-round bound.\n',
+  );
+  console.log(
+    table(
+      ['n', 'k', 't', ...fractionHeaders],
+      rows.map((row) => [
+        ...rowLabel(row),
+        ...row.cells.map((cell) => {
+          if (row.complete || cell.upperBound === 0) return `${cell.colluders}: ${cell.probability}`;
+          const values = LIFETIMES.map((rounds) =>
+            cell.upperBound !== undefined ? `< ${formatBound(compounded(cell.upperBound, rounds))}` : formatProbability(compounded(cell.probability, rounds)),
+          );
+          return `${cell.colluders}: ${values.join(' / ')}`;
+        }),
+      ]),
+    ),
+  );
 }
 
 main();

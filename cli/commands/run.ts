@@ -7,9 +7,8 @@ import { SingleBar } from 'cli-progress';
 import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
 import { startParticipant } from '../../participant/daemon/participant-app.js';
 import type { Device } from '../../participant/trainer/index.js';
-import { fromHex } from '../../crypto/bytes.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
-import { checkSiteDataFiles, loadSiteConfig } from '../config/site-config.js';
+import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
@@ -98,14 +97,7 @@ export function registerRunCommands(program: Command): void {
         siteId: tls.commonName,
         signingKey: createPrivateKey(tls.keyPem),
         trust: { caCertificate: new X509Certificate(tls.caPem), revokedSerials: tls.revokedSerials },
-        policy: {
-          pinnedTaskHashes: config.accepted_tasks.map((hash) => fromHex(hash)),
-          minParticipants: config.policy.min_participants,
-          minThreshold: config.policy.min_threshold,
-          allowPlaintext: config.policy.allow_plaintext,
-          ...(config.policy.roster === undefined ? {} : { roster: new Set(config.policy.roster) }),
-          ...(config.federation_id === undefined ? {} : { federationId: config.federation_id }),
-        },
+        policy: sitePolicy(config),
         data: config.data,
         device: config.device as Device,
         intraOpThreads: config.intra_op_threads,

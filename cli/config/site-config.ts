@@ -1,12 +1,15 @@
 /**
  * site.yaml: a data site's participant daemon. The site's own policy lives here and is enforced by the
- * site whatever the coordinator asks (pinned task hashes, minimum participants and threshold, plaintext
- * refused unless allowed).
+ * site whatever the coordinator asks (pinned task hashes, minimum participants and threshold, the
+ * collusion margin of crypto/secagg/margin.ts, plaintext refused unless allowed).
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { fromHex } from '../../crypto/bytes.js';
+import type { SitePolicy } from '../../crypto/secagg/policy.js';
+import { DEFAULT_COMPLETE_GRAPH_UP_TO, DEFAULT_MIN_NEIGHBOUR_DEGREE, DEFAULT_MIN_TOLERATED_COLLUDERS } from '../../crypto/secagg/margin.js';
 import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { ConfigError } from './config-error.js';
@@ -59,9 +62,16 @@ export const siteConfigSchema = z.strictObject({
   federation_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected 1-63 letters, digits, ".", "_" or "-"').optional(),
   policy: z.strictObject({
     min_participants: z.number().int().min(2).default(3),
-    min_threshold: z.number().int().min(1).default(2),
+    /** 3: the smallest t of any masked round that tolerates one colluder (k = 2 or 3, t = 3). */
+    min_threshold: z.number().int().min(1).default(3),
     allow_plaintext: z.boolean().default(false),
     roster: z.array(z.string().min(1)).optional(),
+    /** Colluding sites (besides the coordinator) a masked round must tolerate: min(2t - (k+1), k) - 1. */
+    min_tolerated_colluders: z.number().int().min(0).default(DEFAULT_MIN_TOLERATED_COLLUDERS),
+    /** Smallest neighbour degree k of a masked round (or |U| - 1 when smaller). */
+    min_neighbour_degree: z.number().int().min(1).default(DEFAULT_MIN_NEIGHBOUR_DEGREE),
+    /** Masked rounds of at most this many participants must use the complete graph; 0 never requires it. */
+    complete_graph_up_to: z.number().int().min(0).default(DEFAULT_COMPLETE_GRAPH_UP_TO),
   }).prefault({}),
   device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, 'expected auto, cpu, cuda or cuda:N').default('auto'),
   intra_op_threads: z.number().int().min(1).max(256).default(1),
@@ -97,6 +107,22 @@ export function compileSiteConfig(value: unknown, source: string, baseDirectory:
     state_dir: at(file.state_dir),
     source,
     baseDirectory,
+  };
+}
+
+/** The policy the site enforces on every RoundConfig (crypto/secagg/policy.ts), from site.yaml. */
+export function sitePolicy(config: SiteConfigFile): SitePolicy {
+  const { policy } = config;
+  return {
+    pinnedTaskHashes: config.accepted_tasks.map((hash) => fromHex(hash)),
+    minParticipants: policy.min_participants,
+    minThreshold: policy.min_threshold,
+    allowPlaintext: policy.allow_plaintext,
+    minToleratedColluders: policy.min_tolerated_colluders,
+    minNeighbourDegree: policy.min_neighbour_degree,
+    completeGraphUpTo: policy.complete_graph_up_to,
+    ...(policy.roster === undefined ? {} : { roster: new Set(policy.roster) }),
+    ...(config.federation_id === undefined ? {} : { federationId: config.federation_id }),
   };
 }
 

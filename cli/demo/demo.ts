@@ -139,7 +139,11 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
           `tls: {ca: ${JSON.stringify(bundle.caCertificatePath)}, cert: ${JSON.stringify(bundle.certificatePath)}, key: ${JSON.stringify(bundle.privateKeyPath)}, crl: ${JSON.stringify(bundle.crlPath)}}`,
           'data: {format: csv, path: data.csv, label_column: label, test_fraction: 0.2}',
           `accepted_tasks: [${hash}]`,
-          `policy: {min_participants: ${options.sites}, min_threshold: 2, allow_plaintext: ${!options.secureAggregation}}`,
+          // Secure rounds: the site.yaml defaults (one tolerated colluder), which the coordinator's automatic
+          // t meets (3 for three sites). Plaintext rounds keep t = 2 for three sites, below the default minimum.
+          options.secureAggregation
+            ? `policy: {min_participants: ${options.sites}, min_tolerated_colluders: 1}`
+            : `policy: {min_participants: ${options.sites}, min_threshold: 2, allow_plaintext: true}`,
           'device: cpu',
           `state_dir: ${JSON.stringify(join(work, siteId, 'state'))}`,
           '',

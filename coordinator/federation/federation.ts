@@ -29,6 +29,7 @@ import { StateError } from '../state/state-error.js';
 import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { finalizeRound } from './round-finalizer.js';
+import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
 
 export interface EligibleSite {
@@ -95,6 +96,8 @@ export interface RoundEvent {
 
 export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   private driver: RoundDriver | undefined;
+  /** Round shapes (n/k/t) already warned about, so a long federation logs each once. */
+  private readonly shapesWarned = new Set<string>();
   private model: Float32Array;
   private optimizerState: ServerOptimizerState;
 
@@ -300,23 +303,35 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   }
 
   /**
-   * The configured t for a round of degree k. Which k a round gets depends on how many sites were
-   * selected, so a t that suits one round can fall outside (k+1)/2 < t <= k+1 (DESIGN.md step 1) for
-   * another: it is moved to the nearest valid value (upwards never weakens the round) with a warning,
-   * instead of an invalid RoundConfig ending the federation loop.
+   * Says once per round size what an operator should know about the (k, t) roundShape chose: a
+   * configured t moved up to the smallest valid one, or a round that sites with the default policy
+   * refuse (its reason code, e.g. too_few_tolerated_colluders for two sites).
    */
-  private roundThreshold(configured: number, degree: number): number {
-    const threshold = Math.min(Math.max(configured, Math.floor((degree + 1) / 2) + 1), degree + 1);
-    if (threshold > configured) {
-      this.options.logger.warn({ configured, used: threshold, neighbourDegree: degree }, 'configured reconstruction threshold is invalid for this round; using the smallest valid one');
+  private warnAboutShape(participants: number, shape: RoundShape, configured: number | undefined): void {
+    const key = `${participants}/${shape.neighbourDegree}/${shape.reconstructionThreshold}`;
+    if (this.shapesWarned.has(key)) return;
+    this.shapesWarned.add(key);
+    const log = this.options.logger;
+    if (shape.thresholdAdjusted) {
+      log.warn({ configured, used: shape.reconstructionThreshold, neighbourDegree: shape.neighbourDegree }, 'configured reconstruction threshold is invalid for this round; using the smallest valid one');
     }
-    return threshold;
+    if (shape.belowDefaultPolicy !== undefined) {
+      log.warn(
+        { participants, neighbourDegree: shape.neighbourDegree, threshold: shape.reconstructionThreshold, reason: shape.belowDefaultPolicy.reason, detail: shape.belowDefaultPolicy.message },
+        'this round is below the default site policy: sites that keep the default collusion margin will refuse it; raise secagg.threshold or the number of participants, or leave secagg.degree unset',
+      );
+    }
   }
 
   private roundConfig(roundId: Uint8Array, participants: string[]): RoundConfig {
     const options = this.options;
-    const complete = participants.length - 1;
-    const degree = options.neighbourDegree === undefined || options.neighbourDegree >= complete ? complete : options.neighbourDegree;
+    const shape = roundShape({
+      participants: participants.length,
+      plaintext: !options.secureAggregation,
+      ...(options.neighbourDegree === undefined ? {} : { configuredDegree: options.neighbourDegree }),
+      ...(options.reconstructionThreshold === undefined ? {} : { configuredThreshold: options.reconstructionThreshold }),
+    });
+    this.warnAboutShape(participants.length, shape, options.reconstructionThreshold);
     return createRoundConfig({
       federationId: options.federationId,
       roundId,
@@ -325,8 +340,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       modelHash: fromHex(this.state.modelHash),
       optimizerStateHash: fromHex(this.state.optimizerStateHash),
       hyperParameters: { ...options.hyperParameters, round: this.state.committedRounds + 1 },
-      ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: this.roundThreshold(options.reconstructionThreshold, degree) }),
-      neighbourDegree: degree,
+      reconstructionThreshold: shape.reconstructionThreshold,
+      neighbourDegree: shape.neighbourDegree,
       layout: {
         parameterSegments: [{ length: this.model.length, bound: options.clipBound }],
         maxLossPerExample: options.maxLossPerExample,

@@ -29,6 +29,7 @@ const TAG_BOOLEAN = 0x62; // 'b'
 /** The canonical bytes of `config` (validated first, so a malformed config has no encoding). */
 export function encodeRoundConfig(config: RoundConfig): Uint8Array {
   validateRoundConfig(config);
+  refuseLeadingByteOrderMarks(config);
   return encodeFields([
     utf8(ROUND_CONFIG_LABEL),
     u32be(ROUND_CONFIG_VERSION),
@@ -56,12 +57,12 @@ export function roundConfigHash(config: RoundConfig): Uint8Array {
 /** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
 export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const reader = new FieldReader(bytes, 'RoundConfig');
-  if (reader.text('label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('invalid_encoding', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
+  if (decodeText(reader.field('label'), 'label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('invalid_encoding', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
   const version = reader.u32('version');
   if (version !== ROUND_CONFIG_VERSION) {
     throw secaggInvalid('unsupported_version', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
   }
-  const federationId = reader.text('federationId');
+  const federationId = decodeText(reader.field('federationId'), 'federationId');
   const roundId = copy(reader.fixed('roundId', ROUND_ID_LENGTH));
   const participants = reader.list('participants').map((item, index) => decodeText(item, `participants[${index}]`));
   const taskHash = copy(reader.fixed('taskHash', SHA256_LENGTH));
@@ -108,6 +109,12 @@ function encodeValue(value: HyperParameterValue): Uint8Array {
   return Uint8Array.of(TAG_NUMBER, ...f64be(value));
 }
 
+/**
+ * Every key becomes an own, enumerable data property, "__proto__" included: plain assignment would
+ * set the prototype instead (silently dropping a primitive value), so the decoded config would re-encode
+ * to other bytes and another H(RoundConfig). Keys such as "constructor" and "toString" are own
+ * properties that shadow Object.prototype's, and are kept the same way.
+ */
 function decodeHyperParameters(bytes: Uint8Array): Record<string, HyperParameterValue> {
   const out: Record<string, HyperParameterValue> = {};
   const entries = new FieldReader(bytes, 'RoundConfig.hyperParameters');
@@ -122,7 +129,7 @@ function decodeHyperParameters(bytes: Uint8Array): Record<string, HyperParameter
     const key = decodeText(keyBytes, 'hyperParameters key');
     const value = entry.field(`hyperParameters[${key}]`);
     entry.end();
-    out[key] = decodeValue(value, key);
+    Object.defineProperty(out, key, { value: decodeValue(value, key), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
@@ -166,13 +173,41 @@ function decodeLayout(bytes: Uint8Array): UpdateLayout {
   return { parameterSegments, maxLossPerExample, maxEvalExamples };
 }
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: true keeps a U+FEFF the decoder would otherwise strip in silence (decodeText refuses a
+// leading one first; this is the second line of defence).
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const UTF8_BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
+const BOM = '\uFEFF';
 
+/**
+ * Strict UTF-8, and no leading byte-order mark: TextDecoder strips one by default, so "\uFEFFsite-a"
+ * and "site-a" would decode alike and a config would not re-encode to the bytes whose hash was signed.
+ */
 function decodeText(bytes: Uint8Array, name: string): string {
+  if (bytes.length >= 3 && bytes[0] === UTF8_BOM[0] && bytes[1] === UTF8_BOM[1] && bytes[2] === UTF8_BOM[2]) {
+    throw secaggInvalid('invalid_encoding', `RoundConfig.${name} starts with a UTF-8 byte-order mark (EF BB BF), which a canonical encoding never holds`);
+  }
   try {
     return textDecoder.decode(bytes);
   } catch (cause) {
     throw secaggInvalid('invalid_encoding', `RoundConfig.${name} is not valid UTF-8`, { cause });
+  }
+}
+
+/** The encoding side of decodeText's rule: a text field that starts with U+FEFF has no canonical encoding. */
+function refuseLeadingByteOrderMarks(config: RoundConfig): void {
+  const texts: [string, string][] = [
+    ['federationId', config.federationId],
+    ...config.participants.map((siteId, index): [string, string] => [`participants[${index}]`, siteId]),
+    ...Object.entries(config.hyperParameters).flatMap(([key, value]): [string, string][] => [
+      [`hyperParameters key ${JSON.stringify(key)}`, key],
+      ...(typeof value === 'string' ? [[`hyperParameters[${JSON.stringify(key)}]`, value] as [string, string]] : []),
+    ]),
+  ];
+  for (const [name, text] of texts) {
+    if (text.startsWith(BOM)) {
+      throw secaggInvalid('invalid_round_config', `RoundConfig.${name} starts with U+FEFF (a byte-order mark); remove it`, { stage: 'round_config' });
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { assertBytes, compareBytes, utf8 } from '../bytes.js';
 import { SHA256_LENGTH } from '../hash.js';
 import { quantizationScale, type Segment } from '../quantize.js';
 import { secaggInvalid } from './errors.js';
+import { marginThreshold, twoThirdsThreshold } from './margin.js';
 
 /** Round id = 8-byte big-endian counter || 16 random bytes (DESIGN.md, "The task, the hello, the round id"). */
 export const ROUND_ID_LENGTH = 24;
@@ -76,7 +77,7 @@ export interface RoundConfig {
 /** Input of createRoundConfig: threshold, deadlines, hyper-parameters and plaintext have defaults. */
 export type RoundConfigInput = Omit<RoundConfig, 'reconstructionThreshold' | 'deadlines' | 'plaintext' | 'hyperParameters' | 'participants'> & {
   readonly participants: readonly string[];
-  /** @default ceil(2(k+1)/3) */
+  /** @default defaultThreshold(k, plaintext): ceil(2(k+1)/3), 3 for k = 2 unless plaintext */
   readonly reconstructionThreshold?: number;
   /** @default DEFAULT_DEADLINES, per stage */
   readonly deadlines?: Partial<StageDeadlines>;
@@ -86,9 +87,16 @@ export type RoundConfigInput = Omit<RoundConfig, 'reconstructionThreshold' | 'de
   readonly hyperParameters?: Readonly<Record<string, HyperParameterValue>>;
 };
 
-/** Default t = ceil(2(k+1)/3) (DESIGN.md step 3): a two-thirds majority of each closed neighbourhood. */
-export function defaultThreshold(neighbourDegree: number): number {
-  return Math.ceil((2 * (neighbourDegree + 1)) / 3);
+/**
+ * Default t (DESIGN.md step 3): ceil(2(k+1)/3), a two-thirds majority of each closed neighbourhood,
+ * raised where needed so that the round meets a site's default margin (margin.ts): one tolerated
+ * colluder. Only k = 2 (three sites) is raised, to t = 3; k = 1 (two sites) tolerates no colluder at any
+ * t and keeps t = 2, which sites with the default policy refuse. A plaintext round has no masks to
+ * protect, so it keeps the two-thirds threshold and with it the dropout tolerance.
+ */
+export function defaultThreshold(neighbourDegree: number, plaintext = false): number {
+  const twoThirds = twoThirdsThreshold(neighbourDegree);
+  return plaintext ? twoThirds : (marginThreshold(neighbourDegree) ?? twoThirds);
 }
 
 /** Builds a RoundConfig with defaults applied and participants sorted, then validates it. */
@@ -101,7 +109,7 @@ export function createRoundConfig(input: RoundConfigInput): RoundConfig {
     modelHash: input.modelHash,
     optimizerStateHash: input.optimizerStateHash,
     hyperParameters: { ...(input.hyperParameters ?? {}) },
-    reconstructionThreshold: input.reconstructionThreshold ?? defaultThreshold(input.neighbourDegree),
+    reconstructionThreshold: input.reconstructionThreshold ?? defaultThreshold(input.neighbourDegree, input.plaintext ?? false),
     neighbourDegree: input.neighbourDegree,
     layout: input.layout,
     maxWeight: input.maxWeight,

@@ -25,7 +25,16 @@ export {
   type UpdateLayout,
 } from './config.js';
 export { ROUND_CONFIG_VERSION, decodeRoundConfig, encodeRoundConfig, roundConfigHash } from './config-codec.js';
-export { checkRoundConfigAgainstPolicy, type SitePolicy } from './policy.js';
+export { checkRoundConfigAgainstPolicy, collusionMarginShortfall, type MarginPolicy, type MarginShortfall, type SitePolicy } from './policy.js';
+export {
+  DEFAULT_COMPLETE_GRAPH_UP_TO,
+  DEFAULT_MIN_NEIGHBOUR_DEGREE,
+  DEFAULT_MIN_TOLERATED_COLLUDERS,
+  collusionBound,
+  marginThreshold,
+  toleratedColluders,
+  twoThirdsThreshold,
+} from './margin.js';
 export type {
   AdvertiseKeysMessage,
   ClientMessage,

@@ -1,11 +1,20 @@
 /**
  * What a site accepts (DESIGN.md step 1 and "Security model"): a site checks every RoundConfig against
  * its own policy from site.yaml before it makes any key, and refuses - with a typed error and nothing
- * secret produced - unless every rule holds. The coordinator cannot talk a site into a weaker round.
+ * secret produced - unless every rule holds. The coordinator cannot talk a site into a weaker round:
+ * besides t > (k+1)/2 the site requires a collusion margin (margin.ts) that holds even where the
+ * coordinator places the colluders.
  */
 import { bytesEqual, toHex } from '../bytes.js';
 import { validateRoundConfig, type RoundConfig } from './config.js';
 import { secaggPrecondition } from './errors.js';
+import {
+  DEFAULT_COMPLETE_GRAPH_UP_TO,
+  DEFAULT_MIN_NEIGHBOUR_DEGREE,
+  DEFAULT_MIN_TOLERATED_COLLUDERS,
+  toleratedColluders,
+  twoThirdsThreshold,
+} from './margin.js';
 
 export interface SitePolicy {
   /** Task hashes (SHA-256 of the task document) this site trains on. */
@@ -20,13 +29,38 @@ export interface SitePolicy {
   readonly roster?: ReadonlySet<string>;
   /** When set, rounds of any other federation are refused. */
   readonly federationId?: string;
+  /**
+   * Fewest colluding sites (besides the coordinator) a masked round must tolerate in the worst case,
+   * min(2t - (k+1), k) - 1 (margin.ts `toleratedColluders`). 0 accepts rounds where the coordinator
+   * and one colluding site may unmask another site.
+   * @default 1 (DEFAULT_MIN_TOLERATED_COLLUDERS)
+   */
+  readonly minToleratedColluders?: number;
+  /**
+   * Smallest neighbour degree k of a masked round, or |U| - 1 (the complete graph) when that is smaller.
+   * @default 40 (DEFAULT_MIN_NEIGHBOUR_DEGREE)
+   */
+  readonly minNeighbourDegree?: number;
+  /**
+   * A masked round of at most this many participants must use the complete graph (k = |U| - 1).
+   * 0 never requires it.
+   * @default 100 (DEFAULT_COMPLETE_GRAPH_UP_TO)
+   */
+  readonly completeGraphUpTo?: number;
+  /**
+   * Require t >= ceil(2(k+1)/3) in masked rounds. site.yaml cannot turn this off; false serves tests and
+   * studies of the protocol itself, which run rounds down to the structural minimum t > (k+1)/2.
+   * @default true
+   */
+  readonly requireTwoThirdsThreshold?: boolean;
 }
 
 /**
  * Throws SecAggError FAILED_PRECONDITION unless `siteId` may take part in `config` under `policy`.
  * Reasons: 'federation_mismatch', 'task_not_pinned', 'site_not_in_round', 'too_few_participants',
- * 'threshold_too_low' (t <= (k+1)/2), 'threshold_below_site_minimum', 'plaintext_not_allowed',
- * 'site_not_in_roster'. A structurally invalid config fails first with INVALID_ARGUMENT.
+ * 'threshold_too_low' (t <= (k+1)/2), 'threshold_below_site_minimum', 'plaintext_not_allowed', then for
+ * masked rounds the collusion margin (collusionMarginShortfall), then 'site_not_in_roster'. A structurally
+ * invalid config fails first with INVALID_ARGUMENT.
  */
 export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: string, policy: SitePolicy): void {
   const context = { stage: 'round_config', site: siteId } as const;
@@ -58,10 +92,59 @@ export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: strin
   if (config.plaintext && policy.allowPlaintext !== true) {
     refuse('plaintext_not_allowed', 'RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)');
   }
+  // A plaintext round shows the coordinator every update anyway: a collusion margin would protect nothing.
+  const shortfall = config.plaintext ? undefined : collusionMarginShortfall(config.participants.length, k, t, policy);
+  if (shortfall !== undefined) refuse(shortfall.reason, shortfall.message);
   if (policy.roster !== undefined) {
     const outsiders = config.participants.filter((member) => !policy.roster?.has(member));
     if (outsiders.length > 0) {
       refuse('site_not_in_roster', `RoundConfig.participants includes ${outsiders.length} site(s) outside the pinned roster, e.g. ${JSON.stringify(outsiders[0])}`);
     }
   }
+}
+
+/** The margin rules of SitePolicy, each with its default when absent. */
+export type MarginPolicy = Pick<SitePolicy, 'minToleratedColluders' | 'minNeighbourDegree' | 'completeGraphUpTo' | 'requireTwoThirdsThreshold'>;
+
+export interface MarginShortfall {
+  readonly reason: 'complete_graph_required' | 'neighbour_degree_too_low' | 'threshold_without_margin' | 'too_few_tolerated_colluders';
+  readonly message: string;
+}
+
+/**
+ * The first collusion-margin rule a masked round of `participants` sites with degree k and threshold t
+ * breaks under `policy` (the defaults when `{}`), or undefined. The coordinator uses it to warn about
+ * rounds that default sites refuse. Rules (margin.ts; DESIGN.md "What a site checks for itself"):
+ * 'complete_graph_required' (|U| <= completeGraphUpTo and k < |U| - 1), 'neighbour_degree_too_low'
+ * (k < min(|U| - 1, minNeighbourDegree)), 'threshold_without_margin' (t < ceil(2(k+1)/3)),
+ * 'too_few_tolerated_colluders' (min(2t - (k+1), k) - 1 < minToleratedColluders). Messages state the
+ * round's public values and the site.yaml key, not the site's own settings.
+ */
+export function collusionMarginShortfall(participants: number, neighbourDegree: number, threshold: number, policy: MarginPolicy = {}): MarginShortfall | undefined {
+  const k = neighbourDegree;
+  const t = threshold;
+  const round = `RoundConfig (|U| = ${participants}, k = ${k}, t = ${t})`;
+  if (participants <= (policy.completeGraphUpTo ?? DEFAULT_COMPLETE_GRAPH_UP_TO) && k < participants - 1) {
+    return {
+      reason: 'complete_graph_required',
+      message: `${round} is not the complete graph (k = |U| - 1 = ${participants - 1}), which the site requires for a round of this size (policy.complete_graph_up_to)`,
+    };
+  }
+  if (k < Math.min(participants - 1, policy.minNeighbourDegree ?? DEFAULT_MIN_NEIGHBOUR_DEGREE)) {
+    return { reason: 'neighbour_degree_too_low', message: `${round} gives each site fewer neighbours than the site requires (policy.min_neighbour_degree)` };
+  }
+  if (policy.requireTwoThirdsThreshold !== false && t < twoThirdsThreshold(k)) {
+    return {
+      reason: 'threshold_without_margin',
+      message: `${round} has t below ceil(2(k+1)/3) = ${twoThirdsThreshold(k)}, the two-thirds majority of a closed neighbourhood that a site requires`,
+    };
+  }
+  const tolerated = toleratedColluders(k, t);
+  if (tolerated < (policy.minToleratedColluders ?? DEFAULT_MIN_TOLERATED_COLLUDERS)) {
+    return {
+      reason: 'too_few_tolerated_colluders',
+      message: `${round} tolerates ${Math.max(tolerated, 0)} colluding site(s) besides the coordinator (min(2t - (k+1), k) - 1), fewer than the site requires (policy.min_tolerated_colluders)`,
+    };
+  }
+  return undefined;
 }

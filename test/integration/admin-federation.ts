@@ -17,6 +17,7 @@ import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { createTempDirectory, type TempDirectory } from '../support/pki.js';
 import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
+import { NO_COLLUSION_MARGIN } from '../support/protocol-margin.js';
 
 /** The shared digits task with a logistic-regression model (fast rounds for Admin tests). */
 export const LOGREG_DIGITS_TASK: TaskDocument = parseTaskDocument({ ...DIGITS_MLP_TASK, model: { kind: 'logreg', inputShape: [64], classes: 10 } });
@@ -117,7 +118,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         siteId: site.name,
         signingKey: createPrivateKey(site.keyPem),
         trust: { caCertificate: new X509Certificate(caPem), revokedSerials: new Set() },
-        policy: { pinnedTaskHashes: [fromHex(hash)], minParticipants: 2, minThreshold: 2 },
+        policy: { pinnedTaskHashes: [fromHex(hash)], minParticipants: 2, minThreshold: 2, ...NO_COLLUSION_MARGIN },
         data: { format: 'digits', test_fraction: 0.2, split_seed: 1, partition: { kind: 'iid', count: sites.length, index, seed: 1 } },
         device: 'cpu',
         intraOpThreads: 1,

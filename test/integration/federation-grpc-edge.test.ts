@@ -31,6 +31,7 @@ import { compareWithFedAvg, verifyCommitRecord } from '../support/grpc-federatio
 import { GrpcFederation, siteCertificate, type TlsPair } from '../support/grpc-federation.js';
 import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
 import { createTestPki, type TestPki } from '../support/pki.js';
+import { NO_COLLUSION_MARGIN } from '../support/protocol-margin.js';
 
 const plan = buildTrainingPlan(DIGITS_MLP_TASK);
 /** One masked input of this task: d parameters + 4 slots, uint32 each. */
@@ -165,7 +166,7 @@ describe('a hostile participant inside a live round', () => {
         new SecAggClient({
           siteId,
           signingKey: createPrivateKey(certificate.privateKeyPem),
-          policy: { pinnedTaskHashes: [config.taskHash], minParticipants: 2, minThreshold: 2 },
+          policy: { pinnedTaskHashes: [config.taskHash], minParticipants: 2, minThreshold: 2, ...NO_COLLUSION_MARGIN },
           trust: { caCertificate: new X509Certificate(pki.ca.certificatePem), revokedSerials: new Set() },
         }).advertiseKeys(roundConfig),
       );

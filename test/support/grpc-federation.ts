@@ -41,6 +41,7 @@ import { PROTOCOL_VERSION, type CoordinatorMessage__Output, type ParticipantMess
 import { fromGrpcError } from '../../proto/status.js';
 import { DIGITS_MLP_TASK } from './in-memory-federation.js';
 import { createTempDirectory, type TempDirectory, type TestPki } from './pki.js';
+import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
 
 export type LogEntry = Record<string, unknown> & { readonly msg?: string; readonly level?: number };
 
@@ -232,7 +233,7 @@ export class GrpcFederation {
       siteId,
       signingKey: createPrivateKey(certificate.privateKeyPem),
       trust: { caCertificate: new X509Certificate(this.caPem), revokedSerials: new Set() },
-      policy: { pinnedTaskHashes: pinned, minParticipants: 2, minThreshold: 2, allowPlaintext: false, ...configured.policy },
+      policy: { pinnedTaskHashes: pinned, minParticipants: 2, minThreshold: 2, allowPlaintext: false, ...NO_COLLUSION_MARGIN, ...configured.policy },
       data: digitsShare(this.siteIds.length, index),
       device: 'cpu',
       intraOpThreads: 1,

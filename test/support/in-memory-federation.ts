@@ -20,6 +20,7 @@ import { SiteTraining } from '../../participant/daemon/site-training.js';
 import { RoundSession } from '../../participant/round/round-session.js';
 import { Trainer } from '../../participant/trainer/index.js';
 import { cachedFederation, type TestFederation } from './secagg-sim.js';
+import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
 
 export const DIGITS_MLP_TASK: TaskDocument = parseTaskDocument({
   formatVersion: 1,
@@ -126,7 +127,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
             siteId: site.siteId,
             signingKey: site.privateKey,
             trust: testFederation.trust,
-            policy: { pinnedTaskHashes: [fromHex(hash)], minParticipants: 2, minThreshold: 2, ...options.policy },
+            policy: { pinnedTaskHashes: [fromHex(hash)], minParticipants: 2, minThreshold: 2, ...NO_COLLUSION_MARGIN, ...options.policy },
           }),
           send: deliver,
           upload: async (masked) => deliver({ kind: 'stage', message: masked }),

@@ -38,6 +38,7 @@ import { CLIENT_STAGES } from '../../crypto/secagg/stages.js';
 import type { CommitStatus } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { quantizeUpdate, updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
+import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -203,7 +204,7 @@ export function testRoundConfig(options: TestConfigOptions): RoundConfig {
 }
 
 export function testPolicy(overrides: Partial<SitePolicy> = {}): SitePolicy {
-  return { pinnedTaskHashes: [TEST_TASK_HASH], minParticipants: 3, minThreshold: 2, allowPlaintext: false, ...overrides };
+  return { pinnedTaskHashes: [TEST_TASK_HASH], minParticipants: 3, minThreshold: 2, allowPlaintext: false, ...NO_COLLUSION_MARGIN, ...overrides };
 }
 
 /** Seed of a site's stochastic-rounding RandomSource, so tests can recompute its quantized vector. */

@@ -12,6 +12,7 @@ import {
   parseDurationMs,
   parseSizeBytes,
 } from '../../../cli/config/index.js';
+import { sitePolicy } from '../../../cli/config/site-config.js';
 
 const TASK_HASH = 'a'.repeat(64);
 const baseCoordinator = {
@@ -101,7 +102,14 @@ describe('site.yaml', () => {
 
   it('compiles with a safe default policy', () => {
     const config = compileSiteConfig(baseSite, 'site.yaml', '/site');
-    expect(config.policy).toEqual({ min_participants: 3, min_threshold: 2, allow_plaintext: false });
+    expect(config.policy).toEqual({
+      min_participants: 3,
+      min_threshold: 3,
+      allow_plaintext: false,
+      min_tolerated_colluders: 1,
+      min_neighbour_degree: 40,
+      complete_graph_up_to: 100,
+    });
     expect(config.device).toBe('auto');
     expect(config.intra_op_threads).toBe(1);
     expect(config.tls.key).toBe('/site/s.key.pem');
@@ -115,8 +123,21 @@ describe('site.yaml', () => {
     [{ ...baseSite, data: { format: 'csv' } }, /data\.path/],
     [{ ...baseSite, data: { format: 'digits', partition: { kind: 'iid', count: 3, index: 3 } } }, /data\.partition\.index: index must be smaller than count/],
     [{ ...baseSite, max_model_bytes: 'huge' }, /max_model_bytes: expected a positive size/],
+    [{ ...baseSite, policy: { min_tolerated_colluders: -1 } }, /policy\.min_tolerated_colluders/],
+    [{ ...baseSite, policy: { min_neighbour_degree: 0 } }, /policy\.min_neighbour_degree/],
+    [{ ...baseSite, policy: { complete_graph_up_to: 2.5 } }, /policy\.complete_graph_up_to/],
   ])('rejects bad input %#, naming the key', (value, message) => {
     expect(() => compileSiteConfig(value, 'site.yaml', '/x')).toThrow(message);
+  });
+
+  it('hands the collusion margin keys to the policy the site enforces', () => {
+    const defaults = sitePolicy(compileSiteConfig(baseSite, 'site.yaml', '/site'));
+    expect(defaults).toMatchObject({ minThreshold: 3, minToleratedColluders: 1, minNeighbourDegree: 40, completeGraphUpTo: 100, allowPlaintext: false });
+    expect(defaults.pinnedTaskHashes.map((hash) => Buffer.from(hash).toString('hex'))).toEqual([TASK_HASH]);
+    const lowered = sitePolicy(
+      compileSiteConfig({ ...baseSite, policy: { min_tolerated_colluders: 0, min_neighbour_degree: 8, complete_graph_up_to: 0, min_threshold: 2 } }, 'site.yaml', '/site'),
+    );
+    expect(lowered).toMatchObject({ minThreshold: 2, minToleratedColluders: 0, minNeighbourDegree: 8, completeGraphUpTo: 0 });
   });
 });
 

@@ -10,6 +10,7 @@ import type { NeighbourGraph } from '../../../crypto/graph.js';
 import { SecAggClient } from '../../../crypto/secagg/client.js';
 import { roundConfigHash } from '../../../crypto/secagg/config-codec.js';
 import { SecAggError } from '../../../crypto/secagg/errors.js';
+import type { SitePolicy } from '../../../crypto/secagg/policy.js';
 import type {
   AdvertiseKeysMessage,
   ConsistencyRequestMessage,
@@ -21,6 +22,7 @@ import type {
 } from '../../../crypto/secagg/messages.js';
 import {
   RoundDriver,
+  TEST_TASK_HASH,
   cachedFederation,
   expectedSum,
   stagesSent,
@@ -56,6 +58,29 @@ function refusalOf(action: () => unknown): SecAggError {
 function client(siteId: string, overrides: Parameters<typeof testPolicy>[0] = {}): SecAggClient {
   const site = federation.site(siteId);
   return new SecAggClient({ siteId, signingKey: site.privateKey, policy: testPolicy(overrides), trust: federation.trust });
+}
+
+/**
+ * A client whose policy is what site.yaml's defaults build: no margin key given, so every collusion
+ * margin rule applies with its default (testPolicy turns them off for the protocol tests).
+ */
+function defaultSite(overrides: Partial<SitePolicy> = {}, siteId = 'adv-00'): SecAggClient {
+  return new SecAggClient({
+    siteId,
+    signingKey: federation.site(siteId).privateKey,
+    policy: { pinnedTaskHashes: [TEST_TASK_HASH], minParticipants: 3, minThreshold: 2, ...overrides },
+    trust: federation.trust,
+  });
+}
+
+/**
+ * (n, k, t) = (501, 20, 11), with this federation's sites among the 501: structurally valid
+ * (t > (k+1)/2), yet min(2t - (k+1), k) = 1, so a coordinator that places one colluding neighbour next
+ * to a site exposes it.
+ */
+function thinRound() {
+  const strangers = Array.from({ length: 493 }, (_, index) => `zz-${String(index).padStart(3, '0')}`);
+  return testRoundConfig({ participants: [...ids(), ...strangers], degree: 20, threshold: 11, parameters: 8 });
 }
 
 /** Runs the honest stages up to (and including) MaskedInput; returns the driver, graph and U3 request. */
@@ -112,6 +137,9 @@ describe('a hostile coordinator', () => {
     expect(driver.client(victim).phase).toBe('failed');
   });
 
+  // Covers stage messages replayed into a round's state machines (clients and server). A replayed
+  // RoundStart - an earlier round's RoundConfig sent again, to a site whose client is fresh - is not
+  // covered here: refusing it takes the site's persisted round counter (the todo below).
   it('cannot replay a message of an earlier round', () => {
     const first = new RoundDriver({ federation, config: config(1) });
     const oldKeyList = first.advertise();
@@ -129,6 +157,8 @@ describe('a hostile coordinator', () => {
     const replayed = first.sent.get(siteId)?.find((message) => message.stage === 'nonce_reveal');
     expect(() => second.server.receive(siteId, replayed!)).toThrow(expect.objectContaining({ reason: 'wrong_round' }));
   });
+
+  it.todo('cannot replay an earlier RoundStart: a site refuses a round counter not above the highest it has persisted, across restarts');
 
   it('cannot show one site a different RoundConfig than its neighbours', () => {
     const roundConfig = config();
@@ -265,10 +295,35 @@ describe('a hostile coordinator', () => {
     expect(refusalOf(() => client(siteId).advertiseKeys(plaintext))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'plaintext_not_allowed' });
     const weak = { ...config(), reconstructionThreshold: 2 };
     expect(refusalOf(() => client(siteId, { minThreshold: 1 }).advertiseKeys(weak))).toMatchObject({ reason: 'threshold_too_low' });
+    // t > (k+1)/2 is not enough: a round without collusion margin is refused by a site with the defaults.
+    const thinning = defaultSite();
+    expect(refusalOf(() => thinning.advertiseKeys(thinRound()))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'neighbour_degree_too_low' });
+    expect(thinning.phase).toBe('idle');
     expect(refusalOf(() => client(siteId, { minParticipants: 9 }).advertiseKeys(config()))).toMatchObject({ reason: 'too_few_participants' });
     // Refused before any key was made: the site is still idle and has produced nothing.
     const refusing = client(siteId, { minParticipants: 9 });
     refusalOf(() => refusing.advertiseKeys(config()));
     expect(refusing.phase).toBe('idle');
+  });
+
+  it('cannot run a round without collusion margin past a site that keeps the default policy', () => {
+    const thin = thinRound();
+    expect(refusalOf(() => defaultSite().advertiseKeys(thin))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'neighbour_degree_too_low' });
+    // Each rule refuses it on its own: a site that accepts k = 20 still wants t >= ceil(2 * 21 / 3) = 14,
+    // and one that waives the two-thirds rule still counts zero tolerated colluders.
+    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20 }).advertiseKeys(thin)).reason).toBe('threshold_without_margin');
+    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20, requireTwoThirdsThreshold: false }).advertiseKeys(thin)).reason).toBe('too_few_tolerated_colluders');
+    // This federation's own rounds: the k = 4 ring of 8 the other tests use needs the complete graph ...
+    expect(refusalOf(() => defaultSite().advertiseKeys(testRoundConfig({ participants: ids(), degree: 4, threshold: 4, parameters: 8 }))).reason).toBe('complete_graph_required');
+    // ... and three sites at t = 2 are refused: two-thirds holds, but the coordinator can claim the third
+    // site dropped and read the victim's update off its sum with one colluder.
+    const trio = testRoundConfig({ participants: ids().slice(0, 3), degree: 2, threshold: 2, parameters: 8 });
+    const refusing = defaultSite();
+    expect(refusalOf(() => refusing.advertiseKeys(trio)).reason).toBe('too_few_tolerated_colluders');
+    expect(refusing.phase).toBe('idle');
+    // The coordinator's automatic round (complete graph, default t) is accepted.
+    const automatic = testRoundConfig({ participants: ids(), degree: ids().length - 1, parameters: 8 });
+    expect(automatic.reconstructionThreshold).toBe(6);
+    expect(defaultSite().advertiseKeys(automatic).stage).toBe('advertise_keys');
   });
 });

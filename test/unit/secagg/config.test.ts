@@ -36,7 +36,9 @@ function input(overrides: Partial<RoundConfigInput> = {}): RoundConfigInput {
   };
 }
 
-const policy: SitePolicy = { pinnedTaskHashes: [taskHash], minParticipants: 5, minThreshold: 3 };
+// The ring of six (k = 4, t = 4: two tolerated colluders) is refused by default (complete graph up to
+// 100 sites); this site lowered complete_graph_up_to and min_neighbour_degree to accept it.
+const policy: SitePolicy = { pinnedTaskHashes: [taskHash], minParticipants: 5, minThreshold: 3, completeGraphUpTo: 5, minNeighbourDegree: 4 };
 
 function refusal(action: () => void): SecAggError {
   try {
