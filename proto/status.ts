@@ -4,11 +4,10 @@
  * failed call. Nothing else in fedgate builds a status by hand.
  */
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { FedgateError, isFedgateCode, type FedgateCode } from './errors.js';
+import { FedgateError, REASON_PATTERN, isFedgateCode, isFedgateReason, type FedgateCode } from './errors.js';
 
 /** Trailer key carrying FedgateError.reason so the client recovers the specific reason. */
 export const REASON_METADATA_KEY = 'fedgate-reason';
-const REASON_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 /** gRPC messages travel in an HTTP/2 trailer; keep them readable and bounded. */
 const MAX_PUBLIC_MESSAGE_LENGTH = 1024;
 const INTERNAL_MESSAGE = 'internal error in the fedgate service; the service log has the details';
@@ -80,7 +79,7 @@ export function fromGrpcError(error: unknown, call: string): FedgateError {
   const serviceError = error as Partial<StatusObject> & { message?: string };
   const detailsText = typeof serviceError.details === 'string' && serviceError.details !== '' ? serviceError.details : (serviceError.message ?? '');
   const reasonValue = serviceError.metadata instanceof Metadata ? serviceError.metadata.get(REASON_METADATA_KEY)[0] : undefined;
-  const reason = typeof reasonValue === 'string' && REASON_PATTERN.test(reasonValue) ? reasonValue : code;
+  const reason = isFedgateReason(reasonValue) ? reasonValue : code;
   const hint = code === 'UNAVAILABLE' ? connectionHint(detailsText) : '';
   return new FedgateError(code, `${call} failed with ${code}: ${detailsText}${hint}`, {
     reason,

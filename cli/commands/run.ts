@@ -1,6 +1,6 @@
 /** `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM. */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -8,6 +8,7 @@ import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
 import { startParticipant } from '../../participant/daemon/participant-app.js';
 import type { Device } from '../../participant/trainer/index.js';
 import { fromHex } from '../../crypto/bytes.js';
+import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
@@ -146,9 +147,7 @@ export function registerRunCommands(program: Command): void {
 /** Keeps the newest committed global model this site signed, written atomically, for local use. */
 async function saveLatestModel(directory: string, model: Uint8Array): Promise<void> {
   await mkdir(directory, { recursive: true });
-  const temporary = join(directory, `latest-model.bin.tmp-${process.pid}`);
-  await writeFile(temporary, model);
-  await rename(temporary, join(directory, 'latest-model.bin'));
+  await writeFileAtomic(join(directory, 'latest-model.bin'), model);
 }
 
 function waitForSignal(): Promise<void> {

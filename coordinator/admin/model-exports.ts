@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex, type ModelStore } from '../state/model-store.js';
 import { StateError } from '../state/state-error.js';
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { canonicalSerial } from '../../proto/identity.js';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from '../state/state-error.js';
 
 export const REVOCATIONS_FORMAT_VERSION = 1;

@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex } from './model-store.js';
 import { StateError } from './state-error.js';
 import { faultPoint } from './fault-injection.js';

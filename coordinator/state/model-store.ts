@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from './state-error.js';
 
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
