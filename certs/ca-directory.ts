@@ -28,7 +28,8 @@ import { PkiError } from './errors.js';
 import { describeCertificate, issueCertificate, type IssuedCertificate } from './issue.js';
 import { readRevocationList, writeRevocationList, type RevocationRecord } from './revocation-list.js';
 import { normalizeSerial } from './serial.js';
-import { validateEntityName, type CertificateRole } from './validation.js';
+import type { CertificateRole } from '../crypto/certificate-role.js';
+import { validateEntityName } from './validation.js';
 
 export interface CaDirectoryPaths {
   readonly directory: string;

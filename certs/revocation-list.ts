@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { CERTIFICATE_ROLES, type CertificateRole } from '../crypto/certificate-role.js';
 import { PUBLIC_FILE_MODE, isErrnoException, writeFileAtomic } from '../platform/index.js';
 import { PkiError } from './errors.js';
 import { normalizeSerial } from './serial.js';
-import { CERTIFICATE_ROLES, type CertificateRole } from './validation.js';
 
 export const REVOCATION_LIST_FORMAT_VERSION = 1;
 

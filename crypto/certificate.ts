@@ -11,10 +11,8 @@
  * time, and revocation status.
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { attributeValues, roleFromSubject, type CertificateRole, type SubjectAttributes } from './certificate-role.js';
 import { CryptoError, describeValue, invalidArgument } from './errors.js';
-
-export type SiteRole = 'participant' | 'coordinator' | 'operator';
-export const SITE_ROLES: readonly SiteRole[] = ['participant', 'coordinator', 'operator'];
 
 export interface TrustAnchor {
   /** The federation CA certificate: the only issuer trusted. */
@@ -25,7 +23,7 @@ export interface TrustAnchor {
 
 export interface VerifiedPeer {
   siteId: string;
-  role: SiteRole;
+  role: CertificateRole;
   /** Normalized serial number. */
   serial: string;
   publicKey: KeyObject;
@@ -65,13 +63,8 @@ function parseCertificate(certificate: Uint8Array | string): X509Certificate {
  * array when the attribute is repeated); parsing the printed DN instead would have to undo RFC 2253
  * escaping.
  */
-function subjectAttributes(certificate: X509Certificate): (attribute: 'CN' | 'OU') => string[] {
-  const subject = certificate.toLegacyObject().subject as unknown as Record<string, unknown> | undefined;
-  return (attribute) => {
-    const value = subject?.[attribute];
-    if (value === undefined) return [];
-    return (Array.isArray(value) ? value : [value]).map((item) => String(item));
-  };
+function subjectAttributes(certificate: X509Certificate): SubjectAttributes | undefined {
+  return certificate.toLegacyObject().subject as unknown as SubjectAttributes | undefined;
 }
 
 function checkValidity(certificate: X509Certificate, at: Date, who: string): void {
@@ -127,14 +120,14 @@ function oneLine(distinguishedName: string): string {
  * anchor's CA, within its validity period (and the CA within its own), not revoked, a leaf, with one
  * subject CN (the site id) and one subject OU naming its role; optionally the expected site id and
  * role. Failures are PERMISSION_DENIED with reason certificate_untrusted, certificate_expired,
- * certificate_not_yet_valid, certificate_revoked, certificate_role, certificate_identity or
- * certificate_malformed, and a message naming the subject.
+ * certificate_not_yet_valid, certificate_revoked, certificate_role (crypto/certificate-role.ts),
+ * certificate_identity or certificate_malformed, and a message naming the subject.
  */
 export function verifyPeerCertificate(
   certificate: Uint8Array | string,
   trust: TrustAnchor,
   at: Date,
-  expected: { siteId?: string; role?: SiteRole } = {},
+  expected: { siteId?: string; role?: CertificateRole } = {},
 ): VerifiedPeer {
   checkTrust(trust, at);
   if (typeof expected !== 'object' || expected === null) throw invalidArgument('invalid_expected', `expected must be an object, got ${describeValue(expected)}`);
@@ -151,15 +144,11 @@ export function verifyPeerCertificate(
   if (trust.revokedSerials.has(serial)) throw denied('certificate_revoked', `${who} is revoked by the federation CA's CRL`);
 
   const subject = subjectAttributes(parsed);
-  const roles = subject('OU');
-  const role = roles[0];
-  if (roles.length !== 1 || !SITE_ROLES.includes(role as SiteRole)) {
-    throw denied('certificate_role', `${who} must carry exactly one subject OU among ${SITE_ROLES.join(', ')}, got ${JSON.stringify(roles)}`);
-  }
+  const role = roleFromSubject(subject, who);
   if (expected.role !== undefined && role !== expected.role) {
     throw denied('certificate_role', `${who} has role ${JSON.stringify(role)}, expected ${JSON.stringify(expected.role)}`);
   }
-  const names = subject('CN');
+  const names = attributeValues(subject, 'CN');
   const siteId = names[0];
   if (names.length !== 1 || siteId === undefined || siteId.length === 0) {
     throw denied('certificate_identity', `${who} must carry exactly one non-empty subject CN (the site id), got ${JSON.stringify(names)}`);
@@ -167,5 +156,5 @@ export function verifyPeerCertificate(
   if (expected.siteId !== undefined && siteId !== expected.siteId) {
     throw denied('certificate_identity', `${who} identifies site ${JSON.stringify(siteId)}, expected ${JSON.stringify(expected.siteId)}`);
   }
-  return { siteId, role: role as SiteRole, serial, publicKey: parsed.publicKey, certificate: parsed };
+  return { siteId, role, serial, publicKey: parsed.publicKey, certificate: parsed };
 }

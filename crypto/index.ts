@@ -50,10 +50,19 @@ export {
   type Segment,
 } from './quantize.js';
 export {
-  SITE_ROLES,
+  CERTIFICATE_ROLES,
+  CertificateRoleError,
+  isCertificateRole,
+  roleFromCertificate,
+  roleFromOrganizationalUnits,
+  roleFromSubject,
+  type CertificateRole,
+  type CertificateRoleProblem,
+  type SubjectAttributes,
+} from './certificate-role.js';
+export {
   normalizeSerial,
   verifyPeerCertificate,
-  type SiteRole,
   type TrustAnchor,
   type VerifiedPeer,
 } from './certificate.js';

@@ -57,7 +57,7 @@ export {
 } from './channel-options.js';
 export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
 export { coordinatorChannel, IP_TARGET_SERVER_NAME, targetHost, type CoordinatorChannel } from './coordinator-channel.js';
-export { PEER_ROLES, canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity, type PeerRole } from './identity.js';
+export { canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity } from './identity.js';
 export {
   AccessControl,
   FEDERATION_ACCESS_POLICY,

@@ -27,7 +27,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (options: { config: string; exitWhenDone?: boolean }) => {
       const config = await loadCoordinatorConfig(options.config);
       const tls = await readTlsFiles(config.tls, config.source);
-      if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
+      if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
       const admin = await coordinatorAdminOptions(config, tls.caPem);
       const logger = createLogger('coordinator');
@@ -81,7 +81,7 @@ export function registerRunCommands(program: Command): void {
       const config = await loadSiteConfig(options.config);
       await checkSiteDataFiles(config);
       const tls = await readTlsFiles(config.tls, config.source);
-      if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
+      if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
       let committed = 0;
