@@ -22,7 +22,7 @@ export function isCertificateRole(value: unknown): value is CertificateRole {
 export type CertificateRoleProblem = 'MISSING' | 'AMBIGUOUS' | 'UNKNOWN';
 
 /**
- * A certificate without exactly one known role. PERMISSION_DENIED with reason certificate_role; `problem`
+ * A certificate without exactly one known role. PERMISSION_DENIED with reason CERTIFICATE_ROLE; `problem`
  * lets a caller that reports roles under its own reasons (the service edge, the TLS credentials, the
  * CA tooling) tell the cases apart without parsing the message.
  */
@@ -32,7 +32,7 @@ export class CertificateRoleError extends CryptoError {
   readonly organizationalUnits: readonly string[];
 
   constructor(problem: CertificateRoleProblem, organizationalUnits: readonly string[], message: string) {
-    super('PERMISSION_DENIED', 'certificate_role', message);
+    super('PERMISSION_DENIED', 'CERTIFICATE_ROLE', message);
     this.name = 'CertificateRoleError';
     this.problem = problem;
     this.organizationalUnits = organizationalUnits;

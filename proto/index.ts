@@ -4,8 +4,31 @@
  * error <-> status translation, mutual-TLS credentials, peer identity and access control, and server
  * assembly (limits, health, reflection).
  */
-export { FEDGATE_CODES, FedgateError, fedgateError, isFedgateCode, type ErrorDetails, type FedgateCode, type FedgateErrorOptions } from './errors.js';
-export { REASON_METADATA_KEY, codeName, failStream, fromGrpcError, toGrpcStatus, toServiceError, type GrpcStatus } from './status.js';
+export {
+  FEDGATE_CODES,
+  FedgateError,
+  REASON_PATTERN,
+  fedgateError,
+  isFedgateCode,
+  isFedgateReason,
+  type ErrorDetails,
+  type FedgateCode,
+  type FedgateErrorOptions,
+  type FedgateReason,
+} from './errors.js';
+export {
+  REASON_METADATA_KEY,
+  codeName,
+  failStream,
+  fromGrpcError,
+  isKnownError,
+  toGrpcStatus,
+  toServiceError,
+  type GrpcStatus,
+  type KnownError,
+  type PureFolderErrorCode,
+  type PureFolderErrorReason,
+} from './status.js';
 export {
   FEDERATION_PROTO_FILE,
   FEDERATION_SERVICE_NAME,

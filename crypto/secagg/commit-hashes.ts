@@ -10,16 +10,16 @@ import type { CommitHashes } from './messages.js';
 
 const FIELDS = ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const;
 
-/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'model_hash_mismatch'. */
+/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'MODEL_HASH_MISMATCH'. */
 export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, what: string, context: SecAggErrorContext): CommitHashes {
   for (const field of FIELDS) {
     const value: unknown = hashes[field];
     if (!(value instanceof Uint8Array) || value.length !== SHA256_LENGTH) {
-      throw secaggInvalid('malformed_message', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
+      throw secaggInvalid('MALFORMED_MESSAGE', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
     }
   }
   if (!bytesEqual(hashes.previousModelHash, modelHash)) {
-    throw secaggPrecondition('model_hash_mismatch', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
+    throw secaggPrecondition('MODEL_HASH_MISMATCH', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
   }
   return {
     previousModelHash: new Uint8Array(hashes.previousModelHash),

@@ -56,10 +56,10 @@ export function roundConfigHash(config: RoundConfig): Uint8Array {
 /** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
 export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const reader = new FieldReader(bytes, 'RoundConfig');
-  if (reader.text('label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('invalid_encoding', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
+  if (reader.text('label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('INVALID_ENCODING', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
   const version = reader.u32('version');
   if (version !== ROUND_CONFIG_VERSION) {
-    throw secaggInvalid('unsupported_version', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
+    throw secaggInvalid('UNSUPPORTED_VERSION', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
   }
   const federationId = reader.text('federationId');
   const roundId = copy(reader.fixed('roundId', ROUND_ID_LENGTH));
@@ -116,7 +116,7 @@ function decodeHyperParameters(bytes: Uint8Array): Record<string, HyperParameter
     const entry = new FieldReader(entries.field('entry'), 'RoundConfig.hyperParameters entry');
     const keyBytes = entry.field('key');
     if (previous !== undefined && compareBytes(previous, keyBytes) >= 0) {
-      throw secaggInvalid('invalid_encoding', 'RoundConfig.hyperParameters: keys must be distinct and sorted');
+      throw secaggInvalid('INVALID_ENCODING', 'RoundConfig.hyperParameters: keys must be distinct and sorted');
     }
     previous = keyBytes;
     const key = decodeText(keyBytes, 'hyperParameters key');
@@ -141,7 +141,7 @@ function decodeValue(bytes: Uint8Array, key: string): HyperParameterValue {
     default:
       break;
   }
-  throw secaggInvalid('invalid_encoding', `RoundConfig.hyperParameters[${JSON.stringify(key)}]: malformed value`);
+  throw secaggInvalid('INVALID_ENCODING', `RoundConfig.hyperParameters[${JSON.stringify(key)}]: malformed value`);
 }
 
 function encodeLayout(layout: UpdateLayout): Uint8Array {
@@ -172,7 +172,7 @@ function decodeText(bytes: Uint8Array, name: string): string {
   try {
     return textDecoder.decode(bytes);
   } catch (cause) {
-    throw secaggInvalid('invalid_encoding', `RoundConfig.${name} is not valid UTF-8`, { cause });
+    throw secaggInvalid('INVALID_ENCODING', `RoundConfig.${name} is not valid UTF-8`, { cause });
   }
 }
 

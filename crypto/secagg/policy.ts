@@ -5,6 +5,7 @@
  */
 import { bytesEqual, toHex } from '../bytes.js';
 import { validateRoundConfig, type RoundConfig } from './config.js';
+import type { CryptoErrorReason } from '../errors.js';
 import { secaggPrecondition } from './errors.js';
 
 export interface SitePolicy {
@@ -24,44 +25,44 @@ export interface SitePolicy {
 
 /**
  * Throws SecAggError FAILED_PRECONDITION unless `siteId` may take part in `config` under `policy`.
- * Reasons: 'federation_mismatch', 'task_not_pinned', 'site_not_in_round', 'too_few_participants',
- * 'threshold_too_low' (t <= (k+1)/2), 'threshold_below_site_minimum', 'plaintext_not_allowed',
- * 'site_not_in_roster'. A structurally invalid config fails first with INVALID_ARGUMENT.
+ * Reasons: 'FEDERATION_MISMATCH', 'TASK_NOT_PINNED', 'SITE_NOT_IN_ROUND', 'TOO_FEW_PARTICIPANTS',
+ * 'THRESHOLD_TOO_LOW' (t <= (k+1)/2), 'THRESHOLD_BELOW_SITE_MINIMUM', 'PLAINTEXT_NOT_ALLOWED',
+ * 'SITE_NOT_IN_ROSTER'. A structurally invalid config fails first with INVALID_ARGUMENT.
  */
 export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: string, policy: SitePolicy): void {
   const context = { stage: 'round_config', site: siteId } as const;
-  const refuse = (reason: string, message: string): never => {
+  const refuse = (reason: CryptoErrorReason, message: string): never => {
     throw secaggPrecondition(reason, message, context);
   };
   const { reconstructionThreshold: t, neighbourDegree: k } = config;
   // The threshold rules first: they are the ones validateRoundConfig also enforces, and a site should
   // say in its own words why it refuses a weak round.
   if (Number.isInteger(t) && Number.isInteger(k) && 2 * t <= k + 1) {
-    refuse('threshold_too_low', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`);
+    refuse('THRESHOLD_TOO_LOW', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`);
   }
   validateRoundConfig(config);
   if (policy.federationId !== undefined && policy.federationId !== config.federationId) {
-    refuse('federation_mismatch', `RoundConfig.federationId ${JSON.stringify(config.federationId)} is not this site's federation ${JSON.stringify(policy.federationId)}`);
+    refuse('FEDERATION_MISMATCH', `RoundConfig.federationId ${JSON.stringify(config.federationId)} is not this site's federation ${JSON.stringify(policy.federationId)}`);
   }
   if (!policy.pinnedTaskHashes.some((pinned) => bytesEqual(pinned, config.taskHash))) {
-    refuse('task_not_pinned', `RoundConfig.taskHash ${toHex(config.taskHash)} is not among the ${policy.pinnedTaskHashes.length} task hashes this site pins`);
+    refuse('TASK_NOT_PINNED', `RoundConfig.taskHash ${toHex(config.taskHash)} is not among the ${policy.pinnedTaskHashes.length} task hashes this site pins`);
   }
   if (!config.participants.includes(siteId)) {
-    refuse('site_not_in_round', `RoundConfig.participants (${config.participants.length} sites) does not include this site`);
+    refuse('SITE_NOT_IN_ROUND', `RoundConfig.participants (${config.participants.length} sites) does not include this site`);
   }
   if (config.participants.length < policy.minParticipants) {
-    refuse('too_few_participants', `RoundConfig.participants has ${config.participants.length} sites, this site requires at least ${policy.minParticipants}`);
+    refuse('TOO_FEW_PARTICIPANTS', `RoundConfig.participants has ${config.participants.length} sites, this site requires at least ${policy.minParticipants}`);
   }
   if (t < policy.minThreshold) {
-    refuse('threshold_below_site_minimum', `RoundConfig.reconstructionThreshold t = ${t} is below this site's minimum ${policy.minThreshold}`);
+    refuse('THRESHOLD_BELOW_SITE_MINIMUM', `RoundConfig.reconstructionThreshold t = ${t} is below this site's minimum ${policy.minThreshold}`);
   }
   if (config.plaintext && policy.allowPlaintext !== true) {
-    refuse('plaintext_not_allowed', 'RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)');
+    refuse('PLAINTEXT_NOT_ALLOWED', 'RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)');
   }
   if (policy.roster !== undefined) {
     const outsiders = config.participants.filter((member) => !policy.roster?.has(member));
     if (outsiders.length > 0) {
-      refuse('site_not_in_roster', `RoundConfig.participants includes ${outsiders.length} site(s) outside the pinned roster, e.g. ${JSON.stringify(outsiders[0])}`);
+      refuse('SITE_NOT_IN_ROSTER', `RoundConfig.participants includes ${outsiders.length} site(s) outside the pinned roster, e.g. ${JSON.stringify(outsiders[0])}`);
     }
   }
 }

@@ -5,6 +5,7 @@
  * same functions, same order, so the hashes agree bit for bit).
  */
 import { createHash } from 'node:crypto';
+import { FedgateError } from '../../platform/index.js';
 import { sha256 } from '../../crypto/hash.js';
 import { dequantizeSum } from '../../crypto/quantize.js';
 import { roundScale, roundSegments, vectorLength, type RoundConfig } from '../../crypto/secagg/config.js';
@@ -95,9 +96,12 @@ export class SiteTraining {
   }
 }
 
-export class CommitComputationError extends Error {
-  readonly code = 'FAILED_PRECONDITION' as const;
-  readonly reason = 'commit_recompute_failed';
+/** The site cannot recompute the commit from what the coordinator broadcast (it refuses to sign). */
+export class CommitComputationError extends FedgateError {
+  constructor(message: string) {
+    super('FAILED_PRECONDITION', message, { reason: 'COMMIT_RECOMPUTE_FAILED' });
+    this.name = 'CommitComputationError';
+  }
 }
 
 function seedFrom(roundId: Uint8Array, siteId: string): number {

@@ -9,6 +9,8 @@
  * so the whole flow runs in tests without gRPC.
  */
 import type { Logger } from 'pino';
+import { FedgateError } from '../../platform/index.js';
+import { isKnownError } from '../../proto/status.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
 import { decodeRoundConfig, roundConfigHash } from '../../crypto/secagg/config-codec.js';
@@ -175,7 +177,8 @@ export class RoundSession {
 
   private refuse(stage: string, error: unknown): void {
     if (this.abort.signal.aborted) return;
-    const reason = typeof (error as { reason?: unknown }).reason === 'string' ? (error as { reason: string }).reason : 'site_error';
+    // Only fedgate's error classes carry a reason meant for the coordinator; anything else is SITE_ERROR.
+    const reason = isKnownError(error) ? error.reason : 'SITE_ERROR';
     const message = error instanceof Error ? error.message : String(error);
     this.log.warn({ stage, reason, detail: message }, 'leaving the round');
     this.environment.send({ kind: 'refusal', roundId: this.roundId, reason, message });
@@ -194,7 +197,10 @@ export class RoundSession {
   }
 }
 
-export class CommitMismatchError extends Error {
-  readonly code = 'FAILED_PRECONDITION' as const;
-  readonly reason = 'commit_mismatch';
+/** The coordinator's commit request differs from what this site computed: it does not sign. */
+export class CommitMismatchError extends FedgateError {
+  constructor(message: string) {
+    super('FAILED_PRECONDITION', message, { reason: 'COMMIT_MISMATCH' });
+    this.name = 'CommitMismatchError';
+  }
 }

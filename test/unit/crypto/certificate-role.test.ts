@@ -61,7 +61,7 @@ function problemOf(run: () => unknown): CertificateRoleProblem {
   } catch (error) {
     expect(error).toBeInstanceOf(CertificateRoleError);
     const roleError = error as CertificateRoleError;
-    expect([roleError.code, roleError.reason]).toEqual(['PERMISSION_DENIED', 'certificate_role']);
+    expect([roleError.code, roleError.reason]).toEqual(['PERMISSION_DENIED', 'CERTIFICATE_ROLE']);
     expect(roleError.message).toContain('must carry exactly one subject OU among participant, coordinator, operator');
     return roleError.problem;
   }

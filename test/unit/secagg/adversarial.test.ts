@@ -84,7 +84,7 @@ describe('a hostile coordinator', () => {
     const outputs: UnmaskResponseMessage[] = [driver.client(victim).unmask(unmaskRequest)];
     expect(outputs[0]?.shares.find((share) => share.dealer === target)?.secret).toBe('mask_key');
     // Then it claims `target` survived, to get its b-share as well.
-    expect(refusalOf(() => driver.client(victim).consistencyCheck(request))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'conflicting_survivor_set' });
+    expect(refusalOf(() => driver.client(victim).consistencyCheck(request))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'CONFLICTING_SURVIVOR_SET' });
     const targetSignature = driver.client(target).consistencyCheck(request).signature;
     outputs.push(driver.client(victim).unmask({ ...unmaskRequest, signatures: [...signatures, { siteId: target, signature: targetSignature }] }));
     expect(outputs[1]).toBe(outputs[0]);
@@ -106,9 +106,9 @@ describe('a hostile coordinator', () => {
     const before = driver.client(victim).phase;
     expect(before).toBe('consistency_signed');
     const error = refusalOf(() => driver.client(victim).unmask({ ...honest, signatures }));
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'insufficient_consistency_signatures' });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'INSUFFICIENT_CONSISTENCY_SIGNATURES' });
     // The site has left the round: asking again with the honest signatures gets the same refusal, no shares.
-    expect(refusalOf(() => driver.client(victim).unmask(honest)).reason).toBe('insufficient_consistency_signatures');
+    expect(refusalOf(() => driver.client(victim).unmask(honest)).reason).toBe('INSUFFICIENT_CONSISTENCY_SIGNATURES');
     expect(driver.client(victim).phase).toBe('failed');
   });
 
@@ -119,15 +119,15 @@ describe('a hostile coordinator', () => {
     const second = new RoundDriver({ federation, config: config(2) });
     const keyList = second.advertise();
     const siteId = 'adv-01';
-    expect(refusalOf(() => second.client(siteId).revealNonce(oldKeyList))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'wrong_round' });
+    expect(refusalOf(() => second.client(siteId).revealNonce(oldKeyList))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'WRONG_ROUND' });
     expect(second.client(siteId).phase).toBe('advertised');
     const graphs = second.revealNonces(keyList);
-    expect(refusalOf(() => second.client(siteId).shareKeys(oldGraphs.get(siteId)!, second.now))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'wrong_round' });
+    expect(refusalOf(() => second.client(siteId).shareKeys(oldGraphs.get(siteId)!, second.now))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'WRONG_ROUND' });
     // The refused replay changed nothing: the genuine message still works.
     expect(second.client(siteId).shareKeys(graphs.get(siteId)!, second.now).stage).toBe('share_keys');
     // And the server refuses the replayed site message too.
     const replayed = first.sent.get(siteId)?.find((message) => message.stage === 'nonce_reveal');
-    expect(() => second.server.receive(siteId, replayed!)).toThrow(expect.objectContaining({ reason: 'wrong_round' }));
+    expect(() => second.server.receive(siteId, replayed!)).toThrow(expect.objectContaining({ reason: 'WRONG_ROUND' }));
   });
 
   it('cannot show one site a different RoundConfig than its neighbours', () => {
@@ -141,13 +141,13 @@ describe('a hostile coordinator', () => {
     const base = { federation, roundId: roundConfig.roundId, degree: 4, keyList, adverts, reveals };
     // The victim is even given the graph of its own (forged) view, so only the signatures can tell.
     const victimGraph = uncheckedGraphMessage(victim, { ...base, roundConfigHash: roundConfigHash(forged) });
-    expect(refusalOf(() => clients.get(victim)!.shareKeys(victimGraph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'neighbour_signature_invalid' });
+    expect(refusalOf(() => clients.get(victim)!.shareKeys(victimGraph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'NEIGHBOUR_SIGNATURE_INVALID' });
     expect(clients.get(victim)!.phase).toBe('failed');
     // Its neighbours see its advert signed over another H(RoundConfig) and refuse as well.
     const honestGraph = (siteId: string) => uncheckedGraphMessage(siteId, { ...base, roundConfigHash: roundConfigHash(roundConfig) });
     const neighbours = honestGraph(victim).neighbours.map((record) => record.siteId);
     for (const siteId of neighbours) {
-      expect(refusalOf(() => clients.get(siteId)!.shareKeys(honestGraph(siteId), new Date())).reason).toBe('neighbour_signature_invalid');
+      expect(refusalOf(() => clients.get(siteId)!.shareKeys(honestGraph(siteId), new Date())).reason).toBe('NEIGHBOUR_SIGNATURE_INVALID');
     }
   });
 
@@ -166,13 +166,13 @@ describe('a hostile coordinator', () => {
     const reveals = new Map([...honestReveals, [victim, victimReveal]]);
     const victimAdverts = new Map([...adverts].filter(([siteId]) => siteId !== omitted));
     const graph = uncheckedGraphMessage(victim, { federation, roundId: roundConfig.roundId, roundConfigHash: roundConfigHash(roundConfig), degree: 4, keyList: victimList, adverts: victimAdverts, reveals });
-    expect(refusalOf(() => clients.get(victim)!.shareKeys(graph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'neighbour_signature_invalid' });
+    expect(refusalOf(() => clients.get(victim)!.shareKeys(graph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'NEIGHBOUR_SIGNATURE_INVALID' });
   });
 
   it.each([
-    ['a graph that does not match the seed', 'graph_mismatch'],
-    ['a withheld nonce', 'nonce_withheld'],
-    ['a nonce that does not match its commitment in L', 'nonce_mismatch'],
+    ['a graph that does not match the seed', 'GRAPH_MISMATCH'],
+    ['a withheld nonce', 'NONCE_WITHHELD'],
+    ['a nonce that does not match its commitment in L', 'NONCE_MISMATCH'],
   ] as const)('cannot hand a site %s', (_name, reason) => {
     const driver = new RoundDriver({ federation, config: config() });
     const graphs = driver.revealNonces(driver.advertise());
@@ -180,13 +180,13 @@ describe('a hostile coordinator', () => {
     const genuine = graphs.get(victim)!;
     const graph = driver.server.neighbourGraph!;
     let forged = genuine;
-    if (reason === 'graph_mismatch') {
+    if (reason === 'GRAPH_MISMATCH') {
       // Swap one neighbour for a non-neighbour (with its genuine, signed records).
       const outsider = ids().find((siteId) => siteId !== victim && !graph.isNeighbour(victim, siteId))!;
       const holder = graph.neighbours(outsider)[0]!;
       const outsiderRecord = graphs.get(holder)!.neighbours.find((record) => record.siteId === outsider)!;
       forged = { ...genuine, neighbours: [...genuine.neighbours.slice(1), outsiderRecord] };
-    } else if (reason === 'nonce_withheld') {
+    } else if (reason === 'NONCE_WITHHELD') {
       forged = { ...genuine, nonces: genuine.nonces.filter((entry) => entry.siteId !== 'adv-06') };
     } else {
       forged = { ...genuine, nonces: genuine.nonces.map((entry) => (entry.siteId === 'adv-06' ? { ...entry, nonce: new Uint8Array(randomBytes(32)) } : entry)) };
@@ -211,7 +211,7 @@ describe('a hostile coordinator', () => {
       },
     }).run();
     expect(withheldFrom).toBeDefined();
-    expect(result.refusals.get(victim)).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'share_missing' });
+    expect(result.refusals.get(victim)).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SHARE_MISSING' });
     expect(stagesSent(result.sent.get(victim))).toEqual(['advertise_keys', 'nonce_reveal', 'share_keys']);
     // Its shares were delivered onward, but it never uploaded; the others' masks with it are removed via s_sk.
     expect(result.outcome).toBe('aggregated');
@@ -236,7 +236,7 @@ describe('a hostile coordinator', () => {
     });
     const request = driver.maskInputs(driver.dealShares(driver.revealNonces(driver.advertise())));
     // The honest server already rejects the victim's upload (its H(U2) differs) ...
-    expect(driver.rejections).toEqual([expect.objectContaining({ siteId: victim, error: expect.objectContaining({ reason: 'survivor_set_mismatch' }) })]);
+    expect(driver.rejections).toEqual([expect.objectContaining({ siteId: victim, error: expect.objectContaining({ reason: 'SURVIVOR_SET_MISMATCH' }) })]);
     // ... so the hostile coordinator forwards it anyway, with the victim's signed closing.
     const victimUpload = driver.sent.get(victim)!.find((message) => message.stage === 'masked_input')!;
     if (victimUpload.stage !== 'masked_input') throw new Error('unreachable');
@@ -246,11 +246,11 @@ describe('a hostile coordinator', () => {
       closings: [...request.closings, { siteId: victim, survivorDigest: victimUpload.survivorDigest, uploadHash: victimUpload.uploadHash, signature: victimUpload.signature }],
     };
     // The victim refuses to sign a U3 holding a site its U2 lacks ...
-    expect(refusalOf(() => driver.client(victim).consistencyCheck(forged))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'survivor_set_not_subset' });
+    expect(refusalOf(() => driver.client(victim).consistencyCheck(forged))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SURVIVOR_SET_NOT_SUBSET' });
     // ... the others sign, and the victim, having left the round, reveals nothing when asked to unmask.
     const signatures = forged.survivors.filter((siteId) => siteId !== victim).map((siteId) => ({ siteId, signature: driver.client(siteId).consistencyCheck(forged).signature }));
     const unmaskRequest: UnmaskRequestMessage = { stage: 'unmask_request', roundId: driver.config.roundId, signatures };
-    expect(refusalOf(() => driver.client(victim).unmask(unmaskRequest))).toMatchObject({ reason: 'survivor_set_not_subset' });
+    expect(refusalOf(() => driver.client(victim).unmask(unmaskRequest))).toMatchObject({ reason: 'SURVIVOR_SET_NOT_SUBSET' });
     // Its neighbours reveal, but never its b-share: its upload cannot be unmasked.
     const graph = driver.server.neighbourGraph!;
     for (const neighbour of graph.neighbours(victim)) {
@@ -262,10 +262,10 @@ describe('a hostile coordinator', () => {
   it('cannot switch a site to plaintext, nor run a weak threshold or a small round past it', () => {
     const siteId = 'adv-00';
     const plaintext = config(1, { plaintext: true });
-    expect(refusalOf(() => client(siteId).advertiseKeys(plaintext))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'plaintext_not_allowed' });
+    expect(refusalOf(() => client(siteId).advertiseKeys(plaintext))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'PLAINTEXT_NOT_ALLOWED' });
     const weak = { ...config(), reconstructionThreshold: 2 };
-    expect(refusalOf(() => client(siteId, { minThreshold: 1 }).advertiseKeys(weak))).toMatchObject({ reason: 'threshold_too_low' });
-    expect(refusalOf(() => client(siteId, { minParticipants: 9 }).advertiseKeys(config()))).toMatchObject({ reason: 'too_few_participants' });
+    expect(refusalOf(() => client(siteId, { minThreshold: 1 }).advertiseKeys(weak))).toMatchObject({ reason: 'THRESHOLD_TOO_LOW' });
+    expect(refusalOf(() => client(siteId, { minParticipants: 9 }).advertiseKeys(config()))).toMatchObject({ reason: 'TOO_FEW_PARTICIPANTS' });
     // Refused before any key was made: the site is still idle and has produced nothing.
     const refusing = client(siteId, { minParticipants: 9 });
     refusalOf(() => refusing.advertiseKeys(config()));
