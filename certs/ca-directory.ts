@@ -8,18 +8,19 @@
  *   DIR/issued/SERIAL.pem       every certificate issued (public), so revocations can be checked
  *   DIR/bundles/ROLE/NAME/      what to copy to a site: ca.pem, NAME.pem, NAME.key.pem (0600), crl.pem
  *
- * Every write is atomic (atomic-file.ts). Errors name the file and the command that fixes it.
+ * Every write is atomic (platform/atomic-file.ts). Errors name the file and the command that fixes it.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   PRIVATE_DIRECTORY_MODE,
   PRIVATE_FILE_MODE,
+  PUBLIC_FILE_MODE,
   ensureDirectory,
   exists,
   isErrnoException,
   writeFileAtomic,
-} from './atomic-file.js';
+} from '../platform/index.js';
 import { certificateAuthorityFromPem, createCertificateAuthority, type CertificateAuthority } from './authority.js';
 import { createCertificateRevocationList } from './crl.js';
 import { withDirectoryLock } from './directory-lock.js';
@@ -27,7 +28,8 @@ import { PkiError } from './errors.js';
 import { describeCertificate, issueCertificate, type IssuedCertificate } from './issue.js';
 import { readRevocationList, writeRevocationList, type RevocationRecord } from './revocation-list.js';
 import { normalizeSerial } from './serial.js';
-import { validateEntityName, type CertificateRole } from './validation.js';
+import type { CertificateRole } from '../crypto/certificate-role.js';
+import { validateEntityName } from './validation.js';
 
 export interface CaDirectoryPaths {
   readonly directory: string;
@@ -86,8 +88,8 @@ export async function initCertificateAuthority(options: InitCertificateAuthority
     await ensureDirectory(join(paths.directory, 'private'), PRIVATE_DIRECTORY_MODE);
     await ensureDirectory(paths.issued, PRIVATE_DIRECTORY_MODE);
     // Key first: a crash after it leaves "key without certificate", which init reports, never the reverse.
-    await writeFileAtomic(paths.privateKey, authority.privateKeyPem, PRIVATE_FILE_MODE);
-    await writeFileAtomic(paths.certificate, authority.certificatePem);
+    await writeFileAtomic(paths.privateKey, authority.privateKeyPem, { mode: PRIVATE_FILE_MODE });
+    await writeFileAtomic(paths.certificate, authority.certificatePem, { mode: PUBLIC_FILE_MODE });
     await signCrl(paths, authority, options.now);
     return { authority, paths };
   });
@@ -161,7 +163,7 @@ export async function issueBundle(options: IssueBundleOptions): Promise<IssuedBu
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   await ensureDirectory(paths.issued, PRIVATE_DIRECTORY_MODE);
-  await writeFileAtomic(join(paths.issued, `${issued.serial}.pem`), issued.certificatePem);
+  await writeFileAtomic(join(paths.issued, `${issued.serial}.pem`), issued.certificatePem, { mode: PUBLIC_FILE_MODE });
 
   await ensureDirectory(bundleDirectory, PRIVATE_DIRECTORY_MODE);
   const { privateKeyPem, ...publicPart } = issued;
@@ -175,10 +177,10 @@ export async function issueBundle(options: IssueBundleOptions): Promise<IssuedBu
   };
   // Each file is replaced atomically; a crash between key and certificate during a renewal leaves a
   // mismatched pair in this staging folder (never at a site), fixed by renewing again.
-  await writeFileAtomic(bundle.privateKeyPath, privateKeyPem, PRIVATE_FILE_MODE);
-  await writeFileAtomic(bundle.certificatePath, issued.certificatePem);
-  await writeFileAtomic(bundle.caCertificatePath, authority.certificatePem);
-  await writeFileAtomic(bundle.crlPath, await currentCrl(paths, authority));
+  await writeFileAtomic(bundle.privateKeyPath, privateKeyPem, { mode: PRIVATE_FILE_MODE });
+  await writeFileAtomic(bundle.certificatePath, issued.certificatePem, { mode: PUBLIC_FILE_MODE });
+  await writeFileAtomic(bundle.caCertificatePath, authority.certificatePem, { mode: PUBLIC_FILE_MODE });
+  await writeFileAtomic(bundle.crlPath, await currentCrl(paths, authority), { mode: PUBLIC_FILE_MODE });
   return bundle;
 }
 
@@ -251,7 +253,7 @@ async function signCrl(paths: CaDirectoryPaths, authority: CertificateAuthority,
     ...(now === undefined ? {} : { thisUpdate: now }),
     ...(validDays === undefined ? {} : { validDays }),
   });
-  await writeFileAtomic(paths.crl, crlPem);
+  await writeFileAtomic(paths.crl, crlPem, { mode: PUBLIC_FILE_MODE });
   return crlNumber;
 }
 

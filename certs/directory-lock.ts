@@ -5,7 +5,7 @@
  */
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrnoException } from './atomic-file.js';
+import { isErrnoException } from '../platform/index.js';
 import { PkiError } from './errors.js';
 
 export const LOCK_FILE_NAME = '.lock';

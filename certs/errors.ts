@@ -1,7 +1,8 @@
 /**
- * The one error type of certs/. It carries the same shape as proto's FedgateError (a gRPC-style `code`
- * plus a specific `reason`) so the service edge maps it by its code, but certs/ imports nothing of ours.
+ * The one error type of certs/: a FedgateError (platform/, which certs/ may import) with the PKI's own
+ * codes and reasons, so the service edge and the CLI report it like any other fedgate error.
  */
+import { FedgateError } from '../platform/index.js';
 
 /** gRPC status names used by the PKI tooling (a subset of grpc.status). */
 export type PkiErrorCode =
@@ -44,16 +45,13 @@ export interface PkiErrorOptions {
   readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
 
-export class PkiError extends Error {
-  override readonly name = 'PkiError';
-  readonly code: PkiErrorCode;
-  readonly reason: PkiErrorReason;
-  readonly details: Readonly<Record<string, string | number | boolean>>;
+export class PkiError extends FedgateError {
+  declare readonly code: PkiErrorCode;
+  declare readonly reason: PkiErrorReason;
+  declare readonly details: Readonly<Record<string, string | number | boolean>>;
 
   constructor(code: PkiErrorCode, reason: PkiErrorReason, message: string, options: PkiErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.reason = reason;
-    this.details = options.details ?? {};
+    super(code, message, { reason, ...(options.cause === undefined ? {} : { cause: options.cause }), ...(options.details === undefined ? {} : { details: options.details }) });
+    this.name = 'PkiError';
   }
 }

@@ -4,7 +4,7 @@
  * `fedgate certs` commands. Library functions only; cli/ wires them to commands.
  */
 export { PkiError, type PkiErrorCode, type PkiErrorReason } from './errors.js';
-export { CERTIFICATE_ROLES, CLOCK_SKEW_ALLOWANCE_MS, type CertificateRole, type ValidityOptions } from './validation.js';
+export { CLOCK_SKEW_ALLOWANCE_MS, validateRole, type ValidityOptions } from './validation.js';
 export { normalizeSerial, randomSerial, SERIAL_BYTES } from './serial.js';
 export { RSA_MODULUS_BITS } from './keys.js';
 export {

@@ -7,6 +7,7 @@
  * (RFC 5280 section 4.2.1.12): coordinators are TLS servers, participants and operators TLS clients.
  */
 import forge from 'node-forge';
+import { CertificateRoleError, roleFromOrganizationalUnits, type CertificateRole } from '../crypto/certificate-role.js';
 import { parseAuthority, parseCertificatePem, type CertificateAuthority } from './authority.js';
 import { PkiError } from './errors.js';
 import { generateRsaKeyPair } from './keys.js';
@@ -16,7 +17,6 @@ import {
   resolveValidity,
   validateEntityName,
   validateRole,
-  type CertificateRole,
   type SubjectAltName,
   type ValidityOptions,
 } from './validation.js';
@@ -158,13 +158,15 @@ export async function renewCertificate(
 /** Reads CN, role (OU), serial, SANs and validity back from a PEM certificate. */
 export function describeCertificate(certificatePem: string, what = 'certificate'): CertificateSummary {
   const certificate = parseCertificatePem(certificatePem, what);
-  const organizationalUnits = certificate.subject.attributes.filter((attribute) => attribute.shortName === 'OU');
-  if (organizationalUnits.length !== 1) {
-    throw new PkiError(
-      'INVALID_ARGUMENT',
-      'INVALID_ROLE',
-      `${what} must carry exactly one subject OU naming its role; found ${organizationalUnits.length}`,
-    );
+  const organizationalUnits = certificate.subject.attributes
+    .filter((attribute) => attribute.shortName === 'OU')
+    .map((attribute) => String(attribute.value ?? ''));
+  let role: CertificateRole;
+  try {
+    role = roleFromOrganizationalUnits(organizationalUnits, what);
+  } catch (error) {
+    if (error instanceof CertificateRoleError) throw new PkiError('INVALID_ARGUMENT', 'INVALID_ROLE', error.message, { cause: error });
+    throw error;
   }
   const subjectAltName = certificate.getExtension('subjectAltName') as { altNames?: { type: number; value?: string; ip?: string }[] } | null;
   const hosts = (subjectAltName?.altNames ?? []).flatMap((name) => {
@@ -174,7 +176,7 @@ export function describeCertificate(certificatePem: string, what = 'certificate'
   });
   return {
     commonName: String(certificate.subject.getField('CN')?.value ?? ''),
-    role: validateRole(String(organizationalUnits[0]?.value ?? ''), `${what} subject OU`),
+    role,
     serial: serialFromDerHex(certificate.serialNumber, `${what} serial`),
     hosts,
     issuerCommonName: String(certificate.issuer.getField('CN')?.value ?? ''),

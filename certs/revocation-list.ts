@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { writeFileAtomic, isErrnoException } from './atomic-file.js';
+import { CERTIFICATE_ROLES, type CertificateRole } from '../crypto/certificate-role.js';
+import { PUBLIC_FILE_MODE, isErrnoException, writeFileAtomic } from '../platform/index.js';
 import { PkiError } from './errors.js';
 import { normalizeSerial } from './serial.js';
-import { CERTIFICATE_ROLES, type CertificateRole } from './validation.js';
 
 export const REVOCATION_LIST_FORMAT_VERSION = 1;
 
@@ -82,5 +82,5 @@ export async function writeRevocationList(path: string, list: RevocationList): P
       role: record.role,
     })),
   };
-  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: PUBLIC_FILE_MODE });
 }

@@ -3,11 +3,8 @@
  * Messages name the field, the bad value and what was expected.
  */
 import { isIP } from 'node:net';
+import { CERTIFICATE_ROLES, isCertificateRole, type CertificateRole } from '../crypto/certificate-role.js';
 import { PkiError } from './errors.js';
-
-/** Roles a certificate can carry (subject OU). DESIGN.md: the role is in the certificate, never the name. */
-export const CERTIFICATE_ROLES = ['participant', 'coordinator', 'operator'] as const;
-export type CertificateRole = (typeof CERTIFICATE_ROLES)[number];
 
 /**
  * Site, operator and coordinator names become the certificate CN, the identity every round signature
@@ -43,16 +40,16 @@ export function validateDisplayName(name: string, field: string): string {
   return name;
 }
 
+/** A role named by a caller (API option, command line); the list is crypto/certificate-role.ts's. */
 export function validateRole(role: string, field = 'role'): CertificateRole {
-  const known = CERTIFICATE_ROLES.find((candidate) => candidate === role);
-  if (known === undefined) {
+  if (!isCertificateRole(role)) {
     throw new PkiError(
       'INVALID_ARGUMENT',
       'INVALID_ROLE',
       `${field} must be one of ${CERTIFICATE_ROLES.join(', ')}; got ${JSON.stringify(role)}`,
     );
   }
-  return known;
+  return role;
 }
 
 export type SubjectAltName = { readonly kind: 'dns'; readonly value: string } | { readonly kind: 'ip'; readonly value: string };

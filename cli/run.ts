@@ -8,6 +8,8 @@ import { registerCertsCommands } from './commands/certs.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerVerifyCommand } from './commands/verify.js';
+import { isErrnoException } from '../platform/index.js';
+import { isKnownError } from '../proto/status.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -50,7 +52,8 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream, env: 
     return EXIT_USAGE;
   }
   const message = error instanceof Error ? error.message : String(error);
-  const known = error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+  // fedgate's own errors and system errors (whose message names the path and the errno) explain themselves.
+  const known = isKnownError(error) || isErrnoException(error);
   stderr.write(`fedgate: ${message}\n`);
   if (env['FEDGATE_DEBUG'] === '1' && error instanceof Error && error.stack !== undefined) stderr.write(`${error.stack}\n`);
   else if (!known) stderr.write('(unexpected error: set FEDGATE_DEBUG=1 for a stack trace, and please report it)\n');

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { verifyCertificateRevocationList } from '../certs/index.js';
+import { CertificateRoleError, roleFromCertificate, type CertificateRole } from '../crypto/certificate-role.js';
 import { ConfigError } from './config/config-error.js';
 
 export interface TlsFiles {
@@ -12,9 +13,10 @@ export interface TlsFiles {
   readonly certPem: string;
   readonly keyPem: string;
   readonly revokedSerials: ReadonlySet<string>;
-  /** Subject CN and OU of our own certificate. */
+  /** Subject CN of our own certificate. */
   readonly commonName: string;
-  readonly role: string;
+  /** The role of our own certificate (its one subject OU). */
+  readonly role: CertificateRole;
 }
 
 export async function readTlsFiles(paths: { ca: string; cert: string; key: string; crl?: string | undefined }, source: string): Promise<TlsFiles> {
@@ -39,8 +41,15 @@ export async function readTlsFiles(paths: { ca: string; cert: string; key: strin
       throw new ConfigError(`${source}: tls.crl (${paths.crl}): ${(error as Error).message}`, { cause: error });
     }
   }
+  let role: CertificateRole;
+  try {
+    role = roleFromCertificate(certificate, `tls.cert (${paths.cert})`);
+  } catch (error) {
+    if (!(error instanceof CertificateRoleError)) throw error;
+    throw new ConfigError(`${source}: ${error.message}: use a bundle made by \`fedgate certs issue\``, { cause: error });
+  }
   const field = (name: string): string => certificate.subject.split('\n').find((line) => line.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
-  return { caPem, certPem, keyPem, revokedSerials, commonName: field('CN'), role: field('OU') };
+  return { caPem, certPem, keyPem, revokedSerials, commonName: field('CN'), role };
 }
 
 async function readPem(path: string, key: string, source: string, label: string): Promise<string> {

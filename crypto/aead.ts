@@ -34,7 +34,7 @@ export function sealShare(key: Uint8Array, plaintext: Uint8Array, associatedData
 
 /**
  * Verifies and decrypts a sealed share. Any modification of nonce, ciphertext, tag or associated data,
- * and any truncation, fails with reason 'share_decrypt_failed'; no plaintext is released before the tag
+ * and any truncation, fails with reason 'SHARE_DECRYPT_FAILED'; no plaintext is released before the tag
  * has been checked.
  */
 export function openShare(key: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Uint8Array {
@@ -44,7 +44,7 @@ export function openShare(key: Uint8Array, sealed: Uint8Array, associatedData: U
   if (sealed.length < SEALED_SHARE_OVERHEAD) {
     throw new CryptoError(
       'INVALID_ARGUMENT',
-      'share_decrypt_failed',
+      'SHARE_DECRYPT_FAILED',
       `sealed share is ${sealed.length} bytes, expected at least ${SEALED_SHARE_OVERHEAD} (12-byte nonce + 16-byte tag): truncated`,
     );
   }
@@ -64,7 +64,7 @@ export function openShare(key: Uint8Array, sealed: Uint8Array, associatedData: U
   } catch (error) {
     throw new CryptoError(
       'INVALID_ARGUMENT',
-      'share_decrypt_failed',
+      'SHARE_DECRYPT_FAILED',
       `sealed share of ${sealed.length} bytes failed AES-256-GCM authentication: wrong key, or nonce, ciphertext, tag or associated data modified`,
       { cause: error },
     );

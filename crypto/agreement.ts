@@ -19,7 +19,7 @@ export const AGREED_KEY_LENGTH = 32;
 
 function siteIdBytes(siteId: string, name: string): Uint8Array {
   if (typeof siteId !== 'string' || siteId.length === 0) {
-    throw invalidArgument('invalid_site_id', `${name} must be a non-empty site id string, got ${JSON.stringify(siteId)}`);
+    throw invalidArgument('INVALID_SITE_ID', `${name} must be a non-empty site id string, got ${JSON.stringify(siteId)}`);
   }
   return utf8(siteId);
 }
@@ -69,7 +69,7 @@ export function deriveMaskSeed(
   const b = siteIdBytes(siteB, 'siteB');
   const order = compareBytes(a, b);
   if (order === 0) {
-    throw invalidArgument('invalid_site_id', `siteA and siteB must differ, got ${JSON.stringify(siteA)} twice`);
+    throw invalidArgument('INVALID_SITE_ID', `siteA and siteB must differ, got ${JSON.stringify(siteA)} twice`);
   }
   const [low, high] = order < 0 ? [a, b] : [b, a];
   const info = concatBytes(MASK_LABEL, encodeFields([roundId, low, high]));

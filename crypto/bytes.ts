@@ -14,17 +14,17 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 export function assertBytes(value: unknown, name: string, length?: number): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) {
     const expected = length === undefined ? 'a Uint8Array' : `a Uint8Array of ${length} bytes`;
-    throw invalidArgument('invalid_bytes', `${name} must be ${expected}, got ${describeValue(value)}`);
+    throw invalidArgument('INVALID_BYTES', `${name} must be ${expected}, got ${describeValue(value)}`);
   }
   if (length !== undefined && value.length !== length) {
-    throw invalidArgument('invalid_length', `${name} must be ${length} bytes long, got ${value.length} bytes`);
+    throw invalidArgument('INVALID_LENGTH', `${name} must be ${length} bytes long, got ${value.length} bytes`);
   }
 }
 
 /** Throws INVALID_ARGUMENT unless `value` is an integer in [min, max]. */
 export function assertInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument('invalid_integer', `${name} must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
+    throw invalidArgument('INVALID_INTEGER', `${name} must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
   }
 }
 
@@ -47,7 +47,7 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 /** Length-prefixed encoding: for each field, its length as u32 big-endian, then its bytes. */
 export function encodeFields(fields: readonly Uint8Array[]): Uint8Array {
   if (!Array.isArray(fields)) {
-    throw invalidArgument('invalid_fields', `fields must be an array of Uint8Array, got ${describeValue(fields)}`);
+    throw invalidArgument('INVALID_FIELDS', `fields must be an array of Uint8Array, got ${describeValue(fields)}`);
   }
   let total = 0;
   for (const [index, field] of fields.entries()) {
@@ -68,10 +68,10 @@ export function encodeFields(fields: readonly Uint8Array[]): Uint8Array {
 /** UTF-8 encoding of `text`; rejects lone surrogates, which have no UTF-8 form and would be replaced silently. */
 export function utf8(text: string): Uint8Array {
   if (typeof text !== 'string') {
-    throw invalidArgument('invalid_string', `text must be a string, got ${describeValue(text)}`);
+    throw invalidArgument('INVALID_STRING', `text must be a string, got ${describeValue(text)}`);
   }
   if (LONE_SURROGATE.test(text)) {
-    throw invalidArgument('invalid_string', `text must be well-formed UTF-16 (no lone surrogates), got ${describeValue(text)}`);
+    throw invalidArgument('INVALID_STRING', `text must be well-formed UTF-16 (no lone surrogates), got ${describeValue(text)}`);
   }
   return textEncoder.encode(text);
 }
@@ -93,7 +93,7 @@ export function u64be(n: number | bigint): Uint8Array {
   } else if (typeof n === 'bigint' && n >= 0n && n < 1n << 64n) {
     value = n;
   } else {
-    throw invalidArgument('invalid_integer', `n must be a safe integer or a bigint in [0, 2^64), got ${describeValue(n)}`);
+    throw invalidArgument('INVALID_INTEGER', `n must be a safe integer or a bigint in [0, 2^64), got ${describeValue(n)}`);
   }
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, value, false);
@@ -141,7 +141,7 @@ const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 export function fromHex(text: string): Uint8Array {
   if (typeof text !== 'string' || !HEX.test(text)) {
     throw invalidArgument(
-      'invalid_hex',
+      'INVALID_HEX',
       `hex must be a string of an even number of hexadecimal digits, got ${describeValue(text)}`,
     );
   }

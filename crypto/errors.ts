@@ -1,8 +1,9 @@
 /**
- * The one error type of crypto/. Every failure carries a `code` that the service edge maps onto a gRPC
- * status (the names are gRPC's) and a machine-readable `reason` that tests and logs match on; the
- * message is for humans and names the argument, the bad value and what was expected. Messages never
- * contain key material.
+ * The one error type of crypto/. crypto/ imports nothing of ours, so this is not a FedgateError, but it
+ * has the same shape: a `code` that the service edge maps onto a gRPC status (the names are gRPC's, a
+ * subset of FedgateCode) and a machine-readable UPPER_SNAKE_CASE `reason` that tests and logs match on;
+ * the message is for humans and names the argument, the bad value and what was expected. Messages never
+ * contain key material. proto/status.ts checks at compile time that both types fit fedgate's.
  */
 
 /** gRPC status names used by crypto/ (a subset of grpc.status). */
@@ -14,12 +15,17 @@ export type CryptoErrorCode =
   | 'DATA_LOSS'
   | 'INTERNAL';
 
+/**
+ * Stable UPPER_SNAKE_CASE identifier of a failure, e.g. 'SHARE_DECRYPT_FAILED' (the casing every fedgate
+ * reason has on the wire); a lower-case literal does not compile.
+ */
+export type CryptoErrorReason = Uppercase<string>;
+
 export class CryptoError extends Error {
   readonly code: CryptoErrorCode;
-  /** Stable snake_case identifier of the failure, e.g. 'share_decrypt_failed'. */
-  readonly reason: string;
+  readonly reason: CryptoErrorReason;
 
-  constructor(code: CryptoErrorCode, reason: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: CryptoErrorCode, reason: CryptoErrorReason, message: string, options?: { cause?: unknown }) {
     super(message, options === undefined ? undefined : { cause: options.cause });
     this.name = 'CryptoError';
     this.code = code;
@@ -28,7 +34,7 @@ export class CryptoError extends Error {
 }
 
 /** Shorthand for the most common case: a caller passed a value outside the documented domain. */
-export function invalidArgument(reason: string, message: string): CryptoError {
+export function invalidArgument(reason: CryptoErrorReason, message: string): CryptoError {
   return new CryptoError('INVALID_ARGUMENT', reason, message);
 }
 

@@ -30,7 +30,7 @@ export function compareSiteIds(a: string, b: string): number {
 /**
  * Seed of the neighbour graph: SHA-256(roundConfigHash || keyListHash || r_u for u in `siteIds` in id
  * order). Every member of `siteIds` (U1) must have revealed its nonce: a missing one is a
- * FAILED_PRECONDITION 'graph_nonce_missing' (the round aborts; DESIGN.md step 2), and nonces of sites
+ * FAILED_PRECONDITION 'GRAPH_NONCE_MISSING' (the round aborts; DESIGN.md step 2), and nonces of sites
  * outside U1 are refused, because accepting them would let their holder influence the graph.
  */
 export function graphSeed(
@@ -48,7 +48,7 @@ export function graphSeed(
     if (nonce === undefined) {
       throw new CryptoError(
         'FAILED_PRECONDITION',
-        'graph_nonce_missing',
+        'GRAPH_NONCE_MISSING',
         `nonce r_u of site ${JSON.stringify(siteId)} is missing; every member of U1 must reveal its nonce before the graph exists`,
       );
     }
@@ -57,7 +57,7 @@ export function graphSeed(
   }
   for (const siteId of nonces.keys()) {
     if (!ordered.includes(siteId)) {
-      throw invalidArgument('graph_nonce_unexpected', `nonce given for site ${JSON.stringify(siteId)}, which is not a member of U1`);
+      throw invalidArgument('GRAPH_NONCE_UNEXPECTED', `nonce given for site ${JSON.stringify(siteId)}, which is not a member of U1`);
     }
   }
   return sha256(...parts);
@@ -88,12 +88,12 @@ export function buildNeighbourGraph(seed: Uint8Array, siteIds: readonly string[]
   assertBytes(seed, 'seed', SHA256_LENGTH);
   const members = orderedDistinctIds(siteIds);
   if (!Number.isInteger(degree) || degree < 0) {
-    throw invalidArgument('invalid_degree', `degree must be a non-negative integer, got ${String(degree)}`);
+    throw invalidArgument('INVALID_DEGREE', `degree must be a non-negative integer, got ${String(degree)}`);
   }
   const complete = degree >= members.length - 1;
   if (!complete && degree % 2 !== 0) {
     throw invalidArgument(
-      'invalid_degree',
+      'INVALID_DEGREE',
       `degree must be even when it is below |U1| - 1 = ${members.length - 1} (k/2 neighbours on either side), got ${degree}`,
     );
   }
@@ -129,7 +129,7 @@ export function buildNeighbourGraph(seed: Uint8Array, siteIds: readonly string[]
   const lookup = (lists: Map<string, readonly string[]>, siteId: string): readonly string[] => {
     const list = lists.get(siteId);
     if (list === undefined) {
-      throw invalidArgument('unknown_site', `site ${JSON.stringify(siteId)} is not a member of the graph`);
+      throw invalidArgument('UNKNOWN_SITE', `site ${JSON.stringify(siteId)} is not a member of the graph`);
     }
     return list;
   };
@@ -146,17 +146,17 @@ export function buildNeighbourGraph(seed: Uint8Array, siteIds: readonly string[]
 
 function orderedDistinctIds(siteIds: readonly string[]): string[] {
   if (!Array.isArray(siteIds)) {
-    throw invalidArgument('invalid_site_ids', 'siteIds must be an array of site id strings');
+    throw invalidArgument('INVALID_SITE_IDS', 'siteIds must be an array of site id strings');
   }
   for (const siteId of siteIds) {
     if (typeof siteId !== 'string' || siteId.length === 0) {
-      throw invalidArgument('invalid_site_id', `every site id must be a non-empty string, got ${JSON.stringify(siteId)}`);
+      throw invalidArgument('INVALID_SITE_ID', `every site id must be a non-empty string, got ${JSON.stringify(siteId)}`);
     }
   }
   const ordered = sortSiteIds(siteIds);
   for (let i = 1; i < ordered.length; i++) {
     if (ordered[i] === ordered[i - 1]) {
-      throw invalidArgument('duplicate_site_id', `site id ${JSON.stringify(ordered[i])} appears more than once`);
+      throw invalidArgument('DUPLICATE_SITE_ID', `site id ${JSON.stringify(ordered[i])} appears more than once`);
     }
   }
   return ordered;

@@ -27,7 +27,7 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): U
   assertBytes(prk, 'prk');
   if (prk.length < SHA256_LENGTH) {
     // Section 2.3 requires "a pseudorandom key of at least HashLen octets".
-    throw invalidArgument('invalid_length', `prk must be at least ${SHA256_LENGTH} bytes long, got ${prk.length} bytes`);
+    throw invalidArgument('INVALID_LENGTH', `prk must be at least ${SHA256_LENGTH} bytes long, got ${prk.length} bytes`);
   }
   assertBytes(info, 'info');
   assertInteger(length, 'length', 0, HKDF_MAX_LENGTH);

@@ -2,7 +2,7 @@
  * Public API of crypto/: pure, I/O-free primitives of secure aggregation and of the signed round
  * protocol. Nothing here opens files or sockets; keys and certificates come in as values.
  */
-export { CryptoError, type CryptoErrorCode } from './errors.js';
+export { CryptoError, type CryptoErrorCode, type CryptoErrorReason } from './errors.js';
 export {
   assertBytes,
   bytesEqual,
@@ -50,10 +50,19 @@ export {
   type Segment,
 } from './quantize.js';
 export {
-  SITE_ROLES,
+  CERTIFICATE_ROLES,
+  CertificateRoleError,
+  isCertificateRole,
+  roleFromCertificate,
+  roleFromOrganizationalUnits,
+  roleFromSubject,
+  type CertificateRole,
+  type CertificateRoleProblem,
+  type SubjectAttributes,
+} from './certificate-role.js';
+export {
   normalizeSerial,
   verifyPeerCertificate,
-  type SiteRole,
   type TrustAnchor,
   type VerifiedPeer,
 } from './certificate.js';

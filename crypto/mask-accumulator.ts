@@ -200,7 +200,7 @@ class SimdAccumulator implements MaskAccumulator {
     this.#chunkBytes = chunkBytes;
     const kernel = (exported: string): Kernel => {
       const candidate = exports[exported];
-      if (typeof candidate !== 'function') throw new CryptoError('INTERNAL', 'simd_kernel', `SIMD module lacks export ${exported}`);
+      if (typeof candidate !== 'function') throw new CryptoError('INTERNAL', 'SIMD_KERNEL', `SIMD module lacks export ${exported}`);
       return candidate as Kernel;
     };
     this.#add = { one: kernel('add1'), two: kernel('add2'), four: kernel('add4') };

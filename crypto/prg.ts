@@ -80,7 +80,7 @@ export class PrgScratch {
   constructor(chunkBytes: number = DEFAULT_CHUNK_BYTES, options: { simd?: boolean } = {}) {
     assertInteger(chunkBytes, 'chunkBytes', 16, 1 << 24);
     if (chunkBytes % 16 !== 0) {
-      throw invalidArgument('invalid_chunk', `chunkBytes must be a multiple of the 16-byte AES block, got ${chunkBytes}`);
+      throw invalidArgument('INVALID_CHUNK', `chunkBytes must be a multiple of the 16-byte AES block, got ${chunkBytes}`);
     }
     this.chunkBytes = chunkBytes;
     this.zeros = new Uint8Array(chunkBytes);
@@ -91,14 +91,14 @@ export class PrgScratch {
 let sharedScratch: PrgScratch | undefined;
 
 function checkStreams(streams: readonly MaskStream[]): void {
-  if (!Array.isArray(streams)) throw invalidArgument('invalid_streams', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
+  if (!Array.isArray(streams)) throw invalidArgument('INVALID_STREAMS', `streams must be an array of { seed, sign }, got ${describeValue(streams)}`);
   for (const [index, stream] of streams.entries()) {
     if (typeof stream !== 'object' || stream === null) {
-      throw invalidArgument('invalid_streams', `streams[${index}] must be { seed, sign }, got ${describeValue(stream)}`);
+      throw invalidArgument('INVALID_STREAMS', `streams[${index}] must be { seed, sign }, got ${describeValue(stream)}`);
     }
     assertBytes(stream.seed, `streams[${index}].seed`, PRG_SEED_LENGTH);
     if (stream.sign !== 1 && stream.sign !== -1) {
-      throw invalidArgument('invalid_streams', `streams[${index}].sign must be 1 or -1, got ${describeValue(stream.sign)}`);
+      throw invalidArgument('INVALID_STREAMS', `streams[${index}].sign must be 1 or -1, got ${describeValue(stream.sign)}`);
     }
   }
 }
@@ -109,10 +109,10 @@ function checkStreams(streams: readonly MaskStream[]): void {
  * Streams of equal sign are added four per pass over each cached block of the target.
  */
 export function addMasks(target: Uint32Array, streams: readonly MaskStream[], scratch?: PrgScratch): void {
-  if (!(target instanceof Uint32Array)) throw invalidArgument('invalid_target', `target must be a Uint32Array, got ${describeValue(target)}`);
+  if (!(target instanceof Uint32Array)) throw invalidArgument('INVALID_TARGET', `target must be a Uint32Array, got ${describeValue(target)}`);
   checkStreams(streams);
   if (scratch !== undefined && !(scratch instanceof PrgScratch)) {
-    throw invalidArgument('invalid_scratch', `scratch must be a PrgScratch, got ${describeValue(scratch)}`);
+    throw invalidArgument('INVALID_SCRATCH', `scratch must be a PrgScratch, got ${describeValue(scratch)}`);
   }
   if (target.length === 0 || streams.length === 0) return;
   const { zeros, chunkBytes, accumulator } = scratch ?? (sharedScratch ??= new PrgScratch());

@@ -29,11 +29,11 @@ export function quantizationScale(participantCount: number): number {
 
 /** Total number of slots of a layout. */
 export function layoutLength(layout: readonly Segment[]): number {
-  if (!Array.isArray(layout)) throw invalidArgument('invalid_layout', `layout must be an array of segments, got ${describeValue(layout)}`);
+  if (!Array.isArray(layout)) throw invalidArgument('INVALID_LAYOUT', `layout must be an array of segments, got ${describeValue(layout)}`);
   let total = 0;
   for (const [index, segment] of layout.entries()) {
     if (typeof segment !== 'object' || segment === null) {
-      throw invalidArgument('invalid_layout', `layout[${index}] must be a segment object, got ${describeValue(segment)}`);
+      throw invalidArgument('INVALID_LAYOUT', `layout[${index}] must be a segment object, got ${describeValue(segment)}`);
     }
     assertInteger(segment.length, `layout[${index}].length`, 0, INT32_MAX);
     total += segment.length;
@@ -47,13 +47,13 @@ function checkLayout(layout: readonly Segment[], scale: number): number {
   for (const [index, segment] of layout.entries()) {
     if (segment.kind === 'scaled') {
       if (typeof segment.bound !== 'number' || !Number.isFinite(segment.bound) || segment.bound <= 0) {
-        throw invalidArgument('invalid_layout', `layout[${index}].bound must be a finite positive number, got ${describeValue(segment.bound)}`);
+        throw invalidArgument('INVALID_LAYOUT', `layout[${index}].bound must be a finite positive number, got ${describeValue(segment.bound)}`);
       }
     } else if (segment.kind === 'count') {
       // A count is sent as itself, so |U| counts sum without wrapping only if max <= M.
       assertInteger(segment.max, `layout[${index}].max`, 0, scale);
     } else {
-      throw invalidArgument('invalid_layout', `layout[${index}].kind must be 'scaled' or 'count', got ${describeValue((segment as { kind: unknown }).kind)}`);
+      throw invalidArgument('INVALID_LAYOUT', `layout[${index}].kind must be 'scaled' or 'count', got ${describeValue((segment as { kind: unknown }).kind)}`);
     }
   }
   return total;
@@ -61,7 +61,7 @@ function checkLayout(layout: readonly Segment[], scale: number): number {
 
 function checkLength(name: string, actual: number, expected: number): void {
   if (actual !== expected) {
-    throw invalidArgument('invalid_length', `${name} must hold ${expected} elements (the layout's length), got ${actual}`);
+    throw invalidArgument('INVALID_LENGTH', `${name} must hold ${expected} elements (the layout's length), got ${actual}`);
   }
 }
 
@@ -85,7 +85,7 @@ export class RandomSource {
 
   /** Fills `out` with independent uniform uint32s. */
   fill(out: Uint32Array): void {
-    if (!(out instanceof Uint32Array)) throw invalidArgument('invalid_target', `out must be a Uint32Array, got ${describeValue(out)}`);
+    if (!(out instanceof Uint32Array)) throw invalidArgument('INVALID_TARGET', `out must be a Uint32Array, got ${describeValue(out)}`);
     if (this.#cipher === undefined) {
       randomFillSync(out);
       return;
@@ -101,11 +101,11 @@ export class RandomSource {
 let defaultSource: RandomSource | undefined;
 
 function notFinite(index: number, value: number, segment: number): CryptoError {
-  return invalidArgument('value_not_finite', `values[${index}] is ${value}, expected a finite number (layout[${segment}], scaled)`);
+  return invalidArgument('VALUE_NOT_FINITE', `values[${index}] is ${value}, expected a finite number (layout[${segment}], scaled)`);
 }
 
 function badCount(index: number, value: number, segment: number, max: number): CryptoError {
-  const reason = Number.isInteger(value) ? 'count_out_of_range' : 'count_not_integer';
+  const reason = Number.isInteger(value) ? 'COUNT_OUT_OF_RANGE' : 'COUNT_NOT_INTEGER';
   return invalidArgument(reason, `values[${index}] is ${value}, expected an integer count in [0, ${max}] (layout[${segment}], count)`);
 }
 
@@ -123,11 +123,11 @@ export function quantize(
   random?: RandomSource,
 ): void {
   if (!(values instanceof Float32Array || values instanceof Float64Array)) {
-    throw invalidArgument('invalid_values', `values must be a Float32Array or Float64Array, got ${describeValue(values)}`);
+    throw invalidArgument('INVALID_VALUES', `values must be a Float32Array or Float64Array, got ${describeValue(values)}`);
   }
-  if (!(out instanceof Uint32Array)) throw invalidArgument('invalid_target', `out must be a Uint32Array, got ${describeValue(out)}`);
+  if (!(out instanceof Uint32Array)) throw invalidArgument('INVALID_TARGET', `out must be a Uint32Array, got ${describeValue(out)}`);
   if (random !== undefined && !(random instanceof RandomSource)) {
-    throw invalidArgument('invalid_random', `random must be a RandomSource, got ${describeValue(random)}`);
+    throw invalidArgument('INVALID_RANDOM', `random must be a RandomSource, got ${describeValue(random)}`);
   }
   const total = checkLayout(layout, scale);
   checkLength('values', values.length, total);
@@ -214,8 +214,8 @@ function roundRun64(values: Float64Array, out: Int32Array, start: number, end: n
  * int32; 'scaled' slots become v * bound / scale, 'count' slots v.
  */
 export function dequantizeSum(sum: Uint32Array, layout: readonly Segment[], scale: number, out: Float64Array): void {
-  if (!(sum instanceof Uint32Array)) throw invalidArgument('invalid_sum', `sum must be a Uint32Array, got ${describeValue(sum)}`);
-  if (!(out instanceof Float64Array)) throw invalidArgument('invalid_target', `out must be a Float64Array, got ${describeValue(out)}`);
+  if (!(sum instanceof Uint32Array)) throw invalidArgument('INVALID_SUM', `sum must be a Uint32Array, got ${describeValue(sum)}`);
+  if (!(out instanceof Float64Array)) throw invalidArgument('INVALID_TARGET', `out must be a Float64Array, got ${describeValue(out)}`);
   const total = checkLayout(layout, scale);
   checkLength('sum', sum.length, total);
   checkLength('out', out.length, total);

@@ -33,7 +33,7 @@ const LOG = new Uint16Array(ORDER + 1);
 {
   let value = 1;
   for (let i = 0; i < ORDER; i++) {
-    if (i > 0 && value === 1) throw new CryptoError('INTERNAL', 'shamir_field', 'GF(2^16) polynomial is not primitive');
+    if (i > 0 && value === 1) throw new CryptoError('INTERNAL', 'SHAMIR_FIELD', 'GF(2^16) polynomial is not primitive');
     EXP[i] = value;
     EXP[i + ORDER] = value;
     LOG[value] = i;
@@ -53,7 +53,7 @@ function checkThreshold(threshold: number): void {
 
 function checkX(x: unknown, name: string): asserts x is number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > MAX_SHARES) {
-    throw invalidArgument('invalid_share_x', `${name} must be an integer in [1, 65535], got ${describeValue(x)}`);
+    throw invalidArgument('INVALID_SHARE_X', `${name} must be an integer in [1, 65535], got ${describeValue(x)}`);
   }
 }
 
@@ -70,14 +70,14 @@ export function splitSecret(
 ): Share[] {
   assertBytes(secret, 'secret');
   checkThreshold(threshold);
-  if (!Array.isArray(xs)) throw invalidArgument('invalid_share_x', `xs must be an array of evaluation points, got ${describeValue(xs)}`);
+  if (!Array.isArray(xs)) throw invalidArgument('INVALID_SHARE_X', `xs must be an array of evaluation points, got ${describeValue(xs)}`);
   if (xs.length < threshold) {
-    throw invalidArgument('not_enough_shares', `xs must hold at least threshold = ${threshold} points, got ${xs.length}`);
+    throw invalidArgument('NOT_ENOUGH_SHARES', `xs must hold at least threshold = ${threshold} points, got ${xs.length}`);
   }
   const seen = new Set<number>();
   for (const [index, x] of xs.entries()) {
     checkX(x, `xs[${index}]`);
-    if (seen.has(x)) throw invalidArgument('duplicate_share_x', `xs[${index}] = ${x} appears twice, expected distinct points`);
+    if (seen.has(x)) throw invalidArgument('DUPLICATE_SHARE_X', `xs[${index}] = ${x} appears twice, expected distinct points`);
     seen.add(x);
   }
   const symbols = shareValueLength(secret.length) / 2;
@@ -113,17 +113,17 @@ export function splitSecret(
 function checkShares(shares: readonly Share[], threshold: number, secretLength: number): void {
   checkThreshold(threshold);
   assertInteger(secretLength, 'secretLength', 0, 2 ** 31 - 1);
-  if (!Array.isArray(shares)) throw invalidArgument('invalid_share', `shares must be an array, got ${describeValue(shares)}`);
+  if (!Array.isArray(shares)) throw invalidArgument('INVALID_SHARE', `shares must be an array, got ${describeValue(shares)}`);
   if (shares.length < threshold) {
-    throw invalidArgument('not_enough_shares', `need threshold = ${threshold} shares to reconstruct, got ${shares.length}`);
+    throw invalidArgument('NOT_ENOUGH_SHARES', `need threshold = ${threshold} shares to reconstruct, got ${shares.length}`);
   }
   const valueLength = shareValueLength(secretLength);
   const seen = new Set<number>();
   for (const [index, share] of shares.entries()) {
-    if (typeof share !== 'object' || share === null) throw invalidArgument('invalid_share', `shares[${index}] must be { x, y }, got ${describeValue(share)}`);
+    if (typeof share !== 'object' || share === null) throw invalidArgument('INVALID_SHARE', `shares[${index}] must be { x, y }, got ${describeValue(share)}`);
     checkX(share.x, `shares[${index}].x`);
     assertBytes(share.y, `shares[${index}].y`, valueLength);
-    if (seen.has(share.x)) throw invalidArgument('duplicate_share_x', `shares[${index}].x = ${share.x} appears twice, expected distinct points`);
+    if (seen.has(share.x)) throw invalidArgument('DUPLICATE_SHARE_X', `shares[${index}].x = ${share.x} appears twice, expected distinct points`);
     seen.add(share.x);
   }
 }
@@ -215,7 +215,7 @@ export function recoverWithCheck(
   options: RecoveryOptions = {},
 ): { secret: Uint8Array; inconsistent: number[] } {
   checkShares(shares, threshold, secretLength);
-  if (typeof isCorrect !== 'function') throw invalidArgument('invalid_callback', `isCorrect must be a function, got ${describeValue(isCorrect)}`);
+  if (typeof isCorrect !== 'function') throw invalidArgument('INVALID_CALLBACK', `isCorrect must be a function, got ${describeValue(isCorrect)}`);
   const maxSubsets = options.maxSubsets ?? 50_000;
   assertInteger(maxSubsets, 'maxSubsets', 1, Number.MAX_SAFE_INTEGER);
   const n = shares.length;
@@ -295,17 +295,17 @@ function unrecoverable(n: number, t: number, tried: number, capped: boolean): ne
   const scope = capped ? `the first ${tried} of the t-subsets (limit reached)` : `all ${tried} t-subsets`;
   throw new CryptoError(
     'DATA_LOSS',
-    'shamir_unrecoverable',
+    'SHAMIR_UNRECOVERABLE',
     `no ${t} of the ${n} shares reconstruct a secret that passes the check (tried ${scope}): too many wrong shares`,
   );
 }
 
 /** Wire form of a share: x as u16 big-endian || y. */
 export function encodeShare(share: Share): Uint8Array {
-  if (typeof share !== 'object' || share === null) throw invalidArgument('invalid_share', `share must be { x, y }, got ${describeValue(share)}`);
+  if (typeof share !== 'object' || share === null) throw invalidArgument('INVALID_SHARE', `share must be { x, y }, got ${describeValue(share)}`);
   checkX(share.x, 'share.x');
   assertBytes(share.y, 'share.y');
-  if (share.y.length % 2 !== 0) throw invalidArgument('invalid_length', `share.y must be an even number of bytes, got ${share.y.length}`);
+  if (share.y.length % 2 !== 0) throw invalidArgument('INVALID_LENGTH', `share.y must be an even number of bytes, got ${share.y.length}`);
   const out = new Uint8Array(2 + share.y.length);
   out[0] = share.x >>> 8;
   out[1] = share.x & 0xff;

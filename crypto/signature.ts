@@ -20,7 +20,7 @@ function assertRsaKey(key: unknown, name: string, type: 'private' | 'public'): a
   const keyObject = key as KeyObject;
   if (!isKeyObject || keyObject.type !== type || (keyObject.asymmetricKeyType !== 'rsa' && keyObject.asymmetricKeyType !== 'rsa-pss')) {
     const got = isKeyObject ? `${keyObject.type} ${keyObject.asymmetricKeyType ?? 'unknown'} key` : describeValue(key);
-    throw invalidArgument('invalid_key', `${name} must be an RSA ${type} KeyObject, got ${got}`);
+    throw invalidArgument('INVALID_KEY', `${name} must be an RSA ${type} KeyObject, got ${got}`);
   }
 }
 
@@ -62,16 +62,16 @@ export function canonicalMessage(
   fields: readonly Uint8Array[],
 ): Uint8Array {
   if (typeof stage !== 'string' || !STAGE.test(stage)) {
-    throw invalidArgument('invalid_stage', `stage must be a lower-case identifier such as "advertise_keys", got ${JSON.stringify(stage)}`);
+    throw invalidArgument('INVALID_STAGE', `stage must be a lower-case identifier such as "advertise_keys", got ${JSON.stringify(stage)}`);
   }
   if (typeof federationId !== 'string' || federationId.length === 0) {
-    throw invalidArgument('invalid_federation_id', `federationId must be a non-empty string, got ${JSON.stringify(federationId)}`);
+    throw invalidArgument('INVALID_FEDERATION_ID', `federationId must be a non-empty string, got ${JSON.stringify(federationId)}`);
   }
   assertBytes(roundId, 'roundId');
-  if (roundId.length === 0) throw invalidArgument('invalid_length', 'roundId must not be empty');
+  if (roundId.length === 0) throw invalidArgument('INVALID_LENGTH', 'roundId must not be empty');
   assertBytes(roundConfigHash, 'roundConfigHash', SHA256_LENGTH);
   if (!Array.isArray(fields)) {
-    throw invalidArgument('invalid_fields', `fields must be an array of Uint8Array, got ${describeValue(fields)}`);
+    throw invalidArgument('INVALID_FIELDS', `fields must be an array of Uint8Array, got ${describeValue(fields)}`);
   }
   for (const [index, field] of fields.entries()) assertBytes(field, `fields[${index}]`);
   return encodeFields([utf8(`fedgate/v1/${stage}`), utf8(federationId), roundId, roundConfigHash, ...fields]);

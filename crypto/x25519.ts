@@ -31,7 +31,7 @@ function importSecretKey(secretKey: Uint8Array): KeyObject {
 
 function checkPreparedKey(key: KeyObject): KeyObject {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'x25519') {
-    throw new CryptoError('INVALID_ARGUMENT', 'invalid_argument', `secretKey must be 32 bytes or an X25519 private KeyObject from prepareX25519SecretKey, got a ${key.type} ${String(key.asymmetricKeyType)} key`);
+    throw new CryptoError('INVALID_ARGUMENT', 'INVALID_ARGUMENT', `secretKey must be 32 bytes or an X25519 private KeyObject from prepareX25519SecretKey, got a ${key.type} ${String(key.asymmetricKeyType)} key`);
   }
   return key;
 }
@@ -103,7 +103,7 @@ export function x25519(secretKey: X25519SecretKey, publicKey: Uint8Array): Uint8
 function lowOrder(cause: unknown): CryptoError {
   return new CryptoError(
     'INVALID_ARGUMENT',
-    'x25519_low_order',
+    'X25519_LOW_ORDER',
     'publicKey is a low-order point: the X25519 shared secret is all zeros (RFC 7748 section 6.1), expected a valid peer key',
     { cause },
   );

@@ -1,6 +1,8 @@
 /**
- * The one error type of model/. `code` is the gRPC-style status family the service edge maps to a status
- * (INVALID_ARGUMENT, FAILED_PRECONDITION, ...); `reason` is the specific machine-readable cause.
+ * The one error type of model/. model/ imports nothing of ours, so this is not a FedgateError, but it has
+ * the same shape: `code` is the gRPC status name the service edge maps to a status (INVALID_ARGUMENT,
+ * FAILED_PRECONDITION, ..., a subset of FedgateCode); `reason` is the specific machine-readable cause in
+ * UPPER_SNAKE_CASE. proto/status.ts checks at compile time that both types fit fedgate's.
  */
 export type ModelErrorCode =
   | 'INVALID_ARGUMENT'
@@ -18,10 +20,17 @@ export type ModelErrorReason =
   | 'FORWARD_MODEL_MISSING'
   | 'FORWARD_MODEL_HASH_MISMATCH'
   | 'PARAMETERS_MISMATCH'
-  | 'GRAPH_INVALID';
+  | 'GRAPH_INVALID'
+  // server-optimizer.ts: the aggregate, the weights or the stored optimiser state do not fit the model.
+  | 'LENGTH_MISMATCH'
+  | 'NO_WEIGHT'
+  | 'STATE_MISMATCH'
+  | 'TRUNCATED'
+  | 'MALFORMED'
+  | 'UNSUPPORTED_VERSION';
 
 export class ModelError extends Error {
-  override readonly name = 'ModelError';
+  override name = 'ModelError';
   readonly code: ModelErrorCode;
   readonly reason: ModelErrorReason;
 

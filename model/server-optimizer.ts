@@ -7,6 +7,7 @@
  * FedAvg (McMahan et al. 2017): x += lr * mean. FedAvgM (Hsu et al. 2019): v = beta * v + mean; x += lr * v.
  * Callers do not combine these pieces themselves: next-model.ts does, once, for all of them.
  */
+import { ModelError, type ModelErrorReason } from './errors.js';
 
 export type ServerOptimizerSpec =
   | { readonly kind: 'fedavg'; readonly learningRate: number }
@@ -19,10 +20,10 @@ export interface ServerOptimizerState {
 
 export const SERVER_OPTIMIZER_STATE_FORMAT_VERSION = 1;
 
-export class ServerOptimizerError extends Error {
-  readonly code = 'INVALID_ARGUMENT' as const;
-  constructor(readonly reason: string, message: string) {
-    super(message);
+/** Inputs or a stored state the server step cannot use; always INVALID_ARGUMENT. */
+export class ServerOptimizerError extends ModelError {
+  constructor(reason: ModelErrorReason, message: string) {
+    super('INVALID_ARGUMENT', reason, message);
     this.name = 'ServerOptimizerError';
   }
 }
@@ -43,10 +44,10 @@ export function applyServerStep(
   weightSum: number,
 ): { model: Float32Array; state: ServerOptimizerState } {
   if (weightedDeltaSum.length !== model.length) {
-    throw new ServerOptimizerError('length_mismatch', `aggregate has ${weightedDeltaSum.length} entries, the model has ${model.length}`);
+    throw new ServerOptimizerError('LENGTH_MISMATCH', `aggregate has ${weightedDeltaSum.length} entries, the model has ${model.length}`);
   }
   if (!(weightSum > 0) || !Number.isFinite(weightSum)) {
-    throw new ServerOptimizerError('no_weight', `the sum of participant weights must be a positive number, got ${weightSum}`);
+    throw new ServerOptimizerError('NO_WEIGHT', `the sum of participant weights must be a positive number, got ${weightSum}`);
   }
   const next = new Float32Array(model.length);
   const inverse = 1 / weightSum;
@@ -55,7 +56,7 @@ export function applyServerStep(
     return { model: next, state: { velocity: new Float32Array(0) } };
   }
   if (state.velocity.length !== model.length) {
-    throw new ServerOptimizerError('state_mismatch', `FedAvgM state has ${state.velocity.length} entries, the model has ${model.length}`);
+    throw new ServerOptimizerError('STATE_MISMATCH', `FedAvgM state has ${state.velocity.length} entries, the model has ${model.length}`);
   }
   const velocity = new Float32Array(model.length);
   for (let i = 0; i < model.length; i++) {
@@ -77,25 +78,25 @@ export function encodeServerOptimizerState(spec: ServerOptimizerSpec, state: Ser
 }
 
 export function decodeServerOptimizerState(bytes: Uint8Array): { spec: ServerOptimizerSpec; state: ServerOptimizerState } {
-  if (bytes.length < 4) throw new ServerOptimizerError('truncated', `optimiser state is ${bytes.length} bytes, too short for its header`);
+  if (bytes.length < 4) throw new ServerOptimizerError('TRUNCATED', `optimiser state is ${bytes.length} bytes, too short for its header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(0, false);
-  if (4 + headerLength > bytes.length) throw new ServerOptimizerError('truncated', 'optimiser state header runs past the end of the data');
+  if (4 + headerLength > bytes.length) throw new ServerOptimizerError('TRUNCATED', 'optimiser state header runs past the end of the data');
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + headerLength)).toString('utf8'));
   } catch {
-    throw new ServerOptimizerError('malformed', 'optimiser state header is not valid');
+    throw new ServerOptimizerError('MALFORMED', 'optimiser state header is not valid');
   }
   if (!Array.isArray(header) || header[0] !== SERVER_OPTIMIZER_STATE_FORMAT_VERSION) {
-    throw new ServerOptimizerError('unsupported_version', `optimiser state format ${JSON.stringify(Array.isArray(header) ? header[0] : header)} is not supported (expected ${SERVER_OPTIMIZER_STATE_FORMAT_VERSION})`);
+    throw new ServerOptimizerError('UNSUPPORTED_VERSION', `optimiser state format ${JSON.stringify(Array.isArray(header) ? header[0] : header)} is not supported (expected ${SERVER_OPTIMIZER_STATE_FORMAT_VERSION})`);
   }
   const [, kind, learningRate, momentum, count] = header as [number, unknown, unknown, unknown, unknown];
   if ((kind !== 'fedavg' && kind !== 'fedavgm') || typeof learningRate !== 'number' || typeof momentum !== 'number' || typeof count !== 'number') {
-    throw new ServerOptimizerError('malformed', 'optimiser state header has the wrong fields');
+    throw new ServerOptimizerError('MALFORMED', 'optimiser state header has the wrong fields');
   }
   if (bytes.length !== 4 + headerLength + count * 4) {
-    throw new ServerOptimizerError('truncated', `optimiser state should hold ${count} floats after its header, found ${(bytes.length - 4 - headerLength) / 4}`);
+    throw new ServerOptimizerError('TRUNCATED', `optimiser state should hold ${count} floats after its header, found ${(bytes.length - 4 - headerLength) / 4}`);
   }
   const velocity = new Float32Array(count);
   for (let i = 0; i < count; i++) velocity[i] = view.getFloat32(4 + headerLength + i * 4, true);

@@ -13,7 +13,8 @@ import {
   type ServerInterceptor,
 } from '@grpc/grpc-js';
 import { fedgateError, type FedgateCode } from './errors.js';
-import { canonicalSerial, peerIdentity, PEER_ROLES, type AuthenticatedCall, type PeerIdentity, type PeerRole } from './identity.js';
+import { CERTIFICATE_ROLES, type CertificateRole } from '../crypto/certificate-role.js';
+import { canonicalSerial, peerIdentity, type AuthenticatedCall, type PeerIdentity } from './identity.js';
 import { FEDERATION_SERVICE_NAME } from './loader.js';
 import { codeName, toGrpcStatus } from './status.js';
 
@@ -21,7 +22,7 @@ import { codeName, toGrpcStatus } from './status.js';
  * Roles allowed per full method path ('/fedgate.v1.Federation/Session') or per service
  * ('fedgate.v1.Federation'); a method rule wins over its service's. Methods with no rule are closed.
  */
-export type AccessPolicy = Readonly<Record<string, readonly PeerRole[]>>;
+export type AccessPolicy = Readonly<Record<string, readonly CertificateRole[]>>;
 
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 export const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'] as const;
@@ -29,8 +30,8 @@ export const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 
 /** The coordinator's default policy: the Federation service for participants, health and reflection for every role. */
 export const FEDERATION_ACCESS_POLICY: AccessPolicy = {
   [FEDERATION_SERVICE_NAME]: ['participant'],
-  [HEALTH_SERVICE_NAME]: PEER_ROLES,
-  ...Object.fromEntries(REFLECTION_SERVICE_NAMES.map((name) => [name, PEER_ROLES])),
+  [HEALTH_SERVICE_NAME]: CERTIFICATE_ROLES,
+  ...Object.fromEntries(REFLECTION_SERVICE_NAMES.map((name) => [name, CERTIFICATE_ROLES])),
 };
 
 export interface AccessDenial {
@@ -100,7 +101,7 @@ export class AccessControl {
       this.authorize(method.path, call);
     }, (error) => this.reportDenial(method.path, call, error));
 
-  private rolesFor(method: string): readonly PeerRole[] {
+  private rolesFor(method: string): readonly CertificateRole[] {
     const service = /^\/([^/]+)\//.exec(method)?.[1];
     return this.policy[method] ?? (service === undefined ? undefined : this.policy[service]) ?? [];
   }

@@ -8,10 +8,10 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { ChannelCredentials, ServerCredentials, credentials as grpcCredentials, type ServerInterceptor } from '@grpc/grpc-js';
+import { CertificateRoleError, roleFromCertificate, roleFromSubject, type CertificateRole } from '../crypto/certificate-role.js';
 import { requireVerifiedPeer } from './access-control.js';
 import { serverHttp2Settings, type TransportTuning } from './channel-options.js';
 import { fedgateError } from './errors.js';
-import type { PeerRole } from './identity.js';
 
 export interface TlsIdentity {
   /** The federation CA certificate (PEM). */
@@ -97,13 +97,16 @@ class MutualTlsServerCredentials extends ServerCredentials {
 
 /** Defence in depth: the server we talk to must hold a coordinator certificate, not just any valid one. */
 function checkCoordinatorRole(certificate: PeerCertificate): Error | undefined {
-  const role = certificate.subject.OU;
-  return role === 'coordinator'
-    ? undefined
-    : new Error(`server certificate of ${String(certificate.subject.CN)} has role ${JSON.stringify(role ?? null)}; expected "coordinator"`);
+  const who = `server certificate of ${String(certificate.subject.CN)}`;
+  try {
+    const role = roleFromSubject(certificate.subject, who);
+    return role === 'coordinator' ? undefined : new Error(`${who} has role ${JSON.stringify(role)}; expected "coordinator"`);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }
 
-function checkIdentity(identity: TlsIdentity, roles: readonly PeerRole[], side: string, now: Date = new Date()): void {
+function checkIdentity(identity: TlsIdentity, roles: readonly CertificateRole[], side: string, now: Date = new Date()): void {
   const ca = parseCertificate(identity.caPem, `${side} caPem`);
   const certificate = parseCertificate(identity.certPem, `${side} certPem`);
   let key: KeyObject;
@@ -135,14 +138,15 @@ function checkIdentity(identity: TlsIdentity, roles: readonly PeerRole[], side: 
       `certificate of ${subject} is valid from ${validFrom.toISOString()} to ${validTo.toISOString()}, not now (${now.toISOString()}): ask the CA operator to renew it`,
     );
   }
-  const role = /^OU=(.*)$/m.exec(certificate.subject)?.[1];
-  if (role === undefined || !(roles as readonly string[]).includes(role)) {
-    throw fedgateError(
-      'INVALID_ARGUMENT',
-      'WRONG_ROLE',
-      `${side} credentials need a certificate with role ${roles.join(' or ')} (subject OU); ${subject} has ${JSON.stringify(role ?? null)}`,
-    );
+  const needed = `${side} credentials need a certificate with role ${roles.join(' or ')} (subject OU)`;
+  let role: CertificateRole;
+  try {
+    role = roleFromCertificate(certificate, `certificate of ${subject}`);
+  } catch (error) {
+    if (error instanceof CertificateRoleError) throw fedgateError('INVALID_ARGUMENT', 'WRONG_ROLE', `${needed}; ${error.message}`);
+    throw error;
   }
+  if (!roles.includes(role)) throw fedgateError('INVALID_ARGUMENT', 'WRONG_ROLE', `${needed}; ${subject} has ${JSON.stringify(role)}`);
 }
 
 function parseCertificate(pem: string | Buffer, field: string): X509Certificate {

@@ -4,15 +4,13 @@
  * canonical form (upper-case hex without leading zeros, as certs/ writes it).
  */
 import type { PeerCertificate } from 'node:tls';
+import { CertificateRoleError, roleFromSubject, type CertificateRole } from '../crypto/certificate-role.js';
 import { fedgateError } from './errors.js';
-
-export const PEER_ROLES = ['participant', 'coordinator', 'operator'] as const;
-export type PeerRole = (typeof PEER_ROLES)[number];
 
 export interface PeerIdentity {
   /** Certificate subject CN: the site id for participants, the operator or coordinator name otherwise. */
   readonly siteId: string;
-  readonly role: PeerRole;
+  readonly role: CertificateRole;
   readonly serial: string;
 }
 
@@ -39,16 +37,18 @@ export function peerIdentity(call: AuthenticatedCall): PeerIdentity {
 
 export function identityFromCertificate(certificate: PeerCertificate): PeerIdentity {
   const siteId = singleValue(certificate.subject.CN, 'CN');
-  const roleText = singleValue(certificate.subject.OU, 'OU');
-  const role = PEER_ROLES.find((candidate) => candidate === roleText);
-  if (role === undefined) {
-    throw fedgateError(
-      'PERMISSION_DENIED',
-      'UNKNOWN_ROLE',
-      `certificate of ${siteId} has role (subject OU) ${JSON.stringify(roleText)}; expected one of ${PEER_ROLES.join(', ')}`,
-    );
+  return { siteId, role: peerRole(certificate, siteId), serial: canonicalSerial(certificate.serialNumber) };
+}
+
+/** The one role rule (crypto/certificate-role.ts), reported under the service edge's reasons. */
+function peerRole(certificate: PeerCertificate, siteId: string): CertificateRole {
+  try {
+    return roleFromSubject(certificate.subject, `certificate of ${siteId}`);
+  } catch (error) {
+    if (!(error instanceof CertificateRoleError)) throw error;
+    // Several OUs (or none) make the role ambiguous; one OU that names no role is an unknown role.
+    throw fedgateError('PERMISSION_DENIED', error.problem === 'UNKNOWN' ? 'UNKNOWN_ROLE' : 'AMBIGUOUS_IDENTITY', error.message);
   }
-  return { siteId, role, serial: canonicalSerial(certificate.serialNumber) };
 }
 
 /** Upper-case hex without leading zeros; Node prints serials with an even number of digits. */
@@ -61,7 +61,7 @@ export function canonicalSerial(serial: string): string {
 }
 
 function singleValue(value: string | string[] | undefined, attribute: string): string {
-  // Several CNs or OUs would make identity or role ambiguous; certs/ never issues such certificates.
+  // Several CNs would make the identity ambiguous; certs/ never issues such certificates.
   if (typeof value !== 'string' || value === '') {
     throw fedgateError(
       'PERMISSION_DENIED',

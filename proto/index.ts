@@ -5,8 +5,31 @@
  * error <-> status translation, mutual-TLS credentials, peer identity and access control, and server
  * assembly (limits, health, reflection).
  */
-export { FEDGATE_CODES, FedgateError, fedgateError, isFedgateCode, type ErrorDetails, type FedgateCode, type FedgateErrorOptions } from './errors.js';
-export { REASON_METADATA_KEY, codeName, failStream, fromGrpcError, toGrpcStatus, toServiceError, type GrpcStatus } from './status.js';
+export {
+  FEDGATE_CODES,
+  FedgateError,
+  REASON_PATTERN,
+  fedgateError,
+  isFedgateCode,
+  isFedgateReason,
+  type ErrorDetails,
+  type FedgateCode,
+  type FedgateErrorOptions,
+  type FedgateReason,
+} from './errors.js';
+export {
+  REASON_METADATA_KEY,
+  codeName,
+  failStream,
+  fromGrpcError,
+  isKnownError,
+  toGrpcStatus,
+  toServiceError,
+  type GrpcStatus,
+  type KnownError,
+  type PureFolderErrorCode,
+  type PureFolderErrorReason,
+} from './status.js';
 export {
   FEDERATION_PROTO_FILE,
   FEDERATION_SERVICE_NAME,
@@ -78,7 +101,7 @@ export {
 } from './channel-options.js';
 export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
 export { coordinatorChannel, IP_TARGET_SERVER_NAME, targetHost, type CoordinatorChannel } from './coordinator-channel.js';
-export { PEER_ROLES, canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity, type PeerRole } from './identity.js';
+export { canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity } from './identity.js';
 export {
   AccessControl,
   FEDERATION_ACCESS_POLICY,

@@ -4,11 +4,12 @@
  * failed call. Nothing else in fedgate builds a status by hand.
  */
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { FedgateError, isFedgateCode, type FedgateCode } from './errors.js';
+import { CryptoError, type CryptoErrorCode, type CryptoErrorReason } from '../crypto/errors.js';
+import { ModelError, type ModelErrorCode, type ModelErrorReason } from '../model/errors.js';
+import { FedgateError, isFedgateCode, isFedgateReason, type FedgateCode, type FedgateReason } from './errors.js';
 
 /** Trailer key carrying FedgateError.reason so the client recovers the specific reason. */
 export const REASON_METADATA_KEY = 'fedgate-reason';
-const REASON_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 /** gRPC messages travel in an HTTP/2 trailer; keep them readable and bounded. */
 const MAX_PUBLIC_MESSAGE_LENGTH = 1024;
 const INTERNAL_MESSAGE = 'internal error in the fedgate service; the service log has the details';
@@ -24,11 +25,13 @@ export interface GrpcStatus extends Pick<StatusObject, 'code' | 'details' | 'met
 }
 
 /**
- * Maps any thrown value to a status safe to send to a peer:
- * - FedgateError, and any error whose `code` is a gRPC status name (crypto/ and model/ errors), keep
- *   their code and message; an INTERNAL code still gets the generic message.
- * - Everything else (TypeError, fs errors with 'ENOENT' codes ...) becomes INTERNAL with a generic
- *   message: no stack, no paths, no secrets. `unexpected` tells the caller to log the original.
+ * Maps any thrown value to a status safe to send to a peer, by its class:
+ * - a FedgateError (every error class of proto/, coordinator/, participant/, certs/, cli/), a
+ *   CryptoError or a ModelError keeps its code, reason and message; an INTERNAL or UNKNOWN code still
+ *   gets the generic message.
+ * - Everything else becomes INTERNAL with a generic message, whatever fields it carries (a TypeError,
+ *   an fs error with code 'ENOENT', even an Error whose `code` happens to read 'INVALID_ARGUMENT'): no
+ *   stack, no paths, no secrets. `unexpected` tells the caller to log the original.
  * This is the only place that decides what a peer may read about a failure.
  */
 export function toGrpcStatus(error: unknown): GrpcStatus {
@@ -80,7 +83,7 @@ export function fromGrpcError(error: unknown, call: string): FedgateError {
   const serviceError = error as Partial<StatusObject> & { message?: string };
   const detailsText = typeof serviceError.details === 'string' && serviceError.details !== '' ? serviceError.details : (serviceError.message ?? '');
   const reasonValue = serviceError.metadata instanceof Metadata ? serviceError.metadata.get(REASON_METADATA_KEY)[0] : undefined;
-  const reason = typeof reasonValue === 'string' && REASON_PATTERN.test(reasonValue) ? reasonValue : code;
+  const reason = isFedgateReason(reasonValue) ? reasonValue : code;
   const hint = code === 'UNAVAILABLE' ? connectionHint(detailsText) : '';
   return new FedgateError(code, `${call} failed with ${code}: ${detailsText}${hint}`, {
     reason,
@@ -95,20 +98,32 @@ export function codeName(statusCode: number): FedgateCode | undefined {
   return isFedgateCode(name) ? name : undefined;
 }
 
-interface KnownError {
+/** The error classes whose code, reason and message a peer may read (see toGrpcStatus). */
+export type KnownError = FedgateError | CryptoError | ModelError;
+
+export function isKnownError(error: unknown): error is KnownError {
+  return error instanceof FedgateError || error instanceof CryptoError || error instanceof ModelError;
+}
+
+/**
+ * crypto/ and model/ may not import FedgateError, so they declare their own code and reason types. These
+ * two aliases stop compiling when either stops being a subset of fedgate's (a misspelt code, a
+ * lower-case reason).
+ */
+type Subset<Narrow extends Wide, Wide> = Narrow;
+export type PureFolderErrorCode = Subset<CryptoErrorCode | ModelErrorCode, FedgateCode>;
+export type PureFolderErrorReason = Subset<CryptoErrorReason | ModelErrorReason, FedgateReason>;
+
+interface PublicError {
   readonly code: FedgateCode;
-  readonly reason: string;
+  readonly reason: FedgateReason;
   readonly message: string;
 }
 
-function describeKnownError(error: unknown): KnownError | null {
-  if (error instanceof FedgateError) return { code: error.code, reason: error.reason, message: error.message };
-  if (!(error instanceof Error)) return null;
-  const { code, reason } = error as Error & { code?: unknown; reason?: unknown };
-  if (!isFedgateCode(code)) return null;
-  // crypto/ and model/ name their reasons in snake_case ('stage_closed'); on the wire reasons are upper case.
-  const wireReason = typeof reason === 'string' ? reason.toUpperCase() : undefined;
-  return { code, reason: wireReason !== undefined && REASON_PATTERN.test(wireReason) ? wireReason : code, message: error.message };
+function describeKnownError(error: unknown): PublicError | null {
+  if (!isKnownError(error)) return null;
+  // The reason types enforce the casing at compile time; a reason built at run time is checked here.
+  return { code: error.code, reason: isFedgateReason(error.reason) ? error.reason : error.code, message: error.message };
 }
 
 function publicMessage(message: string): string {

@@ -6,9 +6,9 @@ import {
   issueBundle,
   revokeCertificate,
   writeCrl,
-  type CertificateRole,
   type IssuedBundle,
 } from '../../certs/index.js';
+import { CERTIFICATE_ROLES, isCertificateRole, type CertificateRole } from '../../crypto/certificate-role.js';
 import { createOutput } from '../output.js';
 import { UsageError } from '../usage-error.js';
 
@@ -145,6 +145,6 @@ function optionalDays(days: string | undefined): { validDays?: number } {
 }
 
 function parseRole(role: string): CertificateRole {
-  if (role === 'participant' || role === 'coordinator' || role === 'operator') return role;
-  throw new UsageError(`role must be participant, coordinator or operator, got ${JSON.stringify(role)}`);
+  if (isCertificateRole(role)) return role;
+  throw new UsageError(`role must be one of ${CERTIFICATE_ROLES.join(', ')}, got ${JSON.stringify(role)}`);
 }

@@ -1,12 +1,13 @@
 /** `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM. */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
 import { startParticipant } from '../../participant/daemon/participant-app.js';
 import type { Device } from '../../participant/trainer/index.js';
+import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
@@ -25,7 +26,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (options: { config: string; exitWhenDone?: boolean }) => {
       const config = await loadCoordinatorConfig(options.config);
       const tls = await readTlsFiles(config.tls, config.source);
-      if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
+      if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
       const admin = await coordinatorAdminOptions(config, tls.caPem);
       const logger = createLogger('coordinator');
@@ -79,7 +80,7 @@ export function registerRunCommands(program: Command): void {
       const config = await loadSiteConfig(options.config);
       await checkSiteDataFiles(config);
       const tls = await readTlsFiles(config.tls, config.source);
-      if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role || 'role-less'} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
+      if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
       let committed = 0;
@@ -138,9 +139,7 @@ export function registerRunCommands(program: Command): void {
 /** Keeps the newest committed global model this site signed, written atomically, for local use. */
 async function saveLatestModel(directory: string, model: Uint8Array): Promise<void> {
   await mkdir(directory, { recursive: true });
-  const temporary = join(directory, `latest-model.bin.tmp-${process.pid}`);
-  await writeFile(temporary, model);
-  await rename(temporary, join(directory, 'latest-model.bin'));
+  await writeFileAtomic(join(directory, 'latest-model.bin'), model);
 }
 
 function waitForSignal(): Promise<void> {

@@ -1,13 +1,18 @@
 /** `fedgate verify`: offline verification of a coordinator's ledger (see coordinator/audit/verify-ledger.ts). */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { FedgateError } from '../../platform/index.js';
 import { verifyCertificateRevocationList } from '../../certs/index.js';
 import { verifyLedger } from '../../coordinator/audit/verify-ledger.js';
 import { createOutput } from '../output.js';
 import { ConfigError } from '../config/config-error.js';
 
-export class LedgerInvalidError extends Error {
-  readonly code = 'DATA_LOSS' as const;
+/** The ledger failed verification (the report names the round and the check). */
+export class LedgerInvalidError extends FedgateError {
+  constructor(message: string) {
+    super('DATA_LOSS', message, { reason: 'LEDGER_INVALID' });
+    this.name = 'LedgerInvalidError';
+  }
 }
 
 export function registerVerifyCommand(program: Command): void {

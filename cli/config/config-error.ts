@@ -1,8 +1,9 @@
+import { FedgateError } from '../../platform/index.js';
+
 /** A configuration file that cannot be used: the message names the file, the key, the bad value and what is expected. */
-export class ConfigError extends Error {
-  readonly code = 'INVALID_ARGUMENT' as const;
+export class ConfigError extends FedgateError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('INVALID_ARGUMENT', message, { reason: 'INVALID_CONFIG', ...(options?.cause === undefined ? {} : { cause: options.cause }) });
     this.name = 'ConfigError';
   }
 }

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex } from '../../crypto/hash.js';
 import type { ModelStore } from '../state/model-store.js';
 import { StateError } from '../state/state-error.js';
@@ -57,7 +57,7 @@ export class ModelExports {
         digests = fileSchema.parse(JSON.parse(raw.toString('utf8'))).onnxSha256;
       } catch (error) {
         // Only a cache: a damaged file is rebuilt from the models, never trusted.
-        throw new StateError('corrupt', `${path} is not a fedgate ONNX export index (format version ${ONNX_EXPORTS_FORMAT_VERSION}); delete it and it is rebuilt from the stored models`, { cause: error });
+        throw new StateError('CORRUPT', `${path} is not a fedgate ONNX export index (format version ${ONNX_EXPORTS_FORMAT_VERSION}); delete it and it is rebuilt from the stored models`, { cause: error });
       }
     }
     return new ModelExports(path, store, exportOnnx, digests);
@@ -79,7 +79,7 @@ export class ModelExports {
     return undefined;
   }
 
-  /** Exports the model with `modelHash` (StateError not_found when the store lacks it). */
+  /** Exports the model with `modelHash` (StateError NOT_FOUND when the store lacks it). */
   export(modelHash: string): Promise<ExportedOnnx> {
     if (this.lastExport?.modelHash === modelHash) return Promise.resolve(this.lastExport.onnx);
     let running = this.pending.get(modelHash);
@@ -96,7 +96,7 @@ export class ModelExports {
     const known = this.digests.get(modelHash);
     if (known !== undefined && known !== onnx.sha256) {
       // A different export of the same weights would make reported hashes lie: fail loudly.
-      throw new StateError('corrupt', `the ONNX export of model ${modelHash} hashes to ${onnx.sha256}, but ${this.path} recorded ${known}: the export is no longer deterministic or the index was edited`);
+      throw new StateError('CORRUPT', `the ONNX export of model ${modelHash} hashes to ${onnx.sha256}, but ${this.path} recorded ${known}: the export is no longer deterministic or the index was edited`);
     }
     this.lastExport = { modelHash, onnx };
     if (known === undefined) {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { canonicalSerial } from '../../proto/identity.js';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from '../state/state-error.js';
 
 export const REVOCATIONS_FORMAT_VERSION = 1;
@@ -120,7 +120,7 @@ function parseFile(raw: Buffer, path: string): RevocationEntry[] {
   } catch (error) {
     const detail = error instanceof z.ZodError ? error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') : (error as Error).message;
     throw new StateError(
-      'corrupt',
+      'CORRUPT',
       `${path} is not a fedgate revocation record (format version ${REVOCATIONS_FORMAT_VERSION}): ${detail}; restore it from a backup, never delete it (revoked certificates would be accepted again)`,
       { cause: error },
     );

@@ -67,7 +67,7 @@ export function commitBody(record: CommitRecord, committedAt: Date, metrics: Rou
 export function parseCommitBody(value: JsonValue, where: string): { record: CommitRecord; committedAt: Date; body: CommitBody } {
   const body = value as unknown as Partial<CommitBody>;
   const fail = (field: string, expected: string): never => {
-    throw new StateError('corrupt', `${where}: body.${field} must be ${expected}`);
+    throw new StateError('CORRUPT', `${where}: body.${field} must be ${expected}`);
   };
   if (body === null || typeof body !== 'object' || body.kind !== COMMIT_BODY_KIND) fail('kind', `"${COMMIT_BODY_KIND}"`);
   const hex = (field: keyof CommitBody): Uint8Array => {
@@ -80,7 +80,7 @@ export function parseCommitBody(value: JsonValue, where: string): { record: Comm
   try {
     config = decodeRoundConfig(new Uint8Array(Buffer.from(body.roundConfig, 'base64')));
   } catch (error) {
-    throw new StateError('corrupt', `${where}: body.roundConfig does not decode: ${(error as Error).message}`, { cause: error });
+    throw new StateError('CORRUPT', `${where}: body.roundConfig does not decode: ${(error as Error).message}`, { cause: error });
   }
   if (!Array.isArray(body.keyList)) return fail('keyList', 'an array');
   if (!Array.isArray(body.survivors) || !body.survivors.every((id) => typeof id === 'string')) return fail('survivors', 'an array of site ids');

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from '../state/state-error.js';
 
 export const FEDERATION_STATE_FORMAT_VERSION = 1;
@@ -32,16 +32,16 @@ export async function readFederationState(stateDirectory: string): Promise<Feder
   try {
     value = JSON.parse(raw.toString('utf8')) as Partial<FederationState>;
   } catch (error) {
-    throw new StateError('corrupt', `${path} is not valid JSON; restore the state directory from a backup`, { cause: error });
+    throw new StateError('CORRUPT', `${path} is not valid JSON; restore the state directory from a backup`, { cause: error });
   }
   if (value.formatVersion !== FEDERATION_STATE_FORMAT_VERSION) {
-    throw new StateError('unsupported_version', `${path}: format version ${String(value.formatVersion)}, this fedgate reads ${FEDERATION_STATE_FORMAT_VERSION}`);
+    throw new StateError('UNSUPPORTED_VERSION', `${path}: format version ${String(value.formatVersion)}, this fedgate reads ${FEDERATION_STATE_FORMAT_VERSION}`);
   }
   for (const key of ['federationId', 'taskHash', 'modelHash', 'optimizerStateHash', 'samplingSeed'] as const) {
-    if (typeof value[key] !== 'string') throw new StateError('corrupt', `${path}: "${key}" must be a string`);
+    if (typeof value[key] !== 'string') throw new StateError('CORRUPT', `${path}: "${key}" must be a string`);
   }
   if (!Number.isSafeInteger(value.committedRounds) || (value.committedRounds ?? -1) < 0) {
-    throw new StateError('corrupt', `${path}: "committedRounds" must be a non-negative integer`);
+    throw new StateError('CORRUPT', `${path}: "committedRounds" must be a non-negative integer`);
   }
   return value as FederationState;
 }

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { FedgateError } from '../../platform/index.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { createRoundConfig, type HyperParameterValue, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
@@ -119,7 +120,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const counter = await RoundCounter.open(options.stateDirectory);
     const taskBlobHash = await store.put(options.taskBytes);
     if (taskBlobHash !== options.taskHash) {
-      throw new StateError('corrupt', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
+      throw new StateError('CORRUPT', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
     const initialModelHash = await store.put(encodeWeights(options.layout, options.initialModel));
@@ -127,7 +128,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     let state = await readFederationState(options.stateDirectory);
     if (state !== undefined && (state.federationId !== options.federationId || state.taskHash !== options.taskHash)) {
       throw new StateError(
-        'corrupt',
+        'CORRUPT',
         `state directory ${options.stateDirectory} belongs to federation ${state.federationId} with task ${state.taskHash}; ` +
           `this configuration is federation ${options.federationId} with task ${options.taskHash}: use another state_dir`,
       );
@@ -267,7 +268,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.driver = undefined;
     const seconds = (performance.now() - started) / 1000;
     if (outcome.status === 'aborted' || finalized === undefined) {
-      const reason = outcome.status === 'aborted' ? outcome.reason : 'not_finalized';
+      const reason = outcome.status === 'aborted' ? outcome.reason : 'NOT_FINALIZED';
       this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, seconds, at: new Date().toISOString() });
       return outcome;
     }
@@ -354,10 +355,9 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   }
 }
 
-export class NoOpenRoundError extends Error {
-  readonly code = 'FAILED_PRECONDITION' as const;
-  readonly reason = 'no_open_round';
+export class NoOpenRoundError extends FedgateError {
   constructor() {
-    super('no round is open: the message arrived between rounds or after its round ended');
+    super('FAILED_PRECONDITION', 'no round is open: the message arrived between rounds or after its round ended', { reason: 'NO_OPEN_ROUND' });
+    this.name = 'NoOpenRoundError';
   }
 }

@@ -24,10 +24,10 @@ export interface ExportedModel {
 export async function exportModelFromState(stateDirectory: string, task: TaskDocument, forwardModel: Uint8Array | undefined, round?: number): Promise<ExportedModel> {
   const ledger = await Ledger.open(stateDirectory);
   const state = await readFederationState(stateDirectory);
-  if (state === undefined) throw new StateError('not_found', `${stateDirectory} holds no federation state: is it a coordinator's state_dir?`);
+  if (state === undefined) throw new StateError('NOT_FOUND', `${stateDirectory} holds no federation state: is it a coordinator's state_dir?`);
   const wanted = round ?? ledger.length;
   if (!Number.isSafeInteger(wanted) || wanted < 0 || wanted > ledger.length) {
-    throw new StateError('not_found', `round ${String(round)} is not committed: the ledger holds rounds 1..${ledger.length} (0 is the initial model)`);
+    throw new StateError('NOT_FOUND', `round ${String(round)} is not committed: the ledger holds rounds 1..${ledger.length} (0 is the initial model)`);
   }
   let modelHash: string;
   if (wanted === 0) {

@@ -8,6 +8,7 @@
  * typed reason; an aborted round is announced to every member and never produces an aggregate.
  */
 import type { Logger } from 'pino';
+import type { FedgateReason } from '../../platform/index.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitHashes } from '../../crypto/secagg/messages.js';
@@ -46,7 +47,7 @@ export type RoundOutcome =
     }
   | {
       readonly status: 'aborted';
-      readonly reason: string;
+      readonly reason: FedgateReason;
       readonly message: string;
       readonly stage: RoundStageName;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
@@ -142,15 +143,15 @@ export class RoundDriver {
       const status = server.commitStatus();
       if (!status.committed) {
         for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
-        return this.aborted(stage, 'commit_quorum_missing', `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
+        return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
       }
       return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
     } catch (error) {
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
-      if (error instanceof RoundCancelled) return this.aborted(stage, 'coordinator_stopping', 'the coordinator is shutting down');
+      if (error instanceof RoundCancelled) return this.aborted(stage, 'COORDINATOR_STOPPING', 'the coordinator is shutting down');
       this.log.error({ err: error, stage }, 'round failed unexpectedly');
       const message = error instanceof Error ? error.message : String(error);
-      return this.aborted(stage, 'internal_error', message);
+      return this.aborted(stage, 'INTERNAL_ERROR', message);
     }
   }
 
@@ -169,7 +170,7 @@ export class RoundDriver {
     return this.options.server.pending().every((siteId) => this.gone.has(siteId) || this.refused.has(siteId));
   }
 
-  private aborted(stage: RoundStageName, reason: string, message: string): RoundOutcome {
+  private aborted(stage: RoundStageName, reason: FedgateReason, message: string): RoundOutcome {
     this.log.warn({ stage, reason, detail: message }, 'round aborted');
     for (const siteId of this.participants) {
       if (!this.gone.has(siteId)) this.options.transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason, message });

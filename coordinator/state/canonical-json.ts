@@ -11,7 +11,7 @@ export function canonicalJson(value: JsonValue, path = '$'): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) {
-      throw new StateError('corrupt', `canonical JSON at ${path}: only safe integers are allowed, got ${value}`);
+      throw new StateError('CORRUPT', `canonical JSON at ${path}: only safe integers are allowed, got ${value}`);
     }
     return String(value);
   }
@@ -22,7 +22,7 @@ export function canonicalJson(value: JsonValue, path = '$'): string {
   const keys = Object.keys(object).sort();
   const parts = keys.map((key) => {
     const item = object[key];
-    if (item === undefined) throw new StateError('corrupt', `canonical JSON at ${path}.${key}: undefined is not allowed`);
+    if (item === undefined) throw new StateError('CORRUPT', `canonical JSON at ${path}.${key}: undefined is not allowed`);
     return `${JSON.stringify(key)}:${canonicalJson(item, `${path}.${key}`)}`;
   });
   return `{${parts.join(',')}}`;

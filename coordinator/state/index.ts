@@ -1,4 +1,3 @@
-export { writeFileAtomic, prepareDirectory, readFileIfExists, syncDirectory } from './atomic-file.js';
 export { StateError, type StateErrorReason } from './state-error.js';
 export { RoundCounter, type RoundId, ROUND_COUNTER_FORMAT_VERSION } from './round-counter.js';
 export { ModelStore } from './model-store.js';

@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex } from '../../crypto/hash.js';
 import { StateError } from './state-error.js';
 import { faultPoint } from './fault-injection.js';
@@ -47,7 +47,7 @@ export class Ledger {
     await prepareDirectory(directory);
     const records = await readLedgerDirectory(directory);
     const problem = findChainProblem(records);
-    if (problem !== undefined) throw new StateError('chain_broken', `${directory}: ${problem}`);
+    if (problem !== undefined) throw new StateError('CHAIN_BROKEN', `${directory}: ${problem}`);
     return new Ledger(directory, records.map((record) => record.recordHash), records.at(-1));
   }
 
@@ -71,15 +71,15 @@ export class Ledger {
   async read(sequence: number): Promise<LedgerRecord> {
     const expectedHash = this.hashes[sequence - 1];
     if (!Number.isSafeInteger(sequence) || expectedHash === undefined) {
-      throw new StateError('not_found', `ledger record ${String(sequence)} does not exist: the ledger holds records 1..${this.length}`);
+      throw new StateError('NOT_FOUND', `ledger record ${String(sequence)} does not exist: the ledger holds records 1..${this.length}`);
     }
     if (sequence === this.newest?.sequence) return this.newest;
     const path = join(this.directory, fileName(sequence));
     const raw = await readFileIfExists(path);
-    if (raw === undefined) throw new StateError('chain_broken', `${path} has disappeared since the coordinator opened its ledger; restore it from a backup`);
+    if (raw === undefined) throw new StateError('CHAIN_BROKEN', `${path} has disappeared since the coordinator opened its ledger; restore it from a backup`);
     const record = parseRecord(raw.toString('utf8'), path);
     if (record.sequence !== sequence || record.recordHash !== expectedHash || recordHash(record.sequence, record.previousRecordHash, record.body) !== expectedHash) {
-      throw new StateError('chain_broken', `${path} has changed since the coordinator opened its ledger (its hash no longer matches the chain); restore it from a backup`);
+      throw new StateError('CHAIN_BROKEN', `${path} has changed since the coordinator opened its ledger (its hash no longer matches the chain); restore it from a backup`);
     }
     return record;
   }
@@ -124,14 +124,14 @@ export function parseRecord(text: string, path: string): LedgerRecord {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new StateError('corrupt', `${path} is not valid JSON`, { cause: error });
+    throw new StateError('CORRUPT', `${path} is not valid JSON`, { cause: error });
   }
   const record = value as Partial<LedgerRecord>;
   if (record.formatVersion !== LEDGER_FORMAT_VERSION) {
-    throw new StateError('unsupported_version', `${path}: format version ${String(record.formatVersion)}, this fedgate reads ${LEDGER_FORMAT_VERSION}`);
+    throw new StateError('UNSUPPORTED_VERSION', `${path}: format version ${String(record.formatVersion)}, this fedgate reads ${LEDGER_FORMAT_VERSION}`);
   }
   if (!Number.isSafeInteger(record.sequence) || typeof record.previousRecordHash !== 'string' || typeof record.recordHash !== 'string' || record.body === undefined) {
-    throw new StateError('corrupt', `${path}: a ledger record needs sequence, previousRecordHash, body and recordHash`);
+    throw new StateError('CORRUPT', `${path}: a ledger record needs sequence, previousRecordHash, body and recordHash`);
   }
   return record as LedgerRecord;
 }

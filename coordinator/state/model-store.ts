@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { sha256Hex } from '../../crypto/hash.js';
-import { prepareDirectory, readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from './state-error.js';
 
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
@@ -26,14 +26,14 @@ export class ModelStore {
     return hash;
   }
 
-  /** Reads the model with this hash; throws StateError 'not_found' or 'corrupt'. */
+  /** Reads the model with this hash; throws StateError 'NOT_FOUND' or 'CORRUPT'. */
   async get(hash: string): Promise<Buffer> {
     const path = this.pathOf(hash);
     const bytes = await readFileIfExists(path);
-    if (bytes === undefined) throw new StateError('not_found', `no model ${hash} in ${this.directory}`);
+    if (bytes === undefined) throw new StateError('NOT_FOUND', `no model ${hash} in ${this.directory}`);
     const actual = sha256Hex(bytes);
     if (actual !== hash) {
-      throw new StateError('corrupt', `${path} is damaged: its SHA-256 is ${actual}; restore the state directory from a backup`);
+      throw new StateError('CORRUPT', `${path} is damaged: its SHA-256 is ${actual}; restore the state directory from a backup`);
     }
     return bytes;
   }
@@ -44,7 +44,7 @@ export class ModelStore {
 
   private pathOf(hash: string): string {
     if (!HASH_PATTERN.test(hash)) {
-      throw new StateError('not_found', `model hash must be 64 lower-case hex characters, got ${JSON.stringify(hash)}`);
+      throw new StateError('NOT_FOUND', `model hash must be 64 lower-case hex characters, got ${JSON.stringify(hash)}`);
     }
     return join(this.directory, `${hash}.bin`);
   }

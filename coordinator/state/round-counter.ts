@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { StateError } from './state-error.js';
 
 export const ROUND_COUNTER_FORMAT_VERSION = 1;
@@ -32,14 +32,14 @@ export class RoundCounter {
     try {
       parsed = JSON.parse(raw.toString('utf8'));
     } catch (error) {
-      throw new StateError('corrupt', `${path} is not valid JSON; restore it from a backup or remove it only if no round was ever run`, { cause: error });
+      throw new StateError('CORRUPT', `${path} is not valid JSON; restore it from a backup or remove it only if no round was ever run`, { cause: error });
     }
     const record = parsed as { formatVersion?: unknown; next?: unknown };
     if (record.formatVersion !== ROUND_COUNTER_FORMAT_VERSION) {
-      throw new StateError('unsupported_version', `${path} has format version ${String(record.formatVersion)}, this fedgate reads version ${ROUND_COUNTER_FORMAT_VERSION}`);
+      throw new StateError('UNSUPPORTED_VERSION', `${path} has format version ${String(record.formatVersion)}, this fedgate reads version ${ROUND_COUNTER_FORMAT_VERSION}`);
     }
     if (typeof record.next !== 'string' || !/^[1-9][0-9]*$/.test(record.next)) {
-      throw new StateError('corrupt', `${path}: "next" must be a positive decimal string, got ${JSON.stringify(record.next)}`);
+      throw new StateError('CORRUPT', `${path}: "next" must be a positive decimal string, got ${JSON.stringify(record.next)}`);
     }
     return new RoundCounter(path, BigInt(record.next));
   }

@@ -80,7 +80,7 @@ export async function acquireStateLock(stateDirectory: string, onStale?: (reason
   const directory = resolve(stateDirectory);
   const path = join(directory, LOCK_FILE_NAME);
   if (heldHere.has(directory)) {
-    throw new StateError('locked', `state_dir ${directory} is already in use by a coordinator in this process; stop it before starting another on the same state_dir`);
+    throw new StateError('LOCKED', `state_dir ${directory} is already in use by a coordinator in this process; stop it before starting another on the same state_dir`);
   }
   const owner: LockOwner = { pid: process.pid, host: hostname(), processStart: processStart(process.pid), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -103,7 +103,7 @@ export async function acquireStateLock(stateDirectory: string, onStale?: (reason
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new StateError('io_failed', `cannot create ${path}: ${(error as Error).message}; check that state_dir is writable`, { cause: error });
+        throw new StateError('IO_FAILED', `cannot create ${path}: ${(error as Error).message}; check that state_dir is writable`, { cause: error });
       }
     }
     const text = await readFile(path, 'utf8').catch(() => '');
@@ -112,12 +112,12 @@ export async function acquireStateLock(stateDirectory: string, onStale?: (reason
     if (reason === undefined) {
       const who = holder === undefined ? 'another coordinator' : `a coordinator (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
       throw new StateError(
-        'locked',
+        'LOCKED',
         `state_dir ${directory} is in use by ${who}: two coordinators on one state_dir would fork its ledger. Stop that coordinator first; if it is certainly gone (e.g. it ran on another machine sharing this directory), delete ${path}`,
       );
     }
     onStale?.(`${path}: taking over a stale lock: ${reason}`);
     await unlink(path).catch(() => undefined);
   }
-  throw new StateError('locked', `state_dir ${directory}: another coordinator took ${path} at the same moment; start only one coordinator per state_dir`);
+  throw new StateError('LOCKED', `state_dir ${directory}: another coordinator took ${path} at the same moment; start only one coordinator per state_dir`);
 }

@@ -47,14 +47,14 @@ export function encodeAggregate(sum: Uint32Array): Uint8Array {
 }
 
 /**
- * Reads aggregate bytes for the round `config` describes; INVALID_ARGUMENT 'invalid_aggregate' when
+ * Reads aggregate bytes for the round `config` describes; INVALID_ARGUMENT 'INVALID_AGGREGATE' when
  * their length is not the round's d + 4 uint32 slots. `sum` may be a view of `bytes`.
  */
 export function decodeAggregate(config: RoundConfig, bytes: Uint8Array): AggregateValues {
   const length = vectorLength(config);
   if (!(bytes instanceof Uint8Array) || bytes.byteLength !== length * 4) {
     const got = bytes instanceof Uint8Array ? `${bytes.byteLength} bytes` : typeof bytes;
-    throw secaggInvalid('invalid_aggregate', `the aggregate is ${got}; this round's RoundConfig implies d + 4 = ${length} uint32 slots (${length * 4} bytes)`);
+    throw secaggInvalid('INVALID_AGGREGATE', `the aggregate is ${got}; this round's RoundConfig implies d + 4 = ${length} uint32 slots (${length * 4} bytes)`);
   }
   return dequantizeAggregate(config, vectorFromLittleEndianBytes(bytes, length));
 }

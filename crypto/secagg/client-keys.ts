@@ -68,18 +68,18 @@ export function acceptKeyList(
   minParticipants: number,
 ): AcceptedKeyList {
   const context = { stage: 'key_list', site: self } as const;
-  if (!Array.isArray(message.entries)) throw secaggInvalid('malformed_message', 'key_list.entries must be an array', context);
+  if (!Array.isArray(message.entries)) throw secaggInvalid('MALFORMED_MESSAGE', 'key_list.entries must be an array', context);
   const entries = new Map<string, KeyListEntry>();
   let previous: string | undefined;
   for (const [index, entry] of message.entries.entries()) {
     if (typeof entry?.siteId !== 'string' || !config.participants.includes(entry.siteId)) {
-      throw secaggPrecondition('key_list_invalid', `key_list.entries[${index}].siteId ${JSON.stringify(entry?.siteId)} is not a member of U`, context);
+      throw secaggPrecondition('KEY_LIST_INVALID', `key_list.entries[${index}].siteId ${JSON.stringify(entry?.siteId)} is not a member of U`, context);
     }
     if (previous !== undefined && compareSiteIds(previous, entry.siteId) >= 0) {
-      throw secaggInvalid('key_list_invalid', `key_list.entries must be distinct and in site id order; ${JSON.stringify(entry.siteId)} follows ${JSON.stringify(previous)}`, context);
+      throw secaggInvalid('KEY_LIST_INVALID', `key_list.entries must be distinct and in site id order; ${JSON.stringify(entry.siteId)} follows ${JSON.stringify(previous)}`, context);
     }
     if (!(entry.advertDigest instanceof Uint8Array) || entry.advertDigest.length !== SHA256_LENGTH || !(entry.nonceCommitment instanceof Uint8Array) || entry.nonceCommitment.length !== SHA256_LENGTH) {
-      throw secaggInvalid('key_list_invalid', `key_list.entries[${index}] must carry 32-byte advertDigest and nonceCommitment`, context);
+      throw secaggInvalid('KEY_LIST_INVALID', `key_list.entries[${index}] must carry 32-byte advertDigest and nonceCommitment`, context);
     }
     entries.set(entry.siteId, entry);
     previous = entry.siteId;
@@ -87,15 +87,15 @@ export function acceptKeyList(
   const own = entries.get(self);
   const expectedDigest = advertDigest(self, ownAdvert.cipherPublicKey, ownAdvert.maskPublicKey, ownAdvert.nonceCommitment, ownAdvert.signature);
   if (own === undefined || !bytesEqual(own.advertDigest, expectedDigest) || !bytesEqual(own.nonceCommitment, ownAdvert.nonceCommitment)) {
-    throw secaggPrecondition('own_entry_mismatch', "key_list does not carry this site's advert and nonce commitment as it sent them", context);
+    throw secaggPrecondition('OWN_ENTRY_MISMATCH', "key_list does not carry this site's advert and nonce commitment as it sent them", context);
   }
   const members = [...entries.keys()];
   if (members.length < minParticipants) {
-    throw secaggPrecondition('too_few_survivors', `|U1| = ${members.length} is below this site's minimum of ${minParticipants}`, context);
+    throw secaggPrecondition('TOO_FEW_SURVIVORS', `|U1| = ${members.length} is below this site's minimum of ${minParticipants}`, context);
   }
   const holders = Math.min(config.neighbourDegree + 1, members.length);
   if (holders < config.reconstructionThreshold) {
-    throw secaggPrecondition('insufficient_share_holders', `closed neighbourhoods of ${holders} sites cannot hold t = ${config.reconstructionThreshold} shares`, context);
+    throw secaggPrecondition('INSUFFICIENT_SHARE_HOLDERS', `closed neighbourhoods of ${holders} sites cannot hold t = ${config.reconstructionThreshold} shares`, context);
   }
   return { members, entries, hash: keyListHash(message.entries) };
 }
@@ -133,32 +133,32 @@ export function verifyGraph(message: GraphMessage, input: GraphCheckInput): Veri
   const { self, keyList, config } = input;
   const context = { stage: 'graph', site: self } as const;
   if (!Array.isArray(message.nonces) || !Array.isArray(message.neighbours) || !Array.isArray(message.revokedSerials)) {
-    throw secaggInvalid('malformed_message', 'graph message must carry nonces, neighbours and revokedSerials arrays', context);
+    throw secaggInvalid('MALFORMED_MESSAGE', 'graph message must carry nonces, neighbours and revokedSerials arrays', context);
   }
   const nonces = new Map<string, Uint8Array>();
   for (const { siteId, nonce } of message.nonces) {
     const entry = keyList.entries.get(siteId);
     if (entry === undefined || nonces.has(siteId)) {
-      throw secaggPrecondition('nonce_unexpected', `graph.nonces holds a nonce for ${JSON.stringify(siteId)}, which is not a (single) member of U1`, context);
+      throw secaggPrecondition('NONCE_UNEXPECTED', `graph.nonces holds a nonce for ${JSON.stringify(siteId)}, which is not a (single) member of U1`, context);
     }
     if (!(nonce instanceof Uint8Array) || nonce.length !== GRAPH_NONCE_LENGTH || !bytesEqual(commitmentOf(nonce), entry.nonceCommitment)) {
-      throw secaggPrecondition('nonce_mismatch', `the nonce of ${JSON.stringify(siteId)} does not match its commitment H(r_v) in L`, context);
+      throw secaggPrecondition('NONCE_MISMATCH', `the nonce of ${JSON.stringify(siteId)} does not match its commitment H(r_v) in L`, context);
     }
     nonces.set(siteId, nonce);
   }
   for (const member of keyList.members) {
     if (!nonces.has(member)) {
-      throw secaggPrecondition('nonce_withheld', `the nonce of U1 member ${JSON.stringify(member)} is missing; the graph cannot be derived and the round must abort`, context);
+      throw secaggPrecondition('NONCE_WITHHELD', `the nonce of U1 member ${JSON.stringify(member)} is missing; the graph cannot be derived and the round must abort`, context);
     }
   }
   if (!bytesEqual(nonces.get(self) as Uint8Array, input.ownNonce)) {
-    throw secaggPrecondition('nonce_mismatch', "graph.nonces does not carry this site's own nonce", context);
+    throw secaggPrecondition('NONCE_MISMATCH', "graph.nonces does not carry this site's own nonce", context);
   }
   const graph = buildNeighbourGraph(graphSeed(input.context.roundConfigHash, keyList.hash, nonces, keyList.members), keyList.members, config.neighbourDegree);
   const expected = graph.neighbours(self);
   const given = message.neighbours.map((record) => record.siteId);
   if (given.length !== expected.length || new Set(given).size !== given.length || !expected.every((siteId) => given.includes(siteId))) {
-    throw secaggPrecondition('graph_mismatch', `graph.neighbours lists ${given.length} sites that are not this site's ${expected.length} neighbours under the seed derived from the nonces`, context);
+    throw secaggPrecondition('GRAPH_MISMATCH', `graph.neighbours lists ${given.length} sites that are not this site's ${expected.length} neighbours under the seed derived from the nonces`, context);
   }
   const trust: TrustAnchor = {
     caCertificate: input.trust.caCertificate,
@@ -178,7 +178,7 @@ function verifyNeighbour(record: GraphMessage['neighbours'][number], input: Grap
   try {
     signingPublicKey = verifyPeerCertificate(record.certificate, trust, input.now, { siteId: record.siteId, role: 'participant' }).publicKey;
   } catch (cause) {
-    const reason = cause instanceof CryptoError ? cause.reason : 'certificate_invalid';
+    const reason = cause instanceof CryptoError ? cause.reason : 'CERTIFICATE_INVALID';
     throw secaggDenied(reason, `the certificate of neighbour ${who} was rejected: ${cause instanceof Error ? cause.message : String(cause)}`, { ...context, cause });
   }
   const { advert } = record;
@@ -192,23 +192,23 @@ function verifyNeighbour(record: GraphMessage['neighbours'][number], input: Grap
     !(advert.signature instanceof Uint8Array) ||
     !(record.keyListSignature instanceof Uint8Array)
   ) {
-    throw secaggInvalid('malformed_message', `the advert of neighbour ${who} is malformed`, context);
+    throw secaggInvalid('MALFORMED_MESSAGE', `the advert of neighbour ${who} is malformed`, context);
   }
   const digest = advertDigest(record.siteId, advert.cipherPublicKey, advert.maskPublicKey, advert.nonceCommitment, advert.signature);
   if (!bytesEqual(digest, entry.advertDigest) || !bytesEqual(advert.nonceCommitment, entry.nonceCommitment)) {
-    throw secaggPrecondition('advert_mismatch', `the advert of neighbour ${who} is not the one L commits to`, context);
+    throw secaggPrecondition('ADVERT_MISMATCH', `the advert of neighbour ${who} is not the one L commits to`, context);
   }
   // Signed over this site's own H(RoundConfig) and H(L): a neighbour shown a different config or a
   // different L fails here (DESIGN.md step 2, "checks that they signed the same H(RoundConfig) and H(L)").
   const transcript = advertiseTranscript(input.context, advert.cipherPublicKey, advert.maskPublicKey, advert.nonceCommitment);
   if (!verifyMessage(signingPublicKey, transcript, advert.signature)) {
-    throw secaggDenied('neighbour_signature_invalid', `the advert signature of neighbour ${who} does not verify over this site's H(RoundConfig)`, context);
+    throw secaggDenied('NEIGHBOUR_SIGNATURE_INVALID', `the advert signature of neighbour ${who} does not verify over this site's H(RoundConfig)`, context);
   }
   if (!verifyMessage(signingPublicKey, keyListTranscript(input.context, input.keyList.hash), record.keyListSignature)) {
-    throw secaggDenied('neighbour_signature_invalid', `neighbour ${who} did not sign this site's H(L)`, context);
+    throw secaggDenied('NEIGHBOUR_SIGNATURE_INVALID', `neighbour ${who} did not sign this site's H(L)`, context);
   }
   if (bytesEqual(advert.cipherPublicKey, advert.maskPublicKey)) {
-    throw secaggPrecondition('advert_mismatch', `neighbour ${who} advertised the same key for c and s`, context);
+    throw secaggPrecondition('ADVERT_MISMATCH', `neighbour ${who} advertised the same key for c and s`, context);
   }
   return { siteId: record.siteId, cipherPublicKey: advert.cipherPublicKey, maskPublicKey: advert.maskPublicKey, signingPublicKey };
 }

@@ -39,11 +39,11 @@ export interface PlannedReveal {
 }
 
 export type RevealRefusalReason =
-  | 'not_in_survivor_set'
-  | 'survivor_set_not_subset'
-  | 'too_few_survivors'
-  | 'insufficient_consistency_signatures'
-  | 'conflicting_reveal';
+  | 'NOT_IN_SURVIVOR_SET'
+  | 'SURVIVOR_SET_NOT_SUBSET'
+  | 'TOO_FEW_SURVIVORS'
+  | 'INSUFFICIENT_CONSISTENCY_SIGNATURES'
+  | 'CONFLICTING_REVEAL';
 
 export type RevealDecision =
   | {
@@ -66,20 +66,20 @@ export type RevealDecision =
 export function decideReveals(view: RevealView): RevealDecision {
   const refuse = (reason: RevealRefusalReason, detail: string): RevealDecision => ({ action: 'refuse', reason, detail });
   if (!view.maskedSurvivors.has(view.self)) {
-    return refuse('not_in_survivor_set', 'this site is not in the survivor set U3');
+    return refuse('NOT_IN_SURVIVOR_SET', 'this site is not in the survivor set U3');
   }
   for (const member of view.maskedSurvivors) {
     if (!view.shareSurvivors.has(member)) {
-      return refuse('survivor_set_not_subset', `U3 member ${JSON.stringify(member)} is not in U2`);
+      return refuse('SURVIVOR_SET_NOT_SUBSET', `U3 member ${JSON.stringify(member)} is not in U2`);
     }
   }
   if (view.maskedSurvivors.size < view.minParticipants) {
-    return refuse('too_few_survivors', `|U3| = ${view.maskedSurvivors.size} is below this site's minimum of ${view.minParticipants}`);
+    return refuse('TOO_FEW_SURVIVORS', `|U3| = ${view.maskedSurvivors.size} is below this site's minimum of ${view.minParticipants}`);
   }
   const signers = view.closedNeighbourhood.filter((member) => view.consistencySigners.has(member)).length;
   if (signers < view.reconstructionThreshold) {
     return refuse(
-      'insufficient_consistency_signatures',
+      'INSUFFICIENT_CONSISTENCY_SIGNATURES',
       `${signers} members of this site's closed neighbourhood signed its (H(L), H(U2), U3); t = ${view.reconstructionThreshold} are required`,
     );
   }
@@ -101,7 +101,7 @@ export function decideReveals(view: RevealView): RevealDecision {
     }
     const earlier = view.alreadyRevealed.get(dealer);
     if (earlier !== undefined && earlier !== secret) {
-      return refuse('conflicting_reveal', `the ${earlier} share of ${JSON.stringify(dealer)} was revealed before; its ${secret} share never will be`);
+      return refuse('CONFLICTING_REVEAL', `the ${earlier} share of ${JSON.stringify(dealer)} was revealed before; its ${secret} share never will be`);
     }
     reveals.push({ dealer, secret });
   }

@@ -15,6 +15,7 @@ import type { NeighbourGraph } from '../graph.js';
 import { decodeShare, encodeShare, splitSecret, type Share } from '../shamir.js';
 import { signMessage } from '../signature.js';
 import type { RoundConfig } from './config.js';
+import { CryptoError } from '../errors.js';
 import { secaggInvalid, secaggPrecondition } from './errors.js';
 import { FieldReader } from './fields.js';
 import type { RoundKeys, VerifiedNeighbour } from './client-keys.js';
@@ -111,17 +112,17 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
   const context = { stage: 'share_delivery', site: self } as const;
   const survivors = siteIdSet(message.survivors, 'share_delivery.survivors', context);
   if (!isSubset(survivors, new Set(input.members))) {
-    throw secaggPrecondition('survivor_set_not_subset', 'share_delivery.survivors (U2) names a site outside U1', context);
+    throw secaggPrecondition('SURVIVOR_SET_NOT_SUBSET', 'share_delivery.survivors (U2) names a site outside U1', context);
   }
-  if (!survivors.has(self)) throw secaggPrecondition('not_in_survivor_set', 'this site is not in U2', context);
+  if (!survivors.has(self)) throw secaggPrecondition('NOT_IN_SURVIVOR_SET', 'this site is not in U2', context);
   if (survivors.size < input.minParticipants) {
-    throw secaggPrecondition('too_few_survivors', `|U2| = ${survivors.size} is below this site's minimum of ${input.minParticipants}`, context);
+    throw secaggPrecondition('TOO_FEW_SURVIVORS', `|U2| = ${survivors.size} is below this site's minimum of ${input.minParticipants}`, context);
   }
   const live = liveHolders(graph, self, survivors);
   if (live < config.reconstructionThreshold) {
-    throw secaggPrecondition('insufficient_share_holders', `${live} members of this site's closed neighbourhood are in U2; t = ${config.reconstructionThreshold} are required`, context);
+    throw secaggPrecondition('INSUFFICIENT_SHARE_HOLDERS', `${live} members of this site's closed neighbourhood are in U2; t = ${config.reconstructionThreshold} are required`, context);
   }
-  if (!Array.isArray(message.shares)) throw secaggInvalid('malformed_message', 'share_delivery.shares must be an array', context);
+  if (!Array.isArray(message.shares)) throw secaggInvalid('MALFORMED_MESSAGE', 'share_delivery.shares must be an array', context);
 
   const ownX = shareCoordinate(input.members, self);
   const held = new Map<string, HeldShares>();
@@ -130,16 +131,16 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
     for (const routed of message.shares) {
       const sender = routed?.sender;
       if (routed?.receiver !== self) {
-        throw secaggPrecondition('share_misaddressed', `a share from ${JSON.stringify(sender)} is addressed to ${JSON.stringify(routed?.receiver)}, not to this site`, context);
+        throw secaggPrecondition('SHARE_MISADDRESSED', `a share from ${JSON.stringify(sender)} is addressed to ${JSON.stringify(routed?.receiver)}, not to this site`, context);
       }
       if (typeof sender !== 'string' || !survivors.has(sender) || !graph.isNeighbour(self, sender) || held.has(sender)) {
-        throw secaggPrecondition('share_unexpected', `a share from ${JSON.stringify(sender)}, which is not a (single) neighbour in U2`, context);
+        throw secaggPrecondition('SHARE_UNEXPECTED', `a share from ${JSON.stringify(sender)}, which is not a (single) neighbour in U2`, context);
       }
       held.set(sender, openPair(routed.ciphertext, sender, ownX, input, cipherKey));
     }
     for (const neighbour of graph.neighbours(self)) {
       if (survivors.has(neighbour) && !held.has(neighbour)) {
-        throw secaggPrecondition('share_missing', `the shares of U2 neighbour ${JSON.stringify(neighbour)} did not reach this site; it will not mask with b alone`, context);
+        throw secaggPrecondition('SHARE_MISSING', `the shares of U2 neighbour ${JSON.stringify(neighbour)} did not reach this site; it will not mask with b alone`, context);
       }
     }
   } catch (error) {
@@ -151,7 +152,7 @@ export function acceptShareDelivery(message: ShareDeliveryMessage, input: Delive
 
 function openPair(ciphertext: unknown, sender: string, ownX: number, input: DeliveryInput, cipherKey: KeyObject): HeldShares {
   const context = { stage: 'share_delivery', site: input.self } as const;
-  if (!(ciphertext instanceof Uint8Array)) throw secaggInvalid('malformed_message', `the share from ${JSON.stringify(sender)} is not bytes`, context);
+  if (!(ciphertext instanceof Uint8Array)) throw secaggInvalid('MALFORMED_MESSAGE', `the share from ${JSON.stringify(sender)} is not bytes`, context);
   const neighbour = input.neighbours.get(sender) as VerifiedNeighbour;
   const key = deriveShareKey(cipherKey, neighbour.cipherPublicKey, input.context.roundId, sender, input.self);
   let plaintext: Uint8Array | undefined;
@@ -162,12 +163,12 @@ function openPair(ciphertext: unknown, sender: string, ownX: number, input: Deli
     const maskKey = decodeShare(reader.field('maskKey'), SECRET_LENGTH);
     reader.end();
     if (selfMask.x !== ownX || maskKey.x !== ownX) {
-      throw secaggPrecondition('share_invalid', `the shares from ${JSON.stringify(sender)} are for x = ${selfMask.x}/${maskKey.x}, this site holds x = ${ownX}`, context);
+      throw secaggPrecondition('SHARE_INVALID', `the shares from ${JSON.stringify(sender)} are for x = ${selfMask.x}/${maskKey.x}, this site holds x = ${ownX}`, context);
     }
     return { selfMask: { x: selfMask.x, y: new Uint8Array(selfMask.y) }, maskKey: { x: maskKey.x, y: new Uint8Array(maskKey.y) } };
   } catch (cause) {
-    if (cause instanceof Error && 'reason' in cause && (cause as { reason: string }).reason === 'share_invalid') throw cause;
-    throw secaggPrecondition('share_decrypt_failed', `the shares from ${JSON.stringify(sender)} do not decrypt or decode: ${cause instanceof Error ? cause.message : String(cause)}`, { ...context, cause });
+    if (cause instanceof CryptoError && cause.reason === 'SHARE_INVALID') throw cause;
+    throw secaggPrecondition('SHARE_DECRYPT_FAILED', `the shares from ${JSON.stringify(sender)} do not decrypt or decode: ${cause instanceof Error ? cause.message : String(cause)}`, { ...context, cause });
   } finally {
     zeroize(key, plaintext);
   }

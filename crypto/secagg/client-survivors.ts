@@ -40,12 +40,12 @@ export interface AcceptedMaskedSurvivors {
 export function acceptMaskedSurvivors(message: ConsistencyRequestMessage, view: SurvivorView): AcceptedMaskedSurvivors {
   const context = { stage: 'consistency_check', site: view.self } as const;
   const survivors = siteIdSet(message.survivors, 'consistency_request.survivors', context);
-  if (!survivors.has(view.self)) throw secaggPrecondition('not_in_survivor_set', 'this site is not in U3', context);
+  if (!survivors.has(view.self)) throw secaggPrecondition('NOT_IN_SURVIVOR_SET', 'this site is not in U3', context);
   if (!isSubset(survivors, view.shareSurvivors)) {
-    throw secaggPrecondition('survivor_set_not_subset', 'consistency_request.survivors (U3) names a site outside U2', context);
+    throw secaggPrecondition('SURVIVOR_SET_NOT_SUBSET', 'consistency_request.survivors (U3) names a site outside U2', context);
   }
   if (survivors.size < view.minParticipants) {
-    throw secaggPrecondition('too_few_survivors', `|U3| = ${survivors.size} is below this site's minimum of ${view.minParticipants}`, context);
+    throw secaggPrecondition('TOO_FEW_SURVIVORS', `|U3| = ${survivors.size} is below this site's minimum of ${view.minParticipants}`, context);
   }
   const closings = new Map<string, ConsistencyRequestMessage['closings'][number]>();
   if (Array.isArray(message.closings)) for (const closing of message.closings) closings.set(closing?.siteId, closing);
@@ -54,7 +54,7 @@ export function acceptMaskedSurvivors(message: ConsistencyRequestMessage, view: 
     if (!survivors.has(neighbour)) continue;
     const closing = closings.get(neighbour);
     if (closing === undefined) {
-      throw secaggPrecondition('closing_missing', `U3 member and neighbour ${JSON.stringify(neighbour)} has no signed MaskedInput closing`, context);
+      throw secaggPrecondition('CLOSING_MISSING', `U3 member and neighbour ${JSON.stringify(neighbour)} has no signed MaskedInput closing`, context);
     }
     const publicKey = (view.neighbours.get(neighbour) as VerifiedNeighbour).signingPublicKey;
     const valid =
@@ -63,7 +63,7 @@ export function acceptMaskedSurvivors(message: ConsistencyRequestMessage, view: 
       closing.signature instanceof Uint8Array &&
       verifyMessage(publicKey, maskedInputTranscript(view.context, view.keyListHash, closing.survivorDigest, closing.uploadHash), closing.signature);
     if (!valid) {
-      throw secaggDenied('closing_signature_invalid', `the MaskedInput closing of neighbour ${JSON.stringify(neighbour)} does not verify`, context);
+      throw secaggDenied('CLOSING_SIGNATURE_INVALID', `the MaskedInput closing of neighbour ${JSON.stringify(neighbour)} does not verify`, context);
     }
     if (bytesEqual(closing.survivorDigest, view.survivorDigest)) matches.add(neighbour);
   }

@@ -102,7 +102,7 @@ export class SecAggClient {
 
   constructor(private readonly options: SecAggClientOptions) {
     if (typeof options.siteId !== 'string' || options.siteId.length === 0) {
-      throw secaggInvalid('invalid_argument', 'options.siteId must be a non-empty string');
+      throw secaggInvalid('INVALID_ARGUMENT', 'options.siteId must be a non-empty string');
     }
   }
 
@@ -247,7 +247,7 @@ export class SecAggClient {
       const again = new Set(Array.isArray(message.survivors) ? message.survivors : []);
       const same = again.size === this.masked?.survivors.size && [...again].every((siteId) => this.masked?.survivors.has(siteId));
       if (same) return this.consistencyOutput;
-      throw secaggPrecondition('conflicting_survivor_set', 'this site already signed a different U3 in this round', this.where('consistency_check'));
+      throw secaggPrecondition('CONFLICTING_SURVIVOR_SET', 'this site already signed a different U3 in this round', this.where('consistency_check'));
     }
     this.accept(message, 'consistency_request', 'masked');
     return this.guard(() => {
@@ -316,7 +316,7 @@ export class SecAggClient {
     this.envelope(message, 'commit_request');
     if (this.commitOutput !== undefined) {
       if (sameCommitHashes(message, this.commitOutput)) return this.commitOutput;
-      throw secaggPrecondition('conflicting_commit', 'this site already signed a different commit in this round', this.where('commit'));
+      throw secaggPrecondition('CONFLICTING_COMMIT', 'this site already signed a different commit in this round', this.where('commit'));
     }
     if (this.phaseValue !== 'unmasked' && this.phaseValue !== 'consistency_signed') this.requirePhase('unmasked', 'commit');
     return this.guard(() => {
@@ -325,7 +325,7 @@ export class SecAggClient {
       checkCommitHashDigests(computed, 'computed', where);
       const differing = COMMIT_HASH_FIELDS.find((field) => !bytesEqual(hashes[field], computed[field]));
       if (differing !== undefined) {
-        throw secaggPrecondition('commit_mismatch', `commit_request.${differing} is ${toHex(hashes[differing])} but this site computed ${toHex(computed[differing])}`, where);
+        throw secaggPrecondition('COMMIT_MISMATCH', `commit_request.${differing} is ${toHex(hashes[differing])} but this site computed ${toHex(computed[differing])}`, where);
       }
       const transcript = commitTranscript(this.roundContext, (this.keyList as AcceptedKeyList).hash, hashes, (this.masked as AcceptedMaskedSurvivors).survivors);
       this.commitOutput = { stage: 'commit', roundId: this.roundConfig.roundId, ...hashes, signature: signMessage(this.options.signingKey, transcript) };
@@ -390,22 +390,22 @@ export class SecAggClient {
     this.requireUsable(stage);
     if (typeof message !== 'object' || message === null || message.stage !== stage) {
       const got = typeof message === 'object' && message !== null ? JSON.stringify((message as { stage?: unknown }).stage) : typeof message;
-      throw secaggInvalid('unexpected_stage', `expected a ${stage} message, got stage ${got}`, this.where(stage));
+      throw secaggInvalid('UNEXPECTED_STAGE', `expected a ${stage} message, got stage ${got}`, this.where(stage));
     }
     if (this.config === undefined || !(message.roundId instanceof Uint8Array) || !bytesEqual(message.roundId, this.config.roundId)) {
-      throw secaggInvalid('wrong_round', `the ${stage} message is for another round than the one this site is in`, this.where(stage));
+      throw secaggInvalid('WRONG_ROUND', `the ${stage} message is for another round than the one this site is in`, this.where(stage));
     }
   }
 
   private requireUsable(stage: string): void {
     if (this.failure !== undefined) throw this.failure;
-    if (this.disposed) throw secaggPrecondition('client_disposed', 'this round is over for the site: its secrets were zeroized', this.where(stage));
+    if (this.disposed) throw secaggPrecondition('CLIENT_DISPOSED', 'this round is over for the site: its secrets were zeroized', this.where(stage));
   }
 
   private requirePhase(phase: ClientPhase, stage: string): void {
     this.requireUsable(stage);
     if (this.phaseValue !== phase) {
-      throw secaggPrecondition('out_of_order', `a ${stage} step needs phase ${phase}, the site is in phase ${this.phaseValue}`, this.where(stage));
+      throw secaggPrecondition('OUT_OF_ORDER', `a ${stage} step needs phase ${phase}, the site is in phase ${this.phaseValue}`, this.where(stage));
     }
   }
 
@@ -420,7 +420,7 @@ export class SecAggClient {
           ? error
           : error instanceof CryptoError
             ? new SecAggError(error.code, error.reason, error.message, { cause: error, site: this.siteId })
-            : new SecAggError('INTERNAL', 'internal_error', `unexpected failure: ${error instanceof Error ? error.message : String(error)}`, { cause: error, site: this.siteId });
+            : new SecAggError('INTERNAL', 'INTERNAL_ERROR', `unexpected failure: ${error instanceof Error ? error.message : String(error)}`, { cause: error, site: this.siteId });
       this.failure = failure;
       this.phaseValue = 'failed';
       this.dispose();

@@ -11,21 +11,21 @@ import type { CommitHashes } from './messages.js';
 /** The four attested hashes, in the order the commit transcript signs them. */
 export const COMMIT_HASH_FIELDS = ['previousModelHash', 'aggregateHash', 'newModelHash', 'optimizerStateHash'] as const;
 
-/** Throws INVALID_ARGUMENT 'malformed_message' unless every field of `hashes` is a 32-byte digest. */
+/** Throws INVALID_ARGUMENT 'MALFORMED_MESSAGE' unless every field of `hashes` is a 32-byte digest. */
 export function checkCommitHashDigests(hashes: CommitHashes, what: string, context: SecAggErrorContext): void {
   for (const field of COMMIT_HASH_FIELDS) {
     const value: unknown = hashes[field];
     if (!(value instanceof Uint8Array) || value.length !== SHA256_LENGTH) {
-      throw secaggInvalid('malformed_message', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
+      throw secaggInvalid('MALFORMED_MESSAGE', `${what}.${field} must be a 32-byte SHA-256 digest`, context);
     }
   }
 }
 
-/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'model_hash_mismatch'. */
+/** Validated copies of `hashes`; INVALID_ARGUMENT for a malformed field, FAILED_PRECONDITION 'MODEL_HASH_MISMATCH'. */
 export function checkCommitHashes(hashes: CommitHashes, modelHash: Uint8Array, what: string, context: SecAggErrorContext): CommitHashes {
   checkCommitHashDigests(hashes, what, context);
   if (!bytesEqual(hashes.previousModelHash, modelHash)) {
-    throw secaggPrecondition('model_hash_mismatch', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
+    throw secaggPrecondition('MODEL_HASH_MISMATCH', `${what}.previousModelHash is not the model hash of this round's RoundConfig`, context);
   }
   return {
     previousModelHash: new Uint8Array(hashes.previousModelHash),

@@ -57,10 +57,10 @@ export function roundConfigHash(config: RoundConfig): Uint8Array {
 /** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
 export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const reader = new FieldReader(bytes, 'RoundConfig');
-  if (decodeText(reader.field('label'), 'label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('invalid_encoding', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
+  if (decodeText(reader.field('label'), 'label') !== ROUND_CONFIG_LABEL) throw secaggInvalid('INVALID_ENCODING', `RoundConfig: label must be ${ROUND_CONFIG_LABEL}`);
   const version = reader.u32('version');
   if (version !== ROUND_CONFIG_VERSION) {
-    throw secaggInvalid('unsupported_version', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
+    throw secaggInvalid('UNSUPPORTED_VERSION', `RoundConfig: encoding version ${version} is not supported (expected ${ROUND_CONFIG_VERSION})`);
   }
   const federationId = decodeText(reader.field('federationId'), 'federationId');
   const roundId = copy(reader.fixed('roundId', ROUND_ID_LENGTH));
@@ -123,7 +123,7 @@ function decodeHyperParameters(bytes: Uint8Array): Record<string, HyperParameter
     const entry = new FieldReader(entries.field('entry'), 'RoundConfig.hyperParameters entry');
     const keyBytes = entry.field('key');
     if (previous !== undefined && compareBytes(previous, keyBytes) >= 0) {
-      throw secaggInvalid('invalid_encoding', 'RoundConfig.hyperParameters: keys must be distinct and sorted');
+      throw secaggInvalid('INVALID_ENCODING', 'RoundConfig.hyperParameters: keys must be distinct and sorted');
     }
     previous = keyBytes;
     const key = decodeText(keyBytes, 'hyperParameters key');
@@ -148,7 +148,7 @@ function decodeValue(bytes: Uint8Array, key: string): HyperParameterValue {
     default:
       break;
   }
-  throw secaggInvalid('invalid_encoding', `RoundConfig.hyperParameters[${JSON.stringify(key)}]: malformed value`);
+  throw secaggInvalid('INVALID_ENCODING', `RoundConfig.hyperParameters[${JSON.stringify(key)}]: malformed value`);
 }
 
 function encodeLayout(layout: UpdateLayout): Uint8Array {
@@ -185,12 +185,12 @@ const BOM = '\uFEFF';
  */
 function decodeText(bytes: Uint8Array, name: string): string {
   if (bytes.length >= 3 && bytes[0] === UTF8_BOM[0] && bytes[1] === UTF8_BOM[1] && bytes[2] === UTF8_BOM[2]) {
-    throw secaggInvalid('invalid_encoding', `RoundConfig.${name} starts with a UTF-8 byte-order mark (EF BB BF), which a canonical encoding never holds`);
+    throw secaggInvalid('INVALID_ENCODING', `RoundConfig.${name} starts with a UTF-8 byte-order mark (EF BB BF), which a canonical encoding never holds`);
   }
   try {
     return textDecoder.decode(bytes);
   } catch (cause) {
-    throw secaggInvalid('invalid_encoding', `RoundConfig.${name} is not valid UTF-8`, { cause });
+    throw secaggInvalid('INVALID_ENCODING', `RoundConfig.${name} is not valid UTF-8`, { cause });
   }
 }
 
@@ -206,7 +206,7 @@ function refuseLeadingByteOrderMarks(config: RoundConfig): void {
   ];
   for (const [name, text] of texts) {
     if (text.startsWith(BOM)) {
-      throw secaggInvalid('invalid_round_config', `RoundConfig.${name} starts with U+FEFF (a byte-order mark); remove it`, { stage: 'round_config' });
+      throw secaggInvalid('INVALID_ROUND_CONFIG', `RoundConfig.${name} starts with U+FEFF (a byte-order mark); remove it`, { stage: 'round_config' });
     }
   }
 }

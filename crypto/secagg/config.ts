@@ -125,7 +125,7 @@ export function makeRoundId(counter: bigint | number, random: Uint8Array): Uint8
   assertBytes(random, 'random', 16);
   const value = BigInt(counter);
   if (value < 0n || value >= 1n << 64n) {
-    throw secaggInvalid('invalid_round_counter', `round counter must be in [0, 2^64), got ${value}`);
+    throw secaggInvalid('INVALID_ROUND_COUNTER', `round counter must be in [0, 2^64), got ${value}`);
   }
   const out = new Uint8Array(ROUND_ID_LENGTH);
   new DataView(out.buffer).setBigUint64(0, value, false);
@@ -176,7 +176,7 @@ export function vectorLength(config: RoundConfig): number {
  */
 export function validateRoundConfig(config: RoundConfig): void {
   const bad = (field: string, message: string): never => {
-    throw secaggInvalid('invalid_round_config', `RoundConfig.${field} ${message}`, { stage: 'round_config' });
+    throw secaggInvalid('INVALID_ROUND_CONFIG', `RoundConfig.${field} ${message}`, { stage: 'round_config' });
   };
   if (typeof config !== 'object' || config === null) bad('', 'must be an object');
   if (typeof config.federationId !== 'string' || config.federationId.length === 0) bad('federationId', 'must be a non-empty string');

@@ -44,13 +44,13 @@ export class FieldReader {
   /** The next length-prefixed field (a view into the input, not a copy). */
   field(name: string): Uint8Array {
     if (this.offset + 4 > this.bytes.length) {
-      throw secaggInvalid('truncated_encoding', `${this.what}: field ${name} is missing (input ends at byte ${this.offset})`);
+      throw secaggInvalid('TRUNCATED_ENCODING', `${this.what}: field ${name} is missing (input ends at byte ${this.offset})`);
     }
     const length = this.view.getUint32(this.offset, false);
     const start = this.offset + 4;
     if (start + length > this.bytes.length) {
       throw secaggInvalid(
-        'truncated_encoding',
+        'TRUNCATED_ENCODING',
         `${this.what}: field ${name} declares ${length} bytes but only ${this.bytes.length - start} remain`,
       );
     }
@@ -61,7 +61,7 @@ export class FieldReader {
   fixed(name: string, length: number): Uint8Array {
     const value = this.field(name);
     if (value.length !== length) {
-      throw secaggInvalid('invalid_encoding', `${this.what}: field ${name} must be ${length} bytes, got ${value.length}`);
+      throw secaggInvalid('INVALID_ENCODING', `${this.what}: field ${name} must be ${length} bytes, got ${value.length}`);
     }
     return value;
   }
@@ -70,7 +70,7 @@ export class FieldReader {
     try {
       return textDecoder.decode(this.field(name));
     } catch (cause) {
-      throw secaggInvalid('invalid_encoding', `${this.what}: field ${name} is not valid UTF-8`, { cause });
+      throw secaggInvalid('INVALID_ENCODING', `${this.what}: field ${name} is not valid UTF-8`, { cause });
     }
   }
 
@@ -89,7 +89,7 @@ export class FieldReader {
   boolean(name: string): boolean {
     const byte = this.fixed(name, 1)[0];
     if (byte !== 0 && byte !== 1) {
-      throw secaggInvalid('invalid_encoding', `${this.what}: field ${name} must be the byte 0 or 1, got ${String(byte)}`);
+      throw secaggInvalid('INVALID_ENCODING', `${this.what}: field ${name} must be the byte 0 or 1, got ${String(byte)}`);
     }
     return byte === 1;
   }
@@ -109,7 +109,7 @@ export class FieldReader {
   /** Throws unless every byte was consumed (trailing bytes would make two encodings of one value). */
   end(): void {
     if (!this.done()) {
-      throw secaggInvalid('invalid_encoding', `${this.what}: ${this.bytes.length - this.offset} unexpected trailing bytes`);
+      throw secaggInvalid('INVALID_ENCODING', `${this.what}: ${this.bytes.length - this.offset} unexpected trailing bytes`);
     }
   }
 }

@@ -12,7 +12,7 @@ export const SECRET_LENGTH = 32;
 /** x coordinate of `holder`'s shares: 1 + its index in U1 sorted by id (DESIGN.md step 3). */
 export function shareCoordinate(members: readonly string[], holder: string): number {
   const index = members.indexOf(holder);
-  if (index < 0) throw secaggInvalid('unknown_site', `site ${JSON.stringify(holder)} is not a member of U1`);
+  if (index < 0) throw secaggInvalid('UNKNOWN_SITE', `site ${JSON.stringify(holder)} is not a member of U1`);
   return index + 1;
 }
 
@@ -42,11 +42,11 @@ export function isSubset(subset: Iterable<string>, superset: ReadonlySet<string>
  * is a malformed message, not a set to be silently deduplicated).
  */
 export function siteIdSet(siteIds: unknown, field: string, context?: { stage?: string; site?: string }): Set<string> {
-  if (!Array.isArray(siteIds)) throw secaggInvalid('malformed_message', `${field} must be an array of site ids`, context);
+  if (!Array.isArray(siteIds)) throw secaggInvalid('MALFORMED_MESSAGE', `${field} must be an array of site ids`, context);
   const set = new Set<string>();
   for (const siteId of siteIds) {
     if (typeof siteId !== 'string' || siteId.length === 0 || set.has(siteId)) {
-      throw secaggInvalid('malformed_message', `${field} must list distinct non-empty site ids; ${JSON.stringify(siteId)} is not`, context);
+      throw secaggInvalid('MALFORMED_MESSAGE', `${field} must list distinct non-empty site ids; ${JSON.stringify(siteId)} is not`, context);
     }
     set.add(siteId);
   }

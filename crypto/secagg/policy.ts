@@ -7,6 +7,7 @@
  */
 import { bytesEqual, toHex } from '../bytes.js';
 import { validateRoundConfig, type RoundConfig } from './config.js';
+import type { CryptoErrorReason } from '../errors.js';
 import { secaggPrecondition } from './errors.js';
 import {
   DEFAULT_COMPLETE_GRAPH_UP_TO,
@@ -57,40 +58,40 @@ export interface SitePolicy {
 
 /**
  * Throws SecAggError FAILED_PRECONDITION unless `siteId` may take part in `config` under `policy`.
- * Reasons: 'federation_mismatch', 'task_not_pinned', 'site_not_in_round', 'too_few_participants',
- * 'threshold_too_low' (t <= (k+1)/2), 'threshold_below_site_minimum', 'plaintext_not_allowed', then for
- * masked rounds the collusion margin (collusionMarginShortfall), then 'site_not_in_roster'. A structurally
+ * Reasons: 'FEDERATION_MISMATCH', 'TASK_NOT_PINNED', 'SITE_NOT_IN_ROUND', 'TOO_FEW_PARTICIPANTS',
+ * 'THRESHOLD_TOO_LOW' (t <= (k+1)/2), 'THRESHOLD_BELOW_SITE_MINIMUM', 'PLAINTEXT_NOT_ALLOWED', then for
+ * masked rounds the collusion margin (collusionMarginShortfall), then 'SITE_NOT_IN_ROSTER'. A structurally
  * invalid config fails first with INVALID_ARGUMENT.
  */
 export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: string, policy: SitePolicy): void {
   const context = { stage: 'round_config', site: siteId } as const;
-  const refuse = (reason: string, message: string): never => {
+  const refuse = (reason: CryptoErrorReason, message: string): never => {
     throw secaggPrecondition(reason, message, context);
   };
   const { reconstructionThreshold: t, neighbourDegree: k } = config;
   // The threshold rules first: they are the ones validateRoundConfig also enforces, and a site should
   // say in its own words why it refuses a weak round.
   if (Number.isInteger(t) && Number.isInteger(k) && 2 * t <= k + 1) {
-    refuse('threshold_too_low', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`);
+    refuse('THRESHOLD_TOO_LOW', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`);
   }
   validateRoundConfig(config);
   if (policy.federationId !== undefined && policy.federationId !== config.federationId) {
-    refuse('federation_mismatch', `RoundConfig.federationId ${JSON.stringify(config.federationId)} is not this site's federation ${JSON.stringify(policy.federationId)}`);
+    refuse('FEDERATION_MISMATCH', `RoundConfig.federationId ${JSON.stringify(config.federationId)} is not this site's federation ${JSON.stringify(policy.federationId)}`);
   }
   if (!policy.pinnedTaskHashes.some((pinned) => bytesEqual(pinned, config.taskHash))) {
-    refuse('task_not_pinned', `RoundConfig.taskHash ${toHex(config.taskHash)} is not among the ${policy.pinnedTaskHashes.length} task hashes this site pins`);
+    refuse('TASK_NOT_PINNED', `RoundConfig.taskHash ${toHex(config.taskHash)} is not among the ${policy.pinnedTaskHashes.length} task hashes this site pins`);
   }
   if (!config.participants.includes(siteId)) {
-    refuse('site_not_in_round', `RoundConfig.participants (${config.participants.length} sites) does not include this site`);
+    refuse('SITE_NOT_IN_ROUND', `RoundConfig.participants (${config.participants.length} sites) does not include this site`);
   }
   if (config.participants.length < policy.minParticipants) {
-    refuse('too_few_participants', `RoundConfig.participants has ${config.participants.length} sites, this site requires at least ${policy.minParticipants}`);
+    refuse('TOO_FEW_PARTICIPANTS', `RoundConfig.participants has ${config.participants.length} sites, this site requires at least ${policy.minParticipants}`);
   }
   if (t < policy.minThreshold) {
-    refuse('threshold_below_site_minimum', `RoundConfig.reconstructionThreshold t = ${t} is below this site's minimum ${policy.minThreshold}`);
+    refuse('THRESHOLD_BELOW_SITE_MINIMUM', `RoundConfig.reconstructionThreshold t = ${t} is below this site's minimum ${policy.minThreshold}`);
   }
   if (config.plaintext && policy.allowPlaintext !== true) {
-    refuse('plaintext_not_allowed', 'RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)');
+    refuse('PLAINTEXT_NOT_ALLOWED', 'RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)');
   }
   // A plaintext round shows the coordinator every update anyway: a collusion margin would protect nothing.
   const shortfall = config.plaintext ? undefined : collusionMarginShortfall(config.participants.length, k, t, policy);
@@ -98,7 +99,7 @@ export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: strin
   if (policy.roster !== undefined) {
     const outsiders = config.participants.filter((member) => !policy.roster?.has(member));
     if (outsiders.length > 0) {
-      refuse('site_not_in_roster', `RoundConfig.participants includes ${outsiders.length} site(s) outside the pinned roster, e.g. ${JSON.stringify(outsiders[0])}`);
+      refuse('SITE_NOT_IN_ROSTER', `RoundConfig.participants includes ${outsiders.length} site(s) outside the pinned roster, e.g. ${JSON.stringify(outsiders[0])}`);
     }
   }
 }
@@ -107,7 +108,7 @@ export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: strin
 export type MarginPolicy = Pick<SitePolicy, 'minToleratedColluders' | 'minNeighbourDegree' | 'completeGraphUpTo' | 'requireTwoThirdsThreshold'>;
 
 export interface MarginShortfall {
-  readonly reason: 'complete_graph_required' | 'neighbour_degree_too_low' | 'threshold_without_margin' | 'too_few_tolerated_colluders';
+  readonly reason: 'COMPLETE_GRAPH_REQUIRED' | 'NEIGHBOUR_DEGREE_TOO_LOW' | 'THRESHOLD_WITHOUT_MARGIN' | 'TOO_FEW_TOLERATED_COLLUDERS';
   readonly message: string;
 }
 
@@ -115,9 +116,9 @@ export interface MarginShortfall {
  * The first collusion-margin rule a masked round of `participants` sites with degree k and threshold t
  * breaks under `policy` (the defaults when `{}`), or undefined. The coordinator uses it to warn about
  * rounds that default sites refuse. Rules (margin.ts; DESIGN.md "What a site checks for itself"):
- * 'complete_graph_required' (|U| <= completeGraphUpTo and k < |U| - 1), 'neighbour_degree_too_low'
- * (k < min(|U| - 1, minNeighbourDegree)), 'threshold_without_margin' (t < ceil(2(k+1)/3)),
- * 'too_few_tolerated_colluders' (min(2t - (k+1), k) - 1 < minToleratedColluders). Messages state the
+ * 'COMPLETE_GRAPH_REQUIRED' (|U| <= completeGraphUpTo and k < |U| - 1), 'NEIGHBOUR_DEGREE_TOO_LOW'
+ * (k < min(|U| - 1, minNeighbourDegree)), 'THRESHOLD_WITHOUT_MARGIN' (t < ceil(2(k+1)/3)),
+ * 'TOO_FEW_TOLERATED_COLLUDERS' (min(2t - (k+1), k) - 1 < minToleratedColluders). Messages state the
  * round's public values and the site.yaml key, not the site's own settings.
  */
 export function collusionMarginShortfall(participants: number, neighbourDegree: number, threshold: number, policy: MarginPolicy = {}): MarginShortfall | undefined {
@@ -126,23 +127,23 @@ export function collusionMarginShortfall(participants: number, neighbourDegree: 
   const round = `RoundConfig (|U| = ${participants}, k = ${k}, t = ${t})`;
   if (participants <= (policy.completeGraphUpTo ?? DEFAULT_COMPLETE_GRAPH_UP_TO) && k < participants - 1) {
     return {
-      reason: 'complete_graph_required',
+      reason: 'COMPLETE_GRAPH_REQUIRED',
       message: `${round} is not the complete graph (k = |U| - 1 = ${participants - 1}), which the site requires for a round of this size (policy.complete_graph_up_to)`,
     };
   }
   if (k < Math.min(participants - 1, policy.minNeighbourDegree ?? DEFAULT_MIN_NEIGHBOUR_DEGREE)) {
-    return { reason: 'neighbour_degree_too_low', message: `${round} gives each site fewer neighbours than the site requires (policy.min_neighbour_degree)` };
+    return { reason: 'NEIGHBOUR_DEGREE_TOO_LOW', message: `${round} gives each site fewer neighbours than the site requires (policy.min_neighbour_degree)` };
   }
   if (policy.requireTwoThirdsThreshold !== false && t < twoThirdsThreshold(k)) {
     return {
-      reason: 'threshold_without_margin',
+      reason: 'THRESHOLD_WITHOUT_MARGIN',
       message: `${round} has t below ceil(2(k+1)/3) = ${twoThirdsThreshold(k)}, the two-thirds majority of a closed neighbourhood that a site requires`,
     };
   }
   const tolerated = toleratedColluders(k, t);
   if (tolerated < (policy.minToleratedColluders ?? DEFAULT_MIN_TOLERATED_COLLUDERS)) {
     return {
-      reason: 'too_few_tolerated_colluders',
+      reason: 'TOO_FEW_TOLERATED_COLLUDERS',
       message: `${round} tolerates ${Math.max(tolerated, 0)} colluding site(s) besides the coordinator (min(2t - (k+1), k) - 1), fewer than the site requires (policy.min_tolerated_colluders)`,
     };
   }

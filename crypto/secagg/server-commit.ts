@@ -15,7 +15,7 @@ import { commitTranscript, type RoundContext } from './transcript.js';
 
 export interface RejectedCommitSignature {
   readonly siteId: string;
-  readonly reason: 'bad_signature' | 'commit_mismatch';
+  readonly reason: 'BAD_SIGNATURE' | 'COMMIT_MISMATCH';
 }
 
 export interface CommitStatus {
@@ -69,16 +69,16 @@ export class CommitCollector {
   add(sender: string, message: CommitSignatureMessage, publicKey: KeyObject): void {
     const where = { stage: 'commit', site: sender };
     if (!this.maskedSurvivors.includes(sender)) {
-      throw secaggDenied('not_a_member', 'commit signatures are accepted from members of U3 only', where);
+      throw secaggDenied('NOT_A_MEMBER', 'commit signatures are accepted from members of U3 only', where);
     }
-    if (this.signatures.has(sender)) throw secaggPrecondition('duplicate_message', 'this site already sent its commit signature', where);
+    if (this.signatures.has(sender)) throw secaggPrecondition('DUPLICATE_MESSAGE', 'this site already sent its commit signature', where);
     if (!sameCommitHashes(message, this.hashes)) {
-      this.reject(sender, 'commit_mismatch');
-      throw secaggPrecondition('commit_mismatch', 'the commit signature is over other model, aggregate or optimiser hashes than this round\'s', where);
+      this.reject(sender, 'COMMIT_MISMATCH');
+      throw secaggPrecondition('COMMIT_MISMATCH', 'the commit signature is over other model, aggregate or optimiser hashes than this round\'s', where);
     }
     if (!verifyMessage(publicKey, this.transcript, message.signature)) {
-      this.reject(sender, 'bad_signature');
-      throw secaggDenied('bad_signature', 'commit.signature does not verify against the sender\'s certificate', where);
+      this.reject(sender, 'BAD_SIGNATURE');
+      throw secaggDenied('BAD_SIGNATURE', 'commit.signature does not verify against the sender\'s certificate', where);
     }
     this.signatures.set(sender, new Uint8Array(message.signature));
   }

@@ -23,14 +23,14 @@ export class SiteKeys {
     if (cached !== undefined) return cached;
     const certificate = this.certificates.get(siteId);
     if (certificate === undefined) {
-      throw secaggDenied('certificate_missing', `no certificate is known for site ${JSON.stringify(siteId)}`, { stage, site: siteId });
+      throw secaggDenied('CERTIFICATE_MISSING', `no certificate is known for site ${JSON.stringify(siteId)}`, { stage, site: siteId });
     }
     try {
       const { publicKey } = verifyPeerCertificate(certificate, this.trust, this.at, { siteId, role: 'participant' });
       this.keys.set(siteId, publicKey);
       return publicKey;
     } catch (cause) {
-      const reason = cause instanceof CryptoError ? cause.reason : 'certificate_invalid';
+      const reason = cause instanceof CryptoError ? cause.reason : 'CERTIFICATE_INVALID';
       throw secaggDenied(reason, `the certificate of site ${JSON.stringify(siteId)} was rejected: ${cause instanceof Error ? cause.message : String(cause)}`, { stage, site: siteId, cause });
     }
   }

@@ -62,7 +62,7 @@ function bytesOf(value: unknown, length: number | undefined, field: string, cont
   if (!(value instanceof Uint8Array) || (length !== undefined && value.length !== length)) {
     const expected = length === undefined ? 'bytes' : `${length} bytes`;
     const got = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
-    throw secaggInvalid('invalid_length', `${field} must be ${expected}, got ${got}`, context);
+    throw secaggInvalid('INVALID_LENGTH', `${field} must be ${expected}, got ${got}`, context);
   }
   return value;
 }
@@ -70,7 +70,7 @@ function bytesOf(value: unknown, length: number | undefined, field: string, cont
 function requireSignature(publicKey: KeyObject, transcript: Uint8Array, signature: unknown, field: string, context: { stage: string; site: string }): void {
   const bytes = bytesOf(signature, undefined, field, context);
   if (!verifyMessage(publicKey, transcript, bytes)) {
-    throw secaggDenied('bad_signature', `${field} does not verify against the sender's certificate`, context);
+    throw secaggDenied('BAD_SIGNATURE', `${field} does not verify against the sender's certificate`, context);
   }
 }
 
@@ -80,7 +80,7 @@ export function intakeAdvert(sender: string, message: AdvertiseKeysMessage, view
   const maskPublicKey = bytesOf(message.maskPublicKey, X25519_KEY_LENGTH, 'advertise_keys.maskPublicKey', context);
   const nonceCommitment = bytesOf(message.nonceCommitment, SHA256_LENGTH, 'advertise_keys.nonceCommitment', context);
   if (bytesEqual(cipherPublicKey, maskPublicKey)) {
-    throw secaggInvalid('invalid_key', 'advertise_keys.cipherPublicKey and maskPublicKey must differ', context);
+    throw secaggInvalid('INVALID_KEY', 'advertise_keys.cipherPublicKey and maskPublicKey must differ', context);
   }
   requireSignature(publicKey, advertiseTranscript(view.context, cipherPublicKey, maskPublicKey, nonceCommitment), message.signature, 'advertise_keys.signature', context);
   return { ...message, cipherPublicKey: copy(cipherPublicKey), maskPublicKey: copy(maskPublicKey), nonceCommitment: copy(nonceCommitment), signature: copy(message.signature) };
@@ -91,7 +91,7 @@ export function intakeNonce(sender: string, message: NonceRevealMessage, view: I
   const nonce = bytesOf(message.nonce, GRAPH_NONCE_LENGTH, 'nonce_reveal.nonce', context);
   const commitment = view.nonceCommitments?.get(sender) as Uint8Array;
   if (!bytesEqual(commitmentOf(nonce), commitment)) {
-    throw secaggInvalid('nonce_mismatch', 'nonce_reveal.nonce does not match the sender\'s commitment H(r_u) in L', context);
+    throw secaggInvalid('NONCE_MISMATCH', 'nonce_reveal.nonce does not match the sender\'s commitment H(r_u) in L', context);
   }
   requireSignature(publicKey, keyListTranscript(view.context, view.keyListHash as Uint8Array), message.keyListSignature, 'nonce_reveal.keyListSignature', context);
   return { nonce: copy(nonce), keyListSignature: copy(message.keyListSignature) };
@@ -106,19 +106,19 @@ export function intakeShareKeys(sender: string, message: ShareKeysMessage, view:
   const context = { stage: 'share_keys', site: sender };
   const graph = view.graph as NeighbourGraph;
   const selfMaskCommitment = bytesOf(message.selfMaskCommitment, SHA256_LENGTH, 'share_keys.selfMaskCommitment', context);
-  if (!Array.isArray(message.shares)) throw secaggInvalid('malformed_message', 'share_keys.shares must be an array', context);
+  if (!Array.isArray(message.shares)) throw secaggInvalid('MALFORMED_MESSAGE', 'share_keys.shares must be an array', context);
   const shares = new Map<string, Uint8Array>();
   for (const [index, share] of (message.shares as readonly OutgoingShare[]).entries()) {
     const receiver = share?.receiver;
     if (typeof receiver !== 'string' || !graph.isNeighbour(sender, receiver)) {
-      throw secaggInvalid('share_misaddressed', `share_keys.shares[${index}] is addressed to ${JSON.stringify(receiver)}, which is not a neighbour of the sender`, context);
+      throw secaggInvalid('SHARE_MISADDRESSED', `share_keys.shares[${index}] is addressed to ${JSON.stringify(receiver)}, which is not a neighbour of the sender`, context);
     }
-    if (shares.has(receiver)) throw secaggInvalid('duplicate_share', `share_keys.shares holds two shares for ${JSON.stringify(receiver)}`, context);
+    if (shares.has(receiver)) throw secaggInvalid('DUPLICATE_SHARE', `share_keys.shares holds two shares for ${JSON.stringify(receiver)}`, context);
     shares.set(receiver, copy(bytesOf(share.ciphertext, SEALED_SHARE_PAIR_LENGTH, `share_keys.shares[${index}].ciphertext`, context)));
   }
   const neighbours = graph.neighbours(sender);
   if (shares.size !== neighbours.length) {
-    throw secaggInvalid('share_missing', `share_keys.shares must hold one share per neighbour (${neighbours.length}), got ${shares.size}`, context);
+    throw secaggInvalid('SHARE_MISSING', `share_keys.shares must hold one share per neighbour (${neighbours.length}), got ${shares.size}`, context);
   }
   requireSignature(publicKey, shareKeysTranscript(view.context, view.keyListHash as Uint8Array, selfMaskCommitment, sharesDigest(message.shares)), message.signature, 'share_keys.signature', context);
   return { selfMaskCommitment: copy(selfMaskCommitment), shares };
@@ -136,15 +136,15 @@ export function intakeMaskedInput(sender: string, message: MaskedInputMessage, v
   const expected = vectorLength(view.config);
   if (!(message.maskedVector instanceof Uint32Array) || message.maskedVector.length !== expected) {
     const got = message.maskedVector instanceof Uint32Array ? `${message.maskedVector.length} elements` : typeof message.maskedVector;
-    throw secaggInvalid('invalid_vector_length', `masked_input.maskedVector must be a Uint32Array of d + 4 = ${expected} elements, got ${got}`, context);
+    throw secaggInvalid('INVALID_VECTOR_LENGTH', `masked_input.maskedVector must be a Uint32Array of d + 4 = ${expected} elements, got ${got}`, context);
   }
   const digest = bytesOf(message.survivorDigest, SHA256_LENGTH, 'masked_input.survivorDigest', context);
   if (!bytesEqual(digest, view.survivorDigest as Uint8Array)) {
-    throw secaggPrecondition('survivor_set_mismatch', 'masked_input.survivorDigest is not H(U2) as announced', context);
+    throw secaggPrecondition('SURVIVOR_SET_MISMATCH', 'masked_input.survivorDigest is not H(U2) as announced', context);
   }
   const claimed = bytesOf(message.uploadHash, SHA256_LENGTH, 'masked_input.uploadHash', context);
   const actual = uploadHash(message.maskedVector);
-  if (!bytesEqual(claimed, actual)) throw secaggInvalid('upload_hash_mismatch', 'masked_input.uploadHash is not the SHA-256 of the uploaded vector', context);
+  if (!bytesEqual(claimed, actual)) throw secaggInvalid('UPLOAD_HASH_MISMATCH', 'masked_input.uploadHash is not the SHA-256 of the uploaded vector', context);
   requireSignature(publicKey, maskedInputTranscript(view.context, view.keyListHash as Uint8Array, digest, actual), message.signature, 'masked_input.signature', context);
   return { vector: message.maskedVector, survivorDigest: copy(digest), uploadHash: actual, signature: copy(message.signature) };
 }
@@ -165,23 +165,23 @@ export function intakeUnmask(sender: string, message: UnmaskResponseMessage, vie
   const graph = view.graph as NeighbourGraph;
   const shareSurvivors = view.shareSurvivors as ReadonlySet<string>;
   const maskedSurvivors = view.maskedSurvivors as ReadonlySet<string>;
-  if (!Array.isArray(message.shares)) throw secaggInvalid('malformed_message', 'unmask.shares must be an array', context);
+  if (!Array.isArray(message.shares)) throw secaggInvalid('MALFORMED_MESSAGE', 'unmask.shares must be an array', context);
   const x = shareCoordinate(view.members as readonly string[], sender);
   const dealers = new Set<string>();
   const accepted: RevealedShare[] = [];
   for (const [index, revealed] of (message.shares as readonly RevealedShare[]).entries()) {
     const dealer = revealed?.dealer;
     if (typeof dealer !== 'string' || !shareSurvivors.has(dealer) || !(dealer === sender || graph.isNeighbour(sender, dealer))) {
-      throw secaggInvalid('share_misaddressed', `unmask.shares[${index}] is for ${JSON.stringify(dealer)}, whose shares the sender does not hold`, context);
+      throw secaggInvalid('SHARE_MISADDRESSED', `unmask.shares[${index}] is for ${JSON.stringify(dealer)}, whose shares the sender does not hold`, context);
     }
-    if (dealers.has(dealer)) throw secaggInvalid('duplicate_share', `unmask.shares holds two shares of ${JSON.stringify(dealer)}`, context);
+    if (dealers.has(dealer)) throw secaggInvalid('DUPLICATE_SHARE', `unmask.shares holds two shares of ${JSON.stringify(dealer)}`, context);
     const expected = maskedSurvivors.has(dealer) ? 'self_mask' : 'mask_key';
     if (revealed.secret !== expected) {
-      throw secaggInvalid('unexpected_share', `unmask.shares[${index}] reveals ${JSON.stringify(revealed.secret)} of ${JSON.stringify(dealer)}; only its ${expected} share is called for`, context);
+      throw secaggInvalid('UNEXPECTED_SHARE', `unmask.shares[${index}] reveals ${JSON.stringify(revealed.secret)} of ${JSON.stringify(dealer)}; only its ${expected} share is called for`, context);
     }
     const bytes = bytesOf(revealed.share, REVEALED_SHARE_LENGTH, `unmask.shares[${index}].share`, context);
     if (decodeShare(bytes, SECRET_LENGTH).x !== x) {
-      throw secaggInvalid('invalid_share', `unmask.shares[${index}] is at x = ${decodeShare(bytes, SECRET_LENGTH).x}, the sender holds x = ${x}`, context);
+      throw secaggInvalid('INVALID_SHARE', `unmask.shares[${index}] is at x = ${decodeShare(bytes, SECRET_LENGTH).x}, the sender holds x = ${x}`, context);
     }
     dealers.add(dealer);
     accepted.push({ dealer, secret: expected, share: copy(bytes) });

@@ -102,7 +102,7 @@ function reconstructSecrets(input: UnmaskInput, inconsistentShares: Inconsistent
   const gathered = needed.map((item) => ({ ...item, ...gatherShares(input, item.dealer, item.secret) }));
   const short: Shortfall[] = gathered.filter((item) => item.shares.length < t).map((item) => ({ dealer: item.dealer, secret: item.secret, live: item.shares.length }));
   if (short.length > 0) {
-    throw secaggAborted('insufficient_share_holders', `Unmask: ${describeShortfalls(short, t)}`, { stage: 'unmask' });
+    throw secaggAborted('INSUFFICIENT_SHARE_HOLDERS', `Unmask: ${describeShortfalls(short, t)}`, { stage: 'unmask' });
   }
   const recovered: RecoveredSecrets = { selfMask: new Map(), maskKey: new Map() };
   for (const item of gathered) {
@@ -115,8 +115,8 @@ function reconstructSecrets(input: UnmaskInput, inconsistentShares: Inconsistent
       result = recoverWithCheck(item.shares, t, SECRET_LENGTH, check);
     } catch (cause) {
       for (const secret of [...recovered.selfMask.values(), ...recovered.maskKey.values()]) zeroize(secret);
-      if (cause instanceof CryptoError && cause.reason === 'shamir_unrecoverable') {
-        throw secaggAborted('unrecoverable_secret', `Unmask: no ${t} of the ${item.shares.length} revealed shares of ${item.secret} of ${JSON.stringify(item.dealer)} pass its check`, { stage: 'unmask', site: item.dealer, cause });
+      if (cause instanceof CryptoError && cause.reason === 'SHAMIR_UNRECOVERABLE') {
+        throw secaggAborted('UNRECOVERABLE_SECRET', `Unmask: no ${t} of the ${item.shares.length} revealed shares of ${item.secret} of ${JSON.stringify(item.dealer)} pass its check`, { stage: 'unmask', site: item.dealer, cause });
       }
       throw cause;
     } finally {

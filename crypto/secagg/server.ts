@@ -11,7 +11,7 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes.js';
 import type { TrustAnchor } from '../certificate.js';
-import { CryptoError } from '../errors.js';
+import { CryptoError, type CryptoErrorReason } from '../errors.js';
 import { buildNeighbourGraph, graphSeed, sortSiteIds, type NeighbourGraph } from '../graph.js';
 import { sha256 } from '../hash.js';
 import type { PrgScratch } from '../prg.js';
@@ -123,7 +123,7 @@ export class SecAggServer {
     this.siteKeys = new SiteKeys(options.certificates, options.trust, options.now);
     this.minSurvivors = options.minSurvivors ?? options.config.reconstructionThreshold;
     if (!Number.isInteger(this.minSurvivors) || this.minSurvivors < 1) {
-      throw secaggInvalid('invalid_argument', `options.minSurvivors must be a positive integer, got ${String(options.minSurvivors)}`);
+      throw secaggInvalid('INVALID_ARGUMENT', `options.minSurvivors must be a positive integer, got ${String(options.minSurvivors)}`);
     }
   }
 
@@ -155,20 +155,20 @@ export class SecAggServer {
     if (this.abortError !== undefined) throw this.roundAborted();
     const stage = typeof message === 'object' && message !== null ? (message as { stage?: unknown }).stage : undefined;
     if (typeof stage !== 'string' || !CLIENT_STAGES.includes(stage as ClientStage)) {
-      throw secaggInvalid('unknown_stage', `message stage ${JSON.stringify(stage)} is not one of ${CLIENT_STAGES.join(', ')}`, { site: sender });
+      throw secaggInvalid('UNKNOWN_STAGE', `message stage ${JSON.stringify(stage)} is not one of ${CLIENT_STAGES.join(', ')}`, { site: sender });
     }
     if (!(message.roundId instanceof Uint8Array) || !bytesEqual(message.roundId, this.config.roundId)) {
-      throw secaggInvalid('wrong_round', 'the message is for another round (round id differs)', { stage, site: sender });
+      throw secaggInvalid('WRONG_ROUND', 'the message is for another round (round id differs)', { stage, site: sender });
     }
     if (stage !== this.openStage()) {
-      throw secaggPrecondition('stage_closed', `a ${stage} message arrived while the round accepts ${this.openStage() ?? 'no messages'}`, { stage, site: sender });
+      throw secaggPrecondition('STAGE_CLOSED', `a ${stage} message arrived while the round accepts ${this.openStage() ?? 'no messages'}`, { stage, site: sender });
     }
     const { expected, answered } = this.stageSenders();
     if (!expected.has(sender)) {
-      throw secaggDenied('unexpected_sender', `site ${JSON.stringify(sender)} is not expected to send ${stage} in this round`, { stage, site: sender });
+      throw secaggDenied('UNEXPECTED_SENDER', `site ${JSON.stringify(sender)} is not expected to send ${stage} in this round`, { stage, site: sender });
     }
     if (answered.has(sender)) {
-      throw secaggPrecondition('duplicate_message', `site ${JSON.stringify(sender)} already sent its ${stage} message`, { stage, site: sender });
+      throw secaggPrecondition('DUPLICATE_MESSAGE', `site ${JSON.stringify(sender)} already sent its ${stage} message`, { stage, site: sender });
     }
     const publicKey = this.siteKeys.publicKeyOf(sender, stage);
     try {
@@ -221,7 +221,7 @@ export class SecAggServer {
     this.requireSurvivors(members.length, 'U1', 'advertise_keys');
     const holders = Math.min(this.config.neighbourDegree + 1, members.length);
     if (holders < this.config.reconstructionThreshold) {
-      this.abort('insufficient_share_holders', `closed neighbourhoods over |U1| = ${members.length} sites have ${holders} members, fewer than t = ${this.config.reconstructionThreshold}`, 'advertise_keys');
+      this.abort('INSUFFICIENT_SHARE_HOLDERS', `closed neighbourhoods over |U1| = ${members.length} sites have ${holders} members, fewer than t = ${this.config.reconstructionThreshold}`, 'advertise_keys');
     }
     const entries = keyListEntries(members, this.adverts);
     this.members = members;
@@ -238,7 +238,7 @@ export class SecAggServer {
     if (missing.length > 0) {
       // A withheld nonce must end the round: letting the others go on would let the last revealer
       // choose the graph (DESIGN.md step 2).
-      this.abort('nonce_withheld', `${missing.length} member(s) of U1 did not reveal their nonce r_u, e.g. ${JSON.stringify(missing[0])}`, 'nonce_reveal');
+      this.abort('NONCE_WITHHELD', `${missing.length} member(s) of U1 did not reveal their nonce r_u, e.g. ${JSON.stringify(missing[0])}`, 'nonce_reveal');
     }
     const nonces = new Map([...this.nonces].map(([siteId, reveal]) => [siteId, reveal.nonce]));
     const graph = buildNeighbourGraph(graphSeed(this.context.roundConfigHash, this.listHash as Uint8Array, nonces, this.members), this.members, this.config.neighbourDegree);
@@ -265,7 +265,7 @@ export class SecAggServer {
     this.requireSurvivors(survivors.size, 'U2', 'share_keys');
     const short = [...survivors].filter((siteId) => liveHolders(graph, siteId, survivors) < this.config.reconstructionThreshold);
     if (short.length > 0) {
-      this.abort('insufficient_share_holders', `${short.length} member(s) of U2 have fewer than t = ${this.config.reconstructionThreshold} of their closed neighbourhood in U2, e.g. ${JSON.stringify(short[0])}; they cannot mask safely`, 'share_keys');
+      this.abort('INSUFFICIENT_SHARE_HOLDERS', `${short.length} member(s) of U2 have fewer than t = ${this.config.reconstructionThreshold} of their closed neighbourhood in U2, e.g. ${JSON.stringify(short[0])}; they cannot mask safely`, 'share_keys');
     }
     const messages = shareDeliveries(this.config.roundId, graph, survivors, (sender, receiver) => (this.dealt.get(sender) as AcceptedShareKeys).shares.get(receiver) as Uint8Array);
     this.shareSurvivors = survivors;
@@ -273,7 +273,7 @@ export class SecAggServer {
     const length = vectorLength(this.config);
     const buffer = this.options.sumBuffer;
     if (buffer !== undefined && buffer.length !== length) {
-      throw secaggInvalid('invalid_argument', `options.sumBuffer must have d + 4 = ${length} elements, got ${buffer.length}`);
+      throw secaggInvalid('INVALID_ARGUMENT', `options.sumBuffer must have d + 4 = ${length} elements, got ${buffer.length}`);
     }
     this.sum = buffer === undefined ? new Uint32Array(length) : buffer.fill(0);
     this.phaseValue = 'masked_input';
@@ -344,15 +344,15 @@ export class SecAggServer {
   }
 
   commitStatus(): CommitStatus {
-    if (this.commits === undefined) throw secaggPrecondition('out_of_order', 'Commit has not begun', { stage: 'commit' });
+    if (this.commits === undefined) throw secaggPrecondition('OUT_OF_ORDER', 'Commit has not begun', { stage: 'commit' });
     return this.commits.status();
   }
 
-  /** The ledger record; throws FAILED_PRECONDITION 'commit_quorum_not_reached' until the quorum is stored. */
+  /** The ledger record; throws FAILED_PRECONDITION 'COMMIT_QUORUM_NOT_REACHED' until the quorum is stored. */
   commitRecord(): CommitRecord {
     const status = this.commitStatus();
     if (!status.committed) {
-      throw secaggPrecondition('commit_quorum_not_reached', `${status.signers.length} valid commit signatures, ${status.required} required (> |U3|/2 and >= t)`, { stage: 'commit' });
+      throw secaggPrecondition('COMMIT_QUORUM_NOT_REACHED', `${status.signers.length} valid commit signatures, ${status.required} required (> |U3|/2 and >= t)`, { stage: 'commit' });
     }
     const commits = this.commits as CommitCollector;
     return {
@@ -367,7 +367,7 @@ export class SecAggServer {
   }
 
   /** Ends the round (e.g. the caller's overall deadline); nothing is output afterwards. */
-  abort(reason: string, message: string, stage?: string): never {
+  abort(reason: CryptoErrorReason, message: string, stage?: string): never {
     const error = secaggAborted(reason, `round aborted: ${message}`, stage === undefined ? {} : { stage });
     this.markAborted(error);
     throw error;
@@ -402,13 +402,13 @@ export class SecAggServer {
   private requirePhase(phase: ServerPhase): void {
     if (this.abortError !== undefined) throw this.roundAborted();
     if (this.phaseValue !== phase) {
-      throw secaggPrecondition('out_of_order', `closing ${phase} needs phase ${phase}, the round is in phase ${this.phaseValue}`);
+      throw secaggPrecondition('OUT_OF_ORDER', `closing ${phase} needs phase ${phase}, the round is in phase ${this.phaseValue}`);
     }
   }
 
   private requireSurvivors(count: number, name: string, stage: string): void {
     if (count < this.minSurvivors) {
-      this.abort('too_few_survivors', `|${name}| = ${count} is below the minimum of ${this.minSurvivors} survivors`, stage);
+      this.abort('TOO_FEW_SURVIVORS', `|${name}| = ${count} is below the minimum of ${this.minSurvivors} survivors`, stage);
     }
   }
 
@@ -416,7 +416,7 @@ export class SecAggServer {
   private requireHolders(masked: ReadonlySet<string>, holders: ReadonlySet<string>, stage: string): void {
     const graph = this.graph as NeighbourGraph;
     const short = shortfalls(graph, neededSecrets(graph, this.shareSurvivors, masked), holders, this.config.reconstructionThreshold);
-    if (short.length > 0) this.abort('insufficient_share_holders', describeShortfalls(short, this.config.reconstructionThreshold), stage);
+    if (short.length > 0) this.abort('INSUFFICIENT_SHARE_HOLDERS', describeShortfalls(short, this.config.reconstructionThreshold), stage);
   }
 
   private openStage(): ClientStage | undefined {

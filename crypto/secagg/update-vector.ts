@@ -22,10 +22,10 @@ export interface LocalUpdate {
 /** w = min(examples, W) / W (DESIGN.md step 4). */
 export function updateWeight(trainingExamples: number, maxWeight: number): number {
   if (!Number.isSafeInteger(trainingExamples) || trainingExamples < 0) {
-    throw secaggInvalid('invalid_update', `trainingExamples must be a non-negative integer, got ${String(trainingExamples)}`);
+    throw secaggInvalid('INVALID_UPDATE', `trainingExamples must be a non-negative integer, got ${String(trainingExamples)}`);
   }
   if (!Number.isSafeInteger(maxWeight) || maxWeight < 1) {
-    throw secaggInvalid('invalid_update', `maxWeight must be a positive integer, got ${String(maxWeight)}`);
+    throw secaggInvalid('INVALID_UPDATE', `maxWeight must be a positive integer, got ${String(maxWeight)}`);
   }
   return Math.min(trainingExamples, maxWeight) / maxWeight;
 }
@@ -67,32 +67,32 @@ export function quantizeUpdate(config: RoundConfig, update: LocalUpdate, out: Ui
 function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array): void {
   const d = parameterCount(config);
   if (!(update.delta instanceof Float32Array) && !(update.delta instanceof Float64Array)) {
-    throw secaggInvalid('invalid_update', 'update.delta must be a Float32Array or Float64Array');
+    throw secaggInvalid('INVALID_UPDATE', 'update.delta must be a Float32Array or Float64Array');
   }
   if (update.delta.length !== d) {
-    throw secaggInvalid('invalid_update', `update.delta must have d = ${d} elements (RoundConfig.layout), got ${update.delta.length}`);
+    throw secaggInvalid('INVALID_UPDATE', `update.delta must have d = ${d} elements (RoundConfig.layout), got ${update.delta.length}`);
   }
   if (!(out instanceof Uint32Array) || out.length !== vectorLength(config)) {
-    throw secaggInvalid('invalid_update', `output must be a Uint32Array of d + 4 = ${vectorLength(config)} elements`);
+    throw secaggInvalid('INVALID_UPDATE', `output must be a Uint32Array of d + 4 = ${vectorLength(config)} elements`);
   }
   if (typeof update.weight !== 'number' || !(update.weight >= 0 && update.weight <= 1)) {
-    throw secaggInvalid('invalid_update', `update.weight must be a number in [0, 1] (w = min(examples, W) / W), got ${String(update.weight)}`);
+    throw secaggInvalid('INVALID_UPDATE', `update.weight must be a number in [0, 1] (w = min(examples, W) / W), got ${String(update.weight)}`);
   }
   if (typeof update.evalLossSum !== 'number' || !Number.isFinite(update.evalLossSum) || update.evalLossSum < 0) {
-    throw secaggInvalid('invalid_update', `update.evalLossSum must be a finite non-negative number, got ${String(update.evalLossSum)}`);
+    throw secaggInvalid('INVALID_UPDATE', `update.evalLossSum must be a finite non-negative number, got ${String(update.evalLossSum)}`);
   }
   if (!Number.isSafeInteger(update.evalExamples) || update.evalExamples < 0 || update.evalExamples > config.layout.maxEvalExamples) {
-    throw secaggInvalid('invalid_update', `update.evalExamples must be an integer in [0, E_max = ${config.layout.maxEvalExamples}], got ${String(update.evalExamples)}`);
+    throw secaggInvalid('INVALID_UPDATE', `update.evalExamples must be an integer in [0, E_max = ${config.layout.maxEvalExamples}], got ${String(update.evalExamples)}`);
   }
   if (!Number.isSafeInteger(update.evalCorrect) || update.evalCorrect < 0 || update.evalCorrect > update.evalExamples) {
-    throw secaggInvalid('invalid_update', `update.evalCorrect must be an integer in [0, evalExamples = ${update.evalExamples}], got ${String(update.evalCorrect)}`);
+    throw secaggInvalid('INVALID_UPDATE', `update.evalCorrect must be an integer in [0, evalExamples = ${update.evalExamples}], got ${String(update.evalCorrect)}`);
   }
 }
 
 function assertFinite(values: Float32Array | Float64Array, offset: number): void {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) {
-      throw secaggInvalid('invalid_update', `update.delta[${offset + i}] must be finite, got ${String(values[i])}`);
+      throw secaggInvalid('INVALID_UPDATE', `update.delta[${offset + i}] must be finite, got ${String(values[i])}`);
     }
   }
 }

@@ -27,9 +27,9 @@ export function vectorToLittleEndianBytes(vector: Uint32Array): Uint8Array {
  */
 export function vectorFromLittleEndianBytes(bytes: Uint8Array, expectedLength?: number): Uint32Array {
   if (expectedLength !== undefined && bytes.byteLength !== expectedLength * 4) {
-    throw secaggInvalid('vector_length', `a vector of ${expectedLength} uint32 is ${expectedLength * 4} bytes, got ${bytes.byteLength}`);
+    throw secaggInvalid('VECTOR_LENGTH', `a vector of ${expectedLength} uint32 is ${expectedLength * 4} bytes, got ${bytes.byteLength}`);
   }
-  if (bytes.byteLength % 4 !== 0) throw secaggInvalid('vector_length', `a uint32 vector is a multiple of 4 bytes long, got ${bytes.byteLength}`);
+  if (bytes.byteLength % 4 !== 0) throw secaggInvalid('VECTOR_LENGTH', `a uint32 vector is a multiple of 4 bytes long, got ${bytes.byteLength}`);
   const vector = new Uint32Array(bytes.byteLength / 4);
   if (HOST_IS_LITTLE_ENDIAN) {
     new Uint8Array(vector.buffer).set(bytes);

@@ -5,6 +5,7 @@
  * the same decodeAggregate and nextModel, so the hashes agree bit for bit).
  */
 import { utf8 } from '../../crypto/bytes.js';
+import { FedgateError } from '../../platform/index.js';
 import { sha256 } from '../../crypto/hash.js';
 import { decodeAggregate, type AggregateValues } from '../../crypto/secagg/aggregate-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
@@ -96,9 +97,12 @@ export class SiteTraining {
   }
 }
 
-export class CommitComputationError extends Error {
-  readonly code = 'FAILED_PRECONDITION' as const;
-  readonly reason = 'commit_recompute_failed';
+/** The site cannot recompute the commit from what the coordinator broadcast (it refuses to sign). */
+export class CommitComputationError extends FedgateError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('FAILED_PRECONDITION', message, { reason: 'COMMIT_RECOMPUTE_FAILED', ...options });
+    this.name = 'CommitComputationError';
+  }
 }
 
 function seedFrom(roundId: Uint8Array, siteId: string): number {

@@ -45,7 +45,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   const classes = requireInteger('classes', options.classes, 1, 0x7fffffff);
   const delimiter = options.delimiter ?? ',';
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
-    throw invalidOption('invalid_delimiter', `delimiter must be one character other than a quote or newline, got ${quoteValue(delimiter)}`);
+    throw invalidOption('INVALID_DELIMITER', `delimiter must be one character other than a quote or newline, got ${quoteValue(delimiter)}`);
   }
   const headerOption = options.header ?? 'auto';
   const labelNameIndex = new Map((options.labelNames ?? []).map((name, index) => [name, index] as const));
@@ -72,7 +72,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       const isHeader = headerOption === 'auto' ? fields.every((cell) => !DECIMAL.test(cell.trim())) : headerOption;
       columnCount = fields.length;
       if (columnCount < 2) {
-        throw new DataError('INVALID_ARGUMENT', 'csv_too_few_columns', `${source} row ${line}: found ${columnCount} column; expected at least one feature column and one label column`);
+        throw new DataError('INVALID_ARGUMENT', 'CSV_TOO_FEW_COLUMNS', `${source} row ${line}: found ${columnCount} column; expected at least one feature column and one label column`);
       }
       if (isHeader) columnNames = fields.map((cell) => cell.trim());
       labelColumn = resolveLabelColumn(options.label ?? -1, columnNames, columnCount, source);
@@ -84,7 +84,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
     if (fields.length !== columnCount) {
       throw new DataError(
         'INVALID_ARGUMENT',
-        'csv_ragged_row',
+        'CSV_RAGGED_ROW',
         `${source} row ${line}: found ${fields.length} columns; expected ${columnCount} like the ${columnNames === undefined ? 'first row' : 'header'}`,
       );
     }
@@ -97,11 +97,11 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       }
       if (!DECIMAL.test(cell)) {
         const problem = cell === '' ? 'is empty' : `${quoteValue(cell)} is not a number`;
-        throw new DataError('INVALID_ARGUMENT', 'csv_non_numeric_cell', `${where(line, column)}: ${problem}; expected a decimal number`);
+        throw new DataError('INVALID_ARGUMENT', 'CSV_NON_NUMERIC_CELL', `${where(line, column)}: ${problem}; expected a decimal number`);
       }
       const value = Number(cell);
       if (!Number.isFinite(value) || Math.abs(value) > 3.4028234663852886e38) {
-        throw new DataError('INVALID_ARGUMENT', 'csv_non_numeric_cell', `${where(line, column)}: ${quoteValue(cell)} does not fit a float32; expected a finite number`);
+        throw new DataError('INVALID_ARGUMENT', 'CSV_NON_NUMERIC_CELL', `${where(line, column)}: ${quoteValue(cell)} does not fit a float32; expected a finite number`);
       }
       features[out++] = value;
     }
@@ -109,7 +109,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   });
 
   if (count === 0) {
-    throw new DataError('INVALID_ARGUMENT', 'csv_empty', `${source}: no data rows; expected at least one row of ${columnCount > 0 ? columnCount : 'feature and label'} columns`);
+    throw new DataError('INVALID_ARGUMENT', 'CSV_EMPTY', `${source}: no data rows; expected at least one row of ${columnCount > 0 ? columnCount : 'feature and label'} columns`);
   }
   const exampleShape = options.exampleShape ?? [featureCount];
   return createDataset({
@@ -132,16 +132,16 @@ export async function loadCsv(path: string, options: CsvOptions): Promise<Datase
 function resolveLabelColumn(label: string | number, names: readonly string[] | undefined, columnCount: number, source: string): number {
   if (typeof label === 'string') {
     if (names === undefined) {
-      throw invalidOption('csv_label_needs_header', `${source}: label column ${quoteValue(label)} given by name, but the file has no header row; give the label column's index instead`);
+      throw invalidOption('CSV_LABEL_NEEDS_HEADER', `${source}: label column ${quoteValue(label)} given by name, but the file has no header row; give the label column's index instead`);
     }
     const index = names.indexOf(label);
     if (index === -1) {
-      throw invalidOption('csv_unknown_label_column', `${source}: no column named ${quoteValue(label)}; the header has ${names.map((n) => quoteValue(n, 20)).join(', ')}`);
+      throw invalidOption('CSV_UNKNOWN_LABEL_COLUMN', `${source}: no column named ${quoteValue(label)}; the header has ${names.map((n) => quoteValue(n, 20)).join(', ')}`);
     }
     return index;
   }
   if (!Number.isInteger(label) || label >= columnCount || label < -columnCount) {
-    throw invalidOption('csv_label_index_out_of_range', `${source}: label column index ${String(label)} is outside the ${columnCount} columns; expected 0..${columnCount - 1} or -${columnCount}..-1`);
+    throw invalidOption('CSV_LABEL_INDEX_OUT_OF_RANGE', `${source}: label column index ${String(label)} is outside the ${columnCount} columns; expected 0..${columnCount - 1} or -${columnCount}..-1`);
   }
   return label < 0 ? columnCount + label : label;
 }
@@ -150,14 +150,14 @@ function parseLabel(cell: string, classes: number, names: ReadonlyMap<string, nu
   if (INTEGER.test(cell)) {
     const value = Number(cell);
     if (value < 0 || value >= classes) {
-      throw new DataError('INVALID_ARGUMENT', 'label_out_of_range', `${where()}: label ${cell} is outside the class range; expected an integer in [0, ${classes - 1}]`);
+      throw new DataError('INVALID_ARGUMENT', 'LABEL_OUT_OF_RANGE', `${where()}: label ${cell} is outside the class range; expected an integer in [0, ${classes - 1}]`);
     }
     return value;
   }
   const named = names.get(cell);
   if (named !== undefined) return named;
   const expected = names.size > 0 ? `a class index in [0, ${classes - 1}] or one of the label names` : `an integer class index in [0, ${classes - 1}]`;
-  throw new DataError('INVALID_ARGUMENT', 'csv_bad_label', `${where()}: label ${quoteValue(cell)} is not ${expected}`);
+  throw new DataError('INVALID_ARGUMENT', 'CSV_BAD_LABEL', `${where()}: label ${quoteValue(cell)} is not ${expected}`);
 }
 
 /**
@@ -185,7 +185,7 @@ export function forEachRecord(text: string, delimiter: string, source: string, o
         for (;;) {
           const close = text.indexOf('"', from);
           if (close === -1) {
-            throw new DataError('INVALID_ARGUMENT', 'csv_unterminated_quote', `${source} row ${openLine}, column ${fields.length + 1}: quoted field is never closed; expected a closing '"'`);
+            throw new DataError('INVALID_ARGUMENT', 'CSV_UNTERMINATED_QUOTE', `${source} row ${openLine}, column ${fields.length + 1}: quoted field is never closed; expected a closing '"'`);
           }
           value += text.slice(from, close);
           for (let i = from; i < close; i++) if (text.charCodeAt(i) === LF) line++;
@@ -199,7 +199,7 @@ export function forEachRecord(text: string, delimiter: string, source: string, o
         }
         const next = text.charCodeAt(at);
         if (at < end && next !== delimiterCode && next !== LF && next !== CR) {
-          throw new DataError('INVALID_ARGUMENT', 'csv_bad_quote', `${source} row ${line}, column ${fields.length + 1}: unexpected ${quoteValue(text.charAt(at))} after a closing quote; expected the delimiter or the end of the row`);
+          throw new DataError('INVALID_ARGUMENT', 'CSV_BAD_QUOTE', `${source} row ${line}, column ${fields.length + 1}: unexpected ${quoteValue(text.charAt(at))} after a closing quote; expected the delimiter or the end of the row`);
         }
         field = value;
       } else {

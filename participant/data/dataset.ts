@@ -42,12 +42,12 @@ export function createDataset(init: DatasetInit): Dataset {
   const source = init.source ?? 'dataset';
   requireInteger('classes', init.classes, 1, 0x7fffffff);
   if (init.exampleShape.length === 0) {
-    throw invalidOption('invalid_example_shape', `${source}: exampleShape must have at least one dimension, got []`);
+    throw invalidOption('INVALID_EXAMPLE_SHAPE', `${source}: exampleShape must have at least one dimension, got []`);
   }
   for (const [axis, dim] of init.exampleShape.entries()) {
     if (!Number.isInteger(dim) || dim <= 0) {
       throw invalidOption(
-        'invalid_example_shape',
+        'INVALID_EXAMPLE_SHAPE',
         `${source}: exampleShape[${axis}] must be a positive integer, got ${String(dim)} in [${init.exampleShape.join(', ')}]`,
       );
     }
@@ -56,7 +56,7 @@ export function createDataset(init: DatasetInit): Dataset {
   const count = init.labels.length;
   if (init.features.length !== count * size) {
     throw invalidOption(
-      'feature_length_mismatch',
+      'FEATURE_LENGTH_MISMATCH',
       `${source}: features has ${init.features.length} values; expected ${count} examples x ${size} = ${count * size}`,
     );
   }
@@ -77,7 +77,7 @@ export function validateLabels(labels: Int32Array, classes: number, source: stri
     if (label < 0 || label >= classes) {
       throw new DataError(
         'INVALID_ARGUMENT',
-        'label_out_of_range',
+        'LABEL_OUT_OF_RANGE',
         `${source} example ${i} (0-based): label ${label} is outside the class range; expected an integer in [0, ${classes - 1}]`,
       );
     }
@@ -92,7 +92,7 @@ export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
   for (let i = 0; i < indices.length; i++) {
     const index = indices[i] as number;
     if (!Number.isInteger(index) || index < 0 || index >= dataset.count) {
-      throw invalidOption('index_out_of_range', `indices[${i}] = ${String(index)} is outside [0, ${dataset.count - 1}]`);
+      throw invalidOption('INDEX_OUT_OF_RANGE', `indices[${i}] = ${String(index)} is outside [0, ${dataset.count - 1}]`);
     }
     features.set(dataset.features.subarray(index * size, (index + 1) * size), i * size);
     labels[i] = dataset.labels[index] as number;
@@ -122,7 +122,7 @@ export function reshapeExamples(dataset: Dataset, exampleShape: readonly number[
   const size = featureSize(dataset.exampleShape);
   if (featureSize(exampleShape) !== size || exampleShape.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw invalidOption(
-      'invalid_example_shape',
+      'INVALID_EXAMPLE_SHAPE',
       `exampleShape [${exampleShape.join(', ')}] must be positive integers with ${size} values in total, like [${dataset.exampleShape.join(', ')}]`,
     );
   }

@@ -15,9 +15,9 @@ export async function readDataFile(path: string): Promise<Uint8Array> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new DataError('NOT_FOUND', 'file_not_found', `${path}: no such file; expected a readable data file`, { cause: error });
+      throw new DataError('NOT_FOUND', 'FILE_NOT_FOUND', `${path}: no such file; expected a readable data file`, { cause: error });
     }
-    throw new DataError('FAILED_PRECONDITION', 'file_unreadable', `${path}: cannot be read (${code ?? String(error)})`, { cause: error });
+    throw new DataError('FAILED_PRECONDITION', 'FILE_UNREADABLE', `${path}: cannot be read (${code ?? String(error)})`, { cause: error });
   }
 }
 
@@ -35,7 +35,7 @@ export async function maybeGunzip(bytes: Uint8Array, source: string): Promise<Ui
         return;
       }
       const detail = (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'the gzip stream is truncated (unexpected end of file)' : `the gzip stream is corrupt (${error.message})`;
-      reject(new DataError('DATA_LOSS', 'gzip_corrupt', `${source}: ${detail}; expected a complete gzip file`, { cause: error }));
+      reject(new DataError('DATA_LOSS', 'GZIP_CORRUPT', `${source}: ${detail}; expected a complete gzip file`, { cause: error }));
     });
   });
 }

@@ -28,7 +28,7 @@ export interface IdxArray {
 }
 
 function malformed(source: string, what: string): DataError {
-  return new DataError('DATA_LOSS', 'idx_malformed', `${source}: ${what}`);
+  return new DataError('DATA_LOSS', 'IDX_MALFORMED', `${source}: ${what}`);
 }
 
 /** Decodes an (uncompressed) IDX byte string. `source` names the file in error messages. */
@@ -102,11 +102,11 @@ function decodeValues(view: DataView, offset: number, count: number, typeCode: I
 export function encodeIdx(dims: readonly number[], data: IdxData): Uint8Array {
   const typeCode = typeCodeOf(data);
   const bytesPerValue = IDX_TYPES[typeCode].bytes;
-  if (dims.length === 0 || dims.length > 255) throw new DataError('INVALID_ARGUMENT', 'idx_bad_dims', `dims must have 1..255 entries, got ${dims.length}`);
+  if (dims.length === 0 || dims.length > 255) throw new DataError('INVALID_ARGUMENT', 'IDX_BAD_DIMS', `dims must have 1..255 entries, got ${dims.length}`);
   let count = 1;
   for (const [axis, dim] of dims.entries()) count *= requireInteger(`dims[${axis}]`, dim, 0, 0xffffffff);
   if (count !== data.length) {
-    throw new DataError('INVALID_ARGUMENT', 'idx_bad_dims', `data has ${data.length} values; dims [${dims.join(', ')}] need ${count}`);
+    throw new DataError('INVALID_ARGUMENT', 'IDX_BAD_DIMS', `data has ${data.length} values; dims [${dims.join(', ')}] need ${count}`);
   }
   const headerLength = 4 + 4 * dims.length;
   const out = new Uint8Array(headerLength + count * bytesPerValue);
@@ -169,7 +169,7 @@ export async function loadIdxDataset(options: IdxDatasetOptions): Promise<Datase
   }
   const count = images.dims[0] as number;
   if (labels.dims[0] !== count) {
-    throw new DataError('INVALID_ARGUMENT', 'idx_count_mismatch', `${options.labels} has ${labels.dims[0]} labels but ${options.images} has ${count} images; expected the same number`);
+    throw new DataError('INVALID_ARGUMENT', 'IDX_COUNT_MISMATCH', `${options.labels} has ${labels.dims[0]} labels but ${options.images} has ${count} images; expected the same number`);
   }
   return createDataset({
     features: new Float32Array(images.data),

@@ -21,7 +21,7 @@ export function normalizeFeatures(features: Float32Array, exampleShape: readonly
   if ('scale' in normalization) {
     const { scale, offset } = normalization;
     if (!Number.isFinite(scale) || !Number.isFinite(offset)) {
-      throw invalidOption('invalid_normalization', `normalization.scale and .offset must be finite numbers, got scale ${scale}, offset ${offset}`);
+      throw invalidOption('INVALID_NORMALIZATION', `normalization.scale and .offset must be finite numbers, got scale ${scale}, offset ${offset}`);
     }
     for (let i = 0; i < features.length; i++) out[i] = (features[i] as number) * scale + offset;
     return out;
@@ -30,7 +30,7 @@ export function normalizeFeatures(features: Float32Array, exampleShape: readonly
   const size = featureSize(exampleShape);
   const channels = exampleShape.length >= 2 ? (exampleShape[0] as number) : -1;
   if (mean.length !== std.length) {
-    throw invalidOption('invalid_normalization', `normalization.mean has ${mean.length} entries but normalization.std has ${std.length}; expected the same number`);
+    throw invalidOption('INVALID_NORMALIZATION', `normalization.mean has ${mean.length} entries but normalization.std has ${std.length}; expected the same number`);
   }
   // Expand the constants to one (shift, factor) pair per feature position so the loop below is flat.
   let repeat: number;
@@ -39,15 +39,15 @@ export function normalizeFeatures(features: Float32Array, exampleShape: readonly
   else if (mean.length === channels) repeat = size / channels;
   else {
     const options = channels > 0 ? `1, ${channels} (channels) or ${size} (features)` : `1 or ${size} (features)`;
-    throw invalidOption('invalid_normalization', `normalization.mean has ${mean.length} entries for examples of shape [${exampleShape.join(', ')}]; expected ${options}`);
+    throw invalidOption('INVALID_NORMALIZATION', `normalization.mean has ${mean.length} entries for examples of shape [${exampleShape.join(', ')}]; expected ${options}`);
   }
   const shift = new Float32Array(size);
   const factor = new Float32Array(size);
   for (let c = 0; c < mean.length; c++) {
     const m = mean[c] as number;
     const s = std[c] as number;
-    if (!Number.isFinite(m)) throw invalidOption('invalid_normalization', `normalization.mean[${c}] must be a finite number, got ${m}`);
-    if (!(s > 0) || !Number.isFinite(s)) throw invalidOption('invalid_normalization', `normalization.std[${c}] must be a finite number > 0, got ${s}`);
+    if (!Number.isFinite(m)) throw invalidOption('INVALID_NORMALIZATION', `normalization.mean[${c}] must be a finite number, got ${m}`);
+    if (!(s > 0) || !Number.isFinite(s)) throw invalidOption('INVALID_NORMALIZATION', `normalization.std[${c}] must be a finite number > 0, got ${s}`);
     shift.fill(m, c * repeat, (c + 1) * repeat);
     factor.fill(1 / s, c * repeat, (c + 1) * repeat);
   }

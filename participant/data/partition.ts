@@ -13,7 +13,7 @@ function checkClients(clients: number, count: number, perClient = 1): void {
   requireInteger('clients', clients, 1);
   if (count < clients * perClient) {
     throw invalidOption(
-      'too_few_examples',
+      'TOO_FEW_EXAMPLES',
       `cannot give ${clients} clients ${perClient} example(s) each from ${count} examples; expected at least ${clients * perClient}`,
     );
   }
@@ -59,7 +59,7 @@ export function partitionDirichlet(dataset: Labelled, options: DirichletOptions)
   const minSize = requireInteger('minExamplesPerClient', options.minExamplesPerClient ?? 1, 0);
   const maxAttempts = requireInteger('maxAttempts', options.maxAttempts ?? 1000, 1);
   if (!(alpha > 0) || !Number.isFinite(alpha)) {
-    throw invalidOption('invalid_alpha', `alpha must be a finite number > 0, got ${String(alpha)}`);
+    throw invalidOption('INVALID_ALPHA', `alpha must be a finite number > 0, got ${String(alpha)}`);
   }
   checkClients(clients, dataset.count, minSize);
   const random = new Random(seed);
@@ -88,7 +88,7 @@ export function partitionDirichlet(dataset: Labelled, options: DirichletOptions)
   }
   throw new DataError(
     'FAILED_PRECONDITION',
-    'dirichlet_min_size_unreachable',
+    'DIRICHLET_MIN_SIZE_UNREACHABLE',
     `no Dirichlet(alpha=${alpha}) draw in ${maxAttempts} attempts gave all ${clients} clients >= ${minSize} examples of ${dataset.count}; expected fewer clients, a larger alpha or a smaller minExamplesPerClient`,
   );
 }
@@ -159,7 +159,7 @@ function indicesByClass(dataset: Labelled, random: Random): Int32Array[] {
   for (let i = 0; i < dataset.labels.length; i++) {
     const label = dataset.labels[i] as number;
     if (label < 0 || label >= dataset.classes) {
-      throw invalidOption('label_out_of_range', `example ${i} (0-based): label ${label} is outside the class range; expected an integer in [0, ${dataset.classes - 1}]`);
+      throw invalidOption('LABEL_OUT_OF_RANGE', `example ${i} (0-based): label ${label} is outside the class range; expected an integer in [0, ${dataset.classes - 1}]`);
     }
     counts[label] = (counts[label] as number) + 1;
   }

@@ -36,10 +36,10 @@ export class Random {
    */
   constructor(seed: number, stream = 0) {
     if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw invalidOption('invalid_seed', `seed must be a non-negative safe integer, got ${String(seed)}`);
+      throw invalidOption('INVALID_SEED', `seed must be a non-negative safe integer, got ${String(seed)}`);
     }
     if (!Number.isSafeInteger(stream) || stream < 0) {
-      throw invalidOption('invalid_seed', `stream must be a non-negative safe integer, got ${String(stream)}`);
+      throw invalidOption('INVALID_SEED', `stream must be a non-negative safe integer, got ${String(stream)}`);
     }
     // Fold both 53-bit integers into the SplitMix32 input; high and low words are mixed separately.
     const state = { value: (seed >>> 0) ^ Math.imul(Math.floor(seed / TWO_POW_32), 0x632be5ab) };
@@ -77,7 +77,7 @@ export class Random {
   /** Uniform integer in [0, bound), without modulo bias (rejection of the incomplete top interval). */
   nextInt(bound: number): number {
     if (!Number.isInteger(bound) || bound <= 0 || bound > TWO_POW_32) {
-      throw invalidOption('invalid_bound', `bound must be an integer in [1, 2^32], got ${String(bound)}`);
+      throw invalidOption('INVALID_BOUND', `bound must be an integer in [1, 2^32], got ${String(bound)}`);
     }
     const limit = TWO_POW_32 - (TWO_POW_32 % bound);
     for (;;) {
@@ -101,7 +101,7 @@ export class Random {
    */
   nextLogGamma(shape: number): number {
     if (!(shape > 0) || !Number.isFinite(shape)) {
-      throw invalidOption('invalid_gamma_shape', `gamma shape must be a finite number > 0, got ${String(shape)}`);
+      throw invalidOption('INVALID_GAMMA_SHAPE', `gamma shape must be a finite number > 0, got ${String(shape)}`);
     }
     if (shape < 1) {
       const u = 1 - this.nextFloat();

@@ -28,7 +28,7 @@ export interface SplitIndices {
 export function splitIndices(dataset: Pick<Dataset, 'labels' | 'classes' | 'count'>, options: SplitOptions): SplitIndices {
   const { testFraction } = options;
   if (!(testFraction > 0 && testFraction < 1)) {
-    throw invalidOption('invalid_test_fraction', `testFraction must be a number in (0, 1), got ${String(testFraction)}`);
+    throw invalidOption('INVALID_TEST_FRACTION', `testFraction must be a number in (0, 1), got ${String(testFraction)}`);
   }
   const random = new Random(options.seed);
   const order = new Int32Array(dataset.count);

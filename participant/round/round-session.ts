@@ -9,6 +9,7 @@
  * so the whole flow runs in tests without gRPC.
  */
 import type { Logger } from 'pino';
+import { isKnownError } from '../../proto/status.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
@@ -170,7 +171,8 @@ export class RoundSession {
 
   private refuse(stage: string, error: unknown): void {
     if (this.abort.signal.aborted) return;
-    const reason = typeof (error as { reason?: unknown }).reason === 'string' ? (error as { reason: string }).reason : 'site_error';
+    // Only fedgate's error classes carry a reason meant for the coordinator; anything else is SITE_ERROR.
+    const reason = isKnownError(error) ? error.reason : 'SITE_ERROR';
     const message = error instanceof Error ? error.message : String(error);
     this.log.warn({ stage, reason, detail: message }, 'leaving the round');
     this.environment.send({ kind: 'refusal', roundId: this.roundId, reason, message });

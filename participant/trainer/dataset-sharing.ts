@@ -56,12 +56,12 @@ export class DatasetSharing {
 
 function checkDataset(dataset: Dataset, argument: string): void {
   if (!(dataset.features instanceof Float32Array) || !(dataset.labels instanceof Int32Array)) {
-    throw invalidArgument('invalid_dataset', `${argument} must be a Dataset with Float32Array features and Int32Array labels (see participant/data)`);
+    throw invalidArgument('INVALID_DATASET', `${argument} must be a Dataset with Float32Array features and Int32Array labels (see participant/data)`);
   }
   const size = featureSize(dataset.exampleShape);
   if (dataset.count !== dataset.labels.length || dataset.features.length !== dataset.count * size) {
     throw invalidArgument(
-      'invalid_dataset',
+      'INVALID_DATASET',
       `${argument} is inconsistent: count ${dataset.count}, ${dataset.labels.length} labels, ${dataset.features.length} feature values for examples of ${size}`,
     );
   }

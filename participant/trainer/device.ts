@@ -28,7 +28,7 @@ export function parseDevice(device: unknown): ParsedDevice {
     const match = /^cuda:(\d{1,3})$/.exec(device);
     if (match !== null) return { kind: 'cuda', deviceId: Number(match[1]) };
   }
-  throw invalidArgument('invalid_device', `device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index), got ${JSON.stringify(device)}`);
+  throw invalidArgument('INVALID_DEVICE', `device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index), got ${JSON.stringify(device)}`);
 }
 
 /** Directory holding onnxruntime-node's native binding for this platform. */

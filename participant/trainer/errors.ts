@@ -1,9 +1,12 @@
 /**
- * The error type of participant/trainer, with the same shape as the other fedgate errors: a gRPC status
- * name as `code`, a stable snake_case `reason`, and a message that names the option or tensor, the bad
- * value and what was expected. Errors raised inside the worker thread cross to the main thread as plain
- * data (structured clone drops class identity) and are rebuilt here with `fromWire`.
+ * The error type of participant/trainer, a FedgateError: a gRPC status name as `code`, a stable
+ * UPPER_SNAKE_CASE `reason`, and a message that names the option or tensor, the bad value and what was
+ * expected. Errors raised inside the worker thread cross to the main thread as plain data (structured
+ * clone drops class identity) and are rebuilt here with `fromWire`.
  */
+import { CryptoError } from '../../crypto/errors.js';
+import { ModelError } from '../../model/errors.js';
+import { FedgateError, isFedgateReason, type FedgateReason } from '../../platform/index.js';
 
 export type TrainerErrorCode =
   | 'INVALID_ARGUMENT'
@@ -15,16 +18,13 @@ export type TrainerErrorCode =
 
 const CODES: ReadonlySet<string> = new Set<TrainerErrorCode>(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'ABORTED', 'CANCELLED', 'RESOURCE_EXHAUSTED', 'INTERNAL']);
 
-export class TrainerError extends Error {
-  readonly code: TrainerErrorCode;
-  /** Stable identifier of the failure, e.g. 'cuda_unavailable', 'worker_crashed'. */
-  readonly reason: string;
+export class TrainerError extends FedgateError {
+  declare readonly code: TrainerErrorCode;
 
-  constructor(code: TrainerErrorCode, reason: string, message: string, options?: { cause?: unknown }) {
-    super(message, options === undefined ? undefined : { cause: options.cause });
+  /** `reason`: stable identifier of the failure, e.g. 'CUDA_UNAVAILABLE', 'WORKER_CRASHED'. */
+  constructor(code: TrainerErrorCode, reason: FedgateReason, message: string, options?: { cause?: unknown }) {
+    super(code, message, { reason, ...(options?.cause === undefined ? {} : { cause: options.cause }) });
     this.name = 'TrainerError';
-    this.code = code;
-    this.reason = reason;
   }
 }
 
@@ -36,27 +36,33 @@ export interface WireError {
   readonly stack?: string;
 }
 
-/** Flattens any thrown value for postMessage; errors without a code become INTERNAL. */
+/**
+ * Flattens any thrown value for postMessage. Only fedgate's error classes keep their code (when the
+ * trainer may raise it) and reason; anything else becomes INTERNAL with reason WORKER_ERROR.
+ */
 export function toWire(error: unknown): WireError {
-  if (error instanceof Error) {
-    const { code, reason } = error as Partial<Record<'code' | 'reason', unknown>>;
+  if (error instanceof FedgateError || error instanceof CryptoError || error instanceof ModelError) {
     return {
-      code: typeof code === 'string' && CODES.has(code) ? code : 'INTERNAL',
-      reason: typeof reason === 'string' ? reason : 'worker_error',
+      code: CODES.has(error.code) ? error.code : 'INTERNAL',
+      reason: error.reason,
       message: error.message,
       ...(error.stack === undefined ? {} : { stack: error.stack }),
     };
   }
-  return { code: 'INTERNAL', reason: 'worker_error', message: String(error) };
+  if (error instanceof Error) {
+    return { code: 'INTERNAL', reason: 'WORKER_ERROR', message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) };
+  }
+  return { code: 'INTERNAL', reason: 'WORKER_ERROR', message: String(error) };
 }
 
 /** Rebuilds a TrainerError on the main thread; the worker's stack is kept as the cause. */
 export function fromWire(wire: WireError): TrainerError {
   const code = (CODES.has(wire.code) ? wire.code : 'INTERNAL') as TrainerErrorCode;
   const cause = wire.stack === undefined ? undefined : Object.assign(new Error(wire.message), { stack: wire.stack });
-  return new TrainerError(code, wire.reason, wire.message, cause === undefined ? undefined : { cause });
+  const reason = isFedgateReason(wire.reason) ? wire.reason : 'WORKER_ERROR';
+  return new TrainerError(code, reason, wire.message, cause === undefined ? undefined : { cause });
 }
 
-export function invalidArgument(reason: string, message: string): TrainerError {
+export function invalidArgument(reason: FedgateReason, message: string): TrainerError {
   return new TrainerError('INVALID_ARGUMENT', reason, message);
 }

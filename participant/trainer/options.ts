@@ -61,21 +61,21 @@ export const MAX_BATCH_SIZE = 1 << 20;
 
 export function checkInteger(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument('invalid_option', `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+    throw invalidArgument('INVALID_OPTION', `${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
   return value;
 }
 
 function checkPositive(name: string, value: number): number {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw invalidArgument('invalid_option', `${name} must be a finite number > 0, got ${String(value)}`);
+    throw invalidArgument('INVALID_OPTION', `${name} must be a finite number > 0, got ${String(value)}`);
   }
   return value;
 }
 
 function checkNonNegative(name: string, value: number): number {
   if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw invalidArgument('invalid_option', `${name} must be a finite number >= 0, got ${String(value)}`);
+    throw invalidArgument('INVALID_OPTION', `${name} must be a finite number >= 0, got ${String(value)}`);
   }
   return value;
 }
@@ -84,11 +84,11 @@ function checkNonNegative(name: string, value: number): number {
 export function compileTrainerOptions(options: TrainerOptions): { intraOpThreads: number; stepsPerRun: number } {
   const threads = options.intraOpThreads ?? 1;
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-    throw invalidArgument('invalid_threads', `intraOpThreads must be an integer in [1, 256], got ${String(threads)}`);
+    throw invalidArgument('INVALID_THREADS', `intraOpThreads must be an integer in [1, 256], got ${String(threads)}`);
   }
   const stepsPerRun = options.stepsPerRun ?? 'auto';
   if (stepsPerRun !== 'auto' && (!Number.isInteger(stepsPerRun) || stepsPerRun < 1 || stepsPerRun > 4096)) {
-    throw invalidArgument('invalid_steps_per_run', `stepsPerRun must be 'auto' or an integer in [1, 4096], got ${String(stepsPerRun)}`);
+    throw invalidArgument('INVALID_STEPS_PER_RUN', `stepsPerRun must be 'auto' or an integer in [1, 4096], got ${String(stepsPerRun)}`);
   }
   // 0 tells the worker "auto".
   return { intraOpThreads: threads, stepsPerRun: stepsPerRun === 'auto' ? 0 : stepsPerRun };

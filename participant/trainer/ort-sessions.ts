@@ -39,7 +39,7 @@ async function load(bytes: Uint8Array, graph: string, options: ort.InferenceSess
   try {
     return await ort.InferenceSession.create(bytes, options);
   } catch (error) {
-    throw new TrainerError('INVALID_ARGUMENT', 'plan_invalid', `plan.${graph}: ONNX Runtime cannot load the graph: ${(error as Error).message}`, { cause: error });
+    throw new TrainerError('INVALID_ARGUMENT', 'PLAN_INVALID', `plan.${graph}: ONNX Runtime cannot load the graph: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -66,7 +66,7 @@ export async function openSessions(
   if (library === undefined) {
     const missing = `the CUDA execution provider is not installed (no libonnxruntime_providers_cuda.so in ${ortBindingDirectory()})`;
     if (device.kind === 'cuda') {
-      throw new TrainerError('FAILED_PRECONDITION', 'cuda_unavailable', `device 'cuda:${deviceId}' requested, but ${missing}; ${CUDA_INSTALL_HINT}`);
+      throw new TrainerError('FAILED_PRECONDITION', 'CUDA_UNAVAILABLE', `device 'cuda:${deviceId}' requested, but ${missing}; ${CUDA_INSTALL_HINT}`);
     }
     return { factory: make({ provider: 'cpu', fallbackReason: missing }, cpu), first: await load(firstGraph, 'trainStep', cpu) };
   }
@@ -77,7 +77,7 @@ export async function openSessions(
   } catch (error) {
     const message = (error as Error).message;
     if (device.kind === 'cuda') {
-      throw new TrainerError('FAILED_PRECONDITION', 'cuda_unavailable', `device 'cuda:${deviceId}' requested, but the CUDA execution provider failed to start: ${message}`, { cause: error });
+      throw new TrainerError('FAILED_PRECONDITION', 'CUDA_UNAVAILABLE', `device 'cuda:${deviceId}' requested, but the CUDA execution provider failed to start: ${message}`, { cause: error });
     }
     const fallbackReason = `the CUDA execution provider failed to start (${message})`;
     return { factory: make({ provider: 'cpu', fallbackReason }, cpu), first: await load(firstGraph, 'trainStep', cpu) };
@@ -90,12 +90,12 @@ export function requireIo(session: ort.InferenceSession, graph: string, inputs: 
   const haveOutputs = new Set(session.outputNames);
   for (const name of inputs) {
     if (!haveInputs.has(name)) {
-      throw new TrainerError('INVALID_ARGUMENT', 'plan_mismatch', `plan.${graph} has no input '${name}'; the plan lists it, expected graph inputs: ${session.inputNames.join(', ')}`);
+      throw new TrainerError('INVALID_ARGUMENT', 'PLAN_MISMATCH', `plan.${graph} has no input '${name}'; the plan lists it, expected graph inputs: ${session.inputNames.join(', ')}`);
     }
   }
   for (const name of outputs) {
     if (!haveOutputs.has(name)) {
-      throw new TrainerError('INVALID_ARGUMENT', 'plan_mismatch', `plan.${graph} has no output '${name}'; expected graph outputs: ${session.outputNames.join(', ')}`);
+      throw new TrainerError('INVALID_ARGUMENT', 'PLAN_MISMATCH', `plan.${graph} has no output '${name}'; expected graph outputs: ${session.outputNames.join(', ')}`);
     }
   }
 }
@@ -108,13 +108,13 @@ export function exampleShapeOf(session: ort.InferenceSession, graph: string, lea
   const index = session.inputNames.indexOf('input');
   const meta = session.inputMetadata[index];
   if (meta === undefined || !meta.isTensor) {
-    throw new TrainerError('INVALID_ARGUMENT', 'plan_mismatch', `plan.${graph} has no tensor input 'input'; expected inputs: ${session.inputNames.join(', ')}`);
+    throw new TrainerError('INVALID_ARGUMENT', 'PLAN_MISMATCH', `plan.${graph} has no tensor input 'input'; expected inputs: ${session.inputNames.join(', ')}`);
   }
   const dims = meta.shape.slice(leadingDims);
   if (meta.shape.length <= leadingDims || dims.some((d) => typeof d !== 'number' || d <= 0)) {
     throw new TrainerError(
       'INVALID_ARGUMENT',
-      'plan_mismatch',
+      'PLAN_MISMATCH',
       `plan.${graph} input 'input' has shape [${meta.shape.join(', ')}]; expected ${leadingDims === 1 ? '[batch' : '[steps, batch'}, ...concrete example dims]`,
     );
   }

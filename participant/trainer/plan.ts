@@ -49,13 +49,13 @@ export function planLayout(plan: Pick<TrainerPlan, 'parameters' | 'optimizerStat
   const place = (tensors: readonly PlanTensor[], field: string): TensorLayout[] =>
     tensors.map((tensor, index) => {
       if (typeof tensor.name !== 'string' || tensor.name === '' || seen.has(tensor.name)) {
-        throw invalidArgument('plan_invalid', `plan.${field}[${index}].name must be a unique non-empty string, got ${JSON.stringify(tensor.name)}`);
+        throw invalidArgument('PLAN_INVALID', `plan.${field}[${index}].name must be a unique non-empty string, got ${JSON.stringify(tensor.name)}`);
       }
       seen.add(tensor.name);
       let size = 1;
       for (const dim of tensor.shape) {
         if (!Number.isInteger(dim) || dim <= 0) {
-          throw invalidArgument('plan_invalid', `plan.${field}[${index}] ('${tensor.name}') has shape [${tensor.shape.join(', ')}]; expected positive integer dimensions`);
+          throw invalidArgument('PLAN_INVALID', `plan.${field}[${index}] ('${tensor.name}') has shape [${tensor.shape.join(', ')}]; expected positive integer dimensions`);
         }
         size *= dim;
       }
@@ -66,7 +66,7 @@ export function planLayout(plan: Pick<TrainerPlan, 'parameters' | 'optimizerStat
   const parameters = place(plan.parameters, 'parameters');
   const parameterSize = offset;
   const optimizerState = place(plan.optimizerState, 'optimizerState');
-  if (parameters.length === 0) throw invalidArgument('plan_invalid', 'plan.parameters is empty; expected at least one trainable tensor');
+  if (parameters.length === 0) throw invalidArgument('PLAN_INVALID', 'plan.parameters is empty; expected at least one trainable tensor');
   return { parameters, optimizerState, parameterSize, totalSize: offset };
 }
 
@@ -75,10 +75,10 @@ export function checkPlanBytes(plan: TrainerPlan): void {
   for (const field of ['trainStep', 'evalStep'] as const) {
     const bytes = plan[field];
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
-      throw invalidArgument('plan_invalid', `plan.${field} must be non-empty ONNX ModelProto bytes (Uint8Array), got ${bytes instanceof Uint8Array ? 'an empty array' : typeof bytes}`);
+      throw invalidArgument('PLAN_INVALID', `plan.${field} must be non-empty ONNX ModelProto bytes (Uint8Array), got ${bytes instanceof Uint8Array ? 'an empty array' : typeof bytes}`);
     }
   }
   if (plan.trainBlock !== undefined && (!(plan.trainBlock instanceof Uint8Array) || plan.trainBlock.length === 0)) {
-    throw invalidArgument('plan_invalid', 'plan.trainBlock must be absent or non-empty ONNX ModelProto bytes');
+    throw invalidArgument('PLAN_INVALID', 'plan.trainBlock must be absent or non-empty ONNX ModelProto bytes');
   }
 }

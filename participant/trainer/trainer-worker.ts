@@ -29,12 +29,12 @@ function dataset(ref: SharedDataset | number): SharedDataset {
     return ref;
   }
   const known = datasets.get(ref);
-  if (known === undefined) throw new TrainerError('INTERNAL', 'dataset_unknown', `dataset #${ref} was never sent to the training worker`);
+  if (known === undefined) throw new TrainerError('INTERNAL', 'DATASET_UNKNOWN', `dataset #${ref} was never sent to the training worker`);
   return known;
 }
 
 function requireEngine(): TrainingEngine {
-  if (engine === undefined) throw new TrainerError('FAILED_PRECONDITION', 'not_initialized', 'the training worker has no plan loaded');
+  if (engine === undefined) throw new TrainerError('FAILED_PRECONDITION', 'NOT_INITIALIZED', 'the training worker has no plan loaded');
   return engine;
 }
 

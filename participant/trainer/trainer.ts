@@ -54,10 +54,10 @@ export class Trainer {
     });
     this.exited = new Promise((resolve) => worker.once('exit', resolve));
     worker.on('message', (message: FromWorker) => this.onMessage(message));
-    worker.on('error', (error) => this.fail(new TrainerError('INTERNAL', 'worker_crashed', `training worker crashed: ${error.message}`, { cause: error })));
-    worker.on('messageerror', (error) => this.fail(new TrainerError('INTERNAL', 'worker_message_error', `training worker sent an unreadable message: ${error.message}`, { cause: error })));
+    worker.on('error', (error) => this.fail(new TrainerError('INTERNAL', 'WORKER_CRASHED', `training worker crashed: ${error.message}`, { cause: error })));
+    worker.on('messageerror', (error) => this.fail(new TrainerError('INTERNAL', 'WORKER_MESSAGE_ERROR', `training worker sent an unreadable message: ${error.message}`, { cause: error })));
     worker.on('exit', (code) => {
-      if (this.closing === undefined) this.fail(new TrainerError('INTERNAL', 'worker_exited', `training worker exited unexpectedly with code ${code}`));
+      if (this.closing === undefined) this.fail(new TrainerError('INTERNAL', 'WORKER_EXITED', `training worker exited unexpectedly with code ${code}`));
     });
   }
 
@@ -125,7 +125,7 @@ export class Trainer {
       this.checkParameters(parameters, 'parameters');
       if (options.globalParameters !== undefined) this.checkParameters(options.globalParameters, 'globalParameters');
       if (options.signal?.aborted === true) {
-        throw new TrainerError('CANCELLED', 'training_aborted', 'training aborted by the caller before it started');
+        throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', 'training aborted by the caller before it started');
       }
       const abortFlag = new Int32Array(new SharedArrayBuffer(4));
       const onAbort = (): void => {
@@ -168,7 +168,7 @@ export class Trainer {
 
   private shutdown(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    const closed = new TrainerError('CANCELLED', 'trainer_closed', 'the trainer was closed before this call completed');
+    const closed = new TrainerError('CANCELLED', 'TRAINER_CLOSED', 'the trainer was closed before this call completed');
     for (const pending of this.pending.values()) pending.reject(closed);
     this.pending.clear();
     this.failure ??= closed;
@@ -251,7 +251,7 @@ export class Trainer {
   private checkParameters(values: Float32Array, name: string): void {
     if (!(values instanceof Float32Array) || values.length !== this.layout.parameterSize) {
       const got = values instanceof Float32Array ? `${values.length} values` : typeof values;
-      throw invalidArgument('parameters_length', `${name} must be a Float32Array of ${this.layout.parameterSize} values (the plan's parameters), got ${got}`);
+      throw invalidArgument('PARAMETERS_LENGTH', `${name} must be a Float32Array of ${this.layout.parameterSize} values (the plan's parameters), got ${got}`);
     }
     // The scan for NaN/Infinity runs in the worker: a million values are not worth an event-loop stall.
   }

@@ -61,7 +61,7 @@ export class TrainingEngine {
     const inputShape = exampleShapeOf(trainSession, 'trainStep', 1);
     const evalShape = exampleShapeOf(evalSession, 'evalStep', 1);
     if (evalShape.join(',') !== inputShape.join(',')) {
-      throw invalidArgument('plan_mismatch', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+      throw invalidArgument('PLAN_MISMATCH', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
     }
     let blockSession: ort.InferenceSession | undefined;
     let stepsPerRun = 1;
@@ -70,14 +70,14 @@ export class TrainingEngine {
       requireIo(blockSession, 'trainBlock', trainInputs, trainOutputs);
       const blockShape = exampleShapeOf(blockSession, 'trainBlock', 2);
       if (blockShape.join(',') !== inputShape.join(',')) {
-        throw invalidArgument('plan_mismatch', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+        throw invalidArgument('PLAN_MISMATCH', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
       }
       stepsPerRun = init.stepsPerRun === 0 ? AUTO_STEPS_PER_RUN : init.stepsPerRun;
     }
     const state = new StateBuffers(layout, trainSession.inputNames);
     for (const name of trainSession.inputNames) {
       if (!state.knows(name)) {
-        throw invalidArgument('plan_mismatch', `plan.trainStep has an input '${name}' that is neither a plan tensor nor part of the train-step contract`);
+        throw invalidArgument('PLAN_MISMATCH', `plan.trainStep has an input '${name}' that is neither a plan tensor nor part of the train-step contract`);
       }
     }
     const info: ReadyInfo = {
@@ -102,7 +102,7 @@ export class TrainingEngine {
     this.checkParameters(parameters, 'parameters');
     if (globalParameters !== undefined) this.checkParameters(globalParameters, 'globalParameters');
     if (request.proximalMu > 0 && !this.state.hasProximal) {
-      throw invalidArgument('plan_mismatch', `proximalMu is ${request.proximalMu} but plan.trainStep has no 'proximal_mu' input; build the plan with training.proximalMu > 0`);
+      throw invalidArgument('PLAN_MISMATCH', `proximalMu is ${request.proximalMu} but plan.trainStep has no 'proximal_mu' input; build the plan with training.proximalMu > 0`);
     }
     const { batchSize, epochs } = request;
     const featureSize = data.featureSize;
@@ -124,7 +124,7 @@ export class TrainingEngine {
     let windowExamples = 0;
     let lastReport = performance.now();
     if (Atomics.load(abortFlag, 0) !== 0) {
-      throw new TrainerError('CANCELLED', 'training_aborted', 'training aborted by the caller before it started');
+      throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', 'training aborted by the caller before it started');
     }
     for (let epoch = 1; epoch <= epochs; epoch++) {
       random.shuffle(order);
@@ -143,7 +143,7 @@ export class TrainingEngine {
         const batchLossSum = loss * (examples / steps);
         if (!Number.isFinite(loss)) {
           const where = steps === 1 ? `step ${step + 1}` : `steps ${step + 1}-${step + steps}`;
-          throw new TrainerError('ABORTED', 'training_diverged', `epoch ${epoch}, ${where}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
+          throw new TrainerError('ABORTED', 'TRAINING_DIVERGED', `epoch ${epoch}, ${where}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
         }
         position += examples;
         step += steps;
@@ -155,7 +155,7 @@ export class TrainingEngine {
         windowCorrect += correct;
         windowExamples += examples;
         if (Atomics.load(abortFlag, 0) !== 0) {
-          throw new TrainerError('CANCELLED', 'training_aborted', `training aborted by the caller after ${step} of ${totalSteps} steps`);
+          throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', `training aborted by the caller after ${step} of ${totalSteps} steps`);
         }
         if (request.reportProgress && position < data.count && performance.now() - lastReport >= request.progressIntervalMs) {
           onProgress({ kind: 'step', epoch, epochs, step, totalSteps, loss: windowLoss / windowExamples, accuracy: windowCorrect / windowExamples, examplesSeen: seen });
@@ -239,19 +239,19 @@ export class TrainingEngine {
     let size = 1;
     for (const dim of this.info.inputShape) size *= dim;
     if (data.featureSize !== size) {
-      throw invalidArgument('dataset_shape_mismatch', `dataset examples have ${data.featureSize} values; the model's input [${this.info.inputShape.join(', ')}] needs ${size}`);
+      throw invalidArgument('DATASET_SHAPE_MISMATCH', `dataset examples have ${data.featureSize} values; the model's input [${this.info.inputShape.join(', ')}] needs ${size}`);
     }
-    if (data.count === 0) throw invalidArgument('dataset_empty', 'dataset has no examples; expected at least one');
+    if (data.count === 0) throw invalidArgument('DATASET_EMPTY', 'dataset has no examples; expected at least one');
   }
 
   private checkParameters(values: Float32Array, name: string): void {
     if (values.length !== this.layout.parameterSize) {
-      throw invalidArgument('parameters_length', `${name} has ${values.length} values; the plan's parameters (${describe(this.layout.parameters)}) need ${this.layout.parameterSize}`);
+      throw invalidArgument('PARAMETERS_LENGTH', `${name} has ${values.length} values; the plan's parameters (${describe(this.layout.parameters)}) need ${this.layout.parameterSize}`);
     }
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
         const tensor = this.layout.parameters.find((t) => i >= t.offset && i < t.offset + t.size) as TensorLayout;
-        throw invalidArgument('parameters_not_finite', `${name}[${i}] (${tensor.name}[${i - tensor.offset}]) is ${values[i]}; expected finite values`);
+        throw invalidArgument('PARAMETERS_NOT_FINITE', `${name}[${i}] (${tensor.name}[${i - tensor.offset}]) is ${values[i]}; expected finite values`);
       }
     }
   }

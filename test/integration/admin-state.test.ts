@@ -58,7 +58,7 @@ describe('RevocationRegistry', () => {
       await writeFile(path, content);
       const error = await RevocationRegistry.open(directory.path).then(() => undefined, (caught: unknown) => caught);
       expect(error).toBeInstanceOf(StateError);
-      expect((error as StateError).reason).toBe('corrupt');
+      expect((error as StateError).reason).toBe('CORRUPT');
       expect((error as Error).message).toContain(path);
       expect((error as Error).message).toContain('never delete it');
     }

@@ -258,8 +258,8 @@ describe('live revocation', () => {
     }
     // ... and both refused it because of that certificate, over the wire from the real site daemons.
     expect(refusals.filter((refusal) => refusal.counter === 3).map((refusal) => [refusal.siteId, refusal.reason]).sort()).toEqual([
-      ['site-1', 'certificate_revoked'],
-      ['site-2', 'certificate_revoked'],
+      ['site-1', 'CERTIFICATE_REVOKED'],
+      ['site-2', 'CERTIFICATE_REVOKED'],
     ]);
     expect(events[5]?.type).toBe('ROUND_EVENT_ABORTED');
     expect([...(events[5]?.participants ?? [])].sort()).toEqual(['site-1', 'site-2', 'site-3']);

@@ -174,15 +174,15 @@ describe('a hostile participant inside a live round', () => {
     const otherRound = new Uint8Array(config.roundId);
     otherRound[23] = (otherRound[23] as number) ^ 0xff;
     session.call.write(advertOf('site-5', hostile, { ...config, roundId: otherRound }));
-    session.call.write({ payload: 'roundRefusal', roundRefusal: { roundId: config.roundId, reason: 'leaving', message: 'done misbehaving' } });
+    session.call.write({ payload: 'roundRefusal', roundRefusal: { roundId: config.roundId, reason: 'LEAVING', message: 'done misbehaving' } });
 
     await federation.waitUntilDone(60_000);
     const fromHostile = federation.received.filter((record) => record.siteId === 'site-5').map((record) => [record.what, record.accepted, record.reason]);
     expect(fromHostile).toEqual([
-      ['masked_input', false, 'stage_closed'],
-      ['advertise_keys', false, 'bad_signature'],
-      ['advertise_keys', false, 'wrong_round'],
-      ['refusal', true, 'leaving'],
+      ['masked_input', false, 'STAGE_CLOSED'],
+      ['advertise_keys', false, 'BAD_SIGNATURE'],
+      ['advertise_keys', false, 'WRONG_ROUND'],
+      ['refusal', true, 'LEAVING'],
     ]);
     const refusedDetails = federation.coordinatorLines('round message refused').filter((entry) => entry['site'] === 'site-5').map((entry) => String(entry['detail']));
     expect(refusedDetails).toEqual([

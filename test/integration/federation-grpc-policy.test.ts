@@ -50,15 +50,15 @@ describe('a site refuses rounds outside its policy', () => {
 
     const [size] = messagesFrom(harness, 'site-4');
     expect(messagesFrom(harness, 'site-4')).toHaveLength(1);
-    expect(size).toMatchObject({ what: 'refusal', accepted: true, reason: 'too_few_participants', roundId: event?.roundId });
+    expect(size).toMatchObject({ what: 'refusal', accepted: true, reason: 'TOO_FEW_PARTICIPANTS', roundId: event?.roundId });
     expect(size?.message).toContain('RoundConfig.participants has 5 sites, this site requires at least 6');
-    expect(refusalLogged(harness, 'site-4', 'too_few_participants')).toBe(true);
+    expect(refusalLogged(harness, 'site-4', 'TOO_FEW_PARTICIPANTS')).toBe(true);
 
     const [threshold] = messagesFrom(harness, 'site-5');
     expect(messagesFrom(harness, 'site-5')).toHaveLength(1);
-    expect(threshold).toMatchObject({ what: 'refusal', accepted: true, reason: 'threshold_below_site_minimum' });
+    expect(threshold).toMatchObject({ what: 'refusal', accepted: true, reason: 'THRESHOLD_BELOW_SITE_MINIMUM' });
     expect(threshold?.message).toContain("RoundConfig.reconstructionThreshold t = 3 is below this site's minimum 4");
-    expect(refusalLogged(harness, 'site-5', 'threshold_below_site_minimum')).toBe(true);
+    expect(refusalLogged(harness, 'site-5', 'THRESHOLD_BELOW_SITE_MINIMUM')).toBe(true);
 
     // Neither refusing site appears in the round's key list or the commit.
     const [record] = await harness.ledgerFiles();
@@ -78,7 +78,7 @@ describe('a site refuses rounds outside its policy', () => {
     const [event] = harness.committed();
     expect(event?.survivors).toEqual(['site-1', 'site-2', 'site-3']);
     const [refusal] = messagesFrom(harness, 'site-4');
-    expect(refusal).toMatchObject({ what: 'refusal', accepted: true, reason: 'federation_mismatch' });
+    expect(refusal).toMatchObject({ what: 'refusal', accepted: true, reason: 'FEDERATION_MISMATCH' });
     expect(refusal?.message).toContain('is not this site\'s federation "another-federation"');
     expect(harness.siteLog.some((entry) => entry.msg?.includes('serves another federation') === true && entry['pinned'] === 'another-federation')).toBe(true);
   });
@@ -94,9 +94,9 @@ describe('a site refuses rounds outside its policy', () => {
     await harness.waitUntilDone(60_000);
     const [event] = harness.committed();
     expect(event?.survivors).toEqual(['site-1', 'site-2']);
-    expect(messagesFrom(harness, 'site-3').map((record) => [record.what, record.reason])).toEqual([['refusal', 'plaintext_not_allowed']]);
+    expect(messagesFrom(harness, 'site-3').map((record) => [record.what, record.reason])).toEqual([['refusal', 'PLAINTEXT_NOT_ALLOWED']]);
     expect(messagesFrom(harness, 'site-3')[0]?.message).toContain('RoundConfig.plaintext is true but this site does not allow plaintext rounds');
-    expect(refusalLogged(harness, 'site-3', 'plaintext_not_allowed')).toBe(true);
+    expect(refusalLogged(harness, 'site-3', 'PLAINTEXT_NOT_ALLOWED')).toBe(true);
     const [record] = await harness.ledgerFiles();
     expect(record === undefined ? undefined : verifyCommitRecord(record, pki.ca.certificatePem).config.plaintext).toBe(true);
   });
@@ -113,12 +113,12 @@ describe('a site refuses rounds outside its policy', () => {
     const aborted = await harness.waitForEvent((event) => event.type === 'round_aborted', 30_000, 'the round to abort');
     harness.rewriteToSite = () => undefined;
     // Every site refused before making a key: U1 is empty and the round cannot go on.
-    expect(aborted.reason).toBe('too_few_survivors');
+    expect(aborted.reason).toBe('TOO_FEW_SURVIVORS');
     for (const siteId of harness.siteIds) {
       const sent = messagesFrom(harness, siteId).filter((record) => record.roundId === aborted.roundId);
-      expect(sent.map((record) => [record.what, record.reason])).toEqual([['refusal', 'task_not_pinned']]);
+      expect(sent.map((record) => [record.what, record.reason])).toEqual([['refusal', 'TASK_NOT_PINNED']]);
       expect(sent[0]?.message).toContain(`RoundConfig.taskHash ${otherTask.toString('hex')} is not among the 1 task hashes this site pins`);
-      expect(refusalLogged(harness, siteId, 'task_not_pinned')).toBe(true);
+      expect(refusalLogged(harness, siteId, 'TASK_NOT_PINNED')).toBe(true);
     }
     expect(await harness.ledgerFiles()).toEqual([]);
   });

@@ -126,7 +126,7 @@ describe('secure rounds over mutual TLS', () => {
     });
     const aborted = await federation.waitForEvent((event) => event.type === 'round_aborted', 30_000, 'the first round to abort');
     killing = false;
-    expect(aborted.reason).toBe('too_few_survivors');
+    expect(aborted.reason).toBe('TOO_FEW_SURVIVORS');
     expect(aborted.participants).toEqual(federation.siteIds);
     await Promise.all(stopped);
     // The two sites come back; the federation needs all three again.
@@ -139,7 +139,7 @@ describe('secure rounds over mutual TLS', () => {
     expect(BigInt(committed?.roundCounter ?? 0)).toBeGreaterThan(BigInt(aborted.roundCounter));
     expect(committed?.survivors).toEqual(federation.siteIds);
     // The surviving site was told why its round ended; the aborted round left nothing in the ledger.
-    expect(federation.siteLog.some((entry) => entry.site === 'site-1' && entry.msg === 'round ended for this site' && entry['reason'] === 'too_few_survivors')).toBe(true);
+    expect(federation.siteLog.some((entry) => entry.site === 'site-1' && entry.msg === 'round ended for this site' && entry['reason'] === 'TOO_FEW_SURVIVORS')).toBe(true);
     const records = await federation.ledgerFiles();
     expect(records).toHaveLength(1);
     expect(verifyCommitRecord(records[0] as (typeof records)[0], pki.ca.certificatePem).quorum).toBe(true);

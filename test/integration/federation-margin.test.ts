@@ -61,6 +61,6 @@ describe('the collusion margin in a running federation', () => {
     expect(harness.federation.committedRounds).toBe(2);
     const warnings = lines.filter((line) => String(line['msg']).startsWith(BELOW_DEFAULT));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ participants: 2, neighbourDegree: 1, threshold: 2, reason: 'too_few_tolerated_colluders' });
+    expect(warnings[0]).toMatchObject({ participants: 2, neighbourDegree: 1, threshold: 2, reason: 'TOO_FEW_TOLERATED_COLLUDERS' });
   });
 });

@@ -72,7 +72,7 @@ export const SERVER_STAGE_SAMPLES: readonly ServerMessage[] = [
   { stage: 'commit_request', roundId: ROUND_ID, ...hashes() },
 ];
 
-const refusal: SiteSessionMessage = { kind: 'refusal', roundId: ROUND_ID, reason: 'policy_refused', message: 'the task is not pinned' };
+const refusal: SiteSessionMessage = { kind: 'refusal', roundId: ROUND_ID, reason: 'POLICY_REFUSED', message: 'the task is not pinned' };
 
 /** Everything a site says on its Session stream: the plumbing, a refusal and every stage message. */
 export const SITE_TRAFFIC_SAMPLES: readonly SiteSessionTraffic[] = [
@@ -89,7 +89,7 @@ export const SITE_TRAFFIC_SAMPLES: readonly SiteSessionTraffic[] = [
 export const COORDINATOR_TRAFFIC_SAMPLES: readonly Exclude<CoordinatorSessionTraffic, { kind: 'round_start' }>[] = [
   { kind: 'hello_reply', reply: { protocolVersion: 1, fedgateVersion: '0.1.0', federationId: 'fed', siteId: 'site-a', heartbeatIntervalMs: 5000 } },
   { kind: 'heartbeat', heartbeat: { sequence: 1, sentAtUnixMs: 0 } },
-  { kind: 'abort', roundId: ROUND_ID, reason: 'too_few_survivors', message: '2 of 4 sites left' },
+  { kind: 'abort', roundId: ROUND_ID, reason: 'TOO_FEW_SURVIVORS', message: '2 of 4 sites left' },
   { kind: 'committed', roundId: ROUND_ID, sequence: 12, newModelHash: bytes(32), signatures: 3 },
   ...SERVER_STAGE_SAMPLES.map((message) => ({ kind: 'stage' as const, message })),
 ];

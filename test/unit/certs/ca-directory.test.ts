@@ -136,13 +136,15 @@ describe('certs revoke', () => {
 describe('missing or damaged CA directories', () => {
   it('names the directory and the init command when the CA is missing', async () => {
     const empty = join(temp.path, 'nothing-here');
-    for (const attempt of [
+    // Each rejection gets its handler at once: awaiting them one by one left the later ones unhandled for a while.
+    const rejections = [
       loadCertificateAuthority(empty),
       issueParticipantBundle({ dir: empty, name: 'x' }),
       revokeCertificate({ dir: empty, serial: 'AB' }),
       writeCrl({ dir: empty }),
-    ]) {
-      const error = await pkiRejection(attempt);
+    ].map(pkiRejection);
+    for (const rejection of rejections) {
+      const error = await rejection;
       expect(error.code).toBe('FAILED_PRECONDITION');
       expect(error.reason).toBe('CA_NOT_INITIALISED');
       expect(error.message).toContain(`CA not initialised in ${empty}`);

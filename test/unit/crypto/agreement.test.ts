@@ -80,15 +80,15 @@ describe('mask seeds (DESIGN.md step 4)', () => {
 describe('argument checks', () => {
   const { secretKey, publicKey } = alice.c;
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'share key: empty sender', run: () => deriveShareKey(secretKey, publicKey, roundId, '', 'bob'), reason: 'invalid_site_id', message: 'sender must be a non-empty site id' },
-    { name: 'share key: receiver not a string', run: () => deriveShareKey(secretKey, publicKey, roundId, 'a', 7 as unknown as string), reason: 'invalid_site_id', message: 'receiver' },
-    { name: 'share key: round id not bytes', run: () => deriveShareKey(secretKey, publicKey, 'r' as unknown as Uint8Array, 'a', 'b'), reason: 'invalid_bytes', message: 'roundId' },
-    { name: 'share key: short secret key', run: () => deriveShareKey(secretKey.subarray(1), publicKey, roundId, 'a', 'b'), reason: 'invalid_length', message: 'secretKey must be 32 bytes long, got 31' },
-    { name: 'share key: missing peer key', run: () => deriveShareKey(secretKey, undefined as unknown as Uint8Array, roundId, 'a', 'b'), reason: 'invalid_bytes', message: 'publicKey' },
-    { name: 'mask seed: same site twice', run: () => deriveMaskSeed(secretKey, publicKey, roundId, 'a', 'a'), reason: 'invalid_site_id', message: 'siteA and siteB must differ' },
-    { name: 'mask seed: empty siteB', run: () => deriveMaskSeed(secretKey, publicKey, roundId, 'a', ''), reason: 'invalid_site_id', message: 'siteB' },
-    { name: 'mask seed: round id not bytes', run: () => deriveMaskSeed(secretKey, publicKey, null as unknown as Uint8Array, 'a', 'b'), reason: 'invalid_bytes', message: 'roundId' },
-    { name: 'associated data: empty sender', run: () => shareAssociatedData(roundId, '', 'b'), reason: 'invalid_site_id', message: 'sender' },
+    { name: 'share key: empty sender', run: () => deriveShareKey(secretKey, publicKey, roundId, '', 'bob'), reason: 'INVALID_SITE_ID', message: 'sender must be a non-empty site id' },
+    { name: 'share key: receiver not a string', run: () => deriveShareKey(secretKey, publicKey, roundId, 'a', 7 as unknown as string), reason: 'INVALID_SITE_ID', message: 'receiver' },
+    { name: 'share key: round id not bytes', run: () => deriveShareKey(secretKey, publicKey, 'r' as unknown as Uint8Array, 'a', 'b'), reason: 'INVALID_BYTES', message: 'roundId' },
+    { name: 'share key: short secret key', run: () => deriveShareKey(secretKey.subarray(1), publicKey, roundId, 'a', 'b'), reason: 'INVALID_LENGTH', message: 'secretKey must be 32 bytes long, got 31' },
+    { name: 'share key: missing peer key', run: () => deriveShareKey(secretKey, undefined as unknown as Uint8Array, roundId, 'a', 'b'), reason: 'INVALID_BYTES', message: 'publicKey' },
+    { name: 'mask seed: same site twice', run: () => deriveMaskSeed(secretKey, publicKey, roundId, 'a', 'a'), reason: 'INVALID_SITE_ID', message: 'siteA and siteB must differ' },
+    { name: 'mask seed: empty siteB', run: () => deriveMaskSeed(secretKey, publicKey, roundId, 'a', ''), reason: 'INVALID_SITE_ID', message: 'siteB' },
+    { name: 'mask seed: round id not bytes', run: () => deriveMaskSeed(secretKey, publicKey, null as unknown as Uint8Array, 'a', 'b'), reason: 'INVALID_BYTES', message: 'roundId' },
+    { name: 'associated data: empty sender', run: () => shareAssociatedData(roundId, '', 'b'), reason: 'INVALID_SITE_ID', message: 'sender' },
   ];
   it.each(cases)('$name', ({ run, reason, message }) => {
     let caught: unknown;

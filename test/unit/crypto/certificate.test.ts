@@ -92,19 +92,19 @@ describe('verifyPeerCertificate', () => {
   });
 
   const rejections: { name: string; pem: () => string; trust?: () => TrustAnchor; expected?: { siteId?: string; role?: 'participant' | 'coordinator' | 'operator' }; reason: string; message: string }[] = [
-    { name: 'issued by another CA with the same name', pem: () => leaf({ issuer: impostor }), reason: 'certificate_untrusted', message: 'is not issued and signed by the federation CA' },
-    { name: 'self-signed', pem: () => leaf({ issuer: { subject: siteSubject('hospital-a', 'participant'), key: siteKey } }), reason: 'certificate_untrusted', message: 'hospital-a' },
-    { name: 'a CA certificate used as a site certificate', pem: () => leaf({ isCa: true }), reason: 'certificate_untrusted', message: 'is a CA certificate' },
-    { name: 'expired', pem: () => leaf({ notBefore: new Date(NOW.getTime() - 2 * YEAR), notAfter: new Date(NOW.getTime() - 1000) }), reason: 'certificate_expired', message: 'expired at' },
-    { name: 'not yet valid', pem: () => leaf({ notBefore: new Date(NOW.getTime() + 60_000) }), reason: 'certificate_not_yet_valid', message: 'is not valid before' },
-    { name: 'revoked serial', pem: () => leaf(), trust: () => trust(['99', 'A1B2']), reason: 'certificate_revoked', message: 'serial A1B2) is revoked' },
-    { name: 'wrong role', pem: () => leaf(), expected: { role: 'coordinator' }, reason: 'certificate_role', message: 'has role "participant", expected "coordinator"' },
-    { name: 'OU that is not a role', pem: () => leaf({ subject: siteSubject('hospital-a', 'admin') }), reason: 'certificate_role', message: 'got ["admin"]' },
-    { name: 'no OU', pem: () => leaf({ subject: siteSubject('hospital-a') }), reason: 'certificate_role', message: 'exactly one subject OU' },
-    { name: 'two OUs', pem: () => leaf({ subject: siteSubject('hospital-a', 'participant', 'coordinator') }), reason: 'certificate_role', message: '["participant","coordinator"]' },
-    { name: 'wrong expected CN', pem: () => leaf(), expected: { siteId: 'hospital-b' }, reason: 'certificate_identity', message: 'identifies site "hospital-a", expected "hospital-b"' },
-    { name: 'no CN', pem: () => leaf({ subject: siteSubject('', 'participant') }), reason: 'certificate_identity', message: 'exactly one non-empty subject CN' },
-    { name: 'garbage bytes', pem: () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', reason: 'certificate_malformed', message: 'not a parseable X.509 certificate' },
+    { name: 'issued by another CA with the same name', pem: () => leaf({ issuer: impostor }), reason: 'CERTIFICATE_UNTRUSTED', message: 'is not issued and signed by the federation CA' },
+    { name: 'self-signed', pem: () => leaf({ issuer: { subject: siteSubject('hospital-a', 'participant'), key: siteKey } }), reason: 'CERTIFICATE_UNTRUSTED', message: 'hospital-a' },
+    { name: 'a CA certificate used as a site certificate', pem: () => leaf({ isCa: true }), reason: 'CERTIFICATE_UNTRUSTED', message: 'is a CA certificate' },
+    { name: 'expired', pem: () => leaf({ notBefore: new Date(NOW.getTime() - 2 * YEAR), notAfter: new Date(NOW.getTime() - 1000) }), reason: 'CERTIFICATE_EXPIRED', message: 'expired at' },
+    { name: 'not yet valid', pem: () => leaf({ notBefore: new Date(NOW.getTime() + 60_000) }), reason: 'CERTIFICATE_NOT_YET_VALID', message: 'is not valid before' },
+    { name: 'revoked serial', pem: () => leaf(), trust: () => trust(['99', 'A1B2']), reason: 'CERTIFICATE_REVOKED', message: 'serial A1B2) is revoked' },
+    { name: 'wrong role', pem: () => leaf(), expected: { role: 'coordinator' }, reason: 'CERTIFICATE_ROLE', message: 'has role "participant", expected "coordinator"' },
+    { name: 'OU that is not a role', pem: () => leaf({ subject: siteSubject('hospital-a', 'admin') }), reason: 'CERTIFICATE_ROLE', message: 'got ["admin"]' },
+    { name: 'no OU', pem: () => leaf({ subject: siteSubject('hospital-a') }), reason: 'CERTIFICATE_ROLE', message: 'exactly one subject OU' },
+    { name: 'two OUs', pem: () => leaf({ subject: siteSubject('hospital-a', 'participant', 'coordinator') }), reason: 'CERTIFICATE_ROLE', message: '["participant","coordinator"]' },
+    { name: 'wrong expected CN', pem: () => leaf(), expected: { siteId: 'hospital-b' }, reason: 'CERTIFICATE_IDENTITY', message: 'identifies site "hospital-a", expected "hospital-b"' },
+    { name: 'no CN', pem: () => leaf({ subject: siteSubject('', 'participant') }), reason: 'CERTIFICATE_IDENTITY', message: 'exactly one non-empty subject CN' },
+    { name: 'garbage bytes', pem: () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', reason: 'CERTIFICATE_MALFORMED', message: 'not a parseable X.509 certificate' },
   ];
   it.each(rejections)('rejects: $name', ({ pem, trust: anchor, expected, reason, message }) => {
     expectCryptoError(() => verifyPeerCertificate(pem(), (anchor ?? trust)(), NOW, expected), 'PERMISSION_DENIED', reason, message);
@@ -112,23 +112,23 @@ describe('verifyPeerCertificate', () => {
 
   it('rejects everything once the CA itself has expired', () => {
     const pem = leaf();
-    expectCryptoError(() => verifyPeerCertificate(pem, trust(), new Date(NOW.getTime() + 6 * YEAR)), 'PERMISSION_DENIED', 'certificate_expired', 'federation CA certificate');
+    expectCryptoError(() => verifyPeerCertificate(pem, trust(), new Date(NOW.getTime() + 6 * YEAR)), 'PERMISSION_DENIED', 'CERTIFICATE_EXPIRED', 'federation CA certificate');
   });
 
   it('truncated DER is malformed', () => {
     const der = new Uint8Array(new X509Certificate(leaf()).raw);
-    expectCryptoError(() => verifyPeerCertificate(der.subarray(0, der.length - 10), trust(), NOW), 'PERMISSION_DENIED', 'certificate_malformed', 'DER or PEM');
+    expectCryptoError(() => verifyPeerCertificate(der.subarray(0, der.length - 10), trust(), NOW), 'PERMISSION_DENIED', 'CERTIFICATE_MALFORMED', 'DER or PEM');
   });
 
   const invalid: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'certificate as a number', run: () => verifyPeerCertificate(5 as unknown as string, trust(), NOW), reason: 'invalid_certificate', message: 'DER bytes or a PEM string, got number 5' },
-    { name: 'missing trust anchor', run: () => verifyPeerCertificate(leaf(), undefined as unknown as TrustAnchor, NOW), reason: 'invalid_trust_anchor', message: 'trust.caCertificate must be an X509Certificate' },
-    { name: 'CA as PEM string', run: () => verifyPeerCertificate(leaf(), { caCertificate: caPem as unknown as X509Certificate, revokedSerials: new Set() }, NOW), reason: 'invalid_trust_anchor', message: 'got string' },
-    { name: 'revoked serials as array', run: () => verifyPeerCertificate(leaf(), { caCertificate: new X509Certificate(caPem), revokedSerials: [] as unknown as Set<string> }, NOW), reason: 'invalid_trust_anchor', message: 'revokedSerials must be a Set' },
-    { name: 'unnormalized revoked serial', run: () => verifyPeerCertificate(leaf(), trust(['00a1b2']), NOW), reason: 'invalid_trust_anchor', message: '"00a1b2"' },
-    { name: 'trust anchor that is not a CA', run: () => verifyPeerCertificate(leaf(), { caCertificate: new X509Certificate(leaf()), revokedSerials: new Set() }, NOW), reason: 'invalid_trust_anchor', message: 'is not a CA certificate' },
-    { name: 'invalid date', run: () => verifyPeerCertificate(leaf(), trust(), new Date(Number.NaN)), reason: 'invalid_time', message: 'at must be a valid Date' },
-    { name: 'time as a number', run: () => verifyPeerCertificate(leaf(), trust(), NOW.getTime() as unknown as Date), reason: 'invalid_time', message: 'got number' },
+    { name: 'certificate as a number', run: () => verifyPeerCertificate(5 as unknown as string, trust(), NOW), reason: 'INVALID_CERTIFICATE', message: 'DER bytes or a PEM string, got number 5' },
+    { name: 'missing trust anchor', run: () => verifyPeerCertificate(leaf(), undefined as unknown as TrustAnchor, NOW), reason: 'INVALID_TRUST_ANCHOR', message: 'trust.caCertificate must be an X509Certificate' },
+    { name: 'CA as PEM string', run: () => verifyPeerCertificate(leaf(), { caCertificate: caPem as unknown as X509Certificate, revokedSerials: new Set() }, NOW), reason: 'INVALID_TRUST_ANCHOR', message: 'got string' },
+    { name: 'revoked serials as array', run: () => verifyPeerCertificate(leaf(), { caCertificate: new X509Certificate(caPem), revokedSerials: [] as unknown as Set<string> }, NOW), reason: 'INVALID_TRUST_ANCHOR', message: 'revokedSerials must be a Set' },
+    { name: 'unnormalized revoked serial', run: () => verifyPeerCertificate(leaf(), trust(['00a1b2']), NOW), reason: 'INVALID_TRUST_ANCHOR', message: '"00a1b2"' },
+    { name: 'trust anchor that is not a CA', run: () => verifyPeerCertificate(leaf(), { caCertificate: new X509Certificate(leaf()), revokedSerials: new Set() }, NOW), reason: 'INVALID_TRUST_ANCHOR', message: 'is not a CA certificate' },
+    { name: 'invalid date', run: () => verifyPeerCertificate(leaf(), trust(), new Date(Number.NaN)), reason: 'INVALID_TIME', message: 'at must be a valid Date' },
+    { name: 'time as a number', run: () => verifyPeerCertificate(leaf(), trust(), NOW.getTime() as unknown as Date), reason: 'INVALID_TIME', message: 'got number' },
   ];
   it.each(invalid)('argument check: $name', ({ run, reason, message }) => expectCryptoError(run, 'INVALID_ARGUMENT', reason, message));
 });
@@ -146,6 +146,6 @@ describe('normalizeSerial', () => {
   });
 
   it.each(['', 'xyz', '0x', '12 g4', '-1'])('rejects %j', (input) => {
-    expectCryptoError(() => normalizeSerial(input), 'INVALID_ARGUMENT', 'invalid_serial', 'hexadecimal');
+    expectCryptoError(() => normalizeSerial(input), 'INVALID_ARGUMENT', 'INVALID_SERIAL', 'hexadecimal');
   });
 });

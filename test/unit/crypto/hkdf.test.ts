@@ -88,16 +88,16 @@ describe('SHA-256 and HMAC-SHA256', () => {
 describe('argument checks', () => {
   const prk = new Uint8Array(32);
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'extract salt not bytes', run: () => hkdfExtract('s' as unknown as Uint8Array, prk), reason: 'invalid_bytes', message: 'salt' },
-    { name: 'extract ikm not bytes', run: () => hkdfExtract(prk, null as unknown as Uint8Array), reason: 'invalid_bytes', message: 'ikm' },
-    { name: 'expand short prk', run: () => hkdfExpand(new Uint8Array(31), prk, 1), reason: 'invalid_length', message: 'prk must be at least 32 bytes long, got 31' },
-    { name: 'expand info not bytes', run: () => hkdfExpand(prk, 'info' as unknown as Uint8Array, 1), reason: 'invalid_bytes', message: 'info' },
-    { name: 'expand too long', run: () => hkdfExpand(prk, prk, 255 * 32 + 1), reason: 'invalid_integer', message: 'length must be an integer in [0, 8160], got number 8161' },
-    { name: 'expand negative', run: () => hkdfExpand(prk, prk, -1), reason: 'invalid_integer', message: 'length' },
-    { name: 'expand fractional', run: () => hkdfExpand(prk, prk, 2.5), reason: 'invalid_integer', message: 'length' },
-    { name: 'hkdf NaN length', run: () => hkdf(prk, prk, prk, Number.NaN), reason: 'invalid_integer', message: 'NaN' },
-    { name: 'sha256 part not bytes', run: () => sha256(prk, 'x' as unknown as Uint8Array), reason: 'invalid_bytes', message: 'sha256 part 1' },
-    { name: 'hmac key not bytes', run: () => hmacSha256('k' as unknown as Uint8Array), reason: 'invalid_bytes', message: 'key' },
+    { name: 'extract salt not bytes', run: () => hkdfExtract('s' as unknown as Uint8Array, prk), reason: 'INVALID_BYTES', message: 'salt' },
+    { name: 'extract ikm not bytes', run: () => hkdfExtract(prk, null as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'ikm' },
+    { name: 'expand short prk', run: () => hkdfExpand(new Uint8Array(31), prk, 1), reason: 'INVALID_LENGTH', message: 'prk must be at least 32 bytes long, got 31' },
+    { name: 'expand info not bytes', run: () => hkdfExpand(prk, 'info' as unknown as Uint8Array, 1), reason: 'INVALID_BYTES', message: 'info' },
+    { name: 'expand too long', run: () => hkdfExpand(prk, prk, 255 * 32 + 1), reason: 'INVALID_INTEGER', message: 'length must be an integer in [0, 8160], got number 8161' },
+    { name: 'expand negative', run: () => hkdfExpand(prk, prk, -1), reason: 'INVALID_INTEGER', message: 'length' },
+    { name: 'expand fractional', run: () => hkdfExpand(prk, prk, 2.5), reason: 'INVALID_INTEGER', message: 'length' },
+    { name: 'hkdf NaN length', run: () => hkdf(prk, prk, prk, Number.NaN), reason: 'INVALID_INTEGER', message: 'NaN' },
+    { name: 'sha256 part not bytes', run: () => sha256(prk, 'x' as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'sha256 part 1' },
+    { name: 'hmac key not bytes', run: () => hmacSha256('k' as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'key' },
   ];
   it.each(cases)('$name', ({ run, reason, message }) => expectInvalid(run, reason, message));
 });

@@ -152,19 +152,19 @@ describe.each(['simd', 'scalar'] as const)('addMasks with the %s accumulator', (
 describe('addMasks argument checks', () => {
   const seed = seedOf('ok');
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'target is an Int32Array', run: () => addMasks(new Int32Array(4) as unknown as Uint32Array, []), reason: 'invalid_target', message: 'target must be a Uint32Array, got Int32Array' },
-    { name: 'target is a plain array', run: () => addMasks([1, 2] as unknown as Uint32Array, []), reason: 'invalid_target', message: 'got array of 2 elements' },
-    { name: 'streams not an array', run: () => addMasks(new Uint32Array(1), { seed, sign: 1 } as unknown as MaskStream[]), reason: 'invalid_streams', message: 'streams must be an array' },
-    { name: 'stream is null', run: () => addMasks(new Uint32Array(1), [null as unknown as MaskStream]), reason: 'invalid_streams', message: 'streams[0] must be { seed, sign }' },
-    { name: 'short seed', run: () => addMasks(new Uint32Array(1), [{ seed: seed.subarray(1), sign: 1 }]), reason: 'invalid_length', message: 'streams[0].seed must be 32 bytes long, got 31' },
-    { name: 'seed as hex string', run: () => addMasks(new Uint32Array(1), [{ seed, sign: 1 }, { seed: 'ab' as unknown as Uint8Array, sign: 1 }]), reason: 'invalid_bytes', message: 'streams[1].seed' },
-    { name: 'sign 0', run: () => addMasks(new Uint32Array(1), [{ seed, sign: 0 as 1 }]), reason: 'invalid_streams', message: 'streams[0].sign must be 1 or -1, got number 0' },
-    { name: 'sign as string', run: () => addMasks(new Uint32Array(1), [{ seed, sign: '1' as unknown as 1 }]), reason: 'invalid_streams', message: 'got string' },
-    { name: 'scratch of the wrong type', run: () => addMasks(new Uint32Array(1), [], {} as PrgScratch), reason: 'invalid_scratch', message: 'scratch must be a PrgScratch' },
-    { name: 'chunk not a multiple of 16', run: () => new PrgScratch(1000), reason: 'invalid_chunk', message: 'multiple of the 16-byte AES block, got 1000' },
-    { name: 'chunk too small', run: () => new PrgScratch(0), reason: 'invalid_integer', message: 'chunkBytes' },
-    { name: 'keystreamFloor fractional count', run: () => keystreamFloor(seed, 1.5, new PrgScratch()), reason: 'invalid_integer', message: 'elements' },
-    { name: 'prgBlock negative length', run: () => prgBlock(seed, -1), reason: 'invalid_integer', message: 'length' },
+    { name: 'target is an Int32Array', run: () => addMasks(new Int32Array(4) as unknown as Uint32Array, []), reason: 'INVALID_TARGET', message: 'target must be a Uint32Array, got Int32Array' },
+    { name: 'target is a plain array', run: () => addMasks([1, 2] as unknown as Uint32Array, []), reason: 'INVALID_TARGET', message: 'got array of 2 elements' },
+    { name: 'streams not an array', run: () => addMasks(new Uint32Array(1), { seed, sign: 1 } as unknown as MaskStream[]), reason: 'INVALID_STREAMS', message: 'streams must be an array' },
+    { name: 'stream is null', run: () => addMasks(new Uint32Array(1), [null as unknown as MaskStream]), reason: 'INVALID_STREAMS', message: 'streams[0] must be { seed, sign }' },
+    { name: 'short seed', run: () => addMasks(new Uint32Array(1), [{ seed: seed.subarray(1), sign: 1 }]), reason: 'INVALID_LENGTH', message: 'streams[0].seed must be 32 bytes long, got 31' },
+    { name: 'seed as hex string', run: () => addMasks(new Uint32Array(1), [{ seed, sign: 1 }, { seed: 'ab' as unknown as Uint8Array, sign: 1 }]), reason: 'INVALID_BYTES', message: 'streams[1].seed' },
+    { name: 'sign 0', run: () => addMasks(new Uint32Array(1), [{ seed, sign: 0 as 1 }]), reason: 'INVALID_STREAMS', message: 'streams[0].sign must be 1 or -1, got number 0' },
+    { name: 'sign as string', run: () => addMasks(new Uint32Array(1), [{ seed, sign: '1' as unknown as 1 }]), reason: 'INVALID_STREAMS', message: 'got string' },
+    { name: 'scratch of the wrong type', run: () => addMasks(new Uint32Array(1), [], {} as PrgScratch), reason: 'INVALID_SCRATCH', message: 'scratch must be a PrgScratch' },
+    { name: 'chunk not a multiple of 16', run: () => new PrgScratch(1000), reason: 'INVALID_CHUNK', message: 'multiple of the 16-byte AES block, got 1000' },
+    { name: 'chunk too small', run: () => new PrgScratch(0), reason: 'INVALID_INTEGER', message: 'chunkBytes' },
+    { name: 'keystreamFloor fractional count', run: () => keystreamFloor(seed, 1.5, new PrgScratch()), reason: 'INVALID_INTEGER', message: 'elements' },
+    { name: 'prgBlock negative length', run: () => prgBlock(seed, -1), reason: 'INVALID_INTEGER', message: 'length' },
   ];
   it.each(cases)('argument check: $name', ({ run, reason, message }) => {
     let caught: unknown;

@@ -132,28 +132,28 @@ describe('Shamir: malformed and dishonest shares', () => {
   const isCorrect = (candidate: Uint8Array): boolean => sha(candidate) === commitment;
 
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'split: threshold 0', run: () => splitSecret(secret, 0, [1, 2]), reason: 'invalid_integer', message: 'threshold must be an integer in [1, 65535], got number 0' },
-    { name: 'split: fewer points than threshold', run: () => splitSecret(secret, 3, [1, 2]), reason: 'not_enough_shares', message: 'at least threshold = 3 points, got 2' },
-    { name: 'split: x = 0', run: () => splitSecret(secret, 1, [0]), reason: 'invalid_share_x', message: 'xs[0] must be an integer in [1, 65535], got number 0' },
-    { name: 'split: x out of range', run: () => splitSecret(secret, 1, [65_536]), reason: 'invalid_share_x', message: 'got number 65536' },
-    { name: 'split: fractional x', run: () => splitSecret(secret, 1, [1.5]), reason: 'invalid_share_x', message: 'got number 1.5' },
-    { name: 'split: duplicate x', run: () => splitSecret(secret, 2, [4, 7, 4]), reason: 'duplicate_share_x', message: 'xs[2] = 4 appears twice' },
-    { name: 'split: secret not bytes', run: () => splitSecret('s' as unknown as Uint8Array, 1, [1]), reason: 'invalid_bytes', message: 'secret' },
-    { name: 'split: short randomness', run: () => splitSecret(secret, 2, [1, 2], () => new Uint8Array(3)), reason: 'invalid_length', message: 'random(n) result must be 32 bytes long, got 3' },
-    { name: 'combine: fewer than threshold', run: () => combineShares([s(0), s(1)], 3, 32), reason: 'not_enough_shares', message: 'need threshold = 3 shares to reconstruct, got 2' },
-    { name: 'combine: duplicate x', run: () => combineShares([s(0), s(1), s(0)], 3, 32), reason: 'duplicate_share_x', message: 'shares[2].x = 1 appears twice' },
-    { name: 'combine: x = 0', run: () => combineShares([s(0), s(1), { x: 0, y: s(2).y }], 3, 32), reason: 'invalid_share_x', message: 'shares[2].x must be an integer in [1, 65535], got number 0' },
-    { name: 'combine: x above 65535', run: () => combineShares([s(0), { x: 70_000, y: s(1).y }, s(2)], 3, 32), reason: 'invalid_share_x', message: 'shares[1].x' },
-    { name: 'combine: short y', run: () => combineShares([s(0), s(1), { x: 3, y: s(2).y.subarray(2) }], 3, 32), reason: 'invalid_length', message: 'shares[2].y must be 32 bytes long, got 30' },
-    { name: 'combine: y for another length', run: () => combineShares([s(0), s(1), s(2)], 3, 30), reason: 'invalid_length', message: 'shares[0].y must be 30 bytes long, got 32' },
-    { name: 'combine: null share', run: () => combineShares([s(0), null as unknown as Share, s(2)], 3, 32), reason: 'invalid_share', message: 'shares[1] must be { x, y }' },
-    { name: 'combine: negative secret length', run: () => combineShares(shares, 3, -1), reason: 'invalid_integer', message: 'secretLength' },
-    { name: 'recover: callback missing', run: () => recoverWithCheck(shares, 3, 32, undefined as never), reason: 'invalid_callback', message: 'isCorrect must be a function' },
-    { name: 'recover: zero subset budget', run: () => recoverWithCheck(shares, 3, 32, () => true, { maxSubsets: 0 }), reason: 'invalid_integer', message: 'maxSubsets' },
-    { name: 'encode: x = 0', run: () => encodeShare({ x: 0, y: s(0).y }), reason: 'invalid_share_x', message: 'share.x' },
-    { name: 'encode: odd y', run: () => encodeShare({ x: 1, y: new Uint8Array(3) }), reason: 'invalid_length', message: 'even number of bytes, got 3' },
-    { name: 'decode: wrong length', run: () => decodeShare(new Uint8Array(33), 32), reason: 'invalid_length', message: 'share bytes must be 34 bytes long, got 33' },
-    { name: 'decode: x = 0', run: () => decodeShare(new Uint8Array(34), 32), reason: 'invalid_share_x', message: 'share x must be an integer in [1, 65535], got number 0' },
+    { name: 'split: threshold 0', run: () => splitSecret(secret, 0, [1, 2]), reason: 'INVALID_INTEGER', message: 'threshold must be an integer in [1, 65535], got number 0' },
+    { name: 'split: fewer points than threshold', run: () => splitSecret(secret, 3, [1, 2]), reason: 'NOT_ENOUGH_SHARES', message: 'at least threshold = 3 points, got 2' },
+    { name: 'split: x = 0', run: () => splitSecret(secret, 1, [0]), reason: 'INVALID_SHARE_X', message: 'xs[0] must be an integer in [1, 65535], got number 0' },
+    { name: 'split: x out of range', run: () => splitSecret(secret, 1, [65_536]), reason: 'INVALID_SHARE_X', message: 'got number 65536' },
+    { name: 'split: fractional x', run: () => splitSecret(secret, 1, [1.5]), reason: 'INVALID_SHARE_X', message: 'got number 1.5' },
+    { name: 'split: duplicate x', run: () => splitSecret(secret, 2, [4, 7, 4]), reason: 'DUPLICATE_SHARE_X', message: 'xs[2] = 4 appears twice' },
+    { name: 'split: secret not bytes', run: () => splitSecret('s' as unknown as Uint8Array, 1, [1]), reason: 'INVALID_BYTES', message: 'secret' },
+    { name: 'split: short randomness', run: () => splitSecret(secret, 2, [1, 2], () => new Uint8Array(3)), reason: 'INVALID_LENGTH', message: 'random(n) result must be 32 bytes long, got 3' },
+    { name: 'combine: fewer than threshold', run: () => combineShares([s(0), s(1)], 3, 32), reason: 'NOT_ENOUGH_SHARES', message: 'need threshold = 3 shares to reconstruct, got 2' },
+    { name: 'combine: duplicate x', run: () => combineShares([s(0), s(1), s(0)], 3, 32), reason: 'DUPLICATE_SHARE_X', message: 'shares[2].x = 1 appears twice' },
+    { name: 'combine: x = 0', run: () => combineShares([s(0), s(1), { x: 0, y: s(2).y }], 3, 32), reason: 'INVALID_SHARE_X', message: 'shares[2].x must be an integer in [1, 65535], got number 0' },
+    { name: 'combine: x above 65535', run: () => combineShares([s(0), { x: 70_000, y: s(1).y }, s(2)], 3, 32), reason: 'INVALID_SHARE_X', message: 'shares[1].x' },
+    { name: 'combine: short y', run: () => combineShares([s(0), s(1), { x: 3, y: s(2).y.subarray(2) }], 3, 32), reason: 'INVALID_LENGTH', message: 'shares[2].y must be 32 bytes long, got 30' },
+    { name: 'combine: y for another length', run: () => combineShares([s(0), s(1), s(2)], 3, 30), reason: 'INVALID_LENGTH', message: 'shares[0].y must be 30 bytes long, got 32' },
+    { name: 'combine: null share', run: () => combineShares([s(0), null as unknown as Share, s(2)], 3, 32), reason: 'INVALID_SHARE', message: 'shares[1] must be { x, y }' },
+    { name: 'combine: negative secret length', run: () => combineShares(shares, 3, -1), reason: 'INVALID_INTEGER', message: 'secretLength' },
+    { name: 'recover: callback missing', run: () => recoverWithCheck(shares, 3, 32, undefined as never), reason: 'INVALID_CALLBACK', message: 'isCorrect must be a function' },
+    { name: 'recover: zero subset budget', run: () => recoverWithCheck(shares, 3, 32, () => true, { maxSubsets: 0 }), reason: 'INVALID_INTEGER', message: 'maxSubsets' },
+    { name: 'encode: x = 0', run: () => encodeShare({ x: 0, y: s(0).y }), reason: 'INVALID_SHARE_X', message: 'share.x' },
+    { name: 'encode: odd y', run: () => encodeShare({ x: 1, y: new Uint8Array(3) }), reason: 'INVALID_LENGTH', message: 'even number of bytes, got 3' },
+    { name: 'decode: wrong length', run: () => decodeShare(new Uint8Array(33), 32), reason: 'INVALID_LENGTH', message: 'share bytes must be 34 bytes long, got 33' },
+    { name: 'decode: x = 0', run: () => decodeShare(new Uint8Array(34), 32), reason: 'INVALID_SHARE_X', message: 'share x must be an integer in [1, 65535], got number 0' },
   ];
   it.each(cases)('argument check: $name', ({ run, reason, message }) => expectCryptoError(run, 'INVALID_ARGUMENT', reason, message));
 
@@ -204,11 +204,11 @@ describe('Shamir: malformed and dishonest shares', () => {
     expect(result.inconsistent).toEqual([1, 17, 50]);
   });
 
-  it('throws shamir_unrecoverable when no subset passes, and when the subset budget runs out', () => {
+  it('throws SHAMIR_UNRECOVERABLE when no subset passes, and when the subset budget runs out', () => {
     const tooMany = [garbage(s(0)), garbage(s(1)), garbage(s(2)), s(3), s(4)];
-    expectCryptoError(() => recoverWithCheck(tooMany, 3, 32, isCorrect), 'DATA_LOSS', 'shamir_unrecoverable', 'tried all 10 t-subsets');
+    expectCryptoError(() => recoverWithCheck(tooMany, 3, 32, isCorrect), 'DATA_LOSS', 'SHAMIR_UNRECOVERABLE', 'tried all 10 t-subsets');
     const twoBad = [garbage(s(0)), garbage(s(1)), s(2), s(3), s(4)];
-    expectCryptoError(() => recoverWithCheck(twoBad, 3, 32, isCorrect, { maxSubsets: 3 }), 'DATA_LOSS', 'shamir_unrecoverable', 'first 3 of the t-subsets');
+    expectCryptoError(() => recoverWithCheck(twoBad, 3, 32, isCorrect, { maxSubsets: 3 }), 'DATA_LOSS', 'SHAMIR_UNRECOVERABLE', 'first 3 of the t-subsets');
     expect(toHex(recoverWithCheck(twoBad, 3, 32, isCorrect).secret)).toBe(toHex(secret));
   });
 });

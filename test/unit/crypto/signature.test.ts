@@ -82,19 +82,19 @@ describe('argument checks', () => {
   const message = utf8('m');
   const ed = generateKeyPairSync('ed25519');
   const cases: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'sign with a public key', run: () => signMessage(publicKey, message), reason: 'invalid_key', message: 'privateKey must be an RSA private KeyObject, got public rsa key' },
-    { name: 'sign with an Ed25519 key', run: () => signMessage(ed.privateKey, message), reason: 'invalid_key', message: 'got private ed25519 key' },
-    { name: 'sign with a PEM string', run: () => signMessage('-----BEGIN' as never, message), reason: 'invalid_key', message: 'got string' },
-    { name: 'sign a string', run: () => signMessage(privateKey, 'm' as unknown as Uint8Array), reason: 'invalid_bytes', message: 'message' },
-    { name: 'verify with a private key', run: () => verifyMessage(privateKey, message, message), reason: 'invalid_key', message: 'publicKey must be an RSA public KeyObject' },
-    { name: 'verify a missing signature', run: () => verifyMessage(publicKey, message, undefined as unknown as Uint8Array), reason: 'invalid_bytes', message: 'signature' },
-    { name: 'stage with upper case', run: () => canonicalMessage('Commit', 'fed', roundId, configHash, []), reason: 'invalid_stage', message: '"Commit"' },
-    { name: 'empty stage', run: () => canonicalMessage('', 'fed', roundId, configHash, []), reason: 'invalid_stage', message: 'stage' },
-    { name: 'empty federation id', run: () => canonicalMessage('commit', '', roundId, configHash, []), reason: 'invalid_federation_id', message: 'federationId' },
-    { name: 'empty round id', run: () => canonicalMessage('commit', 'fed', new Uint8Array(0), configHash, []), reason: 'invalid_length', message: 'roundId must not be empty' },
-    { name: 'short config hash', run: () => canonicalMessage('commit', 'fed', roundId, configHash.subarray(1), []), reason: 'invalid_length', message: 'roundConfigHash must be 32 bytes long, got 31' },
-    { name: 'fields not an array', run: () => canonicalMessage('commit', 'fed', roundId, configHash, utf8('x') as unknown as Uint8Array[]), reason: 'invalid_fields', message: 'fields must be an array' },
-    { name: 'a field not bytes', run: () => canonicalMessage('commit', 'fed', roundId, configHash, ['x' as unknown as Uint8Array]), reason: 'invalid_bytes', message: 'fields[0] must be a Uint8Array' },
+    { name: 'sign with a public key', run: () => signMessage(publicKey, message), reason: 'INVALID_KEY', message: 'privateKey must be an RSA private KeyObject, got public rsa key' },
+    { name: 'sign with an Ed25519 key', run: () => signMessage(ed.privateKey, message), reason: 'INVALID_KEY', message: 'got private ed25519 key' },
+    { name: 'sign with a PEM string', run: () => signMessage('-----BEGIN' as never, message), reason: 'INVALID_KEY', message: 'got string' },
+    { name: 'sign a string', run: () => signMessage(privateKey, 'm' as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'message' },
+    { name: 'verify with a private key', run: () => verifyMessage(privateKey, message, message), reason: 'INVALID_KEY', message: 'publicKey must be an RSA public KeyObject' },
+    { name: 'verify a missing signature', run: () => verifyMessage(publicKey, message, undefined as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'signature' },
+    { name: 'stage with upper case', run: () => canonicalMessage('Commit', 'fed', roundId, configHash, []), reason: 'INVALID_STAGE', message: '"Commit"' },
+    { name: 'empty stage', run: () => canonicalMessage('', 'fed', roundId, configHash, []), reason: 'INVALID_STAGE', message: 'stage' },
+    { name: 'empty federation id', run: () => canonicalMessage('commit', '', roundId, configHash, []), reason: 'INVALID_FEDERATION_ID', message: 'federationId' },
+    { name: 'empty round id', run: () => canonicalMessage('commit', 'fed', new Uint8Array(0), configHash, []), reason: 'INVALID_LENGTH', message: 'roundId must not be empty' },
+    { name: 'short config hash', run: () => canonicalMessage('commit', 'fed', roundId, configHash.subarray(1), []), reason: 'INVALID_LENGTH', message: 'roundConfigHash must be 32 bytes long, got 31' },
+    { name: 'fields not an array', run: () => canonicalMessage('commit', 'fed', roundId, configHash, utf8('x') as unknown as Uint8Array[]), reason: 'INVALID_FIELDS', message: 'fields must be an array' },
+    { name: 'a field not bytes', run: () => canonicalMessage('commit', 'fed', roundId, configHash, ['x' as unknown as Uint8Array]), reason: 'INVALID_BYTES', message: 'fields[0] must be a Uint8Array' },
   ];
   it.each(cases)('$name', ({ run, reason, message: expected }) => {
     let caught: unknown;

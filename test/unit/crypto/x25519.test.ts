@@ -80,16 +80,16 @@ describe('X25519, RFC 7748', () => {
     'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   ];
   it.each(LOW_ORDER)('rejects the low-order point %s', (point) => {
-    expectCryptoError(() => x25519(fromHex(ALICE_SECRET), fromHex(point)), 'INVALID_ARGUMENT', 'x25519_low_order', 'low-order');
+    expectCryptoError(() => x25519(fromHex(ALICE_SECRET), fromHex(point)), 'INVALID_ARGUMENT', 'X25519_LOW_ORDER', 'low-order');
   });
 
   const key = new Uint8Array(32).fill(1);
   const malformed: { name: string; run: () => unknown; reason: string; message: string }[] = [
-    { name: 'short secret key', run: () => x25519(new Uint8Array(31), key), reason: 'invalid_length', message: 'secretKey must be 32 bytes long, got 31' },
-    { name: 'long public key', run: () => x25519(key, new Uint8Array(33)), reason: 'invalid_length', message: 'publicKey must be 32 bytes long, got 33' },
-    { name: 'public key as hex string', run: () => x25519(key, ALICE_PUBLIC as unknown as Uint8Array), reason: 'invalid_bytes', message: 'publicKey must be a Uint8Array of 32 bytes' },
-    { name: 'public key of missing secret', run: () => x25519PublicKey(undefined as unknown as Uint8Array), reason: 'invalid_bytes', message: 'secretKey' },
-    { name: 'public key of empty secret', run: () => x25519PublicKey(new Uint8Array(0)), reason: 'invalid_length', message: 'got 0 bytes' },
+    { name: 'short secret key', run: () => x25519(new Uint8Array(31), key), reason: 'INVALID_LENGTH', message: 'secretKey must be 32 bytes long, got 31' },
+    { name: 'long public key', run: () => x25519(key, new Uint8Array(33)), reason: 'INVALID_LENGTH', message: 'publicKey must be 32 bytes long, got 33' },
+    { name: 'public key as hex string', run: () => x25519(key, ALICE_PUBLIC as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'publicKey must be a Uint8Array of 32 bytes' },
+    { name: 'public key of missing secret', run: () => x25519PublicKey(undefined as unknown as Uint8Array), reason: 'INVALID_BYTES', message: 'secretKey' },
+    { name: 'public key of empty secret', run: () => x25519PublicKey(new Uint8Array(0)), reason: 'INVALID_LENGTH', message: 'got 0 bytes' },
   ];
   it.each(malformed)('argument check: $name', ({ run, reason, message }) => {
     expectCryptoError(run, 'INVALID_ARGUMENT', reason, message);

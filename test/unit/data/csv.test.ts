@@ -40,7 +40,7 @@ describe('parseCsv', () => {
     expect(parseCsv('1,0\n2,1\n', { classes: 2 }).count).toBe(2);
     expect(parseCsv('10,0\n2,1\n', { classes: 2, header: true }).count).toBe(1);
     const err = thrown(() => parseCsv('x,y\n1,0\n', { classes: 2, header: false }));
-    expect(err.reason).toBe('csv_non_numeric_cell');
+    expect(err.reason).toBe('CSV_NON_NUMERIC_CELL');
   });
 
   it('handles CRLF, quoted fields with delimiters and escaped quotes, blank lines, a BOM and other delimiters', () => {
@@ -63,44 +63,44 @@ describe('parseCsv', () => {
   it('names the row, the column and the cell of a non-numeric value', () => {
     const err = thrown(() => parseCsv('a,b,label\n1,2,0\n3,abc,1\n', { classes: 2, source: 'site.csv' }));
     expect(err.code).toBe('INVALID_ARGUMENT');
-    expect(err.reason).toBe('csv_non_numeric_cell');
+    expect(err.reason).toBe('CSV_NON_NUMERIC_CELL');
     expect(err.message).toContain('site.csv row 3, column 2 ("b")');
     expect(err.message).toContain('"abc" is not a number');
     const noHeader = thrown(() => parseCsv('1,2,0\n3,4,1\n5,,1\n', { classes: 2 }));
     expect(noHeader.message).toContain('row 3, column 2');
     expect(noHeader.message).toContain('is empty');
     expect(thrown(() => parseCsv('1,0x10,0\n', { classes: 2 })).message).toContain('"0x10" is not a number');
-    expect(thrown(() => parseCsv('1,Infinity,0\n', { classes: 2 })).reason).toBe('csv_non_numeric_cell');
+    expect(thrown(() => parseCsv('1,Infinity,0\n', { classes: 2 })).reason).toBe('CSV_NON_NUMERIC_CELL');
     expect(thrown(() => parseCsv('1,1e39,0\n', { classes: 2 })).message).toContain('does not fit a float32');
   });
 
   it('rejects ragged rows naming the row and both column counts', () => {
     const err = thrown(() => parseCsv('a,b,label\n1,2,0\n3,1\n', { classes: 2 }));
-    expect(err.reason).toBe('csv_ragged_row');
+    expect(err.reason).toBe('CSV_RAGGED_ROW');
     expect(err.message).toContain('row 3: found 2 columns; expected 3 like the header');
   });
 
   it('rejects a label outside the class range naming the row', () => {
     const err = thrown(() => parseCsv('1,2,0\n3,4,10\n', { classes: 10 }));
-    expect(err.reason).toBe('label_out_of_range');
+    expect(err.reason).toBe('LABEL_OUT_OF_RANGE');
     expect(err.message).toContain('row 2, column 3');
     expect(err.message).toContain('label 10 is outside the class range; expected an integer in [0, 9]');
-    expect(thrown(() => parseCsv('1,-1\n', { classes: 10 })).reason).toBe('label_out_of_range');
-    expect(thrown(() => parseCsv('1,2.5\n', { classes: 10 })).reason).toBe('csv_bad_label');
+    expect(thrown(() => parseCsv('1,-1\n', { classes: 10 })).reason).toBe('LABEL_OUT_OF_RANGE');
+    expect(thrown(() => parseCsv('1,2.5\n', { classes: 10 })).reason).toBe('CSV_BAD_LABEL');
   });
 
   it('reports a quoted field that never closes and an unknown label column', () => {
-    expect(thrown(() => parseCsv('1,"2\n3,0\n', { classes: 2 })).reason).toBe('csv_unterminated_quote');
+    expect(thrown(() => parseCsv('1,"2\n3,0\n', { classes: 2 })).reason).toBe('CSV_UNTERMINATED_QUOTE');
     const unknown = thrown(() => parseCsv('a,b\n1,0\n', { classes: 2, label: 'target' }));
     expect(unknown.message).toContain('no column named "target"');
-    expect(thrown(() => parseCsv('1,0\n', { classes: 2, label: 'target' })).reason).toBe('csv_label_needs_header');
-    expect(thrown(() => parseCsv('1,0\n', { classes: 2, label: 5 })).reason).toBe('csv_label_index_out_of_range');
-    expect(thrown(() => parseCsv('a,b\n', { classes: 2 })).reason).toBe('csv_empty');
+    expect(thrown(() => parseCsv('1,0\n', { classes: 2, label: 'target' })).reason).toBe('CSV_LABEL_NEEDS_HEADER');
+    expect(thrown(() => parseCsv('1,0\n', { classes: 2, label: 5 })).reason).toBe('CSV_LABEL_INDEX_OUT_OF_RANGE');
+    expect(thrown(() => parseCsv('a,b\n', { classes: 2 })).reason).toBe('CSV_EMPTY');
   });
 
   it('checks exampleShape against the feature count', () => {
     expect(parseCsv('1,2,3,4,0\n', { classes: 2, exampleShape: [1, 2, 2] }).exampleShape).toEqual([1, 2, 2]);
-    expect(thrown(() => parseCsv('1,2,3,0\n', { classes: 2, exampleShape: [2, 2] })).reason).toBe('feature_length_mismatch');
+    expect(thrown(() => parseCsv('1,2,3,0\n', { classes: 2, exampleShape: [2, 2] })).reason).toBe('FEATURE_LENGTH_MISMATCH');
   });
 });
 
@@ -120,6 +120,6 @@ describe('loadCsv', () => {
     expect((await loadCsv(join(dir, 'a.csv.gz'), { classes: 2 })).count).toBe(1);
     await writeFile(join(dir, 'bad.csv'), 'x,label\n1,q\n');
     await expect(loadCsv(join(dir, 'bad.csv'), { classes: 2 })).rejects.toThrow(`${join(dir, 'bad.csv')} row 2, column 2`);
-    await expect(loadCsv(join(dir, 'missing.csv'), { classes: 2 })).rejects.toMatchObject({ code: 'NOT_FOUND', reason: 'file_not_found' });
+    await expect(loadCsv(join(dir, 'missing.csv'), { classes: 2 })).rejects.toMatchObject({ code: 'NOT_FOUND', reason: 'FILE_NOT_FOUND' });
   });
 });

@@ -68,7 +68,7 @@ describe('IDX', () => {
     await writeFile(path, encodeIdx([3, 2, 3], new Uint8Array(18)).subarray(0, 25));
     const error = await loadIdx(path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DataError);
-    expect(error).toMatchObject({ code: 'DATA_LOSS', reason: 'idx_malformed' });
+    expect(error).toMatchObject({ code: 'DATA_LOSS', reason: 'IDX_MALFORMED' });
     expect((error as Error).message).toBe(`${path}: file is truncated: 25 bytes; expected 34 (16-byte header + 3 x 2 x 3 uint8 values)`);
   });
 
@@ -100,6 +100,6 @@ describe('IDX', () => {
     await writeFile(labels, encodeIdx([2], Uint8Array.of(3, 10)));
     await expect(loadIdxDataset({ images, labels })).rejects.toThrow(`${labels} example 1 (0-based): label 10 is outside the class range; expected an integer in [0, 9]`);
     await writeFile(labels, encodeIdx([3], Uint8Array.of(1, 2, 3)));
-    await expect(loadIdxDataset({ images, labels })).rejects.toMatchObject({ reason: 'idx_count_mismatch' });
+    await expect(loadIdxDataset({ images, labels })).rejects.toMatchObject({ reason: 'IDX_COUNT_MISMATCH' });
   });
 });

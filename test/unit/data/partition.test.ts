@@ -97,7 +97,7 @@ describe('partitionDirichlet', () => {
       'cannot give 5 clients 41 example(s) each from 200 examples',
     );
     expect(() => partitionDirichlet(data, { clients: 20, alpha: 0.001, seed: 2, minExamplesPerClient: 10, maxAttempts: 3 })).toThrow(
-      expect.objectContaining({ reason: 'dirichlet_min_size_unreachable' }) as Error,
+      expect.objectContaining({ reason: 'DIRICHLET_MIN_SIZE_UNREACHABLE' }) as Error,
     );
     expect(() => partitionDirichlet(data, { clients: 5, alpha: 0, seed: 2 })).toThrow('alpha must be a finite number > 0, got 0');
   });

@@ -51,10 +51,10 @@ describe('the coordinator\'s automatic k and t', () => {
       expect(shape.thresholdAdjusted).toBe(false);
       const verdict = siteVerdict(configOf(n, shape));
       if (n === 2) {
-        expect(shape.belowDefaultPolicy?.reason).toBe('too_few_tolerated_colluders');
+        expect(shape.belowDefaultPolicy?.reason).toBe('TOO_FEW_TOLERATED_COLLUDERS');
         // min_threshold 3 refuses first; without it the margin itself does.
         expect(verdict).toBe('threshold_below_site_minimum');
-        expect(siteVerdict(configOf(n, shape), { ...defaultSite, minThreshold: 2 })).toBe('too_few_tolerated_colluders');
+        expect(siteVerdict(configOf(n, shape), { ...defaultSite, minThreshold: 2 })).toBe('TOO_FEW_TOLERATED_COLLUDERS');
       } else {
         expect(shape.belowDefaultPolicy, `n = ${n}`).toBeUndefined();
         expect(verdict, `n = ${n}`).toBe('accepted');
@@ -76,8 +76,8 @@ describe('an operator\'s k and t', () => {
   it('keeps a valid configured t below the default margin, and says why default sites refuse it', () => {
     const shape = roundShape({ participants: 5, plaintext: false, configuredThreshold: 3 });
     expect(shape).toMatchObject({ neighbourDegree: 4, reconstructionThreshold: 3, thresholdAdjusted: false });
-    expect(shape.belowDefaultPolicy?.reason).toBe('threshold_without_margin');
-    expect(siteVerdict(configOf(5, shape))).toBe('threshold_without_margin');
+    expect(shape.belowDefaultPolicy?.reason).toBe('THRESHOLD_WITHOUT_MARGIN');
+    expect(siteVerdict(configOf(5, shape))).toBe('THRESHOLD_WITHOUT_MARGIN');
   });
 
   it('moves a configured t that is invalid for the round to the smallest valid one', () => {
@@ -88,11 +88,11 @@ describe('an operator\'s k and t', () => {
 
   it('flags a configured ring that default sites refuse: too small a federation, or too small a k', () => {
     const small = roundShape({ participants: 50, plaintext: false, configuredDegree: 20 });
-    expect(small.belowDefaultPolicy?.reason).toBe('complete_graph_required');
-    expect(siteVerdict(configOf(50, small))).toBe('complete_graph_required');
+    expect(small.belowDefaultPolicy?.reason).toBe('COMPLETE_GRAPH_REQUIRED');
+    expect(siteVerdict(configOf(50, small))).toBe('COMPLETE_GRAPH_REQUIRED');
     const thin = roundShape({ participants: 501, plaintext: false, configuredDegree: 20, configuredThreshold: 11 });
-    expect(thin.belowDefaultPolicy?.reason).toBe('neighbour_degree_too_low');
-    expect(siteVerdict(configOf(501, thin))).toBe('neighbour_degree_too_low');
+    expect(thin.belowDefaultPolicy?.reason).toBe('NEIGHBOUR_DEGREE_TOO_LOW');
+    expect(siteVerdict(configOf(501, thin))).toBe('NEIGHBOUR_DEGREE_TOO_LOW');
     const wide = roundShape({ participants: 501, plaintext: false, configuredDegree: 40 });
     expect(wide).toMatchObject({ neighbourDegree: 40, reconstructionThreshold: 28, belowDefaultPolicy: undefined });
     expect(siteVerdict(configOf(501, wide))).toBe('accepted');

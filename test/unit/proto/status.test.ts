@@ -1,17 +1,32 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { CertificateRoleError } from '../../../crypto/certificate-role.js';
+import { CryptoError } from '../../../crypto/errors.js';
+import { SecAggError } from '../../../crypto/secagg/errors.js';
+import { ModelError, type ModelErrorReason } from '../../../model/errors.js';
+import { ServerOptimizerError } from '../../../model/server-optimizer.js';
+import { PkiError } from '../../../certs/errors.js';
+import { StateError } from '../../../coordinator/state/state-error.js';
+import { NoOpenRoundError } from '../../../coordinator/federation/federation.js';
+import { TrainerError } from '../../../participant/trainer/errors.js';
+import { DataError } from '../../../participant/data/errors.js';
+import { CommitComputationError } from '../../../participant/daemon/site-training.js';
+import { ConfigError } from '../../../cli/config/config-error.js';
+import { UsageError } from '../../../cli/usage-error.js';
+import { LedgerInvalidError } from '../../../cli/commands/verify.js';
 import {
   FEDGATE_CODES,
   FedgateError,
   REASON_METADATA_KEY,
   failStream,
   fromGrpcError,
+  isKnownError,
   toGrpcStatus,
   type FedgateCode,
 } from '../../../proto/index.js';
 
-/** An error as crypto/ or model/ throw them: their own class, a gRPC code name and a reason. */
-class ForeignLayerError extends Error {
+/** Looks like one of ours (a gRPC code name and an upper-case reason) but is not one of fedgate's error classes. */
+class LookalikeError extends Error {
   constructor(
     readonly code: string,
     readonly reason: string,
@@ -34,8 +49,10 @@ describe('toGrpcStatus', () => {
   });
 
   it.each<[string, unknown, number, string, string, boolean]>([
-    ['a crypto/ error with a gRPC code', new ForeignLayerError('INVALID_ARGUMENT', 'BAD_SHARE', 'share 3 has 31 bytes, expected 32'), status.INVALID_ARGUMENT, 'share 3 has 31 bytes, expected 32', 'BAD_SHARE', false],
-    ['a model/ error whose reason is not a tag', new ForeignLayerError('FAILED_PRECONDITION', 'not a tag!', 'opset 19 above 17'), status.FAILED_PRECONDITION, 'opset 19 above 17', 'FAILED_PRECONDITION', false],
+    ['a crypto/ error with a gRPC code', new CryptoError('INVALID_ARGUMENT', 'BAD_SHARE', 'share 3 has 31 bytes, expected 32'), status.INVALID_ARGUMENT, 'share 3 has 31 bytes, expected 32', 'BAD_SHARE', false],
+    ['a model/ error whose reason is not a tag', new ModelError('FAILED_PRECONDITION', 'not a tag!' as ModelErrorReason, 'opset 19 above 17'), status.FAILED_PRECONDITION, 'opset 19 above 17', 'FAILED_PRECONDITION', false],
+    ['an Error that only looks like one of ours', new LookalikeError('INVALID_ARGUMENT', 'BAD_SHARE', 'share 3 has 31 bytes'), status.INTERNAL, GENERIC, 'INTERNAL', true],
+    ['an Error with a misspelt code', new LookalikeError('INVALID_ARGUMENTS', 'BAD_SHARE', 'share 3 has 31 bytes'), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a FedgateError INTERNAL (message may hold internals)', new FedgateError('INTERNAL', 'state file /var/lib/x corrupt'), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a FedgateError UNKNOWN', new FedgateError('UNKNOWN', 'who knows'), status.INTERNAL, GENERIC, 'INTERNAL', true],
     ['a Node fs error (code ENOENT)', Object.assign(new Error("ENOENT: no such file '/etc/secret'"), { code: 'ENOENT' }), status.INTERNAL, GENERIC, 'INTERNAL', true],
@@ -62,6 +79,35 @@ describe('toGrpcStatus', () => {
     expect(emitted).toHaveLength(1);
     expect(emitted[0]).toMatchObject({ code: status.NOT_FOUND, details: 'no model' });
     expect(mapped.code).toBe(status.NOT_FOUND);
+  });
+});
+
+describe('toGrpcStatus by error class', () => {
+  // Every error class of fedgate, each mapped to its own code and reason; nothing is mapped by the shape of its fields.
+  it.each<[string, Error, FedgateCode, string]>([
+    ['CryptoError', new CryptoError('DATA_LOSS', 'SHAMIR_UNRECOVERABLE', 'x'), 'DATA_LOSS', 'SHAMIR_UNRECOVERABLE'],
+    ['SecAggError', new SecAggError('ABORTED', 'NONCE_WITHHELD', 'x'), 'ABORTED', 'NONCE_WITHHELD'],
+    ['CertificateRoleError', new CertificateRoleError('UNKNOWN', ['admin'], 'x'), 'PERMISSION_DENIED', 'CERTIFICATE_ROLE'],
+    ['ModelError', new ModelError('UNIMPLEMENTED', 'UNSUPPORTED_OPS', 'x'), 'UNIMPLEMENTED', 'UNSUPPORTED_OPS'],
+    ['ServerOptimizerError', new ServerOptimizerError('NO_WEIGHT', 'x'), 'INVALID_ARGUMENT', 'NO_WEIGHT'],
+    ['PkiError', new PkiError('ALREADY_EXISTS', 'BUNDLE_EXISTS', 'x'), 'ALREADY_EXISTS', 'BUNDLE_EXISTS'],
+    ['StateError', new StateError('NOT_FOUND', 'x'), 'NOT_FOUND', 'NOT_FOUND'],
+    ['NoOpenRoundError', new NoOpenRoundError(), 'FAILED_PRECONDITION', 'NO_OPEN_ROUND'],
+    ['TrainerError', new TrainerError('RESOURCE_EXHAUSTED', 'OUT_OF_MEMORY', 'x'), 'RESOURCE_EXHAUSTED', 'OUT_OF_MEMORY'],
+    ['DataError', new DataError('NOT_FOUND', 'FILE_NOT_FOUND', 'x'), 'NOT_FOUND', 'FILE_NOT_FOUND'],
+    ['CommitComputationError', new CommitComputationError('x'), 'FAILED_PRECONDITION', 'COMMIT_RECOMPUTE_FAILED'],
+    ['ConfigError', new ConfigError('x'), 'INVALID_ARGUMENT', 'INVALID_CONFIG'],
+    ['UsageError', new UsageError('x'), 'INVALID_ARGUMENT', 'INVALID_USAGE'],
+    ['LedgerInvalidError', new LedgerInvalidError('x'), 'DATA_LOSS', 'LEDGER_INVALID'],
+  ])('maps a %s to its code and reason', (_class, error, code, reason) => {
+    expect(isKnownError(error)).toBe(true);
+    const mapped = toGrpcStatus(error);
+    expect([mapped.code, mapped.reason, mapped.details, mapped.unexpected]).toEqual([status[code], reason, error.message, false]);
+  });
+
+  it('knows only its own classes', () => {
+    expect(isKnownError(new LookalikeError('NOT_FOUND', 'GONE', 'x'))).toBe(false);
+    expect(isKnownError(Object.assign(new Error('x'), { code: 'NOT_FOUND', reason: 'GONE' }))).toBe(false);
   });
 });
 

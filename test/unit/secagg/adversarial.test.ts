@@ -109,7 +109,7 @@ describe('a hostile coordinator', () => {
     const outputs: UnmaskResponseMessage[] = [driver.client(victim).unmask(unmaskRequest)];
     expect(outputs[0]?.shares.find((share) => share.dealer === target)?.secret).toBe('mask_key');
     // Then it claims `target` survived, to get its b-share as well.
-    expect(refusalOf(() => driver.client(victim).consistencyCheck(request))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'conflicting_survivor_set' });
+    expect(refusalOf(() => driver.client(victim).consistencyCheck(request))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'CONFLICTING_SURVIVOR_SET' });
     const targetSignature = driver.client(target).consistencyCheck(request).signature;
     outputs.push(driver.client(victim).unmask({ ...unmaskRequest, signatures: [...signatures, { siteId: target, signature: targetSignature }] }));
     expect(outputs[1]).toBe(outputs[0]);
@@ -131,9 +131,9 @@ describe('a hostile coordinator', () => {
     const before = driver.client(victim).phase;
     expect(before).toBe('consistency_signed');
     const error = refusalOf(() => driver.client(victim).unmask({ ...honest, signatures }));
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'insufficient_consistency_signatures' });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'INSUFFICIENT_CONSISTENCY_SIGNATURES' });
     // The site has left the round: asking again with the honest signatures gets the same refusal, no shares.
-    expect(refusalOf(() => driver.client(victim).unmask(honest)).reason).toBe('insufficient_consistency_signatures');
+    expect(refusalOf(() => driver.client(victim).unmask(honest)).reason).toBe('INSUFFICIENT_CONSISTENCY_SIGNATURES');
     expect(driver.client(victim).phase).toBe('failed');
   });
 
@@ -147,15 +147,15 @@ describe('a hostile coordinator', () => {
     const second = new RoundDriver({ federation, config: config(2) });
     const keyList = second.advertise();
     const siteId = 'adv-01';
-    expect(refusalOf(() => second.client(siteId).revealNonce(oldKeyList))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'wrong_round' });
+    expect(refusalOf(() => second.client(siteId).revealNonce(oldKeyList))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'WRONG_ROUND' });
     expect(second.client(siteId).phase).toBe('advertised');
     const graphs = second.revealNonces(keyList);
-    expect(refusalOf(() => second.client(siteId).shareKeys(oldGraphs.get(siteId)!, second.now))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'wrong_round' });
+    expect(refusalOf(() => second.client(siteId).shareKeys(oldGraphs.get(siteId)!, second.now))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'WRONG_ROUND' });
     // The refused replay changed nothing: the genuine message still works.
     expect(second.client(siteId).shareKeys(graphs.get(siteId)!, second.now).stage).toBe('share_keys');
     // And the server refuses the replayed site message too.
     const replayed = first.sent.get(siteId)?.find((message) => message.stage === 'nonce_reveal');
-    expect(() => second.server.receive(siteId, replayed!)).toThrow(expect.objectContaining({ reason: 'wrong_round' }));
+    expect(() => second.server.receive(siteId, replayed!)).toThrow(expect.objectContaining({ reason: 'WRONG_ROUND' }));
   });
 
   it.todo('cannot replay an earlier RoundStart: a site refuses a round counter not above the highest it has persisted, across restarts');
@@ -171,13 +171,13 @@ describe('a hostile coordinator', () => {
     const base = { federation, roundId: roundConfig.roundId, degree: 4, keyList, adverts, reveals };
     // The victim is even given the graph of its own (forged) view, so only the signatures can tell.
     const victimGraph = uncheckedGraphMessage(victim, { ...base, roundConfigHash: roundConfigHash(forged) });
-    expect(refusalOf(() => clients.get(victim)!.shareKeys(victimGraph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'neighbour_signature_invalid' });
+    expect(refusalOf(() => clients.get(victim)!.shareKeys(victimGraph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'NEIGHBOUR_SIGNATURE_INVALID' });
     expect(clients.get(victim)!.phase).toBe('failed');
     // Its neighbours see its advert signed over another H(RoundConfig) and refuse as well.
     const honestGraph = (siteId: string) => uncheckedGraphMessage(siteId, { ...base, roundConfigHash: roundConfigHash(roundConfig) });
     const neighbours = honestGraph(victim).neighbours.map((record) => record.siteId);
     for (const siteId of neighbours) {
-      expect(refusalOf(() => clients.get(siteId)!.shareKeys(honestGraph(siteId), new Date())).reason).toBe('neighbour_signature_invalid');
+      expect(refusalOf(() => clients.get(siteId)!.shareKeys(honestGraph(siteId), new Date())).reason).toBe('NEIGHBOUR_SIGNATURE_INVALID');
     }
   });
 
@@ -196,13 +196,13 @@ describe('a hostile coordinator', () => {
     const reveals = new Map([...honestReveals, [victim, victimReveal]]);
     const victimAdverts = new Map([...adverts].filter(([siteId]) => siteId !== omitted));
     const graph = uncheckedGraphMessage(victim, { federation, roundId: roundConfig.roundId, roundConfigHash: roundConfigHash(roundConfig), degree: 4, keyList: victimList, adverts: victimAdverts, reveals });
-    expect(refusalOf(() => clients.get(victim)!.shareKeys(graph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'neighbour_signature_invalid' });
+    expect(refusalOf(() => clients.get(victim)!.shareKeys(graph, new Date()))).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'NEIGHBOUR_SIGNATURE_INVALID' });
   });
 
   it.each([
-    ['a graph that does not match the seed', 'graph_mismatch'],
-    ['a withheld nonce', 'nonce_withheld'],
-    ['a nonce that does not match its commitment in L', 'nonce_mismatch'],
+    ['a graph that does not match the seed', 'GRAPH_MISMATCH'],
+    ['a withheld nonce', 'NONCE_WITHHELD'],
+    ['a nonce that does not match its commitment in L', 'NONCE_MISMATCH'],
   ] as const)('cannot hand a site %s', (_name, reason) => {
     const driver = new RoundDriver({ federation, config: config() });
     const graphs = driver.revealNonces(driver.advertise());
@@ -210,13 +210,13 @@ describe('a hostile coordinator', () => {
     const genuine = graphs.get(victim)!;
     const graph = driver.server.neighbourGraph!;
     let forged = genuine;
-    if (reason === 'graph_mismatch') {
+    if (reason === 'GRAPH_MISMATCH') {
       // Swap one neighbour for a non-neighbour (with its genuine, signed records).
       const outsider = ids().find((siteId) => siteId !== victim && !graph.isNeighbour(victim, siteId))!;
       const holder = graph.neighbours(outsider)[0]!;
       const outsiderRecord = graphs.get(holder)!.neighbours.find((record) => record.siteId === outsider)!;
       forged = { ...genuine, neighbours: [...genuine.neighbours.slice(1), outsiderRecord] };
-    } else if (reason === 'nonce_withheld') {
+    } else if (reason === 'NONCE_WITHHELD') {
       forged = { ...genuine, nonces: genuine.nonces.filter((entry) => entry.siteId !== 'adv-06') };
     } else {
       forged = { ...genuine, nonces: genuine.nonces.map((entry) => (entry.siteId === 'adv-06' ? { ...entry, nonce: new Uint8Array(randomBytes(32)) } : entry)) };
@@ -241,7 +241,7 @@ describe('a hostile coordinator', () => {
       },
     }).run();
     expect(withheldFrom).toBeDefined();
-    expect(result.refusals.get(victim)).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'share_missing' });
+    expect(result.refusals.get(victim)).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SHARE_MISSING' });
     expect(stagesSent(result.sent.get(victim))).toEqual(['advertise_keys', 'nonce_reveal', 'share_keys']);
     // Its shares were delivered onward, but it never uploaded; the others' masks with it are removed via s_sk.
     expect(result.outcome).toBe('aggregated');
@@ -266,7 +266,7 @@ describe('a hostile coordinator', () => {
     });
     const request = driver.maskInputs(driver.dealShares(driver.revealNonces(driver.advertise())));
     // The honest server already rejects the victim's upload (its H(U2) differs) ...
-    expect(driver.rejections).toEqual([expect.objectContaining({ siteId: victim, error: expect.objectContaining({ reason: 'survivor_set_mismatch' }) })]);
+    expect(driver.rejections).toEqual([expect.objectContaining({ siteId: victim, error: expect.objectContaining({ reason: 'SURVIVOR_SET_MISMATCH' }) })]);
     // ... so the hostile coordinator forwards it anyway, with the victim's signed closing.
     const victimUpload = driver.sent.get(victim)!.find((message) => message.stage === 'masked_input')!;
     if (victimUpload.stage !== 'masked_input') throw new Error('unreachable');
@@ -276,11 +276,11 @@ describe('a hostile coordinator', () => {
       closings: [...request.closings, { siteId: victim, survivorDigest: victimUpload.survivorDigest, uploadHash: victimUpload.uploadHash, signature: victimUpload.signature }],
     };
     // The victim refuses to sign a U3 holding a site its U2 lacks ...
-    expect(refusalOf(() => driver.client(victim).consistencyCheck(forged))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'survivor_set_not_subset' });
+    expect(refusalOf(() => driver.client(victim).consistencyCheck(forged))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SURVIVOR_SET_NOT_SUBSET' });
     // ... the others sign, and the victim, having left the round, reveals nothing when asked to unmask.
     const signatures = forged.survivors.filter((siteId) => siteId !== victim).map((siteId) => ({ siteId, signature: driver.client(siteId).consistencyCheck(forged).signature }));
     const unmaskRequest: UnmaskRequestMessage = { stage: 'unmask_request', roundId: driver.config.roundId, signatures };
-    expect(refusalOf(() => driver.client(victim).unmask(unmaskRequest))).toMatchObject({ reason: 'survivor_set_not_subset' });
+    expect(refusalOf(() => driver.client(victim).unmask(unmaskRequest))).toMatchObject({ reason: 'SURVIVOR_SET_NOT_SUBSET' });
     // Its neighbours reveal, but never its b-share: its upload cannot be unmasked.
     const graph = driver.server.neighbourGraph!;
     for (const neighbour of graph.neighbours(victim)) {
@@ -292,14 +292,14 @@ describe('a hostile coordinator', () => {
   it('cannot switch a site to plaintext, nor run a weak threshold or a small round past it', () => {
     const siteId = 'adv-00';
     const plaintext = config(1, { plaintext: true });
-    expect(refusalOf(() => client(siteId).advertiseKeys(plaintext))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'plaintext_not_allowed' });
+    expect(refusalOf(() => client(siteId).advertiseKeys(plaintext))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'PLAINTEXT_NOT_ALLOWED' });
     const weak = { ...config(), reconstructionThreshold: 2 };
-    expect(refusalOf(() => client(siteId, { minThreshold: 1 }).advertiseKeys(weak))).toMatchObject({ reason: 'threshold_too_low' });
+    expect(refusalOf(() => client(siteId, { minThreshold: 1 }).advertiseKeys(weak))).toMatchObject({ reason: 'THRESHOLD_TOO_LOW' });
     // t > (k+1)/2 is not enough: a round without collusion margin is refused by a site with the defaults.
     const thinning = defaultSite();
-    expect(refusalOf(() => thinning.advertiseKeys(thinRound()))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'neighbour_degree_too_low' });
+    expect(refusalOf(() => thinning.advertiseKeys(thinRound()))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'NEIGHBOUR_DEGREE_TOO_LOW' });
     expect(thinning.phase).toBe('idle');
-    expect(refusalOf(() => client(siteId, { minParticipants: 9 }).advertiseKeys(config()))).toMatchObject({ reason: 'too_few_participants' });
+    expect(refusalOf(() => client(siteId, { minParticipants: 9 }).advertiseKeys(config()))).toMatchObject({ reason: 'TOO_FEW_PARTICIPANTS' });
     // Refused before any key was made: the site is still idle and has produced nothing.
     const refusing = client(siteId, { minParticipants: 9 });
     refusalOf(() => refusing.advertiseKeys(config()));
@@ -308,18 +308,18 @@ describe('a hostile coordinator', () => {
 
   it('cannot run a round without collusion margin past a site that keeps the default policy', () => {
     const thin = thinRound();
-    expect(refusalOf(() => defaultSite().advertiseKeys(thin))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'neighbour_degree_too_low' });
+    expect(refusalOf(() => defaultSite().advertiseKeys(thin))).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'NEIGHBOUR_DEGREE_TOO_LOW' });
     // Each rule refuses it on its own: a site that accepts k = 20 still wants t >= ceil(2 * 21 / 3) = 14,
     // and one that waives the two-thirds rule still counts zero tolerated colluders.
-    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20 }).advertiseKeys(thin)).reason).toBe('threshold_without_margin');
-    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20, requireTwoThirdsThreshold: false }).advertiseKeys(thin)).reason).toBe('too_few_tolerated_colluders');
+    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20 }).advertiseKeys(thin)).reason).toBe('THRESHOLD_WITHOUT_MARGIN');
+    expect(refusalOf(() => defaultSite({ minNeighbourDegree: 20, requireTwoThirdsThreshold: false }).advertiseKeys(thin)).reason).toBe('TOO_FEW_TOLERATED_COLLUDERS');
     // This federation's own rounds: the k = 4 ring of 8 the other tests use needs the complete graph ...
-    expect(refusalOf(() => defaultSite().advertiseKeys(testRoundConfig({ participants: ids(), degree: 4, threshold: 4, parameters: 8 }))).reason).toBe('complete_graph_required');
+    expect(refusalOf(() => defaultSite().advertiseKeys(testRoundConfig({ participants: ids(), degree: 4, threshold: 4, parameters: 8 }))).reason).toBe('COMPLETE_GRAPH_REQUIRED');
     // ... and three sites at t = 2 are refused: two-thirds holds, but the coordinator can claim the third
     // site dropped and read the victim's update off its sum with one colluder.
     const trio = testRoundConfig({ participants: ids().slice(0, 3), degree: 2, threshold: 2, parameters: 8 });
     const refusing = defaultSite();
-    expect(refusalOf(() => refusing.advertiseKeys(trio)).reason).toBe('too_few_tolerated_colluders');
+    expect(refusalOf(() => refusing.advertiseKeys(trio)).reason).toBe('TOO_FEW_TOLERATED_COLLUDERS');
     expect(refusing.phase).toBe('idle');
     // The coordinator's automatic round (complete graph, default t) is accepted.
     const automatic = testRoundConfig({ participants: ids(), degree: ids().length - 1, parameters: 8 });

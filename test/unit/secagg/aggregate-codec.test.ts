@@ -68,7 +68,7 @@ describe('aggregate codec', () => {
   it.each([-4, -1, 1, 4])('refuses aggregate bytes %i bytes off the round\'s length, naming the expected size', (offBy) => {
     const bytes = new Uint8Array(vectorLength(config) * 4 + offBy);
     expect(() => decodeAggregate(config, bytes)).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'invalid_aggregate', message: expect.stringContaining(`d + 4 = ${d + 4} uint32 slots (${(d + 4) * 4} bytes)`) as unknown }),
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'INVALID_AGGREGATE', message: expect.stringContaining(`d + 4 = ${d + 4} uint32 slots (${(d + 4) * 4} bytes)`) as unknown }),
     );
   });
 });

@@ -78,7 +78,7 @@ describe('a MaskedInput closing with a forged signature (client-survivors.ts)', 
     expect(round.client(bystander).consistencyCheck(forged).stage).toBe('consistency_check');
 
     const error = refusalOf(() => round.client(victim).consistencyCheck(forged));
-    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'closing_signature_invalid', stage: 'consistency_check' });
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CLOSING_SIGNATURE_INVALID', stage: 'consistency_check' });
     expect(error.message).toContain(`closing of neighbour ${JSON.stringify(neighbour)} does not verify`);
     expect(round.client(victim).phase).toBe('failed');
     expect(stagesSent(round.sent.get(victim))).not.toContain('consistency_check');
@@ -110,7 +110,7 @@ describe("a key list L with this site's own entry altered (client-keys.ts)", () 
     expect(round.client('frg-02').revealNonce(forged).stage).toBe('nonce_reveal');
 
     const error = refusalOf(() => round.client(victim).revealNonce(forged));
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'own_entry_mismatch', stage: 'key_list' });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'OWN_ENTRY_MISMATCH', stage: 'key_list' });
     // Nothing left the site: no signature over the forged H(L), no nonce.
     expect(stagesSent(round.sent.get(victim))).toEqual(['advertise_keys']);
     expect(round.client(victim).phase).toBe('failed');
@@ -146,7 +146,7 @@ describe('a neighbour advert that differs from what L commits to (client-keys.ts
     const forged = { ...genuine, neighbours: genuine.neighbours.map((entry) => (entry.siteId === record.siteId ? { ...entry, advert: second } : entry)) };
 
     const error = refusalOf(() => round.client(victim).shareKeys(forged, round.now));
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'advert_mismatch', stage: 'graph' });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'ADVERT_MISMATCH', stage: 'graph' });
     expect(error.message).toContain(`advert of neighbour ${JSON.stringify(record.siteId)} is not the one L commits to`);
     expect(stagesSent(round.sent.get(victim))).toEqual(['advertise_keys', 'nonce_reveal']);
     // The genuine message still passes every check for another site in the same round.
@@ -168,7 +168,7 @@ describe('a ShareDelivery whose U2 is not within U1 (client-shares.ts)', () => {
     const forged = { ...genuine, survivors: [...genuine.survivors, absent].sort() };
 
     const error = refusalOf(() => round.client(victim).acceptShares(forged));
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'survivor_set_not_subset', stage: 'share_delivery' });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SURVIVOR_SET_NOT_SUBSET', stage: 'share_delivery' });
     expect(error.message).toContain('U2');
     expect(round.client(victim).phase).toBe('failed');
     // The genuine delivery is accepted by another site.

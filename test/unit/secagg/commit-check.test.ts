@@ -63,24 +63,24 @@ describe('SecAggClient.commit', () => {
     const request = requestFor(field === 'previousModelHash' ? honest : { ...honest, [field]: otherDigest });
     const computed = field === 'previousModelHash' ? { ...honest, previousModelHash: otherDigest } : honest;
     expect(() => client.commit(request, computed)).toThrow(
-      expect.objectContaining({ name: 'SecAggError', code: 'FAILED_PRECONDITION', reason: 'commit_mismatch', message: expect.stringContaining(`commit_request.${field}`) as unknown }),
+      expect.objectContaining({ name: 'SecAggError', code: 'FAILED_PRECONDITION', reason: 'COMMIT_MISMATCH', message: expect.stringContaining(`commit_request.${field}`) as unknown }),
     );
     expect(client.phase).toBe('failed');
-    expect(() => client.commit(requestFor(honest), honest)).toThrow(expect.objectContaining({ reason: 'commit_mismatch' }));
+    expect(() => client.commit(requestFor(honest), honest)).toThrow(expect.objectContaining({ reason: 'COMMIT_MISMATCH' }));
   });
 
   it('refuses a previous model hash that is not RoundConfig.modelHash, even when the site computed the same', () => {
     const siteId = nextSite();
     const client = driver.client(siteId);
     const moved = { ...honest, previousModelHash: otherDigest };
-    expect(() => client.commit(requestFor(moved), moved)).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION', reason: 'model_hash_mismatch' }));
+    expect(() => client.commit(requestFor(moved), moved)).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION', reason: 'MODEL_HASH_MISMATCH' }));
     expect(client.phase).toBe('failed');
   });
 
   it('refuses computed hashes that are not 32-byte digests', () => {
     const siteId = nextSite();
     expect(() => driver.client(siteId).commit(requestFor(honest), { ...honest, newModelHash: new Uint8Array(31) })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'malformed_message' }),
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'MALFORMED_MESSAGE' }),
     );
   });
 });

@@ -84,7 +84,7 @@ describe('RoundConfig decoding', () => {
   ] as const)('refuses a leading byte-order mark in %s', (_name, overrides, marker, message) => {
     const forged = withBomAt(encodeRoundConfig(config(overrides as Parameters<typeof config>[0])), marker);
     const error = refusal(() => decodeRoundConfig(forged));
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid_encoding' });
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ENCODING' });
     expect(error.message).toContain(message);
   });
 
@@ -92,7 +92,7 @@ describe('RoundConfig decoding', () => {
     const bytes = encodeRoundConfig(config());
     const labelLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, false);
     const forged = Uint8Array.of(...u32be(labelLength + 3), ...BOM, ...bytes.subarray(4));
-    expect(refusal(() => decodeRoundConfig(forged))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid_encoding' });
+    expect(refusal(() => decodeRoundConfig(forged))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ENCODING' });
   });
 
   it.each([
@@ -102,7 +102,7 @@ describe('RoundConfig decoding', () => {
     ['a hyper-parameter value', { hyperParameters: { optimizer: '\uFEFFsgd' } }, 'RoundConfig.hyperParameters["optimizer"]'],
   ] as const)('will not encode a leading U+FEFF in %s (it would have no canonical decoding)', (_name, overrides, field) => {
     const error = refusal(() => encodeRoundConfig(config(overrides as Parameters<typeof config>[0])));
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid_round_config' });
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ROUND_CONFIG' });
     expect(error.message).toContain(`${field}`);
     expect(error.message).toContain('U+FEFF');
   });

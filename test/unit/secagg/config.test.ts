@@ -144,15 +144,15 @@ describe('site policy', () => {
   });
 
   it.each([
-    ['task_not_pinned', config, 'site-a', { ...policy, pinnedTaskHashes: [sha256(utf8('other'))] }],
-    ['too_few_participants', config, 'site-a', { ...policy, minParticipants: 7 }],
-    ['threshold_below_site_minimum', config, 'site-a', { ...policy, minThreshold: 5 }],
-    ['plaintext_not_allowed', createRoundConfig(input({ plaintext: true })), 'site-a', policy],
-    ['site_not_in_round', config, 'site-z', policy],
-    ['site_not_in_roster', config, 'site-a', { ...policy, roster: new Set(['site-a', 'site-b', 'site-c', 'site-d', 'site-e']) }],
-    ['federation_mismatch', config, 'site-a', { ...policy, federationId: 'another federation' }],
+    ['TASK_NOT_PINNED', config, 'site-a', { ...policy, pinnedTaskHashes: [sha256(utf8('other'))] }],
+    ['TOO_FEW_PARTICIPANTS', config, 'site-a', { ...policy, minParticipants: 7 }],
+    ['THRESHOLD_BELOW_SITE_MINIMUM', config, 'site-a', { ...policy, minThreshold: 5 }],
+    ['PLAINTEXT_NOT_ALLOWED', createRoundConfig(input({ plaintext: true })), 'site-a', policy],
+    ['SITE_NOT_IN_ROUND', config, 'site-z', policy],
+    ['SITE_NOT_IN_ROSTER', config, 'site-a', { ...policy, roster: new Set(['site-a', 'site-b', 'site-c', 'site-d', 'site-e']) }],
+    ['FEDERATION_MISMATCH', config, 'site-a', { ...policy, federationId: 'another federation' }],
     // A forged config object (never through createRoundConfig) with t <= (k+1)/2.
-    ['threshold_too_low', { ...config, reconstructionThreshold: 2 } as RoundConfig, 'site-a', { ...policy, minThreshold: 1 }],
+    ['THRESHOLD_TOO_LOW', { ...config, reconstructionThreshold: 2 } as RoundConfig, 'site-a', { ...policy, minThreshold: 1 }],
   ] as const)('refuses with %s', (reason, candidate, siteId, sitePolicy) => {
     const error = refusal(() => checkRoundConfigAgainstPolicy(candidate, siteId, sitePolicy));
     expect(error.code).toBe('FAILED_PRECONDITION');

@@ -44,11 +44,11 @@ describe('graphSeed', () => {
       return undefined;
     })();
     expect(missing).toBeInstanceOf(CryptoError);
-    expect(missing).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'graph_nonce_missing' });
+    expect(missing).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'GRAPH_NONCE_MISSING' });
     expect((missing as Error).message).toContain('site-07');
     const extra = nonces(ids);
     extra.set('intruder', new Uint8Array(GRAPH_NONCE_LENGTH));
-    expect(() => graphSeed(configHash, listHash, extra, ids)).toThrow(expect.objectContaining({ reason: 'graph_nonce_unexpected' }));
+    expect(() => graphSeed(configHash, listHash, extra, ids)).toThrow(expect.objectContaining({ reason: 'GRAPH_NONCE_UNEXPECTED' }));
     const short = nonces(ids);
     short.set('site-03', new Uint8Array(16));
     expect(() => graphSeed(configHash, listHash, short, ids)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
@@ -90,9 +90,9 @@ describe('buildNeighbourGraph', () => {
   });
 
   it('refuses an odd k below |U1| - 1, duplicate ids and unknown sites', () => {
-    expect(() => buildNeighbourGraph(seed, ids, 7)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'invalid_degree' }));
-    expect(() => buildNeighbourGraph(seed, [...ids, 'site-03'], 4)).toThrow(expect.objectContaining({ reason: 'duplicate_site_id' }));
-    expect(() => buildNeighbourGraph(seed, ids, 4).neighbours('nobody')).toThrow(expect.objectContaining({ reason: 'unknown_site' }));
+    expect(() => buildNeighbourGraph(seed, ids, 7)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'INVALID_DEGREE' }));
+    expect(() => buildNeighbourGraph(seed, [...ids, 'site-03'], 4)).toThrow(expect.objectContaining({ reason: 'DUPLICATE_SITE_ID' }));
+    expect(() => buildNeighbourGraph(seed, ids, 4).neighbours('nobody')).toThrow(expect.objectContaining({ reason: 'UNKNOWN_SITE' }));
     expect(() => buildNeighbourGraph(new Uint8Array(8), ids, 4)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 

@@ -106,52 +106,52 @@ describe('collusion margin formulas', () => {
 describe('a site with the default margin', () => {
   it.each([
     // n, k, t, verdict (rows marked * are the ones only that rule refuses)
-    [501, 20, 11, 'neighbour_degree_too_low'], // the issue's round: collusion bound 1, no colluder tolerated
-    [501, 38, 26, 'neighbour_degree_too_low'], // * k just below 40
+    [501, 20, 11, 'NEIGHBOUR_DEGREE_TOO_LOW'], // the issue's round: collusion bound 1, no colluder tolerated
+    [501, 38, 26, 'NEIGHBOUR_DEGREE_TOO_LOW'], // * k just below 40
     [501, 40, 28, 'accepted'], // 14 colluders tolerated
-    [501, 40, 27, 'threshold_without_margin'], // * t just below ceil(82/3) = 28 (still tolerates 12)
+    [501, 40, 27, 'THRESHOLD_WITHOUT_MARGIN'], // * t just below ceil(82/3) = 28 (still tolerates 12)
     [501, 500, 334, 'accepted'], // complete graph, default t
     [101, 40, 28, 'accepted'], // above complete_graph_up_to, a ring is fine
     [101, 100, 68, 'accepted'],
-    [100, 98, 66, 'complete_graph_required'], // * at complete_graph_up_to a ring is refused
+    [100, 98, 66, 'COMPLETE_GRAPH_REQUIRED'], // * at complete_graph_up_to a ring is refused
     [100, 99, 67, 'accepted'],
     [41, 40, 28, 'accepted'],
     [6, 5, 4, 'accepted'], // one colluder tolerated
     [5, 4, 4, 'accepted'],
-    [5, 4, 3, 'threshold_without_margin'],
+    [5, 4, 3, 'THRESHOLD_WITHOUT_MARGIN'],
     [4, 3, 3, 'accepted'],
     [3, 2, 3, 'accepted'],
-    [3, 2, 2, 'too_few_tolerated_colluders'], // * two-thirds holds (t = 2), yet one colluder exposes a site
-    [2, 1, 2, 'too_few_tolerated_colluders'],
+    [3, 2, 2, 'TOO_FEW_TOLERATED_COLLUDERS'], // * two-thirds holds (t = 2), yet one colluder exposes a site
+    [2, 1, 2, 'TOO_FEW_TOLERATED_COLLUDERS'],
   ] as const)('|U| = %i, k = %i, t = %i: %s', (n, k, t, expected) => {
     expect(verdict(round(n, k, t))).toBe(expected);
   });
 
   it('refuses the issue round (501, 20, 11) under every margin rule that applies, each on its own', () => {
     const config = round(501, 20, 11);
-    expect(verdict(config)).toBe('neighbour_degree_too_low');
-    expect(verdict(config, { minNeighbourDegree: 20 })).toBe('threshold_without_margin');
-    expect(verdict(config, { minNeighbourDegree: 20, requireTwoThirdsThreshold: false })).toBe('too_few_tolerated_colluders');
+    expect(verdict(config)).toBe('NEIGHBOUR_DEGREE_TOO_LOW');
+    expect(verdict(config, { minNeighbourDegree: 20 })).toBe('THRESHOLD_WITHOUT_MARGIN');
+    expect(verdict(config, { minNeighbourDegree: 20, requireTwoThirdsThreshold: false })).toBe('TOO_FEW_TOLERATED_COLLUDERS');
     expect(verdict(config, { minNeighbourDegree: 20, requireTwoThirdsThreshold: false, minToleratedColluders: 0 })).toBe('accepted');
     // With the two-thirds threshold the same graph tolerates six colluders.
     expect(verdict(round(501, 20, 14), { minNeighbourDegree: 20 })).toBe('accepted');
   });
 
   it('takes min_neighbour_degree as min(|U| - 1, it), and complete_graph_up_to = 0 as "never required"', () => {
-    expect(verdict(round(30, 28, 20), { completeGraphUpTo: 0 })).toBe('neighbour_degree_too_low');
+    expect(verdict(round(30, 28, 20), { completeGraphUpTo: 0 })).toBe('NEIGHBOUR_DEGREE_TOO_LOW');
     expect(verdict(round(30, 29, 20), { completeGraphUpTo: 0 })).toBe('accepted');
     expect(verdict(round(150, 40, 28), { minNeighbourDegree: DEFAULT_MIN_NEIGHBOUR_DEGREE })).toBe('accepted');
     expect(verdict(round(6, 4, 4), { completeGraphUpTo: 0, minNeighbourDegree: 4 })).toBe('accepted');
     expect(verdict(round(6, 4, 4), { completeGraphUpTo: 5, minNeighbourDegree: 4 })).toBe('accepted');
-    expect(verdict(round(6, 4, 4), { completeGraphUpTo: 6, minNeighbourDegree: 4 })).toBe('complete_graph_required');
+    expect(verdict(round(6, 4, 4), { completeGraphUpTo: 6, minNeighbourDegree: 4 })).toBe('COMPLETE_GRAPH_REQUIRED');
     expect(DEFAULT_COMPLETE_GRAPH_UP_TO).toBe(100);
   });
 
   it('honours a stricter or laxer min_tolerated_colluders at its boundary', () => {
-    expect(verdict(round(6, 5, 4), { minToleratedColluders: 2 })).toBe('too_few_tolerated_colluders');
+    expect(verdict(round(6, 5, 4), { minToleratedColluders: 2 })).toBe('TOO_FEW_TOLERATED_COLLUDERS');
     expect(verdict(round(6, 5, 5), { minToleratedColluders: 2 })).toBe('accepted');
     expect(verdict(round(6, 5, 5), { minToleratedColluders: 3 })).toBe('accepted');
-    expect(verdict(round(6, 5, 5), { minToleratedColluders: 4 })).toBe('too_few_tolerated_colluders');
+    expect(verdict(round(6, 5, 5), { minToleratedColluders: 4 })).toBe('TOO_FEW_TOLERATED_COLLUDERS');
     expect(verdict(round(3, 2, 2), { minToleratedColluders: 0 })).toBe('accepted');
     expect(verdict(round(2, 1, 2), { minToleratedColluders: 0 })).toBe('accepted');
   });

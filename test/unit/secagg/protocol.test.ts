@@ -58,8 +58,8 @@ function dropNeighbours(count: number, stage: ClientStage): (siteId: string, at:
 
 const graphs = [
   // With the complete graph a holder shortfall is a survivor shortfall: U3 itself drops below t.
-  { name: 'SecAgg+ graph, k = 8', degree: 8, threshold: 6, holderSlack: 3, shortfall: 'insufficient_share_holders' },
-  { name: 'complete graph, k = 19', degree: 19, threshold: 14, holderSlack: 6, shortfall: 'too_few_survivors' },
+  { name: 'SecAgg+ graph, k = 8', degree: 8, threshold: 6, holderSlack: 3, shortfall: 'INSUFFICIENT_SHARE_HOLDERS' },
+  { name: 'complete graph, k = 19', degree: 19, threshold: 14, holderSlack: 6, shortfall: 'TOO_FEW_SURVIVORS' },
 ] as const;
 
 describe.each(graphs)('n = 20, $name', ({ degree, threshold, holderSlack, shortfall }) => {
@@ -101,9 +101,9 @@ describe.each(graphs)('n = 20, $name', ({ degree, threshold, holderSlack, shortf
     expect(result.aggregate?.maskedSurvivors).not.toContain('site-11');
   });
 
-  it('aborts with nonce_withheld when a site is lost between its advert and its nonce reveal', () => {
+  it('aborts with NONCE_WITHHELD when a site is lost between its advert and its nonce reveal', () => {
     const result = simulateRound({ federation, config: config(), drops: drops([['site-05', 'nonce_reveal']]) });
-    expectAbort(result, 'nonce_withheld');
+    expectAbort(result, 'NONCE_WITHHELD');
     expect(result.abort?.message).toContain('site-05');
     expect(result.reveals.size).toBe(0);
     // Nobody dealt a share: the graph was never derived.
@@ -144,7 +144,7 @@ describe.each(graphs)('n = 20, $name', ({ degree, threshold, holderSlack, shortf
 
   it('aborts at Unmask with no aggregate when too many holders go silent during Unmask', () => {
     const result = simulateRound({ federation, config: config(), drop: dropNeighbours(holderSlack + 1, 'unmask') });
-    expectAbort(result, 'insufficient_share_holders');
+    expectAbort(result, 'INSUFFICIENT_SHARE_HOLDERS');
   });
 });
 

@@ -46,14 +46,14 @@ describe('decideReveals', () => {
   });
 
   it.each([
-    ['not_in_survivor_set', { maskedSurvivors: new Set(['a', 'b', 'd']) }],
-    ['survivor_set_not_subset', { maskedSurvivors: new Set(['a', 'b', 'c', 'x']) }],
-    ['too_few_survivors', { minParticipants: 5 }],
-    ['insufficient_consistency_signatures', { consistencySigners: new Set(['c', 'd']) }],
+    ['NOT_IN_SURVIVOR_SET', { maskedSurvivors: new Set(['a', 'b', 'd']) }],
+    ['SURVIVOR_SET_NOT_SUBSET', { maskedSurvivors: new Set(['a', 'b', 'c', 'x']) }],
+    ['TOO_FEW_SURVIVORS', { minParticipants: 5 }],
+    ['INSUFFICIENT_CONSISTENCY_SIGNATURES', { consistencySigners: new Set(['c', 'd']) }],
     // Signers outside the closed neighbourhood do not count.
-    ['insufficient_consistency_signatures', { consistencySigners: new Set(['c', 'x', 'y', 'z']) }],
-    ['conflicting_reveal', { alreadyRevealed: new Map([['e', 'self_mask' as const]]) }],
-    ['conflicting_reveal', { alreadyRevealed: new Map([['a', 'mask_key' as const]]) }],
+    ['INSUFFICIENT_CONSISTENCY_SIGNATURES', { consistencySigners: new Set(['c', 'x', 'y', 'z']) }],
+    ['CONFLICTING_REVEAL', { alreadyRevealed: new Map([['e', 'self_mask' as const]]) }],
+    ['CONFLICTING_REVEAL', { alreadyRevealed: new Map([['a', 'mask_key' as const]]) }],
   ] as const)('refuses with %s', (reason, overrides) => {
     expect(decideReveals(view(overrides as Partial<RevealView>))).toMatchObject({ action: 'refuse', reason });
   });

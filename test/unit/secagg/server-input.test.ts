@@ -49,21 +49,21 @@ describe('SecAggServer input validation', () => {
     const sender = 'srv-00';
     const advert = run.client(sender).advertiseKeys(run.config);
     const table: readonly (readonly [string, unknown, Expected])[] = [
-      ['unknown stage', { ...advert, stage: 'exfiltrate' }, ['INVALID_ARGUMENT', 'unknown_stage']],
-      ['no stage at all', { roundId: advert.roundId }, ['INVALID_ARGUMENT', 'unknown_stage']],
-      ['not an object', 'advertise_keys', ['INVALID_ARGUMENT', 'unknown_stage']],
-      ['wrong round id', { ...advert, roundId: flip(advert.roundId, 23) }, ['INVALID_ARGUMENT', 'wrong_round']],
-      ['bad signature', { ...advert, signature: flip(advert.signature, 100) }, ['PERMISSION_DENIED', 'bad_signature']],
-      ['signature over another key', { ...advert, maskPublicKey: flip(advert.maskPublicKey, 3) }, ['PERMISSION_DENIED', 'bad_signature']],
-      ['short key', { ...advert, cipherPublicKey: advert.cipherPublicKey.subarray(0, 31) }, ['INVALID_ARGUMENT', 'invalid_length']],
-      ['a stage that is not open', { ...advert, stage: 'unmask' }, ['FAILED_PRECONDITION', 'stage_closed']],
+      ['unknown stage', { ...advert, stage: 'exfiltrate' }, ['INVALID_ARGUMENT', 'UNKNOWN_STAGE']],
+      ['no stage at all', { roundId: advert.roundId }, ['INVALID_ARGUMENT', 'UNKNOWN_STAGE']],
+      ['not an object', 'advertise_keys', ['INVALID_ARGUMENT', 'UNKNOWN_STAGE']],
+      ['wrong round id', { ...advert, roundId: flip(advert.roundId, 23) }, ['INVALID_ARGUMENT', 'WRONG_ROUND']],
+      ['bad signature', { ...advert, signature: flip(advert.signature, 100) }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
+      ['signature over another key', { ...advert, maskPublicKey: flip(advert.maskPublicKey, 3) }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
+      ['short key', { ...advert, cipherPublicKey: advert.cipherPublicKey.subarray(0, 31) }, ['INVALID_ARGUMENT', 'INVALID_LENGTH']],
+      ['a stage that is not open', { ...advert, stage: 'unmask' }, ['FAILED_PRECONDITION', 'STAGE_CLOSED']],
     ];
     for (const [, message, expected] of table) expectRejected(run.server, sender, message, expected);
-    expectRejected(run.server, 'intruder', advert, ['PERMISSION_DENIED', 'unexpected_sender']);
+    expectRejected(run.server, 'intruder', advert, ['PERMISSION_DENIED', 'UNEXPECTED_SENDER']);
     // Another site's advert under this site's name: the signature is the other site's.
-    expectRejected(run.server, 'srv-01', advert, ['PERMISSION_DENIED', 'bad_signature']);
+    expectRejected(run.server, 'srv-01', advert, ['PERMISSION_DENIED', 'BAD_SIGNATURE']);
     run.server.receive(sender, advert);
-    expectRejected(run.server, sender, advert, ['FAILED_PRECONDITION', 'duplicate_message']);
+    expectRejected(run.server, sender, advert, ['FAILED_PRECONDITION', 'DUPLICATE_MESSAGE']);
   });
 
   it('nonce reveal: a nonce off its commitment, a late advert', () => {
@@ -71,10 +71,10 @@ describe('SecAggServer input validation', () => {
     const keyList = run.advertise();
     const sender = 'srv-02';
     const reveal = run.client(sender).revealNonce(keyList);
-    expectRejected(run.server, sender, { ...reveal, nonce: new Uint8Array(randomBytes(32)) }, ['INVALID_ARGUMENT', 'nonce_mismatch']);
-    expectRejected(run.server, sender, { ...reveal, keyListSignature: flip(reveal.keyListSignature, 9) }, ['PERMISSION_DENIED', 'bad_signature']);
+    expectRejected(run.server, sender, { ...reveal, nonce: new Uint8Array(randomBytes(32)) }, ['INVALID_ARGUMENT', 'NONCE_MISMATCH']);
+    expectRejected(run.server, sender, { ...reveal, keyListSignature: flip(reveal.keyListSignature, 9) }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']);
     const lateAdvert = run.sent.get(sender)![0];
-    expectRejected(run.server, sender, lateAdvert, ['FAILED_PRECONDITION', 'stage_closed']);
+    expectRejected(run.server, sender, lateAdvert, ['FAILED_PRECONDITION', 'STAGE_CLOSED']);
     run.server.receive(sender, reveal);
   });
 
@@ -87,14 +87,14 @@ describe('SecAggServer input validation', () => {
     const stranger = federation.sites.map((site) => site.siteId).find((siteId) => siteId !== sender && !graph.isNeighbour(sender, siteId))!;
     const first = message.shares[0]!;
     const table: readonly (readonly [unknown, Expected])[] = [
-      [{ ...message, shares: [{ ...first, ciphertext: first.ciphertext.subarray(0, first.ciphertext.length - 1) }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'invalid_length']],
-      [{ ...message, shares: [{ ...first, receiver: stranger }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'share_misaddressed']],
-      [{ ...message, shares: [{ ...first, receiver: sender }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'share_misaddressed']],
-      [{ ...message, shares: message.shares.slice(1) }, ['INVALID_ARGUMENT', 'share_missing']],
-      [{ ...message, shares: [first, ...message.shares] }, ['INVALID_ARGUMENT', 'duplicate_share']],
-      [{ ...message, shares: [{ ...first, ciphertext: flip(first.ciphertext, 40) }, ...message.shares.slice(1)] }, ['PERMISSION_DENIED', 'bad_signature']],
-      [{ ...message, selfMaskCommitment: flip(message.selfMaskCommitment) }, ['PERMISSION_DENIED', 'bad_signature']],
-      [{ ...message, shares: 'all of them' }, ['INVALID_ARGUMENT', 'malformed_message']],
+      [{ ...message, shares: [{ ...first, ciphertext: first.ciphertext.subarray(0, first.ciphertext.length - 1) }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'INVALID_LENGTH']],
+      [{ ...message, shares: [{ ...first, receiver: stranger }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'SHARE_MISADDRESSED']],
+      [{ ...message, shares: [{ ...first, receiver: sender }, ...message.shares.slice(1)] }, ['INVALID_ARGUMENT', 'SHARE_MISADDRESSED']],
+      [{ ...message, shares: message.shares.slice(1) }, ['INVALID_ARGUMENT', 'SHARE_MISSING']],
+      [{ ...message, shares: [first, ...message.shares] }, ['INVALID_ARGUMENT', 'DUPLICATE_SHARE']],
+      [{ ...message, shares: [{ ...first, ciphertext: flip(first.ciphertext, 40) }, ...message.shares.slice(1)] }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
+      [{ ...message, selfMaskCommitment: flip(message.selfMaskCommitment) }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
+      [{ ...message, shares: 'all of them' }, ['INVALID_ARGUMENT', 'MALFORMED_MESSAGE']],
     ];
     for (const [forged, expected] of table) expectRejected(run.server, sender, forged, expected);
     run.server.receive(sender, message);
@@ -111,15 +111,15 @@ describe('SecAggServer input validation', () => {
     const altered = message.maskedVector.slice();
     altered[5] = (altered[5] as number) ^ 1;
     const table: readonly (readonly [unknown, Expected])[] = [
-      [{ ...message, maskedVector: shorter, uploadHash: uploadHash(shorter) }, ['INVALID_ARGUMENT', 'invalid_vector_length']],
-      [{ ...message, maskedVector: new Float32Array(message.maskedVector.length) }, ['INVALID_ARGUMENT', 'invalid_vector_length']],
-      [{ ...message, maskedVector: altered }, ['INVALID_ARGUMENT', 'upload_hash_mismatch']],
-      [{ ...message, maskedVector: altered, uploadHash: uploadHash(altered) }, ['PERMISSION_DENIED', 'bad_signature']],
-      [{ ...message, survivorDigest: flip(message.survivorDigest) }, ['FAILED_PRECONDITION', 'survivor_set_mismatch']],
+      [{ ...message, maskedVector: shorter, uploadHash: uploadHash(shorter) }, ['INVALID_ARGUMENT', 'INVALID_VECTOR_LENGTH']],
+      [{ ...message, maskedVector: new Float32Array(message.maskedVector.length) }, ['INVALID_ARGUMENT', 'INVALID_VECTOR_LENGTH']],
+      [{ ...message, maskedVector: altered }, ['INVALID_ARGUMENT', 'UPLOAD_HASH_MISMATCH']],
+      [{ ...message, maskedVector: altered, uploadHash: uploadHash(altered) }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
+      [{ ...message, survivorDigest: flip(message.survivorDigest) }, ['FAILED_PRECONDITION', 'SURVIVOR_SET_MISMATCH']],
     ];
     for (const [forged, expected] of table) expectRejected(run.server, sender, forged, expected);
     run.server.receive(sender, message);
-    expectRejected(run.server, sender, message, ['FAILED_PRECONDITION', 'duplicate_message']);
+    expectRejected(run.server, sender, message, ['FAILED_PRECONDITION', 'DUPLICATE_MESSAGE']);
   });
 
   it('Unmask: a share of the wrong secret, of a non-neighbour, at the wrong x, a truncated share', () => {
@@ -133,12 +133,12 @@ describe('SecAggServer input validation', () => {
     const other = run.reveals.get(graph.neighbours(sender)[0]!) ?? run.client(graph.neighbours(sender)[0]!).unmask(request);
     const foreignShare = other.shares.find((share) => share.dealer === first.dealer)!;
     const table: readonly (readonly [unknown, Expected])[] = [
-      [{ ...response, shares: [{ ...first, secret: 'mask_key' }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'unexpected_share']],
-      [{ ...response, shares: [{ ...first, dealer: stranger }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'share_misaddressed']],
-      [{ ...response, shares: [{ ...first, share: foreignShare.share }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'invalid_share']],
-      [{ ...response, shares: [{ ...first, share: first.share.subarray(0, 20) }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'invalid_length']],
-      [{ ...response, shares: [first, ...response.shares] }, ['INVALID_ARGUMENT', 'duplicate_share']],
-      [{ ...response, shares: [{ ...first, share: flip(first.share, 10) }, ...response.shares.slice(1)] }, ['PERMISSION_DENIED', 'bad_signature']],
+      [{ ...response, shares: [{ ...first, secret: 'mask_key' }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'UNEXPECTED_SHARE']],
+      [{ ...response, shares: [{ ...first, dealer: stranger }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'SHARE_MISADDRESSED']],
+      [{ ...response, shares: [{ ...first, share: foreignShare.share }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'INVALID_SHARE']],
+      [{ ...response, shares: [{ ...first, share: first.share.subarray(0, 20) }, ...response.shares.slice(1)] }, ['INVALID_ARGUMENT', 'INVALID_LENGTH']],
+      [{ ...response, shares: [first, ...response.shares] }, ['INVALID_ARGUMENT', 'DUPLICATE_SHARE']],
+      [{ ...response, shares: [{ ...first, share: flip(first.share, 10) }, ...response.shares.slice(1)] }, ['PERMISSION_DENIED', 'BAD_SIGNATURE']],
     ];
     for (const [forged, expected] of table) expectRejected(run.server, sender, forged, expected);
     run.server.receive(sender, response);

@@ -186,19 +186,19 @@ describe('Commit', () => {
     expect(commitQuorum(7, 3)).toBe(4);
     for (const siteId of survivors.slice(0, 3)) driver.server.receive(siteId, signatures.get(siteId)!);
     expect(driver.server.commitStatus()).toMatchObject({ committed: false, required: 4, signers: survivors.slice(0, 3) });
-    expect(() => driver.server.commitRecord()).toThrow(expect.objectContaining({ reason: 'commit_quorum_not_reached' }));
+    expect(() => driver.server.commitRecord()).toThrow(expect.objectContaining({ reason: 'COMMIT_QUORUM_NOT_REACHED' }));
 
     const liar = survivors[3]!;
     const forged = { ...signatures.get(liar)!, signature: new Uint8Array(randomBytes(256)) };
-    expect(() => driver.server.receive(liar, forged)).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED', reason: 'bad_signature' }));
+    expect(() => driver.server.receive(liar, forged)).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED', reason: 'BAD_SIGNATURE' }));
     const other = survivors[4]!;
     const otherHashes = { ...signatures.get(other)!, newModelHash: new Uint8Array(32) };
-    expect(() => driver.server.receive(other, otherHashes)).toThrow(expect.objectContaining({ reason: 'commit_mismatch' }));
+    expect(() => driver.server.receive(other, otherHashes)).toThrow(expect.objectContaining({ reason: 'COMMIT_MISMATCH' }));
     expect(driver.server.commitStatus()).toMatchObject({
       committed: false,
       rejected: [
-        { siteId: liar, reason: 'bad_signature' },
-        { siteId: other, reason: 'commit_mismatch' },
+        { siteId: liar, reason: 'BAD_SIGNATURE' },
+        { siteId: other, reason: 'COMMIT_MISMATCH' },
       ],
     });
     // A site outside U3 (it dropped after ShareKeys) cannot sign the commit, even with a valid-looking message.

@@ -20,7 +20,7 @@ const writeOwner = (owner: object): Promise<void> => writeFile(lockPath(), JSON.
 async function refusal(promise: Promise<unknown>): Promise<StateError> {
   const error = await promise.then(() => new Error('expected the lock to be refused'), (caught: unknown) => caught);
   expect(error).toBeInstanceOf(StateError);
-  expect((error as StateError).reason).toBe('locked');
+  expect((error as StateError).reason).toBe('LOCKED');
   return error as StateError;
 }
 

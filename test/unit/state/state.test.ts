@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile, unlink, rename } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Ledger, ModelStore, RoundCounter, StateError, canonicalJson, findChainProblem, readLedgerDirectory, writeFileAtomic } from '../../../coordinator/state/index.js';
+import { Ledger, ModelStore, RoundCounter, StateError, canonicalJson, findChainProblem, readLedgerDirectory } from '../../../coordinator/state/index.js';
 
 let directory: string;
 beforeEach(async () => {
@@ -10,23 +10,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
-});
-
-describe('writeFileAtomic', () => {
-  it('replaces the file and leaves no temporary behind', async () => {
-    const path = join(directory, 'a.json');
-    await writeFileAtomic(path, 'one');
-    await writeFileAtomic(path, 'two');
-    expect(await readFile(path, 'utf8')).toBe('two');
-    expect(await readdir(directory)).toEqual(['a.json']);
-  });
-
-  it('applies the requested mode', async () => {
-    const path = join(directory, 'secret');
-    await writeFileAtomic(path, 'x', { mode: 0o600 });
-    const { stat } = await import('node:fs/promises');
-    expect((await stat(path)).mode & 0o777).toBe(0o600);
-  });
 });
 
 describe('RoundCounter', () => {

@@ -62,10 +62,10 @@ describe('BatchBuffer', () => {
 
 describe('errors across the worker boundary', () => {
   it('keep code, reason and message; unknown errors become INTERNAL', () => {
-    const rebuilt = fromWire(toWire(new TrainerError('ABORTED', 'training_diverged', 'loss is NaN')));
+    const rebuilt = fromWire(toWire(new TrainerError('ABORTED', 'TRAINING_DIVERGED', 'loss is NaN')));
     expect(rebuilt).toBeInstanceOf(TrainerError);
-    expect([rebuilt.code, rebuilt.reason, rebuilt.message]).toEqual(['ABORTED', 'training_diverged', 'loss is NaN']);
-    expect(fromWire(toWire(new RangeError('boom')))).toMatchObject({ code: 'INTERNAL', reason: 'worker_error', message: 'boom' });
+    expect([rebuilt.code, rebuilt.reason, rebuilt.message]).toEqual(['ABORTED', 'TRAINING_DIVERGED', 'loss is NaN']);
+    expect(fromWire(toWire(new RangeError('boom')))).toMatchObject({ code: 'INTERNAL', reason: 'WORKER_ERROR', message: 'boom' });
     expect(fromWire(toWire('a string'))).toMatchObject({ code: 'INTERNAL', message: 'a string' });
   });
 });

@@ -24,7 +24,7 @@ describe('Trainer.create failures', () => {
     for (const device of ['cuda', 'cuda:1'] as const) {
       const error = await rejection(Trainer.create({ plan: garbagePlan, device }));
       expect(error.code).toBe('FAILED_PRECONDITION');
-      expect(error.reason).toBe('cuda_unavailable');
+      expect(error.reason).toBe('CUDA_UNAVAILABLE');
       expect(error.message).toContain(`device '${device === 'cuda' ? 'cuda:0' : device}' requested, but the CUDA execution provider is not installed`);
       expect(error.message).toContain('libonnxruntime_providers_cuda.so');
       expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
@@ -34,7 +34,7 @@ describe('Trainer.create failures', () => {
   it('graphs ONNX Runtime cannot load reject with the graph named and its error', async () => {
     const error = await rejection(Trainer.create({ plan: garbagePlan, device: 'cpu' }));
     expect(error.code).toBe('INVALID_ARGUMENT');
-    expect(error.reason).toBe('plan_invalid');
+    expect(error.reason).toBe('PLAN_INVALID');
     expect(error.message).toMatch(/^plan\.trainStep: ONNX Runtime cannot load the graph: /);
   });
 
@@ -49,7 +49,7 @@ describe('Trainer.create failures', () => {
     // A heap far too small for the worker to even load its modules: V8 kills the worker thread.
     const error = await rejection(Trainer.create({ plan: garbagePlan, device: 'cpu', resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } }));
     expect(error.code).toBe('INTERNAL');
-    expect(['worker_crashed', 'worker_exited']).toContain(error.reason);
+    expect(['WORKER_CRASHED', 'WORKER_EXITED']).toContain(error.reason);
     expect(error.message).toMatch(/^training worker (crashed|exited)/);
   });
 });

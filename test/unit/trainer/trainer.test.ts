@@ -89,7 +89,7 @@ describe('Trainer (logistic regression on the digits)', () => {
     await expect(trainer.train(withNaN, train, options)).rejects.toThrow(`parameters[5] (${plan.parameters[0]?.name}[5]) is NaN; expected finite values`);
     const wrongShape = createDataset({ features: new Float32Array(63 * 2), labels: Int32Array.of(0, 1), exampleShape: [63], classes: 10 });
     await expect(trainer.train(p, wrongShape, options)).rejects.toThrow("dataset examples have 63 values; the model's input [64] needs 64");
-    await expect(trainer.train(p, train, { ...options, proximalMu: 0.1 })).rejects.toMatchObject({ reason: 'plan_mismatch' });
+    await expect(trainer.train(p, train, { ...options, proximalMu: 0.1 })).rejects.toMatchObject({ reason: 'PLAN_MISMATCH' });
     // The trainer is still usable after rejected calls.
     await expect(trainer.evaluate(p, test, 100)).resolves.toMatchObject({ examples: test.count });
     await expect(trainer.evaluate(p, test, 0)).rejects.toThrow('batchSize must be an integer in [1, 1048576], got 0');
@@ -99,7 +99,7 @@ describe('Trainer (logistic regression on the digits)', () => {
     const huge = plan.initialParameters.map(() => 3e38); // logits overflow float32
     const error = await trainer.train(huge, train, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrainerError);
-    expect(error).toMatchObject({ code: 'ABORTED', reason: 'training_diverged' });
+    expect(error).toMatchObject({ code: 'ABORTED', reason: 'TRAINING_DIVERGED' });
     expect((error as Error).message).toMatch(/^epoch 1, steps? 1(-\d+)?: the training loss is (NaN|Infinity)/);
   });
 
@@ -112,7 +112,7 @@ describe('Trainer (logistic regression on the digits)', () => {
       signal: controller.signal,
       onProgress: () => controller.abort(),
     });
-    await expect(cancelled).rejects.toMatchObject({ code: 'CANCELLED', reason: 'training_aborted' });
+    await expect(cancelled).rejects.toMatchObject({ code: 'CANCELLED', reason: 'TRAINING_ABORTED' });
     await expect(trainer.train(plan.initialParameters, train, { ...options, signal: controller.signal })).rejects.toThrow('aborted by the caller before it started');
     await expect(trainer.train(plan.initialParameters, train, options)).resolves.toMatchObject({ examples: train.count });
   });
@@ -134,9 +134,9 @@ describe('Trainer lifecycle', () => {
     const pending = own.train(plan.initialParameters, train, { ...options, epochs: 1000 });
     const queued = own.evaluate(plan.initialParameters, test);
     await own.close();
-    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED', reason: 'trainer_closed' });
+    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED', reason: 'TRAINER_CLOSED' });
     await expect(queued).rejects.toMatchObject({ code: 'CANCELLED' });
-    await expect(own.train(plan.initialParameters, train, options)).rejects.toMatchObject({ reason: 'trainer_closed' });
+    await expect(own.train(plan.initialParameters, train, options)).rejects.toMatchObject({ reason: 'TRAINER_CLOSED' });
     await own.close(); // idempotent
   });
 
