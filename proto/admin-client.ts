@@ -4,7 +4,7 @@
  * turns every failed call into a FedgateError that names the call (grpc-node #1810).
  */
 import type { ClientUnaryCall, requestCallback } from '@grpc/grpc-js';
-import { adminProtocol, type AdminClient } from '../../proto/admin-loader.js';
+import { adminProtocol, type AdminClient } from './admin-loader.js';
 import type {
   CommittedRound,
   GetStatusResponse,
@@ -14,11 +14,11 @@ import type {
   RevokeParticipantRequest,
   RevokeParticipantResponse,
   RoundEventMessage,
-} from '../../proto/admin-messages.js';
-import { receiveModelStream, type ReceivedModel } from '../../proto/admin-transfer.js';
-import { coordinatorChannel } from '../../proto/coordinator-channel.js';
-import { fedgateError } from '../../proto/errors.js';
-import { fromGrpcError } from '../../proto/status.js';
+} from './admin-messages.js';
+import { receiveModelStream, type ReceivedModel } from './admin-transfer.js';
+import { coordinatorChannel } from './coordinator-channel.js';
+import { fedgateError } from './errors.js';
+import { fromGrpcError } from './status.js';
 
 export interface OperatorConnection {
   /** host:port of the coordinator. */
