@@ -410,7 +410,8 @@ export class GrpcFederation {
       stateDirectory: this.state.path,
       task: options.task ?? DIGITS_MLP_TASK,
       rounds: options.rounds,
-      participants: { minimum: options.minParticipants ?? options.sites, sampleFraction: 1, waitTimeoutMs: 10_000 },
+      // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
+      participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
