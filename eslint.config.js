@@ -1,5 +1,5 @@
-// Lint rules the compiler cannot enforce: no floating or misused promises. Import cycles are checked by
-// scripts/check-import-cycles.ts (part of `npm run lint`). proto/generated/ is generator output, checked for
+// Lint rules the compiler cannot enforce: no floating or misused promises. Layering and import cycles are checked by
+// scripts/check-imports.ts (part of `npm run lint`). proto/generated/ is generator output, checked for
 // staleness by scripts/check-proto-types.ts instead.
 import tseslint from 'typescript-eslint';
 

@@ -17,8 +17,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { PrgScratch, RandomSource, addMasks, combineShares, quantizationScale, quantize, splitSecret, type MaskStream } from '../crypto/index.js';
+import { PrgScratch, RandomSource, addMasks, combineShares, installBufferTransfer, quantizationScale, quantize, splitSecret, type MaskStream } from '../crypto/index.js';
 import { DEFAULT_CHUNK_BYTES, keystreamFloor } from '../crypto/prg.js';
+import { arrayBufferTransfer } from '../platform/index.js';
+
+// As the coordinator and participant apps do at start: spent keystream is freed at once (crypto/buffer-release.ts).
+installBufferTransfer(arrayBufferTransfer());
 
 const D = 1_000_000;
 const STREAMS = 50;

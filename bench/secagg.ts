@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { installBufferTransfer } from '../crypto/buffer-release.js';
 import { bytesEqual } from '../crypto/bytes.js';
 import type { NeighbourGraph } from '../crypto/graph.js';
 import { DEFAULT_CHUNK_BYTES, PrgScratch, keystreamFloor } from '../crypto/prg.js';
@@ -22,7 +23,11 @@ import { liveHolders } from '../crypto/secagg/neighbourhood.js';
 import { SecAggServer } from '../crypto/secagg/server.js';
 import { uploadBytes } from '../crypto/secagg/transcript.js';
 import { quantizeUpdate, type LocalUpdate } from '../crypto/secagg/update-vector.js';
+import { arrayBufferTransfer } from '../platform/index.js';
 import { createTestFederation, quantizationSeed, testPolicy, testRoundConfig, type TestFederation } from '../test/support/secagg-sim.js';
+
+// As the coordinator and participant apps do at start: spent keystream is freed at once (crypto/buffer-release.ts).
+installBufferTransfer(arrayBufferTransfer());
 
 const D = Number(process.env['BENCH_D'] ?? 1_000_000);
 const SITES = 50;

@@ -16,14 +16,15 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/** The `fedgate` program; `env` is read by the commands that take settings from the environment. */
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('fedgate')
     .description('federated, privacy-preserving learning gateway: mTLS gRPC, SecAgg+ secure aggregation, ONNX Runtime training')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCertsCommands(program);
   registerAdminCommands(program);
-  registerRunCommands(program);
+  registerRunCommands(program, env);
   registerTaskCommands(program);
   registerVerifyCommand(program);
   return program;
@@ -31,7 +32,7 @@ export function buildProgram(): Command {
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the process exit code. */
 export async function runCli(argv: readonly string[], stderr: NodeJS.WritableStream = process.stderr, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(env);
   program.configureOutput({ writeErr: (text) => stderr.write(text) });
   for (const command of program.commands) command.exitOverride();
   try {

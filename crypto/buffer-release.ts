@@ -9,29 +9,28 @@
  *
  * Detaching an ArrayBuffer frees its memory and takes its bytes off V8's external-memory count
  * immediately, so no collection is ever asked for. The standard way to detach is
- * `ArrayBuffer.prototype.transfer` (ES2024): built in from Node.js 22, and present in Node.js 20's V8
- * behind --harmony-rab-gsab-transfer (flagged-builtin.ts). Where neither is available `releaseBuffer`
- * does nothing and the collector frees the memory as before.
+ * `ArrayBuffer.prototype.transfer` (ES2024), built in from Node.js 22. Node.js 20's V8 has it only behind
+ * a flag, and setting a V8 flag changes the whole process, which crypto/ never does: the process's entry
+ * point finds it (platform/array-buffer-transfer.ts) and hands it over with `installBufferTransfer`.
+ * Where neither is available `releaseBuffer` does nothing and the collector frees the memory as before.
  */
-import { flaggedBuiltin } from './flagged-builtin.js';
 
-type Transfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer;
+export type BufferTransfer = (this: ArrayBuffer, newLength?: number) => ArrayBuffer;
 
-let transfer: Transfer | null | undefined;
+const nativeTransfer = (ArrayBuffer.prototype as { transfer?: unknown }).transfer;
+let transfer: BufferTransfer | undefined = typeof nativeTransfer === 'function' ? (nativeTransfer as BufferTransfer) : undefined;
 
-function findTransfer(): Transfer | null {
-  const native = (ArrayBuffer.prototype as { transfer?: unknown }).transfer;
-  if (typeof native === 'function') return native as Transfer;
-  // V8 11 (Node.js 20 and 21) has the method behind the flag; other V8s would warn about an unknown flag.
-  if (!process.versions.v8.startsWith('11.')) return null;
-  const fromRealm = flaggedBuiltin('--harmony-rab-gsab-transfer', 'ArrayBuffer.prototype.transfer');
-  return typeof fromRealm === 'function' ? (fromRealm as Transfer) : null;
+/**
+ * Gives `releaseBuffer` a transfer method on a runtime without the native one (the built-in method wins
+ * when present). Undefined - the runtime has none at all - leaves things as they are.
+ */
+export function installBufferTransfer(candidate: BufferTransfer | undefined): void {
+  if (transfer === undefined && candidate !== undefined) transfer = candidate;
 }
 
 /** Whether `releaseBuffer` can free memory on this runtime (tests and benchmarks report it). */
 export function canReleaseBuffers(): boolean {
-  transfer ??= findTransfer();
-  return transfer !== null;
+  return transfer !== undefined;
 }
 
 /**
@@ -40,9 +39,8 @@ export function canReleaseBuffers(): boolean {
  * part of its ArrayBuffer (a pooled Buffer, a subarray) or a SharedArrayBuffer is left alone.
  */
 export function releaseBuffer(view: ArrayBufferView): void {
-  transfer ??= findTransfer();
   const buffer = view.buffer;
-  if (transfer === null || !(buffer instanceof ArrayBuffer)) return;
+  if (transfer === undefined || !(buffer instanceof ArrayBuffer)) return;
   if (view.byteOffset !== 0 || view.byteLength !== buffer.byteLength || buffer.byteLength === 0) return;
   transfer.call(buffer, 0);
 }

@@ -41,6 +41,7 @@ export {
   prgBlock,
   type MaskStream,
 } from './prg.js';
+export { canReleaseBuffers, installBufferTransfer, releaseBuffer, type BufferTransfer } from './buffer-release.js';
 export {
   RandomSource,
   dequantizeSum,

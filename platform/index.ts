@@ -1,7 +1,9 @@
 /**
  * platform/: process and file-system facilities with side effects that every role folder (proto/,
- * coordinator/, participant/, certs/, cli/) may import, and fedgate's one error type. It imports nothing
- * of ours; crypto/ and model/ stay pure and do not import it.
+ * coordinator/, participant/, certs/, cli/) may import - crash-safe file writes, helpers that touch the
+ * runtime itself (V8 flags, the process's memory) - and fedgate's one error type. It imports nothing of
+ * ours; crypto/ and model/ stay pure and are handed what they need (crypto/buffer-release.ts's
+ * installBufferTransfer).
  */
 export {
   FEDGATE_CODES,
@@ -17,3 +19,5 @@ export {
 } from './errors.js';
 export { prepareDirectory, readFileIfExists, syncDirectory, writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensureDirectory, exists, isErrnoException } from './file-system.js';
+export { flaggedBuiltin } from './flagged-builtin.js';
+export { arrayBufferTransfer, type ArrayBufferTransfer } from './array-buffer-transfer.js';

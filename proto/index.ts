@@ -127,3 +127,4 @@ export {
 } from './admin-loader.js';
 export * from './admin-messages.js';
 export { receiveModelStream, type ReceiveModelOptions, type ReceivedModel } from './admin-transfer.js';
+export { OperatorClient, DEFAULT_MAX_MODEL_BYTES, type ModelSelector, type OperatorConnection } from './admin-client.js';

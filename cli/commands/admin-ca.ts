@@ -16,8 +16,8 @@ import {
   verifyCertificateRevocationList,
   type CertificateSummary,
 } from '../../certs/index.js';
-import type { CaRevocation, IssuedCertificateInfo, RevocationAuthority } from '../../coordinator/admin/index.js';
-import type { CoordinatorConfig } from '../config/coordinator-config.js';
+import type { CaRevocation, IssuedCertificateInfo, RevocationAuthority } from '../../coordinator/index.js';
+import type { CoordinatorConfig, CoordinatorFileOptions } from '../config/coordinator-config.js';
 import { ConfigError } from '../config/config-error.js';
 
 /** A RevocationAuthority over the CA directory `dir` (it must hold the CA key: revocations are signed). */
@@ -94,18 +94,19 @@ export async function caDirectoryRevokedSerials(dir: string, caPem: string, sour
 
 /** The `admin` options of startCoordinator for a coordinator.yaml, and the extra serials its CA directory revokes. */
 export async function coordinatorAdminOptions(
-  config: Pick<CoordinatorConfig, 'admin' | 'tls' | 'source'>,
+  config: { readonly admin: CoordinatorFileOptions['admin']; readonly tls: CoordinatorConfig['tls']; readonly source: string },
   caPem: string,
 ): Promise<{ admin: { enabled: boolean; revocationAuthority?: RevocationAuthority }; revokedSerials: string[] }> {
   const caDir = config.tls.caDir;
-  if (caDir === undefined) return { admin: { enabled: config.admin.enabled }, revokedSerials: [] };
+  const enabled = config.admin.enabled;
+  if (caDir === undefined) return { admin: { enabled }, revokedSerials: [] };
   const caCertificate = await readFile(caDirectoryPaths(caDir).certificate, 'utf8').catch((error: unknown) => {
     throw new ConfigError(`${config.source}: tls.ca_dir names ${caDir}, which holds no ca.pem: point it at the directory of \`fedgate certs init\``, { cause: error });
   });
   if (!sameCertificate(caCertificate, caPem)) {
     throw new ConfigError(`${config.source}: tls.ca_dir (${caDir}) holds a different CA than tls.ca: both must be the federation CA`);
   }
-  return { admin: { enabled: config.admin.enabled, revocationAuthority: caDirectoryAuthority(caDir) }, revokedSerials: await caDirectoryRevokedSerials(caDir, caPem, config.source) };
+  return { admin: { enabled, revocationAuthority: caDirectoryAuthority(caDir) }, revokedSerials: await caDirectoryRevokedSerials(caDir, caPem, config.source) };
 }
 
 function sameCertificate(a: string, b: string): boolean {

@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { OperatorConnection } from '../../coordinator/admin/index.js';
+import type { OperatorConnection } from '../../proto/admin-client.js';
 import { ConfigError } from '../config/config-error.js';
 import { readConfigFile, validateConfig } from '../config/load.js';
 import { duration, parseDurationMs } from '../config/units.js';

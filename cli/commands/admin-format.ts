@@ -2,7 +2,7 @@
  * How the operator commands print Admin API answers: a few aligned lines for people, and for --json the
  * message itself with every digest as lower-case hex and every round id as { counter, nonce (hex) }.
  */
-import type { CommittedRound, GetStatusResponse, Participant, RevokeParticipantResponse, RoundEventMessage, RoundMetricsMessage } from '../../coordinator/admin/index.js';
+import type { CommittedRound, GetStatusResponse, Participant, RevokeParticipantResponse, RoundEventMessage, RoundMetricsMessage } from '../../proto/admin-messages.js';
 
 /** A JSON-ready copy of an Admin message: Buffers become hex strings. */
 export function jsonView(value: unknown): unknown {

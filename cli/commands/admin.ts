@@ -14,8 +14,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { OperatorClient, type OperatorConnection } from '../../coordinator/admin/index.js';
 import { writeFileAtomic } from '../../platform/index.js';
+import { OperatorClient, type OperatorConnection } from '../../proto/admin-client.js';
 import { createOutput, type Output } from '../output.js';
 import { UsageError } from '../usage-error.js';
 import { resolveConnection, withConnectionOptions, type ConnectionFlags } from './admin-connection.js';

@@ -1,12 +1,15 @@
-/** `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM. */
+/**
+ * `fedgate coordinator` and `fedgate participant`: long-running services, stopped by SIGINT/SIGTERM.
+ * FEDGATE_FAULT_INJECTION (crash-recovery tests only) is read here, once, and handed to the coordinator as
+ * its faultPoint option (coordinator/state/fault-injection.ts).
+ */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { startCoordinator } from '../../coordinator/service/coordinator-app.js';
-import { startParticipant } from '../../participant/daemon/participant-app.js';
-import type { Device } from '../../participant/trainer/index.js';
+import { crashAtFaultPoint, startCoordinator, type FaultPoint } from '../../coordinator/index.js';
+import { startParticipant, type Device } from '../../participant/index.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
@@ -17,7 +20,7 @@ import { readTaskFile } from '../task-file.js';
 import { readTlsFiles } from '../tls-files.js';
 import { coordinatorAdminOptions } from './admin-ca.js';
 
-export function registerRunCommands(program: Command): void {
+export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = process.env): void {
   program
     .command('coordinator')
     .description('run the coordinator service: mTLS gRPC, secure rounds, ledger in state_dir')
@@ -28,41 +31,17 @@ export function registerRunCommands(program: Command): void {
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
-      const admin = await coordinatorAdminOptions(config, tls.caPem);
+      const admin = await coordinatorAdminOptions({ admin: config.coordinator.admin, tls: config.tls, source: config.source }, tls.caPem);
       const logger = createLogger('coordinator');
+      const faultPoint = faultInjection(env);
       const coordinator = await startCoordinator({
-        federationId: config.federation_id,
-        listen: config.listen,
-        tls,
+        ...config.coordinator,
+        tls: { caPem: tls.caPem, certPem: tls.certPem, keyPem: tls.keyPem },
         revokedSerials: [...tls.revokedSerials, ...admin.revokedSerials],
         admin: admin.admin,
-        stateDirectory: config.stateDir,
         task,
         ...(forwardModel === undefined ? {} : { forwardModel }),
-        rounds: config.rounds,
-        minParticipants: config.participants.min,
-        sampleFraction: config.participants.sample_fraction,
-        ...(config.participants.allow === undefined ? {} : { allowList: config.participants.allow }),
-        waitTimeoutMs: config.participants.wait_timeout,
-        secureAggregation: config.secure_aggregation,
-        ...(config.secagg.degree === undefined ? {} : { neighbourDegree: config.secagg.degree }),
-        ...(config.secagg.threshold === undefined ? {} : { reconstructionThreshold: config.secagg.threshold }),
-        clipBound: config.secagg.clip,
-        maxWeight: config.secagg.max_weight,
-        maxEvalExamples: config.secagg.max_eval_examples,
-        maxLossPerExample: config.secagg.max_eval_loss,
-        deadlines: {
-          advertiseKeysMs: config.deadlines.advertise_keys,
-          shareKeysMs: config.deadlines.share_keys,
-          maskedInputMs: config.deadlines.masked_input,
-          consistencyCheckMs: config.deadlines.consistency_check,
-          unmaskMs: config.deadlines.unmask,
-          commitMs: config.deadlines.commit,
-        },
-        serverOptimizer:
-          config.server_optimizer.kind === 'fedavg'
-            ? { kind: 'fedavg', learningRate: config.server_optimizer.learning_rate }
-            : { kind: 'fedavgm', learningRate: config.server_optimizer.learning_rate, momentum: config.server_optimizer.momentum },
+        ...(faultPoint === undefined ? {} : { faultPoint }),
         logger,
       });
       coordinator.federation.on('round', (event) => logger.info({ event }, event.type));
@@ -134,6 +113,17 @@ export function registerRunCommands(program: Command): void {
       await Promise.race([waitForSignal(), targetReached, participant.done]);
       await participant.stop();
     });
+}
+
+/** The crash hook FEDGATE_FAULT_INJECTION asks for (recovery tests), or undefined when it is unset. */
+function faultInjection(env: NodeJS.ProcessEnv): FaultPoint | undefined {
+  const spec = env['FEDGATE_FAULT_INJECTION'];
+  if (spec === undefined || spec === '') return undefined;
+  try {
+    return crashAtFaultPoint(spec);
+  } catch (error) {
+    throw new UsageError(`FEDGATE_FAULT_INJECTION: ${(error as Error).message}`);
+  }
 }
 
 /** Keeps the newest committed global model this site signed, written atomically, for local use. */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { FedgateError } from '../../platform/index.js';
 import { verifyCertificateRevocationList } from '../../certs/index.js';
-import { verifyLedger } from '../../coordinator/audit/verify-ledger.js';
+import { verifyLedger } from '../../coordinator/index.js';
 import { createOutput } from '../output.js';
 import { ConfigError } from '../config/config-error.js';
 

@@ -1,9 +1,20 @@
 /**
  * coordinator.yaml: schema (snake_case keys, unknown keys rejected so a typo never silently falls back to a
- * default) and the compiled, path-resolved object the coordinator runs on.
+ * default) and its compilation into the coordinator's own options (coordinator/service/coordinator-options.ts),
+ * paths resolved. The defaults are the coordinator's documented ones; this is the one place where YAML
+ * keys become option names.
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  DEFAULT_DEADLINES,
+  DEFAULT_LISTEN,
+  DEFAULT_PARTICIPANTS,
+  DEFAULT_SECAGG,
+  DEFAULT_SERVER_MOMENTUM,
+  DEFAULT_SERVER_OPTIMIZER,
+  type CompiledCoordinatorOptions,
+} from '../../coordinator/index.js';
 import { MAX_DEADLINE_MS } from '../../crypto/secagg/config.js';
 import { duration } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
@@ -25,17 +36,17 @@ const deadline = duration.refine((ms) => Number.isInteger(ms) && ms <= MAX_DEADL
 });
 
 const deadlinesSchema = z.strictObject({
-  advertise_keys: deadline.default(30_000),
-  share_keys: deadline.default(30_000),
-  masked_input: deadline.default(600_000),
-  consistency_check: deadline.default(30_000),
-  unmask: deadline.default(30_000),
-  commit: deadline.default(30_000),
+  advertise_keys: deadline.default(DEFAULT_DEADLINES.advertiseKeysMs),
+  share_keys: deadline.default(DEFAULT_DEADLINES.shareKeysMs),
+  masked_input: deadline.default(DEFAULT_DEADLINES.maskedInputMs),
+  consistency_check: deadline.default(DEFAULT_DEADLINES.consistencyCheckMs),
+  unmask: deadline.default(DEFAULT_DEADLINES.unmaskMs),
+  commit: deadline.default(DEFAULT_DEADLINES.commitMs),
 });
 
 export const coordinatorConfigSchema = z.strictObject({
   federation_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected 1-63 letters, digits, ".", "_" or "-"'),
-  listen: hostPort.default('0.0.0.0:7443'),
+  listen: hostPort.default(DEFAULT_LISTEN),
   tls: tlsSchema,
   state_dir: z.string().min(1).default('state'),
   task: z.string().min(1, 'path to the task document (YAML or JSON)'),
@@ -43,11 +54,11 @@ export const coordinatorConfigSchema = z.strictObject({
   model: z.string().min(1).optional(),
   rounds: z.number().int().positive().max(1_000_000),
   participants: z.strictObject({
-    min: z.number().int().min(2, 'secure aggregation needs at least 2 participants').default(3),
-    sample_fraction: z.number().gt(0).max(1).default(1),
+    min: z.number().int().min(2, 'secure aggregation needs at least 2 participants').default(DEFAULT_PARTICIPANTS.minimum),
+    sample_fraction: z.number().gt(0).max(1).default(DEFAULT_PARTICIPANTS.sampleFraction),
     allow: z.array(z.string().min(1)).optional(),
     /** How long to wait for `min` participants before a round starts. */
-    wait_timeout: duration.default(300_000),
+    wait_timeout: duration.default(DEFAULT_PARTICIPANTS.waitTimeoutMs),
   }).prefault({}),
   secure_aggregation: z.boolean().default(true),
   secagg: z.strictObject({
@@ -56,19 +67,19 @@ export const coordinatorConfigSchema = z.strictObject({
     /** Shamir threshold t; omitted = ceil(2(k+1)/3). */
     threshold: z.number().int().positive().optional(),
     /** Bound c on each coordinate of a site's update (delta); larger values are clipped. */
-    clip: z.number().positive().default(1),
+    clip: z.number().positive().default(DEFAULT_SECAGG.clipBound),
     /** W: examples at which a site's weight saturates at 1. */
-    max_weight: z.number().int().positive().default(10_000),
+    max_weight: z.number().int().positive().default(DEFAULT_SECAGG.maxWeight),
     /** E_max: most evaluation examples a site reports per round. */
-    max_eval_examples: z.number().int().positive().default(100_000),
+    max_eval_examples: z.number().int().positive().default(DEFAULT_SECAGG.maxEvalExamples),
     /** L_max: largest per-example evaluation loss counted. */
-    max_eval_loss: z.number().positive().default(50),
+    max_eval_loss: z.number().positive().default(DEFAULT_SECAGG.maxLossPerExample),
   }).prefault({}),
   deadlines: deadlinesSchema.prefault({}),
   server_optimizer: z.strictObject({
-    kind: z.enum(['fedavg', 'fedavgm']).default('fedavg'),
-    learning_rate: z.number().positive().default(1),
-    momentum: z.number().min(0).lt(1).default(0.9),
+    kind: z.enum(['fedavg', 'fedavgm']).default(DEFAULT_SERVER_OPTIMIZER.kind),
+    learning_rate: z.number().positive().default(DEFAULT_SERVER_OPTIMIZER.learningRate),
+    momentum: z.number().min(0).lt(1).default(DEFAULT_SERVER_MOMENTUM),
   }).prefault({}),
   admin: z.strictObject({
     /** Operator API on the same port (default) - served only to operator certificates. */
@@ -82,22 +93,63 @@ export const coordinatorConfigSchema = z.strictObject({
 
 export type CoordinatorConfigFile = z.output<typeof coordinatorConfigSchema>;
 
-export interface CoordinatorConfig extends Omit<CoordinatorConfigFile, 'tls' | 'state_dir' | 'task' | 'model'> {
+/** The coordinator options a coordinator.yaml sets, compiled: every default applied, state_dir resolved. */
+export type CoordinatorFileOptions = Pick<
+  CompiledCoordinatorOptions,
+  'federationId' | 'listen' | 'stateDirectory' | 'rounds' | 'participants' | 'secureAggregation' | 'secagg' | 'deadlines' | 'serverOptimizer'
+> & { readonly admin: { readonly enabled: boolean } };
+
+export interface CoordinatorConfig {
+  /** What startCoordinator runs on, as far as the file sets it; cli/ adds TLS material, task and logger. */
+  readonly coordinator: CoordinatorFileOptions;
+  /** Files the coordinator reads at start, resolved against the config's directory. */
   readonly tls: { ca: string; cert: string; key: string; crl?: string; caDir?: string };
-  readonly stateDir: string;
   readonly taskPath: string;
   readonly modelPath?: string;
   /** The file it came from, for messages. */
   readonly source: string;
 }
 
-/** Validates a parsed coordinator.yaml and resolves its paths against `baseDirectory`. */
+/** Validates a parsed coordinator.yaml and compiles it into coordinator options, paths resolved against `baseDirectory`. */
 export function compileCoordinatorConfig(value: unknown, source: string, baseDirectory: string): CoordinatorConfig {
   const file = validateConfig(coordinatorConfigSchema, value, source);
   const at = (path: string): string => resolve(baseDirectory, path);
-  const { tls, state_dir, task, model, ...rest } = file;
+  const { tls, participants, secagg, deadlines, server_optimizer: optimizer } = file;
   return {
-    ...rest,
+    coordinator: {
+      federationId: file.federation_id,
+      listen: file.listen,
+      stateDirectory: at(file.state_dir),
+      rounds: file.rounds,
+      participants: {
+        minimum: participants.min,
+        sampleFraction: participants.sample_fraction,
+        waitTimeoutMs: participants.wait_timeout,
+        ...(participants.allow === undefined ? {} : { allowList: participants.allow }),
+      },
+      secureAggregation: file.secure_aggregation,
+      secagg: {
+        ...(secagg.degree === undefined ? {} : { neighbourDegree: secagg.degree }),
+        ...(secagg.threshold === undefined ? {} : { reconstructionThreshold: secagg.threshold }),
+        clipBound: secagg.clip,
+        maxWeight: secagg.max_weight,
+        maxEvalExamples: secagg.max_eval_examples,
+        maxLossPerExample: secagg.max_eval_loss,
+      },
+      deadlines: {
+        advertiseKeysMs: deadlines.advertise_keys,
+        shareKeysMs: deadlines.share_keys,
+        maskedInputMs: deadlines.masked_input,
+        consistencyCheckMs: deadlines.consistency_check,
+        unmaskMs: deadlines.unmask,
+        commitMs: deadlines.commit,
+      },
+      serverOptimizer:
+        optimizer.kind === 'fedavg'
+          ? { kind: 'fedavg', learningRate: optimizer.learning_rate }
+          : { kind: 'fedavgm', learningRate: optimizer.learning_rate, momentum: optimizer.momentum },
+      admin: { enabled: file.admin.enabled },
+    },
     tls: {
       ca: at(tls.ca),
       cert: at(tls.cert),
@@ -105,9 +157,8 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
       ...(tls.crl === undefined ? {} : { crl: at(tls.crl) }),
       ...(tls.ca_dir === undefined ? {} : { caDir: at(tls.ca_dir) }),
     },
-    stateDir: at(state_dir),
-    taskPath: at(task),
-    ...(model === undefined ? {} : { modelPath: at(model) }),
+    taskPath: at(file.task),
+    ...(file.model === undefined ? {} : { modelPath: at(file.model) }),
     source,
   };
 }

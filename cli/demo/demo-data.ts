@@ -3,10 +3,7 @@
  * non-IID across the sites (Dirichlet label skew), each written as the CSV a site would hold.
  */
 import { writeFile } from 'node:fs/promises';
-import { subset, type Dataset } from '../../participant/data/dataset.js';
-import { loadDigits } from '../../participant/data/digits.js';
-import { partitionDirichlet } from '../../participant/data/partition.js';
-import { trainTestSplit } from '../../participant/data/split.js';
+import { loadDigits, partitionDirichlet, subset, trainTestSplit, type Dataset } from '../../participant/index.js';
 
 export interface DemoData {
   readonly holdout: Dataset;

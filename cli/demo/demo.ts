@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { initCertificateAuthority, issueBundle } from '../../certs/index.js';
-import { exportModelFromState } from '../../coordinator/federation/model-export.js';
+import { exportModelFromState } from '../../coordinator/index.js';
 import { canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
-import type { Dataset } from '../../participant/data/dataset.js';
+import type { Dataset } from '../../participant/index.js';
 import { labelCounts, prepareDemoData, writeCsv } from './demo-data.js';
 import { spawnFedgate, stopAll, type FedgateProcess } from './processes.js';
 

@@ -1,10 +1,10 @@
 /**
  * coordinator/admin: the operator side of a running coordinator. The Admin gRPC service
  * (proto/fedgate/v1/admin.proto: status, participants, rounds, round events, model download, live
- * revocation), the durable revocation set it maintains, and the client fedgate's CLI uses to call it.
+ * revocation) and the durable revocation set it maintains. The client that calls it (OperatorClient)
+ * needs only the wire layer and lives in proto/admin-client.ts.
  */
 export { attachAdminService, type AdminAttachOptions, type AttachedAdmin } from './admin-app.js';
-export { OperatorClient, DEFAULT_MAX_MODEL_BYTES, type ModelSelector, type OperatorConnection } from './admin-client.js';
 export { ModelExports, ONNX_EXPORTS_FILE_NAME, type ExportedOnnx } from './model-exports.js';
 export type { CaRevocation, CaRevocationResult, IssuedCertificateInfo, RevocationAuthority } from './revocation-authority.js';
 export { RevocationRegistry, REVOCATIONS_FILE_NAME, type RevocationEntry } from './revocation-registry.js';

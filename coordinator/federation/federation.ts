@@ -9,25 +9,21 @@ import type { Logger } from 'pino';
 import { FedgateError } from '../../platform/index.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
-import { createRoundConfig, type HyperParameterValue, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
+import { createRoundConfig, type HyperParameterValue, type RoundConfig } from '../../crypto/secagg/config.js';
 import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
-import {
-  decodeServerOptimizerState,
-  encodeServerOptimizerState,
-  initialServerOptimizerState,
-  type ServerOptimizerSpec,
-  type ServerOptimizerState,
-} from '../../model/server-optimizer.js';
+import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
+import type { FaultPoint } from '../state/fault-injection.js';
 import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
 import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
+import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
@@ -49,8 +45,8 @@ export interface SiteDirectory {
 }
 
 export interface FederationOptions {
-  readonly federationId: string;
-  readonly stateDirectory: string;
+  /** The compiled settings (coordinator-options.ts), kept as they are given. */
+  readonly settings: FederationSettings;
   /** Canonical task document bytes; their SHA-256 is the task hash sites pin. */
   readonly taskBytes: Uint8Array;
   readonly taskHash: string;
@@ -59,25 +55,13 @@ export interface FederationOptions {
   readonly initialModel: Float32Array;
   /** Names and shapes of the task's parameters: how models are encoded, stored and decoded. */
   readonly layout: ParameterLayout;
-  readonly optimizer: ServerOptimizerSpec;
-  readonly rounds: number;
-  readonly minParticipants: number;
-  readonly sampleFraction: number;
-  readonly waitTimeoutMs: number;
-  readonly secureAggregation: boolean;
-  /** Neighbours per site; undefined = complete graph. */
-  readonly neighbourDegree?: number;
-  readonly reconstructionThreshold?: number;
-  readonly clipBound: number;
-  readonly maxWeight: number;
-  readonly maxEvalExamples: number;
-  readonly maxLossPerExample: number;
-  readonly deadlines: StageDeadlines;
   /** Local training hyper-parameters announced in every RoundConfig. */
   readonly hyperParameters: Readonly<Record<string, HyperParameterValue>>;
   readonly trust: () => TrustAnchor;
   readonly sites: SiteDirectory;
   readonly logger: Logger;
+  /** Crash-injection hook for recovery tests, handed to the ledger (state/fault-injection.ts). @default none */
+  readonly faultPoint?: FaultPoint;
 }
 
 export interface RoundEvent {
@@ -101,6 +85,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   private readonly shapesWarned = new Set<string>();
   private model: Float32Array;
   private optimizerState: ServerOptimizerState;
+  private readonly settings: FederationSettings;
 
   private constructor(
     private readonly options: FederationOptions,
@@ -110,32 +95,34 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     private state: FederationState,
   ) {
     super();
+    this.settings = options.settings;
     this.model = options.initialModel;
-    this.optimizerState = initialServerOptimizerState(options.optimizer, options.initialModel.length);
+    this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
   }
 
   static async open(options: FederationOptions): Promise<Federation> {
-    const store = await ModelStore.open(options.stateDirectory);
-    const ledger = await Ledger.open(options.stateDirectory);
-    const counter = await RoundCounter.open(options.stateDirectory);
+    const { federationId, stateDirectory, serverOptimizer } = options.settings;
+    const store = await ModelStore.open(stateDirectory);
+    const ledger = await Ledger.open(stateDirectory, options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint });
+    const counter = await RoundCounter.open(stateDirectory);
     const taskBlobHash = await store.put(options.taskBytes);
     if (taskBlobHash !== options.taskHash) {
       throw new StateError('CORRUPT', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
     const initialModelHash = await store.put(encodeWeights(options.layout, options.initialModel));
-    const initialStateHash = await store.put(encodeServerOptimizerState(options.optimizer, initialServerOptimizerState(options.optimizer, options.initialModel.length)));
-    let state = await readFederationState(options.stateDirectory);
-    if (state !== undefined && (state.federationId !== options.federationId || state.taskHash !== options.taskHash)) {
+    const initialStateHash = await store.put(encodeServerOptimizerState(serverOptimizer, initialServerOptimizerState(serverOptimizer, options.initialModel.length)));
+    let state = await readFederationState(stateDirectory);
+    if (state !== undefined && (state.federationId !== federationId || state.taskHash !== options.taskHash)) {
       throw new StateError(
         'CORRUPT',
-        `state directory ${options.stateDirectory} belongs to federation ${state.federationId} with task ${state.taskHash}; ` +
-          `this configuration is federation ${options.federationId} with task ${options.taskHash}: use another state_dir`,
+        `state directory ${stateDirectory} belongs to federation ${state.federationId} with task ${state.taskHash}; ` +
+          `this configuration is federation ${federationId} with task ${options.taskHash}: use another state_dir`,
       );
     }
     state ??= {
       formatVersion: 1,
-      federationId: options.federationId,
+      federationId,
       taskHash: options.taskHash,
       committedRounds: 0,
       modelHash: initialModelHash,
@@ -148,7 +135,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       const { body } = parseCommitBody(head.body, `ledger record ${head.sequence}`);
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
-    await writeFederationState(options.stateDirectory, state);
+    await writeFederationState(stateDirectory, state);
     const federation = new Federation(options, store, ledger, counter, state);
     federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
@@ -191,7 +178,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const log = this.options.logger;
     let consecutiveAborts = 0;
     try {
-      while (this.state.committedRounds < this.options.rounds && signal?.aborted !== true) {
+      while (this.state.committedRounds < this.settings.rounds && signal?.aborted !== true) {
         const participants = await this.waitForParticipants(signal);
         if (participants === undefined) continue;
         const outcome = await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
@@ -213,21 +200,22 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   }
 
   private async waitForParticipants(signal?: AbortSignal): Promise<EligibleSite[] | undefined> {
-    const deadline = Date.now() + this.options.waitTimeoutMs;
+    const { participants } = this.settings;
+    const deadline = Date.now() + participants.waitTimeoutMs;
     let warned = false;
     for (;;) {
       if (signal?.aborted === true) return undefined;
       const eligible = this.options.sites.eligible();
       const selected = selectParticipants({
         eligible: eligible.map((site) => site.siteId),
-        fraction: this.options.sampleFraction,
-        minimum: this.options.minParticipants,
+        fraction: participants.sampleFraction,
+        minimum: participants.minimum,
         samplingSeed: fromHex(this.state.samplingSeed),
         roundCounter: this.counter.peek(),
       });
       if (selected !== undefined) return eligible.filter((site) => selected.includes(site.siteId));
       if (!warned && Date.now() > deadline) {
-        this.options.logger.warn({ connected: eligible.length, needed: this.options.minParticipants }, 'still waiting for enough participants');
+        this.options.logger.warn({ connected: eligible.length, needed: participants.minimum }, 'still waiting for enough participants');
         warned = true;
       }
       await this.options.sites.changed(1000, signal);
@@ -254,7 +242,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
           layout: this.options.layout,
           model: this.model,
           modelHash: this.state.modelHash,
-          optimizer: this.options.optimizer,
+          optimizer: this.settings.serverOptimizer,
           optimizerState: this.optimizerState,
           store: this.store,
         });
@@ -284,7 +272,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.model = finalized.model;
     this.optimizerState = finalized.optimizerState;
     this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
-    await writeFederationState(this.options.stateDirectory, this.state);
+    await writeFederationState(this.settings.stateDirectory, this.state);
     // Every member of U hears how the round ended, so sites that dropped or refused release its state too.
     for (const siteId of participants) {
       this.options.sites.send(siteId, { kind: 'committed', roundId: roundId.bytes, sequence: record.sequence, newModelHash: finalized.hashes.newModelHash, signatures: outcome.record.signatures.length });
@@ -325,32 +313,32 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   }
 
   private roundConfig(roundId: Uint8Array, participants: string[]): RoundConfig {
-    const options = this.options;
+    const { secagg } = this.settings;
     const shape = roundShape({
       participants: participants.length,
-      plaintext: !options.secureAggregation,
-      ...(options.neighbourDegree === undefined ? {} : { configuredDegree: options.neighbourDegree }),
-      ...(options.reconstructionThreshold === undefined ? {} : { configuredThreshold: options.reconstructionThreshold }),
+      plaintext: !this.settings.secureAggregation,
+      ...(secagg.neighbourDegree === undefined ? {} : { configuredDegree: secagg.neighbourDegree }),
+      ...(secagg.reconstructionThreshold === undefined ? {} : { configuredThreshold: secagg.reconstructionThreshold }),
     });
-    this.warnAboutShape(participants.length, shape, options.reconstructionThreshold);
+    this.warnAboutShape(participants.length, shape, secagg.reconstructionThreshold);
     return createRoundConfig({
-      federationId: options.federationId,
+      federationId: this.settings.federationId,
       roundId,
       participants,
-      taskHash: fromHex(options.taskHash),
+      taskHash: fromHex(this.options.taskHash),
       modelHash: fromHex(this.state.modelHash),
       optimizerStateHash: fromHex(this.state.optimizerStateHash),
-      hyperParameters: { ...options.hyperParameters, round: this.state.committedRounds + 1 },
+      hyperParameters: { ...this.options.hyperParameters, round: this.state.committedRounds + 1 },
       reconstructionThreshold: shape.reconstructionThreshold,
       neighbourDegree: shape.neighbourDegree,
       layout: {
-        parameterSegments: [{ length: this.model.length, bound: options.clipBound }],
-        maxLossPerExample: options.maxLossPerExample,
-        maxEvalExamples: options.maxEvalExamples,
+        parameterSegments: [{ length: this.model.length, bound: secagg.clipBound }],
+        maxLossPerExample: secagg.maxLossPerExample,
+        maxEvalExamples: secagg.maxEvalExamples,
       },
-      maxWeight: options.maxWeight,
-      deadlines: options.deadlines,
-      plaintext: !options.secureAggregation,
+      maxWeight: secagg.maxWeight,
+      deadlines: this.settings.deadlines,
+      plaintext: !this.settings.secureAggregation,
     });
   }
 }

@@ -1,67 +1,38 @@
 /**
  * A running coordinator: the Federation loop (state directory, rounds, ledger) behind a mutual-TLS gRPC
  * server that serves the Federation service to participant certificates and the Admin service to operator
- * certificates (coordinator/admin/), with health checking and server reflection. Everything is passed in already read and validated (cli/ reads files and certificates);
- * this module owns the server's life cycle and nothing else.
+ * certificates (coordinator/admin/), with health checking and server reflection. Files and certificates
+ * are read by the caller (cli/); the options are compiled once here (coordinator-options.ts) and the
+ * compiled object is what every part keeps. This module owns the server's life cycle and nothing else.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import type { Logger } from 'pino';
-import type { StageDeadlines } from '../../crypto/secagg/config.js';
+import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { buildTrainingPlan } from '../../model/plan.js';
-import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
-import { canonicalTaskBytes, taskHash, type TaskDocument } from '../../model/task.js';
+import { canonicalTaskBytes, taskHash } from '../../model/task.js';
 import { encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
 import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
 import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
 import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
+import { arrayBufferTransfer } from '../../platform/index.js';
 import { attachAdminService } from '../admin/admin-app.js';
-import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import { RevocationRegistry } from '../admin/revocation-registry.js';
 import { Federation } from '../federation/federation.js';
 import { acquireStateLock } from '../state/state-lock.js';
+import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
 import { federationHandlers } from './federation-service.js';
 import { HeapCompactor } from './heap-compaction.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 
 export const FEDGATE_VERSION = '0.1.0';
 
-export interface CoordinatorAppOptions {
-  readonly federationId: string;
-  /** host:port; port 0 picks a free port (see RunningCoordinator.port). */
-  readonly listen: string;
-  readonly tls: { readonly caPem: string; readonly certPem: string; readonly keyPem: string };
-  /** Serials of the CA-verified CRL; merged with revocations recorded in the state directory. */
-  readonly revokedSerials: Iterable<string>;
-  /** The operator API on the same port (operator certificates only). @default enabled, no CA (no revocation) */
-  readonly admin?: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
-  readonly stateDirectory: string;
-  readonly task: TaskDocument;
-  readonly forwardModel?: Uint8Array;
-  readonly rounds: number;
-  readonly minParticipants: number;
-  readonly sampleFraction: number;
-  readonly allowList?: readonly string[];
-  readonly waitTimeoutMs: number;
-  readonly secureAggregation: boolean;
-  readonly neighbourDegree?: number;
-  readonly reconstructionThreshold?: number;
-  readonly clipBound: number;
-  readonly maxWeight: number;
-  readonly maxEvalExamples: number;
-  readonly maxLossPerExample: number;
-  readonly deadlines: StageDeadlines;
-  readonly serverOptimizer: ServerOptimizerSpec;
-  readonly logger: Logger;
-  /** @default 10 s */
-  readonly heartbeatIntervalMs?: number;
-}
-
 export interface RunningCoordinator {
   readonly port: number;
+  /** The options the coordinator runs on, defaults applied. */
+  readonly options: CompiledCoordinatorOptions;
   readonly federation: Federation;
   readonly registry: SessionRegistry;
   readonly access: AccessControl;
@@ -75,9 +46,13 @@ export interface RunningCoordinator {
 
 /**
  * Starts a coordinator on `options.stateDirectory`, holding that directory's lock (state-lock.ts) until
- * `stop()`: a second coordinator on the same state_dir is refused before it touches anything.
+ * `stop()`: a second coordinator on the same state_dir is refused before it touches anything. Bad options
+ * are refused (FedgateError INVALID_ARGUMENT) before anything is touched.
  */
-export async function startCoordinator(options: CoordinatorAppOptions): Promise<RunningCoordinator> {
+export async function startCoordinator(input: CoordinatorOptions): Promise<RunningCoordinator> {
+  const options = compileCoordinatorOptions(input);
+  // Unmasking frees spent keystream at once where the runtime can (crypto/buffer-release.ts).
+  installBufferTransfer(arrayBufferTransfer());
   await mkdir(options.stateDirectory, { recursive: true });
   const lock = await acquireStateLock(options.stateDirectory, (reason) => options.logger.warn(reason));
   let running: RunningCoordinator;
@@ -99,7 +74,7 @@ export async function startCoordinator(options: CoordinatorAppOptions): Promise<
   };
 }
 
-async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoordinator> {
+async function startWithLock(options: CompiledCoordinatorOptions): Promise<RunningCoordinator> {
   const { logger } = options;
   if (!options.secureAggregation) {
     logger.warn('secure_aggregation is false: the coordinator will see every site\'s quantised update in the clear (mTLS still protects it in transit); only sites with allow_plaintext: true take part');
@@ -109,28 +84,14 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
   const registry = new SessionRegistry(logger);
   const caCertificate = new X509Certificate(options.tls.caPem);
   const revocations = await RevocationRegistry.open(options.stateDirectory, options.revokedSerials);
-  const adminEnabled = options.admin?.enabled ?? true;
+  const adminEnabled = options.admin.enabled;
   const federation = await Federation.open({
-    federationId: options.federationId,
-    stateDirectory: options.stateDirectory,
+    settings: options,
     taskBytes: canonicalTaskBytes(options.task),
     taskHash: hash,
     ...(options.forwardModel === undefined ? {} : { taskBlobs: [options.forwardModel] }),
     initialModel: plan.initialParameters,
     layout: plan,
-    optimizer: options.serverOptimizer,
-    rounds: options.rounds,
-    minParticipants: options.minParticipants,
-    sampleFraction: options.sampleFraction,
-    waitTimeoutMs: options.waitTimeoutMs,
-    secureAggregation: options.secureAggregation,
-    ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
-    ...(options.reconstructionThreshold === undefined ? {} : { reconstructionThreshold: options.reconstructionThreshold }),
-    clipBound: options.clipBound,
-    maxWeight: options.maxWeight,
-    maxEvalExamples: options.maxEvalExamples,
-    maxLossPerExample: options.maxLossPerExample,
-    deadlines: options.deadlines,
     hyperParameters: {
       local_epochs: options.task.training.epochs,
       local_batch_size: options.task.training.batchSize,
@@ -140,6 +101,7 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
     trust: () => revocations.trustAnchor(caCertificate),
     sites: registry,
     logger,
+    ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
   });
   const access = new AccessControl({
     policy: adminEnabled ? ADMIN_ACCESS_POLICY : FEDERATION_ACCESS_POLICY,
@@ -167,12 +129,12 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
       taskHash: hash,
       requiredOpset: DEFAULT_OPSET,
       modelBytes: encodeWeights(plan, plan.initialParameters).byteLength,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
       expectedUploadBytes: () => openRoundBytes,
       federation: () => federation,
       registry,
       logger,
-      ...(options.allowList === undefined ? {} : { allowList: options.allowList }),
+      ...(options.participants.allowList === undefined ? {} : { allowList: options.participants.allowList }),
     }),
   );
   const admin = adminEnabled
@@ -182,7 +144,7 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
         sessions: registry,
         access,
         revocations,
-        ...(options.admin?.revocationAuthority === undefined ? {} : { authority: options.admin.revocationAuthority }),
+        ...(options.admin.revocationAuthority === undefined ? {} : { authority: options.admin.revocationAuthority }),
         stateDirectory: options.stateDirectory,
         task: options.task,
         ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
@@ -191,14 +153,14 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
         fedgateVersion: FEDGATE_VERSION,
         taskHash: hash,
         roundsConfigured: options.rounds,
-        minParticipants: options.minParticipants,
+        minParticipants: options.participants.minimum,
         secureAggregation: options.secureAggregation,
         logger,
       })
     : undefined;
   addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME, ...(adminEnabled ? [ADMIN_SERVICE_NAME] : [])]);
   addReflectionService(server, adminEnabled ? protocol.packageDefinition : federationProtocol().packageDefinition);
-  const port = await bindServer(server, options.listen, serverCredentials({ caPem: options.tls.caPem, certPem: options.tls.certPem, keyPem: options.tls.keyPem }));
+  const port = await bindServer(server, options.listen, serverCredentials(options.tls));
   logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
 
   const stopping = new AbortController();
@@ -206,6 +168,7 @@ async function startWithLock(options: CoordinatorAppOptions): Promise<RunningCoo
   done.catch(() => undefined);
   return {
     port,
+    options,
     federation,
     registry,
     access,

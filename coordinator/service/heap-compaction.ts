@@ -9,11 +9,11 @@
  * So after a round commits - the moment the round's objects have died and the next round has not
  * started - the coordinator runs one full collection if the heap has grown by `growthBytes` (or by a
  * quarter of what the last collection left live, whichever is more) since then. V8 only gives scripts
- * a collection function under --expose-gc (taken from a fresh realm, flagged-builtin.ts; it collects
+ * a collection function under --expose-gc (taken from a fresh realm, platform/flagged-builtin.ts; it collects
  * the whole isolate). Where that fails, nothing is forced and V8's schedule applies.
  */
 import { getHeapStatistics } from 'node:v8';
-import { flaggedBuiltin } from '../../crypto/flagged-builtin.js';
+import { flaggedBuiltin } from '../../platform/index.js';
 
 /** Heap growth (bytes) that triggers a collection between rounds. */
 export const DEFAULT_COMPACTION_GROWTH_BYTES = 8 * 1024 * 1024;

@@ -1,16 +1,32 @@
 /**
- * Crash injection for recovery tests: with FEDGATE_FAULT_INJECTION=<point>:<n> in the environment, the
- * process kills itself with SIGKILL the n-th time it reaches that point (e.g. "ledger_write:2" dies
- * while writing the second ledger record, after the temporary file is on disk and before the rename).
- * Unset - as in every real deployment - it does nothing.
+ * Crash injection for recovery tests. Durable writes call a `FaultPoint` hook with the name of the point
+ * they reached (e.g. "ledger_write": after the temporary ledger record is on disk, before its rename);
+ * without a hook - as in every real deployment - nothing happens. The hook is an option of the coordinator
+ * (CoordinatorOptions.faultPoint), never read from the environment here: cli/ reads
+ * FEDGATE_FAULT_INJECTION once at start and builds the hook with `crashAtFaultPoint`.
  */
-const spec = process.env['FEDGATE_FAULT_INJECTION'];
-const [pointName, countText] = spec === undefined ? [] : spec.split(':');
-const target = Number(countText ?? '1');
-let reached = 0;
 
-export function faultPoint(name: string): void {
-  if (pointName !== name) return;
-  reached += 1;
-  if (reached === target) process.kill(process.pid, 'SIGKILL');
+/** Names of the points where a crash can be injected. */
+export const FAULT_POINTS = ['ledger_write'] as const;
+export type FaultPointName = (typeof FAULT_POINTS)[number];
+
+export type FaultPoint = (name: FaultPointName) => void;
+
+/**
+ * A hook that kills this process with SIGKILL the `count`-th time it reaches the point `spec` names,
+ * written `<point>:<count>` ("ledger_write:2" dies while writing the second ledger record) or `<point>`
+ * (the first time). Throws a RangeError naming the accepted points for anything else.
+ */
+export function crashAtFaultPoint(spec: string, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): FaultPoint {
+  const [point, countText, ...rest] = spec.split(':');
+  const count = countText === undefined ? 1 : Number(countText);
+  if (!(FAULT_POINTS as readonly string[]).includes(point ?? '') || !Number.isSafeInteger(count) || count < 1 || rest.length > 0) {
+    throw new RangeError(`fault injection ${JSON.stringify(spec)}: expected <point>:<count> with a point among ${FAULT_POINTS.join(', ')} and a positive count, such as "ledger_write:2"`);
+  }
+  let reached = 0;
+  return (name) => {
+    if (name !== point) return;
+    reached += 1;
+    if (reached === count) kill();
+  };
 }

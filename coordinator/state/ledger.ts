@@ -10,7 +10,7 @@ import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex } from '../../crypto/hash.js';
 import { StateError } from './state-error.js';
-import { faultPoint } from './fault-injection.js';
+import type { FaultPoint } from './fault-injection.js';
 
 export const LEDGER_FORMAT_VERSION = 1;
 export const GENESIS_HASH = '0'.repeat(64);
@@ -34,21 +34,27 @@ export function recordHash(sequence: number, previousRecordHash: string, body: J
  * The open ledger. A coordinator runs for months, so it holds only each record's hash (to check what it
  * reads back) and the newest record; older records are read from their files on demand.
  */
+export interface LedgerOptions {
+  /** Crash-injection hook for recovery tests (fault-injection.ts); called as "ledger_write" before each rename. @default none */
+  readonly faultPoint?: FaultPoint;
+}
+
 export class Ledger {
   private constructor(
     private readonly directory: string,
     private readonly hashes: string[],
     private newest: LedgerRecord | undefined,
+    private readonly faultPoint: FaultPoint | undefined,
   ) {}
 
   /** Opens (or creates) the ledger in `stateDirectory/ledger` and checks the whole chain. */
-  static async open(stateDirectory: string): Promise<Ledger> {
+  static async open(stateDirectory: string, options: LedgerOptions = {}): Promise<Ledger> {
     const directory = join(stateDirectory, 'ledger');
     await prepareDirectory(directory);
     const records = await readLedgerDirectory(directory);
     const problem = findChainProblem(records);
     if (problem !== undefined) throw new StateError('CHAIN_BROKEN', `${directory}: ${problem}`);
-    return new Ledger(directory, records.map((record) => record.recordHash), records.at(-1));
+    return new Ledger(directory, records.map((record) => record.recordHash), records.at(-1), options.faultPoint);
   }
 
   get length(): number {
@@ -95,7 +101,8 @@ export class Ledger {
       body,
       recordHash: recordHash(sequence, previousRecordHash, body),
     };
-    await writeFileAtomic(join(this.directory, fileName(sequence)), JSON.stringify(record, null, 1) + '\n', { beforeRename: () => faultPoint('ledger_write') });
+    const { faultPoint } = this;
+    await writeFileAtomic(join(this.directory, fileName(sequence)), JSON.stringify(record, null, 1) + '\n', faultPoint === undefined ? {} : { beforeRename: () => faultPoint('ledger_write') });
     this.hashes.push(record.recordHash);
     this.newest = record;
     return record;

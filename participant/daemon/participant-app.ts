@@ -7,6 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
@@ -20,6 +21,7 @@ import { decodeCoordinatorMessage, encodeParticipantMessage, type ReceivedCoordi
 import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
 import { FedgateError } from '../../proto/errors.js';
 import { fromGrpcError } from '../../proto/status.js';
+import { arrayBufferTransfer } from '../../platform/index.js';
 import { RoundSession } from '../round/round-session.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
@@ -84,6 +86,8 @@ export interface RunningParticipant {
 }
 
 export function startParticipant(options: ParticipantAppOptions): RunningParticipant {
+  // Masking frees spent keystream at once where the runtime can (crypto/buffer-release.ts).
+  installBufferTransfer(arrayBufferTransfer());
   const daemon = new ParticipantDaemon(options);
   const done = daemon.run();
   // The rejection is for whoever awaits `done`; one nobody awaits must not crash the process.

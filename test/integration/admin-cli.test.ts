@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAdminCommands } from '../../cli/commands/admin.js';
 import { registerCertsCommands } from '../../cli/commands/certs.js';
 import { UsageError } from '../../cli/usage-error.js';
-import { createAdminFederation, type AdminFederation } from './admin-federation.js';
+import { createAdminFederation, type AdminFederation } from '../support/admin-federation.js';
 
 let h: AdminFederation;
 let watchOutput: Promise<string>;

@@ -27,9 +27,9 @@ import type { GraphMessage } from '../../crypto/secagg/messages.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { channelCredentials, clientChannelOptions, downloadModel, federationProtocol, FedgateError, PROTOCOL_VERSION, type CoordinatorMessage__Output } from '../../proto/index.js';
-import { createAdminFederation, type AdminFederation, type Credentials } from './admin-federation.js';
+import { createAdminFederation, type AdminFederation, type Credentials } from '../support/admin-federation.js';
 import type { RunningParticipant } from '../../participant/daemon/participant-app.js';
-import { expectFailure, listReflectedServices } from './admin-support.js';
+import { expectFailure, listReflectedServices } from '../support/admin-support.js';
 
 let h: AdminFederation;
 const events: RoundEventMessage[] = [];

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { protoRoot } from '../../proto/loader.js';
-import { createAdminFederation, type AdminFederation, type Credentials } from '../integration/admin-federation.js';
+import { createAdminFederation, type AdminFederation, type Credentials } from '../support/admin-federation.js';
 import { checkSystemDependency, DEBIAN_PYTHON, systemDependencies } from '../support/system-deps.js';
 
 const run = promisify(execFile);

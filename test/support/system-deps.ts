@@ -1,14 +1,17 @@
 /**
- * Tests that need a Debian package ask here first. On a developer's machine a missing package skips the
- * test with the apt command that installs it; under CI=true a missing package is a failure, never a skip
- * (.ci/run installs every package listed here).
+ * The one place a test may be skipped: tests that need something of the machine (a Debian package, a
+ * runtime without an optional component) ask here first. On a developer's machine a missing dependency
+ * skips the test with the command that provides it; under CI=true it is a failure, never a skip
+ * (.ci/run installs every package listed here). Tests never skip any other way.
  */
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 export interface SystemDependency {
-  /** Debian package(s) to install, as in `apt-get install -y <packages>`. */
+  /** Debian package(s) to install, as in `apt-get install -y <packages>`; empty when no package provides it. */
   readonly packages: readonly string[];
+  /** What the test needs and how to get it, for a dependency no Debian package provides. */
+  readonly remedy?: string;
   /** True when the dependency is usable on this machine. */
   readonly present: () => boolean;
 }
@@ -50,7 +53,8 @@ export interface DependencyCheck {
  */
 export function checkSystemDependency(dep: SystemDependency, env: NodeJS.ProcessEnv = process.env): DependencyCheck {
   if (dep.present()) return { skip: false, reason: '' };
-  const reason = `needs Debian package(s) ${dep.packages.join(', ')}: run \`sudo apt-get update && sudo apt-get install -y ${dep.packages.join(' ')}\``;
+  const install = `needs Debian package(s) ${dep.packages.join(', ')}: run \`sudo apt-get update && sudo apt-get install -y ${dep.packages.join(' ')}\``;
+  const reason = dep.packages.length === 0 ? `needs ${dep.remedy ?? 'a dependency this machine lacks'}` : `${install}${dep.remedy === undefined ? '' : `; ${dep.remedy}`}`;
   if (env['CI'] === 'true') {
     throw new Error(`CI=true and a required system dependency is missing: ${reason}`);
   }

@@ -41,10 +41,10 @@ describe('coordinator.yaml', () => {
   it('applies documented defaults and resolves paths against the config directory', () => {
     const config = compileCoordinatorConfig(baseCoordinator, 'coordinator.yaml', '/etc/fedgate');
     expect(config.tls.ca).toBe('/etc/fedgate/ca.pem');
-    expect(config.stateDir).toBe('/etc/fedgate/state');
-    expect(config.deadlines).toEqual({ advertise_keys: 30_000, share_keys: 30_000, masked_input: 600_000, consistency_check: 30_000, unmask: 30_000, commit: 30_000 });
-    expect(config.secure_aggregation).toBe(true);
-    expect(config.participants.min).toBe(3);
+    expect(config.coordinator.stateDirectory).toBe('/etc/fedgate/state');
+    expect(config.coordinator.deadlines).toEqual({ advertiseKeysMs: 30_000, shareKeysMs: 30_000, maskedInputMs: 600_000, consistencyCheckMs: 30_000, unmaskMs: 30_000, commitMs: 30_000 });
+    expect(config.coordinator.secureAggregation).toBe(true);
+    expect(config.coordinator.participants.minimum).toBe(3);
   });
 
   it.each([

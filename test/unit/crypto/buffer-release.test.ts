@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { canReleaseBuffers, releaseBuffer } from '../../../crypto/buffer-release.js';
+import { canReleaseBuffers, installBufferTransfer, releaseBuffer } from '../../../crypto/buffer-release.js';
 import { addMasks, PrgScratch, type MaskStream } from '../../../crypto/prg.js';
+import { arrayBufferTransfer } from '../../../platform/index.js';
+
+// What every process entry point does (the coordinator and participant apps, the benchmarks): on
+// Node.js 20 the transfer method comes from platform/, which crypto/ may not import.
+installBufferTransfer(arrayBufferTransfer());
 
 describe('releaseBuffer (spent keystream memory goes back at once)', () => {
   it('is available on the supported Node.js versions', () => {

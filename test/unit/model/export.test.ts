@@ -11,9 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelError, buildTrainingPlan, exportInferenceModel, modelHash, taskHash, type TaskDocument } from '../../../model/index.js';
 import { decodeModel } from '../../../model/onnx/codec.js';
 import { DEBIAN_PYTHON, checkSystemDependency, systemDependencies } from '../../support/system-deps.js';
-import { SMALL_CNN_LABELS, SMALL_CNN_SHAPE, fixtureBytes, onnxTask } from './support/fixtures.js';
-import { f32, i64, output, pseudoRandom, run, session, type Feed } from './support/ort.js';
-import { taskFor } from './support/tasks.js';
+import { SMALL_CNN_LABELS, SMALL_CNN_SHAPE, fixtureBytes, onnxTask } from '../../support/model/fixtures.js';
+import { f32, i64, output, pseudoRandom, run, session, type Feed } from '../../support/model/ort.js';
+import { taskFor } from '../../support/model/tasks.js';
 
 const smallCnn = fixtureBytes('small_cnn.onnx');
 

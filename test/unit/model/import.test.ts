@@ -10,8 +10,8 @@ import { modelFromGraph } from '../../../model/graph/model.js';
 import { decodeModel, encodeModel } from '../../../model/onnx/codec.js';
 import { DataType } from '../../../model/onnx/schema.js';
 import { readFloat32 } from '../../../model/onnx/tensor.js';
-import { SMALL_CNN_LABELS, SMALL_CNN_SHAPE, fixtureBytes, onnxTask, sha256 } from './support/fixtures.js';
-import { f32, i64, output, pseudoRandom, run, session, type Feed } from './support/ort.js';
+import { SMALL_CNN_LABELS, SMALL_CNN_SHAPE, fixtureBytes, onnxTask, sha256 } from '../../support/model/fixtures.js';
+import { f32, i64, output, pseudoRandom, run, session, type Feed } from '../../support/model/ort.js';
 
 const smallCnn = fixtureBytes('small_cnn.onnx');
 

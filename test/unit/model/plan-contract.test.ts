@@ -7,9 +7,9 @@ import { buildTrainingPlan } from '../../../model/index.js';
 import { decodeModel } from '../../../model/onnx/codec.js';
 import type { ValueInfoIR } from '../../../model/onnx/ir.js';
 import { DataType } from '../../../model/onnx/schema.js';
-import { f32, i64, output, pseudoRandom, run, session } from './support/ort.js';
-import { crossEntropy, logregLogits } from './support/reference.js';
-import { taskFor } from './support/tasks.js';
+import { f32, i64, output, pseudoRandom, run, session } from '../../support/model/ort.js';
+import { crossEntropy, logregLogits } from '../../support/model/reference.js';
+import { taskFor } from '../../support/model/tasks.js';
 
 const signature = (values: readonly ValueInfoIR[]): Record<string, string> =>
   Object.fromEntries(values.map((v) => [v.name, `${v.elemType}:${JSON.stringify(v.shape)}`]));

@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ModelError, buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
-import { fixtureBytes, onnxTask, SMALL_CNN_LABELS, SMALL_CNN_SHAPE } from './support/fixtures.js';
-import { taskFor } from './support/tasks.js';
+import { fixtureBytes, onnxTask, SMALL_CNN_LABELS, SMALL_CNN_SHAPE } from '../../support/model/fixtures.js';
+import { taskFor } from '../../support/model/tasks.js';
 
 const base = (): Record<string, unknown> => JSON.parse(JSON.stringify(taskFor({ kind: 'mlp', inputShape: [4], hidden: [3], classes: 2 }))) as Record<string, unknown>;
 

@@ -1,0 +1,142 @@
+/**
+ * A real federation for the Admin API tests: a federation CA directory (so revocation signs real CRLs),
+ * a coordinator on 127.0.0.1:0 with mutual TLS and the Admin service, and participant daemons in this
+ * process training logistic regression on the shipped digits (fast: a round takes about a second).
+ * Everything lives in a temp directory removed by `close`.
+ */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { initCertificateAuthority, issueBundle } from '../../certs/index.js';
+import type { CertificateRole } from '../../crypto/certificate-role.js';
+import { caDirectoryAuthority } from '../../cli/commands/admin-ca.js';
+import { OperatorClient } from '../../proto/admin-client.js';
+import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
+import { fromHex } from '../../crypto/bytes.js';
+import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
+import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
+import { createTempDirectory, type TempDirectory } from './pki.js';
+import { DIGITS_MLP_TASK } from './in-memory-federation.js';
+import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
+
+/** The shared digits task with a logistic-regression model (fast rounds for Admin tests). */
+export const LOGREG_DIGITS_TASK: TaskDocument = parseTaskDocument({ ...DIGITS_MLP_TASK, model: { kind: 'logreg', inputShape: [64], classes: 10 } });
+
+export interface Credentials {
+  readonly name: string;
+  readonly serial: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface CoordinatorSettings {
+  readonly rounds: number;
+  readonly minParticipants: number;
+  /** Give the coordinator the CA directory (revocation possible). @default true */
+  readonly withCaDirectory?: boolean;
+  readonly stateDirectory?: string;
+}
+
+export interface AdminFederation {
+  readonly work: TempDirectory;
+  readonly caDir: string;
+  readonly caPem: string;
+  readonly stateDirectory: string;
+  readonly operator: Credentials;
+  readonly sites: readonly Credentials[];
+  coordinator: RunningCoordinator;
+  readonly address: () => string;
+  /** Starts (or restarts, on the same state directory) the coordinator. */
+  startCoordinator(settings: CoordinatorSettings): Promise<RunningCoordinator>;
+  /** Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`. */
+  startSite(index: number): RunningParticipant;
+  operatorClient(credentials?: Credentials): OperatorClient;
+  issue(role: CertificateRole, name: string): Promise<Credentials>;
+  close(): Promise<void>;
+}
+
+export async function createAdminFederation(siteCount: number): Promise<AdminFederation> {
+  const work = await createTempDirectory('fedgate-admin-');
+  const caDir = join(work.path, 'ca');
+  await initCertificateAuthority({ dir: caDir, commonName: 'fedgate admin test CA', validDays: 3 });
+  const caPem = await readFile(join(caDir, 'ca.pem'), 'utf8');
+  const issue = async (role: CertificateRole, name: string): Promise<Credentials> => {
+    const bundle = await issueBundle({ dir: caDir, role, name, validDays: 2, ...(role === 'coordinator' ? { hosts: ['127.0.0.1', 'localhost'] } : {}) });
+    return { name, serial: bundle.certificate.serial, certPem: await readFile(bundle.certificatePath, 'utf8'), keyPem: await readFile(bundle.privateKeyPath, 'utf8') };
+  };
+  const [coordinatorCredentials, operator, ...sites] = await Promise.all([
+    issue('coordinator', 'coordinator'),
+    issue('operator', 'ops'),
+    ...Array.from({ length: siteCount }, (_, index) => issue('participant', `site-${index + 1}`)),
+  ]);
+  const stateDirectory = join(work.path, 'state');
+  const logger = pino({ level: process.env['FEDGATE_TEST_LOG'] ?? 'silent' });
+  const participants: RunningParticipant[] = [];
+  const clients: OperatorClient[] = [];
+  const hash = taskHash(LOGREG_DIGITS_TASK);
+
+  const harness: AdminFederation = {
+    work,
+    caDir,
+    caPem,
+    stateDirectory,
+    operator: operator as Credentials,
+    sites,
+    coordinator: undefined as unknown as RunningCoordinator,
+    address: () => `127.0.0.1:${harness.coordinator.port}`,
+    async startCoordinator(settings) {
+      harness.coordinator = await startCoordinator({
+        federationId: 'admin-test',
+        listen: '127.0.0.1:0',
+        tls: { caPem, certPem: (coordinatorCredentials as Credentials).certPem, keyPem: (coordinatorCredentials as Credentials).keyPem },
+        revokedSerials: [],
+        admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: caDirectoryAuthority(caDir) }) },
+        stateDirectory: settings.stateDirectory ?? stateDirectory,
+        task: LOGREG_DIGITS_TASK,
+        rounds: settings.rounds,
+        participants: { minimum: settings.minParticipants, sampleFraction: 1, waitTimeoutMs: 60_000 },
+        secureAggregation: true,
+        secagg: { clipBound: 1, maxWeight: 1000, maxEvalExamples: 1000, maxLossPerExample: 50 },
+        deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
+        serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+        logger,
+        heartbeatIntervalMs: 60_000,
+      });
+      return harness.coordinator;
+    },
+    startSite(index) {
+      const site = sites[index];
+      if (site === undefined) throw new RangeError(`no site ${index}`);
+      const participant = startParticipant({
+        coordinator: harness.address(),
+        tls: { caPem, certPem: site.certPem, keyPem: site.keyPem },
+        siteId: site.name,
+        signingKey: createPrivateKey(site.keyPem),
+        trust: { caCertificate: new X509Certificate(caPem), revokedSerials: new Set() },
+        policy: { pinnedTaskHashes: [fromHex(hash)], minParticipants: 2, minThreshold: 2, ...NO_COLLUSION_MARGIN },
+        data: { format: 'digits', test_fraction: 0.2, split_seed: 1, partition: { kind: 'iid', count: sites.length, index, seed: 1 } },
+        device: 'cpu',
+        intraOpThreads: 1,
+        maxModelBytes: 1 << 30,
+        reconnect: { initialMs: 200, maxMs: 1000 },
+        logger,
+      });
+      participants.push(participant);
+      return participant;
+    },
+    operatorClient(credentials = harness.operator) {
+      const client = new OperatorClient({ address: harness.address(), caPem, certPem: credentials.certPem, keyPem: credentials.keyPem });
+      clients.push(client);
+      return client;
+    },
+    issue,
+    async close() {
+      for (const client of clients) client.close();
+      await Promise.all(participants.map((participant) => participant.stop()));
+      await harness.coordinator?.stop();
+      await work.remove();
+    },
+  };
+  return harness;
+}

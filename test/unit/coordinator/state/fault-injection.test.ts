@@ -1,0 +1,58 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { crashAtFaultPoint, type FaultPointName } from '../../../../coordinator/state/fault-injection.js';
+import { Ledger } from '../../../../coordinator/state/ledger.js';
+
+let directory: string;
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'fedgate-fault-'));
+});
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('crashAtFaultPoint (the hook cli/ builds from FEDGATE_FAULT_INJECTION)', () => {
+  it('kills at the n-th time the named point is reached, and only then', () => {
+    const kills: number[] = [];
+    let reached = 0;
+    const hook = crashAtFaultPoint('ledger_write:2', () => kills.push(reached));
+    for (reached = 1; reached <= 4; reached++) hook('ledger_write');
+    expect(kills).toEqual([2]);
+  });
+
+  it('without a count kills the first time', () => {
+    let kills = 0;
+    crashAtFaultPoint('ledger_write', () => (kills += 1))('ledger_write');
+    expect(kills).toBe(1);
+  });
+
+  it.each(['ledger_writ:1', 'ledger_write:0', 'ledger_write:two', 'ledger_write:1:2', ''])('refuses %j, naming the accepted points', (spec) => {
+    expect(() => crashAtFaultPoint(spec, () => undefined)).toThrow(/expected <point>:<count> with a point among ledger_write/);
+  });
+});
+
+describe('the ledger calls its fault point after the record is durable, before the rename', () => {
+  it('a crash there leaves the temporary record and no committed one; a reopened ledger is empty and intact', async () => {
+    const seen: FaultPointName[] = [];
+    const ledger = await Ledger.open(directory, {
+      faultPoint: (name) => {
+        seen.push(name);
+        throw new Error('crash');
+      },
+    });
+    await expect(ledger.append({ round: 1 })).rejects.toThrow('crash');
+    expect(seen).toEqual(['ledger_write']);
+    const files = await readdir(join(directory, 'ledger'));
+    expect(files.filter((name) => name.endsWith('.json'))).toEqual([]);
+    expect(files.some((name) => name.startsWith('00000001.json'))).toBe(true);
+    expect((await Ledger.open(directory)).length).toBe(0);
+  });
+
+  it('without a fault point appends as usual', async () => {
+    const ledger = await Ledger.open(directory);
+    await ledger.append({ round: 1 });
+    expect(ledger.length).toBe(1);
+  });
+});

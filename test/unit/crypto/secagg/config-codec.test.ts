@@ -1,0 +1,109 @@
+/**
+ * Canonical RoundConfig decoding: one byte string, one config, and back to the same bytes. A leading
+ * byte-order mark (which TextDecoder strips by default) is refused, and hyper-parameter keys that name
+ * Object.prototype members - "__proto__" above all - are kept as plain own keys, never dropped.
+ */
+import { describe, expect, it } from 'vitest';
+import { bytesEqual, u32be, utf8 } from '../../../../crypto/bytes.js';
+import { sha256 } from '../../../../crypto/hash.js';
+import { createRoundConfig, makeRoundId, type HyperParameterValue, type RoundConfig } from '../../../../crypto/secagg/config.js';
+import { decodeRoundConfig, encodeRoundConfig, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
+import { SecAggError } from '../../../../crypto/secagg/errors.js';
+
+const BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
+
+function config(overrides: { federationId?: string; participants?: string[]; hyperParameters?: Record<string, HyperParameterValue> } = {}): RoundConfig {
+  return createRoundConfig({
+    federationId: overrides.federationId ?? 'fed',
+    roundId: makeRoundId(3n, new Uint8Array(16).fill(1)),
+    participants: overrides.participants ?? ['site-a', 'site-b', 'site-c'],
+    taskHash: sha256(utf8('task')),
+    modelHash: sha256(utf8('model')),
+    optimizerStateHash: sha256(utf8('optimiser')),
+    hyperParameters: overrides.hyperParameters ?? { lr: 0.1 },
+    neighbourDegree: 2,
+    layout: { parameterSegments: [{ length: 3, bound: 1 }], maxLossPerExample: 5, maxEvalExamples: 10 },
+    maxWeight: 10,
+  });
+}
+
+function refusal(action: () => unknown): SecAggError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SecAggError);
+    return error as SecAggError;
+  }
+  throw new Error('expected a refusal');
+}
+
+/** `bytes` with the only occurrence of `marker` (3 ASCII bytes) replaced by EF BB BF: same length, so every length prefix still holds. */
+function withBomAt(bytes: Uint8Array, marker: string): Uint8Array {
+  const needle = utf8(marker);
+  const hits: number[] = [];
+  for (let i = 0; i + needle.length <= bytes.length; i++) if (bytesEqual(bytes.subarray(i, i + needle.length), needle)) hits.push(i);
+  expect(hits).toHaveLength(1);
+  const out = new Uint8Array(bytes);
+  out.set(BOM, hits[0] as number);
+  return out;
+}
+
+describe('RoundConfig decoding', () => {
+  it('keeps keys named after Object.prototype members as own keys, and re-encodes to the same bytes', () => {
+    // JSON.parse makes "__proto__" an own key, as a hostile or careless task document would.
+    const hyperParameters = JSON.parse('{"__proto__": 0.25, "constructor": "sgd", "toString": true, "hasOwnProperty": 3, "lr": 0.1}') as Record<string, HyperParameterValue>;
+    const original = config({ hyperParameters });
+    const bytes = encodeRoundConfig(original);
+    const decoded = decodeRoundConfig(bytes);
+    expect(Object.keys(decoded.hyperParameters).sort()).toEqual(['__proto__', 'constructor', 'hasOwnProperty', 'lr', 'toString']);
+    expect(Object.getOwnPropertyDescriptor(decoded.hyperParameters, '__proto__')?.value).toBe(0.25);
+    expect(Object.getOwnPropertyDescriptor(decoded.hyperParameters, 'constructor')?.value).toBe('sgd');
+    // The decoded object's prototype is untouched, and nothing leaked onto Object.prototype.
+    expect(Object.getPrototypeOf(decoded.hyperParameters)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>)['lr']).toBeUndefined();
+    expect(encodeRoundConfig(decoded)).toEqual(bytes);
+    expect(roundConfigHash(decoded)).toEqual(roundConfigHash(original));
+    // A copy made the way the coordinator and createRoundConfig copy hyper-parameters keeps them too.
+    expect(encodeRoundConfig(createRoundConfig({ ...decoded, hyperParameters: { ...decoded.hyperParameters } }))).toEqual(bytes);
+  });
+
+  it('round-trips every config byte for byte, a U+FEFF inside a string included', () => {
+    const original = config({ federationId: 'fed\uFEFFx', participants: ['a\uFEFF', 'b', 'c'], hyperParameters: { note: 'x\uFEFFy', 'k\uFEFF': 1 } });
+    const bytes = encodeRoundConfig(original);
+    const decoded = decodeRoundConfig(bytes);
+    expect(decoded.federationId).toBe('fed\uFEFFx');
+    expect(decoded.hyperParameters).toEqual({ note: 'x\uFEFFy', 'k\uFEFF': 1 });
+    expect(encodeRoundConfig(decoded)).toEqual(bytes);
+  });
+
+  it.each([
+    ['federationId', { federationId: 'QQQfed' }, 'QQQ', 'RoundConfig.federationId starts with a UTF-8 byte-order mark'],
+    ['a participant', { participants: ['QQQz', 'site-a', 'site-b'] }, 'QQQ', 'RoundConfig.participants[0] starts with a UTF-8 byte-order mark'],
+    ['a hyper-parameter key', { hyperParameters: { lr: 0.1, QQQz: 1 } }, 'QQQ', 'RoundConfig.hyperParameters key starts with a UTF-8 byte-order mark'],
+    ['a hyper-parameter value', { hyperParameters: { optimizer: 'QQQsgd' } }, 'QQQ', 'RoundConfig.hyperParameters[optimizer] starts with a UTF-8 byte-order mark'],
+  ] as const)('refuses a leading byte-order mark in %s', (_name, overrides, marker, message) => {
+    const forged = withBomAt(encodeRoundConfig(config(overrides as Parameters<typeof config>[0])), marker);
+    const error = refusal(() => decodeRoundConfig(forged));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ENCODING' });
+    expect(error.message).toContain(message);
+  });
+
+  it('refuses a byte-order mark before the label', () => {
+    const bytes = encodeRoundConfig(config());
+    const labelLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, false);
+    const forged = Uint8Array.of(...u32be(labelLength + 3), ...BOM, ...bytes.subarray(4));
+    expect(refusal(() => decodeRoundConfig(forged))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ENCODING' });
+  });
+
+  it.each([
+    ['federationId', { federationId: '\uFEFFfed' }, 'RoundConfig.federationId'],
+    ['a participant', { participants: ['\uFEFFa', 'b', 'c'] }, 'RoundConfig.participants[2]'],
+    ['a hyper-parameter key', { hyperParameters: { '\uFEFFlr': 0.1 } }, 'RoundConfig.hyperParameters key'],
+    ['a hyper-parameter value', { hyperParameters: { optimizer: '\uFEFFsgd' } }, 'RoundConfig.hyperParameters["optimizer"]'],
+  ] as const)('will not encode a leading U+FEFF in %s (it would have no canonical decoding)', (_name, overrides, field) => {
+    const error = refusal(() => encodeRoundConfig(config(overrides as Parameters<typeof config>[0])));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ROUND_CONFIG' });
+    expect(error.message).toContain(`${field}`);
+    expect(error.message).toContain('U+FEFF');
+  });
+});
