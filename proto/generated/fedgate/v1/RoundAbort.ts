@@ -3,7 +3,7 @@
 
 
 /**
- * The round is over for this site without a commit (typed reason, e.g. "too_few_survivors").
+ * The round is over for this site without a commit (typed reason, e.g. "TOO_FEW_SURVIVORS").
  */
 export interface RoundAbort {
   'roundId'?: (Buffer | Uint8Array | string);
@@ -12,7 +12,7 @@ export interface RoundAbort {
 }
 
 /**
- * The round is over for this site without a commit (typed reason, e.g. "too_few_survivors").
+ * The round is over for this site without a commit (typed reason, e.g. "TOO_FEW_SURVIVORS").
  */
 export interface RoundAbort__Output {
   'roundId': (Buffer);

@@ -26,7 +26,7 @@ export interface RoundEvent {
    */
   'modelHash'?: (Buffer | Uint8Array | string);
   /**
-   * ABORTED: why, as a stable lower-case tag (e.g. nonce_withheld, commit_quorum_missing).
+   * ABORTED: why, as a stable upper-case tag (e.g. NONCE_WITHHELD, COMMIT_QUORUM_MISSING).
    */
   'abortReason'?: (string);
   /**
@@ -64,7 +64,7 @@ export interface RoundEvent__Output {
    */
   'modelHash': (Buffer);
   /**
-   * ABORTED: why, as a stable lower-case tag (e.g. nonce_withheld, commit_quorum_missing).
+   * ABORTED: why, as a stable upper-case tag (e.g. NONCE_WITHHELD, COMMIT_QUORUM_MISSING).
    */
   'abortReason': (string);
   /**
