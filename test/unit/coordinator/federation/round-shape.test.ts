@@ -53,7 +53,7 @@ describe('the coordinator\'s automatic k and t', () => {
       if (n === 2) {
         expect(shape.belowDefaultPolicy?.reason).toBe('TOO_FEW_TOLERATED_COLLUDERS');
         // min_threshold 3 refuses first; without it the margin itself does.
-        expect(verdict).toBe('threshold_below_site_minimum');
+        expect(verdict).toBe('THRESHOLD_BELOW_SITE_MINIMUM');
         expect(siteVerdict(configOf(n, shape), { ...defaultSite, minThreshold: 2 })).toBe('TOO_FEW_TOLERATED_COLLUDERS');
       } else {
         expect(shape.belowDefaultPolicy, `n = ${n}`).toBeUndefined();

@@ -34,7 +34,7 @@ describe('crashAtFaultPoint (the hook cli/ builds from FEDGATE_FAULT_INJECTION)'
 });
 
 describe('the ledger calls its fault point after the record is durable, before the rename', () => {
-  it('a crash there leaves the temporary record and no committed one; a reopened ledger is empty and intact', async () => {
+  it('a failure there leaves no committed record; a reopened ledger is empty and intact', async () => {
     const seen: FaultPointName[] = [];
     const ledger = await Ledger.open(directory, {
       faultPoint: (name) => {
@@ -46,7 +46,9 @@ describe('the ledger calls its fault point after the record is durable, before t
     expect(seen).toEqual(['ledger_write']);
     const files = await readdir(join(directory, 'ledger'));
     expect(files.filter((name) => name.endsWith('.json'))).toEqual([]);
-    expect(files.some((name) => name.startsWith('00000001.json'))).toBe(true);
+    // A hook that throws (rather than killing the process, as crashAtFaultPoint does; the e2e crash test
+    // covers that) lets the atomic write remove its temporary file.
+    expect(files).toEqual([]);
     expect((await Ledger.open(directory)).length).toBe(0);
   });
 

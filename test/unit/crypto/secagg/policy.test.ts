@@ -159,7 +159,7 @@ describe('a site with the default margin', () => {
   it('does not apply the margin to plaintext rounds, which it must allow explicitly', () => {
     expect(verdict(round(3, 2, 2, true))).toBe('accepted');
     expect(verdict(round(501, 20, 11, true))).toBe('accepted');
-    expect(verdict(round(501, 20, 11, true), { allowPlaintext: false })).toBe('plaintext_not_allowed');
+    expect(verdict(round(501, 20, 11, true), { allowPlaintext: false })).toBe('PLAINTEXT_NOT_ALLOWED');
   });
 
   it('names the round and the site.yaml key, not the site settings, when it refuses', () => {
