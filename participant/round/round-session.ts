@@ -15,6 +15,7 @@
  * so the whole flow runs in tests without gRPC.
  */
 import type { Logger } from 'pino';
+import { isKnownError } from '../../proto/status.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
@@ -268,7 +269,8 @@ export class RoundSession {
     if (this.abort.signal.aborted || !this.running) return;
     // The coordinator gets a reason code and its fixed text; what went wrong in detail stays here.
     const refusal = refusalFor(error);
-    this.log.warn({ stage, reason: refusal.reason, detail: error instanceof Error ? error.message : String(error) }, 'leaving the round');
+    const reason = isKnownError(error) ? error.reason : refusal.reason;
+    this.log.warn({ stage, reason, refusal: refusal.reason, detail: error instanceof Error ? error.message : String(error) }, 'leaving the round');
     this.send({ kind: 'refusal', roundId: this.roundId, reason: refusal.reason, message: refusal.message });
     this.abort.abort();
     this.finish('failed');
