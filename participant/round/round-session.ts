@@ -100,8 +100,9 @@ export class RoundSession {
    * Handles RoundStart with its RoundConfig, decoded once from the RoundStart bytes by whoever received
    * them (proto/session-codec.ts on a real site). In this order, before any key exists: one round at a
    * time (ROUND_CONCURRENT; a RoundStart repeating the running round's id is ignored, never replaces
-   * it); the site's policy; one contribution per model and a fresh round counter, persisted
-   * (RoundGuard.admit); only then are keys made and advertised.
+   * it); the site's policy; a fresh round counter and a model not contributed to, then the counter
+   * persisted (RoundGuard.admit); only then are keys made and advertised. The site's stage clock starts
+   * now (stage-deadline.ts).
    */
   start(config: RoundConfig): void {
     const claim = this.environment.guard.claim(this.roundId);
