@@ -4,6 +4,8 @@
  * secret byte it held - keys, nonce, self-mask seed, pairwise mask seeds, the shares it holds - is zero.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { utf8 } from '../../../../crypto/bytes.js';
+import { sha256 } from '../../../../crypto/hash.js';
 import { DEFAULT_DEADLINES, type RoundConfig, type StageDeadlines } from '../../../../crypto/secagg/config.js';
 import { refusalText } from '../../../../crypto/secagg/site-refusals.js';
 import { SessionRound, openSessionSites, type SessionSite, type SiteRound } from '../../../support/session-round.js';
@@ -27,7 +29,8 @@ afterAll(async () => {
 
 function config(deadlines: Partial<StageDeadlines>): RoundConfig {
   counter += 1;
-  return { ...testRoundConfig({ participants: siteIds, degree: 2, counter }), deadlines: { ...DEFAULT_DEADLINES, ...deadlines } };
+  // A model per round: a round that reached Unmask makes its sites refuse another on the same model.
+  return { ...testRoundConfig({ participants: siteIds, degree: 2, counter }), modelHash: sha256(utf8(`model ${counter}`)), deadlines: { ...DEFAULT_DEADLINES, ...deadlines } };
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -70,6 +73,29 @@ describe("a site's own stage deadlines", () => {
       expect((sites.get(siteId) as SessionSite).guard.liveRound).toBeUndefined();
       const line = (sites.get(siteId) as SessionSite).lines('the coordinator did not open the next stage within the RoundConfig deadline: ending the round and zeroising its secrets')[0];
       expect(line).toMatchObject({ openedBy: 'share_delivery', waitedMs: 1500 });
+    }
+  });
+
+  it('after the Unmask answer, erases the copies of the revealed shares it kept when no commit request comes', async () => {
+    const round = new SessionRound(federation, config({ unmaskMs: 800 }), sites, () => ({ deadlineGraceMs: 0 })).start();
+    await round.openKeyList();
+    await round.openGraph();
+    await round.openShareDelivery();
+    await round.openConsistency();
+    await round.openUnmask();
+    await round.settle();
+    const held = new Map<string, Uint8Array[]>();
+    for (const [siteId, siteRound] of round.rounds) {
+      expect(siteRound.stages().at(-1)).toBe('unmask');
+      held.set(siteId, siteRound.session.heldSecrets());
+      // The shares it revealed, kept to answer a repeated request the same way.
+      expect(held.get(siteId)?.some((buffer) => !isZero(buffer))).toBe(true);
+    }
+    const all = [...round.rounds.values()];
+    await waitFor(() => all.every((siteRound) => siteRound.session.state !== 'running'), 10_000, 'every site to leave at its deadline');
+    for (const [siteId, siteRound] of round.rounds) {
+      expect(siteRound.refusals().map(([reason]) => reason)).toEqual(['STAGE_DEADLINE_PASSED']);
+      for (const buffer of held.get(siteId) ?? []) expect(isZero(buffer)).toBe(true);
     }
   });
 

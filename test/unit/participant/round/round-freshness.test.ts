@@ -8,7 +8,7 @@ import { refusalText } from '../../../../crypto/secagg/site-refusals.js';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import type { RoundConfig } from '../../../../crypto/secagg/config.js';
-import { SiteRound, openSessionSites, type SessionSite } from '../../../support/session-round.js';
+import { SessionRound, SiteRound, openSessionSites, type SessionSite } from '../../../support/session-round.js';
 import { cachedFederation, testPolicy, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
 
 const FEDERATION_ID = 'fedgate-test';
@@ -114,5 +114,29 @@ describe('round freshness', () => {
     const after = await startAlone(who, config(22));
     expect(after.stages()).toEqual(['advertise_keys']);
     after.session.stop('done');
+  });
+
+  it('the RoundStart that follows RoundCommitted at once is not refused as concurrent', async () => {
+    const round = new SessionRound(federation, config(30, { modelHash: sha256(utf8('model 30')) }), sites).start();
+    await round.openKeyList();
+    await round.openGraph();
+    await round.openShareDelivery();
+    await round.openConsistency();
+    await round.openUnmask();
+    await round.openCommit();
+    // The coordinator announces the commit and starts the next round in the same breath, as a
+    // daemon's stream delivers them: no await in between, while the commit step may still be queued.
+    const next: SiteRound[] = [];
+    for (const siteRound of round.rounds.values()) {
+      siteRound.session.committed(sha256(utf8('fedgate test model r+1')));
+      next.push(new SiteRound(siteRound.site, federation, config(31, { modelHash: sha256(utf8('model 31')) })).start());
+    }
+    await round.settle();
+    for (const siteRound of next) {
+      await siteRound.session.settled();
+      expect(siteRound.refusals()).toEqual([]);
+      expect(siteRound.stages()).toEqual(['advertise_keys']);
+      siteRound.session.stop('done');
+    }
   });
 });
