@@ -1,5 +1,6 @@
 // Public API of participant/ (cli/ imports nothing else of it): the daemon, the data loaders and the local trainer.
 export { startParticipant, PARTICIPANT_VERSION, type LocalUpdateEvent, type ParticipantAppOptions, type RunningParticipant } from './daemon/participant-app.js';
 export type { SiteDataSpec } from './daemon/site-data.js';
+export { SiteStateStore } from './state/index.js';
 export * from './data/index.js';
 export * from './trainer/index.js';

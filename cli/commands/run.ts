@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { crashAtFaultPoint, startCoordinator, type FaultPoint } from '../../coordinator/index.js';
-import { startParticipant, type Device } from '../../participant/index.js';
+import { SiteStateStore, startParticipant, type Device } from '../../participant/index.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
@@ -61,6 +61,8 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
+      // Round counters, models contributed to and the site secret: what stops a coordinator replaying this site.
+      const state = await SiteStateStore.open(config.state_dir);
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
       let committed = 0;
       let barRunning = false;
@@ -83,6 +85,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         intraOpThreads: config.intra_op_threads,
         maxModelBytes: config.max_model_bytes,
         reconnect: { initialMs: config.reconnect.initial, maxMs: config.reconnect.max },
+        state,
         logger,
         ...(bar === undefined
           ? {}

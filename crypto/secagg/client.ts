@@ -334,12 +334,33 @@ export class SecAggClient {
     });
   }
 
-  /** Zeroizes every secret; every later call is refused. Call when the round ends in any way. */
+  /**
+   * Zeroizes every secret - both private keys, the nonce, b and the pairwise mask seeds, the shares it
+   * holds and the copies of revealed shares kept to answer a repeated Unmask request - and refuses every
+   * later call. Call when the round ends in any way (a site's stage deadline included).
+   */
   dispose(): void {
     this.disposed = true;
     if (this.keys !== undefined) zeroize(this.keys.cipher.secretKey, this.keys.mask.secretKey, this.keys.nonce);
     this.zeroizeMaskSeeds();
     this.zeroizeShares();
+    for (const revealed of this.unmaskOutput?.shares ?? []) zeroize(revealed.share);
+  }
+
+  /**
+   * For tests and audits: every buffer of secret material the client holds right now (the ones dispose()
+   * and the stage steps zeroize). Buffers already dropped (b and the mask seeds after masking) are not
+   * listed; keep an earlier list to check them.
+   */
+  heldSecrets(): Uint8Array[] {
+    const held: Uint8Array[] = [];
+    if (this.keys !== undefined) held.push(this.keys.cipher.secretKey, this.keys.mask.secretKey, this.keys.nonce);
+    if (this.selfMaskSeed !== undefined) held.push(this.selfMaskSeed);
+    for (const stream of this.pairwiseMasks) held.push(stream.seed);
+    if (this.ownShares !== undefined) held.push(this.ownShares.selfMask.y, this.ownShares.maskKey.y);
+    for (const shares of this.delivery?.held.values() ?? []) held.push(shares.selfMask.y, shares.maskKey.y);
+    for (const revealed of this.unmaskOutput?.shares ?? []) held.push(revealed.share);
+    return held;
   }
 
   private zeroizeMaskSeeds(): void {

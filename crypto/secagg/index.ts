@@ -100,4 +100,4 @@ export {
 } from './server-commit.js';
 export type { AggregateResult, InconsistentShare } from './server-unmask.js';
 export { decodeAggregate, dequantizeAggregate, encodeAggregate, type AggregateValues } from './aggregate-codec.js';
-export { SITE_DEFENCE_REASONS, type SiteDefenceReason } from './site-refusals.js';
+export { SITE_DEFENCE_REASONS, refusalText, type SiteDefenceReason } from './site-refusals.js';

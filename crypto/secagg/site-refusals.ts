@@ -27,3 +27,33 @@ export const SITE_DEFENCE_REASONS = {
 } as const;
 
 export type SiteDefenceReason = (typeof SITE_DEFENCE_REASONS)[keyof typeof SITE_DEFENCE_REASONS];
+
+/**
+ * The one text a site's refusal carries for each of its own codes. A refusal never carries text built
+ * from local values (numbers from local data, file paths, exception messages): the coordinator may be
+ * the adversary, and the site's own log keeps the details.
+ */
+const SITE_DEFENCE_TEXT: Readonly<Record<SiteDefenceReason, string>> = {
+  ROUND_NOT_FRESH: 'the round counter is not above the highest this site accepted: a replayed or stale round',
+  ROUND_CONCURRENT: 'another round of this site is still running; it takes part in one round at a time',
+  MODEL_ALREADY_CONTRIBUTED: "this site's input was already unmasked in an aggregate on this model; it contributes once per model",
+  MODEL_NOT_CHAIN_HEAD: "the round's model is not the head of the chain of commit records this site verified",
+  OPTIMIZER_STATE_NOT_CHAIN_HEAD: "the round's server-optimiser state is not the one of this site's verified chain head",
+  CHAIN_UNVERIFIED: "this site could not verify the chain of commit records back to the task's initial model",
+  COMMIT_RECORD_INVALID: 'the commit record is not validly signed by a quorum this site accepts',
+  STAGE_DEADLINE_PASSED: 'a stage deadline of the RoundConfig passed; this site ended the round and erased its keys and shares',
+  SITE_ERROR: "the site could not go on with the round; the details are in the site's own log",
+};
+
+function isSiteDefenceReason(reason: string): reason is SiteDefenceReason {
+  return Object.hasOwn(SITE_DEFENCE_TEXT, reason);
+}
+
+/**
+ * The fixed text of a refusal with `reason`: the site's own codes have theirs; a protocol check's code
+ * (a SecAggError reason, which names what was wrong with the coordinator's message) gets one generic
+ * sentence naming only the code.
+ */
+export function refusalText(reason: string): string {
+  return isSiteDefenceReason(reason) ? SITE_DEFENCE_TEXT[reason] : `this site left the round (${reason}); the details are in the site's own log`;
+}

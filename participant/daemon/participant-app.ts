@@ -3,6 +3,8 @@
  * Session with a Hello, and takes part in rounds; when the connection drops it reconnects with jittered
  * exponential backoff. A round in flight when the connection drops is abandoned: the site's round state
  * lives in memory only, so after a reconnect it sits that round out (DESIGN.md step 4) and joins the next.
+ * What it must remember against a lying coordinator (round counters, models contributed to, its secret
+ * seed) is in its state_dir (`state`), checked through one RoundGuard across reconnects.
  */
 import type { KeyObject } from 'node:crypto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
@@ -22,7 +24,9 @@ import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
 import { FedgateError } from '../../proto/errors.js';
 import { fromGrpcError } from '../../proto/status.js';
 import { arrayBufferTransfer } from '../../platform/index.js';
+import { RoundGuard } from '../round/round-guard.js';
 import { RoundSession } from '../round/round-session.js';
+import type { SiteStateStore } from '../state/site-state.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
 import { SessionWatchdog } from './session-watchdog.js';
@@ -53,6 +57,10 @@ export interface ParticipantAppOptions {
   readonly intraOpThreads: number;
   readonly maxModelBytes: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /** The site's persisted state (state_dir): round counters, models contributed to, secret seeds. */
+  readonly state: SiteStateStore;
+  /** Extra time beyond each RoundConfig stage deadline before the site ends a round itself. @default 10 s */
+  readonly deadlineGraceMs?: number;
   readonly logger: Logger;
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called for every round this site saw end (for CLIs and tests). */
@@ -102,9 +110,11 @@ class ParticipantDaemon {
   private readonly contexts = new Map<string, Promise<TaskContext>>();
   private readonly blobCache = new Map<string, Uint8Array>();
   private readonly log: Logger;
+  private readonly guard: RoundGuard;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
+    this.guard = new RoundGuard(options.state);
     this.log = options.logger.child({ site: options.siteId });
   }
 
@@ -231,9 +241,16 @@ class ParticipantDaemon {
         // Decoded once, by the codec: the session works on this RoundConfig for the whole round.
         const { config } = message;
         const roundKey = toHex(config.roundId);
+        // A repeated round id never replaces the session of the round it names.
+        if (rounds.get(roundKey)?.state === 'running') {
+          this.log.warn({ round: roundKey }, 'a RoundStart repeats the id of a round this site is running; ignoring it');
+          return;
+        }
         const session = new RoundSession(config.roundId, {
           logger: this.log,
           clientOptions: () => ({ siteId: this.options.siteId, signingKey: this.options.signingKey, policy: this.options.policy, trust: this.options.trust }),
+          guard: this.guard,
+          ...(this.options.deadlineGraceMs === undefined ? {} : { deadlineGraceMs: this.options.deadlineGraceMs }),
           send: (out) => this.send(call, out),
           upload: async (masked) => {
             const upload = encodeMaskedInputUpload(masked);
@@ -293,7 +310,7 @@ class ParticipantDaemon {
     let context = this.contexts.get(key);
     if (context === undefined) {
       context = buildTaskContext(taskHash, {
-        siteId: this.options.siteId,
+        randomness: this.options.state,
         blobs: { fetch: (hash) => this.fetchBlob(hash) },
         data: this.options.data,
         device: this.options.device,

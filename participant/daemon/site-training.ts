@@ -3,11 +3,20 @@
  * evaluate it (federated evaluation, DESIGN.md step 4), and at commit recompute model r+1 from the
  * broadcast aggregate and the server-optimiser state exactly as the coordinator did (DESIGN.md step 7:
  * the same decodeAggregate and nextModel, so the hashes agree bit for bit).
+ *
+ * Local randomness (the per-epoch shuffle) is seeded from the site's secret (SiteStateStore.roundSeed),
+ * never from public values alone: a coordinator that could predict it, or make it repeat, could make a
+ * site's update reproducible and read another site's update off the difference of two aggregates.
+ *
+ * Training that diverges (non-finite loss or parameters) yields a zero-weight update - delta 0, weight
+ * 0, the evaluation of the global model made before training - instead of leaving the round mid-way:
+ * leaving would tell the coordinator something about the local data, and the other sites' masks need
+ * this site's input to cancel.
  */
-import { utf8 } from '../../crypto/bytes.js';
 import { FedgateError } from '../../platform/index.js';
 import { sha256 } from '../../crypto/hash.js';
 import { decodeAggregate, type AggregateValues } from '../../crypto/secagg/aggregate-codec.js';
+import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import { nextModel } from '../../model/next-model.js';
@@ -16,7 +25,8 @@ import { decodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
 import type { TaskDocument } from '../../model/task.js';
 import type { Dataset } from '../data/dataset.js';
-import type { ProgressEvent, Trainer } from '../trainer/index.js';
+import { TrainerError, type ProgressEvent, type Trainer } from '../trainer/index.js';
+import type { SiteStateStore } from '../state/site-state.js';
 import type { CommitComputation, LocalTrainingResult } from '../round/round-session.js';
 
 /** Fetches content-addressed bytes (model, aggregate, optimiser state) and checks their SHA-256. */
@@ -24,14 +34,20 @@ export interface BlobSource {
   fetch(hash: Uint8Array): Promise<Uint8Array>;
 }
 
+/** Where the site's secret seeds come from (SiteStateStore). */
+export type SiteRandomness = Pick<SiteStateStore, 'roundSeed'>;
+
+/** Purpose label of the per-epoch shuffle's seed (SiteStateStore.roundSeed). */
+export const SHUFFLE_SEED_PURPOSE = 'shuffle';
+
 export interface SiteTrainingOptions {
   readonly task: TaskDocument;
   readonly plan: ParameterLayout;
-  readonly trainer: Trainer;
+  readonly trainer: Pick<Trainer, 'train' | 'evaluate'>;
+  readonly randomness: SiteRandomness;
   readonly train: Dataset;
   readonly test: Dataset;
   readonly blobs: BlobSource;
-  readonly siteId: string;
   readonly onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -46,19 +62,38 @@ export class SiteTraining {
     const { task, trainer } = this.options;
     const global = await this.globalModel(config);
     const evaluation = await this.evaluate(global, config);
-    const trained = await trainer.train(global, this.options.train, {
-      epochs: task.training.epochs,
-      batchSize: task.training.batchSize,
-      learningRate: task.optimizer.learningRate,
-      // A different shuffle each round, reproducible from the round id.
-      seed: seedFrom(config.roundId, this.options.siteId),
-      proximalMu: task.training.proximalMu,
-      signal,
-      ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
-    });
+    let trained: Awaited<ReturnType<typeof trainer.train>>;
+    try {
+      trained = await trainer.train(global, this.options.train, {
+        epochs: task.training.epochs,
+        batchSize: task.training.batchSize,
+        learningRate: task.optimizer.learningRate,
+        seed: this.seed(config, SHUFFLE_SEED_PURPOSE),
+        proximalMu: task.training.proximalMu,
+        signal,
+        ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
+      });
+    } catch (error) {
+      if (error instanceof TrainerError && error.reason === 'TRAINING_DIVERGED') return zeroWeightUpdate(global.length, evaluation, error.message);
+      throw error;
+    }
     const delta = new Float32Array(global.length);
-    for (let i = 0; i < global.length; i++) delta[i] = (trained.parameters[i] as number) - (global[i] as number);
+    for (let i = 0; i < global.length; i++) {
+      const value = (trained.parameters[i] as number) - (global[i] as number);
+      if (!Number.isFinite(value)) return zeroWeightUpdate(global.length, evaluation, `the trained parameter ${i} is ${value}`);
+      delta[i] = value;
+    }
     return { delta, trainingExamples: trained.examples, ...evaluation };
+  }
+
+  /**
+   * A uint32 seed for one purpose of this round: the first 4 bytes of the site's secret seed for it.
+   * Keyed by H(RoundConfig), which covers the round id and everything else the coordinator chose, so a
+   * RoundStart relabelled in any field (another federation id, another U) gets another seed too.
+   */
+  seed(config: RoundConfig, purpose: string): number {
+    const bytes = this.options.randomness.roundSeed(roundConfigHash(config), purpose);
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, false);
   }
 
   /** Evaluates the round's global model on at most E_max local test examples. */
@@ -68,6 +103,8 @@ export class SiteTraining {
     const limit = Math.min(test.count, config.layout.maxEvalExamples);
     const data = limit === test.count ? test : { ...test, count: limit, features: test.features.subarray(0, limit * (test.features.length / test.count)), labels: test.labels.subarray(0, limit) };
     const result = await this.options.trainer.evaluate(global, data);
+    // A global model whose loss is NaN here reports no evaluation rather than a value masking would refuse.
+    if (Number.isNaN(result.lossSum)) return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0 };
     return { evalLossSum: Math.min(result.lossSum, config.layout.maxLossPerExample * result.examples), evalCorrect: result.correct, evalExamples: result.examples };
   }
 
@@ -105,7 +142,7 @@ export class CommitComputationError extends FedgateError {
   }
 }
 
-function seedFrom(roundId: Uint8Array, siteId: string): number {
-  const digest = sha256(roundId, utf8(siteId));
-  return new DataView(digest.buffer, digest.byteOffset, digest.byteLength).getUint32(0, false);
+/** The update of a site whose training diverged: it weighs nothing in FedAvg but keeps its evaluation. */
+function zeroWeightUpdate(parameters: number, evaluation: Pick<LocalTrainingResult, 'evalLossSum' | 'evalCorrect' | 'evalExamples'>, detail: string): LocalTrainingResult {
+  return { delta: new Float32Array(parameters), trainingExamples: 0, ...evaluation, divergence: detail };
 }

@@ -9,7 +9,7 @@ import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
 import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
 import { Trainer, type Device } from '../trainer/index.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
-import { SiteTraining, type BlobSource } from './site-training.js';
+import { SiteTraining, type BlobSource, type SiteRandomness } from './site-training.js';
 
 export interface TaskContext {
   readonly task: TaskDocument;
@@ -19,8 +19,9 @@ export interface TaskContext {
 }
 
 export interface TaskContextOptions {
-  readonly siteId: string;
   readonly blobs: BlobSource;
+  /** The site's secret seeds (its SiteStateStore). */
+  readonly randomness: SiteRandomness;
   readonly data: SiteDataSpec;
   readonly device: Device;
   readonly intraOpThreads: number;
@@ -55,7 +56,7 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     train: data.train,
     test: data.test,
     blobs: options.blobs,
-    siteId: options.siteId,
+    randomness: options.randomness,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   return { task, plan, trainer, training };

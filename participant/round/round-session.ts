@@ -3,7 +3,13 @@
  * coordinator's messages, fetches the round's model by hash, trains when the shares are in, uploads the
  * masked input, and at commit recomputes model r+1 itself from the broadcast aggregate before signing
  * (DESIGN.md step 7). Whatever the coordinator sends, the site's policy and the client's checks decide;
- * a refusal is sent back with its reason and the site leaves the round without revealing anything.
+ * a refusal is sent back with its reason code (refusal.ts: a code and its fixed text, the details stay in
+ * the site's log) and the site leaves the round without revealing anything.
+ *
+ * The site's own defences against a lying coordinator (DESIGN.md "What a site checks for itself") run
+ * here, through the site's RoundGuard: one round at a time, fresh round counters only (persisted before
+ * any key is made), one contribution per model (recorded before the Unmask answer leaves), and its own
+ * stage deadlines (stage-deadline.ts), after which it ends the round and zeroises its secrets.
  *
  * Everything outside the protocol (network, training, storage) comes in through `SiteRoundEnvironment`,
  * so the whole flow runs in tests without gRPC.
@@ -15,8 +21,12 @@ import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/clie
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
+import { checkRoundConfigAgainstPolicy } from '../../crypto/secagg/policy.js';
 import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
+import { refusalFor } from './refusal.js';
+import { siteDefenceError, type RoundGuard } from './round-guard.js';
+import { DEFAULT_DEADLINE_GRACE_MS, StageDeadline, type DeadlinePassed, type StageOpener } from './stage-deadline.js';
 
 export interface LocalTrainingResult {
   /** Trained local model minus the global model, in parameter order. */
@@ -26,6 +36,11 @@ export interface LocalTrainingResult {
   readonly evalLossSum: number;
   readonly evalCorrect: number;
   readonly evalExamples: number;
+  /**
+   * Set when local training diverged (non-finite loss or parameters): the result is then a zero-weight
+   * update (delta 0, no training examples) and this is the local detail, for the site's own log only.
+   */
+  readonly divergence?: string;
 }
 
 export interface CommitComputation {
@@ -37,6 +52,10 @@ export interface CommitComputation {
 export interface SiteRoundEnvironment {
   readonly logger: Logger;
   readonly clientOptions: () => SecAggClientOptions;
+  /** The site's defences across rounds (one per site, shared by all its sessions). */
+  readonly guard: RoundGuard;
+  /** Extra time beyond each RoundConfig stage deadline (stage-deadline.ts). @default 10 s */
+  readonly deadlineGraceMs?: number;
   /** Sends a stage message or refusal on the session stream (crypto/secagg/round-envelope.ts). */
   send(message: SiteSessionMessage): void;
   /** Uploads the masked input (chunked RPC); resolves once the coordinator acknowledged it. */
@@ -58,6 +77,10 @@ export class RoundSession {
   private config: RoundConfig | undefined;
   private stateValue: RoundSessionState = 'running';
   private commitComputation: CommitComputation | undefined;
+  /** This session holds the guard's one running round (set by start()). */
+  private claimed = false;
+  private commitRequested = false;
+  private deadline: StageDeadline | undefined;
   /** Serialises message handling: a stage never starts before the previous one finished. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -75,31 +98,60 @@ export class RoundSession {
 
   /**
    * Handles RoundStart with its RoundConfig, decoded once from the RoundStart bytes by whoever received
-   * them (proto/session-codec.ts on a real site): check policy, advertise keys.
+   * them (proto/session-codec.ts on a real site). In this order, before any key exists: one round at a
+   * time (ROUND_CONCURRENT; a RoundStart repeating the running round's id is ignored, never replaces
+   * it); the site's policy; a fresh round counter and a model not contributed to, then the counter
+   * persisted (RoundGuard.admit); only then are keys made and advertised. The site's stage clock starts
+   * now (stage-deadline.ts).
    */
   start(config: RoundConfig): void {
+    const claim = this.environment.guard.claim(this.roundId);
+    if (claim === 'same_round_running') {
+      // Answering would read, to the coordinator, as this site leaving the round it is running.
+      this.log.warn('a RoundStart repeats the id of the round this site is running; ignoring it');
+      this.finish('failed');
+      return;
+    }
+    if (claim === 'other_round_running') {
+      this.refuse('round_start', siteDefenceError('ROUND_CONCURRENT', `round ${this.environment.guard.liveRound ?? '?'} of this site is still running`));
+      return;
+    }
+    this.claimed = true;
+    const deadline = new StageDeadline(config.deadlines, this.environment.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS, (passed) => this.deadlinePassed(passed));
+    this.deadline = deadline;
+    deadline.opened('round_start');
     this.enqueue('round_start', async () => {
       if (!bytesEqual(config.roundId, this.roundId)) throw new Error('RoundStart carries a RoundConfig for another round id');
+      const options = this.environment.clientOptions();
+      // The policy first, so that only a round this site accepts moves its persisted counter.
+      checkRoundConfigAgainstPolicy(config, options.siteId, options.policy);
+      await this.environment.guard.admit(config);
       this.config = config;
       this.log.info({ participants: config.participants.length, threshold: config.reconstructionThreshold, degree: config.neighbourDegree, configHash: toHex(roundConfigHash(config)) }, 'round started');
-      this.environment.send({ kind: 'stage', message: this.client.advertiseKeys(config) });
+      this.send({ kind: 'stage', message: this.client.advertiseKeys(config) });
     });
   }
 
   /** Handles every later coordinator message of this round. */
   handle(message: ServerMessage): void {
+    if (this.stateValue !== 'running') return;
+    this.opened(message.stage);
+    if (message.stage === 'commit_request') this.commitRequested = true;
     this.enqueue(message.stage, async () => {
       switch (message.stage) {
         case 'key_list':
-          this.environment.send({ kind: 'stage', message: this.client.revealNonce(message) });
+          this.send({ kind: 'stage', message: this.client.revealNonce(message) });
           return;
         case 'graph':
-          this.environment.send({ kind: 'stage', message: this.client.shareKeys(message, new Date()) });
+          this.send({ kind: 'stage', message: this.client.shareKeys(message, new Date()) });
           return;
         case 'share_delivery': {
           this.client.acceptShares(message);
           const config = this.requireConfig();
           const trained = await this.environment.train(config, this.abort.signal);
+          if (trained.divergence !== undefined) {
+            this.log.warn({ detail: trained.divergence }, 'local training diverged: uploading a zero-weight update instead of leaving the round');
+          }
           const update: LocalUpdate = {
             delta: trained.delta,
             weight: updateWeight(trained.trainingExamples, config.maxWeight),
@@ -108,31 +160,48 @@ export class RoundSession {
             evalExamples: trained.evalExamples,
           };
           const masked = this.client.maskedInput(update);
+          // A plaintext upload is this site's update in the clear: it counts as contributed on upload.
+          if (config.plaintext) await this.environment.guard.recordContribution(config);
+          if (!this.running) return;
           await this.environment.upload(masked);
           this.log.info({ examples: trained.trainingExamples, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
           return;
         }
         case 'consistency_request':
-          this.environment.send({ kind: 'stage', message: this.client.consistencyCheck(message) });
+          this.send({ kind: 'stage', message: this.client.consistencyCheck(message) });
           return;
-        case 'unmask_request':
-          this.environment.send({ kind: 'stage', message: this.client.unmask(message) });
+        case 'unmask_request': {
+          const response = this.client.unmask(message);
+          // From here on this site's input may enter an unmasked aggregate on the round's model (its
+          // b-share helps remove its self-mask): record it before the answer leaves, never after.
+          await this.environment.guard.recordContribution(this.requireConfig());
+          this.send({ kind: 'stage', message: response });
           return;
+        }
         case 'commit_request': {
           const config = this.requireConfig();
           const computed = await this.environment.computeCommit(config, message);
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
-          this.environment.send({ kind: 'stage', message: signature });
+          this.send({ kind: 'stage', message: signature });
           return;
         }
       }
     });
   }
 
-  /** The coordinator announced the commit: keep model r+1 (it must be the one this site computed). */
+  /**
+   * The coordinator announced the commit: keep model r+1 (it must be the one this site computed). The
+   * round stops being this site's running round at once, so the next RoundStart is not refused as
+   * concurrent; a round announced committed before this site even got the commit request ends now.
+   */
   committed(newModelHash: Uint8Array): void {
+    this.releaseClaim();
+    if (!this.commitRequested) {
+      this.stop('the coordinator announced a commit before asking this site to sign one');
+      return;
+    }
     this.enqueue('committed', async () => {
       const computation = this.commitComputation;
       if (computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) {
@@ -158,9 +227,37 @@ export class RoundSession {
     await this.queue;
   }
 
+  /**
+   * For tests and audits: the buffers of secret material the round's SecAgg client holds (keys, nonce,
+   * seeds, shares). Every byte is zero once the round has ended for this site.
+   */
+  heldSecrets(): Uint8Array[] {
+    return this.client.heldSecrets();
+  }
+
+  private get running(): boolean {
+    return this.stateValue === 'running';
+  }
+
+  private opened(stage: StageOpener): void {
+    this.deadline?.opened(stage);
+  }
+
+  private deadlinePassed(passed: DeadlinePassed): void {
+    if (!this.running) return;
+    this.log.warn({ openedBy: passed.openedBy, waitedMs: passed.waitedMs }, 'the coordinator did not open the next stage within the RoundConfig deadline: ending the round and zeroising its secrets');
+    this.refuse(passed.openedBy, siteDefenceError('STAGE_DEADLINE_PASSED', `no next stage within ${passed.waitedMs} ms of ${passed.openedBy}`));
+  }
+
+  /** Sends on the session stream while the round runs; a round that ended says nothing more. */
+  private send(message: SiteSessionMessage): void {
+    if (message.kind === 'stage' && !this.running) return;
+    this.environment.send(message);
+  }
+
   private enqueue(stage: string, step: () => Promise<void>): void {
     this.queue = this.queue.then(async () => {
-      if (this.stateValue !== 'running') return;
+      if (!this.running) return;
       try {
         await step();
       } catch (error) {
@@ -170,19 +267,27 @@ export class RoundSession {
   }
 
   private refuse(stage: string, error: unknown): void {
-    if (this.abort.signal.aborted) return;
-    // Only fedgate's error classes carry a reason meant for the coordinator; anything else is SITE_ERROR.
-    const reason = isKnownError(error) ? error.reason : 'SITE_ERROR';
-    const message = error instanceof Error ? error.message : String(error);
-    this.log.warn({ stage, reason, detail: message }, 'leaving the round');
-    this.environment.send({ kind: 'refusal', roundId: this.roundId, reason, message });
+    if (this.abort.signal.aborted || !this.running) return;
+    // The coordinator gets a reason code and its fixed text; what went wrong in detail stays here.
+    const refusal = refusalFor(error);
+    const reason = isKnownError(error) ? error.reason : refusal.reason;
+    this.log.warn({ stage, reason, refusal: refusal.reason, detail: error instanceof Error ? error.message : String(error) }, 'leaving the round');
+    this.send({ kind: 'refusal', roundId: this.roundId, reason: refusal.reason, message: refusal.message });
     this.abort.abort();
     this.finish('failed');
   }
 
   private finish(state: RoundSessionState): void {
     this.stateValue = state;
+    this.deadline?.clear();
+    this.releaseClaim();
     this.client.dispose();
+  }
+
+  private releaseClaim(): void {
+    if (!this.claimed) return;
+    this.claimed = false;
+    this.environment.guard.release(this.roundId);
   }
 
   private requireConfig(): RoundConfig {

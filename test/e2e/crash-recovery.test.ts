@@ -17,6 +17,7 @@ import { verifyLedger } from '../../coordinator/audit/verify-ledger.js';
 import { fromHex } from '../../crypto/bytes.js';
 import { canonicalTaskBytes, taskHash } from '../../model/task.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import { spawnFedgate, stopAll, type FedgateProcess } from '../../cli/demo/processes.js';
 import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
 
@@ -78,6 +79,7 @@ async function setUp(): Promise<{ setup: Setup; participants: RunningParticipant
     const bundle = await issueBundle({ dir: caDir, role: 'participant', name: `site-${index}`, validDays: 2 });
     const certPem = await readFile(bundle.certificatePath, 'utf8');
     const keyPem = await readFile(bundle.privateKeyPath, 'utf8');
+    const state = await SiteStateStore.open(join(work, `site-${index}`));
     const participant = startParticipant({
       coordinator: `127.0.0.1:${port}`,
       tls: { caPem, certPem, keyPem },
@@ -90,6 +92,7 @@ async function setUp(): Promise<{ setup: Setup; participants: RunningParticipant
       intraOpThreads: 1,
       maxModelBytes: 64 * 1024 * 1024,
       reconnect: { initialMs: 100, maxMs: 1000 },
+      state,
       logger: pino({ level: 'silent' }),
     });
     participants.push(participant);

@@ -1,12 +1,14 @@
 /**
  * Sites decide what they take part in (DESIGN.md step 1): over real gRPC and mutual TLS, a site refuses
  * a round whose task it has not pinned, whose size or threshold is below its policy, or that is
- * plaintext when it does not allow plaintext. The refusal, with its reason, reaches the coordinator; the
+ * plaintext when it does not allow plaintext. The refusal, with its reason code and that code's fixed
+ * text, reaches the coordinator; the details (which limit, which hash) stay in the site's own log. The
  * refusing site sends nothing else for that round (no keys, no shares, no input). A site that does not
  * pin the federation's task at all is turned away at Hello with FAILED_PRECONDITION naming the task.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRoundConfig, encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
+import { refusalText } from '../../crypto/secagg/site-refusals.js';
 import { sha256 } from '../../proto/chunking.js';
 import { verifyCommitRecord } from '../support/grpc-federation-checks.js';
 import { GrpcFederation, siteCertificate, type SiteMessageRecord } from '../support/grpc-federation.js';
@@ -33,6 +35,12 @@ function refusalLogged(federation: GrpcFederation, siteId: string, reason: strin
   return federation.coordinatorLines('site refused or left the round').some((entry) => entry['site'] === siteId && entry['reason'] === reason);
 }
 
+/** What the site logged when it left the round with `reason` (the refusal itself carries only the code). */
+function siteDetail(federation: GrpcFederation, siteId: string, reason: string): string {
+  const line = federation.siteLog.find((entry) => entry.msg === 'leaving the round' && entry['site'] === siteId && entry['reason'] === reason);
+  return String(line?.['detail']);
+}
+
 describe('a site refuses rounds outside its policy', () => {
   it('refuses a round smaller than its min_participants and one whose threshold is below its minimum; the others commit without it', async () => {
     harness = await GrpcFederation.start({
@@ -51,13 +59,15 @@ describe('a site refuses rounds outside its policy', () => {
     const [size] = messagesFrom(harness, 'site-4');
     expect(messagesFrom(harness, 'site-4')).toHaveLength(1);
     expect(size).toMatchObject({ what: 'refusal', accepted: true, reason: 'TOO_FEW_PARTICIPANTS', roundId: event?.roundId });
-    expect(size?.message).toContain('RoundConfig.participants has 5 sites, this site requires at least 6');
+    expect(size?.message).toBe(refusalText('TOO_FEW_PARTICIPANTS'));
+    expect(siteDetail(harness, 'site-4', 'TOO_FEW_PARTICIPANTS')).toContain('RoundConfig.participants has 5 sites, this site requires at least 6');
     expect(refusalLogged(harness, 'site-4', 'TOO_FEW_PARTICIPANTS')).toBe(true);
 
     const [threshold] = messagesFrom(harness, 'site-5');
     expect(messagesFrom(harness, 'site-5')).toHaveLength(1);
     expect(threshold).toMatchObject({ what: 'refusal', accepted: true, reason: 'THRESHOLD_BELOW_SITE_MINIMUM' });
-    expect(threshold?.message).toContain("RoundConfig.reconstructionThreshold t = 3 is below this site's minimum 4");
+    expect(threshold?.message).toBe(refusalText('THRESHOLD_BELOW_SITE_MINIMUM'));
+    expect(siteDetail(harness, 'site-5', 'THRESHOLD_BELOW_SITE_MINIMUM')).toContain("RoundConfig.reconstructionThreshold t = 3 is below this site's minimum 4");
     expect(refusalLogged(harness, 'site-5', 'THRESHOLD_BELOW_SITE_MINIMUM')).toBe(true);
 
     // Neither refusing site appears in the round's key list or the commit.
@@ -79,7 +89,8 @@ describe('a site refuses rounds outside its policy', () => {
     expect(event?.survivors).toEqual(['site-1', 'site-2', 'site-3']);
     const [refusal] = messagesFrom(harness, 'site-4');
     expect(refusal).toMatchObject({ what: 'refusal', accepted: true, reason: 'FEDERATION_MISMATCH' });
-    expect(refusal?.message).toContain('is not this site\'s federation "another-federation"');
+    expect(refusal?.message).toBe(refusalText('FEDERATION_MISMATCH'));
+    expect(siteDetail(harness, 'site-4', 'FEDERATION_MISMATCH')).toContain('is not this site\'s federation "another-federation"');
     expect(harness.siteLog.some((entry) => entry.msg?.includes('serves another federation') === true && entry['pinned'] === 'another-federation')).toBe(true);
   });
 
@@ -95,7 +106,8 @@ describe('a site refuses rounds outside its policy', () => {
     const [event] = harness.committed();
     expect(event?.survivors).toEqual(['site-1', 'site-2']);
     expect(messagesFrom(harness, 'site-3').map((record) => [record.what, record.reason])).toEqual([['refusal', 'PLAINTEXT_NOT_ALLOWED']]);
-    expect(messagesFrom(harness, 'site-3')[0]?.message).toContain('RoundConfig.plaintext is true but this site does not allow plaintext rounds');
+    expect(messagesFrom(harness, 'site-3')[0]?.message).toBe(refusalText('PLAINTEXT_NOT_ALLOWED'));
+    expect(siteDetail(harness, 'site-3', 'PLAINTEXT_NOT_ALLOWED')).toContain('RoundConfig.plaintext is true but this site does not allow plaintext rounds');
     expect(refusalLogged(harness, 'site-3', 'PLAINTEXT_NOT_ALLOWED')).toBe(true);
     const [record] = await harness.ledgerFiles();
     expect(record === undefined ? undefined : verifyCommitRecord(record, pki.ca.certificatePem).config.plaintext).toBe(true);
@@ -117,7 +129,8 @@ describe('a site refuses rounds outside its policy', () => {
     for (const siteId of harness.siteIds) {
       const sent = messagesFrom(harness, siteId).filter((record) => record.roundId === aborted.roundId);
       expect(sent.map((record) => [record.what, record.reason])).toEqual([['refusal', 'TASK_NOT_PINNED']]);
-      expect(sent[0]?.message).toContain(`RoundConfig.taskHash ${otherTask.toString('hex')} is not among the 1 task hashes this site pins`);
+      expect(sent[0]?.message).toBe(refusalText('TASK_NOT_PINNED'));
+      expect(siteDetail(harness, siteId, 'TASK_NOT_PINNED')).toContain(`RoundConfig.taskHash ${otherTask.toString('hex')} is not among the 1 task hashes this site pins`);
       expect(refusalLogged(harness, siteId, 'TASK_NOT_PINNED')).toBe(true);
     }
     expect(await harness.ledgerFiles()).toEqual([]);

@@ -201,7 +201,7 @@ describe.each(Object.keys(OPTIMIZERS) as ServerOptimizerSpec['kind'][])('model r
       trainer: NO_TRAINER,
       train: EMPTY,
       test: EMPTY,
-      siteId: 'site-0',
+      randomness: { roundSeed: () => { throw new Error('computeCommit drew a local seed'); } },
       blobs: { fetch: async (hash) => store.get(toHex(hash)) },
     });
     const request: CommitRequestMessage = { stage: 'commit_request', roundId: s.config.roundId, ...coordinator.hashes };

@@ -8,11 +8,12 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import pino from 'pino';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedCertificate } from '../../certs/index.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import { MIB, PROTOCOL_VERSION, type CoordinatorMessage, type FederationHandlers, type ParticipantMessage } from '../../proto/index.js';
-import { createTestPki, type TestPki } from '../support/pki.js';
+import { createTempDirectory, createTestPki, type TempDirectory, type TestPki } from '../support/pki.js';
 import { startScriptedCoordinator, type ScriptedCoordinator } from '../support/scripted-coordinator.js';
 
 const INTERVAL_MS = 300;
@@ -30,10 +31,18 @@ let pki: TestPki;
 let site: IssuedCertificate;
 let coordinator: ScriptedCoordinator | undefined;
 let daemon: RunningParticipant | undefined;
+let stateDirectory: TempDirectory;
+let state: SiteStateStore;
 
 beforeAll(async () => {
   pki = await createTestPki('fedgate heartbeat CA');
   site = await pki.participant('site-hb');
+  stateDirectory = await createTempDirectory('fedgate-heartbeat-site-');
+  state = await SiteStateStore.open(stateDirectory.path);
+});
+
+afterAll(async () => {
+  await stateDirectory.remove();
 });
 
 afterEach(async () => {
@@ -90,6 +99,7 @@ function start(address: string, log: { msg: string; reason?: string }[]): Runnin
     intraOpThreads: 1,
     maxModelBytes: 4 * MIB,
     reconnect: { initialMs: 50, maxMs: 200 },
+    state,
     logger: pino({ level: 'info' }, { write: (line: string) => log.push(JSON.parse(line) as { msg: string; reason?: string }) }),
   });
 }

@@ -16,6 +16,7 @@ import { startCoordinator, type RunningCoordinator } from '../../coordinator/ser
 import { fromHex } from '../../crypto/bytes.js';
 import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import { createTempDirectory, type TempDirectory } from './pki.js';
 import { DIGITS_MLP_TASK } from './in-memory-federation.js';
 import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
@@ -71,6 +72,8 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
     ...Array.from({ length: siteCount }, (_, index) => issue('participant', `site-${index + 1}`)),
   ]);
   const stateDirectory = join(work.path, 'state');
+  // Each site's own state_dir, opened once: a restarted daemon keeps its counters, as on a real site.
+  const siteStates = await Promise.all(sites.map((site) => SiteStateStore.open(join(work.path, 'sites', site.name))));
   const logger = pino({ level: process.env['FEDGATE_TEST_LOG'] ?? 'silent' });
   const participants: RunningParticipant[] = [];
   const clients: OperatorClient[] = [];
@@ -120,6 +123,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         intraOpThreads: 1,
         maxModelBytes: 1 << 30,
         reconnect: { initialMs: 200, maxMs: 1000 },
+        state: siteStates[index] as SiteStateStore,
         logger,
       });
       participants.push(participant);

@@ -12,7 +12,9 @@
  * - each site's own local update (ParticipantAppOptions.onLocalUpdate), to recompute FedAvg;
  * - a rewrite hook on what the coordinator sends to a site (the directory's `send`), to play a lying
  *   coordinator against a real daemon.
- * close() stops every daemon, then the coordinator, then removes the state directory.
+ * Each site has its own state_dir (siteStateDirectory), opened once and kept across daemon restarts;
+ * a test restarts a site "from disk" by passing a freshly opened store to startSite.
+ * close() stops every daemon, then the coordinator, then removes the state directories.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -30,6 +32,7 @@ import type { LedgerRecord } from '../../coordinator/state/ledger.js';
 import { taskHash, type TaskDocument } from '../../model/task.js';
 import { startParticipant, type LocalUpdateEvent, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { MIB } from '../../proto/chunking.js';
 import { channelCredentials } from '../../proto/credentials.js';
@@ -65,6 +68,10 @@ export interface GrpcSiteOptions {
   readonly pinTask?: boolean;
   /** Dial this host:port instead of the coordinator's (e.g. a proxy in between). */
   readonly dial?: string;
+  /** The site's state store. @default the one opened on its state_dir when the federation started */
+  readonly state?: SiteStateStore;
+  /** ParticipantAppOptions.deadlineGraceMs. @default the daemon's default */
+  readonly deadlineGraceMs?: number;
 }
 
 export interface GrpcFederationOptions {
@@ -177,6 +184,8 @@ export class GrpcFederation {
     readonly siteIds: readonly string[],
     private readonly state: TempDirectory,
     private readonly certificates: ReadonlyMap<string, IssuedCertificate>,
+    private readonly sitesState: TempDirectory,
+    private readonly siteStates: ReadonlyMap<string, SiteStateStore>,
   ) {
     this.caPem = options.pki.ca.certificatePem;
     this.taskHashHex = taskHash(options.task ?? DIGITS_MLP_TASK);
@@ -186,7 +195,16 @@ export class GrpcFederation {
     const siteIds = gridSiteIds(options.sites);
     const issued = await Promise.all(siteIds.map((siteId) => siteCertificate(options.pki, siteId)));
     const state = await createTempDirectory('fedgate-grpc-');
-    const harness = new GrpcFederation(options, siteIds, state, new Map(siteIds.map((siteId, index) => [siteId, issued[index] as IssuedCertificate])));
+    const sitesState = await createTempDirectory('fedgate-grpc-sites-');
+    const stores = await Promise.all(siteIds.map((siteId) => SiteStateStore.open(join(sitesState.path, siteId))));
+    const harness = new GrpcFederation(
+      options,
+      siteIds,
+      state,
+      new Map(siteIds.map((siteId, index) => [siteId, issued[index] as IssuedCertificate])),
+      sitesState,
+      new Map(siteIds.map((siteId, index) => [siteId, stores[index] as SiteStateStore])),
+    );
     try {
       await harness.startCoordinator();
       if (options.startSites !== false) for (const siteId of siteIds) harness.startSite(siteId);
@@ -214,6 +232,11 @@ export class GrpcFederation {
     return this.taskHashHex;
   }
 
+  /** The state_dir of `siteId`'s daemon (SiteStateStore). */
+  siteStateDirectory(siteId: string): string {
+    return join(this.sitesState.path, siteId);
+  }
+
   certificate(siteId: string): IssuedCertificate {
     const certificate = this.certificates.get(siteId);
     if (certificate === undefined) throw new Error(`no certificate for ${siteId}`);
@@ -239,6 +262,8 @@ export class GrpcFederation {
       intraOpThreads: 1,
       maxModelBytes: 64 * MIB,
       reconnect: { initialMs: 100, maxMs: 1000 },
+      state: configured.state ?? this.siteState(siteId),
+      ...(configured.deadlineGraceMs === undefined ? {} : { deadlineGraceMs: configured.deadlineGraceMs }),
       logger: capturingLogger(this.siteLog),
       onLocalUpdate: (event) => {
         const list = this.localUpdates.get(siteId) ?? [];
@@ -390,6 +415,13 @@ export class GrpcFederation {
     for (const client of this.clients.splice(0)) client.close();
     await this.coordinatorValue?.stop();
     await this.state.remove();
+    await this.sitesState.remove();
+  }
+
+  private siteState(siteId: string): SiteStateStore {
+    const store = this.siteStates.get(siteId);
+    if (store === undefined) throw new Error(`no state store for ${siteId}`);
+    return store;
   }
 
   private async startCoordinator(): Promise<void> {

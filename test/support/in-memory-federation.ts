@@ -17,7 +17,9 @@ import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 import { buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/index.js';
 import type { Dataset } from '../../participant/data/dataset.js';
 import { SiteTraining } from '../../participant/daemon/site-training.js';
+import { RoundGuard } from '../../participant/round/round-guard.js';
 import { RoundSession } from '../../participant/round/round-session.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import { Trainer } from '../../participant/trainer/index.js';
 import { cachedFederation, type TestFederation } from './secagg-sim.js';
 import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
@@ -75,6 +77,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
   const testFederation = cachedFederation(options.sites.length, 'mem-');
   const siteIds = testFederation.sites.map((site) => site.siteId);
   const stateDirectory = await mkdtemp(join(tmpdir(), 'fedgate-mem-'));
+  const sitesDirectory = await mkdtemp(join(tmpdir(), 'fedgate-mem-sites-'));
   const hash = taskHash(task);
   const handlers = new Map<string, (message: CoordinatorToSite) => void>();
   const localUpdates = new Map<string, { roundId: string; delta: Float32Array; examples: number }[]>();
@@ -98,13 +101,16 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
     const data = options.sites[index] as InMemorySiteData;
     const trainer = await Trainer.create({ plan, device: 'cpu' });
     trainers.push(trainer);
+    // The site's own state_dir, inside the harness's directory: counters, contributions, secret seeds.
+    const siteState = await SiteStateStore.open(join(sitesDirectory, site.siteId));
+    const guard = new RoundGuard(siteState);
     const training = new SiteTraining({
       task,
       plan,
       trainer,
       train: data.train,
       test: data.test,
-      siteId: site.siteId,
+      randomness: siteState,
       blobs: { fetch: async (blobHash) => new Uint8Array(await (federation as Federation).blobs.get(toHex(blobHash))) },
     });
     const deliver = (message: Parameters<Federation['receive']>[1]): void => {
@@ -121,8 +127,11 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
     handlers.set(site.siteId, (message) => {
       const roundKey = toHex(message.kind === 'stage' ? message.message.roundId : message.roundId);
       if (message.kind === 'round_start') {
+        // As the daemon does: a repeated id never replaces the session of the round it names.
+        if (sessions.get(roundKey)?.state === 'running') return;
         const session = new RoundSession(message.roundId, {
           logger: logger.child({ site: site.siteId }),
+          guard,
           clientOptions: () => ({
             siteId: site.siteId,
             signingKey: site.privateKey,
@@ -190,6 +199,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
     async close() {
       await Promise.all(trainers.map((trainer) => trainer.close()));
       await rm(stateDirectory, { recursive: true, force: true });
+      await rm(sitesDirectory, { recursive: true, force: true });
     },
   };
 }

@@ -4,6 +4,7 @@
 
 /**
  * The site will not take part in this round: its policy refused the RoundConfig, or a check failed.
+ * Never text with local values: reason is an UPPER_SNAKE_CASE code, message that code's fixed text.
  */
 export interface RoundRefusal {
   'roundId'?: (Buffer | Uint8Array | string);
@@ -13,6 +14,7 @@ export interface RoundRefusal {
 
 /**
  * The site will not take part in this round: its policy refused the RoundConfig, or a check failed.
+ * Never text with local values: reason is an UPPER_SNAKE_CASE code, message that code's fixed text.
  */
 export interface RoundRefusal__Output {
   'roundId': (Buffer);

@@ -1,0 +1,83 @@
+/**
+ * A site's own defences against a coordinator that replays or multiplies rounds (DESIGN.md "What a site
+ * checks for itself"; docs/protocol.md "Site checks"). One guard per site, shared by every RoundSession
+ * of the daemon across reconnects, over the SiteStateStore of its state_dir:
+ * - one round at a time: a RoundStart that arrives while another round of this site runs is refused
+ *   (ROUND_CONCURRENT) and the running round is left as it is;
+ * - fresh rounds only: the round counter (first 8 bytes of the round id, big-endian) must be above the
+ *   highest this site ever accepted for the federation, and is persisted before the site makes a key
+ *   (ROUND_NOT_FRESH), so a replayed RoundStart is refused even after a reconnect or a restart;
+ * - one contribution per model: once this site's input may have entered an unmasked aggregate on model
+ *   hash H it never takes part in another round on H (MODEL_ALREADY_CONTRIBUTED), so two aggregates on
+ *   H never differ by this site's update alone.
+ */
+import { toHex } from '../../crypto/bytes.js';
+import { roundCounter, type RoundConfig } from '../../crypto/secagg/config.js';
+import { SITE_DEFENCE_REASONS } from '../../crypto/secagg/site-refusals.js';
+import { FedgateError } from '../../platform/index.js';
+import type { SiteStateStore } from '../state/site-state.js';
+
+/** What `claim` found: the round may start, or another round (or this same one) is already running. */
+export type RoundClaim = 'claimed' | 'same_round_running' | 'other_round_running';
+
+export class RoundGuard {
+  /** Hex id of the round this site is running, if any. */
+  private live: string | undefined;
+
+  constructor(readonly state: SiteStateStore) {}
+
+  /** Hex id of the running round, if any. */
+  get liveRound(): string | undefined {
+    return this.live;
+  }
+
+  /**
+   * Called synchronously when a RoundStart arrives, before anything else: the round becomes this site's
+   * running round unless one already runs. A coordinator that repeats the running round's id gets
+   * 'same_round_running' and the caller must leave the running round untouched.
+   */
+  claim(roundId: Uint8Array): RoundClaim {
+    const key = toHex(roundId);
+    if (this.live === key) return 'same_round_running';
+    if (this.live !== undefined) return 'other_round_running';
+    this.live = key;
+    return 'claimed';
+  }
+
+  /** The round ended for this site (in any way): another may start. A no-op for a round that is not running. */
+  release(roundId: Uint8Array): void {
+    if (this.live === toHex(roundId)) this.live = undefined;
+  }
+
+  /**
+   * Accepts `config` for this site's state, after the policy check and before any key is made: refuses
+   * a counter that is not above every counter accepted before (a replay says ROUND_NOT_FRESH even when
+   * its model was contributed to), then a model this site already contributed to, and only then
+   * persists the counter. Resolves once the counter is on disk; a refused round moves nothing.
+   */
+  async admit(config: RoundConfig): Promise<void> {
+    const counter = roundCounter(config.roundId);
+    const highest = this.state.highestRoundCounter(config.federationId);
+    if (highest !== undefined && counter <= highest) {
+      throw siteDefenceError('ROUND_NOT_FRESH', `round counter ${counter} is not above ${highest}, the highest this site accepted: a replayed or stale round`);
+    }
+    if (this.state.hasContributed(config.federationId, config.modelHash)) {
+      throw siteDefenceError('MODEL_ALREADY_CONTRIBUTED', `this site's input was already unmasked in an aggregate on model ${toHex(config.modelHash)}; it contributes once per model`);
+    }
+    // The store checks the counter again under its own write lock: it is the authority.
+    await this.state.acceptRoundCounter(config.federationId, counter);
+  }
+
+  /**
+   * Records, persisted before it resolves, that this site's input may enter an unmasked aggregate on the
+   * round's model: called right before the site sends its Unmask answer (or, in a plaintext round,
+   * before it uploads its input, which then is its update in the clear).
+   */
+  async recordContribution(config: RoundConfig): Promise<void> {
+    await this.state.recordContribution(config.federationId, config.modelHash);
+  }
+}
+
+export function siteDefenceError(reason: keyof typeof SITE_DEFENCE_REASONS, message: string): FedgateError {
+  return new FedgateError('FAILED_PRECONDITION', message, { reason: SITE_DEFENCE_REASONS[reason] });
+}

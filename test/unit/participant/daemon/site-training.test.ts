@@ -1,0 +1,138 @@
+/**
+ * The site's local training inside a round (participant/daemon/site-training.ts): its randomness comes
+ * from the site secret (issue: "Replay" - a shuffle a coordinator can predict or repeat makes a site's
+ * update reproducible), and diverging training yields a zero-weight update instead of a refusal.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '../../../../crypto/hash.js';
+import { createRoundConfig, makeRoundId, type RoundConfig } from '../../../../crypto/secagg/config.js';
+import { buildTrainingPlan, type TrainingPlan } from '../../../../model/plan.js';
+import { encodeWeights } from '../../../../model/weight-codec.js';
+import { SiteTraining, type SiteTrainingOptions } from '../../../../participant/daemon/site-training.js';
+import type { Dataset } from '../../../../participant/data/dataset.js';
+import { SITE_SECRET_FILE, SiteStateStore } from '../../../../participant/state/index.js';
+import { Trainer, type TrainOptions } from '../../../../participant/trainer/index.js';
+import { digitsSplit, digitsTask } from '../../../support/digits-task.js';
+
+const TASK = digitsTask({ kind: 'logreg' });
+let plan: TrainingPlan;
+let data: { train: Dataset; test: Dataset };
+let root: string;
+
+beforeAll(async () => {
+  plan = buildTrainingPlan(TASK);
+  data = await digitsSplit();
+  root = await mkdtemp(join(tmpdir(), 'fedgate-site-training-'));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function roundConfig(model: Float32Array, counter: number, roundId = makeRoundId(counter, new Uint8Array(randomBytes(16)))): { config: RoundConfig; blob: Uint8Array } {
+  const blob = encodeWeights(plan, model);
+  const config = createRoundConfig({
+    federationId: 'fed',
+    roundId,
+    participants: ['site-a', 'site-b', 'site-c'],
+    taskHash: sha256(new Uint8Array([1])),
+    modelHash: sha256(blob),
+    optimizerStateHash: sha256(new Uint8Array([2])),
+    neighbourDegree: 2,
+    layout: { parameterSegments: [{ length: model.length, bound: 1 }], maxLossPerExample: 50, maxEvalExamples: 1000 },
+    maxWeight: 2000,
+  });
+  return { config, blob };
+}
+
+function training(store: SiteStateStore, blob: Uint8Array, trainer: SiteTrainingOptions['trainer']): SiteTraining {
+  return new SiteTraining({ task: TASK, plan, trainer, train: data.train, test: data.test, randomness: store, blobs: { fetch: async () => blob } });
+}
+
+/** A trainer that records the options it was called with and returns `parameters` unchanged (or what `result` says). */
+function recordingTrainer(seen: TrainOptions[], result?: (parameters: Float32Array) => Float32Array): SiteTrainingOptions['trainer'] {
+  return {
+    train: async (parameters, dataset, options) => {
+      seen.push(options);
+      return { parameters: result?.(parameters) ?? parameters, examples: dataset.count, meanLoss: 1, trainAccuracy: 0.5, steps: 1, runs: 1 };
+    },
+    evaluate: async (_parameters, dataset) => ({ lossSum: dataset.count * 2, correct: 3, examples: dataset.count }),
+  };
+}
+
+describe('local randomness', () => {
+  it('seeds the shuffle from the site secret: unique per site and per round, reproducible by the site, unpredictable without the secret', async () => {
+    const [a, b] = await Promise.all([SiteStateStore.open(join(root, 'a')), SiteStateStore.open(join(root, 'b'))]);
+    const seen: TrainOptions[] = [];
+    const first = roundConfig(plan.initialParameters, 1);
+    const second = roundConfig(plan.initialParameters, 2);
+    const seedOf = async (store: SiteStateStore, round: { config: RoundConfig; blob: Uint8Array }): Promise<number> => {
+      await training(store, round.blob, recordingTrainer(seen)).train(round.config, new AbortController().signal);
+      return (seen.at(-1) as TrainOptions).seed;
+    };
+    // Two sites with the same data, the same task and the same round: different shuffles.
+    expect(await seedOf(a, first)).not.toBe(await seedOf(b, first));
+    // One site in two rounds: different shuffles; the same round again: the same one (the site can reproduce it).
+    expect(await seedOf(a, first)).not.toBe(await seedOf(a, second));
+    expect(await seedOf(a, first)).toBe(await seedOf(a, first));
+    // Everything public (round id, site id, task, data) is the same here; only the secret file differs.
+    const elsewhere = join(root, 'a-copy');
+    await SiteStateStore.open(elsewhere);
+    await writeFile(join(elsewhere, SITE_SECRET_FILE), randomBytes(32));
+    expect(await seedOf(await SiteStateStore.open(elsewhere), first)).not.toBe(await seedOf(a, first));
+  });
+
+  it('binds the seed to the whole RoundConfig: the same round id relabelled (another federation id) gets another seed', async () => {
+    const store = await SiteStateStore.open(join(root, 'c'));
+    const seen: TrainOptions[] = [];
+    const round = roundConfig(plan.initialParameters, 1);
+    const relabelled = { ...round.config, federationId: 'another-federation' };
+    const site = training(store, round.blob, recordingTrainer(seen));
+    await site.train(round.config, new AbortController().signal);
+    await site.train(relabelled, new AbortController().signal);
+    expect(seen[0]?.seed).not.toBe(seen[1]?.seed);
+  });
+});
+
+describe('diverging local training', () => {
+  it('real training that diverges gives a zero-weight update with the evaluation of the global model, not an error', async () => {
+    const store = await SiteStateStore.open(join(root, 'd'));
+    const trainer = await Trainer.create({ plan, device: 'cpu' });
+    try {
+      // Logits overflow float32 at the first step (as in the trainer's own divergence test).
+      const huge = plan.initialParameters.map(() => 3e38);
+      const round = roundConfig(huge, 1);
+      const result = await training(store, round.blob, trainer).train(round.config, new AbortController().signal);
+      expect(result.divergence).toMatch(/the training loss is (NaN|Infinity)/);
+      expect(result.trainingExamples).toBe(0);
+      expect(result.delta).toHaveLength(huge.length);
+      expect(result.delta.every((value) => value === 0)).toBe(true);
+      // The evaluation slots are usable by masking: finite and within their bounds.
+      expect(Number.isFinite(result.evalLossSum)).toBe(true);
+      expect(result.evalLossSum).toBeLessThanOrEqual(50 * result.evalExamples);
+      expect(result.evalExamples === 0 || result.evalExamples === data.test.count).toBe(true);
+
+      // The same site and trainer on a sane model train normally afterwards.
+      const sane = roundConfig(plan.initialParameters, 2);
+      const normal = await training(store, sane.blob, trainer).train(sane.config, new AbortController().signal);
+      expect(normal.divergence).toBeUndefined();
+      expect(normal.trainingExamples).toBe(data.train.count);
+      expect([normal.evalCorrect, normal.evalExamples]).toEqual([expect.any(Number), data.test.count]);
+    } finally {
+      await trainer.close();
+    }
+  });
+
+  it('parameters that come back non-finite give a zero-weight update that keeps the evaluation', async () => {
+    const store = await SiteStateStore.open(join(root, 'e'));
+    const round = roundConfig(plan.initialParameters, 1);
+    const result = await training(store, round.blob, recordingTrainer([], (parameters) => parameters.map((value, index) => (index === 12 ? Number.NaN : value)))).train(round.config, new AbortController().signal);
+    expect(result).toMatchObject({ trainingExamples: 0, evalLossSum: data.test.count * 2, evalCorrect: 3, evalExamples: data.test.count });
+    expect(result.delta.every((value) => value === 0)).toBe(true);
+    expect(result.divergence).toContain('NaN');
+  });
+});
