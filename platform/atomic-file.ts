@@ -91,11 +91,52 @@ export async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/**
+ * The temporary files a writer of `path` left behind when it died after writing and before renaming,
+ * with their contents, newest name first. A crash may have torn a file that was not yet fsynced: only a
+ * caller that can check the content (a hash-chained record, say) may complete such a write with
+ * `completeLeftoverWrite`; everything else is removed by `prepareDirectory`.
+ */
+export async function leftoverWrites(path: string): Promise<{ readonly temporary: string; readonly content: Buffer }[]> {
+  const directory = dirname(path);
+  const prefix = `${basename(path)}${TEMP_MARKER}`;
+  let names: string[];
+  try {
+    names = (await readdir(directory)).filter((name) => name.startsWith(prefix)).sort().reverse();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioFailed(`could not list ${directory}`, directory, error);
+  }
+  const leftovers: { temporary: string; content: Buffer }[] = [];
+  for (const name of names) {
+    const temporary = join(directory, name);
+    const content = await readFileIfExists(temporary);
+    if (content !== undefined) leftovers.push({ temporary, content });
+  }
+  return leftovers;
+}
+
+/** Completes a write `leftoverWrites` found (and the caller checked): fsync, rename, directory fsync. */
+export async function completeLeftoverWrite(temporary: string, path: string): Promise<void> {
+  try {
+    const handle = await open(temporary, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+  } catch (error) {
+    throw ioFailed(`could not move ${temporary} over ${path}`, path, error);
+  }
+  await syncDirectory(dirname(path));
+}
+
 /** Creates `directory` (and parents) and removes temporary files a crashed writer left behind. */
-export async function prepareDirectory(directory: string): Promise<void> {
+export async function prepareDirectory(directory: string, options: { readonly keep?: (name: string) => boolean } = {}): Promise<void> {
   await mkdir(directory, { recursive: true });
   for (const name of await readdir(directory)) {
-    if (name.includes(TEMP_MARKER)) await removeQuietly(join(directory, name));
+    if (name.includes(TEMP_MARKER) && options.keep?.(name) !== true) await removeQuietly(join(directory, name));
   }
 }
 

@@ -17,7 +17,7 @@ export {
   type FedgateErrorOptions,
   type FedgateReason,
 } from './errors.js';
-export { prepareDirectory, readFileIfExists, syncDirectory, writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
+export { completeLeftoverWrite, leftoverWrites, prepareDirectory, readFileIfExists, syncDirectory, writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensureDirectory, exists, isErrnoException } from './file-system.js';
 export { flaggedBuiltin } from './flagged-builtin.js';
 export { arrayBufferTransfer, type ArrayBufferTransfer } from './array-buffer-transfer.js';

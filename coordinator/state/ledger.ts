@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
+import { completeLeftoverWrite, leftoverWrites, prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
 import { sha256Hex } from '../../crypto/hash.js';
 import { StateError } from './state-error.js';
 import type { FaultPoint } from './fault-injection.js';
@@ -50,10 +50,13 @@ export class Ledger {
   /** Opens (or creates) the ledger in `stateDirectory/ledger` and checks the whole chain. */
   static async open(stateDirectory: string, options: LedgerOptions = {}): Promise<Ledger> {
     const directory = join(stateDirectory, 'ledger');
-    await prepareDirectory(directory);
+    await prepareDirectory(directory, { keep: (name) => /^\d{8}\.json\.tmp-/.test(name) });
     const records = await readLedgerDirectory(directory);
     const problem = findChainProblem(records);
     if (problem !== undefined) throw new StateError('CHAIN_BROKEN', `${directory}: ${problem}`);
+    const rolledForward = await rollForwardPendingRecord(directory, records);
+    if (rolledForward !== undefined) records.push(rolledForward);
+    await prepareDirectory(directory);
     return new Ledger(directory, records.map((record) => record.recordHash), records.at(-1), options.faultPoint);
   }
 
@@ -114,6 +117,29 @@ function fileName(sequence: number): string {
 }
 
 /** Reads every record file of a ledger directory in sequence order (no chain check). */
+/**
+ * A coordinator killed while appending record n+1 leaves its temporary file, fsynced, beside the ledger.
+ * The record holds the round's quorum of commit signatures, and the sites have already unmasked that
+ * round's aggregate and will not contribute on its model again: the round is committed, so the append is
+ * completed rather than the round re-run. A leftover is used only when it is a whole record that links to
+ * the head (sequence, previous hash, its own hash); anything else is discarded.
+ */
+async function rollForwardPendingRecord(directory: string, records: readonly LedgerRecord[]): Promise<LedgerRecord | undefined> {
+  const path = join(directory, fileName(records.length + 1));
+  for (const { temporary, content } of await leftoverWrites(path)) {
+    let record: LedgerRecord;
+    try {
+      record = parseRecord(content.toString('utf8'), temporary);
+    } catch {
+      continue;
+    }
+    if (findChainProblem([...records, record]) !== undefined) continue;
+    await completeLeftoverWrite(temporary, path);
+    return record;
+  }
+  return undefined;
+}
+
 export async function readLedgerDirectory(directory: string): Promise<LedgerRecord[]> {
   const names = (await readdir(directory)).filter((name) => FILE_PATTERN.test(name)).sort();
   const records: LedgerRecord[] = [];

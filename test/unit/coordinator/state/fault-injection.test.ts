@@ -1,5 +1,6 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { copyFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { crashAtFaultPoint, type FaultPointName } from '../../../../coordinator/state/fault-injection.js';
@@ -56,5 +57,49 @@ describe('the ledger calls its fault point after the record is durable, before t
     const ledger = await Ledger.open(directory);
     await ledger.append({ round: 1 });
     expect(ledger.length).toBe(1);
+  });
+});
+
+describe('a coordinator killed while appending a ledger record', () => {
+  /** Appends `body` with a fault hook that keeps a copy of the durable temporary record, as SIGKILL would leave it. */
+  async function crashWhileAppending(body: Record<string, number>): Promise<string> {
+    const kept = join(directory, 'kept-temporary');
+    let temporaryName = '';
+    const crashing = await Ledger.open(directory, {
+      faultPoint: () => {
+        temporaryName = readdirSync(join(directory, 'ledger')).find((name) => name.includes('.tmp-')) ?? '';
+        copyFileSync(join(directory, 'ledger', temporaryName), kept);
+        throw new Error('killed');
+      },
+    });
+    await expect(crashing.append(body)).rejects.toThrow('killed');
+    await rename(kept, join(directory, 'ledger', temporaryName));
+    return join(directory, 'ledger', temporaryName);
+  }
+
+  it('completes the append on restart when the leftover record is whole and links to the head', async () => {
+    const first = await Ledger.open(directory);
+    await first.append({ round: 1 });
+    await crashWhileAppending({ round: 2 });
+    const reopened = await Ledger.open(directory);
+    expect(reopened.length).toBe(2);
+    expect(reopened.head?.body).toEqual({ round: 2 });
+    expect((await readdir(join(directory, 'ledger'))).sort()).toEqual(['00000001.json', '00000002.json']);
+    // And the chain goes on from it.
+    await reopened.append({ round: 3 });
+    expect((await Ledger.open(directory)).length).toBe(3);
+  });
+
+  it.each([
+    ['torn (cut short before its fsync)', (text: string) => text.slice(0, Math.floor(text.length / 2))],
+    ['altered (its hash no longer matches)', (text: string) => text.replace('"round": 2', '"round": 9').replace('"round":2', '"round":9')],
+  ])('discards a leftover record that is %s', async (_case, damage) => {
+    const first = await Ledger.open(directory);
+    await first.append({ round: 1 });
+    const leftover = await crashWhileAppending({ round: 2 });
+    await writeFile(leftover, damage(await readFile(leftover, 'utf8')));
+    const reopened = await Ledger.open(directory);
+    expect(reopened.length).toBe(1);
+    expect(await readdir(join(directory, 'ledger'))).toEqual(['00000001.json']);
   });
 });
