@@ -25,6 +25,7 @@ import { StateError } from '../state/state-error.js';
 import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
+import { checkPinnedStart } from './pinned-start.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
@@ -109,6 +110,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     if (taskBlobHash !== options.taskHash) {
       throw new StateError('CORRUPT', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
+    // Sites verify the chain of models back to what the task pins: start from exactly that.
+    checkPinnedStart(options.taskBytes, options.layout, options.initialModel, serverOptimizer);
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
     const initialModelHash = await store.put(encodeWeights(options.layout, options.initialModel));
     const initialStateHash = await store.put(encodeServerOptimizerState(serverOptimizer, initialServerOptimizerState(serverOptimizer, options.initialModel.length)));

@@ -27,7 +27,8 @@ import type { CommitBody } from '../../coordinator/federation/commit-json.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
 import type { LedgerRecord } from '../../coordinator/state/ledger.js';
-import { taskHash, type TaskDocument } from '../../model/task.js';
+import { taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/task.js';
+import { pinTask } from '../../model/task-pin.js';
 import { startParticipant, type LocalUpdateEvent, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
@@ -170,6 +171,8 @@ export class GrpcFederation {
   private readonly eventListeners = new Set<() => void>();
   private readonly caPem: string;
   private readonly taskHashHex: string;
+  /** The task as the coordinator runs it: pinned (initial model hash and server optimiser filled in). */
+  readonly task: PinnedTaskDocument;
   private coordinatorValue: RunningCoordinator | undefined;
 
   private constructor(
@@ -179,7 +182,8 @@ export class GrpcFederation {
     private readonly certificates: ReadonlyMap<string, IssuedCertificate>,
   ) {
     this.caPem = options.pki.ca.certificatePem;
-    this.taskHashHex = taskHash(options.task ?? DIGITS_MLP_TASK);
+    this.task = pinTask(options.task ?? DIGITS_MLP_TASK);
+    this.taskHashHex = taskHash(this.task);
   }
 
   static async start(options: GrpcFederationOptions): Promise<GrpcFederation> {
@@ -409,7 +413,7 @@ export class GrpcFederation {
       tls: { caPem: this.caPem, certPem: options.pki.coordinator.certificatePem, keyPem: options.pki.coordinator.privateKeyPem },
       revokedSerials: options.revokedSerials ?? [],
       stateDirectory: this.state.path,
-      task: options.task ?? DIGITS_MLP_TASK,
+      task: this.task,
       rounds: options.rounds,
       // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
       participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
@@ -423,7 +427,6 @@ export class GrpcFederation {
         maxLossPerExample: 50,
       },
       deadlines,
-      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
     });
