@@ -29,7 +29,16 @@ export {
   type OptimizerSpec,
 } from './task.js';
 export { buildTrainingPlan, type TrainingPlan } from './plan.js';
-export { pinTask, initialModelHash, checkPinnedInitialModel, sameServerOptimizer, DEFAULT_TASK_SERVER_OPTIMIZER } from './task-pin.js';
+export {
+  pinTask,
+  initialModelHash,
+  checkPinnedInitialModel,
+  sameServerOptimizer,
+  chainStart,
+  taskParameterCount,
+  DEFAULT_TASK_SERVER_OPTIMIZER,
+  type ChainStart,
+} from './task-pin.js';
 export type { TensorInfo } from './train/optimizer.js';
 export { exportInferenceModel, type ExportOptions } from './export.js';
 export { flattenParameters, unflattenParameters, parameterCount, type ParameterLayout } from './weights.js';

@@ -11,7 +11,8 @@
  */
 import { ModelError } from './errors.js';
 import { prepareTask } from './plan.js';
-import type { ServerOptimizerSpec } from './server-optimizer.js';
+import { sha256Hex } from './digest.js';
+import { encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerSpec } from './server-optimizer.js';
 import { requirePinnedTask, type PinnedTaskDocument, type TaskDocument } from './task.js';
 import { parameterInfo } from './train/graphs.js';
 import { modelHash } from './weight-codec.js';
@@ -62,4 +63,23 @@ function initialModelMismatch(pinned: string, built: string): ModelError {
 export function sameServerOptimizer(a: ServerOptimizerSpec, b: ServerOptimizerSpec): boolean {
   if (a.kind !== b.kind || !Object.is(a.learningRate, b.learningRate)) return false;
   return a.kind === 'fedavg' || (b.kind === 'fedavgm' && Object.is(a.momentum, b.momentum));
+}
+
+/** Where the chain of a pinned task starts: its initial model hash and the hash of the initial optimiser state. */
+export interface ChainStart {
+  /** Hex SHA-256 of the initial weights (= task.initialModel.sha256). */
+  readonly modelHash: string;
+  /** Hex SHA-256 of the canonical initial server-optimiser state (FedAvgM: zero velocity). */
+  readonly optimizerStateHash: string;
+}
+
+/** The chain start of `task` for a model of `parameterCount` parameters (what the coordinator stores before round 1). */
+export function chainStart(task: PinnedTaskDocument, parameterCount: number): ChainStart {
+  const spec = task.serverOptimizer;
+  return { modelHash: task.initialModel.sha256, optimizerStateHash: sha256Hex(encodeServerOptimizerState(spec, initialServerOptimizerState(spec, parameterCount))) };
+}
+
+/** Parameters of the model `task` builds (for chainStart when no plan is at hand). */
+export function taskParameterCount(task: TaskDocument, forwardModel?: Uint8Array): number {
+  return prepareTask(task, forwardModel).prepared.forward.initialParameters.length;
 }

@@ -22,7 +22,8 @@ import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
+import { commitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { checkPinnedStart } from './pinned-start.js';
@@ -135,7 +136,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
     const head = ledger.head;
     if (head !== undefined && ledger.length !== state.committedRounds) {
-      const { body } = parseCommitBody(head.body, `ledger record ${head.sequence}`);
+      const { body } = parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
     await writeFederationState(stateDirectory, state);

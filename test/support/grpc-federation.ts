@@ -23,7 +23,7 @@ import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import type { StageDeadlines } from '../../crypto/secagg/config.js';
 import type { IssuedCertificate } from '../../certs/index.js';
 import type { RoundEvent } from '../../coordinator/federation/federation.js';
-import type { CommitBody } from '../../coordinator/federation/commit-json.js';
+import type { CommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
 import type { LedgerRecord } from '../../coordinator/state/ledger.js';
