@@ -102,7 +102,8 @@ export function verifyCommitLink(commit: { readonly record: CommitRecord; readon
   const listed = new Set(record.keyList.map((entry) => entry.siteId));
   const survivors = new Set<string>();
   for (const siteId of record.maskedSurvivors) {
-    if (!members.has(siteId) || !listed.has(siteId) || survivors.has(siteId)) refuse('SURVIVOR_NOT_MEMBER', `survivor ${siteId} is not a member of the round's U and L`);
+    if (!members.has(siteId) || !listed.has(siteId)) refuse('SURVIVOR_NOT_MEMBER', `survivor ${siteId} is not a member of the round's U and L`);
+    if (survivors.has(siteId)) refuse('SURVIVOR_NOT_MEMBER', `survivor ${siteId} is listed twice in U3`);
     survivors.add(siteId);
   }
   if (!bytesEqual(hashes.previousModelHash, config.modelHash)) refuse('PREVIOUS_MODEL_MISMATCH', "the commit's previous model hash is not the RoundConfig's model hash");
