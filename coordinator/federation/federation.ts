@@ -22,7 +22,7 @@ import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { commitBody, encodeCommitRecord, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
 import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
@@ -239,6 +239,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       transport: { send: (siteId, message) => this.options.sites.send(siteId, message) },
       logger: this.options.logger,
       ...(signal === undefined ? {} : { signal }),
+      // One contribution per model: an unmasked round short of commit signatures is finished, not re-run.
+      presence: this.options.sites,
       finalize: async (result) => {
         finalized = await finalizeRound({
           config,
@@ -272,14 +274,23 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       evalExamples: outcome.result.evalExamples,
       weightSum: outcome.result.weightSum,
     };
-    const record = await this.ledger.append(commitBody(outcome.record, new Date(), metrics));
+    const body = commitBody(outcome.record, new Date(), metrics);
+    const record = await this.ledger.append(body);
+    const commitRecord = encodeCommitRecord(body);
     this.model = finalized.model;
     this.optimizerState = finalized.optimizerState;
     this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
     await writeFederationState(this.settings.stateDirectory, this.state);
     // Every member of U hears how the round ended, so sites that dropped or refused release its state too.
     for (const siteId of participants) {
-      this.options.sites.send(siteId, { kind: 'committed', roundId: roundId.bytes, sequence: record.sequence, newModelHash: finalized.hashes.newModelHash, signatures: outcome.record.signatures.length });
+      this.options.sites.send(siteId, {
+        kind: 'committed',
+        roundId: roundId.bytes,
+        sequence: record.sequence,
+        newModelHash: finalized.hashes.newModelHash,
+        signatures: outcome.record.signatures.length,
+        commitRecord,
+      });
     }
     this.emit('round', {
       ...base,
