@@ -4,15 +4,19 @@
  * site never runs a graph the coordinator sent), the trainer worker and the local data.
  */
 import type { Logger } from 'pino';
-import { toHex } from '../../crypto/bytes.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import type { CommitChainHead } from '../../crypto/secagg/commit-chain.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
-import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
+import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
+import { chainStart, checkPinnedInitialModel } from '../../model/task-pin.js';
 import { Trainer, type Device } from '../trainer/index.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteTraining, type BlobSource } from './site-training.js';
 
 export interface TaskContext {
-  readonly task: TaskDocument;
+  readonly task: PinnedTaskDocument;
+  /** The head of the task's chain before round 1: its pinned initial model and initial optimiser state. */
+  readonly origin: CommitChainHead;
   readonly plan: TrainingPlan;
   readonly trainer: Trainer;
   readonly training: SiteTraining;
@@ -36,10 +40,14 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   } catch (error) {
     throw new Error(`task ${toHex(hash)} is not a JSON task document`, { cause: error });
   }
-  const task = parseTaskDocument(document);
-  const forwardModel = task.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(task.model.modelSha256, 'hex')) : undefined;
-  if (taskHash(task, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
-  const plan = buildTrainingPlan(task, forwardModel);
+  const parsed = parseTaskDocument(document);
+  const forwardModel = parsed.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(parsed.model.modelSha256, 'hex')) : undefined;
+  if (taskHash(parsed, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
+  const plan = buildTrainingPlan(parsed, forwardModel);
+  // The chain starts at the initial model the task pins: the plan this site built must produce exactly it.
+  const task = checkPinnedInitialModel(parsed, plan, plan.initialParameters);
+  const start = chainStart(task, plan.initialParameters.length);
+  const origin: CommitChainHead = { counter: 0n, modelHash: fromHex(start.modelHash), optimizerStateHash: fromHex(start.optimizerStateHash) };
   const data = await loadSiteData(options.data, task);
   options.logger.info({ task: toHex(hash), model: task.model.kind, parameters: plan.initialParameters.length, trainExamples: data.train.count, testExamples: data.test.count }, 'task ready');
   const trainer = await Trainer.create({
@@ -58,5 +66,5 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     siteId: options.siteId,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  return { task, plan, trainer, training };
+  return { task, origin, plan, trainer, training };
 }

@@ -12,10 +12,12 @@ import type { Logger } from 'pino';
 import { isKnownError } from '../../proto/status.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
+import { unmaskedRound, type UnmaskedRound } from '../../crypto/secagg/commit-resign.js';
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
 import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
+import { keyListHash } from '../../crypto/secagg/transcript.js';
 import { updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
 
 export interface LocalTrainingResult {
@@ -47,6 +49,15 @@ export interface SiteRoundEnvironment {
   computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation>;
   /** The round committed: keep model r+1. */
   onCommitted?(config: RoundConfig, computation: CommitComputation): void;
+  /**
+   * The site's own checks of a RoundStart beyond its policy (participant/chain: the round must start from
+   * the verified chain head); runs before any key is made, and a rejection is the site's refusal.
+   */
+  checkRound?(config: RoundConfig): Promise<void>;
+  /** The site revealed its shares: what it needs to sign this round's commit later, public values only. */
+  onUnmasked?(round: UnmaskedRound): void;
+  /** The site signed this round's commit over `hashes`. */
+  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): void;
 }
 
 export type RoundSessionState = 'running' | 'finished' | 'failed';
@@ -58,6 +69,9 @@ export class RoundSession {
   private config: RoundConfig | undefined;
   private stateValue: RoundSessionState = 'running';
   private commitComputation: CommitComputation | undefined;
+  /** H(L) and U3 as this site accepted them, for onUnmasked. */
+  private acceptedKeyListHash: Uint8Array | undefined;
+  private acceptedSurvivors: readonly string[] | undefined;
   /** Serialises message handling: a stage never starts before the previous one finished. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -82,6 +96,7 @@ export class RoundSession {
       if (!bytesEqual(config.roundId, this.roundId)) throw new Error('RoundStart carries a RoundConfig for another round id');
       this.config = config;
       this.log.info({ participants: config.participants.length, threshold: config.reconstructionThreshold, degree: config.neighbourDegree, configHash: toHex(roundConfigHash(config)) }, 'round started');
+      await this.environment.checkRound?.(config);
       this.environment.send({ kind: 'stage', message: this.client.advertiseKeys(config) });
     });
   }
@@ -92,6 +107,7 @@ export class RoundSession {
       switch (message.stage) {
         case 'key_list':
           this.environment.send({ kind: 'stage', message: this.client.revealNonce(message) });
+          this.acceptedKeyListHash = keyListHash(message.entries);
           return;
         case 'graph':
           this.environment.send({ kind: 'stage', message: this.client.shareKeys(message, new Date()) });
@@ -114,16 +130,23 @@ export class RoundSession {
         }
         case 'consistency_request':
           this.environment.send({ kind: 'stage', message: this.client.consistencyCheck(message) });
+          this.acceptedSurvivors = [...message.survivors];
           return;
-        case 'unmask_request':
+        case 'unmask_request': {
           this.environment.send({ kind: 'stage', message: this.client.unmask(message) });
+          const config = this.requireConfig();
+          if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
+            this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
+          }
           return;
+        }
         case 'commit_request': {
           const config = this.requireConfig();
           const computed = await this.environment.computeCommit(config, message);
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
+          this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
           this.environment.send({ kind: 'stage', message: signature });
           return;
         }
