@@ -31,6 +31,7 @@ import { taskHash, type PinnedTaskDocument, type TaskDocument } from '../../mode
 import { pinTask } from '../../model/task-pin.js';
 import { startParticipant, type LocalUpdateEvent, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
+import type { SiteStateStore } from '../../participant/state/site-state.js';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { MIB } from '../../proto/chunking.js';
 import { channelCredentials } from '../../proto/credentials.js';
@@ -66,6 +67,8 @@ export interface GrpcSiteOptions {
   readonly pinTask?: boolean;
   /** Dial this host:port instead of the coordinator's (e.g. a proxy in between). */
   readonly dial?: string;
+  /** The site's persisted state (chain head, ...). @default none: the daemon keeps its chain head in memory */
+  readonly siteState?: SiteStateStore;
 }
 
 export interface GrpcFederationOptions {
@@ -244,6 +247,7 @@ export class GrpcFederation {
       maxModelBytes: 64 * MIB,
       reconnect: { initialMs: 100, maxMs: 1000 },
       logger: capturingLogger(this.siteLog),
+      ...(configured.siteState === undefined ? {} : { siteState: configured.siteState }),
       onLocalUpdate: (event) => {
         const list = this.localUpdates.get(siteId) ?? [];
         list.push(event);
