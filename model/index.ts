@@ -35,6 +35,7 @@ export {
   checkPinnedInitialModel,
   sameServerOptimizer,
   chainStart,
+  pinnedChainStart,
   taskParameterCount,
   DEFAULT_TASK_SERVER_OPTIMIZER,
   type ChainStart,

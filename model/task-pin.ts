@@ -83,3 +83,15 @@ export function chainStart(task: PinnedTaskDocument, parameterCount: number): Ch
 export function taskParameterCount(task: TaskDocument, forwardModel?: Uint8Array): number {
   return prepareTask(task, forwardModel).prepared.forward.initialParameters.length;
 }
+
+/**
+ * The chain start of a pinned task, from the task alone (no full training plan): checks that the weights
+ * the task builds are the pinned initial model. What a site needs before its first key of round 1.
+ */
+export function pinnedChainStart(task: TaskDocument, forwardModel?: Uint8Array): ChainStart {
+  const pinned = requirePinnedTask(task);
+  const { prepared } = prepareTask(pinned, forwardModel);
+  const initial = prepared.forward.initialParameters;
+  checkPinnedInitialModel(pinned, { parameters: parameterInfo(prepared) }, initial);
+  return chainStart(pinned, initial.length);
+}

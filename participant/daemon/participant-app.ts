@@ -28,6 +28,7 @@ import { arrayBufferTransfer } from '../../platform/index.js';
 import { RoundSession } from '../round/round-session.js';
 import { MemoryChainHeads } from '../chain/chain-follower.js';
 import { SiteChain } from '../chain/site-chain.js';
+import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
@@ -121,13 +122,14 @@ class ParticipantDaemon {
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
     this.log = options.logger.child({ site: options.siteId });
+    const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
       signingKey: options.signingKey,
       policy: options.policy,
       trust: () => options.trust,
       store: options.siteState ?? new MemoryChainHeads(),
-      origin: async (taskHash) => (await this.context(taskHash)).origin,
+      origin: (taskHash) => origins.origin(taskHash),
       fetchRecords: (after, maxRecords) => fetchCommitRecords(this.client, after, { maxRecords, maxRecordBytes: COMMIT_RECORD_MAX_BYTES }),
       computeCommit: async (config, request) => (await this.context(config.taskHash)).training.computeCommit(config, request),
       logger: this.log,

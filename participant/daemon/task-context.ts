@@ -4,19 +4,16 @@
  * site never runs a graph the coordinator sent), the trainer worker and the local data.
  */
 import type { Logger } from 'pino';
-import { fromHex, toHex } from '../../crypto/bytes.js';
-import type { CommitChainHead } from '../../crypto/secagg/commit-chain.js';
+import { toHex } from '../../crypto/bytes.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
 import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
-import { chainStart, checkPinnedInitialModel } from '../../model/task-pin.js';
+import { checkPinnedInitialModel } from '../../model/task-pin.js';
 import { Trainer, type Device } from '../trainer/index.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteTraining, type BlobSource } from './site-training.js';
 
 export interface TaskContext {
   readonly task: PinnedTaskDocument;
-  /** The head of the task's chain before round 1: its pinned initial model and initial optimiser state. */
-  readonly origin: CommitChainHead;
   readonly plan: TrainingPlan;
   readonly trainer: Trainer;
   readonly training: SiteTraining;
@@ -46,8 +43,6 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   const plan = buildTrainingPlan(parsed, forwardModel);
   // The chain starts at the initial model the task pins: the plan this site built must produce exactly it.
   const task = checkPinnedInitialModel(parsed, plan, plan.initialParameters);
-  const start = chainStart(task, plan.initialParameters.length);
-  const origin: CommitChainHead = { counter: 0n, modelHash: fromHex(start.modelHash), optimizerStateHash: fromHex(start.optimizerStateHash) };
   const data = await loadSiteData(options.data, task);
   options.logger.info({ task: toHex(hash), model: task.model.kind, parameters: plan.initialParameters.length, trainExamples: data.train.count, testExamples: data.test.count }, 'task ready');
   const trainer = await Trainer.create({
@@ -66,5 +61,5 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     siteId: options.siteId,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  return { task, origin, plan, trainer, training };
+  return { task, plan, trainer, training };
 }

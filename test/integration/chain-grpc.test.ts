@@ -113,7 +113,7 @@ describe('the chain of commit records over gRPC', () => {
   }, 300_000);
 
   it('finishes an unmasked round whose commit missed its quorum by re-collecting signatures, not by re-running it', async () => {
-    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1, stageDeadlineMs: 5000 });
+    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1, stageDeadlineMs: 8000 });
     const federation = harness;
     const slow = federation.siteIds[2] as string;
     let withheld = 0;

@@ -14,6 +14,7 @@ import {
   modelHash,
   parseTaskDocument,
   pinTask,
+  pinnedChainStart,
   requirePinnedTask,
   taskHash,
   taskParameterCount,
@@ -74,5 +75,10 @@ describe('chainStart', () => {
     expect(start.modelHash).toBe(pinned.initialModel.sha256);
     expect(start.optimizerStateHash).toBe(sha256Hex(encodeServerOptimizerState(pinned.serverOptimizer, initialServerOptimizerState(pinned.serverOptimizer, count))));
     expect(count).toBe(buildTrainingPlan(pinned).initialParameters.length);
+    // What a site computes from the task alone before round 1: the same start, and only for a pinned task
+    // whose weights are its pinned initial model.
+    expect(pinnedChainStart(pinned)).toEqual(start);
+    expect(() => pinnedChainStart(parseTaskDocument(draft()))).toThrow(expect.objectContaining({ reason: 'TASK_NOT_PINNED' }));
+    expect(() => pinnedChainStart({ ...pinned, initialModel: { sha256: 'b'.repeat(64) } })).toThrow(expect.objectContaining({ reason: 'INITIAL_MODEL_MISMATCH' }));
   });
 });
