@@ -3,6 +3,8 @@
  * (test/support/grpc-federation.ts):
  *  - a site that joins after three committed rounds fetches the ledger's records (GetCommitRecords),
  *    verifies them link by link from the task's pinned initial model, and then trains;
+ *  - GetCommitRecords serves the ledger's canonical record bytes after a round counter, page by page, to
+ *    participant certificates only;
  *  - a RoundCommitted whose record the coordinator forged is refused and the site's head does not move;
  *  - a round whose aggregate was unmasked but whose commit missed its quorum by the deadline is finished
  *    by re-collecting commit signatures for the same round, never abandoned.
@@ -12,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../crypto/bytes.js';
-import { encodeCommitRecord, type CommitBody } from '../../crypto/secagg/commit-record-codec.js';
+import { decodeCommitRecord, encodeCommitRecord, type CommitBody } from '../../crypto/secagg/commit-record-codec.js';
+import { fetchCommitRecords } from '../../proto/commit-records.js';
+import { FedgateError } from '../../proto/errors.js';
 import { SiteStateStore } from '../../participant/state/site-state.js';
 import { verifyCommitRecord } from '../support/grpc-federation-checks.js';
 import { FEDERATION_ID, GrpcFederation } from '../support/grpc-federation.js';
@@ -75,6 +79,29 @@ describe('the chain of commit records over gRPC', () => {
     await until(() => state.chainHead(FEDERATION_ID)?.counter === BigInt(last.roundCounter), 10_000, 'the late site\'s head to reach the last round');
     expect(toHex(state.chainHead(FEDERATION_ID)?.modelHash ?? new Uint8Array(0))).toBe(last.newModelHash);
     for (const record of records) verifyCommitRecord(record, pki.ca.certificatePem);
+  }, 300_000);
+
+  it('serves the ledger\'s records (GetCommitRecords) to participant certificates, page by page, after a round counter', async () => {
+    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 3 });
+    const federation = harness;
+    await federation.waitUntilDone(120_000);
+    const ledger = await federation.ledgerFiles();
+    const client = federation.client(federation.certificate(federation.siteIds[0] as string));
+    const all = await fetchCommitRecords(client, 0n, { maxRecordBytes: 1 << 20 });
+    expect(all.map((entry) => entry.sequence)).toEqual([1, 2, 3]);
+    // Each record is the ledger body's canonical bytes, exactly.
+    all.forEach((entry, index) => expect(Buffer.from(entry.record).equals(Buffer.from(encodeCommitRecord(ledger[index]?.body as CommitBody)))).toBe(true));
+    const firstCounter = decodeCommitRecord(all[0]?.record as Uint8Array).counter;
+    const page = await fetchCommitRecords(client, firstCounter, { maxRecords: 1, maxRecordBytes: 1 << 20 });
+    expect(page.map((entry) => entry.sequence)).toEqual([2]);
+    expect(await fetchCommitRecords(client, decodeCommitRecord(all[2]?.record as Uint8Array).counter, { maxRecordBytes: 1 << 20 })).toEqual([]);
+    const operator = await pki.operator('chain-ops');
+    const refused = await fetchCommitRecords(federation.client(operator), 0n, { maxRecordBytes: 1 << 20 }).then(
+      () => new Error('an operator certificate was served commit records'),
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(FedgateError);
+    expect(refused).toMatchObject({ code: 'PERMISSION_DENIED' });
   }, 300_000);
 
   it('refuses a RoundCommitted whose record the coordinator forged, and its head does not move', async () => {
