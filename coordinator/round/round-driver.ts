@@ -12,7 +12,9 @@
  * coordinator a second aggregate of the same inputs). When the commit deadline passes without a quorum
  * and the driver knows who is connected (`presence`), it keeps the round's commit request and re-collects
  * signatures for the same round from U3, sending the request again to each member that (re)connects and,
- * every commit deadline, to each member that has not signed, until the quorum is stored.
+ * every commit deadline, to each member that has not signed, until the quorum is stored. Only when so many
+ * members refused to sign (a RoundRefusal: their own recomputation disagrees) that the quorum cannot be
+ * reached any more does the round abort, with COMMIT_QUORUM_MISSING.
  */
 import type { Logger } from 'pino';
 import type { FedgateReason } from '../../platform/index.js';
@@ -175,7 +177,10 @@ export class RoundDriver {
           `commit deadline passed without a quorum (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
         );
         this.options.onCommitPending?.({ signers: status.signers, required: status.required });
-        await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+        const refusedBy = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+        if (refusedBy !== undefined) {
+          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
+        }
         this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
       return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
@@ -190,10 +195,11 @@ export class RoundDriver {
 
   /**
    * Sends `request` to every member of U3 that has not signed and does not have it on its current session,
-   * and again to all of them every commit deadline, until the quorum is stored; throws RoundCancelled
-   * when the coordinator stops.
+   * and again to all of them every commit deadline, until the quorum is stored (resolves undefined) or the
+   * members that refused leave too few to reach it (resolves with them); throws RoundCancelled when the
+   * coordinator stops.
    */
-  private async recollectCommit(request: CommitRequestMessage, survivors: readonly string[], presence: SitePresence): Promise<void> {
+  private async recollectCommit(request: CommitRequestMessage, survivors: readonly string[], presence: SitePresence): Promise<readonly string[] | undefined> {
     const { server, transport } = this.options;
     const intervalMs = server.roundConfig.deadlines.commitMs;
     const sentTo = new Set(survivors.filter((siteId) => !this.gone.has(siteId)));
@@ -202,13 +208,15 @@ export class RoundDriver {
     try {
       for (;;) {
         const status = server.commitStatus();
-        if (status.committed) return;
+        if (status.committed) return undefined;
         if (this.options.signal?.aborted === true) throw new RoundCancelled();
+        const refusing = survivors.filter((siteId) => this.refused.has(siteId) && !status.signers.includes(siteId));
+        if (survivors.length - refusing.length < status.required) return refusing;
         const connected = new Set(presence.eligible().map((site) => site.siteId));
         const due = performance.now() - resentAt >= intervalMs;
         if (due) resentAt = performance.now();
         for (const siteId of survivors) {
-          if (status.signers.includes(siteId)) continue;
+          if (status.signers.includes(siteId) || this.refused.has(siteId)) continue;
           if (!connected.has(siteId)) {
             sentTo.delete(siteId);
             continue;
@@ -218,10 +226,11 @@ export class RoundDriver {
           transport.send(siteId, { kind: 'stage', message: request });
           sentTo.add(siteId);
         }
-        // Wake on a signature (gate) or a change of who is connected, whichever comes first.
+        // Wake on the quorum or a new refusal (gate), or a change of who is connected, whichever comes first.
         const wait = new AbortController();
         const signal = this.options.signal === undefined ? wait.signal : AbortSignal.any([wait.signal, this.options.signal]);
-        await Promise.race([presence.changed(intervalMs, signal), this.gate.wait(intervalMs, () => server.commitStatus().committed, signal)]);
+        const refusals = this.refused.size;
+        await Promise.race([presence.changed(intervalMs, signal), this.gate.wait(intervalMs, () => server.commitStatus().committed || this.refused.size !== refusals, signal)]);
         wait.abort();
       }
     } finally {

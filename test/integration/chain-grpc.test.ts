@@ -7,7 +7,8 @@
  *    participant certificates only;
  *  - a RoundCommitted whose record the coordinator forged is refused and the site's head does not move;
  *  - a round whose aggregate was unmasked but whose commit missed its quorum by the deadline is finished
- *    by re-collecting commit signatures for the same round, never abandoned.
+ *    by re-collecting commit signatures for the same round, never abandoned - unless members refused to
+ *    sign so that the quorum cannot be reached any more.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -163,5 +164,24 @@ describe('the chain of commit records over gRPC', () => {
     const [record] = await federation.ledgerFiles();
     expect((record?.body as CommitBody).signatures.map((entry) => entry.siteId)).toContain(slow);
     if (record !== undefined) verifyCommitRecord(record, pki.ca.certificatePem);
+  }, 300_000);
+
+  it('aborts such a round only when members refused to sign so that its quorum cannot be reached', async () => {
+    harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1 });
+    const federation = harness;
+    const liedTo = federation.siteIds[1] as string;
+    let lies = 0;
+    // One site is asked to sign a model it does not compute (COMMIT_MISMATCH); with t = 3 of 3 no quorum remains.
+    federation.rewriteToSite = (siteId, message) => {
+      if (siteId !== liedTo || lies > 0 || message.kind !== 'stage' || message.message.stage !== 'commit_request') return message;
+      lies += 1;
+      return { ...message, message: { ...message.message, newModelHash: new Uint8Array(32).fill(7) } };
+    };
+    await federation.waitUntilDone(120_000);
+    const aborted = federation.events.filter((event) => event.type === 'round_aborted');
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]?.reason).toBe('COMMIT_QUORUM_MISSING');
+    expect(federation.coordinatorLines('round aborted').some((entry) => String(entry['detail']).includes(`${liedTo} refused to sign`))).toBe(true);
+    expect(federation.committed()).toHaveLength(1);
   }, 300_000);
 });
