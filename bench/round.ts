@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { initCertificateAuthority, issueBundle, type IssuedBundle } from '../certs/index.js';
 import { spawnFedgate, stopAll, type FedgateProcess } from '../cli/demo/processes.js';
 import { canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../model/task.js';
+import { pinTask } from '../model/task-pin.js';
 import { encodeIdx } from '../participant/data/idx.js';
 
 const { values: args } = parseArgs({
@@ -86,7 +87,9 @@ interface FederationRun {
 }
 
 async function runFederation(options: { work: string; task: TaskDocument; rounds: number; secure: boolean; sites: number; examples: number; bundles: { coordinator: IssuedBundle; sites: IssuedBundle[] } }): Promise<FederationRun> {
-  const { work, task } = options;
+  const { work } = options;
+  // The coordinator pins a draft task (initial model hash, server optimiser): sites pin that document's hash.
+  const task = pinTask(options.task);
   const name = `${options.secure ? 'secure' : 'plain'}-${task.model.kind}-${options.rounds}`;
   const root = join(work, name);
   await mkdir(root, { recursive: true });

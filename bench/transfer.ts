@@ -55,6 +55,7 @@ async function startServer(setup: ServerSetup): Promise<{ port: number; stop: ()
   const server = createFedgateServer({ access: new AccessControl({ policy: FEDERATION_ACCESS_POLICY }) });
   const handlers: FederationHandlers = {
     Session: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'Session is not part of this benchmark')),
+    GetCommitRecords: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'GetCommitRecords is not part of this benchmark')),
     DownloadModel: (call) => {
       sendModel(call, model, { modelSha256, chunkBytes: setup.chunkBytes }).catch((error: unknown) => failStream(call, error));
     },

@@ -11,7 +11,6 @@ export {
   DEFAULT_LISTEN,
   DEFAULT_PARTICIPANTS,
   DEFAULT_SECAGG,
-  DEFAULT_SERVER_MOMENTUM,
   DEFAULT_SERVER_OPTIMIZER,
   type CompiledCoordinatorOptions,
   type CoordinatorAdminOptions,

@@ -13,6 +13,9 @@ export type ModelErrorCode =
 
 export type ModelErrorReason =
   | 'TASK_INVALID'
+  // task.ts / task-pin.ts: a draft task, or one whose pinned initial model its weights do not match.
+  | 'TASK_NOT_PINNED'
+  | 'INITIAL_MODEL_MISMATCH'
   | 'MALFORMED_ONNX'
   | 'UNSUPPORTED_MODEL'
   | 'UNSUPPORTED_OPS'

@@ -2,7 +2,8 @@
  * model/: ONNX training graphs for fedgate. Pure and I/O-free: builds and reads ONNX bytes; running
  * them is participant/'s job (onnxruntime-node).
  *
- * - task.ts: the task document (validation, canonical bytes, task hash);
+ * - task.ts: the task document (validation, canonical bytes, task hash); task-pin.ts: the initial model
+ *   hash and server optimiser a pinned task names;
  * - plan.ts: buildTrainingPlan -> trainStep / trainBlock / evalStep graphs, parameter layout, initial
  *   weights (zoo/ for logreg, mlp and the FedAvg CNN; import.ts for a user's forward ONNX model);
  * - autodiff/: reverse-mode differentiation of Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh,
@@ -20,11 +21,25 @@ export {
   canonicalTaskBytes,
   taskHash,
   verifyForwardModel,
+  isPinnedTask,
+  requirePinnedTask,
+  type PinnedTaskDocument,
   type TaskDocument,
   type ModelSpec,
   type OptimizerSpec,
 } from './task.js';
 export { buildTrainingPlan, type TrainingPlan } from './plan.js';
+export {
+  pinTask,
+  initialModelHash,
+  checkPinnedInitialModel,
+  sameServerOptimizer,
+  chainStart,
+  pinnedChainStart,
+  taskParameterCount,
+  DEFAULT_TASK_SERVER_OPTIMIZER,
+  type ChainStart,
+} from './task-pin.js';
 export type { TensorInfo } from './train/optimizer.js';
 export { exportInferenceModel, type ExportOptions } from './export.js';
 export { flattenParameters, unflattenParameters, parameterCount, type ParameterLayout } from './weights.js';

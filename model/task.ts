@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { sha256Hex } from './digest.js';
 import { ModelError, describeValue } from './errors.js';
+import type { ServerOptimizerSpec } from './server-optimizer.js';
 
 export type ModelSpec =
   | { kind: 'logreg'; inputShape: number[]; classes: number }
@@ -28,7 +29,22 @@ export interface TaskDocument {
   labels: string[];
   optimizer: OptimizerSpec;
   training: { epochs: number; batchSize: number; proximalMu: number; seed: number };
+  /**
+   * The model round 1 starts from: SHA-256 (hex) of the canonical encoding of the initial weights
+   * (weight-codec.ts). Every site verifies the chain of commit records back to it. A draft document
+   * may leave it out; task-pin.ts `pinTask` computes it from the model the task builds.
+   */
+  initialModel?: { sha256: string };
+  /**
+   * The server optimiser (DESIGN.md step 6) the federation runs: the coordinator takes it from here, and
+   * a site refuses optimiser state of another kind or hyper-parameters. `pinTask` fills FedAvg with
+   * learning rate 1 when a draft document leaves it out.
+   */
+  serverOptimizer?: ServerOptimizerSpec;
 }
+
+/** A task whose document pins its initial model and server optimiser: the only kind a federation runs. */
+export type PinnedTaskDocument = TaskDocument & { initialModel: { sha256: string }; serverOptimizer: ServerOptimizerSpec };
 
 const dim = z.number().int().positive();
 const finite = z.number().finite();
@@ -63,6 +79,13 @@ const optimizerSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const sha256Hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters');
+
+const serverOptimizerSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('fedavg'), learningRate: finite.positive() }),
+  z.strictObject({ kind: z.literal('fedavgm'), learningRate: finite.positive(), momentum: unitInterval.default(0.9) }),
+]);
+
 const taskSchema = z.strictObject({
   formatVersion: z.literal(1),
   model: modelSchema,
@@ -80,6 +103,8 @@ const taskSchema = z.strictObject({
     proximalMu: finite.min(0),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   }),
+  initialModel: z.strictObject({ sha256: sha256Hex64 }).optional(),
+  serverOptimizer: serverOptimizerSchema.optional(),
 });
 
 function invalid(message: string): ModelError {
@@ -143,6 +168,25 @@ export function parseTaskDocument(value: unknown): TaskDocument {
   const task = result.data as TaskDocument;
   checkConsistency(task);
   return task;
+}
+
+/** Whether `task` pins its initial model and server optimiser (see PinnedTaskDocument). */
+export function isPinnedTask(task: TaskDocument): task is PinnedTaskDocument {
+  return task.initialModel !== undefined && task.serverOptimizer !== undefined;
+}
+
+/**
+ * `task` as a PinnedTaskDocument; FAILED_PRECONDITION 'TASK_NOT_PINNED' naming the missing key otherwise.
+ * A federation never runs a draft: its hash would not pin where the chain of models starts.
+ */
+export function requirePinnedTask(task: TaskDocument): PinnedTaskDocument {
+  if (isPinnedTask(task)) return task;
+  const missing = [task.initialModel === undefined ? 'initialModel' : undefined, task.serverOptimizer === undefined ? 'serverOptimizer' : undefined].filter((key) => key !== undefined);
+  throw new ModelError(
+    'FAILED_PRECONDITION',
+    'TASK_NOT_PINNED',
+    `the task document has no ${missing.join(' and no ')}: it does not pin where the federation's models start. Run \`fedgate task hash\` on it, which fills them in, and pin the hash it prints`,
+  );
 }
 
 /** JSON with keys sorted by UTF-16 code units and no whitespace (the RFC 8785 JCS rules for this data). */

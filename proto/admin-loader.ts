@@ -49,7 +49,7 @@ export function loadAdminProtocol(root: string): AdminProtocol {
   const packageDefinition = loadSync([FEDERATION_PROTO_FILE, ADMIN_PROTO_FILE], { ...PROTO_LOADER_OPTIONS, includeDirs: [root] });
   const loaded = typedPackage<ProtoGrpcType>(packageDefinition);
   const AdminClient = requireService(loaded.fedgate?.v1?.Admin, ADMIN_SERVICE_NAME, ['GetStatus', 'ListParticipants', 'ListRounds', 'WatchRounds', 'GetModel', 'RevokeParticipant'], join(root, ADMIN_PROTO_FILE));
-  const federation = requireService(loaded.fedgate?.v1?.Federation, FEDERATION_SERVICE_NAME, ['Session', 'DownloadModel', 'UploadMaskedInput'], join(root, FEDERATION_PROTO_FILE));
+  const federation = requireService(loaded.fedgate?.v1?.Federation, FEDERATION_SERVICE_NAME, ['Session', 'DownloadModel', 'UploadMaskedInput', 'GetCommitRecords'], join(root, FEDERATION_PROTO_FILE));
   const adminService = AdminClient.service;
   const federationService = federation.service;
   return { packageDefinition, adminService, federationService, AdminClient };

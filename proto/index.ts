@@ -89,6 +89,14 @@ export {
   type UploadTarget,
 } from './transfer.js';
 export {
+  MAX_COMMIT_RECORDS_PER_CALL,
+  fetchCommitRecords,
+  readCommitRecordsRequest,
+  sendCommitRecords,
+  type CommitRecordPageEntry,
+  type FetchCommitRecordsOptions,
+} from './commit-records.js';
+export {
   FLOW_CONTROL_WINDOW_BYTES,
   GRPC_DEFAULT_MAX_MESSAGE_BYTES,
   HTTP2_MAX_FRAME_BYTES,

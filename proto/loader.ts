@@ -62,7 +62,7 @@ export function loadFederationProtocol(root: string): FederationProtocol {
   const FederationClient = requireService(
     typedPackage<ProtoGrpcType>(packageDefinition).fedgate?.v1?.Federation,
     FEDERATION_SERVICE_NAME,
-    ['Session', 'DownloadModel', 'UploadMaskedInput'],
+    ['Session', 'DownloadModel', 'UploadMaskedInput', 'GetCommitRecords'],
     join(root, FEDERATION_PROTO_FILE),
   );
   const federationService = FederationClient.service;

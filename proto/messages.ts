@@ -17,6 +17,8 @@ export type { Capabilities, Capabilities__Output } from './generated/fedgate/v1/
 export type { CoordinatorMessage, CoordinatorMessage__Output } from './generated/fedgate/v1/CoordinatorMessage.js';
 export type { DataChunk, DataChunk__Output } from './generated/fedgate/v1/DataChunk.js';
 export type { DownloadModelRequest, DownloadModelRequest__Output } from './generated/fedgate/v1/DownloadModelRequest.js';
+export type { CommitRecordEntry, CommitRecordEntry__Output } from './generated/fedgate/v1/CommitRecordEntry.js';
+export type { GetCommitRecordsRequest, GetCommitRecordsRequest__Output } from './generated/fedgate/v1/GetCommitRecordsRequest.js';
 export type { Heartbeat, Heartbeat__Output } from './generated/fedgate/v1/Heartbeat.js';
 export type { Hello, Hello__Output } from './generated/fedgate/v1/Hello.js';
 export type { HelloReply, HelloReply__Output } from './generated/fedgate/v1/HelloReply.js';

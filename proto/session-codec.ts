@@ -183,7 +183,10 @@ export function encodeCoordinatorMessage(message: CoordinatorSessionTraffic): Co
     case 'abort':
       return { payload: 'roundAbort', roundAbort: encodeNotice(message) };
     case 'committed':
-      return { payload: 'roundCommitted', roundCommitted: { roundId: message.roundId, sequence: message.sequence, newModelHash: message.newModelHash, signatures: message.signatures } };
+      return {
+        payload: 'roundCommitted',
+        roundCommitted: { roundId: message.roundId, sequence: message.sequence, newModelHash: message.newModelHash, signatures: message.signatures, commitRecord: message.commitRecord },
+      };
   }
 }
 
@@ -222,6 +225,7 @@ export function decodeCoordinatorMessage(wire: CoordinatorMessage__Output): Rece
         sequence: b.count(body.sequence, 'sequence'),
         newModelHash: b.bytes(body.newModelHash, 'newModelHash'),
         signatures: b.count(body.signatures, 'signatures'),
+        commitRecord: b.bytes(body.commitRecord, 'commitRecord'),
       };
     }
     case 'round':

@@ -4,8 +4,10 @@ import type { Command } from 'commander';
 import { FedgateError } from '../../platform/index.js';
 import { verifyCertificateRevocationList } from '../../certs/index.js';
 import { verifyLedger } from '../../coordinator/index.js';
+import { pinTask } from '../../model/task-pin.js';
 import { createOutput } from '../output.js';
 import { ConfigError } from '../config/config-error.js';
+import { readTaskFile } from '../task-file.js';
 
 /** The ledger failed verification (the report names the round and the check). */
 export class LedgerInvalidError extends FedgateError {
@@ -18,13 +20,15 @@ export class LedgerInvalidError extends FedgateError {
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
-    .description('verify a ledger offline: hash chain, commit signatures and quorum, certificates at commit time, recomputed models')
+    .description('verify a ledger offline: hash chain, the chain of commit records from the task\'s initial model, commit signatures and quorum, certificates at commit time, recomputed models')
     .requiredOption('--state <dir>', "the coordinator's state directory (a copy is fine)")
     .requiredOption('--ca <pem>', 'the federation CA certificate')
     .option('--crl <pem>', 'the CA-signed CRL; signatures by certificates revoked before their commit fail')
     .option('--no-recompute', 'skip recomputing each model from the stored aggregate (when models/ was not copied)')
+    .option('--task <file>', "the federation's task document, when models/ (where the coordinator keeps it) was not copied")
+    .option('--model <onnx>', 'the forward ONNX model of a --task with model.kind onnx')
     .option('--json', 'print one JSON object')
-    .action(async (options: { state: string; ca: string; crl?: string; recompute: boolean; json?: boolean }) => {
+    .action(async (options: { state: string; ca: string; crl?: string; recompute: boolean; task?: string; model?: string; json?: boolean }) => {
       const caPem = await readFile(options.ca, 'utf8').catch((error: unknown) => {
         throw new ConfigError(`--ca ${options.ca} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
       });
@@ -37,7 +41,14 @@ export function registerVerifyCommand(program: Command): void {
         const crl = verifyCertificateRevocationList(crlPem, caPem, { checkFreshness: false }).entries;
         revocations = crl.map((entry) => ({ serial: entry.serial, revokedAt: entry.revokedAt }));
       }
-      const result = await verifyLedger({ stateDirectory: options.state, caPem, revocations, recomputeModels: options.recompute });
+      const task = options.task === undefined ? undefined : await readTaskFile(options.task, options.model);
+      const result = await verifyLedger({
+        stateDirectory: options.state,
+        caPem,
+        revocations,
+        recomputeModels: options.recompute,
+        ...(task === undefined ? {} : { task: { document: pinTask(task.task, task.forwardModel), ...(task.forwardModel === undefined ? {} : { forwardModel: task.forwardModel }) } }),
+      });
       const output = createOutput(options.json === true);
       if (result.ok) {
         output.result(`ledger OK: ${result.rounds} rounds, ${result.signaturesChecked} commit signatures verified, head ${result.headHash}`, { ...result });

@@ -11,8 +11,6 @@ import {
   DEFAULT_LISTEN,
   DEFAULT_PARTICIPANTS,
   DEFAULT_SECAGG,
-  DEFAULT_SERVER_MOMENTUM,
-  DEFAULT_SERVER_OPTIMIZER,
   type CompiledCoordinatorOptions,
 } from '../../coordinator/index.js';
 import { MAX_DEADLINE_MS } from '../../crypto/secagg/config.js';
@@ -76,16 +74,21 @@ export const coordinatorConfigSchema = z.strictObject({
     max_eval_loss: z.number().positive().default(DEFAULT_SECAGG.maxLossPerExample),
   }).prefault({}),
   deadlines: deadlinesSchema.prefault({}),
-  server_optimizer: z.strictObject({
-    kind: z.enum(['fedavg', 'fedavgm']).default(DEFAULT_SERVER_OPTIMIZER.kind),
-    learning_rate: z.number().positive().default(DEFAULT_SERVER_OPTIMIZER.learningRate),
-    momentum: z.number().min(0).lt(1).default(DEFAULT_SERVER_MOMENTUM),
-  }).prefault({}),
+  /** Moved into the task document (serverOptimizer): accepted here only to say so. */
+  server_optimizer: z.unknown().optional(),
   admin: z.strictObject({
     /** Operator API on the same port (default) - served only to operator certificates. */
     enabled: z.boolean().default(true),
   }).prefault({}),
 }).superRefine((config, context) => {
+  if (config.server_optimizer !== undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['server_optimizer'],
+      message:
+        'has moved into the task document as serverOptimizer ({ kind: fedavg | fedavgm, learningRate, momentum }), so the task hash pins it and every site checks it: remove it here, add it to the task, run `fedgate task hash` and re-pin the new hash in accepted_tasks',
+    });
+  }
   if (config.secagg.degree !== undefined && config.secagg.degree % 2 !== 0) {
     context.addIssue({ code: 'custom', path: ['secagg', 'degree'], message: 'must be even (k/2 neighbours on each side of the ring); omit it for the complete graph' });
   }
@@ -96,7 +99,7 @@ export type CoordinatorConfigFile = z.output<typeof coordinatorConfigSchema>;
 /** The coordinator options a coordinator.yaml sets, compiled: every default applied, state_dir resolved. */
 export type CoordinatorFileOptions = Pick<
   CompiledCoordinatorOptions,
-  'federationId' | 'listen' | 'stateDirectory' | 'rounds' | 'participants' | 'secureAggregation' | 'secagg' | 'deadlines' | 'serverOptimizer'
+  'federationId' | 'listen' | 'stateDirectory' | 'rounds' | 'participants' | 'secureAggregation' | 'secagg' | 'deadlines'
 > & { readonly admin: { readonly enabled: boolean } };
 
 export interface CoordinatorConfig {
@@ -114,7 +117,7 @@ export interface CoordinatorConfig {
 export function compileCoordinatorConfig(value: unknown, source: string, baseDirectory: string): CoordinatorConfig {
   const file = validateConfig(coordinatorConfigSchema, value, source);
   const at = (path: string): string => resolve(baseDirectory, path);
-  const { tls, participants, secagg, deadlines, server_optimizer: optimizer } = file;
+  const { tls, participants, secagg, deadlines } = file;
   return {
     coordinator: {
       federationId: file.federation_id,
@@ -144,10 +147,6 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
         unmaskMs: deadlines.unmask,
         commitMs: deadlines.commit,
       },
-      serverOptimizer:
-        optimizer.kind === 'fedavg'
-          ? { kind: 'fedavg', learningRate: optimizer.learning_rate }
-          : { kind: 'fedavgm', learningRate: optimizer.learning_rate, momentum: optimizer.momentum },
       admin: { enabled: file.admin.enabled },
     },
     tls: {

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { initCertificateAuthority, issueBundle } from '../../certs/index.js';
 import { exportModelFromState } from '../../coordinator/index.js';
-import { canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
+import { canonicalTaskBytes, parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
+import { pinTask } from '../../model/task-pin.js';
 import type { Dataset } from '../../participant/index.js';
 import { labelCounts, prepareDemoData, writeCsv } from './demo-data.js';
 import { spawnFedgate, stopAll, type FedgateProcess } from './processes.js';
@@ -39,7 +40,8 @@ export interface DemoResult {
   readonly work_directory?: string;
 }
 
-const DEMO_TASK: TaskDocument = parseTaskDocument({
+/** Pinned: the document names its initial model hash and server optimiser (FedAvg, learning rate 1). */
+const DEMO_TASK: PinnedTaskDocument = pinTask(parseTaskDocument({
   formatVersion: 1,
   model: { kind: 'mlp', inputShape: [64], hidden: [64], classes: 10 },
   loss: 'cross_entropy',
@@ -48,7 +50,7 @@ const DEMO_TASK: TaskDocument = parseTaskDocument({
   labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   optimizer: { kind: 'sgd', learningRate: 0.1, momentum: 0.9 },
   training: { epochs: 2, batchSize: 32, proximalMu: 0, seed: 7 },
-});
+}));
 
 export async function runDemo(options: DemoOptions, print: (line: string) => void): Promise<DemoResult> {
   const started = performance.now();

@@ -7,7 +7,7 @@
  * Memory stays flat over a long run: summaries are read from the ledger's files and only the most
  * recently used are kept (SUMMARY_CACHE_SIZE); what stays per round is the model_hash -> round index.
  */
-import { parseCommitBody } from '../federation/commit-json.js';
+import { parseLedgerCommit } from '../federation/ledger-commit.js';
 import type { Ledger, LedgerRecord } from '../state/ledger.js';
 import { fedgateError } from '../../proto/errors.js';
 
@@ -130,7 +130,7 @@ export class RoundCatalog {
     this.indexing = this.indexing.then(async () => {
       while (this.indexed < this.ledger.length) {
         const sequence = this.indexed + 1;
-        const { body } = parseCommitBody((await this.ledger.read(sequence)).body, `ledger record ${sequence}`);
+        const { body } = parseLedgerCommit((await this.ledger.read(sequence)).body, `ledger record ${sequence}`);
         this.roundByModelHash.set(body.newModelHash, sequence);
         this.indexed = sequence;
       }
@@ -140,7 +140,7 @@ export class RoundCatalog {
 }
 
 function summarize(record: LedgerRecord): RoundSummary {
-  const { record: commit, committedAt, body } = parseCommitBody(record.body, `ledger record ${record.sequence}`);
+  const { record: commit, committedAt, body } = parseLedgerCommit(record.body, `ledger record ${record.sequence}`);
   return {
     sequence: record.sequence,
     roundId: commit.config.roundId,

@@ -2,29 +2,31 @@
  * `fedgate verify`: checks a coordinator's ledger offline with nothing but the state directory, the CA
  * certificate and (optionally) its CRL (DESIGN.md step 7). For every record, in order:
  *  - the hash chain (sequence, link to the previous record, record hash);
- *  - the stored RoundConfig hashes to the recorded H(RoundConfig), the key list to H(L), U3 is a subset
- *    of U and of L, and the model chain links (previous model of round n = new model of round n-1);
- *  - every commit signature: signer in U3, certificate issued by the CA, a participant, valid and not
- *    revoked at commit time, signature over the commit transcript; and a quorum (more than half of U3
- *    and at least t) of such signatures;
+ *  - the record as a link of the chain of commit records, with the same verifyCommitLink every site uses
+ *    (crypto/secagg/commit-chain.ts): H(RoundConfig) and H(L), U3 within U and L, one federation and one
+ *    task throughout, round counters strictly increasing, round 1 starting from the initial model and
+ *    server-optimiser state the task pins and round n from round n-1's model and optimiser state, every
+ *    commit signature (signer in U3, participant certificate issued by the CA, valid and not revoked at
+ *    commit time, signature over the commit transcript) and a quorum of them;
  *  - the stored artefacts: the model r+1 recomputed from model r, the aggregate and the optimiser state
  *    hashes to the recorded new model hash, and the new optimiser state to the recorded hash.
  * It attests that the federation agreed on this membership and this result, not that any input was honest.
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { bytesEqual, toHex } from '../../crypto/bytes.js';
-import { verifyPeerCertificate } from '../../crypto/certificate.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
 import { sha256Hex } from '../../crypto/hash.js';
-import { verifyMessage } from '../../crypto/signature.js';
 import { decodeAggregate } from '../../crypto/secagg/aggregate-codec.js';
+import { verifyCommitLink, type CommitChainHead } from '../../crypto/secagg/commit-chain.js';
+import { parseCommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
-import { commitQuorum } from '../../crypto/secagg/server-commit.js';
-import { commitTranscript, keyListHash, roundContext } from '../../crypto/secagg/transcript.js';
+import { SecAggError } from '../../crypto/secagg/errors.js';
+import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { nextModel, type NextModel } from '../../model/next-model.js';
 import { decodeServerOptimizerState } from '../../model/server-optimizer.js';
+import { parseTaskDocument, requirePinnedTask, type TaskDocument } from '../../model/task.js';
+import { chainStart, taskParameterCount } from '../../model/task-pin.js';
 import { decodeWeights, weightsLayout } from '../../model/weight-codec.js';
-import { parseCommitBody } from '../federation/commit-json.js';
 import { findChainProblem, readLedgerDirectory } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 
@@ -40,11 +42,32 @@ export interface VerifyLedgerOptions {
   readonly revocations?: readonly Revocation[];
   /** Recompute every model from its predecessor (needs the state directory's models/). @default true */
   readonly recomputeModels?: boolean;
+  /**
+   * The task document the ledger must start from, with its forward model for kind 'onnx'. @default the
+   * task stored in the state directory's models/ under the task hash of round 1
+   */
+  readonly task?: { readonly document: TaskDocument; readonly forwardModel?: Uint8Array };
+  /**
+   * The rules each round is held to, as a site's policy. @default structural only: t > (k+1)/2, plaintext
+   * and any round size allowed (what the coordinator itself enforces)
+   */
+  readonly policy?: Omit<SitePolicy, 'pinnedTaskHashes'>;
 }
 
 export type VerifyLedgerResult =
   | { readonly ok: true; readonly rounds: number; readonly headHash: string; readonly signaturesChecked: number }
   | { readonly ok: false; readonly round: number; readonly problem: string; readonly roundsVerified: number };
+
+/** The structural policy of `fedgate verify`: what every round must meet whatever the sites chose. */
+const STRUCTURAL_POLICY: Omit<SitePolicy, 'pinnedTaskHashes'> = {
+  minParticipants: 1,
+  minThreshold: 1,
+  allowPlaintext: true,
+  minToleratedColluders: 0,
+  minNeighbourDegree: 0,
+  completeGraphUpTo: 0,
+  requireTwoThirdsThreshold: false,
+};
 
 export async function verifyLedger(options: VerifyLedgerOptions): Promise<VerifyLedgerResult> {
   const records = await readLedgerDirectory(join(options.stateDirectory, 'ledger')).catch((error: unknown) => {
@@ -56,9 +79,8 @@ export async function verifyLedger(options: VerifyLedgerOptions): Promise<Verify
     return { ok: false, round, problem: chainProblem, roundsVerified: round - 1 };
   }
   const caCertificate = new X509Certificate(options.caPem);
-  const store = options.recomputeModels === false ? undefined : await ModelStore.open(options.stateDirectory);
-  let previousNewModel: string | undefined;
-  let federationId: string | undefined;
+  const store = options.recomputeModels === false && options.task !== undefined ? undefined : await ModelStore.open(options.stateDirectory);
+  let chain: { head: CommitChainHead; taskHash: Uint8Array; federationId: string } | undefined;
   let signaturesChecked = 0;
   for (const record of records) {
     const round = record.sequence;
@@ -69,47 +91,73 @@ export async function verifyLedger(options: VerifyLedgerOptions): Promise<Verify
     } catch (error) {
       return fail((error as Error).message);
     }
-    const { record: commit, committedAt, body } = parsed;
-    const config = commit.config;
-    if (toHex(commit.roundConfigHash) !== body.roundConfigHash) return fail('the stored RoundConfig does not hash to the recorded H(RoundConfig)');
-    if (!bytesEqual(keyListHash(commit.keyList), commit.keyListHash)) return fail('the stored key list L does not hash to the recorded H(L)');
-    federationId ??= config.federationId;
-    if (config.federationId !== federationId) return fail(`federation id ${config.federationId} differs from the first round's ${federationId}`);
-    const members = new Set(config.participants);
-    const listed = new Set(commit.keyList.map((entry) => entry.siteId));
-    for (const siteId of commit.maskedSurvivors) {
-      if (!members.has(siteId) || !listed.has(siteId)) return fail(`survivor ${siteId} is not a member of the round's U and L`);
-    }
-    if (!bytesEqual(commit.hashes.previousModelHash, config.modelHash)) return fail('the commit\'s previous model hash is not the RoundConfig\'s model hash');
-    if (previousNewModel !== undefined && body.previousModelHash !== previousNewModel) {
-      return fail(`round ${round} starts from model ${body.previousModelHash.slice(0, 16)}..., but round ${round - 1} produced ${previousNewModel.slice(0, 16)}...`);
-    }
-    // Signatures: a revocation dated at or before the commit makes a signature invalid.
-    const revokedThen = new Set((options.revocations ?? []).filter((entry) => entry.revokedAt.getTime() <= committedAt.getTime()).map((entry) => entry.serial));
-    const transcript = commitTranscript(roundContext(config), commit.keyListHash, commit.hashes, commit.maskedSurvivors);
-    const signers = new Set<string>();
-    for (const signature of commit.signatures) {
-      if (!commit.maskedSurvivors.includes(signature.siteId)) return fail(`a commit signature comes from ${signature.siteId}, which is not a survivor (U3) of this round`);
-      if (signers.has(signature.siteId)) return fail(`${signature.siteId} signed twice`);
-      let publicKey;
+    const { record: commit, body } = parsed;
+    if (chain === undefined) {
       try {
-        publicKey = verifyPeerCertificate(signature.certificate, { caCertificate, revokedSerials: revokedThen }, committedAt, { siteId: signature.siteId, role: 'participant' }).publicKey;
+        chain = await chainOrigin(commit.config, store, options.task);
       } catch (error) {
-        return fail(`the certificate of signer ${signature.siteId} is not acceptable at commit time ${committedAt.toISOString()}: ${(error as Error).message}`);
+        return fail((error as Error).message);
       }
-      if (!verifyMessage(publicKey, transcript, signature.signature)) return fail(`the commit signature of ${signature.siteId} does not verify`);
-      signers.add(signature.siteId);
-      signaturesChecked += 1;
     }
-    const required = commitQuorum(commit.maskedSurvivors.length, config.reconstructionThreshold);
-    if (signers.size < required) return fail(`${signers.size} valid commit signatures, ${required} needed (more than half of ${commit.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
-    if (store !== undefined) {
-      const problem = await checkRecomputedRound(store, config, body);
+    const previous = chain.head;
+    try {
+      const link = verifyCommitLink(parsed, {
+        caCertificate,
+        revocations: options.revocations ?? [],
+        policy: { ...(options.policy ?? STRUCTURAL_POLICY), pinnedTaskHashes: [chain.taskHash] },
+        previousHead: previous,
+        taskHash: chain.taskHash,
+        federationId: chain.federationId,
+      });
+      signaturesChecked += link.signers.length;
+      chain = { ...chain, head: link.head };
+    } catch (error) {
+      if (!(error instanceof SecAggError)) throw error;
+      return fail(describeLinkProblem(error, round, commit.config, previous));
+    }
+    if (store !== undefined && options.recomputeModels !== false) {
+      const problem = await checkRecomputedRound(store, commit.config, body);
       if (problem !== undefined) return fail(problem);
     }
-    previousNewModel = body.newModelHash;
   }
   return { ok: true, rounds: records.length, headHash: records.at(-1)?.recordHash ?? '0'.repeat(64), signaturesChecked };
+}
+
+/**
+ * Where the ledger must start: the initial model and optimiser state the task pins, the task of round 1
+ * (read from the state directory unless given) and round 1's federation.
+ */
+async function chainOrigin(
+  first: RoundConfig,
+  store: ModelStore | undefined,
+  given: VerifyLedgerOptions['task'],
+): Promise<{ head: CommitChainHead; taskHash: Uint8Array; federationId: string }> {
+  const taskHash = toHex(first.taskHash);
+  let document = given?.document;
+  if (document === undefined) {
+    if (store === undefined || !(await store.has(taskHash))) {
+      throw new Error(`the task document ${taskHash} of round 1 is not in the state directory's models/: copy models/ or pass the task (--task)`);
+    }
+    document = parseTaskDocument(JSON.parse((await store.get(taskHash)).toString('utf8')));
+  }
+  const task = requirePinnedTask(document);
+  // The parameter count fixes the size of a FedAvgM velocity: from the stored initial model, or the task.
+  const initialModel = store !== undefined && (await store.has(task.initialModel.sha256)) ? await store.get(task.initialModel.sha256) : undefined;
+  const parameters = initialModel === undefined ? taskParameterCount(task, given?.forwardModel) : decodeWeights(weightsLayout(initialModel), initialModel).length;
+  const start = chainStart(task, parameters);
+  return { head: { counter: 0n, modelHash: fromHex(start.modelHash), optimizerStateHash: fromHex(start.optimizerStateHash) }, taskHash: first.taskHash, federationId: first.federationId };
+}
+
+/** The verifier's words for a failed link: a broken model or optimiser chain names the rounds involved. */
+function describeLinkProblem(error: SecAggError, round: number, config: RoundConfig, previous: CommitChainHead): string {
+  const produced = round === 1 ? 'the task pins initial' : `round ${round - 1} produced`;
+  if (error.reason === 'CHAIN_MODEL_MISMATCH') {
+    return `round ${round} starts from model ${toHex(config.modelHash).slice(0, 16)}..., but ${produced} ${round === 1 ? 'model ' : ''}${toHex(previous.modelHash).slice(0, 16)}...`;
+  }
+  if (error.reason === 'CHAIN_OPTIMIZER_STATE_MISMATCH') {
+    return `round ${round} starts from server-optimiser state ${toHex(config.optimizerStateHash).slice(0, 16)}..., but ${produced} ${round === 1 ? 'state ' : ''}${toHex(previous.optimizerStateHash).slice(0, 16)}...`;
+  }
+  return error.message;
 }
 
 export interface RecomputedRound extends NextModel {

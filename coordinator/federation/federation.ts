@@ -22,9 +22,11 @@ import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, parseCommitBody, type RoundMetrics } from './commit-json.js';
+import { commitBody, encodeCommitRecord, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
+import { checkPinnedStart } from './pinned-start.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
@@ -109,6 +111,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     if (taskBlobHash !== options.taskHash) {
       throw new StateError('CORRUPT', `task hash mismatch: the task document hashes to ${taskBlobHash}, expected ${options.taskHash}`);
     }
+    // Sites verify the chain of models back to what the task pins: start from exactly that.
+    checkPinnedStart(options.taskBytes, options.layout, options.initialModel, serverOptimizer);
     for (const blob of options.taskBlobs ?? []) await store.put(blob);
     const initialModelHash = await store.put(encodeWeights(options.layout, options.initialModel));
     const initialStateHash = await store.put(encodeServerOptimizerState(serverOptimizer, initialServerOptimizerState(serverOptimizer, options.initialModel.length)));
@@ -132,7 +136,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
     const head = ledger.head;
     if (head !== undefined && ledger.length !== state.committedRounds) {
-      const { body } = parseCommitBody(head.body, `ledger record ${head.sequence}`);
+      const { body } = parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
     await writeFederationState(stateDirectory, state);
@@ -235,6 +239,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       transport: { send: (siteId, message) => this.options.sites.send(siteId, message) },
       logger: this.options.logger,
       ...(signal === undefined ? {} : { signal }),
+      // One contribution per model: an unmasked round short of commit signatures is finished, not re-run.
+      presence: this.options.sites,
       finalize: async (result) => {
         finalized = await finalizeRound({
           config,
@@ -268,14 +274,23 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       evalExamples: outcome.result.evalExamples,
       weightSum: outcome.result.weightSum,
     };
-    const record = await this.ledger.append(commitBody(outcome.record, new Date(), metrics));
+    const body = commitBody(outcome.record, new Date(), metrics);
+    const record = await this.ledger.append(body);
+    const commitRecord = encodeCommitRecord(body);
     this.model = finalized.model;
     this.optimizerState = finalized.optimizerState;
     this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
     await writeFederationState(this.settings.stateDirectory, this.state);
     // Every member of U hears how the round ended, so sites that dropped or refused release its state too.
     for (const siteId of participants) {
-      this.options.sites.send(siteId, { kind: 'committed', roundId: roundId.bytes, sequence: record.sequence, newModelHash: finalized.hashes.newModelHash, signatures: outcome.record.signatures.length });
+      this.options.sites.send(siteId, {
+        kind: 'committed',
+        roundId: roundId.bytes,
+        sequence: record.sequence,
+        newModelHash: finalized.hashes.newModelHash,
+        signatures: outcome.record.signatures.length,
+        commitRecord,
+      });
     }
     this.emit('round', {
       ...base,

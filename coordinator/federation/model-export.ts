@@ -10,7 +10,7 @@ import { decodeWeights } from '../../model/weight-codec.js';
 import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { StateError } from '../state/state-error.js';
-import { parseCommitBody } from './commit-json.js';
+import { parseLedgerCommit } from './ledger-commit.js';
 import { readFederationState } from './federation-state.js';
 
 export interface ExportedModel {
@@ -31,9 +31,9 @@ export async function exportModelFromState(stateDirectory: string, task: TaskDoc
   }
   let modelHash: string;
   if (wanted === 0) {
-    modelHash = ledger.length === 0 ? state.modelHash : parseCommitBody((await ledger.read(1)).body, 'ledger record 1').body.previousModelHash;
+    modelHash = ledger.length === 0 ? state.modelHash : parseLedgerCommit((await ledger.read(1)).body, 'ledger record 1').body.previousModelHash;
   } else {
-    modelHash = parseCommitBody((await ledger.read(wanted)).body, `ledger record ${wanted}`).body.newModelHash;
+    modelHash = parseLedgerCommit((await ledger.read(wanted)).body, `ledger record ${wanted}`).body.newModelHash;
   }
   const store = await ModelStore.open(stateDirectory);
   const plan = buildTrainingPlan(task, forwardModel);

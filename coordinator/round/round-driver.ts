@@ -6,12 +6,21 @@
  *
  * A round ends either committed (a quorum of commit signatures, DESIGN.md step 7) or aborted with a
  * typed reason; an aborted round is announced to every member and never produces an aggregate.
+ *
+ * One contribution per model: once the aggregate is unmasked the round is never abandoned for lack of
+ * commit signatures (sites refuse to contribute twice on one model, and a re-run would show the
+ * coordinator a second aggregate of the same inputs). When the commit deadline passes without a quorum
+ * and the driver knows who is connected (`presence`), it keeps the round's commit request and re-collects
+ * signatures for the same round from U3, sending the request again to each member that (re)connects and,
+ * every commit deadline, to each member that has not signed, until the quorum is stored. Only when so many
+ * members refused to sign (a RoundRefusal: their own recomputation disagrees) that the quorum cannot be
+ * reached any more does the round abort, with COMMIT_QUORUM_MISSING.
  */
 import type { Logger } from 'pino';
 import type { FedgateReason } from '../../platform/index.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
-import type { CommitHashes } from '../../crypto/secagg/messages.js';
+import type { CommitHashes, CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { SecAggServer } from '../../crypto/secagg/server.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
@@ -35,6 +44,20 @@ export interface RoundDriverOptions {
    */
   readonly finalize: (result: AggregateResult) => Promise<CommitHashes>;
   readonly signal?: AbortSignal;
+  /**
+   * Who is connected now, and a wait for that to change: lets the driver re-collect commit signatures
+   * after the commit deadline. Without it a commit short of its quorum aborts the round (tests of the
+   * state machine alone).
+   */
+  readonly presence?: SitePresence;
+  /** Called once when the commit deadline passed without a quorum and re-collection starts. */
+  readonly onCommitPending?: (status: { readonly signers: readonly string[]; readonly required: number }) => void;
+}
+
+/** The part of the coordinator's site directory the driver needs to re-collect commit signatures. */
+export interface SitePresence {
+  eligible(): readonly { readonly siteId: string }[];
+  changed(timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
 export type RoundOutcome =
@@ -56,6 +79,8 @@ export type RoundOutcome =
 export class RoundDriver {
   private readonly gate = new StageGate();
   private readonly gone = new Set<string>();
+  /** While commit signatures are re-collected: U3 members that have the request on their current session. */
+  private commitSentTo: Set<string> | undefined;
   private readonly refused = new Map<string, string>();
   private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
   private readonly roundId: Uint8Array;
@@ -93,6 +118,8 @@ export class RoundDriver {
   siteDisconnected(siteId: string): void {
     if (!this.participants.includes(siteId)) return;
     this.gone.add(siteId);
+    // A member that comes back has a new session: it must be sent the commit request again.
+    this.commitSentTo?.delete(siteId);
     this.gate.notify();
   }
 
@@ -143,7 +170,18 @@ export class RoundDriver {
       const status = server.commitStatus();
       if (!status.committed) {
         for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
-        return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`);
+        const shortfall = `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`;
+        if (this.options.presence === undefined) return this.aborted(stage, 'COMMIT_QUORUM_MISSING', shortfall);
+        this.log.warn(
+          { signers: status.signers, required: status.required, survivors: result.maskedSurvivors },
+          `commit deadline passed without a quorum (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
+        );
+        this.options.onCommitPending?.({ signers: status.signers, required: status.required });
+        const refusedBy = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+        if (refusedBy !== undefined) {
+          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
+        }
+        this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
       return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
     } catch (error) {
@@ -152,6 +190,51 @@ export class RoundDriver {
       this.log.error({ err: error, stage }, 'round failed unexpectedly');
       const message = error instanceof Error ? error.message : String(error);
       return this.aborted(stage, 'INTERNAL_ERROR', message);
+    }
+  }
+
+  /**
+   * Sends `request` to every member of U3 that has not signed and does not have it on its current session,
+   * and again to all of them every commit deadline, until the quorum is stored (resolves undefined) or the
+   * members that refused leave too few to reach it (resolves with them); throws RoundCancelled when the
+   * coordinator stops.
+   */
+  private async recollectCommit(request: CommitRequestMessage, survivors: readonly string[], presence: SitePresence): Promise<readonly string[] | undefined> {
+    const { server, transport } = this.options;
+    const intervalMs = server.roundConfig.deadlines.commitMs;
+    const sentTo = new Set(survivors.filter((siteId) => !this.gone.has(siteId)));
+    this.commitSentTo = sentTo;
+    let resentAt = performance.now();
+    try {
+      for (;;) {
+        const status = server.commitStatus();
+        if (status.committed) return undefined;
+        if (this.options.signal?.aborted === true) throw new RoundCancelled();
+        const refusing = survivors.filter((siteId) => this.refused.has(siteId) && !status.signers.includes(siteId));
+        if (survivors.length - refusing.length < status.required) return refusing;
+        const connected = new Set(presence.eligible().map((site) => site.siteId));
+        const due = performance.now() - resentAt >= intervalMs;
+        if (due) resentAt = performance.now();
+        for (const siteId of survivors) {
+          if (status.signers.includes(siteId) || this.refused.has(siteId)) continue;
+          if (!connected.has(siteId)) {
+            sentTo.delete(siteId);
+            continue;
+          }
+          if (sentTo.has(siteId) && !due) continue;
+          this.log.info({ site: siteId }, 'asking a survivor for its commit signature again');
+          transport.send(siteId, { kind: 'stage', message: request });
+          sentTo.add(siteId);
+        }
+        // Wake on the quorum or a new refusal (gate), or a change of who is connected, whichever comes first.
+        const wait = new AbortController();
+        const signal = this.options.signal === undefined ? wait.signal : AbortSignal.any([wait.signal, this.options.signal]);
+        const refusals = this.refused.size;
+        await Promise.race([presence.changed(intervalMs, signal), this.gate.wait(intervalMs, () => server.commitStatus().committed || this.refused.size !== refusals, signal)]);
+        wait.abort();
+      }
+    } finally {
+      this.commitSentTo = undefined;
     }
   }
 

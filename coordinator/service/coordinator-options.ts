@@ -8,7 +8,8 @@
 import type { Logger } from 'pino';
 import { DEFAULT_DEADLINES, MAX_DEADLINE_MS, type StageDeadlines } from '../../crypto/secagg/config.js';
 import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
-import type { TaskDocument } from '../../model/task.js';
+import type { PinnedTaskDocument, TaskDocument } from '../../model/task.js';
+import { DEFAULT_TASK_SERVER_OPTIMIZER, pinTask } from '../../model/task-pin.js';
 import { FedgateError } from '../../proto/errors.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import type { FederationSettings, ParticipantSettings, SecAggSettings } from '../federation/federation-settings.js';
@@ -25,9 +26,8 @@ export const DEFAULT_SECAGG: Readonly<Omit<SecAggSettings, 'neighbourDegree' | '
   maxEvalExamples: 100_000,
   maxLossPerExample: 50,
 });
-/** @see CoordinatorOptions.serverOptimizer; FedAvgM's momentum when a config names fedavgm without one. */
-export const DEFAULT_SERVER_OPTIMIZER: ServerOptimizerSpec = Object.freeze({ kind: 'fedavg', learningRate: 1 });
-export const DEFAULT_SERVER_MOMENTUM = 0.9;
+/** The server optimiser of a task document that names none (model/task-pin.ts). */
+export const DEFAULT_SERVER_OPTIMIZER: ServerOptimizerSpec = DEFAULT_TASK_SERVER_OPTIMIZER;
 /** @see CoordinatorOptions.heartbeatIntervalMs */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export { DEFAULT_DEADLINES };
@@ -55,6 +55,10 @@ export interface CoordinatorOptions {
   /** @default enabled, no revocation authority */
   readonly admin?: CoordinatorAdminOptions;
   readonly stateDirectory: string;
+  /**
+   * What the federation trains. A draft document is pinned here (model/task-pin.ts): its initial model
+   * hash and server optimiser are filled in, and a pinned initial model the task does not build is refused.
+   */
   readonly task: TaskDocument;
   /** The forward ONNX model of a task whose model kind is "onnx". */
   readonly forwardModel?: Uint8Array;
@@ -68,7 +72,10 @@ export interface CoordinatorOptions {
   readonly secagg?: Partial<SecAggSettings>;
   /** Per stage. @default 30 s each, 600 s for MaskedInput (training included) */
   readonly deadlines?: Partial<StageDeadlines>;
-  /** @default FedAvg with learning rate 1 */
+  /**
+   * @deprecated The task document pins the server optimiser (`serverOptimizer`), so every site checks the
+   * one it signs for; when given, this must equal the task's.
+   */
   readonly serverOptimizer?: ServerOptimizerSpec;
   /** How often a connected site hears from the coordinator. @default 10 s */
   readonly heartbeatIntervalMs?: number;
@@ -85,7 +92,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly tls: CoordinatorTls;
   readonly revokedSerials: readonly string[];
   readonly admin: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
-  readonly task: TaskDocument;
+  readonly task: PinnedTaskDocument;
   readonly forwardModel?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
@@ -102,6 +109,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
   const participants: ParticipantSettings = { ...DEFAULT_PARTICIPANTS, ...options.participants };
   const secagg: SecAggSettings = { ...DEFAULT_SECAGG, ...options.secagg };
   const admin = options.admin ?? {};
+  const task = pinTask(options.task, options.forwardModel);
   const compiled: CompiledCoordinatorOptions = {
     federationId: options.federationId,
     listen: options.listen ?? DEFAULT_LISTEN,
@@ -109,19 +117,20 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     revokedSerials: [...(options.revokedSerials ?? [])],
     admin: { enabled: admin.enabled ?? true, ...(admin.revocationAuthority === undefined ? {} : { revocationAuthority: admin.revocationAuthority }) },
     stateDirectory: options.stateDirectory,
-    task: options.task,
+    task,
     ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
     rounds: options.rounds,
     participants,
     secureAggregation: options.secureAggregation ?? true,
     secagg,
     deadlines: { ...DEFAULT_DEADLINES, ...options.deadlines },
-    serverOptimizer: options.serverOptimizer ?? DEFAULT_SERVER_OPTIMIZER,
+    serverOptimizer: task.serverOptimizer,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
     logger: options.logger,
   };
   const problems = optionProblems(compiled);
+  if (options.serverOptimizer !== undefined) problems.push(...serverOptimizerProblems(options.serverOptimizer, task.serverOptimizer));
   if (problems.length > 0) {
     throw new FedgateError('INVALID_ARGUMENT', `invalid coordinator options: ${problems.join('; ')}`, { reason: 'INVALID_OPTIONS' });
   }
@@ -156,7 +165,20 @@ function optionProblems(options: CompiledCoordinatorOptions): string[] {
     check(Number.isInteger(ms) && ms >= 1 && ms <= MAX_DEADLINE_MS, `deadlines.${stage}`, `a whole number of milliseconds in [1, ${MAX_DEADLINE_MS}]`, ms);
   }
   check(serverOptimizer.learningRate > 0, 'serverOptimizer.learningRate', 'positive', serverOptimizer.learningRate);
-  if (serverOptimizer.kind === 'fedavgm') check(serverOptimizer.momentum >= 0 && serverOptimizer.momentum < 1, 'serverOptimizer.momentum', 'in [0, 1)', serverOptimizer.momentum);
   check(isPositiveInteger(options.heartbeatIntervalMs), 'heartbeatIntervalMs', 'a positive whole number of milliseconds', options.heartbeatIntervalMs);
+  return problems;
+}
+
+/** The deprecated serverOptimizer option: checked as before, and it must be the one the task pins. */
+function serverOptimizerProblems(given: ServerOptimizerSpec, pinned: ServerOptimizerSpec): string[] {
+  const problems: string[] = [];
+  if (!(given.learningRate > 0)) problems.push(`serverOptimizer.learningRate must be positive, got ${JSON.stringify(given.learningRate)}`);
+  if (given.kind === 'fedavgm' && !(given.momentum >= 0 && given.momentum < 1)) problems.push(`serverOptimizer.momentum must be in [0, 1), got ${JSON.stringify(given.momentum)}`);
+  const same = given.kind === pinned.kind && given.learningRate === pinned.learningRate && (given.kind !== 'fedavgm' || (pinned.kind === 'fedavgm' && given.momentum === pinned.momentum));
+  if (!same) {
+    problems.push(
+      `serverOptimizer ${JSON.stringify(given)} differs from the task's ${JSON.stringify(pinned)}: the task document pins the server optimiser (serverOptimizer) so that sites can check it; set it there and drop the option`,
+    );
+  }
   return problems;
 }

@@ -1,20 +1,23 @@
 /**
  * The Federation gRPC service (proto/fedgate/v1/federation.proto) on the coordinator: the participant
  * Session stream (Hello, heartbeats, round messages), DownloadModel (any content-addressed blob the
- * round needs: task, model, aggregate, optimiser state) and UploadMaskedInput. Handlers only translate:
+ * round needs: task, model, aggregate, optimiser state), UploadMaskedInput and GetCommitRecords (the
+ * ledger's commit records, for sites that verify their chain). Handlers only translate:
  * identity comes from the TLS session, protocol decisions from the federation and crypto/secagg, and
  * every error is mapped once by toGrpcStatus. Every stream handles 'error' and cancellation.
  */
 import type { ServerDuplexStream, ServerReadableStream, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toHex } from '../../crypto/bytes.js';
+import { commitRecordsAfter } from '../federation/commit-records.js';
 import type { Federation } from '../federation/federation.js';
+import { readCommitRecordsRequest, sendCommitRecords } from '../../proto/commit-records.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { fedgateError } from '../../proto/errors.js';
 import { peerIdentity } from '../../proto/identity.js';
 import type { FederationHandlers } from '../../proto/loader.js';
 import { decodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
-import { PROTOCOL_VERSION, type CoordinatorMessage, type DownloadModelRequest__Output, type ModelChunk, type ParticipantMessage__Output, type UploadAck, type UploadMaskedInputRequest__Output } from '../../proto/messages.js';
+import { PROTOCOL_VERSION, type CommitRecordEntry, type CoordinatorMessage, type DownloadModelRequest__Output, type GetCommitRecordsRequest__Output, type ModelChunk, type ParticipantMessage__Output, type UploadAck, type UploadMaskedInputRequest__Output } from '../../proto/messages.js';
 import { decodeParticipantMessage, decodeSiteHello, encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { receiveUpload, sendModel, uploadAck } from '../../proto/transfer.js';
@@ -44,6 +47,7 @@ export function federationHandlers(options: FederationServiceOptions): Federatio
     Session: (call) => handleSession(call, options),
     DownloadModel: (call) => void handleDownload(call, options),
     UploadMaskedInput: (call, callback) => void handleUpload(call, callback, options),
+    GetCommitRecords: (call) => void handleCommitRecords(call, options),
   };
 }
 
@@ -176,6 +180,18 @@ async function handleDownload(call: ServerWritableStream<DownloadModelRequest__O
   } catch (error) {
     const grpcStatus = toGrpcStatus(error);
     if (grpcStatus.unexpected) options.logger.error({ err: error }, 'download failed unexpectedly');
+    failStream(call, error);
+  }
+}
+
+async function handleCommitRecords(call: ServerWritableStream<GetCommitRecordsRequest__Output, CommitRecordEntry>, options: FederationServiceOptions): Promise<void> {
+  call.on('error', () => undefined);
+  try {
+    const { afterRoundCounter, maxRecords } = readCommitRecordsRequest(call.request);
+    await sendCommitRecords(call, commitRecordsAfter(options.federation().ledgerRecords, afterRoundCounter, maxRecords));
+  } catch (error) {
+    const grpcStatus = toGrpcStatus(error);
+    if (grpcStatus.unexpected) options.logger.error({ err: error }, 'serving commit records failed unexpectedly');
     failStream(call, error);
   }
 }

@@ -64,7 +64,20 @@ export interface SitePolicy {
  * invalid config fails first with INVALID_ARGUMENT.
  */
 export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: string, policy: SitePolicy): void {
-  const context = { stage: 'round_config', site: siteId } as const;
+  checkRoundAgainstPolicy(config, siteId, policy);
+}
+
+/**
+ * The same rules for a round this site did not necessarily take part in: a committed round whose record
+ * a site verifies as a link of its chain (commit-chain.ts). Everything but 'SITE_NOT_IN_ROUND'.
+ */
+export function checkCommittedRoundAgainstPolicy(config: RoundConfig, policy: SitePolicy): void {
+  checkRoundAgainstPolicy(config, undefined, policy);
+}
+
+/** The rules of checkRoundConfigAgainstPolicy; the membership rule only when `siteId` is given. */
+function checkRoundAgainstPolicy(config: RoundConfig, siteId: string | undefined, policy: SitePolicy): void {
+  const context = siteId === undefined ? ({ stage: 'commit_record' } as const) : ({ stage: 'round_config', site: siteId } as const);
   const refuse = (reason: CryptoErrorReason, message: string): never => {
     throw secaggPrecondition(reason, message, context);
   };
@@ -81,7 +94,7 @@ export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: strin
   if (!policy.pinnedTaskHashes.some((pinned) => bytesEqual(pinned, config.taskHash))) {
     refuse('TASK_NOT_PINNED', `RoundConfig.taskHash ${toHex(config.taskHash)} is not among the ${policy.pinnedTaskHashes.length} task hashes this site pins`);
   }
-  if (!config.participants.includes(siteId)) {
+  if (siteId !== undefined && !config.participants.includes(siteId)) {
     refuse('SITE_NOT_IN_ROUND', `RoundConfig.participants (${config.participants.length} sites) does not include this site`);
   }
   if (config.participants.length < policy.minParticipants) {

@@ -23,8 +23,18 @@ export type CoordinatorToSite =
   | { readonly kind: 'round_start'; readonly roundId: Uint8Array; readonly roundConfig: Uint8Array }
   | { readonly kind: 'stage'; readonly message: ServerMessage }
   | ({ readonly kind: 'abort' } & RoundNotice)
-  /** Step 7: the ledger recorded the round (for the site's own log and to keep model r+1). */
-  | { readonly kind: 'committed'; readonly roundId: Uint8Array; readonly sequence: number; readonly newModelHash: Uint8Array; readonly signatures: number };
+  /**
+   * Step 7: the ledger recorded the round. `commitRecord` is the quorum-signed record's canonical bytes
+   * (commit-record-codec.ts), which the site verifies as the next link of its chain (commit-chain.ts).
+   */
+  | {
+      readonly kind: 'committed';
+      readonly roundId: Uint8Array;
+      readonly sequence: number;
+      readonly newModelHash: Uint8Array;
+      readonly signatures: number;
+      readonly commitRecord: Uint8Array;
+    };
 
 /** The stage messages a site sends on its session stream: all but the masked input, which goes by upload. */
 export type SessionClientMessage = Exclude<ClientMessage, MaskedInputMessage>;

@@ -10,7 +10,8 @@ import type { KeyObject } from 'node:crypto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
-import { fromHex, toHex } from '../../crypto/bytes.js';
+import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
+import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
@@ -21,11 +22,15 @@ import { encodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
 import { PROTOCOL_VERSION, type CoordinatorMessage__Output, type ParticipantMessage } from '../../proto/messages.js';
 import { decodeCoordinatorMessage, encodeParticipantMessage, type ReceivedCoordinatorTraffic } from '../../proto/session-codec.js';
 import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
+import { fetchCommitRecords } from '../../proto/commit-records.js';
+import { MIB } from '../../proto/chunking.js';
 import { FedgateError } from '../../proto/errors.js';
-import { fromGrpcError } from '../../proto/status.js';
+import { fromGrpcError, isKnownError } from '../../proto/status.js';
 import { arrayBufferTransfer } from '../../platform/index.js';
 import { RoundGuard } from '../round/round-guard.js';
 import { RoundSession } from '../round/round-session.js';
+import { SiteChain } from '../chain/site-chain.js';
+import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
@@ -42,6 +47,8 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
+/** Largest commit record accepted from GetCommitRecords (a record of a few thousand signers). */
+const COMMIT_RECORD_MAX_BYTES = 16 * MIB;
 
 export interface ParticipantAppOptions {
   /** host:port of the coordinator. */
@@ -111,11 +118,24 @@ class ParticipantDaemon {
   private readonly blobCache = new Map<string, Uint8Array>();
   private readonly log: Logger;
   private readonly guard: RoundGuard;
+  private readonly chain: SiteChain;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
     this.guard = new RoundGuard(options.state);
     this.log = options.logger.child({ site: options.siteId });
+    const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
+    this.chain = new SiteChain({
+      siteId: options.siteId,
+      signingKey: options.signingKey,
+      policy: options.policy,
+      trust: () => options.trust,
+      store: options.state,
+      origin: (taskHash) => origins.origin(taskHash),
+      fetchRecords: (after, maxRecords) => fetchCommitRecords(this.client, after, { maxRecords, maxRecordBytes: COMMIT_RECORD_MAX_BYTES }),
+      computeCommit: async (config, request) => (await this.context(config.taskHash)).training.computeCommit(config, request),
+      logger: this.log,
+    });
   }
 
   private newClient(): FederationClient {
@@ -265,6 +285,9 @@ class ParticipantDaemon {
           onCommitted: (_config, computation) => {
             this.latestModel = computation.newModel;
           },
+          checkRound: (roundConfig) => this.chain.checkRound(roundConfig),
+          onUnmasked: (round) => this.chain.unmasked(round),
+          onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
         });
         rounds.set(roundKey, session);
         // Prepare the task while the key exchange runs (download, plan, worker, data) when it is pinned.
@@ -274,31 +297,75 @@ class ParticipantDaemon {
         session.start(config);
         return;
       }
-      case 'abort':
-      case 'committed': {
+      case 'abort': {
         const roundKey = toHex(message.roundId);
         const session = rounds.get(roundKey);
         if (session === undefined) return;
-        if (message.kind === 'committed') {
-          session.committed(message.newModelHash);
-          void session.settled().then(() => this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' }));
-        } else {
-          session.stop(message.reason);
-          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
-        }
+        session.stop(message.reason);
+        this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         rounds.delete(roundKey);
+        return;
+      }
+      case 'committed': {
+        const roundKey = toHex(message.roundId);
+        const session = rounds.get(roundKey);
+        rounds.delete(roundKey);
+        // The record moves the chain head only if it is a valid link; model r+1 is kept only then.
+        const { roundId, newModelHash } = message;
+        void this.chain.committed(message.commitRecord).then(async (valid) => {
+          if (session === undefined) {
+            this.keepLateModel(valid, roundId, newModelHash);
+            return;
+          }
+          if (!valid) {
+            session.stop('COMMIT_RECORD_INVALID');
+            this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
+            return;
+          }
+          session.committed(newModelHash);
+          await session.settled();
+          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' });
+        });
         return;
       }
       case 'stage': {
         const stage = message.message;
         const session = rounds.get(toHex(stage.roundId));
         if (session === undefined) {
+          if (stage.stage === 'commit_request') {
+            this.lateCommit(call, stage);
+            return;
+          }
           this.log.debug({ stage: stage.stage }, 'message for a round this site is not in; ignoring it');
           return;
         }
         session.handle(stage);
       }
     }
+  }
+
+  /** A commit request for a round whose session this site lost: sign it from the kept context, or refuse. */
+  private lateCommit(call: SessionCall, request: CommitRequestMessage): void {
+    this.chain.lateCommit(request).then(
+      (signature) => {
+        if (signature === undefined) this.log.debug('commit request for a round this site did not unmask in; ignoring it');
+        else this.send(call, { kind: 'stage', message: signature });
+      },
+      (error: unknown) => {
+        const reason = isKnownError(error) ? error.reason : 'SITE_ERROR';
+        const detail = error instanceof Error ? error.message : String(error);
+        this.log.warn({ reason, detail }, 'refusing to sign the commit of the round this site unmasked in');
+        this.send(call, { kind: 'refusal', roundId: request.roundId, reason, message: detail });
+      },
+    );
+  }
+
+  /** A committed round this site signed outside a live session: keep its model r+1 once the record verified. */
+  private keepLateModel(valid: boolean, roundId: Uint8Array, newModelHash: Uint8Array): void {
+    const computation = this.chain.lateComputation(roundId);
+    if (!valid || computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) return;
+    this.latestModel = computation.newModel;
+    this.options.onRoundEnd?.({ roundId: toHex(roundId), outcome: 'committed' });
   }
 
   private send(call: SessionCall, message: SiteSessionMessage): void {

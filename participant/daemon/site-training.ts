@@ -20,7 +20,7 @@ import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import { nextModel } from '../../model/next-model.js';
-import { decodeServerOptimizerState } from '../../model/server-optimizer.js';
+import { decodePinnedOptimizerState } from '../chain/pinned-optimizer.js';
 import { decodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
 import type { TaskDocument } from '../../model/task.js';
@@ -120,7 +120,8 @@ export class SiteTraining {
     } catch (error) {
       throw new CommitComputationError((error as Error).message, { cause: error });
     }
-    const { spec, state } = decodeServerOptimizerState(await this.options.blobs.fetch(config.optimizerStateHash));
+    // The state names its optimiser; a pinned task allows only its own (participant/chain/pinned-optimizer.ts).
+    const { spec, state } = decodePinnedOptimizerState(await this.options.blobs.fetch(config.optimizerStateHash), this.options.task.serverOptimizer);
     const next = nextModel({ layout: this.options.plan, model: await this.globalModel(config), optimizer: spec, optimizerState: state, aggregate });
     return {
       newModel: next.modelBytes,

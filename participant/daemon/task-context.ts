@@ -6,13 +6,14 @@
 import type { Logger } from 'pino';
 import { toHex } from '../../crypto/bytes.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
-import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
+import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
+import { checkPinnedInitialModel } from '../../model/task-pin.js';
 import { Trainer, type Device } from '../trainer/index.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteTraining, type BlobSource, type SiteRandomness } from './site-training.js';
 
 export interface TaskContext {
-  readonly task: TaskDocument;
+  readonly task: PinnedTaskDocument;
   readonly plan: TrainingPlan;
   readonly trainer: Trainer;
   readonly training: SiteTraining;
@@ -37,10 +38,12 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   } catch (error) {
     throw new Error(`task ${toHex(hash)} is not a JSON task document`, { cause: error });
   }
-  const task = parseTaskDocument(document);
-  const forwardModel = task.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(task.model.modelSha256, 'hex')) : undefined;
-  if (taskHash(task, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
-  const plan = buildTrainingPlan(task, forwardModel);
+  const parsed = parseTaskDocument(document);
+  const forwardModel = parsed.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(parsed.model.modelSha256, 'hex')) : undefined;
+  if (taskHash(parsed, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
+  const plan = buildTrainingPlan(parsed, forwardModel);
+  // The chain starts at the initial model the task pins: the plan this site built must produce exactly it.
+  const task = checkPinnedInitialModel(parsed, plan, plan.initialParameters);
   const data = await loadSiteData(options.data, task);
   options.logger.info({ task: toHex(hash), model: task.model.kind, parameters: plan.initialParameters.length, trainExamples: data.train.count, testExamples: data.test.count }, 'task ready');
   const trainer = await Trainer.create({

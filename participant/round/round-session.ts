@@ -18,11 +18,13 @@ import type { Logger } from 'pino';
 import { isKnownError } from '../../proto/status.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggClient, type SecAggClientOptions } from '../../crypto/secagg/client.js';
+import { unmaskedRound, type UnmaskedRound } from '../../crypto/secagg/commit-resign.js';
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitHashes, CommitRequestMessage, MaskedInputMessage, ServerMessage } from '../../crypto/secagg/messages.js';
 import { checkRoundConfigAgainstPolicy } from '../../crypto/secagg/policy.js';
 import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
+import { keyListHash } from '../../crypto/secagg/transcript.js';
 import { updateWeight, type LocalUpdate } from '../../crypto/secagg/update-vector.js';
 import { refusalFor } from './refusal.js';
 import { siteDefenceError, type RoundGuard } from './round-guard.js';
@@ -66,6 +68,15 @@ export interface SiteRoundEnvironment {
   computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation>;
   /** The round committed: keep model r+1. */
   onCommitted?(config: RoundConfig, computation: CommitComputation): void;
+  /**
+   * The site's own checks of a RoundStart beyond its policy (participant/chain: the round must start from
+   * the verified chain head); runs before any key is made, and a rejection is the site's refusal.
+   */
+  checkRound?(config: RoundConfig): Promise<void>;
+  /** The site revealed its shares: what it needs to sign this round's commit later, public values only. */
+  onUnmasked?(round: UnmaskedRound): void;
+  /** The site signed this round's commit over `hashes`. */
+  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): void;
 }
 
 export type RoundSessionState = 'running' | 'finished' | 'failed';
@@ -81,6 +92,9 @@ export class RoundSession {
   private claimed = false;
   private commitRequested = false;
   private deadline: StageDeadline | undefined;
+  /** H(L) and U3 as this site accepted them, for onUnmasked. */
+  private acceptedKeyListHash: Uint8Array | undefined;
+  private acceptedSurvivors: readonly string[] | undefined;
   /** Serialises message handling: a stage never starts before the previous one finished. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -128,6 +142,7 @@ export class RoundSession {
       await this.environment.guard.admit(config);
       this.config = config;
       this.log.info({ participants: config.participants.length, threshold: config.reconstructionThreshold, degree: config.neighbourDegree, configHash: toHex(roundConfigHash(config)) }, 'round started');
+      await this.environment.checkRound?.(config);
       this.send({ kind: 'stage', message: this.client.advertiseKeys(config) });
     });
   }
@@ -141,6 +156,7 @@ export class RoundSession {
       switch (message.stage) {
         case 'key_list':
           this.send({ kind: 'stage', message: this.client.revealNonce(message) });
+          this.acceptedKeyListHash = keyListHash(message.entries);
           return;
         case 'graph':
           this.send({ kind: 'stage', message: this.client.shareKeys(message, new Date()) });
@@ -169,13 +185,18 @@ export class RoundSession {
         }
         case 'consistency_request':
           this.send({ kind: 'stage', message: this.client.consistencyCheck(message) });
+          this.acceptedSurvivors = [...message.survivors];
           return;
         case 'unmask_request': {
           const response = this.client.unmask(message);
           // From here on this site's input may enter an unmasked aggregate on the round's model (its
           // b-share helps remove its self-mask): record it before the answer leaves, never after.
-          await this.environment.guard.recordContribution(this.requireConfig());
+          const config = this.requireConfig();
+          await this.environment.guard.recordContribution(config);
           this.send({ kind: 'stage', message: response });
+          if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
+            this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
+          }
           return;
         }
         case 'commit_request': {
@@ -184,6 +205,7 @@ export class RoundSession {
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
+          this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
           this.send({ kind: 'stage', message: signature });
           return;
         }

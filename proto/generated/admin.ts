@@ -5,6 +5,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 import type { AdminClient as _fedgate_v1_AdminClient, AdminDefinition as _fedgate_v1_AdminDefinition } from './fedgate/v1/Admin.js';
 import type { AdvertiseKeys as _fedgate_v1_AdvertiseKeys, AdvertiseKeys__Output as _fedgate_v1_AdvertiseKeys__Output } from './fedgate/v1/AdvertiseKeys.js';
 import type { Capabilities as _fedgate_v1_Capabilities, Capabilities__Output as _fedgate_v1_Capabilities__Output } from './fedgate/v1/Capabilities.js';
+import type { CommitRecordEntry as _fedgate_v1_CommitRecordEntry, CommitRecordEntry__Output as _fedgate_v1_CommitRecordEntry__Output } from './fedgate/v1/CommitRecordEntry.js';
 import type { CommitRequest as _fedgate_v1_CommitRequest, CommitRequest__Output as _fedgate_v1_CommitRequest__Output } from './fedgate/v1/CommitRequest.js';
 import type { CommitSignature as _fedgate_v1_CommitSignature, CommitSignature__Output as _fedgate_v1_CommitSignature__Output } from './fedgate/v1/CommitSignature.js';
 import type { CommittedRound as _fedgate_v1_CommittedRound, CommittedRound__Output as _fedgate_v1_CommittedRound__Output } from './fedgate/v1/CommittedRound.js';
@@ -15,6 +16,7 @@ import type { CoordinatorMessage as _fedgate_v1_CoordinatorMessage, CoordinatorM
 import type { DataChunk as _fedgate_v1_DataChunk, DataChunk__Output as _fedgate_v1_DataChunk__Output } from './fedgate/v1/DataChunk.js';
 import type { DownloadModelRequest as _fedgate_v1_DownloadModelRequest, DownloadModelRequest__Output as _fedgate_v1_DownloadModelRequest__Output } from './fedgate/v1/DownloadModelRequest.js';
 import type { FederationClient as _fedgate_v1_FederationClient, FederationDefinition as _fedgate_v1_FederationDefinition } from './fedgate/v1/Federation.js';
+import type { GetCommitRecordsRequest as _fedgate_v1_GetCommitRecordsRequest, GetCommitRecordsRequest__Output as _fedgate_v1_GetCommitRecordsRequest__Output } from './fedgate/v1/GetCommitRecordsRequest.js';
 import type { GetModelRequest as _fedgate_v1_GetModelRequest, GetModelRequest__Output as _fedgate_v1_GetModelRequest__Output } from './fedgate/v1/GetModelRequest.js';
 import type { GetStatusRequest as _fedgate_v1_GetStatusRequest, GetStatusRequest__Output as _fedgate_v1_GetStatusRequest__Output } from './fedgate/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _fedgate_v1_GetStatusResponse, GetStatusResponse__Output as _fedgate_v1_GetStatusResponse__Output } from './fedgate/v1/GetStatusResponse.js';
@@ -75,6 +77,7 @@ export interface ProtoGrpcType {
       Admin: SubtypeConstructor<typeof grpc.Client, _fedgate_v1_AdminClient> & { service: _fedgate_v1_AdminDefinition }
       AdvertiseKeys: MessageTypeDefinition<_fedgate_v1_AdvertiseKeys, _fedgate_v1_AdvertiseKeys__Output>
       Capabilities: MessageTypeDefinition<_fedgate_v1_Capabilities, _fedgate_v1_Capabilities__Output>
+      CommitRecordEntry: MessageTypeDefinition<_fedgate_v1_CommitRecordEntry, _fedgate_v1_CommitRecordEntry__Output>
       CommitRequest: MessageTypeDefinition<_fedgate_v1_CommitRequest, _fedgate_v1_CommitRequest__Output>
       CommitSignature: MessageTypeDefinition<_fedgate_v1_CommitSignature, _fedgate_v1_CommitSignature__Output>
       CommittedRound: MessageTypeDefinition<_fedgate_v1_CommittedRound, _fedgate_v1_CommittedRound__Output>
@@ -88,6 +91,7 @@ export interface ProtoGrpcType {
        * The service a coordinator offers to participant daemons (certificate role "participant").
        */
       Federation: SubtypeConstructor<typeof grpc.Client, _fedgate_v1_FederationClient> & { service: _fedgate_v1_FederationDefinition }
+      GetCommitRecordsRequest: MessageTypeDefinition<_fedgate_v1_GetCommitRecordsRequest, _fedgate_v1_GetCommitRecordsRequest__Output>
       GetModelRequest: MessageTypeDefinition<_fedgate_v1_GetModelRequest, _fedgate_v1_GetModelRequest__Output>
       GetStatusRequest: MessageTypeDefinition<_fedgate_v1_GetStatusRequest, _fedgate_v1_GetStatusRequest__Output>
       GetStatusResponse: MessageTypeDefinition<_fedgate_v1_GetStatusResponse, _fedgate_v1_GetStatusResponse__Output>

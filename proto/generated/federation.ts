@@ -4,6 +4,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { AdvertiseKeys as _fedgate_v1_AdvertiseKeys, AdvertiseKeys__Output as _fedgate_v1_AdvertiseKeys__Output } from './fedgate/v1/AdvertiseKeys.js';
 import type { Capabilities as _fedgate_v1_Capabilities, Capabilities__Output as _fedgate_v1_Capabilities__Output } from './fedgate/v1/Capabilities.js';
+import type { CommitRecordEntry as _fedgate_v1_CommitRecordEntry, CommitRecordEntry__Output as _fedgate_v1_CommitRecordEntry__Output } from './fedgate/v1/CommitRecordEntry.js';
 import type { CommitRequest as _fedgate_v1_CommitRequest, CommitRequest__Output as _fedgate_v1_CommitRequest__Output } from './fedgate/v1/CommitRequest.js';
 import type { CommitSignature as _fedgate_v1_CommitSignature, CommitSignature__Output as _fedgate_v1_CommitSignature__Output } from './fedgate/v1/CommitSignature.js';
 import type { ConsistencyRequest as _fedgate_v1_ConsistencyRequest, ConsistencyRequest__Output as _fedgate_v1_ConsistencyRequest__Output } from './fedgate/v1/ConsistencyRequest.js';
@@ -13,6 +14,7 @@ import type { CoordinatorMessage as _fedgate_v1_CoordinatorMessage, CoordinatorM
 import type { DataChunk as _fedgate_v1_DataChunk, DataChunk__Output as _fedgate_v1_DataChunk__Output } from './fedgate/v1/DataChunk.js';
 import type { DownloadModelRequest as _fedgate_v1_DownloadModelRequest, DownloadModelRequest__Output as _fedgate_v1_DownloadModelRequest__Output } from './fedgate/v1/DownloadModelRequest.js';
 import type { FederationClient as _fedgate_v1_FederationClient, FederationDefinition as _fedgate_v1_FederationDefinition } from './fedgate/v1/Federation.js';
+import type { GetCommitRecordsRequest as _fedgate_v1_GetCommitRecordsRequest, GetCommitRecordsRequest__Output as _fedgate_v1_GetCommitRecordsRequest__Output } from './fedgate/v1/GetCommitRecordsRequest.js';
 import type { Graph as _fedgate_v1_Graph, Graph__Output as _fedgate_v1_Graph__Output } from './fedgate/v1/Graph.js';
 import type { Heartbeat as _fedgate_v1_Heartbeat, Heartbeat__Output as _fedgate_v1_Heartbeat__Output } from './fedgate/v1/Heartbeat.js';
 import type { Hello as _fedgate_v1_Hello, Hello__Output as _fedgate_v1_Hello__Output } from './fedgate/v1/Hello.js';
@@ -53,6 +55,7 @@ export interface ProtoGrpcType {
     v1: {
       AdvertiseKeys: MessageTypeDefinition<_fedgate_v1_AdvertiseKeys, _fedgate_v1_AdvertiseKeys__Output>
       Capabilities: MessageTypeDefinition<_fedgate_v1_Capabilities, _fedgate_v1_Capabilities__Output>
+      CommitRecordEntry: MessageTypeDefinition<_fedgate_v1_CommitRecordEntry, _fedgate_v1_CommitRecordEntry__Output>
       CommitRequest: MessageTypeDefinition<_fedgate_v1_CommitRequest, _fedgate_v1_CommitRequest__Output>
       CommitSignature: MessageTypeDefinition<_fedgate_v1_CommitSignature, _fedgate_v1_CommitSignature__Output>
       ConsistencyRequest: MessageTypeDefinition<_fedgate_v1_ConsistencyRequest, _fedgate_v1_ConsistencyRequest__Output>
@@ -65,6 +68,7 @@ export interface ProtoGrpcType {
        * The service a coordinator offers to participant daemons (certificate role "participant").
        */
       Federation: SubtypeConstructor<typeof grpc.Client, _fedgate_v1_FederationClient> & { service: _fedgate_v1_FederationDefinition }
+      GetCommitRecordsRequest: MessageTypeDefinition<_fedgate_v1_GetCommitRecordsRequest, _fedgate_v1_GetCommitRecordsRequest__Output>
       Graph: MessageTypeDefinition<_fedgate_v1_Graph, _fedgate_v1_Graph__Output>
       Heartbeat: MessageTypeDefinition<_fedgate_v1_Heartbeat, _fedgate_v1_Heartbeat__Output>
       Hello: MessageTypeDefinition<_fedgate_v1_Hello, _fedgate_v1_Hello__Output>

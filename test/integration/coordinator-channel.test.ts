@@ -44,6 +44,7 @@ async function startServer(coordinator: IssuedCertificate): Promise<number> {
       sendModel(call, model).catch((error: unknown) => failStream(call, error));
     },
     UploadMaskedInput: (_call, callback) => callback({ code: 12, details: 'not part of this test' }),
+    GetCommitRecords: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'not part of this test')),
   };
   server.addService(federationProtocol().federationService, handlers);
   const port = await bindServer(server, '127.0.0.1:0', serverCredentials({ caPem: pki.ca.certificatePem, certPem: coordinator.certificatePem, keyPem: coordinator.privateKeyPem }));

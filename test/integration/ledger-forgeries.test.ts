@@ -10,7 +10,10 @@
  *  - U3 within U and L: a survivor outside the round's U, or outside its key list L;
  *  - model recomputation: a new model (or optimiser state) the aggregate does not produce;
  *  - previous-model link: round 2 starting from another model than round 1 produced, consistently
- *    recomputed and signed.
+ *    recomputed and signed;
+ *  - the chain from the task (crypto/secagg/commit-chain.ts, the link check sites use too): round 1 not
+ *    starting from the task's pinned initial model, a round counter that does not increase, a task hash
+ *    that changes, a server-optimiser state that is not the one the previous round produced.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { commitmentOf } from '../../crypto/secagg/transcript.js';
 import { verifyLedger, type VerifyLedgerResult } from '../../coordinator/audit/verify-ledger.js';
-import type { CommitBody } from '../../coordinator/federation/commit-json.js';
+import type { CommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import { encodeServerOptimizerState } from '../../model/server-optimizer.js';
 import { subset } from '../../participant/data/dataset.js';
 import { loadDigits } from '../../participant/data/digits.js';
@@ -197,5 +200,63 @@ describe('fedgate verify catches, with its own message,', () => {
     expect(forged.newModelHash).not.toBe(round2.newModelHash);
     expect(toHex(commitOf(forged).config.modelHash)).toBe(start);
     expectProblem(await verifyWith(state, 2, forged), 2, new RegExp(`^round 2 starts from model ${start.slice(0, 16)}\\.\\.\\., but round 1 produced ${round1.newModelHash.slice(0, 16)}\\.\\.\\.$`));
+  });
+});
+
+describe('fedgate verify follows the chain from the task, and catches', () => {
+  it("a round 1 that does not start from the task's pinned initial model", async () => {
+    const state = await copyState();
+    const round1 = bodies[0] as CommitBody;
+    // Trap weights of the coordinator's choosing: the initial model with one weight moved, consistently
+    // recomputed and signed by every survivor.
+    const trap = await storeAlteredModel(state, round1.previousModelHash, 0.5);
+    const { config } = commitOf(round1);
+    const trapped = { ...config, modelHash: fromHex(trap) };
+    const next = await storeNextModel(state, trapped, trap, round1.aggregateHash);
+    const forged = forgeCommit(
+      round1,
+      (record) => ({ ...record, config: trapped, hashes: { ...record.hashes, previousModelHash: fromHex(trap), newModelHash: fromHex(next.newModelHash), optimizerStateHash: fromHex(next.optimizerStateHash) } }),
+      survivorsOf(round1),
+    );
+    expectProblem(await verifyWith(state, 1, forged), 1, new RegExp(`^round 1 starts from model ${trap.slice(0, 16)}\\.\\.\\., but the task pins initial model ${round1.previousModelHash.slice(0, 16)}\\.\\.\\.$`));
+  });
+
+  it('a round counter that does not increase', async () => {
+    const [round1, round2] = bodies as [CommitBody, CommitBody];
+    const { config } = commitOf(round2);
+    // Round 2 under round 1's counter (a fresh nonce, so the round id itself is new).
+    const roundId = new Uint8Array(config.roundId);
+    roundId.set(commitOf(round1).config.roundId.subarray(0, 8), 0);
+    roundId.set(randomBytes(16), 8);
+    const forged = forgeCommit(round2, (record) => ({ ...record, config: { ...config, roundId } }), survivorsOf(round2));
+    expectProblem(await verifyWith(await copyState(), 2, forged), 2, new RegExp(`^round counter ${round1.roundCounter} is not above ${round1.roundCounter}, the counter of the chain head$`));
+  });
+
+  it('a task hash that changes between rounds', async () => {
+    const round2 = bodies[1] as CommitBody;
+    const { config } = commitOf(round2);
+    const otherTask = new Uint8Array(randomBytes(32));
+    const forged = forgeCommit(round2, (record) => ({ ...record, config: { ...config, taskHash: otherTask } }), survivorsOf(round2));
+    expectProblem(await verifyWith(await copyState(), 2, forged), 2, new RegExp(`^the round trains task ${toHex(otherTask)}, the chain's task is ${toHex(config.taskHash)}$`));
+  });
+
+  it("a round whose server-optimiser state is not the previous round's", async () => {
+    const state = await copyState();
+    const [round1, round2] = bodies as [CommitBody, CommitBody];
+    // Another learning rate: a state nobody committed, and round 2 consistently recomputed from it.
+    const swapped = await storeBlob(state, encodeServerOptimizerState({ kind: 'fedavg', learningRate: 0.001 }, { velocity: new Float32Array(0) }));
+    const { config } = commitOf(round2);
+    const restarted = { ...config, optimizerStateHash: fromHex(swapped) };
+    const next = await storeNextModel(state, restarted, round2.previousModelHash, round2.aggregateHash);
+    const forged = forgeCommit(
+      round2,
+      (record) => ({ ...record, config: restarted, hashes: { ...record.hashes, newModelHash: fromHex(next.newModelHash), optimizerStateHash: fromHex(next.optimizerStateHash) } }),
+      survivorsOf(round2),
+    );
+    expectProblem(
+      await verifyWith(state, 2, forged),
+      2,
+      new RegExp(`^round 2 starts from server-optimiser state ${swapped.slice(0, 16)}\\.\\.\\., but round 1 produced ${round1.optimizerStateHash.slice(0, 16)}\\.\\.\\.$`),
+    );
   });
 });

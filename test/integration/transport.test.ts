@@ -140,6 +140,7 @@ beforeAll(async () => {
   const server = createFedgateServer({ access });
   const handlers: FederationHandlers = {
     Session: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'Session is not part of this test')),
+    GetCommitRecords: (call) => failStream(call, new FedgateError('UNIMPLEMENTED', 'GetCommitRecords is not part of this test')),
     DownloadModel: (call) => {
       const model = models.get(call.request.modelHash.toString('hex'));
       if (model === undefined) {

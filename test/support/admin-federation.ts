@@ -14,7 +14,8 @@ import { caDirectoryAuthority } from '../../cli/commands/admin-ca.js';
 import { OperatorClient } from '../../proto/admin-client.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
 import { fromHex } from '../../crypto/bytes.js';
-import { parseTaskDocument, taskHash, type TaskDocument } from '../../model/task.js';
+import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
+import { pinTask } from '../../model/task-pin.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { SiteStateStore } from '../../participant/state/index.js';
 import { createTempDirectory, type TempDirectory } from './pki.js';
@@ -22,7 +23,7 @@ import { DIGITS_MLP_TASK } from './in-memory-federation.js';
 import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
 
 /** The shared digits task with a logistic-regression model (fast rounds for Admin tests). */
-export const LOGREG_DIGITS_TASK: TaskDocument = parseTaskDocument({ ...DIGITS_MLP_TASK, model: { kind: 'logreg', inputShape: [64], classes: 10 } });
+export const LOGREG_DIGITS_TASK: PinnedTaskDocument = pinTask(parseTaskDocument({ ...DIGITS_MLP_TASK, model: { kind: 'logreg', inputShape: [64], classes: 10 }, initialModel: undefined }));
 
 export interface Credentials {
   readonly name: string;
@@ -102,7 +103,6 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         secureAggregation: true,
         secagg: { clipBound: 1, maxWeight: 1000, maxEvalExamples: 1000, maxLossPerExample: 50 },
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
-        serverOptimizer: { kind: 'fedavg', learningRate: 1 },
         logger,
         heartbeatIntervalMs: 60_000,
       });

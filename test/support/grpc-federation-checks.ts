@@ -16,7 +16,7 @@ import type { RoundConfig } from '../../crypto/secagg/config.js';
 import { encodeSiteIdSet } from '../../crypto/secagg/fields.js';
 import { commitTranscript, keyListHash, roundContext } from '../../crypto/secagg/transcript.js';
 import { canonicalMessage, verifyMessage } from '../../crypto/signature.js';
-import type { CommitBody } from '../../coordinator/federation/commit-json.js';
+import type { CommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import { GENESIS_HASH, recordHash, type LedgerRecord } from '../../coordinator/state/ledger.js';
 import type { TrainingPlan } from '../../model/plan.js';
 import { decodeWeights } from '../../model/weight-codec.js';

@@ -25,11 +25,12 @@ import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import type { StageDeadlines } from '../../crypto/secagg/config.js';
 import type { IssuedCertificate } from '../../certs/index.js';
 import type { RoundEvent } from '../../coordinator/federation/federation.js';
-import type { CommitBody } from '../../coordinator/federation/commit-json.js';
+import type { CommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
 import type { LedgerRecord } from '../../coordinator/state/ledger.js';
-import { taskHash, type TaskDocument } from '../../model/task.js';
+import { taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/task.js';
+import { pinTask } from '../../model/task-pin.js';
 import { startParticipant, type LocalUpdateEvent, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
 import { SiteStateStore } from '../../participant/state/index.js';
@@ -177,6 +178,8 @@ export class GrpcFederation {
   private readonly eventListeners = new Set<() => void>();
   private readonly caPem: string;
   private readonly taskHashHex: string;
+  /** The task as the coordinator runs it: pinned (initial model hash and server optimiser filled in). */
+  readonly task: PinnedTaskDocument;
   private coordinatorValue: RunningCoordinator | undefined;
 
   private constructor(
@@ -188,7 +191,8 @@ export class GrpcFederation {
     private readonly siteStates: ReadonlyMap<string, SiteStateStore>,
   ) {
     this.caPem = options.pki.ca.certificatePem;
-    this.taskHashHex = taskHash(options.task ?? DIGITS_MLP_TASK);
+    this.task = pinTask(options.task ?? DIGITS_MLP_TASK);
+    this.taskHashHex = taskHash(this.task);
   }
 
   static async start(options: GrpcFederationOptions): Promise<GrpcFederation> {
@@ -441,7 +445,7 @@ export class GrpcFederation {
       tls: { caPem: this.caPem, certPem: options.pki.coordinator.certificatePem, keyPem: options.pki.coordinator.privateKeyPem },
       revokedSerials: options.revokedSerials ?? [],
       stateDirectory: this.state.path,
-      task: options.task ?? DIGITS_MLP_TASK,
+      task: this.task,
       rounds: options.rounds,
       // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
       participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
@@ -455,7 +459,6 @@ export class GrpcFederation {
         maxLossPerExample: 50,
       },
       deadlines,
-      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
     });

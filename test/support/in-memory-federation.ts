@@ -14,7 +14,7 @@ import { Federation, type SiteDirectory } from '../../coordinator/federation/fed
 import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
-import { buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../model/index.js';
+import { buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, pinTask, taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/index.js';
 import type { Dataset } from '../../participant/data/dataset.js';
 import { SiteTraining } from '../../participant/daemon/site-training.js';
 import { RoundGuard } from '../../participant/round/round-guard.js';
@@ -24,7 +24,8 @@ import { Trainer } from '../../participant/trainer/index.js';
 import { cachedFederation, type TestFederation } from './secagg-sim.js';
 import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
 
-export const DIGITS_MLP_TASK: TaskDocument = parseTaskDocument({
+/** Pinned (model/task-pin.ts): it names its initial model hash and the server optimiser, FedAvg with learning rate 1. */
+export const DIGITS_MLP_TASK: PinnedTaskDocument = pinTask(parseTaskDocument({
   formatVersion: 1,
   model: { kind: 'mlp', inputShape: [64], hidden: [32], classes: 10 },
   loss: 'cross_entropy',
@@ -33,7 +34,7 @@ export const DIGITS_MLP_TASK: TaskDocument = parseTaskDocument({
   labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   optimizer: { kind: 'sgd', learningRate: 0.1 },
   training: { epochs: 1, batchSize: 32, proximalMu: 0, seed: 7 },
-});
+}));
 
 export interface InMemorySiteData {
   readonly train: Dataset;
@@ -71,7 +72,7 @@ export interface InMemoryFederation {
 }
 
 export async function createInMemoryFederation(options: InMemoryOptions): Promise<InMemoryFederation> {
-  const task = options.task ?? DIGITS_MLP_TASK;
+  const task = pinTask(options.task ?? DIGITS_MLP_TASK);
   const plan = buildTrainingPlan(task);
   const logger = options.logger ?? pino({ level: 'silent' });
   const testFederation = cachedFederation(options.sites.length, 'mem-');
@@ -179,7 +180,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
         maxLossPerExample: 50,
       },
       deadlines: { ...DEFAULT_DEADLINES, advertiseKeysMs: deadline, shareKeysMs: deadline, maskedInputMs: options.maskedInputDeadlineMs ?? 60_000, consistencyCheckMs: deadline, unmaskMs: deadline, commitMs: deadline },
-      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+      serverOptimizer: task.serverOptimizer,
     },
     taskBytes: canonicalTaskBytes(task),
     taskHash: hash,

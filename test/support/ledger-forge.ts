@@ -4,7 +4,7 @@
  * transcript, and re-chain every record hash. What `fedgate verify` must then catch is the one check the
  * forgery breaks - not a broken hash chain, a stale digest or a signature over other bytes.
  *
- * Bodies are encoded with the coordinator's own commitBody/parseCommitBody, so a forged record has exactly
+ * Bodies are encoded with the shared commitBody/parseCommitBody (crypto/secagg/commit-record-codec.ts), so a forged record has exactly
  * the production format; forging with no edit and the original signers gives a ledger that verifies.
  */
 import type { KeyObject } from 'node:crypto';
@@ -17,7 +17,7 @@ import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { CommitRecord, CommitSignatureRecord } from '../../crypto/secagg/server-commit.js';
 import { commitTranscript, keyListHash, roundContext } from '../../crypto/secagg/transcript.js';
 import { signMessage } from '../../crypto/signature.js';
-import { commitBody, parseCommitBody, type CommitBody, type RoundMetrics } from '../../coordinator/federation/commit-json.js';
+import { commitBody, parseCommitBody, type CommitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
 import type { JsonValue } from '../../coordinator/state/canonical-json.js';
 import { GENESIS_HASH, LEDGER_FORMAT_VERSION, readLedgerDirectory, recordHash } from '../../coordinator/state/ledger.js';
 import { ModelStore } from '../../coordinator/state/model-store.js';
@@ -37,7 +37,7 @@ export async function readCommitBodies(stateDirectory: string): Promise<CommitBo
   return records.map((record) => parseCommitBody(record.body, `record ${record.sequence}`).body);
 }
 
-/** The CommitRecord a body holds (H(RoundConfig) recomputed from the stored config, as the verifier does). */
+/** The CommitRecord a body holds (digests as recorded; the verifier recomputes and compares them). */
 export function commitOf(body: CommitBody): CommitRecord {
   return parseCommitBody(body as unknown as JsonValue, 'forged body').record;
 }

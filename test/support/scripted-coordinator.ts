@@ -32,6 +32,7 @@ export async function startScriptedCoordinator(pki: TestPki, handlers: Partial<F
     Session: handlers.Session ?? ((call) => failStream(call, unimplemented('Session'))),
     DownloadModel: handlers.DownloadModel ?? ((call) => failStream(call, unimplemented('DownloadModel'))),
     UploadMaskedInput: handlers.UploadMaskedInput ?? ((_call, callback) => callback(toGrpcStatus(unimplemented('UploadMaskedInput')))),
+    GetCommitRecords: handlers.GetCommitRecords ?? ((call) => failStream(call, unimplemented('GetCommitRecords'))),
   };
   server.addService(federationProtocol().federationService, all);
   const port = await bindServer(

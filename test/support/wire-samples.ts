@@ -90,7 +90,7 @@ export const COORDINATOR_TRAFFIC_SAMPLES: readonly Exclude<CoordinatorSessionTra
   { kind: 'hello_reply', reply: { protocolVersion: 1, fedgateVersion: '0.1.0', federationId: 'fed', siteId: 'site-a', heartbeatIntervalMs: 5000 } },
   { kind: 'heartbeat', heartbeat: { sequence: 1, sentAtUnixMs: 0 } },
   { kind: 'abort', roundId: ROUND_ID, reason: 'TOO_FEW_SURVIVORS', message: '2 of 4 sites left' },
-  { kind: 'committed', roundId: ROUND_ID, sequence: 12, newModelHash: bytes(32), signatures: 3 },
+  { kind: 'committed', roundId: ROUND_ID, sequence: 12, newModelHash: bytes(32), signatures: 3, commitRecord: bytes(700) },
   ...SERVER_STAGE_SAMPLES.map((message) => ({ kind: 'stage' as const, message })),
 ];
 

@@ -35,7 +35,7 @@ describe('the loaded protocol', () => {
   const { federationService, packageDefinition } = federationProtocol();
 
   it('defines the three Federation methods with their streaming shapes', () => {
-    expect(Object.keys(federationService).sort()).toEqual(['DownloadModel', 'Session', 'UploadMaskedInput']);
+    expect(Object.keys(federationService).sort()).toEqual(['DownloadModel', 'GetCommitRecords', 'Session', 'UploadMaskedInput']);
     expect([federationService.Session?.requestStream, federationService.Session?.responseStream]).toEqual([true, true]);
     expect([federationService.DownloadModel?.requestStream, federationService.DownloadModel?.responseStream]).toEqual([false, true]);
     expect([federationService.UploadMaskedInput?.requestStream, federationService.UploadMaskedInput?.responseStream]).toEqual([true, false]);

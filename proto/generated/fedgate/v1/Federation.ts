@@ -3,8 +3,10 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { CommitRecordEntry as _fedgate_v1_CommitRecordEntry, CommitRecordEntry__Output as _fedgate_v1_CommitRecordEntry__Output } from '../../fedgate/v1/CommitRecordEntry.js';
 import type { CoordinatorMessage as _fedgate_v1_CoordinatorMessage, CoordinatorMessage__Output as _fedgate_v1_CoordinatorMessage__Output } from '../../fedgate/v1/CoordinatorMessage.js';
 import type { DownloadModelRequest as _fedgate_v1_DownloadModelRequest, DownloadModelRequest__Output as _fedgate_v1_DownloadModelRequest__Output } from '../../fedgate/v1/DownloadModelRequest.js';
+import type { GetCommitRecordsRequest as _fedgate_v1_GetCommitRecordsRequest, GetCommitRecordsRequest__Output as _fedgate_v1_GetCommitRecordsRequest__Output } from '../../fedgate/v1/GetCommitRecordsRequest.js';
 import type { ModelChunk as _fedgate_v1_ModelChunk, ModelChunk__Output as _fedgate_v1_ModelChunk__Output } from '../../fedgate/v1/ModelChunk.js';
 import type { ParticipantMessage as _fedgate_v1_ParticipantMessage, ParticipantMessage__Output as _fedgate_v1_ParticipantMessage__Output } from '../../fedgate/v1/ParticipantMessage.js';
 import type { UploadAck as _fedgate_v1_UploadAck, UploadAck__Output as _fedgate_v1_UploadAck__Output } from '../../fedgate/v1/UploadAck.js';
@@ -28,6 +30,23 @@ export interface FederationClient extends grpc.Client {
    */
   downloadModel(argument: _fedgate_v1_DownloadModelRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_ModelChunk__Output>;
   downloadModel(argument: _fedgate_v1_DownloadModelRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_ModelChunk__Output>;
+  
+  /**
+   * The ledger's commit records of the rounds whose counter is above after_round_counter, in ledger
+   * order, at most max_records of them: what a site that joined late or lost its state verifies, link by
+   * link from the task's pinned initial model, before it trains. Ask again after the last counter
+   * received until fewer than max_records arrive.
+   */
+  GetCommitRecords(argument: _fedgate_v1_GetCommitRecordsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_CommitRecordEntry__Output>;
+  GetCommitRecords(argument: _fedgate_v1_GetCommitRecordsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_CommitRecordEntry__Output>;
+  /**
+   * The ledger's commit records of the rounds whose counter is above after_round_counter, in ledger
+   * order, at most max_records of them: what a site that joined late or lost its state verifies, link by
+   * link from the task's pinned initial model, before it trains. Ask again after the last counter
+   * received until fewer than max_records arrive.
+   */
+  getCommitRecords(argument: _fedgate_v1_GetCommitRecordsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_CommitRecordEntry__Output>;
+  getCommitRecords(argument: _fedgate_v1_GetCommitRecordsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_CommitRecordEntry__Output>;
   
   /**
    * The participant's long-lived control stream. The first message must be a Hello; the coordinator
@@ -83,6 +102,14 @@ export interface FederationHandlers extends grpc.UntypedServiceImplementation {
   DownloadModel: grpc.handleServerStreamingCall<_fedgate_v1_DownloadModelRequest__Output, _fedgate_v1_ModelChunk>;
   
   /**
+   * The ledger's commit records of the rounds whose counter is above after_round_counter, in ledger
+   * order, at most max_records of them: what a site that joined late or lost its state verifies, link by
+   * link from the task's pinned initial model, before it trains. Ask again after the last counter
+   * received until fewer than max_records arrive.
+   */
+  GetCommitRecords: grpc.handleServerStreamingCall<_fedgate_v1_GetCommitRecordsRequest__Output, _fedgate_v1_CommitRecordEntry>;
+  
+  /**
    * The participant's long-lived control stream. The first message must be a Hello; the coordinator
    * answers with a HelloReply or ends the call with FAILED_PRECONDITION naming what differs
    * (protocol version, opset, task hash ...). Afterwards both sides send heartbeats and round messages
@@ -103,6 +130,7 @@ export interface FederationHandlers extends grpc.UntypedServiceImplementation {
 
 export interface FederationDefinition extends grpc.ServiceDefinition {
   DownloadModel: MethodDefinition<_fedgate_v1_DownloadModelRequest, _fedgate_v1_ModelChunk, _fedgate_v1_DownloadModelRequest__Output, _fedgate_v1_ModelChunk__Output>
+  GetCommitRecords: MethodDefinition<_fedgate_v1_GetCommitRecordsRequest, _fedgate_v1_CommitRecordEntry, _fedgate_v1_GetCommitRecordsRequest__Output, _fedgate_v1_CommitRecordEntry__Output>
   Session: MethodDefinition<_fedgate_v1_ParticipantMessage, _fedgate_v1_CoordinatorMessage, _fedgate_v1_ParticipantMessage__Output, _fedgate_v1_CoordinatorMessage__Output>
   UploadMaskedInput: MethodDefinition<_fedgate_v1_UploadMaskedInputRequest, _fedgate_v1_UploadAck, _fedgate_v1_UploadMaskedInputRequest__Output, _fedgate_v1_UploadAck__Output>
 }

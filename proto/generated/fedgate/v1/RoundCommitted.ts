@@ -4,21 +4,37 @@
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * The round committed: what the ledger recorded, for the site's own log.
+ * The round committed: what the ledger recorded. The site verifies commit_record as the next link of its
+ * chain of commit records (CA, CRL, quorum, its own policy; docs/protocol.md "The chain of commit
+ * records") before it keeps model r+1 or moves its chain head; sequence, new_model_hash and signatures
+ * are for its log.
  */
 export interface RoundCommitted {
   'roundId'?: (Buffer | Uint8Array | string);
   'sequence'?: (number | string | Long);
   'newModelHash'?: (Buffer | Uint8Array | string);
   'signatures'?: (number);
+  /**
+   * The quorum-signed commit record: its canonical bytes (UTF-8 JSON, sorted keys, no whitespace), exactly
+   * the ledger record's body.
+   */
+  'commitRecord'?: (Buffer | Uint8Array | string);
 }
 
 /**
- * The round committed: what the ledger recorded, for the site's own log.
+ * The round committed: what the ledger recorded. The site verifies commit_record as the next link of its
+ * chain of commit records (CA, CRL, quorum, its own policy; docs/protocol.md "The chain of commit
+ * records") before it keeps model r+1 or moves its chain head; sequence, new_model_hash and signatures
+ * are for its log.
  */
 export interface RoundCommitted__Output {
   'roundId': (Buffer);
   'sequence': (number);
   'newModelHash': (Buffer);
   'signatures': (number);
+  /**
+   * The quorum-signed commit record: its canonical bytes (UTF-8 JSON, sorted keys, no whitespace), exactly
+   * the ledger record's body.
+   */
+  'commitRecord': (Buffer);
 }

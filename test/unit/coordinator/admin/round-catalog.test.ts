@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RoundCatalog, SUMMARY_CACHE_SIZE } from '../../../../coordinator/admin/round-catalog.js';
-import { COMMIT_BODY_KIND, type CommitBody } from '../../../../coordinator/federation/commit-json.js';
+import { COMMIT_BODY_KIND, type CommitBody } from '../../../../crypto/secagg/commit-record-codec.js';
 import { Ledger } from '../../../../coordinator/state/ledger.js';
 import { encodeRoundConfig } from '../../../../crypto/secagg/config-codec.js';
 import { testRoundConfig } from '../../../support/secagg-sim.js';
