@@ -146,14 +146,17 @@ export class AttackedSites {
   /** Stops a site's daemon and starts it again on the state directory `state` says; waits until it is connected. */
   async restart(siteId: string, state: StateOnRestart): Promise<void> {
     const site = this.site(siteId);
+    const { coordinator } = this.options;
     await site.daemon?.stop();
     site.daemon = undefined;
+    // The coordinator must have seen the old session end, or the new one would be mistaken for it.
+    await coordinator.until(() => !coordinator.connected().includes(siteId), 10_000, () => `${siteId}'s old session to end`);
     if (state !== 'keep') {
       site.stateDirectory = site.nextStateDirectory();
       if (state === 'rollback') await cp(site.snapshotDirectory, site.stateDirectory, { recursive: true });
     }
     await this.launch(site);
-    await this.options.coordinator.waitForSites([siteId], 20_000);
+    await coordinator.waitForSites([siteId], 20_000);
   }
 
   /** The update `siteId` trained in round `roundId`. */

@@ -14,7 +14,7 @@ import type { ServerDuplexStream, ServerReadableStream, ServerWritableStream, se
 import { toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { sha256 } from '../../crypto/hash.js';
-import { createRoundConfig, defaultThreshold, makeRoundId, roundCounter, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
+import { createRoundConfig, defaultThreshold, makeRoundId, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 import { buildTrainingPlan, canonicalTaskBytes, taskHash, type TaskDocument, type TrainingPlan } from '../../model/index.js';
 import { encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerSpec } from '../../model/server-optimizer.js';
@@ -323,23 +323,19 @@ export class MaliciousCoordinator implements RoundHost {
       call.end();
     });
     call.on('data', (wire: ParticipantMessage__Output) => {
-      try {
-        if (wire.payload === 'hello') {
+      if (wire.payload === 'hello') {
+        try {
           decodeSiteHello(wire);
-          this.sites.set(siteId, { call, certificate });
-          const intervalMs = this.options.heartbeatIntervalMs ?? 2000;
-          call.write(
-            encodeCoordinatorMessage({
-              kind: 'hello_reply',
-              reply: { protocolVersion: PROTOCOL_VERSION, fedgateVersion: 'malicious-harness', federationId: this.options.federationId, siteId, heartbeatIntervalMs: intervalMs },
-            }),
-          );
-          let sequence = 0;
-          heartbeat = setInterval(() => call.write(encodeCoordinatorMessage({ kind: 'heartbeat', heartbeat: { sequence: ++sequence, sentAtUnixMs: Date.now() } })), intervalMs);
-          this.heartbeats.add(heartbeat);
-          this.notify();
+        } catch (error) {
+          failStream(call, error);
           return;
         }
+        heartbeat = this.attach(siteId, call, certificate);
+        return;
+      }
+      // Like the real coordinator, a malformed or refused round message does not end the session: it is
+      // recorded (deliver) and the site simply drops out of that stage.
+      try {
         const message = decodeParticipantMessage(wire);
         if (message.kind === 'refusal') {
           this.refusals.push({ siteId, roundId: toHex(message.roundId), reason: message.reason, message: message.message });
@@ -347,11 +343,28 @@ export class MaliciousCoordinator implements RoundHost {
         } else if (message.kind === 'stage') {
           this.deliver(siteId, message.message.roundId, message.message.stage, (round) => round.receive(siteId, message.message));
         }
-        this.notify();
-      } catch (error) {
-        failStream(call, error);
+      } catch {
+        // Recorded in `received` where it concerns a round.
       }
+      this.notify();
     });
+  }
+
+  /** Accepts a Hello: the site's session is current from now on, with heartbeats; returns their timer. */
+  private attach(siteId: string, call: ServerDuplexStream<ParticipantMessage__Output, CoordinatorMessage>, certificate: Uint8Array): NodeJS.Timeout {
+    this.sites.set(siteId, { call, certificate });
+    const intervalMs = this.options.heartbeatIntervalMs ?? 2000;
+    call.write(
+      encodeCoordinatorMessage({
+        kind: 'hello_reply',
+        reply: { protocolVersion: PROTOCOL_VERSION, fedgateVersion: 'malicious-harness', federationId: this.options.federationId, siteId, heartbeatIntervalMs: intervalMs },
+      }),
+    );
+    let sequence = 0;
+    const heartbeat = setInterval(() => call.write(encodeCoordinatorMessage({ kind: 'heartbeat', heartbeat: { sequence: ++sequence, sentAtUnixMs: Date.now() } })), intervalMs);
+    this.heartbeats.add(heartbeat);
+    this.notify();
+    return heartbeat;
   }
 
   /** Hands a site's stage message to its round and records the outcome. */
@@ -396,9 +409,4 @@ export class MaliciousCoordinator implements RoundHost {
       callback(toServiceError(error));
     }
   }
-}
-
-/** The counter of a round id, for messages. */
-export function counterOf(roundId: Uint8Array): bigint {
-  return roundCounter(roundId);
 }
