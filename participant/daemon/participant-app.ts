@@ -25,10 +25,12 @@ import { downloadModel, uploadMaskedInput } from '../../proto/transfer.js';
 import { fetchCommitRecords } from '../../proto/commit-records.js';
 import { MIB } from '../../proto/chunking.js';
 import { FedgateError } from '../../proto/errors.js';
-import { fromGrpcError, isKnownError } from '../../proto/status.js';
+import { fromGrpcError } from '../../proto/status.js';
 import { arrayBufferTransfer } from '../../platform/index.js';
 import { RoundGuard } from '../round/round-guard.js';
 import { RoundSession } from '../round/round-session.js';
+import { refusalFor } from '../round/refusal.js';
+import { SITE_DEFENCE_REASONS, refusalText } from '../../crypto/secagg/site-refusals.js';
 import { SiteChain } from '../chain/site-chain.js';
 import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
@@ -318,6 +320,8 @@ class ParticipantDaemon {
             return;
           }
           if (!valid) {
+            // Tell the coordinator (and its operator) with the code alone; the failing check is in the log.
+            this.send(call, { kind: 'refusal', roundId, reason: SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID, message: refusalText(SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID) });
             session.stop('COMMIT_RECORD_INVALID');
             this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
             return;
@@ -352,10 +356,10 @@ class ParticipantDaemon {
         else this.send(call, { kind: 'stage', message: signature });
       },
       (error: unknown) => {
-        const reason = isKnownError(error) ? error.reason : 'SITE_ERROR';
-        const detail = error instanceof Error ? error.message : String(error);
-        this.log.warn({ reason, detail }, 'refusing to sign the commit of the round this site unmasked in');
-        this.send(call, { kind: 'refusal', roundId: request.roundId, reason, message: detail });
+        // Reason codes only: the details stay in this site's log.
+        const refusal = refusalFor(error);
+        this.log.warn({ reason: refusal.reason, detail: error instanceof Error ? error.message : String(error) }, 'refusing to sign the commit of the round this site unmasked in');
+        this.send(call, { kind: 'refusal', roundId: request.roundId, ...refusal });
       },
     );
   }

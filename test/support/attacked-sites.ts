@@ -18,7 +18,7 @@ import type { RoundConfig } from '../../crypto/secagg/config.js';
 import { updateWeight } from '../../crypto/secagg/update-vector.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import type { IssuedCertificate } from '../../certs/index.js';
-import { buildTrainingPlan, type TaskDocument } from '../../model/index.js';
+import { buildTrainingPlan, pinTask, type TaskDocument } from '../../model/index.js';
 import { decodeWeights } from '../../model/weight-codec.js';
 import { startParticipant, type LocalUpdateEvent, type ParticipantAppOptions, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { loadSiteData, type SiteData, type SiteDataSpec } from '../../participant/daemon/site-data.js';
@@ -100,7 +100,7 @@ export class AttackedSites {
     private readonly root: TempDirectory,
   ) {
     const entries = this.log;
-    this.logger = pino({ level: 'info' }, { write: (line: string) => void entries.push(JSON.parse(line) as LogEntry) });
+    this.logger = pino({ level: 'info' }, { write: (line: string) => { if (process.env['HARNESS_DEBUG'] !== undefined) process.stderr.write(line); entries.push(JSON.parse(line) as LogEntry); } });
   }
 
   /** Starts a daemon for every site id, each connected to the coordinator, and waits until all are. */
@@ -211,8 +211,11 @@ export class AttackedSites {
       reconnect: { initialMs: 100, maxMs: 1000 },
       logger: this.logger.child({ site: site.siteId }),
       onLocalUpdate: (event) => site.updates.push(event),
-      // The site's state store (site.siteState, opened on site.stateDirectory) goes here once the daemon
-      // takes one: everything the attacks need of it - persisted, rolled back, wiped - is set up above.
+      // Everything the attacks need of the state store - persisted, rolled back, wiped - is set up above.
+      state: site.siteState,
+      // The daemon's grace beyond each RoundConfig deadline (10 s by default): short, so the deadline
+      // attack ends within a test's time.
+      deadlineGraceMs: 250,
     };
     site.daemon = startParticipant(options);
   }
@@ -271,10 +274,12 @@ export interface AttackOptions {
 }
 
 export async function openAttack(options: AttackOptions): Promise<Attack> {
-  const coordinator = await MaliciousCoordinator.start({ pki: options.pki, task: options.task, federationId: options.federationId });
+  // Sites accept only tasks that pin where the chain of models starts (model/task-pin.ts).
+  const task = pinTask(options.task);
+  const coordinator = await MaliciousCoordinator.start({ pki: options.pki, task, federationId: options.federationId });
   let sites: AttackedSites;
   try {
-    sites = await AttackedSites.start({ pki: options.pki, coordinator, task: options.task, siteIds: options.siteIds, ...(options.setup === undefined ? {} : { setup: options.setup }) });
+    sites = await AttackedSites.start({ pki: options.pki, coordinator, task, siteIds: options.siteIds, ...(options.setup === undefined ? {} : { setup: options.setup }) });
   } catch (error) {
     await coordinator.close();
     throw error;

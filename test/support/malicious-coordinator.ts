@@ -9,6 +9,7 @@
  * It records what a lying coordinator would get to see: every refusal a site sends (reason and text),
  * every message a site sends, and every aggregate it unmasked (for subtraction.ts).
  */
+import { sendCommitRecords } from '../../proto/commit-records.js';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import type { ServerDuplexStream, ServerReadableStream, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import { toHex } from '../../crypto/bytes.js';
@@ -295,6 +296,8 @@ export class MaliciousCoordinator implements RoundHost {
       Session: (call) => this.session(call),
       DownloadModel: (call) => void this.download(call),
       UploadMaskedInput: (call, callback) => void this.upload(call, callback),
+      // No ledger: every attack starts from the task's initial model, so no site needs to catch up.
+      GetCommitRecords: (call) => void sendCommitRecords(call, (async function* () {})()),
     };
     server.addService(federationProtocol().federationService, handlers);
     const { pki } = this.options;

@@ -18,6 +18,7 @@ import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { ClientMessage, CommitHashes } from '../../crypto/secagg/messages.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import type { CommitRecord, CommitStatus } from '../../crypto/secagg/server-commit.js';
+import { commitBody, encodeCommitRecord } from '../../crypto/secagg/commit-record-codec.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { nextModel } from '../../model/next-model.js';
 import { decodeServerOptimizerState } from '../../model/server-optimizer.js';
@@ -186,8 +187,11 @@ export class ScriptedRound {
    * the other attacks.
    */
   announceCommitted(claim: CommitClaim, record: CommitRecord | undefined): void {
+    // The record as a coordinator's ledger would hold it (metrics are unsigned and informative); none for
+    // an unsigned announcement.
+    const commitRecord = record === undefined ? new Uint8Array(0) : encodeCommitRecord(commitBody(record, new Date(), { participants: this.config.participants.length, survivors: record.maskedSurvivors.length, evalLossSum: 0, evalCorrect: 0, evalExamples: 0, weightSum: 0 }));
     for (const siteId of this.config.participants) {
-      this.coordinator.send(siteId, { kind: 'committed', roundId: this.roundId, sequence: claim.sequence, newModelHash: claim.newModelHash, signatures: record?.signatures.length ?? 0 });
+      this.coordinator.send(siteId, { kind: 'committed', roundId: this.roundId, sequence: claim.sequence, newModelHash: claim.newModelHash, signatures: record?.signatures.length ?? 0, commitRecord });
     }
   }
 
