@@ -312,6 +312,7 @@ class ParticipantDaemon {
         const roundKey = toHex(message.roundId);
         const session = rounds.get(roundKey);
         rounds.delete(roundKey);
+        session?.endAnnounced();
         // The record moves the chain head only if it is a valid link; model r+1 is kept only then.
         const { roundId, newModelHash } = message;
         void this.chain.committed(message.commitRecord).then(async (valid) => {

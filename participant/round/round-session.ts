@@ -236,6 +236,15 @@ export class RoundSession {
     });
   }
 
+  /**
+   * The coordinator announced the end of the round (RoundCommitted), whose record the site is still
+   * verifying: the round no longer holds the site's one running-round slot, so the next RoundStart is not
+   * refused as concurrent, and a replay of this one meets the persisted counter (ROUND_NOT_FRESH).
+   */
+  endAnnounced(): void {
+    this.releaseClaim();
+  }
+
   /** The round is over without a commit, or the session ended. */
   stop(reason: string): void {
     if (this.stateValue !== 'running') return;

@@ -127,13 +127,17 @@ describe('a round the coordinator never continues', () => {
   it('leaves it at its own deadline; meanwhile a repeated id is ignored and another round refused as concurrent', async () => {
     const counter = roundCounter(roundOneConfig.roundId) + 20n;
     const short: StageDeadlines = { ...roundOneConfig.deadlines, advertiseKeysMs: 1500 };
-    const stalled = forged(counter, { modelHash: OTHER_MODEL, deadlines: short });
+    // A round the site accepts: it starts from the head of the site's verified chain (round one's result).
+    const head = (await SiteStateStore.open(harness.siteStateDirectory('site-3'))).chainHead(FEDERATION_ID);
+    if (head === undefined) throw new Error('site-3 has no verified chain head after round one');
+    const onHead = { modelHash: head.modelHash, optimizerStateHash: head.optimizerStateHash };
+    const stalled = forged(counter, { ...onHead, deadlines: short });
     const startedAt = Date.now();
     const roundId = sendRoundStart('site-3', stalled);
 
     // While it runs: the same RoundStart again changes nothing; another round is refused.
     sendRoundStart('site-3', stalled);
-    const concurrent = sendRoundStart('site-3', forged(counter + 1n, { modelHash: OTHER_MODEL }));
+    const concurrent = sendRoundStart('site-3', forged(counter + 1n, onHead));
     expect((await refusalOf('site-3', concurrent)).reason).toBe('ROUND_CONCURRENT');
 
     const left = await refusalOf('site-3', roundId, 15_000);
@@ -145,7 +149,7 @@ describe('a round the coordinator never continues', () => {
     expect(harness.siteLog.filter((entry) => entry.msg?.startsWith('the coordinator did not open the next stage within the RoundConfig deadline') === true && entry['openedBy'] === 'round_start')).toHaveLength(1);
 
     // The round is over for the site: the next fresh round is taken, not refused as concurrent.
-    const next = sendRoundStart('site-3', forged(counter + 2n, { modelHash: sha256(utf8('yet another model')), deadlines: short }));
+    const next = sendRoundStart('site-3', forged(counter + 2n, { ...onHead, deadlines: short }));
     const deadline = Date.now() + 10_000;
     while (advertsFor('site-3', next) === 0) {
       if (Date.now() > deadline) throw new Error(`site-3 did not advertise for the next round; refusals: ${JSON.stringify(refusals)}`);
