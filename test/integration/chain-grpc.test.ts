@@ -166,7 +166,7 @@ describe('the chain of commit records over gRPC', () => {
     if (record !== undefined) verifyCommitRecord(record, pki.ca.certificatePem);
   }, 300_000);
 
-  it('aborts such a round only when members refused to sign so that its quorum cannot be reached', async () => {
+  it('aborts such a round only when members refused to sign so that its quorum cannot be reached; its model is then spent for the sites that revealed', async () => {
     harness = await GrpcFederation.start({ pki, sites: 3, rounds: 1 });
     const federation = harness;
     const liedTo = federation.siteIds[1] as string;
@@ -177,11 +177,14 @@ describe('the chain of commit records over gRPC', () => {
       lies += 1;
       return { ...message, message: { ...message.message, newModelHash: new Uint8Array(32).fill(7) } };
     };
-    await federation.waitUntilDone(120_000);
-    const aborted = federation.events.filter((event) => event.type === 'round_aborted');
-    expect(aborted).toHaveLength(1);
-    expect(aborted[0]?.reason).toBe('COMMIT_QUORUM_MISSING');
+    const first = await federation.waitForEvent((event) => event.type === 'round_aborted', 120_000, 'the first abort');
+    expect(first.reason).toBe('COMMIT_QUORUM_MISSING');
     expect(federation.coordinatorLines('round aborted').some((entry) => String(entry['detail']).includes(`${liedTo} refused to sign`))).toBe(true);
-    expect(federation.committed()).toHaveLength(1);
+    // Every site revealed its shares for that aggregate, so none contributes on that model again: the next
+    // round on it is refused (one contribution per model), and nothing more commits from it.
+    await federation.waitForEvent((event) => event.type === 'round_aborted' && event.reason !== 'COMMIT_QUORUM_MISSING', 60_000, 'the next round refused');
+    const refusals = federation.coordinatorLines('site refused or left the round').map((entry) => String(entry['reason']));
+    expect(refusals).toContain('MODEL_ALREADY_CONTRIBUTED');
+    expect(federation.committed()).toHaveLength(0);
   }, 300_000);
 });
