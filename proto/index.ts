@@ -5,18 +5,8 @@
  * error <-> status translation, mutual-TLS credentials, peer identity and access control, and server
  * assembly (limits, health, reflection).
  */
-export {
-  FEDGATE_CODES,
-  FedgateError,
-  REASON_PATTERN,
-  fedgateError,
-  isFedgateCode,
-  isFedgateReason,
-  type ErrorDetails,
-  type FedgateCode,
-  type FedgateErrorOptions,
-  type FedgateReason,
-} from './errors.js';
+// The one error type (platform/errors.ts), as proto/errors.ts re-exports it for the wire layer.
+export * from './errors.js';
 export {
   REASON_METADATA_KEY,
   codeName,
