@@ -4,8 +4,8 @@
  * broadcast aggregate and the server-optimiser state exactly as the coordinator did (DESIGN.md step 7:
  * the same decodeAggregate and nextModel, so the hashes agree bit for bit).
  *
- * Local randomness (the per-epoch shuffle) is seeded from the site's secret (SiteStateStore.roundSeed),
- * never from public values alone: a coordinator that could predict it, or make it repeat, could make a
+ * Local randomness is never seeded from public values alone: the per-epoch shuffle from the site's
+ * secret (SiteStateStore.roundSeed), Dropout masks from fresh random bytes (task-context.ts): a coordinator that could predict it, or make it repeat, could make a
  * site's update reproducible and read another site's update off the difference of two aggregates.
  *
  * Training that diverges (non-finite loss or parameters) yields a zero-weight update - delta 0, weight

@@ -3,6 +3,7 @@
  * hash from the coordinator and checked against the pin), the training plan built locally from it (a
  * site never runs a graph the coordinator sent), the trainer worker and the local data.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { toHex } from '../../crypto/bytes.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
@@ -41,7 +42,8 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   const parsed = parseTaskDocument(document);
   const forwardModel = parsed.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(parsed.model.modelSha256, 'hex')) : undefined;
   if (taskHash(parsed, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
-  const plan = buildTrainingPlan(parsed, forwardModel);
+  // Dropout masks come from a fresh secret of this process: never public, never repeated by a replay.
+  const plan = buildTrainingPlan(parsed, forwardModel, { randomSeed: randomBytes(32) });
   // The chain starts at the initial model the task pins: the plan this site built must produce exactly it.
   const task = checkPinnedInitialModel(parsed, plan, plan.initialParameters);
   const data = await loadSiteData(options.data, task);
