@@ -54,6 +54,21 @@ export function roundConfigHash(config: RoundConfig): Uint8Array {
   return sha256(encodeRoundConfig(config));
 }
 
+/**
+ * The round id of a RoundConfig encoding that may not decode as a whole (a threshold without majority, a
+ * bad layout), so a site can refuse that round by id; undefined when not even the id can be read.
+ */
+export function peekRoundId(bytes: Uint8Array): Uint8Array | undefined {
+  try {
+    const reader = new FieldReader(bytes, 'RoundConfig');
+    if (decodeText(reader.field('label'), 'label') !== ROUND_CONFIG_LABEL || reader.u32('version') !== ROUND_CONFIG_VERSION) return undefined;
+    reader.field('federationId');
+    return copy(reader.fixed('roundId', ROUND_ID_LENGTH));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
 export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const reader = new FieldReader(bytes, 'RoundConfig');

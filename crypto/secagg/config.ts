@@ -192,8 +192,12 @@ export function validateRoundConfig(config: RoundConfig): void {
   const t = config.reconstructionThreshold;
   if (!Number.isInteger(k) || k < 1 || k > count - 1) bad('neighbourDegree', `must be an integer in [1, |U| - 1 = ${count - 1}], got ${String(k)}`);
   if (k % 2 !== 0 && k < count - 1) bad('neighbourDegree', `must be even unless it is |U| - 1 = ${count - 1} (complete graph), got ${k}`);
-  if (!Number.isInteger(t) || 2 * t <= k + 1 || t > k + 1) {
+  if (!Number.isInteger(t) || t < 1 || t > k + 1) {
     bad('reconstructionThreshold', `must be an integer with (k+1)/2 < t <= k+1 = ${k + 1}, got ${String(t)}`);
+  }
+  if (2 * t <= k + 1) {
+    // Its own reason, so a site that receives such a RoundStart refuses it by name (THRESHOLD_TOO_LOW).
+    throw secaggInvalid('THRESHOLD_TOO_LOW', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`, { stage: 'round_config' });
   }
   validateLayout(config.layout, quantizationScale(count), bad);
   if (!Number.isSafeInteger(config.maxWeight) || config.maxWeight < 1) bad('maxWeight', `must be a positive integer, got ${String(config.maxWeight)}`);

@@ -11,6 +11,8 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
+import { peekRoundId } from '../../crypto/secagg/config-codec.js';
+import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
@@ -214,8 +216,15 @@ class ParticipantDaemon {
       call.on('end', () => finish('the coordinator ended the session'));
       call.on('data', (wire: CoordinatorMessage__Output) => {
         watchdog.heard();
+        let message: ReceivedCoordinatorTraffic;
         try {
-          const message = decodeCoordinatorMessage(wire);
+          message = decodeCoordinatorMessage(wire);
+        } catch (error) {
+          this.log.warn({ err: error }, 'could not decode a coordinator message');
+          this.refuseUndecodableRoundStart(call, wire, error);
+          return;
+        }
+        try {
           if (message.kind === 'hello_reply') {
             heartbeatIntervalMs = message.reply.heartbeatIntervalMs;
             watchdog.watch(heartbeatIntervalMs * MISSED_HEARTBEATS);
@@ -241,6 +250,21 @@ class ParticipantDaemon {
         }),
       );
     });
+  }
+
+  /**
+   * A RoundStart whose RoundConfig does not decode (a threshold without majority, a bad layout) is refused
+   * by its round id with the code of the check that failed, so the coordinator learns at once why this
+   * site is not in the round instead of waiting for a stage deadline. Nothing is stored: the round was
+   * never accepted.
+   */
+  private refuseUndecodableRoundStart(call: SessionCall, wire: CoordinatorMessage__Output, error: unknown): void {
+    if (wire.payload !== 'roundStart' || wire.roundStart === null || wire.roundStart === undefined) return;
+    const roundId = peekRoundId(wire.roundStart.roundConfig);
+    if (roundId === undefined) return;
+    const refusal = refusalFor(error instanceof FedgateError && error.cause instanceof SecAggError ? error.cause : error);
+    this.log.warn({ round: toHex(roundId), reason: refusal.reason }, 'refusing a RoundStart whose RoundConfig this site cannot accept');
+    this.send(call, { kind: 'refusal', roundId, ...refusal });
   }
 
   private onMessage(call: SessionCall, message: ReceivedCoordinatorTraffic, rounds: Map<string, RoundSession>, onConnected: () => void): void {
