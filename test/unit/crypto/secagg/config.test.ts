@@ -61,7 +61,7 @@ describe('RoundConfig', () => {
     expect(peekRoundId(bytes)).toEqual(config.roundId);
     expect(peekRoundId(bytes.subarray(0, 40))).toBeUndefined();
     const otherLabel = Uint8Array.from(bytes);
-    otherLabel[5] ^= 1;
+    otherLabel[5] = (otherLabel[5] as number) ^ 1;
     expect(peekRoundId(otherLabel)).toBeUndefined();
   });
 
