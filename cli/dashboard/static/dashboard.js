@@ -71,6 +71,8 @@
 
   function renderConnection() {
     const element = byId('connection');
+    // Anything but a live feed leaves the figures as last seen: say so by greying them.
+    document.body.classList.toggle('stale', streamLost || !state.connection || state.connection.state !== 'live');
     if (streamLost) {
       element.className = 'connection lost';
       element.textContent = 'lost the connection to fedgate dashboard (is the command still running?); retrying';
