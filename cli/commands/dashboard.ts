@@ -29,8 +29,12 @@ export function registerDashboardCommand(program: Command, io: CommandIo & { rea
     dashboardAddress(flags.listen, flags.allowRemote === true);
     const connection = await resolveConnection(flags, io.env ?? process.env);
     const dashboard = await startDashboard({ connection, listen: flags.listen, allowRemote: flags.allowRemote === true });
+    // The terminal hears of each change of state once; the page shows every retry.
+    let shown: string | undefined;
     dashboard.feed.on('update', (update) => {
-      if (update.connection !== undefined) stderr.write(`fedgate dashboard: ${terminalText(update.connection)}\n`);
+      if (update.connection === undefined || update.connection.state === shown) return;
+      shown = update.connection.state;
+      stderr.write(`fedgate dashboard: ${terminalText(update.connection)}\n`);
     });
     stdout.write(`fedgate dashboard for the coordinator at ${connection.address}\n  open ${dashboard.url}\n  (the token in the URL is this run's password; Ctrl-C stops)\n`);
     await waitForSignal();
