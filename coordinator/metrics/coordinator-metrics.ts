@@ -30,6 +30,8 @@ export interface CoordinatorMetricSources {
   readonly connectedSites: () => number;
   /** Certificate serials the coordinator refuses now. */
   readonly revokedCertificates: () => number;
+  /** Rounds the coordinator is configured to commit (coordinator.yaml `rounds`). */
+  readonly roundsConfigured: number;
 }
 
 export interface CoordinatorMetricsOptions {
@@ -94,6 +96,7 @@ export class CoordinatorMetrics {
     this.participantsInRound = gauge('fedgate_coordinator_participants_in_round', 'Members of the open round (|U|); 0 between rounds.');
     gauge('fedgate_coordinator_certificates_revoked', 'Certificate serials the coordinator refuses (CRL and live revocations).', () => this.sources?.revokedCertificates());
     gauge('fedgate_coordinator_ledger_height', 'Committed rounds the ledger holds (its length).', () => this.sources?.federation.committedRounds);
+    gauge('fedgate_coordinator_rounds_configured', 'Rounds the coordinator is configured to commit; ledger_height reaches it when the federation is done.', () => this.sources?.roundsConfigured);
     this.lastCommitTime = gauge('fedgate_coordinator_last_commit_timestamp_seconds', 'Unix time of the last committed round (0 before the first); alert on time() minus this.');
     this.lastEvalLoss = gauge('fedgate_coordinator_last_round_eval_loss', "Federated evaluation loss of the last committed round's global model (sum over survivors / examples).");
     this.lastEvalAccuracy = gauge('fedgate_coordinator_last_round_eval_accuracy', "Federated evaluation accuracy of the last committed round's global model (0..1).");

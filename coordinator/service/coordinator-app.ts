@@ -108,7 +108,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     revokedSerials: revocations.serials,
     onDenied: (denial) => logger.warn({ method: denial.method, peer: denial.peer, code: denial.code, reason: denial.reason, identity: denial.identity }, 'call refused'),
   });
-  options.metrics?.attach({ federation, connectedSites: () => registry.connected().length, revokedCertificates: () => revocations.serials.size });
+  options.metrics?.attach({ federation, connectedSites: () => registry.connected().length, revokedCertificates: () => revocations.serials.size, roundsConfigured: options.rounds });
   const server = createFedgateServer({ access });
   const protocol = adminProtocol();
   let openRoundBytes: number | undefined;

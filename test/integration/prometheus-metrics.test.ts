@@ -7,9 +7,13 @@
  * - every target is up, the coordinator's over HTTPS with a client certificate (tls_config), which its
  *   endpoint requires: plain HTTP and a TLS client without a certificate get nothing;
  * - the sites export nothing data-dependent by default (no example count, loss or throughput series, and
- *   no sample whose value is the site's example count).
+ *   no sample whose value is the site's example count);
+ * - the sample alert rules of docs/operations.md load and evaluate against the real series, and
+ *   `promtool test rules` shows the no-commit alert firing after 30 minutes without a commit, and not once
+ *   the configured rounds are done.
  */
-import { writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -20,10 +24,63 @@ import { startMetricsEndpoint, type MetricsEndpoint } from '../../platform/index
 import { loadSiteData } from '../../participant/daemon/site-data.js';
 import { createAdminFederation, LOGREG_DIGITS_TASK, type AdminFederation } from '../support/admin-federation.js';
 import { startPrometheus, type RunningPrometheus, type Sample } from '../support/prometheus.js';
-import { checkSystemDependency, systemDependencies } from '../support/system-deps.js';
+import { checkSystemDependency, PROMTOOL_BINARY, systemDependencies } from '../support/system-deps.js';
 
 const prometheus = checkSystemDependency(systemDependencies.prometheus);
 const ROUNDS = 3;
+const OPERATIONS_GUIDE = join(import.meta.dirname, '..', '..', 'docs', 'operations.md');
+
+/** The sample alert rules as docs/operations.md prints them. */
+async function documentedAlertRules(): Promise<string> {
+  const guide = await readFile(OPERATIONS_GUIDE, 'utf8');
+  const block = [...guide.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? '').find((text) => text.includes('alert: FedgateNoRoundCommitted'));
+  if (block === undefined) throw new Error('docs/operations.md has no alert rule block with FedgateNoRoundCommitted');
+  return block;
+}
+
+/** promtool unit tests of the no-commit alert: a stalled federation, a finished one, a recent commit. */
+const ALERT_RULE_TESTS = {
+  rule_files: ['rules.yml'],
+  evaluation_interval: '1m',
+  tests: [
+    {
+      interval: '1m',
+      input_series: [
+        // Stalled: 2 of 10 rounds, the last commit at t = 0 (the process started then too).
+        { series: 'fedgate_coordinator_ledger_height{instance="stalled:9464",job="fedgate-coordinator"}', values: '2x60' },
+        { series: 'fedgate_coordinator_rounds_configured{instance="stalled:9464",job="fedgate-coordinator"}', values: '10x60' },
+        { series: 'fedgate_coordinator_last_commit_timestamp_seconds{instance="stalled:9464",job="fedgate-coordinator"}', values: '0x60' },
+        { series: 'process_start_time_seconds{instance="stalled:9464",job="fedgate-coordinator"}', values: '0x60' },
+        // Done: every configured round committed long ago.
+        { series: 'fedgate_coordinator_ledger_height{instance="done:9464",job="fedgate-coordinator"}', values: '10x60' },
+        { series: 'fedgate_coordinator_rounds_configured{instance="done:9464",job="fedgate-coordinator"}', values: '10x60' },
+        { series: 'fedgate_coordinator_last_commit_timestamp_seconds{instance="done:9464",job="fedgate-coordinator"}', values: '0x60' },
+        { series: 'process_start_time_seconds{instance="done:9464",job="fedgate-coordinator"}', values: '0x60' },
+        // Busy: a commit every 10 minutes (timestamps in seconds).
+        { series: 'fedgate_coordinator_ledger_height{instance="busy:9464",job="fedgate-coordinator"}', values: '1x9 2x9 3x9 4x9 5x9 6x9' },
+        { series: 'fedgate_coordinator_rounds_configured{instance="busy:9464",job="fedgate-coordinator"}', values: '100x60' },
+        { series: 'fedgate_coordinator_last_commit_timestamp_seconds{instance="busy:9464",job="fedgate-coordinator"}', values: '0x9 600x9 1200x9 1800x9 2400x9 3000x9' },
+        { series: 'process_start_time_seconds{instance="busy:9464",job="fedgate-coordinator"}', values: '0x60' },
+      ],
+      alert_rule_test: [
+        { eval_time: '20m', alertname: 'FedgateNoRoundCommitted', exp_alerts: [] },
+        {
+          eval_time: '40m',
+          alertname: 'FedgateNoRoundCommitted',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'warning', instance: 'stalled:9464', job: 'fedgate-coordinator' },
+              exp_annotations: {
+                summary: 'fedgate: no round committed on stalled:9464 in 30 minutes',
+                description: 'See fedgate_coordinator_rounds_aborted_total by reason, fedgate_coordinator_participants_connected and the coordinator log (round aborted).',
+              },
+            },
+          ],
+        },
+      ],
+    },
+  ],
+};
 
 /** The outcome of a plain-HTTP GET: a status code, or the network error's code. */
 function plainGet(url: string): Promise<string> {
@@ -78,10 +135,15 @@ describe.skipIf(prometheus.skip)(`Prometheus scrapes a running federation ${prom
       coordinatorMetrics.registry,
     );
     for (const metrics of siteMetrics) siteEndpoints.push(await startMetricsEndpoint({ listen: '127.0.0.1:0' }, metrics.registry));
-    server = await startPrometheus(h.work.path, [
-      { name: 'fedgate-coordinator', targets: [`127.0.0.1:${coordinatorEndpoint.port}`], tls: { caFile: tlsFiles.ca, certFile: tlsFiles.cert, keyFile: tlsFiles.key } },
-      { name: 'fedgate-sites', targets: siteEndpoints.map((endpoint) => `127.0.0.1:${endpoint.port}`) },
-    ]);
+    await writeFile(join(h.work.path, 'rules.yml'), await documentedAlertRules());
+    server = await startPrometheus(
+      h.work.path,
+      [
+        { name: 'fedgate-coordinator', targets: [`127.0.0.1:${coordinatorEndpoint.port}`], tls: { caFile: tlsFiles.ca, certFile: tlsFiles.cert, keyFile: tlsFiles.key } },
+        { name: 'fedgate-sites', targets: siteEndpoints.map((endpoint) => `127.0.0.1:${endpoint.port}`) },
+      ],
+      [join(h.work.path, 'rules.yml')],
+    );
     await h.startCoordinator({ rounds: ROUNDS, minParticipants: 2, metrics: coordinatorMetrics });
     // Prometheus has scraped every target at least once before the first round starts.
     await server.waitFor('up', (samples) => samples.length === 3 && samples.every((sample) => sample.value === 1));
@@ -179,5 +241,20 @@ describe.skipIf(prometheus.skip)(`Prometheus scrapes a running federation ${prom
       expect(values).not.toContain(data.train.count);
       expect(values).not.toContain(data.test.count);
     }
+  });
+
+  it('loads the alert rules of docs/operations.md; promtool shows the no-commit alert firing only when rounds stall', async () => {
+    const rulesFile = join(h.work.path, 'rules.yml');
+    const check = spawnSync(PROMTOOL_BINARY, ['check', 'rules', rulesFile], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    await writeFile(join(h.work.path, 'rules.test.yml'), JSON.stringify(ALERT_RULE_TESTS));
+    const unit = spawnSync(PROMTOOL_BINARY, ['test', 'rules', join(h.work.path, 'rules.test.yml')], { encoding: 'utf8', cwd: h.work.path });
+    expect(unit.status, unit.stdout + unit.stderr).toBe(0);
+    // Against the real series: evaluated without error, and quiet once the configured rounds are committed.
+    const rules = await server.waitFor('fedgate_coordinator_rounds_configured', (samples) => valueOf(samples).includes(ROUNDS)).then(() => server.rules());
+    expect(rules.map((rule) => [rule.name, rule.health, rule.state, rule.lastError])).toEqual([
+      ['FedgateNoRoundCommitted', 'ok', 'inactive', ''],
+      ['FedgateSiteDisconnected', 'ok', 'inactive', ''],
+    ]);
   });
 });

@@ -27,6 +27,8 @@ export interface RunningPrometheus {
   query(expression: string): Promise<Sample[]>;
   /** Polls `query` until `accept` says yes or `timeoutMs` passes (then rejects with the last result). */
   waitFor(expression: string, accept: (samples: Sample[]) => boolean, timeoutMs?: number): Promise<Sample[]>;
+  /** Alerting rules loaded from rule_files, with their health and state (api/v1/rules). */
+  rules(): Promise<{ name: string; health: string; state: string; lastError: string }[]>;
   /** The scrape targets and their health (api/v1/targets). */
   targets(): Promise<{ job: string; url: string; health: string; lastError: string }[]>;
   stop(): Promise<void>;
@@ -45,10 +47,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-function scrapeConfig(jobs: readonly ScrapeJob[]): string {
+function scrapeConfig(jobs: readonly ScrapeJob[], ruleFiles: readonly string[]): string {
   // JSON is YAML: no quoting rules to get wrong.
   return JSON.stringify({
     global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
+    rule_files: ruleFiles,
     scrape_configs: jobs.map((job) => ({
       job_name: job.name,
       static_configs: [{ targets: job.targets }],
@@ -59,9 +62,9 @@ function scrapeConfig(jobs: readonly ScrapeJob[]): string {
   });
 }
 
-export async function startPrometheus(directory: string, jobs: readonly ScrapeJob[]): Promise<RunningPrometheus> {
+export async function startPrometheus(directory: string, jobs: readonly ScrapeJob[], ruleFiles: readonly string[] = []): Promise<RunningPrometheus> {
   const configFile = join(directory, 'prometheus.yml');
-  await writeFile(configFile, scrapeConfig(jobs));
+  await writeFile(configFile, scrapeConfig(jobs, ruleFiles));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const output: string[] = [];
@@ -110,6 +113,10 @@ export async function startPrometheus(directory: string, jobs: readonly ScrapeJo
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       throw new Error(`Prometheus query ${expression} did not reach the expected value within ${timeoutMs} ms; last result ${JSON.stringify(last)}`);
+    },
+    async rules() {
+      const data = await api<{ groups: { rules: { name: string; health: string; state?: string; lastError?: string }[] }[] }>('/api/v1/rules?type=alert');
+      return data.groups.flatMap((group) => group.rules.map((rule) => ({ name: rule.name, health: rule.health, state: rule.state ?? '', lastError: rule.lastError ?? '' })));
     },
     async targets() {
       const data = await api<{ activeTargets: { labels: Record<string, string>; scrapeUrl: string; health: string; lastError: string }[] }>('/api/v1/targets');

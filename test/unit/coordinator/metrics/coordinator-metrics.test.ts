@@ -18,7 +18,7 @@ describe('CoordinatorMetrics', () => {
   it('follows round events: started, committed, aborted by reason, stage and compute durations, last round figures', async () => {
     const metrics = new CoordinatorMetrics({ processMetrics: false });
     const federation = fakeFederation(4);
-    metrics.attach({ federation, connectedSites: () => 3, revokedCertificates: () => 2 });
+    metrics.attach({ federation, connectedSites: () => 3, revokedCertificates: () => 2, roundsConfigured: 10 });
     const events: RoundEvent[] = [
       { ...base, type: 'round_started' },
       {
@@ -52,6 +52,7 @@ describe('CoordinatorMetrics', () => {
     expect(text).toContain('fedgate_coordinator_participants_connected 3');
     expect(text).toContain('fedgate_coordinator_certificates_revoked 2');
     expect(text).toContain('fedgate_coordinator_ledger_height 4');
+    expect(text).toContain('fedgate_coordinator_rounds_configured 10');
     expect(text).toContain('fedgate_coordinator_last_round_eval_loss 0.5');
     expect(text).toContain('fedgate_coordinator_last_round_eval_accuracy 0.8');
     expect(text).toContain('fedgate_coordinator_last_round_survivors 2');
@@ -63,7 +64,7 @@ describe('CoordinatorMetrics', () => {
   it('counts bytes by direction and RPC, and stops following a detached federation', async () => {
     const metrics = new CoordinatorMetrics({ processMetrics: false });
     const federation = fakeFederation();
-    metrics.attach({ federation, connectedSites: () => 0, revokedCertificates: () => 0 });
+    metrics.attach({ federation, connectedSites: () => 0, revokedCertificates: () => 0, roundsConfigured: 1 });
     metrics.transferred('received', 'UploadMaskedInput', 1000);
     metrics.transferred('received', 'UploadMaskedInput', 24);
     metrics.transferred('sent', 'DownloadModel', 4096);
@@ -79,7 +80,7 @@ describe('CoordinatorMetrics', () => {
   it('keeps abort reasons to reason codes: anything else is OTHER', async () => {
     const metrics = new CoordinatorMetrics({ processMetrics: false });
     const federation = fakeFederation();
-    metrics.attach({ federation, connectedSites: () => 0, revokedCertificates: () => 0 });
+    metrics.attach({ federation, connectedSites: () => 0, revokedCertificates: () => 0, roundsConfigured: 1 });
     for (const reason of ['not a code', 'x'.repeat(100), undefined]) federation.emit('round', { ...base, type: 'round_aborted', ...(reason === undefined ? {} : { reason }) });
     expect(await metrics.registry.metrics()).toContain('fedgate_coordinator_rounds_aborted_total{reason="OTHER"} 3');
   });
