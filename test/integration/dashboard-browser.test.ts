@@ -74,7 +74,7 @@ describe.skipIf(browserCheck.skip)(`fedgate dashboard in Chromium ${browserCheck
     dashboard = await startDashboard({
       connection: { address: h.address(), caPem: h.caPem, certPem: h.operator.certPem, keyPem: h.operator.keyPem },
       listen: '127.0.0.1:0',
-      feed: { retry: { initialMs: 250, maxMs: 1000 } },
+      feed: { retry: { initialMs: 250, maxMs: 1000 }, pollMs: 1000 },
     });
     browser = await chromium.launch({ executablePath: CHROMIUM_BINARY, args: ['--no-sandbox', '--headless=new'] });
     page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1400, height: 1100 } });
@@ -170,6 +170,16 @@ describe.skipIf(browserCheck.skip)(`fedgate dashboard in Chromium ${browserCheck
     expect(sha256(bytes)).toBe(sha256(fromLedger.onnx));
     await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.getElementById('export-status')?.textContent?.startsWith('round 2 exported') === true);
     console.log(`dashboard export: round 2, ${bytes.length} bytes, sha256 ${sha256(bytes)} = ListRounds onnx_sha256 = offline export of ledger model ${fromLedger.modelHash.slice(0, 16)}...`);
+  });
+
+  it('marks a revoked participant as revoked and no longer connected', async () => {
+    const revocation = await h.operatorClient().revoke({ siteId: 'site-2' });
+    const serial = revocation.revoked[0]?.certificateSerial ?? '';
+    expect(serial).toBe(h.sites[1]?.serial);
+    await page.waitForSelector('#participants tr[data-site="site-2"] .badge.revoked', { timeout: 10_000 });
+    expect(await page.$$eval('#participants tr[data-site="site-2"] td', (cells) => cells.map((cell) => cell.textContent ?? ''))).toEqual(['site-2', 'no', expect.any(String), '3', '3', `REVOKED ${serial}`, 'cpu']);
+    expect(await page.textContent('#revoked-count')).toBe('1 certificate(s) revoked');
+    expect(await page.textContent('#participants tr[data-site="site-1"] td:nth-child(2)')).toMatch(/^connected since /);
   });
 
   it('says so when the operator certificate is revoked', async () => {
