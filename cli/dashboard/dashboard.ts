@@ -5,7 +5,7 @@
  */
 import { OperatorClient, type OperatorConnection } from '../../proto/admin-client.js';
 import { DashboardFeed, type DashboardFeedOptions } from './dashboard-feed.js';
-import { startDashboardServer } from './dashboard-server.js';
+import { startDashboardServer, type RunningDashboard } from './dashboard-server.js';
 import { isLoopbackHost, newDashboardToken } from './request-guard.js';
 import { UsageError } from '../usage-error.js';
 
@@ -50,7 +50,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const token = options.token ?? newDashboardToken();
   const client = new OperatorClient(options.connection);
   const feed = new DashboardFeed(client, { ...options.feed, coordinator: options.connection.address });
-  let server;
+  let server: RunningDashboard;
   try {
     server = await startDashboardServer({ host, port, token, feed, fileLabel: () => feed.state.snapshot().status?.federationId ?? 'fedgate' });
   } catch (error) {
