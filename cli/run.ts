@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerCertsCommands } from './commands/certs.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerVerifyCommand } from './commands/verify.js';
@@ -27,6 +28,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerRunCommands(program, env);
   registerTaskCommands(program);
   registerVerifyCommand(program);
+  registerDashboardCommand(program);
   return program;
 }
 

@@ -23,3 +23,4 @@ export { exportModelFromState, type ExportedModel } from './federation/model-exp
 export { verifyLedger, type Revocation, type VerifyLedgerOptions, type VerifyLedgerResult } from './audit/verify-ledger.js';
 export type { CaRevocation, CaRevocationResult, IssuedCertificateInfo, RevocationAuthority } from './admin/revocation-authority.js';
 export { crashAtFaultPoint, FAULT_POINTS, type FaultPoint, type FaultPointName } from './state/fault-injection.js';
+export { CoordinatorMetrics, type CoordinatorMetricsOptions } from './metrics/coordinator-metrics.js';

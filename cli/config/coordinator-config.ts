@@ -16,6 +16,7 @@ import {
 import { MAX_DEADLINE_MS } from '../../crypto/secagg/config.js';
 import { duration } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
+import { compileMetricsConfig, DEFAULT_COORDINATOR_METRICS_LISTEN, metricsSchema, type MetricsConfig } from './metrics-config.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port such as "0.0.0.0:7443" (port 0 picks a free port)');
 
@@ -80,6 +81,8 @@ export const coordinatorConfigSchema = z.strictObject({
     /** Operator API on the same port (default) - served only to operator certificates. */
     enabled: z.boolean().default(true),
   }).prefault({}),
+  /** Prometheus metrics on their own listener (cli/config/metrics-config.ts); off when absent. */
+  metrics: metricsSchema(DEFAULT_COORDINATOR_METRICS_LISTEN).optional(),
 }).superRefine((config, context) => {
   if (config.server_optimizer !== undefined) {
     context.addIssue({
@@ -109,6 +112,8 @@ export interface CoordinatorConfig {
   readonly tls: { ca: string; cert: string; key: string; crl?: string; caDir?: string };
   readonly taskPath: string;
   readonly modelPath?: string;
+  /** Prometheus metrics listener, paths resolved; undefined = no metrics. */
+  readonly metrics?: MetricsConfig;
   /** The file it came from, for messages. */
   readonly source: string;
 }
@@ -158,6 +163,7 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
     },
     taskPath: at(file.task),
     ...(file.model === undefined ? {} : { modelPath: at(file.model) }),
+    ...(file.metrics === undefined ? {} : { metrics: compileMetricsConfig(file.metrics, at) }),
     source,
   };
 }

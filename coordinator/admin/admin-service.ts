@@ -97,6 +97,7 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
     fedgateVersion: context.fedgateVersion,
     startedAtUnixMs: context.startedAt.getTime(),
     revokedCertificates: context.revocations.serials.size,
+    revokedCertificateSerials: [...context.revocations.serials].sort(),
   };
 }
 

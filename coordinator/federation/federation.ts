@@ -77,6 +77,8 @@ export interface RoundEvent {
   readonly reason?: string;
   readonly metrics?: RoundMetrics;
   readonly stageSeconds?: Readonly<Record<string, number>>;
+  /** The coordinator's own unmask and aggregation time (round-driver.ts ComputeSeconds). */
+  readonly computeSeconds?: Readonly<Record<string, number>>;
   readonly seconds?: number;
   readonly at: string;
 }
@@ -263,7 +265,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const seconds = (performance.now() - started) / 1000;
     if (outcome.status === 'aborted' || finalized === undefined) {
       const reason = outcome.status === 'aborted' ? outcome.reason : 'NOT_FINALIZED';
-      this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, seconds, at: new Date().toISOString() });
+      this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, computeSeconds: outcome.computeSeconds, seconds, at: new Date().toISOString() });
       return outcome;
     }
     const metrics: RoundMetrics = {
@@ -300,6 +302,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       modelHash: finalized.modelHash,
       metrics,
       stageSeconds: outcome.stageSeconds,
+      computeSeconds: outcome.computeSeconds,
       seconds,
       at: new Date().toISOString(),
     });

@@ -67,6 +67,7 @@ export type RoundOutcome =
       readonly result: AggregateResult;
       readonly hashes: CommitHashes;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly computeSeconds: Readonly<ComputeSeconds>;
     }
   | {
       readonly status: 'aborted';
@@ -74,7 +75,17 @@ export type RoundOutcome =
       readonly message: string;
       readonly stage: RoundStageName;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly computeSeconds: Readonly<ComputeSeconds>;
     };
+
+/**
+ * The coordinator's own work inside a round, apart from waiting for sites (which stageSeconds times):
+ * removing the masks from the sum (unmask) and computing model r+1 from it (aggregation).
+ */
+export interface ComputeSeconds {
+  unmask?: number;
+  aggregation?: number;
+}
 
 export class RoundDriver {
   private readonly gate = new StageGate();
@@ -83,6 +94,7 @@ export class RoundDriver {
   private commitSentTo: Set<string> | undefined;
   private readonly refused = new Map<string, string>();
   private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
+  private readonly computeSeconds: ComputeSeconds = {};
   private readonly roundId: Uint8Array;
   private readonly roundLabel: string;
   private readonly log: Logger;
@@ -156,7 +168,9 @@ export class RoundDriver {
 
       stage = 'unmask';
       await this.waitStage(stage, deadlines.unmaskMs);
+      const unmaskStarted = performance.now();
       const result = server.closeUnmask();
+      this.computeSeconds.unmask = (performance.now() - unmaskStarted) / 1000;
       if (result.inconsistentShares.length > 0) {
         this.log.warn({ inconsistentShares: result.inconsistentShares }, 'inconsistent Shamir shares were revealed and set aside');
       }
@@ -164,6 +178,7 @@ export class RoundDriver {
       stage = 'commit';
       const started = performance.now();
       const hashes = await this.options.finalize(result);
+      this.computeSeconds.aggregation = (performance.now() - started) / 1000;
       const commitRequest = server.beginCommit(hashes);
       for (const siteId of result.maskedSurvivors) transport.send(siteId, { kind: 'stage', message: commitRequest });
       await this.waitStage(stage, deadlines.commitMs, started);
@@ -183,7 +198,7 @@ export class RoundDriver {
         }
         this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
-      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
+      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
     } catch (error) {
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
       if (error instanceof RoundCancelled) return this.aborted(stage, 'COORDINATOR_STOPPING', 'the coordinator is shutting down');
@@ -258,7 +273,7 @@ export class RoundDriver {
     for (const siteId of this.participants) {
       if (!this.gone.has(siteId)) this.options.transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason, message });
     }
-    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds } };
+    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
   }
 }
 

@@ -108,6 +108,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     revokedSerials: revocations.serials,
     onDenied: (denial) => logger.warn({ method: denial.method, peer: denial.peer, code: denial.code, reason: denial.reason, identity: denial.identity }, 'call refused'),
   });
+  options.metrics?.attach({ federation, connectedSites: () => registry.connected().length, revokedCertificates: () => revocations.serials.size, roundsConfigured: options.rounds });
   const server = createFedgateServer({ access });
   const protocol = adminProtocol();
   let openRoundBytes: number | undefined;
@@ -135,6 +136,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
       registry,
       logger,
       ...(options.participants.allowList === undefined ? {} : { allowList: options.participants.allowList }),
+      ...(options.metrics === undefined ? {} : { onTransfer: options.metrics.transferred.bind(options.metrics) }),
     }),
   );
   const admin = adminEnabled
@@ -179,6 +181,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
       stopping.abort();
       await done.catch(() => undefined);
       admin?.close();
+      options.metrics?.detach();
       for (const site of registry.connected()) site.call.end();
       await shutdownServer(server, 2000);
     },

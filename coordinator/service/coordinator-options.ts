@@ -13,6 +13,7 @@ import { DEFAULT_TASK_SERVER_OPTIMIZER, pinTask } from '../../model/task-pin.js'
 import { FedgateError } from '../../proto/errors.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import type { FederationSettings, ParticipantSettings, SecAggSettings } from '../federation/federation-settings.js';
+import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
 import type { FaultPoint } from '../state/fault-injection.js';
 
 /** @see CoordinatorOptions.listen */
@@ -84,6 +85,8 @@ export interface CoordinatorOptions {
    * there. @default none
    */
   readonly faultPoint?: FaultPoint;
+  /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
+  readonly metrics?: CoordinatorMetrics;
   readonly logger: Logger;
 }
 
@@ -96,6 +99,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly forwardModel?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
+  readonly metrics?: CoordinatorMetrics;
   readonly logger: Logger;
 }
 
@@ -127,6 +131,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     serverOptimizer: task.serverOptimizer,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     logger: options.logger,
   };
   const problems = optionProblems(compiled);

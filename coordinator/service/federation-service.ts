@@ -40,6 +40,8 @@ export interface FederationServiceOptions {
   readonly allowList?: readonly string[];
   /** How long a new Session may take to send its Hello. @default 10 s */
   readonly helloTimeoutMs?: number;
+  /** Told the payload bytes of each completed transfer (metrics). @default none */
+  readonly onTransfer?: (direction: 'received' | 'sent', rpc: string, bytes: number) => void;
 }
 
 export function federationHandlers(options: FederationServiceOptions): FederationHandlers {
@@ -176,7 +178,9 @@ async function handleDownload(call: ServerWritableStream<DownloadModelRequest__O
     const store = options.federation().blobs;
     const hex = hash.toString('hex');
     if (!(await store.has(hex))) throw fedgateError('NOT_FOUND', 'NO_SUCH_BLOB', `the coordinator holds no model or round artefact with SHA-256 ${hex}`);
-    await sendModel(call, await store.get(hex), { modelSha256: hash });
+    const blob = await store.get(hex);
+    await sendModel(call, blob, { modelSha256: hash });
+    options.onTransfer?.('sent', 'DownloadModel', blob.byteLength);
   } catch (error) {
     const grpcStatus = toGrpcStatus(error);
     if (grpcStatus.unexpected) options.logger.error({ err: error }, 'download failed unexpectedly');
@@ -209,6 +213,7 @@ async function handleUpload(call: ServerReadableStream<UploadMaskedInputRequest_
     });
     const message = decodeMaskedInputUpload(upload, options.expectedUploadBytes());
     options.federation().receive(identity.siteId, { kind: 'stage', message });
+    options.onTransfer?.('received', 'UploadMaskedInput', upload.payload.length);
     options.logger.debug({ site: identity.siteId, round: toHex(message.roundId), bytes: upload.payload.length }, 'masked input received');
     callback(null, uploadAck(upload));
   } catch (error) {

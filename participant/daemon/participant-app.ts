@@ -36,6 +36,7 @@ import { SITE_DEFENCE_REASONS, refusalText } from '../../crypto/secagg/site-refu
 import { SiteChain } from '../chain/site-chain.js';
 import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
+import type { SiteMetrics } from '../metrics/site-metrics.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
 import { SessionWatchdog } from './session-watchdog.js';
@@ -82,7 +83,11 @@ export interface ParticipantAppOptions {
    * committed model with plaintext FedAvg of these); nothing about it leaves the site.
    */
   readonly onLocalUpdate?: (event: LocalUpdateEvent) => void;
+  /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
+  readonly metrics?: SiteMetrics;
 }
+
+type RoundEndEvent = Parameters<NonNullable<ParticipantAppOptions['onRoundEnd']>>[0];
 
 export interface LocalUpdateEvent {
   /** Hex of the round id. */
@@ -196,10 +201,11 @@ class ParticipantDaemon {
         if (finished) return;
         finished = true;
         watchdog.stop();
+        this.options.metrics?.connection(false);
         this.stopping.signal.removeEventListener('abort', onStop);
         for (const [roundId, round] of rounds) {
           round.stop('connection lost');
-          this.options.onRoundEnd?.({ roundId, outcome: 'left', reason: 'connection lost' });
+          this.roundEnded({ roundId, outcome: 'left', reason: 'connection lost' });
         }
         resolve(final === undefined ? { why } : { why, final });
       };
@@ -272,6 +278,7 @@ class ParticipantDaemon {
       case 'hello_reply': {
         const { reply } = message;
         onConnected();
+        this.options.metrics?.connection(true);
         this.log.info({ federation: reply.federationId, coordinatorVersion: reply.fedgateVersion }, 'connected to the coordinator');
         if (this.options.policy.federationId !== undefined && reply.federationId !== this.options.policy.federationId) {
           this.log.error(
@@ -292,6 +299,7 @@ class ParticipantDaemon {
           this.log.warn({ round: roundKey }, 'a RoundStart repeats the id of a round this site is running; ignoring it');
           return;
         }
+        this.options.metrics?.roundJoined();
         const session = new RoundSession(config.roundId, {
           logger: this.log,
           clientOptions: () => ({ siteId: this.options.siteId, signingKey: this.options.signingKey, policy: this.options.policy, trust: this.options.trust }),
@@ -301,9 +309,13 @@ class ParticipantDaemon {
           upload: async (masked) => {
             const upload = encodeMaskedInputUpload(masked);
             await uploadMaskedInput(this.client, upload.target, upload.payload, upload.options);
+            this.options.metrics?.uploaded(upload.payload.length);
           },
           train: async (roundConfig, signal) => {
-            const trained = await (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal);
+            const training = (await this.context(roundConfig.taskHash)).training;
+            const started = performance.now();
+            const trained = await training.train(roundConfig, signal);
+            this.options.metrics?.trained({ seconds: (performance.now() - started) / 1000, trainingExamples: trained.trainingExamples, evalLossSum: trained.evalLossSum, evalExamples: trained.evalExamples });
             this.options.onLocalUpdate?.({ roundId: roundKey, delta: trained.delta, trainingExamples: trained.trainingExamples });
             return trained;
           },
@@ -328,7 +340,7 @@ class ParticipantDaemon {
         const session = rounds.get(roundKey);
         if (session === undefined) return;
         session.stop(message.reason);
-        this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
+        this.roundEnded({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         rounds.delete(roundKey);
         return;
       }
@@ -348,12 +360,12 @@ class ParticipantDaemon {
             // Tell the coordinator (and its operator) with the code alone; the failing check is in the log.
             this.send(call, { kind: 'refusal', roundId, reason: SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID, message: refusalText(SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID) });
             session.stop('COMMIT_RECORD_INVALID');
-            this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
+            this.roundEnded({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
             return;
           }
           session.committed(newModelHash);
           await session.settled();
-          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' });
+          this.roundEnded({ roundId: roundKey, outcome: 'committed' });
         });
         return;
       }
@@ -394,11 +406,17 @@ class ParticipantDaemon {
     const computation = this.chain.lateComputation(roundId);
     if (!valid || computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) return;
     this.latestModel = computation.newModel;
-    this.options.onRoundEnd?.({ roundId: toHex(roundId), outcome: 'committed' });
+    this.roundEnded({ roundId: toHex(roundId), outcome: 'committed' });
   }
 
   private send(call: SessionCall, message: SiteSessionMessage): void {
+    if (message.kind === 'refusal') this.options.metrics?.refusalSent(message.reason);
     call.write(encodeParticipantMessage(message));
+  }
+
+  private roundEnded(event: RoundEndEvent): void {
+    this.options.metrics?.roundEnded(event.outcome, event.reason);
+    this.options.onRoundEnd?.(event);
   }
 
   private context(taskHash: Uint8Array): Promise<TaskContext> {
@@ -426,6 +444,7 @@ class ParticipantDaemon {
     const cached = this.blobCache.get(key);
     if (cached !== undefined) return cached;
     const bytes = new Uint8Array(await downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }));
+    this.options.metrics?.downloaded(bytes.byteLength);
     this.blobCache.set(key, bytes);
     while (this.blobCache.size > 8) this.blobCache.delete(this.blobCache.keys().next().value as string);
     return bytes;

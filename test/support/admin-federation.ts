@@ -13,6 +13,8 @@ import type { CertificateRole } from '../../crypto/certificate-role.js';
 import { caDirectoryAuthority } from '../../cli/commands/admin-ca.js';
 import { OperatorClient } from '../../proto/admin-client.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
+import type { CoordinatorMetrics } from '../../coordinator/metrics/coordinator-metrics.js';
+import type { SiteMetrics } from '../../participant/metrics/site-metrics.js';
 import { fromHex } from '../../crypto/bytes.js';
 import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
 import { pinTask } from '../../model/task-pin.js';
@@ -38,6 +40,8 @@ export interface CoordinatorSettings {
   /** Give the coordinator the CA directory (revocation possible). @default true */
   readonly withCaDirectory?: boolean;
   readonly stateDirectory?: string;
+  /** Prometheus metrics the coordinator keeps up to date. @default none */
+  readonly metrics?: CoordinatorMetrics;
 }
 
 export interface AdminFederation {
@@ -46,13 +50,15 @@ export interface AdminFederation {
   readonly caPem: string;
   readonly stateDirectory: string;
   readonly operator: Credentials;
+  /** The coordinator's certificate (valid for 127.0.0.1 and localhost). */
+  readonly coordinatorCredentials: Credentials;
   readonly sites: readonly Credentials[];
   coordinator: RunningCoordinator;
   readonly address: () => string;
   /** Starts (or restarts, on the same state directory) the coordinator. */
   startCoordinator(settings: CoordinatorSettings): Promise<RunningCoordinator>;
   /** Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`. */
-  startSite(index: number): RunningParticipant;
+  startSite(index: number, extra?: { readonly metrics?: SiteMetrics }): RunningParticipant;
   operatorClient(credentials?: Credentials): OperatorClient;
   issue(role: CertificateRole, name: string): Promise<Credentials>;
   close(): Promise<void>;
@@ -86,6 +92,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
     caPem,
     stateDirectory,
     operator: operator as Credentials,
+    coordinatorCredentials: coordinatorCredentials as Credentials,
     sites,
     coordinator: undefined as unknown as RunningCoordinator,
     address: () => `127.0.0.1:${harness.coordinator.port}`,
@@ -105,10 +112,11 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
         logger,
         heartbeatIntervalMs: 60_000,
+        ...(settings.metrics === undefined ? {} : { metrics: settings.metrics }),
       });
       return harness.coordinator;
     },
-    startSite(index) {
+    startSite(index, extra = {}) {
       const site = sites[index];
       if (site === undefined) throw new RangeError(`no site ${index}`);
       const participant = startParticipant({
@@ -125,6 +133,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         reconnect: { initialMs: 200, maxMs: 1000 },
         state: siteStates[index] as SiteStateStore,
         logger,
+        ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
       });
       participants.push(participant);
       return participant;

@@ -57,6 +57,10 @@ export interface GetStatusResponse {
    * Number of certificate serials the coordinator currently refuses.
    */
   'revokedCertificates'?: (number);
+  /**
+   * Those serials, upper-case hex without leading zeros (as Participant.certificate_serial), sorted.
+   */
+  'revokedCertificateSerials'?: (string)[];
 }
 
 export interface GetStatusResponse__Output {
@@ -112,4 +116,8 @@ export interface GetStatusResponse__Output {
    * Number of certificate serials the coordinator currently refuses.
    */
   'revokedCertificates': (number);
+  /**
+   * Those serials, upper-case hex without leading zeros (as Participant.certificate_serial), sorted.
+   */
+  'revokedCertificateSerials': (string)[];
 }
