@@ -9,6 +9,7 @@
  * that starts with a pending commit, or whose round stopped with its commit pending, finishes that same
  * round (round/resumed-commit.ts) before it starts any new one.
  */
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { FedgateError } from '../../platform/index.js';
@@ -20,7 +21,6 @@ import { SecAggServer } from '../../crypto/secagg/server.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
-import { X509Certificate } from 'node:crypto';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
@@ -186,7 +186,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const head = this.ledger.head;
     const headCommit = head === undefined ? undefined : parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
     if (headCommit !== undefined && bytesEqual(headCommit.record.roundConfigHash, record.roundConfigHash)) {
-      this.options.logger.info({ round: toHex(record.config.roundId), sequence: head?.sequence }, 'the pending commit is already ledger\'s newest record; removing it');
+      this.options.logger.info({ round: toHex(record.config.roundId), sequence: head?.sequence }, 'the pending commit is already the ledger\'s newest record (the coordinator stopped before removing it); removing it');
       await this.pendingCommits.clear();
       return;
     }

@@ -168,7 +168,7 @@ describe('a coordinator that crashes after unmasking finishes the same round aft
     expect(await verifyLedger({ stateDirectory: federation.stateDirectory, caPem: pki.ca.certificatePem })).toMatchObject({ ok: true, rounds: 1 });
   }, 300_000);
 
-  it('a damaged pending commit stops the restart with an error naming the file; restored, the round commits', async () => {
+  it('a damaged pending commit stops the restart with an error naming the file; restored, the round commits; left after the ledger append, it is only removed', async () => {
     const { federation, roundId, pending } = await crashInRoundOne('commit_pending:1', 1);
     const path = join(federation.stateDirectory, PENDING_COMMIT_FILE);
     await writeFile(path, pending.text.slice(0, Math.floor(pending.text.length / 2)));
@@ -183,6 +183,12 @@ describe('a coordinator that crashes after unmasking finishes the same round aft
     const [record] = await federation.ledgerFiles();
     expect(roundIdOf(record?.body as CommitBody)).toBe(roundId);
     expect((record?.body as CommitBody).aggregateHash).toBe(pending.commit.aggregateHash);
+    // A coordinator stopped after the ledger append and before it removed the file: the next start only removes it.
+    await writeFile(path, pending.text);
+    await federation.restartCoordinator();
+    await federation.waitUntilDone(60_000);
+    expect(await exists(path)).toBe(false);
+    expect((await federation.ledgerFiles()).map((entry) => entry.recordHash)).toEqual([record?.recordHash]);
     expect(await verifyLedger({ stateDirectory: federation.stateDirectory, caPem: pki.ca.certificatePem })).toMatchObject({ ok: true, rounds: 1 });
   }, 300_000);
 });

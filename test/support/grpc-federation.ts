@@ -271,13 +271,16 @@ export class GrpcFederation {
   }
 
   /**
-   * After a crash: waits until the crashed coordinator is down, then starts a new one (no fault injection)
-   * on the same state directory and port. Rejects with the start-up error (a damaged state directory).
+   * After a crash: waits until the crashed coordinator is down (a coordinator started since is stopped),
+   * then starts a new one (no fault injection) on the same state directory and port. Rejects with the
+   * start-up error (a damaged state directory).
    */
   async restartCoordinator(): Promise<RunningCoordinator> {
     if (this.crash.stopped === undefined) throw new Error('the coordinator has not crashed');
     await this.crash.stopped;
+    const running = this.coordinatorValue;
     this.coordinatorValue = undefined;
+    if (running !== undefined && !this.silenced.has(running)) await running.stop();
     await this.startCoordinator(undefined);
     return this.coordinator;
   }
