@@ -3,11 +3,17 @@
  * (counter fsynced first), drives it with RoundDriver, and on commit appends the signed record to the
  * ledger and moves the global model forward. An aborted round is followed by a new round with a new id.
  * On start-up it resumes from the last committed round (the ledger wins over federation.json).
+ *
+ * One contribution per model: from the moment a round's CommitRequest goes out until its record is in
+ * the ledger (or refusals abort it), the commit is kept on disk (state/pending-commit.ts). A coordinator
+ * that starts with a pending commit, or whose round stopped with its commit pending, finishes that same
+ * round (round/resumed-commit.ts) before it starts any new one.
  */
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { FedgateError } from '../../platform/index.js';
-import { fromHex, toHex } from '../../crypto/bytes.js';
+import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import { createRoundConfig, type HyperParameterValue, type RoundConfig } from '../../crypto/secagg/config.js';
 import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
@@ -15,14 +21,18 @@ import { SecAggServer } from '../../crypto/secagg/server.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
+import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
+import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
+import { ResumedCommit, type ResumedCommitOutcome } from '../round/resumed-commit.js';
 import type { FaultPoint } from '../state/fault-injection.js';
 import { Ledger } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
+import { PendingCommitStore, type PendingCommit } from '../state/pending-commit.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, encodeCommitRecord, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { commitBody, encodeCommitRecord, roundCounterOf, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
 import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
@@ -62,9 +72,18 @@ export interface FederationOptions {
   readonly trust: () => TrustAnchor;
   readonly sites: SiteDirectory;
   readonly logger: Logger;
-  /** Crash-injection hook for recovery tests, handed to the ledger (state/fault-injection.ts). @default none */
+  /** Crash-injection hook for recovery tests, handed to the ledger and the pending commit (state/fault-injection.ts). @default none */
   readonly faultPoint?: FaultPoint;
 }
+
+/** What a site message reaches: the open round, or the pending commit being finished. */
+interface OpenRound {
+  receive(siteId: string, message: SiteToCoordinator): void;
+  siteDisconnected(siteId: string): void;
+}
+
+/** How a round ended for the loop: a pending commit is finished before anything else. */
+type RoundEnd = 'committed' | 'aborted' | 'pending';
 
 export interface RoundEvent {
   readonly type: 'round_started' | 'round_committed' | 'round_aborted';
@@ -84,7 +103,11 @@ export interface RoundEvent {
 }
 
 export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
-  private driver: RoundDriver | undefined;
+  private driver: OpenRound | undefined;
+  /** The commit of an unmasked round not yet in the ledger, as kept on disk (pending-commit.ts). */
+  private pending: PendingCommit | undefined;
+  /** The pending commit found at start-up, restored (its kept signatures verified) by open(). */
+  private restored: ResumedCommit | undefined;
   /** Round shapes (n/k/t) already warned about, so a long federation logs each once. */
   private readonly shapesWarned = new Set<string>();
   private model: Float32Array;
@@ -96,6 +119,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     private readonly store: ModelStore,
     private readonly ledger: Ledger,
     private readonly counter: RoundCounter,
+    private readonly pendingCommits: PendingCommitStore,
     private state: FederationState,
   ) {
     super();
@@ -142,10 +166,51 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
     await writeFederationState(stateDirectory, state);
-    const federation = new Federation(options, store, ledger, counter, state);
+    const pendingCommits = await PendingCommitStore.open(stateDirectory, options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint });
+    const federation = new Federation(options, store, ledger, counter, pendingCommits, state);
     federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
+    await federation.restorePendingCommit();
     return federation;
+  }
+
+  /**
+   * Reads the pending commit a previous run left (if any) and checks that it is the next round of this
+   * ledger: a crash after its record was appended and before the file was removed is finished here (the
+   * file is removed); anything else that does not fit - another federation, task or model, blobs missing
+   * from the model store, a kept signature that does not verify - stops the start with StateError CORRUPT.
+   */
+  private async restorePendingCommit(): Promise<void> {
+    const pending = await this.pendingCommits.read();
+    if (pending === undefined) return;
+    const path = this.pendingCommits.path;
+    const { record } = pending;
+    const head = this.ledger.head;
+    const headCommit = head === undefined ? undefined : parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
+    if (headCommit !== undefined && bytesEqual(headCommit.record.roundConfigHash, record.roundConfigHash)) {
+      this.options.logger.info({ round: toHex(record.config.roundId), sequence: head?.sequence }, 'the pending commit is already the ledger\'s newest record (the coordinator stopped before removing it); removing it');
+      await this.pendingCommits.clear();
+      return;
+    }
+    const mismatch = (what: string): StateError =>
+      new StateError('CORRUPT', `${path} records the commit of round ${toHex(record.config.roundId)}, but ${what}: the file does not belong to this state directory; restore the state directory (with the file) from one backup`);
+    if (record.config.federationId !== this.settings.federationId) throw mismatch(`that round is of federation ${record.config.federationId}, not ${this.settings.federationId}`);
+    if (toHex(record.config.taskHash) !== this.options.taskHash) throw mismatch(`its task ${toHex(record.config.taskHash)} is not this federation's task ${this.options.taskHash}`);
+    if (toHex(record.config.modelHash) !== this.state.modelHash || toHex(record.config.optimizerStateHash) !== this.state.optimizerStateHash) {
+      throw mismatch(`it starts from model ${toHex(record.config.modelHash)}, and the ledger's newest model is ${this.state.modelHash}`);
+    }
+    if (headCommit !== undefined && roundCounterOf(record.config.roundId) <= headCommit.counter) {
+      throw mismatch(`its round counter is not above the ledger's newest round (${headCommit.counter})`);
+    }
+    for (const [name, hash] of [['aggregate', record.hashes.aggregateHash], ['model r+1', record.hashes.newModelHash], ['optimiser state', record.hashes.optimizerStateHash]] as const) {
+      if (!(await this.store.has(toHex(hash)))) throw mismatch(`its ${name} ${toHex(hash)} is not in the model store`);
+    }
+    this.restored = this.resumedCommit(pending);
+    this.pending = pending;
+    this.options.logger.warn(
+      { round: toHex(record.config.roundId), signers: record.signatures.map((entry) => entry.siteId), survivors: record.maskedSurvivors },
+      `${path}: the commit of a round whose aggregate was unmasked is pending; it is finished before any new round starts`,
+    );
   }
 
   get committedRounds(): number {
@@ -179,18 +244,24 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.driver?.siteDisconnected(siteId);
   }
 
-  /** Runs rounds until the configured number have committed or `signal` fires. */
+  /** Runs rounds until the configured number have committed or `signal` fires; a pending commit is finished first. */
   async run(signal?: AbortSignal): Promise<void> {
     const log = this.options.logger;
     let consecutiveAborts = 0;
     try {
-      while (this.state.committedRounds < this.settings.rounds && signal?.aborted !== true) {
-        const participants = await this.waitForParticipants(signal);
-        if (participants === undefined) continue;
-        const outcome = await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+      while ((this.pending !== undefined || this.state.committedRounds < this.settings.rounds) && signal?.aborted !== true) {
+        let end: RoundEnd;
+        if (this.pending !== undefined) {
+          end = await this.finishPendingCommit(signal);
+        } else {
+          const participants = await this.waitForParticipants(signal);
+          if (participants === undefined) continue;
+          end = await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+        }
+        if (stopped(signal)) break;
         // After an aborted round wait before the next one, doubling up to 30 s, so a site that refuses
         // every round (policy, broken data) cannot spin the coordinator through hundreds of rounds.
-        consecutiveAborts = outcome.status === 'aborted' ? consecutiveAborts + 1 : 0;
+        consecutiveAborts = end === 'committed' ? 0 : consecutiveAborts + 1;
         if (consecutiveAborts > 0) {
           const pause = Math.min(30_000, 250 * 2 ** Math.min(consecutiveAborts - 1, 7));
           log.info({ consecutiveAborts, pauseMs: pause }, 'pausing before the next round');
@@ -228,14 +299,15 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     }
   }
 
-  private async runRound(participants: string[], certificates: Map<string, Uint8Array | string>, signal?: AbortSignal): Promise<RoundOutcome> {
+  private async runRound(participants: string[], certificates: Map<string, Uint8Array | string>, signal?: AbortSignal): Promise<RoundEnd> {
     const started = performance.now();
     const roundId = await this.counter.allocate();
     const config = this.roundConfig(roundId.bytes, participants);
     const roundLabel = toHex(roundId.bytes);
     const server = new SecAggServer({ config, certificates, trust: this.options.trust(), now: new Date() });
     let finalized: Awaited<ReturnType<typeof finalizeRound>> | undefined;
-    this.driver = new RoundDriver({
+    let unmasked: AggregateResult | undefined;
+    const driver = new RoundDriver({
       server,
       roundConfigBytes: encodeRoundConfig(config),
       transport: { send: (siteId, message) => this.options.sites.send(siteId, message) },
@@ -244,6 +316,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       // One contribution per model: an unmasked round short of commit signatures is finished, not re-run.
       presence: this.options.sites,
       finalize: async (result) => {
+        unmasked = result;
         finalized = await finalizeRound({
           config,
           result,
@@ -256,57 +329,155 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         });
         return finalized.hashes;
       },
+      // ... and kept on disk until it is in the ledger, so that a restart finishes it too.
+      onCommitRequested: async (progress) => {
+        const pending: PendingCommit = {
+          record: progress,
+          certificates: new Map(progress.maskedSurvivors.map((siteId) => [siteId, certificatePem(certificates.get(siteId))])),
+          metrics: roundMetrics(participants.length, unmasked as AggregateResult),
+          requestedAt: new Date(),
+        };
+        await this.pendingCommits.write(pending);
+        this.pending = pending;
+        this.options.faultPoint?.('commit_pending');
+      },
+      onCommitSignature: (progress) => this.keepCommitProgress(progress),
     });
     const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants };
     this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
     this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants }, 'round started');
-    const outcome = await this.driver.run();
+    this.driver = driver;
+    const outcome: RoundOutcome = await driver.run();
     this.driver = undefined;
     const seconds = (performance.now() - started) / 1000;
-    if (outcome.status === 'aborted' || finalized === undefined) {
-      const reason = outcome.status === 'aborted' ? outcome.reason : 'NOT_FINALIZED';
+    if (outcome.status !== 'committed' || finalized === undefined) {
+      const reason = outcome.status === 'committed' ? 'NOT_FINALIZED' : outcome.reason;
+      // A commit kept on disk is finished from there (next turn of the loop, or after a restart) unless
+      // refusals made its quorum unreachable: then the round is over for good.
+      if (this.pending !== undefined && reason !== 'COMMIT_QUORUM_MISSING') return 'pending';
+      await this.dropPendingCommit();
       this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, computeSeconds: outcome.computeSeconds, seconds, at: new Date().toISOString() });
-      return outcome;
+      return 'aborted';
     }
-    const metrics: RoundMetrics = {
-      participants: participants.length,
-      survivors: outcome.result.maskedSurvivors.length,
-      evalLossSum: outcome.result.evalLossSum,
-      evalCorrect: outcome.result.evalCorrect,
-      evalExamples: outcome.result.evalExamples,
-      weightSum: outcome.result.weightSum,
-    };
-    const body = commitBody(outcome.record, new Date(), metrics);
-    const record = await this.ledger.append(body);
+    await this.recordCommit(outcome.record, this.pending?.metrics ?? roundMetrics(participants.length, outcome.result), {
+      model: finalized.model,
+      optimizerState: finalized.optimizerState,
+      event: { ...base, stageSeconds: outcome.stageSeconds, computeSeconds: outcome.computeSeconds, seconds },
+    });
+    return 'committed';
+  }
+
+  /** Finishes the pending commit (resumed-commit.ts): the same round commits, or aborts for good, or stays pending. */
+  private async finishPendingCommit(signal?: AbortSignal): Promise<RoundEnd> {
+    const pending = this.pending as PendingCommit;
+    const started = performance.now();
+    const resumed = this.restored ?? this.resumedCommit(pending);
+    this.restored = undefined;
+    this.driver = resumed;
+    let outcome: ResumedCommitOutcome;
+    try {
+      outcome = await resumed.run(signal);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'finishing the pending commit failed unexpectedly; it stays pending');
+      outcome = { status: 'pending', reason: 'INTERNAL_ERROR', message: error instanceof Error ? error.message : String(error) };
+    } finally {
+      this.driver = undefined;
+    }
+    const { config } = pending.record;
+    const base = { roundId: toHex(config.roundId), roundCounter: roundCounterOf(config.roundId).toString(), participants: [...config.participants] };
+    const seconds = (performance.now() - started) / 1000;
+    if (outcome.status === 'pending') return 'pending';
+    if (outcome.status === 'aborted') {
+      await this.dropPendingCommit();
+      this.emit('round', { ...base, type: 'round_aborted', reason: outcome.reason, seconds, at: new Date().toISOString() });
+      return 'aborted';
+    }
+    const { hashes } = outcome.record;
+    await this.recordCommit(outcome.record, pending.metrics, {
+      model: decodeWeights(this.options.layout, await this.store.get(toHex(hashes.newModelHash))),
+      optimizerState: decodeServerOptimizerState(await this.store.get(toHex(hashes.optimizerStateHash))).state,
+      event: { ...base, stageSeconds: {}, seconds },
+    });
+    return 'committed';
+  }
+
+  /**
+   * A round reached its quorum: appends its record to the ledger, removes the pending commit, moves the
+   * model forward, tells every member of U (with the signed record) and reports the round.
+   */
+  private async recordCommit(
+    record: CommitRecord,
+    metrics: RoundMetrics,
+    next: {
+      readonly model: Float32Array;
+      readonly optimizerState: ServerOptimizerState;
+      readonly event: Pick<RoundEvent, 'roundId' | 'roundCounter' | 'participants' | 'stageSeconds' | 'computeSeconds' | 'seconds'>;
+    },
+  ): Promise<void> {
+    const body = commitBody(record, new Date(), metrics);
+    const appended = await this.ledger.append(body);
+    // After the append: a crash in between leaves the pending commit naming the ledger's head, removed at start.
+    await this.dropPendingCommit();
     const commitRecord = encodeCommitRecord(body);
-    this.model = finalized.model;
-    this.optimizerState = finalized.optimizerState;
-    this.state = { ...this.state, committedRounds: this.ledger.length, modelHash: finalized.modelHash, optimizerStateHash: finalized.optimizerStateHash };
+    const modelHash = toHex(record.hashes.newModelHash);
+    this.model = next.model;
+    this.optimizerState = next.optimizerState;
+    this.state = { ...this.state, committedRounds: this.ledger.length, modelHash, optimizerStateHash: toHex(record.hashes.optimizerStateHash) };
     await writeFederationState(this.settings.stateDirectory, this.state);
     // Every member of U hears how the round ended, so sites that dropped or refused release its state too.
-    for (const siteId of participants) {
+    for (const siteId of record.config.participants) {
       this.options.sites.send(siteId, {
         kind: 'committed',
-        roundId: roundId.bytes,
-        sequence: record.sequence,
-        newModelHash: finalized.hashes.newModelHash,
-        signatures: outcome.record.signatures.length,
+        roundId: record.config.roundId,
+        sequence: appended.sequence,
+        newModelHash: record.hashes.newModelHash,
+        signatures: record.signatures.length,
         commitRecord,
       });
     }
     this.emit('round', {
-      ...base,
+      ...next.event,
       type: 'round_committed',
-      survivors: outcome.result.maskedSurvivors,
-      sequence: record.sequence,
-      modelHash: finalized.modelHash,
+      survivors: record.maskedSurvivors,
+      sequence: appended.sequence,
+      modelHash,
       metrics,
-      stageSeconds: outcome.stageSeconds,
-      computeSeconds: outcome.computeSeconds,
-      seconds,
       at: new Date().toISOString(),
     });
-    return outcome;
+  }
+
+  /** Keeps the commit signatures stored so far on disk; a failed write only costs asking those sites again. */
+  private keepCommitProgress(progress: CommitRecord): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    const next = { ...pending, record: progress };
+    this.pending = next;
+    void (async () => {
+      try {
+        await this.pendingCommits.write(next);
+        this.options.faultPoint?.('commit_signature');
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'could not keep a commit signature on disk; after a restart that site is asked to sign again');
+      }
+    })();
+  }
+
+  private async dropPendingCommit(): Promise<void> {
+    if (this.pending === undefined) return;
+    this.pending = undefined;
+    await this.pendingCommits.clear();
+  }
+
+  private resumedCommit(pending: PendingCommit): ResumedCommit {
+    return new ResumedCommit({
+      pending,
+      trust: this.options.trust(),
+      transport: { send: (siteId, message) => this.options.sites.send(siteId, message) },
+      presence: this.options.sites,
+      logger: this.options.logger,
+      source: this.pendingCommits.path,
+      onCommitSignature: (progress) => this.keepCommitProgress(progress),
+    });
   }
 
   /**
@@ -366,4 +537,27 @@ export class NoOpenRoundError extends FedgateError {
     super('FAILED_PRECONDITION', 'no round is open: the message arrived between rounds or after its round ended', { reason: 'NO_OPEN_ROUND' });
     this.name = 'NoOpenRoundError';
   }
+}
+
+/** The round's unsigned metrics, as the ledger records them. */
+function roundMetrics(participants: number, result: AggregateResult): RoundMetrics {
+  return {
+    participants,
+    survivors: result.maskedSurvivors.length,
+    evalLossSum: result.evalLossSum,
+    evalCorrect: result.evalCorrect,
+    evalExamples: result.evalExamples,
+    weightSum: result.weightSum,
+  };
+}
+
+/** A member's certificate (DER from its TLS session, or PEM) as the PEM the commit record carries. */
+function certificatePem(certificate: Uint8Array | string | undefined): string {
+  if (certificate === undefined) throw new Error('a member of U3 has no certificate');
+  return typeof certificate === 'string' ? certificate : new X509Certificate(certificate).toString();
+}
+
+/** Read through a call, so the compiler does not keep a narrowing of `signal.aborted` across awaits. */
+function stopped(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }

@@ -10,11 +10,13 @@
  * One contribution per model: once the aggregate is unmasked the round is never abandoned for lack of
  * commit signatures (sites refuse to contribute twice on one model, and a re-run would show the
  * coordinator a second aggregate of the same inputs). When the commit deadline passes without a quorum
- * and the driver knows who is connected (`presence`), it keeps the round's commit request and re-collects
- * signatures for the same round from U3, sending the request again to each member that (re)connects and,
- * every commit deadline, to each member that has not signed, until the quorum is stored. Only when so many
- * members refused to sign (a RoundRefusal: their own recomputation disagrees) that the quorum cannot be
- * reached any more does the round abort, with COMMIT_QUORUM_MISSING.
+ * and the driver knows who is connected (`presence`), it re-collects signatures for the same round from
+ * U3 (commit-recollection.ts) until the quorum is stored. Only when so many members refused to sign (a
+ * RoundRefusal: their own recomputation disagrees) that the quorum cannot be reached any more does the
+ * round abort, with COMMIT_QUORUM_MISSING. The caller keeps the commit on disk as it goes
+ * (`onCommitRequested`, `onCommitSignature`); a round whose commit is kept there and that ends any other
+ * way (the coordinator stops, an unexpected failure) ends 'pending', announced to nobody: the
+ * coordinator finishes it from disk (resumed-commit.ts).
  */
 import type { Logger } from 'pino';
 import type { FedgateReason } from '../../platform/index.js';
@@ -26,8 +28,11 @@ import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import type { SiteToCoordinator } from '../../crypto/secagg/round-envelope.js';
 import type { ClientStage } from '../../crypto/secagg/stages.js';
+import { CommitRecollection, type SitePresence } from './commit-recollection.js';
 import type { RoundTransport } from './round-messages.js';
 import { StageGate } from './stage-gate.js';
+
+export type { SitePresence } from './commit-recollection.js';
 
 /** The stages the driver times: those a site sends a message in (crypto/secagg/stages.ts). */
 export type RoundStageName = ClientStage;
@@ -52,12 +57,14 @@ export interface RoundDriverOptions {
   readonly presence?: SitePresence;
   /** Called once when the commit deadline passed without a quorum and re-collection starts. */
   readonly onCommitPending?: (status: { readonly signers: readonly string[]; readonly required: number }) => void;
-}
-
-/** The part of the coordinator's site directory the driver needs to re-collect commit signatures. */
-export interface SitePresence {
-  eligible(): readonly { readonly siteId: string }[];
-  changed(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Called with the commit record as it stands (no signature yet) before the CommitRequest goes out: the
+   * caller keeps it durably, so that a restart finishes this round. A rejection fails the round before
+   * any site was asked to sign.
+   */
+  readonly onCommitRequested?: (progress: CommitRecord) => Promise<void>;
+  /** Called with the commit record as it stands after each valid commit signature is stored. */
+  readonly onCommitSignature?: (progress: CommitRecord) => void;
 }
 
 export type RoundOutcome =
@@ -76,6 +83,15 @@ export type RoundOutcome =
       readonly stage: RoundStageName;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
       readonly computeSeconds: Readonly<ComputeSeconds>;
+    }
+  | {
+      /** Neither committed nor aborted: the commit kept by onCommitRequested is to be finished from there. */
+      readonly status: 'pending';
+      readonly reason: FedgateReason;
+      readonly message: string;
+      readonly stage: 'commit';
+      readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly computeSeconds: Readonly<ComputeSeconds>;
     };
 
 /**
@@ -90,8 +106,10 @@ export interface ComputeSeconds {
 export class RoundDriver {
   private readonly gate = new StageGate();
   private readonly gone = new Set<string>();
-  /** While commit signatures are re-collected: U3 members that have the request on their current session. */
-  private commitSentTo: Set<string> | undefined;
+  /** While commit signatures are re-collected. */
+  private recollection: CommitRecollection | undefined;
+  /** onCommitRequested kept the commit: from now on the round is committed or stays pending, never silently lost. */
+  private commitKept = false;
   private readonly refused = new Map<string, string>();
   private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
   private readonly computeSeconds: ComputeSeconds = {};
@@ -123,6 +141,7 @@ export class RoundDriver {
       return;
     }
     this.options.server.receive(siteId, message.message);
+    if (message.message.stage === 'commit') this.options.onCommitSignature?.(this.options.server.commitProgress());
     this.gate.notify();
   }
 
@@ -131,7 +150,7 @@ export class RoundDriver {
     if (!this.participants.includes(siteId)) return;
     this.gone.add(siteId);
     // A member that comes back has a new session: it must be sent the commit request again.
-    this.commitSentTo?.delete(siteId);
+    this.recollection?.siteDisconnected(siteId);
     this.gate.notify();
   }
 
@@ -180,6 +199,10 @@ export class RoundDriver {
       const hashes = await this.options.finalize(result);
       this.computeSeconds.aggregation = (performance.now() - started) / 1000;
       const commitRequest = server.beginCommit(hashes);
+      if (this.options.onCommitRequested !== undefined) {
+        await this.options.onCommitRequested(server.commitProgress());
+        this.commitKept = true;
+      }
       for (const siteId of result.maskedSurvivors) transport.send(siteId, { kind: 'stage', message: commitRequest });
       await this.waitStage(stage, deadlines.commitMs, started);
       const status = server.commitStatus();
@@ -192,64 +215,50 @@ export class RoundDriver {
           `commit deadline passed without a quorum (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
         );
         this.options.onCommitPending?.({ signers: status.signers, required: status.required });
-        const refusedBy = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
-        if (refusedBy !== undefined) {
-          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
+        const end = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+        if (end.status === 'cancelled') throw new RoundCancelled();
+        if (end.status === 'unreachable') {
+          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${end.refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
         }
         this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
       return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
     } catch (error) {
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
-      if (error instanceof RoundCancelled) return this.aborted(stage, 'COORDINATOR_STOPPING', 'the coordinator is shutting down');
-      this.log.error({ err: error, stage }, 'round failed unexpectedly');
-      const message = error instanceof Error ? error.message : String(error);
-      return this.aborted(stage, 'INTERNAL_ERROR', message);
+      const stopping = error instanceof RoundCancelled;
+      if (!stopping) this.log.error({ err: error, stage }, 'round failed unexpectedly');
+      const reason: FedgateReason = stopping ? 'COORDINATOR_STOPPING' : 'INTERNAL_ERROR';
+      const message = stopping ? 'the coordinator is shutting down' : error instanceof Error ? error.message : String(error);
+      if (this.commitKept) {
+        this.log.warn({ reason, detail: message }, 'the round stops with its commit pending: the aggregate is unmasked, so it is finished from the kept commit, never re-run');
+        return { status: 'pending', reason, message, stage: 'commit', stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
+      }
+      return this.aborted(stage, reason, message);
     }
   }
 
-  /**
-   * Sends `request` to every member of U3 that has not signed and does not have it on its current session,
-   * and again to all of them every commit deadline, until the quorum is stored (resolves undefined) or the
-   * members that refused leave too few to reach it (resolves with them); throws RoundCancelled when the
-   * coordinator stops.
-   */
-  private async recollectCommit(request: CommitRequestMessage, survivors: readonly string[], presence: SitePresence): Promise<readonly string[] | undefined> {
+  /** Re-collects commit signatures from U3 (commit-recollection.ts) until the quorum, out of reach, or a stop. */
+  private async recollectCommit(request: CommitRequestMessage, survivors: readonly string[], presence: SitePresence): ReturnType<CommitRecollection['run']> {
     const { server, transport } = this.options;
-    const intervalMs = server.roundConfig.deadlines.commitMs;
-    const sentTo = new Set(survivors.filter((siteId) => !this.gone.has(siteId)));
-    this.commitSentTo = sentTo;
-    let resentAt = performance.now();
+    this.recollection = new CommitRecollection(
+      {
+        request,
+        survivors,
+        status: () => server.commitStatus(),
+        refused: this.refused,
+        presence,
+        transport,
+        gate: this.gate,
+        intervalMs: server.roundConfig.deadlines.commitMs,
+        logger: this.log,
+        ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
+      },
+      survivors.filter((siteId) => !this.gone.has(siteId)),
+    );
     try {
-      for (;;) {
-        const status = server.commitStatus();
-        if (status.committed) return undefined;
-        if (this.options.signal?.aborted === true) throw new RoundCancelled();
-        const refusing = survivors.filter((siteId) => this.refused.has(siteId) && !status.signers.includes(siteId));
-        if (survivors.length - refusing.length < status.required) return refusing;
-        const connected = new Set(presence.eligible().map((site) => site.siteId));
-        const due = performance.now() - resentAt >= intervalMs;
-        if (due) resentAt = performance.now();
-        for (const siteId of survivors) {
-          if (status.signers.includes(siteId) || this.refused.has(siteId)) continue;
-          if (!connected.has(siteId)) {
-            sentTo.delete(siteId);
-            continue;
-          }
-          if (sentTo.has(siteId) && !due) continue;
-          this.log.info({ site: siteId }, 'asking a survivor for its commit signature again');
-          transport.send(siteId, { kind: 'stage', message: request });
-          sentTo.add(siteId);
-        }
-        // Wake on the quorum or a new refusal (gate), or a change of who is connected, whichever comes first.
-        const wait = new AbortController();
-        const signal = this.options.signal === undefined ? wait.signal : AbortSignal.any([wait.signal, this.options.signal]);
-        const refusals = this.refused.size;
-        await Promise.race([presence.changed(intervalMs, signal), this.gate.wait(intervalMs, () => server.commitStatus().committed || this.refused.size !== refusals, signal)]);
-        wait.abort();
-      }
+      return await this.recollection.run();
     } finally {
-      this.commitSentTo = undefined;
+      this.recollection = undefined;
     }
   }
 

@@ -354,6 +354,16 @@ export class SecAggServer {
     if (!status.committed) {
       throw secaggPrecondition('COMMIT_QUORUM_NOT_REACHED', `${status.signers.length} valid commit signatures, ${status.required} required (> |U3|/2 and >= t)`, { stage: 'commit' });
     }
+    return this.commitProgress();
+  }
+
+  /**
+   * The record as it stands, quorum or not: everything needed to verify and record the signatures still
+   * to come, with the valid ones stored so far. What a coordinator keeps on disk while the commit is
+   * pending, so a restart finishes the same round (one contribution per model).
+   */
+  commitProgress(): CommitRecord {
+    const status = this.commitStatus();
     const commits = this.commits as CommitCollector;
     return {
       config: this.config,

@@ -3,6 +3,8 @@
  * Session with a Hello, and takes part in rounds; when the connection drops it reconnects with jittered
  * exponential backoff. A round in flight when the connection drops is abandoned: the site's round state
  * lives in memory only, so after a reconnect it sits that round out (DESIGN.md step 4) and joins the next.
+ * The exception is a round it revealed its shares in: its public context is kept in the state_dir, so the
+ * site still signs that round's commit when the coordinator asks again (participant/chain/site-chain.ts).
  * What it must remember against a lying coordinator (round counters, models contributed to, its secret
  * seed) is in its state_dir (`state`), checked through one RoundGuard across reconnects.
  */
@@ -143,6 +145,7 @@ class ParticipantDaemon {
       origin: (taskHash) => origins.origin(taskHash),
       fetchRecords: (after, maxRecords) => fetchCommitRecords(this.client, after, { maxRecords, maxRecordBytes: COMMIT_RECORD_MAX_BYTES }),
       computeCommit: async (config, request) => (await this.context(config.taskHash)).training.computeCommit(config, request),
+      unmaskedRounds: options.state,
       logger: this.log,
     });
   }

@@ -73,10 +73,13 @@ export interface SiteRoundEnvironment {
    * the verified chain head); runs before any key is made, and a rejection is the site's refusal.
    */
   checkRound?(config: RoundConfig): Promise<void>;
-  /** The site revealed its shares: what it needs to sign this round's commit later, public values only. */
-  onUnmasked?(round: UnmaskedRound): void;
-  /** The site signed this round's commit over `hashes`. */
-  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): void;
+  /**
+   * The site is about to reveal its shares: keep what it needs to sign this round's commit later, even
+   * after a restart (public values only). Awaited before the Unmask answer leaves.
+   */
+  onUnmasked?(round: UnmaskedRound): Promise<void> | void;
+  /** The site signed this round's commit over `hashes`: keep that. Awaited before the signature leaves. */
+  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): Promise<void> | void;
 }
 
 export type RoundSessionState = 'running' | 'finished' | 'failed';
@@ -193,10 +196,12 @@ export class RoundSession {
           // b-share helps remove its self-mask): record it before the answer leaves, never after.
           const config = this.requireConfig();
           await this.environment.guard.recordContribution(config);
-          this.send({ kind: 'stage', message: response });
+          // Kept before the answer too: once it is out, the coordinator may ask for this round's commit
+          // after either side restarted, and the site must still be able to sign it (one contribution per model).
           if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
-            this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
+            await this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
           }
+          this.send({ kind: 'stage', message: response });
           return;
         }
         case 'commit_request': {
@@ -205,7 +210,8 @@ export class RoundSession {
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
-          this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
+          // On disk before the signature leaves: a restarted site never signs another commit for this round.
+          await this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
           this.send({ kind: 'stage', message: signature });
           return;
         }
