@@ -17,7 +17,7 @@
  * reached any more does the round abort, with COMMIT_QUORUM_MISSING.
  */
 import type { Logger } from 'pino';
-import type { FedgateReason } from '../../platform/index.js';
+import { isFedgateReason, type FedgateReason } from '../../platform/index.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitHashes, CommitRequestMessage } from '../../crypto/secagg/messages.js';
@@ -25,6 +25,7 @@ import type { SecAggServer } from '../../crypto/secagg/server.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import type { SiteToCoordinator } from '../../crypto/secagg/round-envelope.js';
+import { refusalText } from '../../crypto/secagg/site-refusals.js';
 import type { ClientStage } from '../../crypto/secagg/stages.js';
 import type { RoundTransport } from './round-messages.js';
 import { StageGate } from './stage-gate.js';
@@ -60,6 +61,13 @@ export interface SitePresence {
   changed(timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Members of U that let the round down, with why: the reason code of their refusal, DISCONNECTED (their
+ * session ended during the round) or NO_ANSWER (silent past a stage deadline). Whoever selects sites
+ * uses it to stop picking a site that fails round after round (federation/site-backoff.ts).
+ */
+export type SiteFailures = ReadonlyMap<string, string>;
+
 export type RoundOutcome =
   | {
       readonly status: 'committed';
@@ -67,6 +75,14 @@ export type RoundOutcome =
       readonly result: AggregateResult;
       readonly hashes: CommitHashes;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly failures: SiteFailures;
+    }
+  | {
+      /** An evaluation-only round (RoundConfig.purpose 'evaluate') whose metric sums were unmasked; it never commits. */
+      readonly status: 'evaluated';
+      readonly result: AggregateResult;
+      readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly failures: SiteFailures;
     }
   | {
       readonly status: 'aborted';
@@ -74,7 +90,11 @@ export type RoundOutcome =
       readonly message: string;
       readonly stage: RoundStageName;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly failures: SiteFailures;
     };
+
+/** The reason a RoundAbort carries to the members of an evaluation-only round once its sums are unmasked. */
+export const EVALUATION_COMPLETE = 'EVALUATION_COMPLETE';
 
 export class RoundDriver {
   private readonly gate = new StageGate();
@@ -82,6 +102,8 @@ export class RoundDriver {
   /** While commit signatures are re-collected: U3 members that have the request on their current session. */
   private commitSentTo: Set<string> | undefined;
   private readonly refused = new Map<string, string>();
+  /** Members that stayed silent past a stage deadline (neither answered, refused nor disconnected). */
+  private readonly silent = new Set<string>();
   private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
   private readonly roundId: Uint8Array;
   private readonly roundLabel: string;
@@ -105,8 +127,11 @@ export class RoundDriver {
   receive(siteId: string, message: SiteToCoordinator): void {
     if (message.kind === 'refusal') {
       if (!bytesEqual(message.roundId, this.roundId) || !this.participants.includes(siteId)) return;
-      this.refused.set(siteId, message.reason);
-      this.log.warn({ site: siteId, reason: message.reason, detail: message.message }, 'site refused or left the round');
+      // Only the code goes in the log, with its fixed text: whatever else a site sent (an older or buggy
+      // site might send a local path or a value from its data) never reaches the coordinator's records.
+      const reason = publicRefusalReason(message.reason);
+      this.refused.set(siteId, reason);
+      this.log.warn({ site: siteId, reason, detail: refusalText(reason) }, 'site refused or left the round');
       this.gate.notify();
       return;
     }
@@ -160,6 +185,13 @@ export class RoundDriver {
       if (result.inconsistentShares.length > 0) {
         this.log.warn({ inconsistentShares: result.inconsistentShares }, 'inconsistent Shamir shares were revealed and set aside');
       }
+      if (config.purpose === 'evaluate') {
+        // The members of U3 ended the round themselves after their Unmask answer; the others hear it here.
+        for (const siteId of config.participants) {
+          if (!this.gone.has(siteId)) transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason: EVALUATION_COMPLETE, message: 'the evaluation-only round is complete; it has no commit' });
+        }
+        return { status: 'evaluated', result, stageSeconds: { ...this.stageSeconds }, failures: this.failures() };
+      }
 
       stage = 'commit';
       const started = performance.now();
@@ -183,7 +215,7 @@ export class RoundDriver {
         }
         this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
-      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
+      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, failures: this.failures() };
     } catch (error) {
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
       if (error instanceof RoundCancelled) return this.aborted(stage, 'COORDINATOR_STOPPING', 'the coordinator is shutting down');
@@ -246,7 +278,17 @@ export class RoundDriver {
     const pending = this.options.server.pending();
     if (result === 'deadline' && pending.length > 0) {
       this.log.warn({ stage, missing: pending }, 'stage deadline passed; treating silent sites as dropped');
+      for (const siteId of pending) if (!this.gone.has(siteId) && !this.refused.has(siteId)) this.silent.add(siteId);
     }
+  }
+
+  /** Who let this round down so far (see SiteFailures); a refusal's reason wins over how the site left. */
+  private failures(): SiteFailures {
+    const failures = new Map<string, string>();
+    for (const siteId of this.silent) failures.set(siteId, 'NO_ANSWER');
+    for (const siteId of this.gone) failures.set(siteId, 'DISCONNECTED');
+    for (const [siteId, reason] of this.refused) failures.set(siteId, reason);
+    return failures;
   }
 
   private stageSettled(): boolean {
@@ -258,8 +300,13 @@ export class RoundDriver {
     for (const siteId of this.participants) {
       if (!this.gone.has(siteId)) this.options.transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason, message });
     }
-    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds } };
+    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds }, failures: this.failures() };
   }
 }
 
 class RoundCancelled extends Error {}
+
+/** A refusal's reason as the coordinator records it: an UPPER_SNAKE_CASE code, or UNREADABLE_REASON for anything else. */
+export function publicRefusalReason(reason: string): string {
+  return isFedgateReason(reason) ? reason : 'UNREADABLE_REASON';
+}

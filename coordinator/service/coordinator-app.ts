@@ -114,7 +114,8 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') {
-      openRoundBytes = (plan.initialParameters.length + 4) * 4;
+      // d + 4 uint32 slots; an evaluation-only round uploads the 4 metric slots alone.
+      openRoundBytes = ((event.purpose === 'evaluate' ? 0 : plan.initialParameters.length) + 4) * 4;
       return;
     }
     openRoundBytes = undefined;

@@ -73,7 +73,7 @@ export interface ParticipantAppOptions {
   readonly logger: Logger;
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called for every round this site saw end (for CLIs and tests). */
-  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'aborted' | 'left'; reason?: string }) => void;
+  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'evaluated' | 'aborted' | 'left'; reason?: string }) => void;
   /**
    * Observes this site's own update of each round after local training, before it is weighted,
    * quantised and masked: what the site contributes to FedAvg. In-process only (tests compare the
@@ -282,6 +282,12 @@ class ParticipantDaemon {
             const trained = await (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal);
             this.options.onLocalUpdate?.({ roundId: roundKey, delta: trained.delta, trainingExamples: trained.trainingExamples });
             return trained;
+          },
+          evaluate: async (roundConfig) => (await this.context(roundConfig.taskHash)).training.evaluateModel(roundConfig),
+          onEvaluated: () => {
+            // No commit follows an evaluation-only round: it is over for this site once its shares left.
+            rounds.delete(roundKey);
+            this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'evaluated' });
           },
           computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
           onCommitted: (_config, computation) => {

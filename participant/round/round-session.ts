@@ -45,6 +45,16 @@ export interface LocalTrainingResult {
   readonly divergence?: string;
 }
 
+/** A site's federated evaluation of a model on its own test split (the metric slots of DESIGN.md step 4). */
+export interface LocalEvaluation {
+  readonly evalLossSum: number;
+  readonly evalCorrect: number;
+  readonly evalExamples: number;
+}
+
+/** The metric slots of a round that reports no evaluation (purpose 'train'). */
+const NO_EVALUATION: LocalEvaluation = Object.freeze({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
+
 export interface CommitComputation {
   readonly hashes: CommitHashes;
   /** Model r+1 and its optimiser state, kept by the site once the round commits. */
@@ -62,8 +72,10 @@ export interface SiteRoundEnvironment {
   send(message: SiteSessionMessage): void;
   /** Uploads the masked input (chunked RPC); resolves once the coordinator acknowledged it. */
   upload(message: MaskedInputMessage): Promise<void>;
-  /** Trains on the global model of `config` (fetched by its hash) and evaluates it. */
+  /** Trains on the global model of `config` (fetched by its hash) and evaluates it (unless the round's purpose is 'train'). */
   train(config: RoundConfig, signal: AbortSignal): Promise<LocalTrainingResult>;
+  /** Evaluates the global model of `config` on the local test split (evaluation-only rounds). */
+  evaluate(config: RoundConfig, signal: AbortSignal): Promise<LocalEvaluation>;
   /** Recomputes model r+1 and the optimiser state from the commit request; never trusts the coordinator's hashes. */
   computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation>;
   /** The round committed: keep model r+1. */
@@ -77,6 +89,8 @@ export interface SiteRoundEnvironment {
   onUnmasked?(round: UnmaskedRound): void;
   /** The site signed this round's commit over `hashes`. */
   onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): void;
+  /** An evaluation-only round ended for this site: its Unmask answer (the last message of such a round) left. */
+  onEvaluated?(config: RoundConfig): void;
 }
 
 export type RoundSessionState = 'running' | 'finished' | 'failed';
@@ -164,23 +178,13 @@ export class RoundSession {
         case 'share_delivery': {
           this.client.acceptShares(message);
           const config = this.requireConfig();
-          const trained = await this.environment.train(config, this.abort.signal);
-          if (trained.divergence !== undefined) {
-            this.log.warn({ detail: trained.divergence }, 'local training diverged: uploading a zero-weight update instead of leaving the round');
-          }
-          const update: LocalUpdate = {
-            delta: trained.delta,
-            weight: updateWeight(trained.trainingExamples, config.maxWeight),
-            evalLossSum: trained.evalLossSum,
-            evalCorrect: trained.evalCorrect,
-            evalExamples: trained.evalExamples,
-          };
+          const update = await this.localUpdate(config);
           const masked = this.client.maskedInput(update);
           // A plaintext upload is this site's update in the clear: it counts as contributed on upload.
           if (config.plaintext) await this.environment.guard.recordContribution(config);
           if (!this.running) return;
           await this.environment.upload(masked);
-          this.log.info({ examples: trained.trainingExamples, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
+          this.log.info({ purpose: config.purpose, weight: update.weight, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
           return;
         }
         case 'consistency_request':
@@ -194,6 +198,13 @@ export class RoundSession {
           const config = this.requireConfig();
           await this.environment.guard.recordContribution(config);
           this.send({ kind: 'stage', message: response });
+          if (config.purpose === 'evaluate') {
+            // An evaluation-only round has no commit: the site is done once its shares left.
+            this.log.info('evaluation-only round done for this site (no commit follows)');
+            this.environment.onEvaluated?.(config);
+            this.finish('finished');
+            return;
+          }
           if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
             this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
           }
@@ -201,6 +212,7 @@ export class RoundSession {
         }
         case 'commit_request': {
           const config = this.requireConfig();
+          if (config.purpose === 'evaluate') throw new Error('a commit request in an evaluation-only round: such a round never commits');
           const computed = await this.environment.computeCommit(config, message);
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
@@ -211,6 +223,29 @@ export class RoundSession {
         }
       }
     });
+  }
+
+  /**
+   * What this site puts in its masked input, by the round's purpose: its trained update with (or, for
+   * 'train', without) the evaluation of the round's model, or for 'evaluate' that evaluation alone.
+   */
+  private async localUpdate(config: RoundConfig): Promise<LocalUpdate> {
+    if (config.purpose === 'evaluate') {
+      const evaluation = await this.environment.evaluate(config, this.abort.signal);
+      return { delta: new Float32Array(0), weight: 0, evalLossSum: evaluation.evalLossSum, evalCorrect: evaluation.evalCorrect, evalExamples: evaluation.evalExamples };
+    }
+    const trained = await this.environment.train(config, this.abort.signal);
+    if (trained.divergence !== undefined) {
+      this.log.warn({ detail: trained.divergence }, 'local training diverged: uploading a zero-weight update instead of leaving the round');
+    }
+    const evaluation = config.purpose === 'train' ? NO_EVALUATION : trained;
+    return {
+      delta: trained.delta,
+      weight: updateWeight(trained.trainingExamples, config.maxWeight),
+      evalLossSum: evaluation.evalLossSum,
+      evalCorrect: evaluation.evalCorrect,
+      evalExamples: evaluation.evalExamples,
+    };
   }
 
   /**

@@ -38,6 +38,8 @@ export interface CoordinatorSettings {
   /** Give the coordinator the CA directory (revocation possible). @default true */
   readonly withCaDirectory?: boolean;
   readonly stateDirectory?: string;
+  /** Run the evaluation-only round on the final model. @default false */
+  readonly finalEvaluation?: boolean;
 }
 
 export interface AdminFederation {
@@ -103,6 +105,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         secureAggregation: true,
         secagg: { clipBound: 1, maxWeight: 1000, maxEvalExamples: 1000, maxLossPerExample: 50 },
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
+        finalEvaluation: settings.finalEvaluation ?? false,
         logger,
         heartbeatIntervalMs: 60_000,
       });

@@ -107,6 +107,10 @@ export interface GrpcFederationOptions {
    * it well above any event-loop stall of this shared process on a busy machine. @default 5 s
    */
   readonly heartbeatIntervalMs?: number;
+  /** Run the evaluation-only round on the final model (CoordinatorOptions.finalEvaluation). @default false */
+  readonly finalEvaluation?: boolean;
+  /** When a failing site is left out of selection (participants.siteBackoff). @default the coordinator's */
+  readonly siteBackoff?: { readonly afterFailures: number; readonly initialMs: number; readonly maxMs: number };
 }
 
 export const FEDERATION_ID = 'grpc-test-federation';
@@ -448,7 +452,12 @@ export class GrpcFederation {
       task: this.task,
       rounds: options.rounds,
       // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
-      participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
+      participants: {
+        minimum: options.minParticipants ?? Math.max(2, options.sites),
+        sampleFraction: 1,
+        waitTimeoutMs: 10_000,
+        ...(options.siteBackoff === undefined ? {} : { siteBackoff: options.siteBackoff }),
+      },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
@@ -459,6 +468,7 @@ export class GrpcFederation {
         maxLossPerExample: 50,
       },
       deadlines,
+      finalEvaluation: options.finalEvaluation ?? false,
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
     });

@@ -20,7 +20,7 @@ import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundGuard } from '../../participant/round/round-guard.js';
-import { RoundSession, type LocalTrainingResult } from '../../participant/round/round-session.js';
+import { RoundSession, type LocalEvaluation, type LocalTrainingResult } from '../../participant/round/round-session.js';
 import { SiteStateStore } from '../../participant/state/index.js';
 import { testPolicy, type TestFederation } from './secagg-sim.js';
 
@@ -73,6 +73,8 @@ export function smallUpdate(config: RoundConfig, value = 0.01): LocalTrainingRes
 export interface SessionEnvironmentOptions {
   readonly policy?: SitePolicy;
   readonly train?: (config: RoundConfig, signal: AbortSignal) => Promise<LocalTrainingResult>;
+  /** Evaluation-only rounds. @default 10 examples, 7 correct, loss sum 5 */
+  readonly evaluate?: (config: RoundConfig, signal: AbortSignal) => Promise<LocalEvaluation>;
   readonly deadlineGraceMs?: number;
   /** Called as each message leaves the site (before the test's coordinator sees it). */
   readonly onSend?: (message: SiteSessionMessage) => void;
@@ -112,6 +114,7 @@ export class SiteRound {
         this.outgoing.push(message);
       },
       train: options.train ?? (async (roundConfig) => smallUpdate(roundConfig)),
+      evaluate: options.evaluate ?? (async () => ({ evalLossSum: 5, evalCorrect: 7, evalExamples: 10 })),
       computeCommit: async () => {
         if (this.commitHashes === undefined) throw new Error('the test set no commit hashes');
         return { hashes: this.commitHashes, newModel: utf8('model r+1') };
