@@ -285,8 +285,8 @@ class ParticipantDaemon {
           },
           evaluate: async (roundConfig) => (await this.context(roundConfig.taskHash)).training.evaluateModel(roundConfig),
           onEvaluated: () => {
-            // No commit follows an evaluation-only round: it is over for this site once its shares left.
-            rounds.delete(roundKey);
+            // No commit follows an evaluation-only round: it is over for this site once its shares left
+            // (the session stays until the coordinator's RoundAbort, which zeroises what it holds).
             this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'evaluated' });
           },
           computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
@@ -310,7 +310,8 @@ class ParticipantDaemon {
         const session = rounds.get(roundKey);
         if (session === undefined) return;
         session.stop(message.reason);
-        this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
+        // An evaluation-only round this site finished was reported as evaluated already.
+        if (!session.evaluated) this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         rounds.delete(roundKey);
         return;
       }

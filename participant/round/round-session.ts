@@ -105,6 +105,8 @@ export class RoundSession {
   /** This session holds the guard's one running round (set by start()). */
   private claimed = false;
   private commitRequested = false;
+  /** An evaluation-only round whose Unmask answer this site sent: nothing more is asked of it. */
+  private evaluationDone = false;
   private deadline: StageDeadline | undefined;
   /** H(L) and U3 as this site accepted them, for onUnmasked. */
   private acceptedKeyListHash: Uint8Array | undefined;
@@ -122,6 +124,11 @@ export class RoundSession {
 
   get state(): RoundSessionState {
     return this.stateValue;
+  }
+
+  /** True once this site answered Unmask in an evaluation-only round (its part of the round is done). */
+  get evaluated(): boolean {
+    return this.evaluationDone;
   }
 
   /**
@@ -164,6 +171,10 @@ export class RoundSession {
   /** Handles every later coordinator message of this round. */
   handle(message: ServerMessage): void {
     if (this.stateValue !== 'running') return;
+    if (this.evaluationDone) {
+      this.log.warn({ stage: message.stage }, 'a stage message after this site finished an evaluation-only round; ignoring it');
+      return;
+    }
     this.opened(message.stage);
     if (message.stage === 'commit_request') this.commitRequested = true;
     this.enqueue(message.stage, async () => {
@@ -199,10 +210,14 @@ export class RoundSession {
           await this.environment.guard.recordContribution(config);
           this.send({ kind: 'stage', message: response });
           if (config.purpose === 'evaluate') {
-            // An evaluation-only round has no commit: the site is done once its shares left.
+            // An evaluation-only round has no commit: the site's part is done once its shares left. It no
+            // longer holds the one running-round slot; its secrets go when the coordinator ends the round
+            // (RoundAbort EVALUATION_COMPLETE) or the commit-stage deadline passes, not while the answer
+            // may still be on its way out.
+            this.evaluationDone = true;
+            this.releaseClaim();
             this.log.info('evaluation-only round done for this site (no commit follows)');
             this.environment.onEvaluated?.(config);
-            this.finish('finished');
             return;
           }
           if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
@@ -311,6 +326,11 @@ export class RoundSession {
 
   private deadlinePassed(passed: DeadlinePassed): void {
     if (!this.running) return;
+    if (this.evaluationDone) {
+      // Nothing was pending: the evaluation-only round ended for this site with its Unmask answer.
+      this.stop('the evaluation-only round is over');
+      return;
+    }
     this.log.warn({ openedBy: passed.openedBy, waitedMs: passed.waitedMs }, 'the coordinator did not open the next stage within the RoundConfig deadline: ending the round and zeroising its secrets');
     this.refuse(passed.openedBy, siteDefenceError('STAGE_DEADLINE_PASSED', `no next stage within ${passed.waitedMs} ms of ${passed.openedBy}`));
   }

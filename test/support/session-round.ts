@@ -235,6 +235,22 @@ export class SessionRound {
     }
   }
 
+  /**
+   * Runs an evaluation-only round (purpose 'evaluate') to its end: every stage up to Unmask, then the
+   * metric sums unmasked into `aggregate`. No commit follows such a round.
+   */
+  async runToEvaluated(): Promise<void> {
+    await this.openKeyList();
+    await this.openGraph();
+    await this.openShareDelivery();
+    await this.openConsistency();
+    await this.openUnmask();
+    await this.settle();
+    this.aggregate = this.server.closeUnmask();
+    // As the coordinator does: the members hear that the round is complete (RoundAbort EVALUATION_COMPLETE).
+    this.end('EVALUATION_COMPLETE');
+  }
+
   /** The coordinator ends the round (RoundAbort) for every site still in it. */
   end(reason = 'the coordinator aborted the round'): void {
     for (const round of this.rounds.values()) round.session.stop(reason);
