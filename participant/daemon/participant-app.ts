@@ -37,7 +37,8 @@ import type { SiteStateStore } from '../state/site-state.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
 import { SessionWatchdog } from './session-watchdog.js';
-import type { SiteDataSpec } from './site-data.js';
+import { loadSiteData, type SiteDataSpec } from './site-data.js';
+import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
@@ -49,6 +50,8 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
+/** @see ParticipantAppOptions.dataCheckIntervalMs */
+const DEFAULT_DATA_CHECK_INTERVAL_MS = 5000;
 /** Largest commit record accepted from GetCommitRecords (a record of a few thousand signers). */
 const COMMIT_RECORD_MAX_BYTES = 16 * MIB;
 
@@ -66,6 +69,11 @@ export interface ParticipantAppOptions {
   readonly intraOpThreads: number;
   readonly maxModelBytes: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * How often the data files are polled for changes (site-data-check.ts); 0 = never. The files are
+   * checked in full at start either way. @default 5 s
+   */
+  readonly dataCheckIntervalMs?: number;
   /** The site's persisted state (state_dir): round counters, models contributed to, secret seeds. */
   readonly state: SiteStateStore;
   /** Extra time beyond each RoundConfig stage deadline before the site ends a round itself. @default 10 s */
@@ -94,7 +102,9 @@ export interface LocalUpdateEvent {
 export interface RunningParticipant {
   /**
    * Resolves when `stop()` was called and everything is closed; rejects (with a FedgateError) when the
-   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help.
+   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help,
+   * and (SiteDataInvalidError) when the site's data fails its check at start or does not fit the task the
+   * coordinator runs when the site first prepares it.
    */
   readonly done: Promise<void>;
   /** Latest committed model this site signed (encoded weights), if any. */
@@ -121,11 +131,17 @@ class ParticipantDaemon {
   private readonly log: Logger;
   private readonly guard: RoundGuard;
   private readonly chain: SiteChain;
+  private readonly data: SiteDataWatch;
+  /** Why the daemon stops on its own (data that does not fit the task when the site first prepares it). */
+  private fatal: FedgateError | undefined;
+  /** Until the first task context is ready, data that does not fit the task stops the daemon. */
+  private startingUp = true;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
     this.guard = new RoundGuard(options.state);
     this.log = options.logger.child({ site: options.siteId });
+    this.data = new SiteDataWatch({ spec: options.data, intervalMs: options.dataCheckIntervalMs ?? DEFAULT_DATA_CHECK_INTERVAL_MS, reload: () => this.reloadData(), logger: this.log });
     const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
@@ -148,6 +164,18 @@ class ParticipantDaemon {
   }
 
   async run(): Promise<void> {
+    // The whole dataset is checked before the site dials anyone: a bad file stops it here, locally.
+    await this.data.checkAtStart();
+    this.data.start();
+    try {
+      await this.serve();
+    } finally {
+      this.data.stop();
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  private async serve(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
     let refused: FedgateError | undefined;
     while (!this.stopping.signal.aborted) {
@@ -249,6 +277,7 @@ class ParticipantDaemon {
         const { reply } = message;
         onConnected();
         this.log.info({ federation: reply.federationId, coordinatorVersion: reply.fedgateVersion }, 'connected to the coordinator');
+        this.prepareAtConnect();
         if (this.options.policy.federationId !== undefined && reply.federationId !== this.options.policy.federationId) {
           this.log.error(
             { federation: reply.federationId, pinned: this.options.policy.federationId },
@@ -293,7 +322,11 @@ class ParticipantDaemon {
           onCommitted: (_config, computation) => {
             this.latestModel = computation.newModel;
           },
-          checkRound: (roundConfig) => this.chain.checkRound(roundConfig),
+          checkRound: async (roundConfig) => {
+            // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
+            this.data.assertUsable();
+            await this.chain.checkRound(roundConfig);
+          },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
         });
@@ -384,6 +417,47 @@ class ParticipantDaemon {
     call.write(encodeParticipantMessage(message));
   }
 
+  /**
+   * Prepares every pinned task the coordinator holds as soon as the site is connected (the coordinator
+   * accepted the Hello, so it runs one of them): the task-dependent check of the data happens now, not
+   * when a round is waiting. Data that does not fit the task stops a daemon that is starting up; later
+   * it makes the site sit rounds out (SITE_DATA_INVALID) until its files change.
+   */
+  private prepareAtConnect(): void {
+    for (const hash of this.options.policy.pinnedTaskHashes) {
+      this.context(hash).then(
+        () => {
+          this.startingUp = false;
+        },
+        (error: unknown) => {
+          if (!isDataError(error)) {
+            this.log.debug({ task: toHex(hash), err: error }, 'a pinned task could not be prepared now (the coordinator may run another one)');
+            return;
+          }
+          if (this.startingUp) {
+            this.fatal = new SiteDataInvalidError(error);
+            this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task; stopping");
+            this.stopping.abort();
+            return;
+          }
+          this.data.markInvalid(error);
+          this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task: this site sits rounds out (SITE_DATA_INVALID) until its files are fixed");
+        },
+      );
+    }
+  }
+
+  /** The data files changed and passed the structure check: every prepared task reloads them (site-data-check.ts). */
+  private async reloadData(): Promise<void> {
+    for (const pending of this.contexts.values()) {
+      const context = await pending.catch(() => undefined);
+      if (context === undefined) continue;
+      const data = await loadSiteData(this.options.data, context.task);
+      context.training.useData(data);
+      this.log.info({ task: toHex(context.hash), trainExamples: data.train.count, testExamples: data.test.count }, 'reloaded the data files for the task');
+    }
+  }
+
   private context(taskHash: Uint8Array): Promise<TaskContext> {
     const key = toHex(taskHash);
     let context = this.contexts.get(key);
@@ -397,7 +471,11 @@ class ParticipantDaemon {
         logger: this.log,
         ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
       });
-      context.catch(() => this.contexts.delete(key));
+      context.catch((error: unknown) => {
+        this.contexts.delete(key);
+        // Data that does not fit the task: sit rounds out until the files change (at start-up it stops the daemon instead).
+        if (isDataError(error) && !this.startingUp) this.data.markInvalid(error);
+      });
       this.contexts.set(key, context);
     }
     return context;

@@ -13,6 +13,8 @@ import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteTraining, type BlobSource, type SiteRandomness } from './site-training.js';
 
 export interface TaskContext {
+  /** The task hash the site pinned. */
+  readonly hash: Uint8Array;
   readonly task: PinnedTaskDocument;
   readonly plan: TrainingPlan;
   readonly trainer: Trainer;
@@ -62,5 +64,5 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     randomness: options.randomness,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  return { task, plan, trainer, training };
+  return { hash, task, plan, trainer, training };
 }

@@ -73,6 +73,10 @@ export interface GrpcSiteOptions {
   readonly state?: SiteStateStore;
   /** ParticipantAppOptions.deadlineGraceMs. @default the daemon's default */
   readonly deadlineGraceMs?: number;
+  /** The site's data (site.yaml `data`). @default its IID share of the shipped digits */
+  readonly data?: SiteDataSpec;
+  /** ParticipantAppOptions.dataCheckIntervalMs. @default the daemon's default */
+  readonly dataCheckIntervalMs?: number;
 }
 
 export interface GrpcFederationOptions {
@@ -265,7 +269,8 @@ export class GrpcFederation {
       signingKey: createPrivateKey(certificate.privateKeyPem),
       trust: { caCertificate: new X509Certificate(this.caPem), revokedSerials: new Set() },
       policy: { pinnedTaskHashes: pinned, minParticipants: 2, minThreshold: 2, allowPlaintext: false, ...NO_COLLUSION_MARGIN, ...configured.policy },
-      data: digitsShare(this.siteIds.length, index),
+      data: configured.data ?? digitsShare(this.siteIds.length, index),
+      ...(configured.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: configured.dataCheckIntervalMs }),
       device: 'cpu',
       intraOpThreads: 1,
       maxModelBytes: 64 * MIB,
