@@ -81,7 +81,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       if (expected !== featureCount) {
         throw new DataError(
           'INVALID_ARGUMENT',
-          'CSV_FEATURE_COUNT',
+          'FEATURE_LENGTH_MISMATCH',
           `${source} row ${line}: ${featureCount} feature columns besides the label column; the task's input shape [${(options.exampleShape ?? []).join(', ')}] needs ${expected}`,
         );
       }
