@@ -50,6 +50,8 @@ export const coordinatorConfigSchema = z.strictObject({
   task: z.string().min(1, 'path to the task document (YAML or JSON)'),
   /** Forward ONNX model for a task whose model kind is "onnx". */
   model: z.string().min(1).optional(),
+  /** The model a warm-start task starts from (its initialModel.warmStart): a fedgate ONNX export or a models/<hash>.bin. */
+  initial_model: z.string().min(1).optional(),
   rounds: z.number().int().positive().max(1_000_000),
   participants: z.strictObject({
     min: z.number().int().min(2, 'secure aggregation needs at least 2 participants').default(DEFAULT_PARTICIPANTS.minimum),
@@ -121,6 +123,7 @@ export interface CoordinatorConfig {
   readonly tls: { ca: string; cert: string; key: string; crl?: string; caDir?: string };
   readonly taskPath: string;
   readonly modelPath?: string;
+  readonly initialModelPath?: string;
   /** The file it came from, for messages. */
   readonly source: string;
 }
@@ -172,6 +175,7 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
     },
     taskPath: at(file.task),
     ...(file.model === undefined ? {} : { modelPath: at(file.model) }),
+    ...(file.initial_model === undefined ? {} : { initialModelPath: at(file.initial_model) }),
     source,
   };
 }

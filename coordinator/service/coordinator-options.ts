@@ -68,6 +68,11 @@ export interface CoordinatorOptions {
   readonly task: TaskDocument;
   /** The forward ONNX model of a task whose model kind is "onnx". */
   readonly forwardModel?: Uint8Array;
+  /**
+   * The file a warm-start task starts from (task initialModel.warmStart): an ONNX model exported by
+   * fedgate or a committed model's weight file; its model hash must be the one the task pins.
+   */
+  readonly initialModelFile?: Uint8Array;
   /** Rounds to commit before the federation stops. */
   readonly rounds: number;
   /**
@@ -108,6 +113,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly admin: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
   readonly task: PinnedTaskDocument;
   readonly forwardModel?: Uint8Array;
+  readonly initialModelFile?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
   readonly logger: Logger;
@@ -133,6 +139,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     stateDirectory: options.stateDirectory,
     task,
     ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
+    ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
     rounds: options.rounds,
     participants,
     secureAggregation: options.secureAggregation ?? true,

@@ -113,6 +113,8 @@ export interface GrpcFederationOptions {
   readonly heartbeatIntervalMs?: number;
   /** Run the evaluation-only round on the final model (CoordinatorOptions.finalEvaluation). @default false */
   readonly finalEvaluation?: boolean;
+  /** The file a warm-start task starts from (CoordinatorOptions.initialModelFile). */
+  readonly initialModelFile?: Uint8Array;
   /** When a failing site is left out of selection (participants.siteBackoff). @default the coordinator's */
   readonly siteBackoff?: { readonly afterFailures: number; readonly initialMs: number; readonly maxMs: number };
 }
@@ -474,6 +476,7 @@ export class GrpcFederation {
       },
       deadlines,
       finalEvaluation: options.finalEvaluation ?? false,
+      ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
     });
