@@ -270,7 +270,10 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       }
       const outcome = await this.runRound(participants, 'evaluate', signal);
       if (outcome.status === 'evaluated') return;
-      if (this.metricsSpent.has(this.state.modelHash)) return;
+      if (this.metricsSpent.has(this.state.modelHash)) {
+        log.warn({ model: this.state.modelHash }, 'sites refused the evaluation of the final model: they reported its metrics already (MODEL_ALREADY_EVALUATED); the federation ends without a new evaluation');
+        return;
+      }
       if (attempt < FINAL_EVALUATION_ATTEMPTS) await this.pauseAfterAborts(attempt, signal);
     }
     if (!stopped()) log.warn({ attempts: FINAL_EVALUATION_ATTEMPTS }, 'the evaluation-only rounds of the final model aborted; the federation ends without its evaluation');

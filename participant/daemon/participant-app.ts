@@ -435,7 +435,7 @@ class ParticipantDaemon {
             return;
           }
           if (this.startingUp) {
-            this.fatal = new SiteDataInvalidError(error);
+            this.fatal = new SiteDataInvalidError(error, 'task');
             this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task; stopping");
             this.stopping.abort();
             return;

@@ -61,11 +61,16 @@ export async function checkSiteDataStructure(spec: SiteDataSpec): Promise<void> 
   }
 }
 
-/** The site's data failed its check at start: the daemon does not start (nothing reached the coordinator). */
+/**
+ * The site's data failed its check at start (before the site dialled anyone), or did not fit the task
+ * when the site first prepared it (right after connecting): the daemon stops; the coordinator learnt
+ * nothing about the data either way.
+ */
 export class SiteDataInvalidError extends FedgateError {
-  constructor(cause: unknown) {
+  constructor(cause: unknown, when: 'start' | 'task' = 'start') {
     const detail = cause instanceof Error ? cause.message : String(cause);
-    super('FAILED_PRECONDITION', `the site's data failed validation: ${detail}. Fix the file and start the site again (nothing was sent to the coordinator)`, {
+    const told = when === 'start' ? 'nothing was sent to the coordinator' : 'the coordinator was told nothing about the data';
+    super('FAILED_PRECONDITION', `the site's data failed validation: ${detail}. Fix the file and start the site again (${told})`, {
       reason: 'SITE_DATA_INVALID',
       cause,
     });
