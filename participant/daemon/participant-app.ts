@@ -50,6 +50,8 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
+/** How long a stopping daemon waits for task contexts still being prepared before it returns. */
+const CONTEXT_CLOSE_WAIT_MS = 2000;
 /** @see ParticipantAppOptions.dataCheckIntervalMs */
 const DEFAULT_DATA_CHECK_INTERVAL_MS = 5000;
 /** Largest commit record accepted from GetCommitRecords (a record of a few thousand signers). */
@@ -136,6 +138,8 @@ class ParticipantDaemon {
   private fatal: FedgateError | undefined;
   /** Until the first task context is ready, data that does not fit the task stops the daemon. */
   private startingUp = true;
+  /** Aborted when the current Session ends: downloads made on its connection stop waiting then. */
+  private connection: AbortSignal = new AbortController().signal;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
@@ -194,7 +198,9 @@ class ParticipantDaemon {
       this.client = this.newClient();
       await sleep(delay, this.stopping.signal);
     }
-    for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
+    // A context still being prepared closes its trainer when it is ready; the daemon does not wait for it.
+    const closing = [...this.contexts.values()].map((context) => context.then((value) => value.trainer.close()).catch(() => undefined));
+    await Promise.race([Promise.all(closing), sleep(CONTEXT_CLOSE_WAIT_MS, new AbortController().signal)]);
     this.client.close();
     if (refused !== undefined) throw refused;
   }
@@ -208,6 +214,8 @@ class ParticipantDaemon {
   /** One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is final). */
   private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError }> {
     return new Promise((resolve) => {
+      const connection = new AbortController();
+      this.connection = connection.signal;
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
       let finished = false;
@@ -222,6 +230,8 @@ class ParticipantDaemon {
         if (finished) return;
         finished = true;
         watchdog.stop();
+        // Downloads on this connection will never finish if it died silently: give up on them now.
+        connection.abort(new Error(`the connection to the coordinator ended (${why}) during a download`));
         this.stopping.signal.removeEventListener('abort', onStop);
         for (const [roundId, round] of rounds) {
           round.stop('connection lost');
@@ -486,11 +496,30 @@ class ParticipantDaemon {
     const key = toHex(hash);
     const cached = this.blobCache.get(key);
     if (cached !== undefined) return cached;
-    const bytes = new Uint8Array(await downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }));
+    const bytes = new Uint8Array(await untilAborted(downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }), this.connection));
     this.blobCache.set(key, bytes);
     while (this.blobCache.size > 8) this.blobCache.delete(this.blobCache.keys().next().value as string);
     return bytes;
   }
+}
+
+/** `work`, or a rejection with the signal's reason once `signal` aborts (the work itself is left to finish or fail). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
