@@ -41,7 +41,15 @@ export function statusText(status: GetStatusResponse): string {
     `participants  ${status.connectedParticipants} connected, rounds start with ${status.minParticipants}`,
     `open round    ${open === null ? 'none' : `counter ${open.roundId?.counter ?? '?'} with ${open.participants.length} participants since ${when(open.startedAtUnixMs)}`}`,
     `revoked       ${status.revokedCertificates} certificate(s)`,
+    `final model   ${finalEvaluationText(status)}`,
   ].join('\n');
+}
+
+/** The evaluation-only round's result for the current model, or why there is none yet. */
+function finalEvaluationText(status: GetStatusResponse): string {
+  const evaluation = status.finalEvaluation;
+  if (evaluation === null) return status.committedRounds < status.roundsConfigured ? 'not evaluated yet (after the last round)' : 'not evaluated';
+  return `round ${evaluation.sequence} model: ${metricsText(evaluation.metrics)} (evaluation-only round, ${evaluation.survivors.length}/${evaluation.participants.length} sites, ${when(evaluation.evaluatedAtUnixMs)})`;
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -80,9 +88,11 @@ export function eventText(event: RoundEventMessage): string {
   const at = when(event.atUnixMs);
   switch (event.type) {
     case 'ROUND_EVENT_STARTED':
-      return `${at}  ${round} started with ${event.participants.length} participants: ${event.participants.join(', ')}`;
+      return `${at}  ${round}${event.purpose === 'evaluate' ? ' (evaluation only, on the final model)' : ''} started with ${event.participants.length} participants: ${event.participants.join(', ')}`;
     case 'ROUND_EVENT_COMMITTED':
       return `${at}  ${round} committed as round ${event.sequence}: ${event.survivors.length}/${event.participants.length} survivors, ${metricsText(event.metrics)}, model ${hex(event.modelHash)}, ${event.seconds.toFixed(2)} s`;
+    case 'ROUND_EVENT_EVALUATED':
+      return `${at}  ${round} evaluated the round ${event.sequence} model (evaluation only, no training): ${event.survivors.length}/${event.participants.length} sites, ${metricsText(event.metrics)}, ${event.seconds.toFixed(2)} s`;
     case 'ROUND_EVENT_ABORTED':
       return `${at}  ${round} aborted (${event.abortReason}) after ${event.seconds.toFixed(2)} s; a new round starts under a new id`;
     default:

@@ -6,6 +6,7 @@
  *   fedgate rounds [--last N]              committed rounds from the ledger
  *   fedgate watch [--count N] [--open]     round events as they happen (Ctrl-C to stop)
  *   fedgate export [--round N] --out F     a committed round's model as ONNX, hash-checked
+ *   fedgate export --state DIR --out F     the same offline from a state directory, checked against its ledger
  *   fedgate certs revoke SERIAL_OR_SITE    revoke now: CA-signed CRL, sessions closed, persisted
  *
  * Each takes the connection flags of admin-connection.ts (or an operator.yaml) and --json. Commands
@@ -19,6 +20,7 @@ import { OperatorClient, type OperatorConnection } from '../../proto/admin-clien
 import { createOutput, type Output } from '../output.js';
 import { UsageError } from '../usage-error.js';
 import { resolveConnection, withConnectionOptions, type ConnectionFlags } from './admin-connection.js';
+import { exportFromStateDirectory } from './export-offline.js';
 import { eventText, jsonView, participantsText, revocationText, roundsText, statusText } from './admin-format.js';
 
 interface JsonFlag {
@@ -90,11 +92,23 @@ export function registerAdminCommands(program: Command, io: CommandIo = {}): voi
       }),
     );
 
-  adminCommand(program, 'export', "download a committed round's global model as ONNX (length and SHA-256 checked)")
+  adminCommand(program, 'export', "download a committed round's global model as ONNX (length and SHA-256 checked), or with --state read it from a state directory offline")
     .option('--round <n>', 'round number (0 = the initial model); default the latest committed round')
     .requiredOption('--out <file>', 'where to write model.onnx')
-    .action(async (flags: ConnectionFlags & JsonFlag & { round?: string; out: string }) =>
-      withClient(flags, async (client) => {
+    .option('--state <dir>', "export offline from a coordinator's state directory (or a copy), checked against its ledger; no coordinator or operator certificate needed")
+    // With --state, the connection flag --ca names the CA that the ledger's signatures are verified against.
+    .option('--crl <pem>', 'with --state and --ca: the CA-signed CRL for verifying the ledger before the export')
+    .action(async (flags: ConnectionFlags & JsonFlag & { round?: string; out: string; state?: string; crl?: string }) => {
+      if (flags.state !== undefined) {
+        const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
+        await exportFromStateDirectory(
+          { state: flags.state, out: flags.out, ...(round === undefined ? {} : { round }), ...(flags.ca === undefined ? {} : { ca: flags.ca }), ...(flags.crl === undefined ? {} : { crl: flags.crl }) },
+          output(flags),
+        );
+        return;
+      }
+      if (flags.crl !== undefined) throw new UsageError('--crl goes with --state (an offline export); a live export is checked by the coordinator');
+      await withClient(flags, async (client) => {
         const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
         const model = await client.model(round === undefined ? {} : { round });
         const path = resolve(flags.out);
@@ -105,8 +119,8 @@ export function registerAdminCommands(program: Command, io: CommandIo = {}): voi
           `round ${model.round ?? '?'} model (${model.bytes.length} bytes of ONNX, sha256 ${sha256}) written to ${path}`,
           { round: model.round ?? null, path, bytes: model.bytes.length, sha256, modelHash: model.modelHash ?? null },
         );
-      }),
-    );
+      });
+    });
 
   const certs = program.commands.find((command) => command.name() === 'certs') ?? program.command('certs');
   withConnectionOptions(

@@ -17,7 +17,7 @@ import { ConfigError } from '../config/config-error.js';
 import { compileMetricsConfig } from '../config/metrics-config.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
-import { readTaskFile } from '../task-file.js';
+import { readInitialModelFile, readTaskFile } from '../task-file.js';
 import { readTlsFiles } from '../tls-files.js';
 import { coordinatorAdminOptions } from './admin-ca.js';
 import { serveMetrics } from '../metrics-serve.js';
@@ -33,6 +33,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
+      const initialModelFile = config.initialModelPath === undefined ? undefined : await readInitialModelFile(config.initialModelPath, 'initial_model');
       const admin = await coordinatorAdminOptions({ admin: config.coordinator.admin, tls: config.tls, source: config.source }, tls.caPem);
       const logger = createLogger('coordinator');
       const faultPoint = faultInjection(env);
@@ -45,6 +46,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         admin: admin.admin,
         task,
         ...(forwardModel === undefined ? {} : { forwardModel }),
+        ...(initialModelFile === undefined ? {} : { initialModelFile }),
         ...(faultPoint === undefined ? {} : { faultPoint }),
         ...(metrics === undefined ? {} : { metrics }),
         logger,

@@ -8,6 +8,10 @@
  * the ledger (or refusals abort it), the commit is kept on disk (state/pending-commit.ts). A coordinator
  * that starts with a pending commit, or whose round stopped with its commit pending, finishes that same
  * round (round/resumed-commit.ts) before it starts any new one.
+ * Sites that refuse or fail round after round are left out of selection for a while (site-backoff.ts),
+ * so the others keep committing. Once the configured rounds have committed, one evaluation-only round
+ * (RoundConfig purpose 'evaluate') measures the final model, whose accuracy no training round reports:
+ * the metrics of round r are of the model round r started from.
  */
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -15,7 +19,7 @@ import type { Logger } from 'pino';
 import { FedgateError } from '../../platform/index.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
-import { createRoundConfig, type HyperParameterValue, type RoundConfig } from '../../crypto/secagg/config.js';
+import { createRoundConfig, type HyperParameterValue, type RoundConfig, type RoundPurpose } from '../../crypto/secagg/config.js';
 import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
@@ -24,6 +28,7 @@ import type { ParameterLayout } from '../../model/weights.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
+import { SITE_DEFENCE_REASONS } from '../../crypto/secagg/site-refusals.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
 import { ResumedCommit, type ResumedCommitOutcome } from '../round/resumed-commit.js';
 import type { FaultPoint } from '../state/fault-injection.js';
@@ -40,6 +45,8 @@ import { checkPinnedStart } from './pinned-start.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
+import { SiteBackoff } from './site-backoff.js';
+import { ModelEvaluations, type ModelEvaluation } from './model-evaluations.js';
 
 export interface EligibleSite {
   readonly siteId: string;
@@ -74,6 +81,8 @@ export interface FederationOptions {
   readonly logger: Logger;
   /** Crash-injection hook for recovery tests, handed to the ledger and the pending commit (state/fault-injection.ts). @default none */
   readonly faultPoint?: FaultPoint;
+  /** The clock of site backoff (tests). @default Date.now */
+  readonly now?: () => number;
 }
 
 /** What a site message reaches: the open round, or the pending commit being finished. */
@@ -83,10 +92,14 @@ interface OpenRound {
 }
 
 /** How a round ended for the loop: a pending commit is finished before anything else. */
-type RoundEnd = 'committed' | 'aborted' | 'pending';
+type RoundEnd = 'committed' | 'aborted' | 'pending' | 'evaluated';
+
+/** Evaluation-only rounds tried on the final model before the coordinator gives up on its evaluation. */
+const FINAL_EVALUATION_ATTEMPTS = 3;
 
 export interface RoundEvent {
-  readonly type: 'round_started' | 'round_committed' | 'round_aborted';
+  /** round_evaluated: an evaluation-only round unmasked its metric sums (it has no commit). */
+  readonly type: 'round_started' | 'round_committed' | 'round_evaluated' | 'round_aborted';
   readonly roundId: string;
   readonly roundCounter: string;
   readonly participants: readonly string[];
@@ -99,6 +112,8 @@ export interface RoundEvent {
   /** The coordinator's own unmask and aggregation time (round-driver.ts ComputeSeconds). */
   readonly computeSeconds?: Readonly<Record<string, number>>;
   readonly seconds?: number;
+  /** What the round asks of its sites, when it is not the default 'train_and_evaluate'. */
+  readonly purpose?: RoundPurpose;
   readonly at: string;
 }
 
@@ -113,6 +128,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   private model: Float32Array;
   private optimizerState: ServerOptimizerState;
   private readonly settings: FederationSettings;
+  private readonly backoff: SiteBackoff;
+  /**
+   * Models whose evaluation the sites have reported already (an evaluation-only round on them completed,
+   * or sites refused a round that asked for it): a round on them trains without evaluation.
+   */
+  private readonly metricsSpent = new Set<string>();
 
   private constructor(
     private readonly options: FederationOptions,
@@ -121,9 +142,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     private readonly counter: RoundCounter,
     private readonly pendingCommits: PendingCommitStore,
     private state: FederationState,
+    private readonly evaluations: ModelEvaluations,
   ) {
     super();
     this.settings = options.settings;
+    this.backoff = new SiteBackoff(options.settings.participants.siteBackoff, options.now);
+    for (const evaluation of evaluations.all) this.metricsSpent.add(evaluation.modelHash);
     this.model = options.initialModel;
     this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
   }
@@ -167,7 +191,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     }
     await writeFederationState(stateDirectory, state);
     const pendingCommits = await PendingCommitStore.open(stateDirectory, options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint });
-    const federation = new Federation(options, store, ledger, counter, pendingCommits, state);
+    const federation = new Federation(options, store, ledger, counter, pendingCommits, state, await ModelEvaluations.open(stateDirectory));
     federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
     await federation.restorePendingCommit();
@@ -233,6 +257,16 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     return this.store;
   }
 
+  /** The evaluation-only round's metrics of the current model, once it has run. */
+  get finalEvaluation(): ModelEvaluation | undefined {
+    return this.evaluations.of(this.state.modelHash);
+  }
+
+  /** Every completed evaluation-only round, oldest first. */
+  get modelEvaluations(): readonly ModelEvaluation[] {
+    return this.evaluations.all;
+  }
+
   /** Routes a site's message to the open round; throws the state machine's typed error on refusal. */
   receive(siteId: string, message: SiteToCoordinator): void {
     const driver = this.driver;
@@ -256,18 +290,15 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         } else {
           const participants = await this.waitForParticipants(signal);
           if (participants === undefined) continue;
-          end = await this.runRound(participants.map((site) => site.siteId), new Map(participants.map((site) => [site.siteId, site.certificate])), signal);
+          end = await this.runRound(participants, this.trainingPurpose(), signal);
         }
         if (stopped(signal)) break;
-        // After an aborted round wait before the next one, doubling up to 30 s, so a site that refuses
-        // every round (policy, broken data) cannot spin the coordinator through hundreds of rounds.
+        // After a round that did not commit wait before the next one (pauseAfterAborts), so a site that
+        // refuses every round cannot spin the coordinator through hundreds of rounds.
         consecutiveAborts = end === 'committed' ? 0 : consecutiveAborts + 1;
-        if (consecutiveAborts > 0) {
-          const pause = Math.min(30_000, 250 * 2 ** Math.min(consecutiveAborts - 1, 7));
-          log.info({ consecutiveAborts, pauseMs: pause }, 'pausing before the next round');
-          await this.options.sites.changed(pause, signal);
-        }
+        if (consecutiveAborts > 0) await this.pauseAfterAborts(consecutiveAborts, signal);
       }
+      if (this.settings.finalEvaluation && signal?.aborted !== true) await this.evaluateFinalModel(signal);
     } catch (error) {
       // Callers may only hold on to the promise (the gRPC app does): say here that no more rounds will run.
       log.error({ err: error, committedRounds: this.state.committedRounds }, 'the federation loop failed; no further rounds will start');
@@ -276,33 +307,111 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     log.info({ committedRounds: this.state.committedRounds }, 'federation finished its rounds');
   }
 
-  private async waitForParticipants(signal?: AbortSignal): Promise<EligibleSite[] | undefined> {
+  /**
+   * After an aborted round wait before the next one, doubling up to 30 s, so a site that refuses every
+   * round (policy, broken data) cannot spin the coordinator through hundreds of rounds before it is left out.
+   */
+  private async pauseAfterAborts(consecutiveAborts: number, signal?: AbortSignal): Promise<void> {
+    const pause = Math.min(30_000, 250 * 2 ** Math.min(consecutiveAborts - 1, 7));
+    this.options.logger.info({ consecutiveAborts, pauseMs: pause }, 'pausing before the next round');
+    await this.options.sites.changed(pause, signal);
+  }
+
+  /** A training round on a model whose evaluation the sites already reported asks for none (round-guard.ts). */
+  private trainingPurpose(): RoundPurpose {
+    return this.metricsSpent.has(this.state.modelHash) ? 'train' : 'train_and_evaluate';
+  }
+
+  /**
+   * One evaluation-only round on the final committed model, retried a few times if it aborts. Skipped
+   * when no round committed, when the model was evaluated already (a restart), or when fewer than
+   * participants.min sites are there for participants.wait_timeout: the federation then ends without it.
+   */
+  private async evaluateFinalModel(signal?: AbortSignal): Promise<void> {
+    const log = this.options.logger;
+    if (this.state.committedRounds === 0 || this.evaluations.of(this.state.modelHash) !== undefined) return;
+    if (this.metricsSpent.has(this.state.modelHash)) {
+      log.warn({ model: this.state.modelHash }, 'the sites already reported their evaluation of the final model; no evaluation-only round is run');
+      return;
+    }
+    const stopped = (): boolean => signal?.aborted === true;
+    for (let attempt = 1; attempt <= FINAL_EVALUATION_ATTEMPTS && !stopped(); attempt++) {
+      const participants = await this.waitForParticipants(signal, this.settings.participants.waitTimeoutMs);
+      if (participants === undefined) {
+        if (!stopped()) log.warn({ needed: this.settings.participants.minimum }, 'not enough participants for the evaluation of the final model; the federation ends without it');
+        return;
+      }
+      const end = await this.runRound(participants, 'evaluate', signal);
+      if (end === 'evaluated') return;
+      if (this.metricsSpent.has(this.state.modelHash)) {
+        log.warn({ model: this.state.modelHash }, 'sites refused the evaluation of the final model: they reported its metrics already (MODEL_ALREADY_EVALUATED); the federation ends without a new evaluation');
+        return;
+      }
+      if (attempt < FINAL_EVALUATION_ATTEMPTS) await this.pauseAfterAborts(attempt, signal);
+    }
+    if (!stopped()) log.warn({ attempts: FINAL_EVALUATION_ATTEMPTS }, 'the evaluation-only rounds of the final model aborted; the federation ends without its evaluation');
+  }
+
+  /**
+   * The sites of the next round: the eligible ones that are not left out (site-backoff.ts), sampled.
+   * Waits until enough are there; with `giveUpAfterMs`, resolves undefined once that has passed.
+   */
+  private async waitForParticipants(signal?: AbortSignal, giveUpAfterMs?: number): Promise<EligibleSite[] | undefined> {
     const { participants } = this.settings;
-    const deadline = Date.now() + participants.waitTimeoutMs;
+    const started = Date.now();
+    const deadline = started + participants.waitTimeoutMs;
     let warned = false;
     for (;;) {
       if (signal?.aborted === true) return undefined;
       const eligible = this.options.sites.eligible();
+      const selectable = this.backoff.selectable(eligible.map((site) => site.siteId));
       const selected = selectParticipants({
-        eligible: eligible.map((site) => site.siteId),
+        eligible: selectable,
         fraction: participants.sampleFraction,
         minimum: participants.minimum,
         samplingSeed: fromHex(this.state.samplingSeed),
         roundCounter: this.counter.peek(),
       });
       if (selected !== undefined) return eligible.filter((site) => selected.includes(site.siteId));
+      if (giveUpAfterMs !== undefined && Date.now() - started >= giveUpAfterMs) return undefined;
       if (!warned && Date.now() > deadline) {
-        this.options.logger.warn({ connected: eligible.length, needed: participants.minimum }, 'still waiting for enough participants');
+        const leftOut = eligible.map((site) => site.siteId).filter((siteId) => this.backoff.isExcluded(siteId));
+        this.options.logger.warn({ connected: eligible.length, leftOut, needed: participants.minimum }, 'still waiting for enough participants');
         warned = true;
       }
-      await this.options.sites.changed(1000, signal);
+      // Wake when someone connects or leaves, or when a left-out site's pause ends.
+      const retryAt = this.backoff.nextRetry(eligible.map((site) => site.siteId));
+      await this.options.sites.changed(retryAt === undefined ? 1000 : Math.max(10, Math.min(1000, retryAt - Date.now())), signal);
     }
   }
 
-  private async runRound(participants: string[], certificates: Map<string, Uint8Array | string>, signal?: AbortSignal): Promise<RoundEnd> {
+  /** Counts the round for and against each member (site-backoff.ts) and logs who is left out or back. */
+  private recordSiteOutcomes(participants: readonly string[], outcome: RoundOutcome): void {
+    // A coordinator that stops aborts its round: nobody failed.
+    if (outcome.status === 'aborted' && outcome.reason === 'COORDINATOR_STOPPING') return;
+    const survivors = outcome.status === 'aborted' || outcome.status === 'pending' ? undefined : new Set(outcome.result.maskedSurvivors);
+    const failures = new Map([...outcome.failures].filter(([siteId]) => survivors === undefined || !survivors.has(siteId)));
+    // Sites that refuse a round asking for a model's metrics they reported already: later rounds on it ask for none.
+    if ([...failures.values()].includes(SITE_DEFENCE_REASONS.MODEL_ALREADY_EVALUATED)) this.metricsSpent.add(this.state.modelHash);
+    const log = this.options.logger;
+    for (const change of this.backoff.recordRound(participants, failures)) {
+      if (change.kind === 'excluded') {
+        log.warn(
+          { site: change.siteId, failures: change.failures, reasons: change.reasons, pauseMs: change.pauseMs, retryAt: new Date(change.retryAt).toISOString() },
+          `site ${change.siteId} refused or failed ${change.failures} round(s) in a row; leaving it out of selection for ${Math.round(change.pauseMs / 1000)} s before trying it again`,
+        );
+      } else {
+        log.info({ site: change.siteId, failures: change.failures }, `site ${change.siteId} took part in a round again after being left out; selecting it as usual`);
+      }
+    }
+  }
+
+  private async runRound(sites: readonly EligibleSite[], purpose: RoundPurpose, signal?: AbortSignal): Promise<RoundEnd> {
+    const participants = sites.map((site) => site.siteId);
+    const certificates = new Map(sites.map((site) => [site.siteId, site.certificate]));
     const started = performance.now();
     const roundId = await this.counter.allocate();
-    const config = this.roundConfig(roundId.bytes, participants);
+    const config = this.roundConfig(roundId.bytes, participants, purpose);
     const roundLabel = toHex(roundId.bytes);
     const server = new SecAggServer({ config, certificates, trust: this.options.trust(), now: new Date() });
     let finalized: Awaited<ReturnType<typeof finalizeRound>> | undefined;
@@ -343,13 +452,18 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       },
       onCommitSignature: (progress) => this.keepCommitProgress(progress),
     });
-    const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants };
+    const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants, ...(purpose === 'train_and_evaluate' ? {} : { purpose }) };
     this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
-    this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants }, 'round started');
+    this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants, purpose }, purpose === 'evaluate' ? 'evaluation-only round started on the final model' : 'round started');
     this.driver = driver;
     const outcome: RoundOutcome = await driver.run();
     this.driver = undefined;
+    this.recordSiteOutcomes(participants, outcome);
     const seconds = (performance.now() - started) / 1000;
+    if (outcome.status === 'evaluated') {
+      await this.recordEvaluation(base, outcome.result, outcome.stageSeconds, seconds);
+      return 'evaluated';
+    }
     if (outcome.status !== 'committed' || finalized === undefined) {
       const reason = outcome.status === 'committed' ? 'NOT_FINALIZED' : outcome.reason;
       // A commit kept on disk is finished from there (next turn of the loop, or after a restart) unless
@@ -480,6 +594,53 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     });
   }
 
+  /** Stores the metric sums of an evaluation-only round, announces them and logs the final model's accuracy. */
+  private async recordEvaluation(base: Pick<RoundEvent, 'roundId' | 'roundCounter' | 'participants' | 'purpose'>, result: AggregateResult, stageSeconds: RoundEvent['stageSeconds'], seconds: number): Promise<void> {
+    const metrics: RoundMetrics = {
+      participants: base.participants.length,
+      survivors: result.maskedSurvivors.length,
+      evalLossSum: result.evalLossSum,
+      evalCorrect: result.evalCorrect,
+      evalExamples: result.evalExamples,
+      weightSum: result.weightSum,
+    };
+    const evaluation: ModelEvaluation = {
+      modelHash: this.state.modelHash,
+      sequence: this.state.committedRounds,
+      roundId: base.roundId,
+      roundCounter: base.roundCounter,
+      participants: base.participants,
+      survivors: result.maskedSurvivors,
+      metrics,
+      evaluatedAt: new Date().toISOString(),
+    };
+    await this.evaluations.add(evaluation);
+    this.metricsSpent.add(this.state.modelHash);
+    const examples = metrics.evalExamples;
+    this.options.logger.info(
+      {
+        model: evaluation.modelHash,
+        sequence: evaluation.sequence,
+        survivors: result.maskedSurvivors,
+        accuracy: examples > 0 ? metrics.evalCorrect / examples : null,
+        loss: examples > 0 ? metrics.evalLossSum / examples : null,
+        examples,
+      },
+      'final model evaluated',
+    );
+    this.emit('round', {
+      ...base,
+      type: 'round_evaluated',
+      survivors: result.maskedSurvivors,
+      sequence: evaluation.sequence,
+      modelHash: evaluation.modelHash,
+      metrics,
+      ...(stageSeconds === undefined ? {} : { stageSeconds }),
+      seconds,
+      at: evaluation.evaluatedAt,
+    });
+  }
+
   /**
    * Says once per round size what an operator should know about the (k, t) roundShape chose: a
    * configured t moved up to the smallest valid one, or a round that sites with the default policy
@@ -501,7 +662,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     }
   }
 
-  private roundConfig(roundId: Uint8Array, participants: string[]): RoundConfig {
+  private roundConfig(roundId: Uint8Array, participants: string[], purpose: RoundPurpose): RoundConfig {
     const { secagg } = this.settings;
     const shape = roundShape({
       participants: participants.length,
@@ -521,13 +682,15 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       reconstructionThreshold: shape.reconstructionThreshold,
       neighbourDegree: shape.neighbourDegree,
       layout: {
-        parameterSegments: [{ length: this.model.length, bound: secagg.clipBound }],
+        // An evaluation-only round uploads the metric slots alone.
+        parameterSegments: purpose === 'evaluate' ? [] : [{ length: this.model.length, bound: secagg.clipBound }],
         maxLossPerExample: secagg.maxLossPerExample,
         maxEvalExamples: secagg.maxEvalExamples,
       },
       maxWeight: secagg.maxWeight,
       deadlines: this.settings.deadlines,
       plaintext: !this.settings.secureAggregation,
+      purpose,
     });
   }
 }

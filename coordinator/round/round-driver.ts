@@ -19,7 +19,7 @@
  * coordinator finishes it from disk (resumed-commit.ts).
  */
 import type { Logger } from 'pino';
-import type { FedgateReason } from '../../platform/index.js';
+import { isFedgateReason, type FedgateReason } from '../../platform/index.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitHashes, CommitRequestMessage } from '../../crypto/secagg/messages.js';
@@ -27,6 +27,7 @@ import type { SecAggServer } from '../../crypto/secagg/server.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import type { SiteToCoordinator } from '../../crypto/secagg/round-envelope.js';
+import { refusalText } from '../../crypto/secagg/site-refusals.js';
 import type { ClientStage } from '../../crypto/secagg/stages.js';
 import { CommitRecollection, type SitePresence } from './commit-recollection.js';
 import type { RoundTransport } from './round-messages.js';
@@ -67,6 +68,13 @@ export interface RoundDriverOptions {
   readonly onCommitSignature?: (progress: CommitRecord) => void;
 }
 
+/**
+ * Members of U that let the round down, with why: the reason code of their refusal, DISCONNECTED (their
+ * session ended during the round) or NO_ANSWER (silent past a stage deadline). Whoever selects sites
+ * uses it to stop picking a site that fails round after round (federation/site-backoff.ts).
+ */
+export type SiteFailures = ReadonlyMap<string, string>;
+
 export type RoundOutcome =
   | {
       readonly status: 'committed';
@@ -75,6 +83,15 @@ export type RoundOutcome =
       readonly hashes: CommitHashes;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
       readonly computeSeconds: Readonly<ComputeSeconds>;
+      readonly failures: SiteFailures;
+    }
+  | {
+      /** An evaluation-only round (RoundConfig.purpose 'evaluate') whose metric sums were unmasked; it never commits. */
+      readonly status: 'evaluated';
+      readonly result: AggregateResult;
+      readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
+      readonly computeSeconds: Readonly<ComputeSeconds>;
+      readonly failures: SiteFailures;
     }
   | {
       readonly status: 'aborted';
@@ -83,6 +100,7 @@ export type RoundOutcome =
       readonly stage: RoundStageName;
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
       readonly computeSeconds: Readonly<ComputeSeconds>;
+      readonly failures: SiteFailures;
     }
   | {
       /** Neither committed nor aborted: the commit kept by onCommitRequested is to be finished from there. */
@@ -92,6 +110,7 @@ export type RoundOutcome =
       readonly stage: 'commit';
       readonly stageSeconds: Readonly<Partial<Record<RoundStageName, number>>>;
       readonly computeSeconds: Readonly<ComputeSeconds>;
+      readonly failures: SiteFailures;
     };
 
 /**
@@ -103,6 +122,9 @@ export interface ComputeSeconds {
   aggregation?: number;
 }
 
+/** The reason a RoundAbort carries to the members of an evaluation-only round once its sums are unmasked. */
+export const EVALUATION_COMPLETE = 'EVALUATION_COMPLETE';
+
 export class RoundDriver {
   private readonly gate = new StageGate();
   private readonly gone = new Set<string>();
@@ -111,6 +133,8 @@ export class RoundDriver {
   /** onCommitRequested kept the commit: from now on the round is committed or stays pending, never silently lost. */
   private commitKept = false;
   private readonly refused = new Map<string, string>();
+  /** Members that stayed silent past a stage deadline (neither answered, refused nor disconnected). */
+  private readonly silent = new Set<string>();
   private readonly stageSeconds: Partial<Record<RoundStageName, number>> = {};
   private readonly computeSeconds: ComputeSeconds = {};
   private readonly roundId: Uint8Array;
@@ -135,8 +159,11 @@ export class RoundDriver {
   receive(siteId: string, message: SiteToCoordinator): void {
     if (message.kind === 'refusal') {
       if (!bytesEqual(message.roundId, this.roundId) || !this.participants.includes(siteId)) return;
-      this.refused.set(siteId, message.reason);
-      this.log.warn({ site: siteId, reason: message.reason, detail: message.message }, 'site refused or left the round');
+      // Only the code goes in the log, with its fixed text: whatever else a site sent (an older or buggy
+      // site might send a local path or a value from its data) never reaches the coordinator's records.
+      const reason = publicRefusalReason(message.reason);
+      this.refused.set(siteId, reason);
+      this.log.warn({ site: siteId, reason, detail: refusalText(reason) }, 'site refused or left the round');
       this.gate.notify();
       return;
     }
@@ -193,6 +220,13 @@ export class RoundDriver {
       if (result.inconsistentShares.length > 0) {
         this.log.warn({ inconsistentShares: result.inconsistentShares }, 'inconsistent Shamir shares were revealed and set aside');
       }
+      if (config.purpose === 'evaluate') {
+        // The members of U3 ended the round themselves after their Unmask answer; the others hear it here.
+        for (const siteId of config.participants) {
+          if (!this.gone.has(siteId)) transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason: EVALUATION_COMPLETE, message: 'the evaluation-only round is complete; it has no commit' });
+        }
+        return { status: 'evaluated', result, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
+      }
 
       stage = 'commit';
       const started = performance.now();
@@ -222,7 +256,7 @@ export class RoundDriver {
         }
         this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
       }
-      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
+      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
     } catch (error) {
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
       const stopping = error instanceof RoundCancelled;
@@ -231,7 +265,7 @@ export class RoundDriver {
       const message = stopping ? 'the coordinator is shutting down' : error instanceof Error ? error.message : String(error);
       if (this.commitKept) {
         this.log.warn({ reason, detail: message }, 'the round stops with its commit pending: the aggregate is unmasked, so it is finished from the kept commit, never re-run');
-        return { status: 'pending', reason, message, stage: 'commit', stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
+        return { status: 'pending', reason, message, stage: 'commit', stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
       }
       return this.aborted(stage, reason, message);
     }
@@ -270,7 +304,17 @@ export class RoundDriver {
     const pending = this.options.server.pending();
     if (result === 'deadline' && pending.length > 0) {
       this.log.warn({ stage, missing: pending }, 'stage deadline passed; treating silent sites as dropped');
+      for (const siteId of pending) if (!this.gone.has(siteId) && !this.refused.has(siteId)) this.silent.add(siteId);
     }
+  }
+
+  /** Who let this round down so far (see SiteFailures); a refusal's reason wins over how the site left. */
+  private failures(): SiteFailures {
+    const failures = new Map<string, string>();
+    for (const siteId of this.silent) failures.set(siteId, 'NO_ANSWER');
+    for (const siteId of this.gone) failures.set(siteId, 'DISCONNECTED');
+    for (const [siteId, reason] of this.refused) failures.set(siteId, reason);
+    return failures;
   }
 
   private stageSettled(): boolean {
@@ -282,8 +326,13 @@ export class RoundDriver {
     for (const siteId of this.participants) {
       if (!this.gone.has(siteId)) this.options.transport.send(siteId, { kind: 'abort', roundId: this.roundId, reason, message });
     }
-    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds } };
+    return { status: 'aborted', reason, message, stage, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
   }
 }
 
 class RoundCancelled extends Error {}
+
+/** A refusal's reason as the coordinator records it: an UPPER_SNAKE_CASE code, or UNREADABLE_REASON for anything else. */
+export function publicRefusalReason(reason: string): string {
+  return isFedgateReason(reason) ? reason : 'UNREADABLE_REASON';
+}

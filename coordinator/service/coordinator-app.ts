@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { buildTrainingPlan } from '../../model/plan.js';
+import { startingWeights } from '../../model/task-pin.js';
 import { canonicalTaskBytes, taskHash } from '../../model/task.js';
 import { encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
@@ -80,6 +81,8 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     logger.warn('secure_aggregation is false: the coordinator will see every site\'s quantised update in the clear (mTLS still protects it in transit); only sites with allow_plaintext: true take part');
   }
   const plan = buildTrainingPlan(options.task, options.forwardModel);
+  // The task's own initial weights, or for a warm start the file's, checked against the pinned hash.
+  const initialModel = startingWeights(options.task, plan, plan.initialParameters, options.initialModelFile);
   const hash = taskHash(options.task, options.forwardModel);
   const registry = new SessionRegistry(logger);
   const caCertificate = new X509Certificate(options.tls.caPem);
@@ -90,7 +93,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     taskBytes: canonicalTaskBytes(options.task),
     taskHash: hash,
     ...(options.forwardModel === undefined ? {} : { taskBlobs: [options.forwardModel] }),
-    initialModel: plan.initialParameters,
+    initialModel,
     layout: plan,
     hyperParameters: {
       local_epochs: options.task.training.epochs,
@@ -115,7 +118,8 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') {
-      openRoundBytes = (plan.initialParameters.length + 4) * 4;
+      // d + 4 uint32 slots; an evaluation-only round uploads the 4 metric slots alone.
+      openRoundBytes = ((event.purpose === 'evaluate' ? 0 : plan.initialParameters.length) + 4) * 4;
       return;
     }
     openRoundBytes = undefined;

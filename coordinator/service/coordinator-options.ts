@@ -19,7 +19,13 @@ import type { FaultPoint } from '../state/fault-injection.js';
 /** @see CoordinatorOptions.listen */
 export const DEFAULT_LISTEN = '0.0.0.0:7443';
 /** @see CoordinatorOptions.participants */
-export const DEFAULT_PARTICIPANTS: Readonly<Omit<ParticipantSettings, 'allowList'>> = Object.freeze({ minimum: 3, sampleFraction: 1, waitTimeoutMs: 300_000 });
+export const DEFAULT_PARTICIPANTS: Readonly<Omit<ParticipantSettings, 'allowList'>> = Object.freeze({
+  minimum: 3,
+  sampleFraction: 1,
+  waitTimeoutMs: 300_000,
+  // Three failed rounds in a row (not one: a site may drop out once for a passing reason), then 30 s, doubling to 10 min.
+  siteBackoff: Object.freeze({ afterFailures: 3, initialMs: 30_000, maxMs: 600_000 }),
+});
 /** @see CoordinatorOptions.secagg */
 export const DEFAULT_SECAGG: Readonly<Omit<SecAggSettings, 'neighbourDegree' | 'reconstructionThreshold'>> = Object.freeze({
   clipBound: 1,
@@ -63,9 +69,17 @@ export interface CoordinatorOptions {
   readonly task: TaskDocument;
   /** The forward ONNX model of a task whose model kind is "onnx". */
   readonly forwardModel?: Uint8Array;
+  /**
+   * The file a warm-start task starts from (task initialModel.warmStart): an ONNX model exported by
+   * fedgate or a committed model's weight file; its model hash must be the one the task pins.
+   */
+  readonly initialModelFile?: Uint8Array;
   /** Rounds to commit before the federation stops. */
   readonly rounds: number;
-  /** @default { minimum: 3, sampleFraction: 1, waitTimeoutMs: 300 s }, every participant certificate allowed */
+  /**
+   * @default { minimum: 3, sampleFraction: 1, waitTimeoutMs: 300 s, siteBackoff: { afterFailures: 3, initialMs: 30 s, maxMs: 10 min } },
+   * every participant certificate allowed
+   */
   readonly participants?: Partial<ParticipantSettings>;
   /** @default true */
   readonly secureAggregation?: boolean;
@@ -78,6 +92,11 @@ export interface CoordinatorOptions {
    * one it signs for; when given, this must equal the task's.
    */
   readonly serverOptimizer?: ServerOptimizerSpec;
+  /**
+   * After the last round commits, one evaluation-only round measures the final model (its federated
+   * accuracy, which no training round reports). @default true
+   */
+  readonly finalEvaluation?: boolean;
   /** How often a connected site hears from the coordinator. @default 10 s */
   readonly heartbeatIntervalMs?: number;
   /**
@@ -97,6 +116,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly admin: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
   readonly task: PinnedTaskDocument;
   readonly forwardModel?: Uint8Array;
+  readonly initialModelFile?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
   readonly metrics?: CoordinatorMetrics;
@@ -123,12 +143,14 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     stateDirectory: options.stateDirectory,
     task,
     ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
+    ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
     rounds: options.rounds,
     participants,
     secureAggregation: options.secureAggregation ?? true,
     secagg,
     deadlines: { ...DEFAULT_DEADLINES, ...options.deadlines },
     serverOptimizer: task.serverOptimizer,
+    finalEvaluation: options.finalEvaluation ?? true,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
@@ -156,6 +178,10 @@ function optionProblems(options: CompiledCoordinatorOptions): string[] {
   check(Number.isSafeInteger(participants.minimum) && participants.minimum >= 2, 'participants.minimum', 'an integer of at least 2 (secure aggregation needs two sites)', participants.minimum);
   check(participants.sampleFraction > 0 && participants.sampleFraction <= 1, 'participants.sampleFraction', 'in (0, 1]', participants.sampleFraction);
   check(participants.waitTimeoutMs > 0, 'participants.waitTimeoutMs', 'a positive number of milliseconds', participants.waitTimeoutMs);
+  const backoff = participants.siteBackoff;
+  check(isPositiveInteger(backoff.afterFailures), 'participants.siteBackoff.afterFailures', 'a positive integer (failed rounds in a row before a site is left out)', backoff.afterFailures);
+  check(backoff.initialMs > 0 && Number.isFinite(backoff.initialMs), 'participants.siteBackoff.initialMs', 'a positive number of milliseconds', backoff.initialMs);
+  check(backoff.maxMs >= backoff.initialMs && Number.isFinite(backoff.maxMs), 'participants.siteBackoff.maxMs', `a number of milliseconds of at least initialMs (${backoff.initialMs})`, backoff.maxMs);
   if (secagg.neighbourDegree !== undefined) {
     check(isPositiveInteger(secagg.neighbourDegree) && secagg.neighbourDegree % 2 === 0, 'secagg.neighbourDegree', 'a positive even integer (omit it for the complete graph)', secagg.neighbourDegree);
   }

@@ -42,7 +42,8 @@ import type { SiteMetrics } from '../metrics/site-metrics.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
 import { SessionWatchdog } from './session-watchdog.js';
-import type { SiteDataSpec } from './site-data.js';
+import { loadSiteData, type SiteDataSpec } from './site-data.js';
+import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
@@ -54,6 +55,10 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
+/** How long a stopping daemon waits for task contexts still being prepared before it returns. */
+const CONTEXT_CLOSE_WAIT_MS = 2000;
+/** @see ParticipantAppOptions.dataCheckIntervalMs */
+const DEFAULT_DATA_CHECK_INTERVAL_MS = 5000;
 /** Largest commit record accepted from GetCommitRecords (a record of a few thousand signers). */
 const COMMIT_RECORD_MAX_BYTES = 16 * MIB;
 
@@ -71,6 +76,11 @@ export interface ParticipantAppOptions {
   readonly intraOpThreads: number;
   readonly maxModelBytes: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * How often the data files are polled for changes (site-data-check.ts); 0 = never. The files are
+   * checked in full at start either way. @default 5 s
+   */
+  readonly dataCheckIntervalMs?: number;
   /** The site's persisted state (state_dir): round counters, models contributed to, secret seeds. */
   readonly state: SiteStateStore;
   /** Extra time beyond each RoundConfig stage deadline before the site ends a round itself. @default 10 s */
@@ -78,7 +88,7 @@ export interface ParticipantAppOptions {
   readonly logger: Logger;
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called for every round this site saw end (for CLIs and tests). */
-  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'aborted' | 'left'; reason?: string }) => void;
+  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'evaluated' | 'aborted' | 'left'; reason?: string }) => void;
   /**
    * Observes this site's own update of each round after local training, before it is weighted,
    * quantised and masked: what the site contributes to FedAvg. In-process only (tests compare the
@@ -103,7 +113,9 @@ export interface LocalUpdateEvent {
 export interface RunningParticipant {
   /**
    * Resolves when `stop()` was called and everything is closed; rejects (with a FedgateError) when the
-   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help.
+   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help,
+   * and (SiteDataInvalidError) when the site's data fails its check at start or does not fit the task the
+   * coordinator runs when the site first prepares it.
    */
   readonly done: Promise<void>;
   /** Latest committed model this site signed (encoded weights), if any. */
@@ -130,11 +142,19 @@ class ParticipantDaemon {
   private readonly log: Logger;
   private readonly guard: RoundGuard;
   private readonly chain: SiteChain;
+  private readonly data: SiteDataWatch;
+  /** Why the daemon stops on its own (data that does not fit the task when the site first prepares it). */
+  private fatal: FedgateError | undefined;
+  /** Until the first task context is ready, data that does not fit the task stops the daemon. */
+  private startingUp = true;
+  /** Aborted when the current Session ends: downloads made on its connection stop waiting then. */
+  private connection: AbortSignal = new AbortController().signal;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
     this.guard = new RoundGuard(options.state);
     this.log = options.logger.child({ site: options.siteId });
+    this.data = new SiteDataWatch({ spec: options.data, intervalMs: options.dataCheckIntervalMs ?? DEFAULT_DATA_CHECK_INTERVAL_MS, reload: () => this.reloadData(), logger: this.log });
     const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
@@ -158,6 +178,18 @@ class ParticipantDaemon {
   }
 
   async run(): Promise<void> {
+    // The whole dataset is checked before the site dials anyone: a bad file stops it here, locally.
+    await this.data.checkAtStart();
+    this.data.start();
+    try {
+      await this.serve();
+    } finally {
+      this.data.stop();
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  private async serve(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
     let refused: FedgateError | undefined;
     while (!this.stopping.signal.aborted) {
@@ -176,7 +208,9 @@ class ParticipantDaemon {
       this.client = this.newClient();
       await sleep(delay, this.stopping.signal);
     }
-    for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
+    // A context still being prepared closes its trainer when it is ready; the daemon does not wait for it.
+    const closing = [...this.contexts.values()].map((context) => context.then((value) => value.trainer.close()).catch(() => undefined));
+    await Promise.race([Promise.all(closing), sleep(CONTEXT_CLOSE_WAIT_MS, new AbortController().signal)]);
     this.client.close();
     if (refused !== undefined) throw refused;
   }
@@ -190,6 +224,8 @@ class ParticipantDaemon {
   /** One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is final). */
   private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError }> {
     return new Promise((resolve) => {
+      const connection = new AbortController();
+      this.connection = connection.signal;
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
       let finished = false;
@@ -205,6 +241,8 @@ class ParticipantDaemon {
         finished = true;
         watchdog.stop();
         this.options.metrics?.connection(false);
+        // Downloads on this connection will never finish if it died silently: give up on them now.
+        connection.abort(new Error(`the connection to the coordinator ended (${why}) during a download`));
         this.stopping.signal.removeEventListener('abort', onStop);
         for (const [roundId, round] of rounds) {
           round.stop('connection lost');
@@ -283,6 +321,7 @@ class ParticipantDaemon {
         onConnected();
         this.options.metrics?.connection(true);
         this.log.info({ federation: reply.federationId, coordinatorVersion: reply.fedgateVersion }, 'connected to the coordinator');
+        this.prepareAtConnect();
         if (this.options.policy.federationId !== undefined && reply.federationId !== this.options.policy.federationId) {
           this.log.error(
             { federation: reply.federationId, pinned: this.options.policy.federationId },
@@ -322,11 +361,21 @@ class ParticipantDaemon {
             this.options.onLocalUpdate?.({ roundId: roundKey, delta: trained.delta, trainingExamples: trained.trainingExamples });
             return trained;
           },
+          evaluate: async (roundConfig) => (await this.context(roundConfig.taskHash)).training.evaluateModel(roundConfig),
+          onEvaluated: () => {
+            // No commit follows an evaluation-only round: it is over for this site once its shares left
+            // (the session stays until the coordinator's RoundAbort, which zeroises what it holds).
+            this.roundEnded({ roundId: roundKey, outcome: 'evaluated' });
+          },
           computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
           onCommitted: (_config, computation) => {
             this.latestModel = computation.newModel;
           },
-          checkRound: (roundConfig) => this.chain.checkRound(roundConfig),
+          checkRound: async (roundConfig) => {
+            // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
+            this.data.assertUsable();
+            await this.chain.checkRound(roundConfig);
+          },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
         });
@@ -343,7 +392,8 @@ class ParticipantDaemon {
         const session = rounds.get(roundKey);
         if (session === undefined) return;
         session.stop(message.reason);
-        this.roundEnded({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
+        // An evaluation-only round this site finished was reported as evaluated already.
+        if (!session.evaluated) this.roundEnded({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         rounds.delete(roundKey);
         return;
       }
@@ -422,6 +472,47 @@ class ParticipantDaemon {
     this.options.onRoundEnd?.(event);
   }
 
+  /**
+   * Prepares every pinned task the coordinator holds as soon as the site is connected (the coordinator
+   * accepted the Hello, so it runs one of them): the task-dependent check of the data happens now, not
+   * when a round is waiting. Data that does not fit the task stops a daemon that is starting up; later
+   * it makes the site sit rounds out (SITE_DATA_INVALID) until its files change.
+   */
+  private prepareAtConnect(): void {
+    for (const hash of this.options.policy.pinnedTaskHashes) {
+      this.context(hash).then(
+        () => {
+          this.startingUp = false;
+        },
+        (error: unknown) => {
+          if (!isDataError(error)) {
+            this.log.debug({ task: toHex(hash), err: error }, 'a pinned task could not be prepared now (the coordinator may run another one)');
+            return;
+          }
+          if (this.startingUp) {
+            this.fatal = new SiteDataInvalidError(error, 'task');
+            this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task; stopping");
+            this.stopping.abort();
+            return;
+          }
+          this.data.markInvalid(error);
+          this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task: this site sits rounds out (SITE_DATA_INVALID) until its files are fixed");
+        },
+      );
+    }
+  }
+
+  /** The data files changed and passed the structure check: every prepared task reloads them (site-data-check.ts). */
+  private async reloadData(): Promise<void> {
+    for (const pending of this.contexts.values()) {
+      const context = await pending.catch(() => undefined);
+      if (context === undefined) continue;
+      const data = await loadSiteData(this.options.data, context.task);
+      context.training.useData(data);
+      this.log.info({ task: toHex(context.hash), trainExamples: data.train.count, testExamples: data.test.count }, 'reloaded the data files for the task');
+    }
+  }
+
   private context(taskHash: Uint8Array): Promise<TaskContext> {
     const key = toHex(taskHash);
     let context = this.contexts.get(key);
@@ -435,7 +526,11 @@ class ParticipantDaemon {
         logger: this.log,
         ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
       });
-      context.catch(() => this.contexts.delete(key));
+      context.catch((error: unknown) => {
+        this.contexts.delete(key);
+        // Data that does not fit the task: sit rounds out until the files change (at start-up it stops the daemon instead).
+        if (isDataError(error) && !this.startingUp) this.data.markInvalid(error);
+      });
       this.contexts.set(key, context);
     }
     return context;
@@ -446,12 +541,31 @@ class ParticipantDaemon {
     const key = toHex(hash);
     const cached = this.blobCache.get(key);
     if (cached !== undefined) return cached;
-    const bytes = new Uint8Array(await downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }));
+    const bytes = new Uint8Array(await untilAborted(downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }), this.connection));
     this.options.metrics?.downloaded(bytes.byteLength);
     this.blobCache.set(key, bytes);
     while (this.blobCache.size > 8) this.blobCache.delete(this.blobCache.keys().next().value as string);
     return bytes;
   }
+}
+
+/** `work`, or a rejection with the signal's reason once `signal` aborts (the work itself is left to finish or fail). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

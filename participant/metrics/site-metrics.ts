@@ -31,7 +31,7 @@ export interface TrainingObservation {
   readonly evalExamples: number;
 }
 
-export type RoundEnd = 'committed' | 'aborted' | 'left';
+export type RoundEnd = 'committed' | 'aborted' | 'left' | 'evaluated';
 
 export class SiteMetrics {
   readonly registry = new Registry();

@@ -1,7 +1,8 @@
 /**
  * What a site remembers across reconnects and restarts so that a lying coordinator cannot replay it
  * (DESIGN.md "What a site checks for itself"): per federation, the highest round counter it accepted,
- * the model hashes its masked input was unmasked on (one contribution per model), and the head of the
+ * the model hashes its masked input was unmasked on (one contribution per model), the model hashes whose
+ * evaluation it reported in an unmasked aggregate (metrics of one model at most once), and the head of the
  * verified chain of commit records it trains from, and the public context of the round it last unmasked
  * in with what it signed for it (so that after a restart it can still sign that round's commit when the
  * coordinator asks again: one contribution per model, the round is finished, never re-run); plus a site
@@ -52,6 +53,8 @@ export interface UnmaskedRoundRecord {
 interface FederationRecord {
   highestRoundCounter: bigint;
   contributedModels: Set<string>;
+  /** Models whose evaluation (metric slots) entered an unmasked aggregate; absent from files written before it existed. */
+  evaluatedModels: Set<string>;
   chainHead: ChainHead | undefined;
   unmasked: UnmaskedRoundRecord | undefined;
 }
@@ -120,6 +123,18 @@ export class SiteStateStore {
     });
   }
 
+  /** True once this site's evaluation of `modelHash` entered an unmasked aggregate. */
+  hasEvaluated(federationId: string, modelHash: Uint8Array): boolean {
+    return this.federations.get(federationId)?.evaluatedModels.has(toHex(modelHash)) ?? false;
+  }
+
+  /** Records (persisted before it resolves) that this site's evaluation of `modelHash` may be unmasked. */
+  async recordEvaluation(federationId: string, modelHash: Uint8Array): Promise<void> {
+    await this.update(() => {
+      this.record(federationId).evaluatedModels.add(toHex(modelHash));
+    });
+  }
+
   chainHead(federationId: string): ChainHead | undefined {
     return this.federations.get(federationId)?.chainHead;
   }
@@ -184,7 +199,7 @@ export class SiteStateStore {
   private record(federationId: string): FederationRecord {
     let record = this.federations.get(federationId);
     if (record === undefined) {
-      record = { highestRoundCounter: -1n, contributedModels: new Set(), chainHead: undefined, unmasked: undefined };
+      record = { highestRoundCounter: -1n, contributedModels: new Set(), evaluatedModels: new Set(), chainHead: undefined, unmasked: undefined };
       this.federations.set(federationId, record);
     }
     return record;
@@ -218,7 +233,7 @@ export class SiteStateStore {
 function cloneFederations(federations: ReadonlyMap<string, FederationRecord>): Map<string, FederationRecord> {
   const copy = new Map<string, FederationRecord>();
   for (const [id, record] of federations) {
-    copy.set(id, { highestRoundCounter: record.highestRoundCounter, contributedModels: new Set(record.contributedModels), chainHead: record.chainHead, unmasked: record.unmasked });
+    copy.set(id, { highestRoundCounter: record.highestRoundCounter, contributedModels: new Set(record.contributedModels), evaluatedModels: new Set(record.evaluatedModels), chainHead: record.chainHead, unmasked: record.unmasked });
   }
   return copy;
 }
@@ -232,6 +247,7 @@ function serializeState(federations: ReadonlyMap<string, FederationRecord>): str
         federationId,
         highestRoundCounter: record.highestRoundCounter.toString(),
         contributedModels: [...record.contributedModels].sort(),
+        evaluatedModels: [...record.evaluatedModels].sort(),
         chainHead:
           record.chainHead === undefined
             ? null
@@ -266,11 +282,14 @@ function parseState(text: string, path: string): Map<string, FederationRecord> {
   const federations = new Map<string, FederationRecord>();
   document.federations.forEach((entry: unknown, index: number) => {
     const where = `federations[${index}]`;
-    const item = entry as { federationId?: unknown; highestRoundCounter?: unknown; contributedModels?: unknown; chainHead?: unknown; unmaskedRound?: unknown } | null;
+    const item = entry as { federationId?: unknown; highestRoundCounter?: unknown; contributedModels?: unknown; evaluatedModels?: unknown; chainHead?: unknown; unmaskedRound?: unknown } | null;
     if (item === null || typeof item !== 'object' || typeof item.federationId !== 'string' || item.federationId === '') throw corrupt(path, `${where}.federationId is missing`);
     if (federations.has(item.federationId)) throw corrupt(path, `${where} repeats federation ${JSON.stringify(item.federationId)}`);
     const counter = parseCounter(item.highestRoundCounter, path, `${where}.highestRoundCounter`, true);
     if (!Array.isArray(item.contributedModels) || !item.contributedModels.every(isDigestHex)) throw corrupt(path, `${where}.contributedModels must be a list of 64-character hex digests`);
+    // Files written before evaluation-only rounds existed have no list: nothing was evaluated apart from contributing.
+    const evaluated = item.evaluatedModels ?? [];
+    if (!Array.isArray(evaluated) || !evaluated.every(isDigestHex)) throw corrupt(path, `${where}.evaluatedModels must be a list of 64-character hex digests`);
     let chainHead: ChainHead | undefined;
     if (item.chainHead !== null && item.chainHead !== undefined) {
       const head = item.chainHead as { counter?: unknown; modelHash?: unknown; optimizerStateHash?: unknown; recordHash?: unknown };
@@ -280,7 +299,7 @@ function parseState(text: string, path: string): Map<string, FederationRecord> {
       chainHead = { counter: parseCounter(head.counter, path, `${where}.chainHead.counter`, false), modelHash: fromHex(head.modelHash), optimizerStateHash: fromHex(head.optimizerStateHash), recordHash: fromHex(head.recordHash) };
     }
     const unmasked = item.unmaskedRound === undefined ? undefined : parseUnmasked(item.unmaskedRound, item.federationId, path, `${where}.unmaskedRound`);
-    federations.set(item.federationId, { highestRoundCounter: counter, contributedModels: new Set(item.contributedModels), chainHead, unmasked });
+    federations.set(item.federationId, { highestRoundCounter: counter, contributedModels: new Set(item.contributedModels), evaluatedModels: new Set(evaluated), chainHead, unmasked });
   });
   return federations;
 }

@@ -42,6 +42,8 @@ export interface CoordinatorSettings {
   readonly stateDirectory?: string;
   /** Prometheus metrics the coordinator keeps up to date. @default none */
   readonly metrics?: CoordinatorMetrics;
+  /** Run the evaluation-only round on the final model. @default false */
+  readonly finalEvaluation?: boolean;
 }
 
 export interface AdminFederation {
@@ -110,6 +112,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         secureAggregation: true,
         secagg: { clipBound: 1, maxWeight: 1000, maxEvalExamples: 1000, maxLossPerExample: 50 },
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
+        finalEvaluation: settings.finalEvaluation ?? false,
         logger,
         heartbeatIntervalMs: 60_000,
         ...(settings.metrics === undefined ? {} : { metrics: settings.metrics }),

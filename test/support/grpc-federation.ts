@@ -79,6 +79,10 @@ export interface GrpcSiteOptions {
   readonly state?: SiteStateStore;
   /** ParticipantAppOptions.deadlineGraceMs. @default the daemon's default */
   readonly deadlineGraceMs?: number;
+  /** The site's data (site.yaml `data`). @default its IID share of the shipped digits */
+  readonly data?: SiteDataSpec;
+  /** ParticipantAppOptions.dataCheckIntervalMs. @default the daemon's default */
+  readonly dataCheckIntervalMs?: number;
 }
 
 export interface GrpcFederationOptions {
@@ -113,6 +117,12 @@ export interface GrpcFederationOptions {
    * it well above any event-loop stall of this shared process on a busy machine. @default 5 s
    */
   readonly heartbeatIntervalMs?: number;
+  /** Run the evaluation-only round on the final model (CoordinatorOptions.finalEvaluation). @default false */
+  readonly finalEvaluation?: boolean;
+  /** The file a warm-start task starts from (CoordinatorOptions.initialModelFile). */
+  readonly initialModelFile?: Uint8Array;
+  /** When a failing site is left out of selection (participants.siteBackoff). @default the coordinator's */
+  readonly siteBackoff?: { readonly afterFailures: number; readonly initialMs: number; readonly maxMs: number };
   /**
    * Crash the (first) coordinator at this fault point, written as FEDGATE_FAULT_INJECTION takes it
    * ("commit_pending:1"); see `crashed` and `restartCoordinator`. @default no crash
@@ -310,7 +320,8 @@ export class GrpcFederation {
       signingKey: createPrivateKey(certificate.privateKeyPem),
       trust: { caCertificate: new X509Certificate(this.caPem), revokedSerials: new Set() },
       policy: { pinnedTaskHashes: pinned, minParticipants: 2, minThreshold: 2, allowPlaintext: false, ...NO_COLLUSION_MARGIN, ...configured.policy },
-      data: digitsShare(this.siteIds.length, index),
+      data: configured.data ?? digitsShare(this.siteIds.length, index),
+      ...(configured.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: configured.dataCheckIntervalMs }),
       device: 'cpu',
       intraOpThreads: 1,
       maxModelBytes: 64 * MIB,
@@ -508,7 +519,12 @@ export class GrpcFederation {
       task: this.task,
       rounds: options.rounds,
       // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
-      participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
+      participants: {
+        minimum: options.minParticipants ?? Math.max(2, options.sites),
+        sampleFraction: 1,
+        waitTimeoutMs: 10_000,
+        ...(options.siteBackoff === undefined ? {} : { siteBackoff: options.siteBackoff }),
+      },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
@@ -519,6 +535,8 @@ export class GrpcFederation {
         maxLossPerExample: 50,
       },
       deadlines,
+      finalEvaluation: options.finalEvaluation ?? false,
+      ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
       ...(faultInjection === undefined ? {} : { faultPoint: crashAtFaultPoint(faultInjection, () => this.simulateCrash(faultInjection)) }),

@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { Federation, type SiteDirectory } from '../../coordinator/federation/federation.js';
+import { DEFAULT_PARTICIPANTS } from '../../coordinator/service/coordinator-options.js';
 import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
@@ -54,6 +55,8 @@ export interface InMemoryOptions {
   /** MaskedInput deadline (training included). @default 60 s */
   readonly maskedInputDeadlineMs?: number;
   readonly policy?: Partial<SitePolicy>;
+  /** Run the evaluation-only round on the final model (FederationSettings.finalEvaluation). @default false */
+  readonly finalEvaluation?: boolean;
   /**
    * Drops a site: return true to swallow a message to or from it (the site then looks dead to the round).
    * Called with the direction, the site and the message kind/stage.
@@ -148,6 +151,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
             localUpdates.set(site.siteId, list);
             return result;
           },
+          evaluate: (config) => training.evaluateModel(config),
           computeCommit: (config, request) => training.computeCommit(config, request),
         });
         sessions.set(roundKey, session);
@@ -169,7 +173,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
       federationId: 'mem-federation',
       stateDirectory,
       rounds: options.rounds,
-      participants: { minimum: options.minParticipants ?? 3, sampleFraction: 1, waitTimeoutMs: 10_000 },
+      participants: { minimum: options.minParticipants ?? 3, sampleFraction: 1, waitTimeoutMs: 10_000, siteBackoff: DEFAULT_PARTICIPANTS.siteBackoff },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
@@ -181,6 +185,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
       },
       deadlines: { ...DEFAULT_DEADLINES, advertiseKeysMs: deadline, shareKeysMs: deadline, maskedInputMs: options.maskedInputDeadlineMs ?? 60_000, consistencyCheckMs: deadline, unmaskMs: deadline, commitMs: deadline },
       serverOptimizer: task.serverOptimizer,
+      finalEvaluation: options.finalEvaluation ?? false,
     },
     taskBytes: canonicalTaskBytes(task),
     taskHash: hash,

@@ -48,6 +48,7 @@ function event(type: RoundEventMessage['type'], counter: number, extra: Partial<
     stageSeconds: {},
     seconds: 0,
     atUnixMs: 5_000,
+    purpose: '',
     ...extra,
   };
 }
@@ -70,6 +71,7 @@ function status(overrides: Partial<GetStatusResponse> = {}): GetStatusResponse {
     startedAtUnixMs: 1,
     revokedCertificates: 0,
     revokedCertificateSerials: [],
+    finalEvaluation: null,
     ...overrides,
   };
 }
