@@ -17,16 +17,18 @@ import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
 import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
-import type { FaultPoint } from '../state/fault-injection.js';
-import { Ledger } from '../state/ledger.js';
+import type { FaultPoint, PausePoint } from '../state/fault-injection.js';
+import { Ledger, type LedgerRecord } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, encodeCommitRecord, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { commitBody, encodeCommitRecord, type CommitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { checkPinnedStart } from './pinned-start.js';
+import { RevocationFence } from './revocation-fence.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
@@ -64,6 +66,8 @@ export interface FederationOptions {
   readonly logger: Logger;
   /** Crash-injection hook for recovery tests, handed to the ledger (state/fault-injection.ts). @default none */
   readonly faultPoint?: FaultPoint;
+  /** Test hook awaited at named points of a round (state/fault-injection.ts). @default none */
+  readonly pausePoint?: PausePoint;
 }
 
 export interface RoundEvent {
@@ -88,6 +92,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   private model: Float32Array;
   private optimizerState: ServerOptimizerState;
   private readonly settings: FederationSettings;
+  /** Orders ledger appends against live revocations (revocation-fence.ts). */
+  readonly revocationFence: RevocationFence;
 
   private constructor(
     private readonly options: FederationOptions,
@@ -95,9 +101,11 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     private readonly ledger: Ledger,
     private readonly counter: RoundCounter,
     private state: FederationState,
+    lastCommittedAt: Date | undefined,
   ) {
     super();
     this.settings = options.settings;
+    this.revocationFence = new RevocationFence(lastCommittedAt);
     this.model = options.initialModel;
     this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
   }
@@ -135,12 +143,13 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     };
     // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
     const head = ledger.head;
-    if (head !== undefined && ledger.length !== state.committedRounds) {
-      const { body } = parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
+    const headCommit = head === undefined ? undefined : parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
+    if (headCommit !== undefined && ledger.length !== state.committedRounds) {
+      const { body } = headCommit;
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
     await writeFederationState(stateDirectory, state);
-    const federation = new Federation(options, store, ledger, counter, state);
+    const federation = new Federation(options, store, ledger, counter, state, headCommit?.committedAt);
     federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
     return federation;
@@ -233,6 +242,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const roundLabel = toHex(roundId.bytes);
     const server = new SecAggServer({ config, certificates, trust: this.options.trust(), now: new Date() });
     let finalized: Awaited<ReturnType<typeof finalizeRound>> | undefined;
+    let aggregate: AggregateResult | undefined;
+    let appended: { readonly record: LedgerRecord; readonly body: CommitBody; readonly metrics: RoundMetrics } | undefined;
     this.driver = new RoundDriver({
       server,
       roundConfigBytes: encodeRoundConfig(config),
@@ -242,6 +253,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       // One contribution per model: an unmasked round short of commit signatures is finished, not re-run.
       presence: this.options.sites,
       finalize: async (result) => {
+        aggregate = result;
         finalized = await finalizeRound({
           config,
           result,
@@ -254,6 +266,19 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         });
         return finalized.hashes;
       },
+      appendCommit: async (build) => {
+        await this.options.pausePoint?.('before_commit_append');
+        // The signers are re-checked against the live revocation set inside the fence, where no revocation
+        // can become live between that check and the record being durable.
+        return this.revocationFence.commit(async (committedAt) => {
+          const record = build();
+          if (record === undefined) return undefined;
+          const metrics = roundMetrics(participants.length, aggregate as AggregateResult);
+          const body = commitBody(record, committedAt, metrics);
+          appended = { record: await this.ledger.append(body), body, metrics };
+          return record;
+        });
+      },
     });
     const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants };
     this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
@@ -261,21 +286,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const outcome = await this.driver.run();
     this.driver = undefined;
     const seconds = (performance.now() - started) / 1000;
-    if (outcome.status === 'aborted' || finalized === undefined) {
+    if (outcome.status === 'aborted' || finalized === undefined || appended === undefined) {
       const reason = outcome.status === 'aborted' ? outcome.reason : 'NOT_FINALIZED';
       this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, seconds, at: new Date().toISOString() });
       return outcome;
     }
-    const metrics: RoundMetrics = {
-      participants: participants.length,
-      survivors: outcome.result.maskedSurvivors.length,
-      evalLossSum: outcome.result.evalLossSum,
-      evalCorrect: outcome.result.evalCorrect,
-      evalExamples: outcome.result.evalExamples,
-      weightSum: outcome.result.weightSum,
-    };
-    const body = commitBody(outcome.record, new Date(), metrics);
-    const record = await this.ledger.append(body);
+    const { record, body, metrics } = appended;
     const commitRecord = encodeCommitRecord(body);
     this.model = finalized.model;
     this.optimizerState = finalized.optimizerState;
@@ -356,6 +372,18 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       plaintext: !this.settings.secureAggregation,
     });
   }
+}
+
+/** What the ledger records about a round's evaluation and weight (the sums of the secure aggregate). */
+function roundMetrics(participants: number, result: AggregateResult): RoundMetrics {
+  return {
+    participants,
+    survivors: result.maskedSurvivors.length,
+    evalLossSum: result.evalLossSum,
+    evalCorrect: result.evalCorrect,
+    evalExamples: result.evalExamples,
+    weightSum: result.weightSum,
+  };
 }
 
 export class NoOpenRoundError extends FedgateError {

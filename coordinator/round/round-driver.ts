@@ -15,6 +15,12 @@
  * every commit deadline, to each member that has not signed, until the quorum is stored. Only when so many
  * members refused to sign (a RoundRefusal: their own recomputation disagrees) that the quorum cannot be
  * reached any more does the round abort, with COMMIT_QUORUM_MISSING.
+ *
+ * Revocation takes effect atomically with respect to the commit: a member whose certificate is revoked
+ * counts as refusing, its signature stops counting the moment the revocation is live, and the signers are
+ * checked once more when the record is appended (`appendCommit`). When that last check finds the quorum
+ * gone, the driver goes back to collecting signatures from the other members (or aborts when they are
+ * too few), exactly as after a missed deadline.
  */
 import type { Logger } from 'pino';
 import type { FedgateReason } from '../../platform/index.js';
@@ -50,7 +56,15 @@ export interface RoundDriverOptions {
    * state machine alone).
    */
   readonly presence?: SitePresence;
-  /** Called once when the commit deadline passed without a quorum and re-collection starts. */
+  /**
+   * Appends the record of the committed round to the ledger, alone with respect to revocations
+   * (coordinator/federation/revocation-fence.ts): `build` returns the record from the signatures that
+   * count at that moment, or undefined when revoked signers took the quorum away; then nothing is
+   * appended and this resolves undefined, and the driver collects signatures again (or aborts). Without
+   * it the driver returns the record unappended (tests of the state machine alone).
+   */
+  readonly appendCommit?: (build: () => CommitRecord | undefined) => Promise<CommitRecord | undefined>;
+  /** Called once per re-collection, when the commit quorum is missing and re-collection starts. */
   readonly onCommitPending?: (status: { readonly signers: readonly string[]; readonly required: number }) => void;
 }
 
@@ -167,29 +181,59 @@ export class RoundDriver {
       const commitRequest = server.beginCommit(hashes);
       for (const siteId of result.maskedSurvivors) transport.send(siteId, { kind: 'stage', message: commitRequest });
       await this.waitStage(stage, deadlines.commitMs, started);
-      const status = server.commitStatus();
-      if (!status.committed) {
-        for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
-        const shortfall = `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`;
-        if (this.options.presence === undefined) return this.aborted(stage, 'COMMIT_QUORUM_MISSING', shortfall);
-        this.log.warn(
-          { signers: status.signers, required: status.required, survivors: result.maskedSurvivors },
-          `commit deadline passed without a quorum (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
-        );
-        this.options.onCommitPending?.({ signers: status.signers, required: status.required });
-        const refusedBy = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
-        if (refusedBy !== undefined) {
-          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
-        }
-        this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
+      let why = 'commit deadline passed without a quorum';
+      for (;;) {
+        const failed = await this.collectQuorum(commitRequest, result, why);
+        if (failed !== undefined) return failed;
+        const record = await this.appendRecord();
+        if (record !== undefined) return { status: 'committed', record, result, hashes, stageSeconds: { ...this.stageSeconds } };
+        // A revocation became live between the last signature and the append: those signatures no longer count.
+        why = `certificates of ${server.commitStatus().revoked.join(', ')} were revoked before the record was appended, so their signatures no longer count`;
       }
-      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds } };
     } catch (error) {
+      // The ledger could not be written: not a round's failure but the coordinator's; the caller stops.
+      if (error instanceof LedgerAppendFailed) throw error.cause;
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
       if (error instanceof RoundCancelled) return this.aborted(stage, 'COORDINATOR_STOPPING', 'the coordinator is shutting down');
       this.log.error({ err: error, stage }, 'round failed unexpectedly');
       const message = error instanceof Error ? error.message : String(error);
       return this.aborted(stage, 'INTERNAL_ERROR', message);
+    }
+  }
+
+  /**
+   * Resolves undefined once the commit quorum is stored; otherwise re-collects signatures (when the
+   * driver knows who is connected) until it is, or returns the aborted outcome when it cannot be reached.
+   */
+  private async collectQuorum(commitRequest: CommitRequestMessage, result: AggregateResult, why: string): Promise<RoundOutcome | undefined> {
+    const { server } = this.options;
+    const config = server.roundConfig;
+    const status = server.commitStatus();
+    if (status.committed) return undefined;
+    for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
+    const shortfall = `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`;
+    if (this.options.presence === undefined) return this.aborted('commit', 'COMMIT_QUORUM_MISSING', shortfall);
+    this.log.warn(
+      { signers: status.signers, required: status.required, survivors: result.maskedSurvivors, revoked: status.revoked },
+      `${why} (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
+    );
+    this.options.onCommitPending?.({ signers: status.signers, required: status.required });
+    const refusedBy = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+    if (refusedBy !== undefined) {
+      return this.aborted('commit', 'COMMIT_QUORUM_MISSING', `${shortfall}; ${refusedBy.join(', ')} refused to sign or had their certificates revoked, so the quorum cannot be reached`);
+    }
+    this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
+    return undefined;
+  }
+
+  /** The record, appended through `appendCommit` when there is one; undefined when revocations took the quorum away first. */
+  private async appendRecord(): Promise<CommitRecord | undefined> {
+    const { server, appendCommit } = this.options;
+    if (appendCommit === undefined) return server.commitRecord();
+    try {
+      return await appendCommit(() => (server.commitStatus().committed ? server.commitRecord() : undefined));
+    } catch (error) {
+      throw new LedgerAppendFailed(error);
     }
   }
 
@@ -210,13 +254,14 @@ export class RoundDriver {
         const status = server.commitStatus();
         if (status.committed) return undefined;
         if (this.options.signal?.aborted === true) throw new RoundCancelled();
-        const refusing = survivors.filter((siteId) => this.refused.has(siteId) && !status.signers.includes(siteId));
+        // A revoked member counts as refusing: its session is closed and its certificate refused for good.
+        const refusing = survivors.filter((siteId) => (this.refused.has(siteId) || status.revoked.includes(siteId)) && !status.signers.includes(siteId));
         if (survivors.length - refusing.length < status.required) return refusing;
         const connected = new Set(presence.eligible().map((site) => site.siteId));
         const due = performance.now() - resentAt >= intervalMs;
         if (due) resentAt = performance.now();
         for (const siteId of survivors) {
-          if (status.signers.includes(siteId) || this.refused.has(siteId)) continue;
+          if (status.signers.includes(siteId) || this.refused.has(siteId) || status.revoked.includes(siteId)) continue;
           if (!connected.has(siteId)) {
             sentTo.delete(siteId);
             continue;
@@ -263,3 +308,9 @@ export class RoundDriver {
 }
 
 class RoundCancelled extends Error {}
+
+class LedgerAppendFailed extends Error {
+  constructor(cause: unknown) {
+    super('appending the commit record failed', { cause });
+  }
+}

@@ -13,7 +13,7 @@ import { DEFAULT_TASK_SERVER_OPTIMIZER, pinTask } from '../../model/task-pin.js'
 import { FedgateError } from '../../proto/errors.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import type { FederationSettings, ParticipantSettings, SecAggSettings } from '../federation/federation-settings.js';
-import type { FaultPoint } from '../state/fault-injection.js';
+import type { FaultPoint, PausePoint } from '../state/fault-injection.js';
 
 /** @see CoordinatorOptions.listen */
 export const DEFAULT_LISTEN = '0.0.0.0:7443';
@@ -84,6 +84,11 @@ export interface CoordinatorOptions {
    * there. @default none
    */
   readonly faultPoint?: FaultPoint;
+  /**
+   * Awaited at named points of a round ("before_commit_append"); tests run code there, e.g. revoke a
+   * certificate between the last commit signature and the ledger append. @default none
+   */
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -96,6 +101,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly forwardModel?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -127,6 +133,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     serverOptimizer: task.serverOptimizer,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
     logger: options.logger,
   };
   const problems = optionProblems(compiled);
