@@ -186,6 +186,11 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.driver?.siteDisconnected(siteId);
   }
 
+  /** Whether `siteId` is a member (U) of the round open now. */
+  inOpenRound(siteId: string): boolean {
+    return this.driver?.participants.includes(siteId) ?? false;
+  }
+
   /** Runs rounds until the configured number have committed or `signal` fires. */
   async run(signal?: AbortSignal): Promise<void> {
     const log = this.options.logger;

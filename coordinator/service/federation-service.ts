@@ -94,17 +94,27 @@ function handleSession(call: ServerDuplexStream<ParticipantMessage__Output, Coor
         }
         const hello = decodeSiteHello(wire);
         checkHello(hello, options);
+        const attached = registry.attach(
+          { siteId: identity.siteId, serial: identity.serial, certificate: certificate ?? Buffer.alloc(0), hello, call, connectedAt: new Date(), acceptsTask: true },
+          (siteId) => options.federation().inOpenRound(siteId),
+        );
+        if (attached.kind === 'refused') throw attached.error;
         helloDone = true;
         clearTimeout(helloTimer);
-        registry.attach({
-          siteId: identity.siteId,
-          serial: identity.serial,
-          certificate: certificate ?? Buffer.alloc(0),
-          hello,
-          call,
-          connectedAt: new Date(),
-          acceptsTask: true,
-        });
+        if (attached.replaced !== undefined) {
+          // Its own cleanup no longer finds it registered: report the dropout here, then end it.
+          options.federation().siteDisconnected(identity.siteId);
+          failStream(
+            attached.replaced.call,
+            fedgateError(
+              'ALREADY_EXISTS',
+              'SESSION_REPLACED',
+              attached.why === 'renewal'
+                ? `site ${identity.siteId} opened a session with a certificate issued later (serial ${identity.serial}); this session (serial ${attached.replaced.serial}) is closed`
+                : `site ${identity.siteId} opened a new session with the same certificate; this one is closed`,
+            ),
+          );
+        }
         call.write(
           encodeCoordinatorMessage({
             kind: 'hello_reply',
