@@ -99,6 +99,7 @@ export {
 } from './channel-options.js';
 export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
 export { coordinatorChannel, IP_TARGET_SERVER_NAME, targetHost, type CoordinatorChannel } from './coordinator-channel.js';
+export { checkHelloFields } from './hello-fields.js';
 export {
   canonicalSerial,
   commonNameProblem,

@@ -18,6 +18,7 @@ import { peerIdentity } from '../../proto/identity.js';
 import type { FederationHandlers } from '../../proto/loader.js';
 import { decodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
 import { PROTOCOL_VERSION, type CommitRecordEntry, type CoordinatorMessage, type DownloadModelRequest__Output, type GetCommitRecordsRequest__Output, type ModelChunk, type ParticipantMessage__Output, type UploadAck, type UploadMaskedInputRequest__Output } from '../../proto/messages.js';
+import { checkHelloFields } from '../../proto/hello-fields.js';
 import { decodeParticipantMessage, decodeSiteHello, encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { receiveUpload, sendModel, uploadAck } from '../../proto/transfer.js';
@@ -157,6 +158,8 @@ function routeSessionMessage(wire: ParticipantMessage__Output, siteId: string, o
 }
 
 function checkHello(hello: SiteHello, options: FederationServiceOptions): void {
+  // Its free text reaches logs, the Admin API and operators' terminals: refused unless it is plain.
+  checkHelloFields(hello);
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     throw fedgateError('FAILED_PRECONDITION', 'PROTOCOL_VERSION', `protocol version ${hello.protocolVersion} is not supported: this coordinator speaks version ${PROTOCOL_VERSION} (fedgate ${options.fedgateVersion}); upgrade the participant`);
   }
