@@ -8,9 +8,11 @@
  *  - a certificate signed by the CA itself whose CN has control characters, or is 2 KB long, is refused
  *    at connection on both sides, with an error that names the rule and never echoes the raw bytes.
  */
+import { X509Certificate } from 'node:crypto';
 import { credentials as grpcCredentials, Server, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../../certs/index.js';
+import { verifyPeerCertificate } from '../../crypto/certificate.js';
 import { adminProtocol } from '../../proto/admin-loader.js';
 import { clientChannelOptions } from '../../proto/channel-options.js';
 import { FedgateError } from '../../proto/errors.js';
@@ -154,6 +156,16 @@ describe.each(AUTHORITIES)('leaves minted below an intermediate CA, with %s', (_
     } finally {
       await fake.stop();
     }
+  });
+
+  it('are refused as signers by `fedgate verify` and by sites checking their neighbours (verifyPeerCertificate)', () => {
+    const trust = { caCertificate: new X509Certificate(pki.ca.certificatePem), revokedSerials: new Set<string>() };
+    const leaf = craftLeaf(intermediate, { commonName: 'site-1', role: 'participant' });
+    expect(() => verifyPeerCertificate(leaf.certificatePem, trust, new Date(), { siteId: 'site-1', role: 'participant' })).toThrow(
+      expect.objectContaining({ reason: 'CERTIFICATE_UNTRUSTED', message: expect.stringContaining('is not issued and signed by the federation CA') as unknown }),
+    );
+    // The intermediate itself is no signer either.
+    expect(() => verifyPeerCertificate(intermediate.certificatePem, trust, new Date())).toThrow(expect.objectContaining({ reason: 'CERTIFICATE_UNTRUSTED' }));
   });
 
   it('(control) a fake coordinator with a certificate the CA issued itself does get the Hello', async () => {
