@@ -277,8 +277,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         // can become live between that check and the record being durable.
         return this.revocationFence.commit(async (committedAt) => {
           const record = build();
-          if (record === undefined) return undefined;
-          const metrics = roundMetrics(participants.length, aggregate as AggregateResult);
+          if (record === undefined || aggregate === undefined) return undefined;
+          const metrics = roundMetrics(participants.length, aggregate);
           const body = commitBody(record, committedAt, metrics);
           appended = { record: await this.ledger.append(body), body, metrics };
           return record;
