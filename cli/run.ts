@@ -11,6 +11,7 @@ import { registerTaskCommands } from './commands/task.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { isErrnoException } from '../platform/index.js';
 import { isKnownError } from '../proto/status.js';
+import { terminalSafe } from './terminal-text.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -54,7 +55,8 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream, env: 
     stderr.write(`fedgate: ${error.message}\n`);
     return EXIT_USAGE;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  // A message may quote what a peer sent (the coordinator's error details): no escape sequence gets through.
+  const message = terminalSafe(error instanceof Error ? error.message : String(error), { keepNewlines: true });
   // fedgate's own errors and system errors (whose message names the path and the errno) explain themselves.
   const known = isKnownError(error) || isErrnoException(error);
   stderr.write(`fedgate: ${message}\n`);

@@ -31,17 +31,18 @@ import { RoundDriver, type RoundOutcome } from '../round/round-driver.js';
 import { SITE_DEFENCE_REASONS } from '../../crypto/secagg/site-refusals.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../round/round-messages.js';
 import { ResumedCommit, type ResumedCommitOutcome } from '../round/resumed-commit.js';
-import type { FaultPoint } from '../state/fault-injection.js';
-import { Ledger } from '../state/ledger.js';
+import type { FaultPoint, PausePoint } from '../state/fault-injection.js';
+import { Ledger, type LedgerRecord } from '../state/ledger.js';
 import { ModelStore } from '../state/model-store.js';
 import { PendingCommitStore, type PendingCommit } from '../state/pending-commit.js';
 import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
-import { commitBody, encodeCommitRecord, roundCounterOf, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { commitBody, encodeCommitRecord, roundCounterOf, type CommitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
 import { parseLedgerCommit } from './ledger-commit.js';
 import type { FederationSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { checkPinnedStart } from './pinned-start.js';
+import { RevocationFence } from './revocation-fence.js';
 import { finalizeRound } from './round-finalizer.js';
 import { roundShape, type RoundShape } from './round-shape.js';
 import { selectParticipants } from './selection.js';
@@ -83,12 +84,24 @@ export interface FederationOptions {
   readonly faultPoint?: FaultPoint;
   /** The clock of site backoff (tests). @default Date.now */
   readonly now?: () => number;
+  /** Test hook awaited at named points of a round (state/fault-injection.ts). @default none */
+  readonly pausePoint?: PausePoint;
 }
 
 /** What a site message reaches: the open round, or the pending commit being finished. */
 interface OpenRound {
+  /** Members of U. */
+  readonly participants: readonly string[];
   receive(siteId: string, message: SiteToCoordinator): void;
   siteDisconnected(siteId: string): void;
+}
+
+/** A commit record as appended to the ledger, with the body and metrics it was written with. */
+interface AppendedCommit {
+  readonly record: CommitRecord;
+  readonly body: CommitBody;
+  readonly metrics: RoundMetrics;
+  readonly ledgerRecord: LedgerRecord;
 }
 
 /** How a round ended for the loop: a pending commit is finished before anything else. */
@@ -134,6 +147,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
    * or sites refused a round that asked for it): a round on them trains without evaluation.
    */
   private readonly metricsSpent = new Set<string>();
+  /** Orders ledger appends against live revocations (revocation-fence.ts). */
+  readonly revocationFence: RevocationFence;
 
   private constructor(
     private readonly options: FederationOptions,
@@ -143,11 +158,13 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     private readonly pendingCommits: PendingCommitStore,
     private state: FederationState,
     private readonly evaluations: ModelEvaluations,
+    lastCommittedAt: Date | undefined,
   ) {
     super();
     this.settings = options.settings;
     this.backoff = new SiteBackoff(options.settings.participants.siteBackoff, options.now);
     for (const evaluation of evaluations.all) this.metricsSpent.add(evaluation.modelHash);
+    this.revocationFence = new RevocationFence(lastCommittedAt);
     this.model = options.initialModel;
     this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
   }
@@ -185,13 +202,14 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     };
     // The ledger is the truth: a crash between the ledger append and federation.json leaves the ledger ahead.
     const head = ledger.head;
-    if (head !== undefined && ledger.length !== state.committedRounds) {
-      const { body } = parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
+    const headCommit = head === undefined ? undefined : parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
+    if (headCommit !== undefined && ledger.length !== state.committedRounds) {
+      const { body } = headCommit;
       state = { ...state, committedRounds: ledger.length, modelHash: body.newModelHash, optimizerStateHash: body.optimizerStateHash };
     }
     await writeFederationState(stateDirectory, state);
     const pendingCommits = await PendingCommitStore.open(stateDirectory, options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint });
-    const federation = new Federation(options, store, ledger, counter, pendingCommits, state, await ModelEvaluations.open(stateDirectory));
+    const federation = new Federation(options, store, ledger, counter, pendingCommits, state, await ModelEvaluations.open(stateDirectory), headCommit?.committedAt);
     federation.model = decodeWeights(options.layout, await store.get(state.modelHash));
     federation.optimizerState = decodeServerOptimizerState(await store.get(state.optimizerStateHash)).state;
     await federation.restorePendingCommit();
@@ -276,6 +294,11 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
 
   siteDisconnected(siteId: string): void {
     this.driver?.siteDisconnected(siteId);
+  }
+
+  /** Whether `siteId` is a member (U) of the round open now. */
+  inOpenRound(siteId: string): boolean {
+    return this.driver?.participants.includes(siteId) ?? false;
   }
 
   /** Runs rounds until the configured number have committed or `signal` fires; a pending commit is finished first. */
@@ -416,6 +439,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const server = new SecAggServer({ config, certificates, trust: this.options.trust(), now: new Date() });
     let finalized: Awaited<ReturnType<typeof finalizeRound>> | undefined;
     let unmasked: AggregateResult | undefined;
+    let appended: AppendedCommit | undefined;
     const driver = new RoundDriver({
       server,
       roundConfigBytes: encodeRoundConfig(config),
@@ -451,6 +475,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         this.options.faultPoint?.('commit_pending');
       },
       onCommitSignature: (progress) => this.keepCommitProgress(progress),
+      appendCommit: async (build) => {
+        // The signers are re-checked against the live revocation set inside the fence, where no revocation
+        // can become live between that check and the record being durable.
+        appended = await this.appendInFence(build, this.pending?.metrics ?? roundMetrics(participants.length, unmasked as AggregateResult));
+        return appended?.record;
+      },
     });
     const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants, ...(purpose === 'train_and_evaluate' ? {} : { purpose }) };
     this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
@@ -464,7 +494,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       await this.recordEvaluation(base, outcome.result, outcome.stageSeconds, seconds);
       return 'evaluated';
     }
-    if (outcome.status !== 'committed' || finalized === undefined) {
+    if (outcome.status !== 'committed' || finalized === undefined || appended === undefined) {
       const reason = outcome.status === 'committed' ? 'NOT_FINALIZED' : outcome.reason;
       // A commit kept on disk is finished from there (next turn of the loop, or after a restart) unless
       // refusals made its quorum unreachable: then the round is over for good.
@@ -473,7 +503,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       this.emit('round', { ...base, type: 'round_aborted', reason, stageSeconds: outcome.stageSeconds, computeSeconds: outcome.computeSeconds, seconds, at: new Date().toISOString() });
       return 'aborted';
     }
-    await this.recordCommit(outcome.record, this.pending?.metrics ?? roundMetrics(participants.length, outcome.result), {
+    await this.afterCommit(appended, {
       model: finalized.model,
       optimizerState: finalized.optimizerState,
       event: { ...base, stageSeconds: outcome.stageSeconds, computeSeconds: outcome.computeSeconds, seconds },
@@ -506,8 +536,13 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       this.emit('round', { ...base, type: 'round_aborted', reason: outcome.reason, seconds, at: new Date().toISOString() });
       return 'aborted';
     }
-    const { hashes } = outcome.record;
-    await this.recordCommit(outcome.record, pending.metrics, {
+    const appended = await this.appendInFence(() => resumed.committedRecord(), pending.metrics);
+    if (appended === undefined) {
+      this.options.logger.warn({ round: base.roundId }, 'certificates of signers were revoked before the record was appended, so their signatures no longer count; re-collecting');
+      return 'pending';
+    }
+    const { hashes } = appended.record;
+    await this.afterCommit(appended, {
       model: decodeWeights(this.options.layout, await this.store.get(toHex(hashes.newModelHash))),
       optimizerState: decodeServerOptimizerState(await this.store.get(toHex(hashes.optimizerStateHash))).state,
       event: { ...base, stageSeconds: {}, seconds },
@@ -516,20 +551,33 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   }
 
   /**
-   * A round reached its quorum: appends its record to the ledger, removes the pending commit, moves the
-   * model forward, tells every member of U (with the signed record) and reports the round.
+   * Appends a round's record to the ledger inside the revocation fence (revocation-fence.ts): `build` gives
+   * the record with the signers whose certificates are still not revoked, or undefined when revocations
+   * took the quorum away; then nothing is appended.
    */
-  private async recordCommit(
-    record: CommitRecord,
-    metrics: RoundMetrics,
+  private async appendInFence(build: () => CommitRecord | undefined, metrics: RoundMetrics): Promise<AppendedCommit | undefined> {
+    await this.options.pausePoint?.('before_commit_append');
+    return this.revocationFence.commit(async (committedAt) => {
+      const record = build();
+      if (record === undefined) return undefined;
+      const body = commitBody(record, committedAt, metrics);
+      return { record, body, metrics, ledgerRecord: await this.ledger.append(body) };
+    });
+  }
+
+  /**
+   * A round's record is in the ledger: removes the pending commit, moves the model forward, tells every
+   * member of U (with the signed record) and reports the round.
+   */
+  private async afterCommit(
+    appended: AppendedCommit,
     next: {
       readonly model: Float32Array;
       readonly optimizerState: ServerOptimizerState;
       readonly event: Pick<RoundEvent, 'roundId' | 'roundCounter' | 'participants' | 'stageSeconds' | 'computeSeconds' | 'seconds'>;
     },
   ): Promise<void> {
-    const body = commitBody(record, new Date(), metrics);
-    const appended = await this.ledger.append(body);
+    const { record, body, metrics, ledgerRecord } = appended;
     // After the append: a crash in between leaves the pending commit naming the ledger's head, removed at start.
     await this.dropPendingCommit();
     const commitRecord = encodeCommitRecord(body);
@@ -543,7 +591,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       this.options.sites.send(siteId, {
         kind: 'committed',
         roundId: record.config.roundId,
-        sequence: appended.sequence,
+        sequence: ledgerRecord.sequence,
         newModelHash: record.hashes.newModelHash,
         signatures: record.signatures.length,
         commitRecord,
@@ -553,7 +601,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       ...next.event,
       type: 'round_committed',
       survivors: record.maskedSurvivors,
-      sequence: appended.sequence,
+      sequence: ledgerRecord.sequence,
       modelHash,
       metrics,
       at: new Date().toISOString(),

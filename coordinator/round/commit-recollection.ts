@@ -70,13 +70,14 @@ export class CommitRecollection {
       const status = this.options.status();
       if (status.committed) return { status: 'committed' };
       if (signal?.aborted === true) return { status: 'cancelled' };
-      const refusing = survivors.filter((siteId) => refused.has(siteId) && !status.signers.includes(siteId));
+      // A revoked member counts as refusing: its session is closed and its certificate refused for good.
+      const refusing = survivors.filter((siteId) => (refused.has(siteId) || status.revoked.includes(siteId)) && !status.signers.includes(siteId));
       if (survivors.length - refusing.length < status.required) return { status: 'unreachable', refusedBy: refusing };
       const connected = new Set(presence.eligible().map((site) => site.siteId));
       const due = performance.now() - resentAt >= intervalMs;
       if (due) resentAt = performance.now();
       for (const siteId of survivors) {
-        if (status.signers.includes(siteId) || refused.has(siteId)) continue;
+        if (status.signers.includes(siteId) || refused.has(siteId) || status.revoked.includes(siteId)) continue;
         if (!connected.has(siteId)) {
           this.sentTo.delete(siteId);
           continue;

@@ -62,8 +62,11 @@ export class ResumedCommit {
     const { record, certificates } = options.pending;
     this.record = record;
     this.log = options.logger.child({ round: toHex(record.config.roundId) });
-    this.collector = new CommitCollector(roundContext(record.config), record.keyListHash, record.hashes, record.maskedSurvivors, record.config.reconstructionThreshold);
     this.keys = new SiteKeys(certificates, options.trust, new Date());
+    // A signer revoked since counts for nothing, and one revoked while the commit is finished stops counting.
+    this.collector = new CommitCollector(roundContext(record.config), record.keyListHash, record.hashes, record.maskedSurvivors, record.config.reconstructionThreshold, (siteId) =>
+      this.keys.isRevoked(siteId),
+    );
     for (const stored of record.signatures) {
       let publicKey;
       try {
@@ -81,6 +84,11 @@ export class ResumedCommit {
     }
   }
 
+  /** Members of U of the round whose commit is pending. */
+  get participants(): readonly string[] {
+    return this.record.config.participants;
+  }
+
   get roundId(): Uint8Array {
     return this.record.config.roundId;
   }
@@ -92,6 +100,11 @@ export class ResumedCommit {
       ...this.record,
       signatures: signers.map((siteId) => ({ siteId, signature: this.collector.signatureOf(siteId) as Uint8Array, certificate: this.options.pending.certificates.get(siteId) as string })),
     };
+  }
+
+  /** The record to append now: undefined when revocations took the quorum away since it was reached. */
+  committedRecord(): CommitRecord | undefined {
+    return this.collector.status().committed ? this.progress() : undefined;
   }
 
   /**

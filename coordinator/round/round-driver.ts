@@ -17,6 +17,12 @@
  * (`onCommitRequested`, `onCommitSignature`); a round whose commit is kept there and that ends any other
  * way (the coordinator stops, an unexpected failure) ends 'pending', announced to nobody: the
  * coordinator finishes it from disk (resumed-commit.ts).
+ *
+ * Revocation takes effect atomically with respect to the commit: a member whose certificate is revoked
+ * counts as refusing, its signature stops counting the moment the revocation is live, and the signers are
+ * checked once more when the record is appended (`appendCommit`). When that last check finds the quorum
+ * gone, the driver goes back to collecting signatures from the other members (or aborts when they are
+ * too few), exactly as after a missed deadline.
  */
 import type { Logger } from 'pino';
 import { isFedgateReason, type FedgateReason } from '../../platform/index.js';
@@ -56,7 +62,15 @@ export interface RoundDriverOptions {
    * state machine alone).
    */
   readonly presence?: SitePresence;
-  /** Called once when the commit deadline passed without a quorum and re-collection starts. */
+  /**
+   * Appends the record of the committed round to the ledger, alone with respect to revocations
+   * (coordinator/federation/revocation-fence.ts): `build` returns the record from the signatures that
+   * count at that moment, or undefined when revoked signers took the quorum away; then nothing is
+   * appended and this resolves undefined, and the driver collects signatures again (or aborts). Without
+   * it the driver returns the record unappended (tests of the state machine alone).
+   */
+  readonly appendCommit?: (build: () => CommitRecord | undefined) => Promise<CommitRecord | undefined>;
+  /** Called once per re-collection, when the commit quorum is missing and re-collection starts. */
   readonly onCommitPending?: (status: { readonly signers: readonly string[]; readonly required: number }) => void;
   /**
    * Called with the commit record as it stands (no signature yet) before the CommitRequest goes out: the
@@ -239,25 +253,18 @@ export class RoundDriver {
       }
       for (const siteId of result.maskedSurvivors) transport.send(siteId, { kind: 'stage', message: commitRequest });
       await this.waitStage(stage, deadlines.commitMs, started);
-      const status = server.commitStatus();
-      if (!status.committed) {
-        for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
-        const shortfall = `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`;
-        if (this.options.presence === undefined) return this.aborted(stage, 'COMMIT_QUORUM_MISSING', shortfall);
-        this.log.warn(
-          { signers: status.signers, required: status.required, survivors: result.maskedSurvivors },
-          `commit deadline passed without a quorum (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
-        );
-        this.options.onCommitPending?.({ signers: status.signers, required: status.required });
-        const end = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
-        if (end.status === 'cancelled') throw new RoundCancelled();
-        if (end.status === 'unreachable') {
-          return this.aborted(stage, 'COMMIT_QUORUM_MISSING', `${shortfall}; ${end.refusedBy.join(', ')} refused to sign, so the quorum cannot be reached`);
-        }
-        this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
+      let why = 'commit deadline passed without a quorum';
+      for (;;) {
+        const failed = await this.collectQuorum(commitRequest, result, why);
+        if (failed !== undefined) return failed;
+        const record = await this.appendRecord();
+        if (record !== undefined) return { status: 'committed', record, result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
+        // A revocation became live between the last signature and the append: those signatures no longer count.
+        why = `certificates of ${server.commitStatus().revoked.join(', ')} were revoked before the record was appended, so their signatures no longer count`;
       }
-      return { status: 'committed', record: server.commitRecord(), result, hashes, stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
     } catch (error) {
+      // The ledger could not be written: not a round's failure but the coordinator's; the caller stops.
+      if (error instanceof LedgerAppendFailed) throw error.cause;
       if (error instanceof SecAggError && error.code === 'ABORTED') return this.aborted(stage, error.reason, error.message);
       const stopping = error instanceof RoundCancelled;
       if (!stopping) this.log.error({ err: error, stage }, 'round failed unexpectedly');
@@ -268,6 +275,43 @@ export class RoundDriver {
         return { status: 'pending', reason, message, stage: 'commit', stageSeconds: { ...this.stageSeconds }, computeSeconds: { ...this.computeSeconds }, failures: this.failures() };
       }
       return this.aborted(stage, reason, message);
+    }
+  }
+
+  /**
+   * Resolves undefined once the commit quorum is stored; otherwise re-collects signatures (when the
+   * driver knows who is connected) until it is, or returns the aborted outcome when it cannot be reached.
+   */
+  private async collectQuorum(commitRequest: CommitRequestMessage, result: AggregateResult, why: string): Promise<RoundOutcome | undefined> {
+    const { server } = this.options;
+    const config = server.roundConfig;
+    const status = server.commitStatus();
+    if (status.committed) return undefined;
+    for (const rejected of status.rejected) this.log.warn({ site: rejected.siteId, reason: rejected.reason }, 'commit signature rejected');
+    const shortfall = `${status.signers.length} valid commit signatures, ${status.required} needed (more than half of ${result.maskedSurvivors.length} survivors and at least t = ${config.reconstructionThreshold})`;
+    if (this.options.presence === undefined) return this.aborted('commit', 'COMMIT_QUORUM_MISSING', shortfall);
+    this.log.warn(
+      { signers: status.signers, required: status.required, survivors: result.maskedSurvivors, revoked: status.revoked },
+      `${why} (${shortfall}); the aggregate is unmasked, so this round is not abandoned: re-collecting commit signatures for the same round from U3, and no new round starts on this model until it commits`,
+    );
+    this.options.onCommitPending?.({ signers: status.signers, required: status.required });
+    const end = await this.recollectCommit(commitRequest, result.maskedSurvivors, this.options.presence);
+    if (end.status === 'cancelled') throw new RoundCancelled();
+    if (end.status === 'unreachable') {
+      return this.aborted('commit', 'COMMIT_QUORUM_MISSING', `${shortfall}; ${end.refusedBy.join(', ')} refused to sign or had their certificates revoked, so the quorum cannot be reached`);
+    }
+    this.log.info({ signers: server.commitStatus().signers }, 'commit quorum reached after re-collecting signatures');
+    return undefined;
+  }
+
+  /** The record, appended through `appendCommit` when there is one; undefined when revocations took the quorum away first. */
+  private async appendRecord(): Promise<CommitRecord | undefined> {
+    const { server, appendCommit } = this.options;
+    if (appendCommit === undefined) return server.commitRecord();
+    try {
+      return await appendCommit(() => (server.commitStatus().committed ? server.commitRecord() : undefined));
+    } catch (error) {
+      throw new LedgerAppendFailed(error);
     }
   }
 
@@ -335,4 +379,10 @@ class RoundCancelled extends Error {}
 /** A refusal's reason as the coordinator records it: an UPPER_SNAKE_CASE code, or UNREADABLE_REASON for anything else. */
 export function publicRefusalReason(reason: string): string {
   return isFedgateReason(reason) ? reason : 'UNREADABLE_REASON';
+}
+
+class LedgerAppendFailed extends Error {
+  constructor(cause: unknown) {
+    super('appending the commit record failed', { cause });
+  }
 }

@@ -105,6 +105,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     sites: registry,
     logger,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
   });
   const access = new AccessControl({
     policy: adminEnabled ? ADMIN_ACCESS_POLICY : FEDERATION_ACCESS_POLICY,

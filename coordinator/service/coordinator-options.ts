@@ -14,7 +14,7 @@ import { FedgateError } from '../../proto/errors.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import type { FederationSettings, ParticipantSettings, SecAggSettings } from '../federation/federation-settings.js';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
-import type { FaultPoint } from '../state/fault-injection.js';
+import type { FaultPoint, PausePoint } from '../state/fault-injection.js';
 
 /** @see CoordinatorOptions.listen */
 export const DEFAULT_LISTEN = '0.0.0.0:7443';
@@ -106,6 +106,11 @@ export interface CoordinatorOptions {
   readonly faultPoint?: FaultPoint;
   /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
   readonly metrics?: CoordinatorMetrics;
+  /**
+   * Awaited at named points of a round ("before_commit_append"); tests run code there, e.g. revoke a
+   * certificate between the last commit signature and the ledger append. @default none
+   */
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -120,6 +125,7 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
   readonly metrics?: CoordinatorMetrics;
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -154,6 +160,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
     logger: options.logger,
   };
   const problems = optionProblems(compiled);

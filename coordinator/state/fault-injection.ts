@@ -36,3 +36,17 @@ export function crashAtFaultPoint(spec: string, kill: () => void = () => process
     if (reached === count) kill();
   };
 }
+
+/**
+ * Names of the points where a test may run its own code in the middle of a round and make the
+ * coordinator wait for it: "before_commit_append" is after the commit quorum is stored, before the
+ * record is checked once more and appended (where a revocation can race the append).
+ */
+export const PAUSE_POINTS = ['before_commit_append'] as const;
+export type PausePointName = (typeof PAUSE_POINTS)[number];
+
+/**
+ * A test hook the coordinator awaits at each pause point (CoordinatorOptions.pausePoint); never set in a
+ * deployment, and never read from the environment.
+ */
+export type PausePoint = (name: PausePointName) => Promise<void>;

@@ -338,7 +338,9 @@ export class SecAggServer {
   beginCommit(hashes: CommitHashes): CommitRequestMessage {
     this.requirePhase('aggregated');
     const copied = checkCommitHashes(hashes, this.config.modelHash, 'hashes', { stage: 'commit' });
-    this.commits = new CommitCollector(this.context, this.listHash as Uint8Array, copied, sortSiteIds(this.maskedSurvivors), this.config.reconstructionThreshold);
+    this.commits = new CommitCollector(this.context, this.listHash as Uint8Array, copied, sortSiteIds(this.maskedSurvivors), this.config.reconstructionThreshold, (siteId) =>
+      this.siteKeys.isRevoked(siteId),
+    );
     this.phaseValue = 'commit';
     return { stage: 'commit_request', roundId: this.config.roundId, ...copied };
   }
@@ -348,7 +350,10 @@ export class SecAggServer {
     return this.commits.status();
   }
 
-  /** The ledger record; throws FAILED_PRECONDITION 'COMMIT_QUORUM_NOT_REACHED' until the quorum is stored. */
+  /**
+   * The ledger record, with the signers whose certificates are not revoked now; throws FAILED_PRECONDITION
+   * 'COMMIT_QUORUM_NOT_REACHED' while they are too few.
+   */
   commitRecord(): CommitRecord {
     const status = this.commitStatus();
     if (!status.committed) {

@@ -147,8 +147,8 @@ describe.skipIf(prometheus.skip)(`Prometheus scrapes a running federation ${prom
     await h.startCoordinator({ rounds: ROUNDS, minParticipants: 2, metrics: coordinatorMetrics });
     // Prometheus has scraped every target at least once before the first round starts.
     await server.waitFor('up', (samples) => samples.length === 3 && samples.every((sample) => sample.value === 1));
-    h.startSite(0, { metrics: siteMetrics[0] as SiteMetrics });
-    h.startSite(1, { metrics: siteMetrics[1] as SiteMetrics });
+    h.startSite(0, undefined, { metrics: siteMetrics[0] as SiteMetrics });
+    h.startSite(1, undefined, { metrics: siteMetrics[1] as SiteMetrics });
     await h.coordinator.done;
   }, 180_000);
 

@@ -11,6 +11,8 @@ import pino from 'pino';
 import { initCertificateAuthority, issueBundle } from '../../certs/index.js';
 import type { CertificateRole } from '../../crypto/certificate-role.js';
 import { caDirectoryAuthority } from '../../cli/commands/admin-ca.js';
+import type { RevocationAuthority } from '../../coordinator/admin/revocation-authority.js';
+import type { PausePoint } from '../../coordinator/state/fault-injection.js';
 import { OperatorClient } from '../../proto/admin-client.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
 import type { CoordinatorMetrics } from '../../coordinator/metrics/coordinator-metrics.js';
@@ -44,6 +46,10 @@ export interface CoordinatorSettings {
   readonly metrics?: CoordinatorMetrics;
   /** Run the evaluation-only round on the final model. @default false */
   readonly finalEvaluation?: boolean;
+  /** Wraps the CA directory's revocation authority (e.g. to slow it down). @default as it is */
+  readonly authority?: (authority: RevocationAuthority) => RevocationAuthority;
+  /** CoordinatorOptions.pausePoint. @default none */
+  readonly pausePoint?: PausePoint;
 }
 
 export interface AdminFederation {
@@ -59,8 +65,11 @@ export interface AdminFederation {
   readonly address: () => string;
   /** Starts (or restarts, on the same state directory) the coordinator. */
   startCoordinator(settings: CoordinatorSettings): Promise<RunningCoordinator>;
-  /** Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`. */
-  startSite(index: number, extra?: { readonly metrics?: SiteMetrics }): RunningParticipant;
+  /**
+   * Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`, with the
+   * site's first certificate or `credentials` (e.g. renewed after a revocation).
+   */
+  startSite(index: number, credentials?: Credentials, extra?: { readonly metrics?: SiteMetrics }): RunningParticipant;
   operatorClient(credentials?: Credentials): OperatorClient;
   issue(role: CertificateRole, name: string): Promise<Credentials>;
   close(): Promise<void>;
@@ -104,7 +113,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         listen: '127.0.0.1:0',
         tls: { caPem, certPem: (coordinatorCredentials as Credentials).certPem, keyPem: (coordinatorCredentials as Credentials).keyPem },
         revokedSerials: [],
-        admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: caDirectoryAuthority(caDir) }) },
+        admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: (settings.authority ?? ((authority) => authority))(caDirectoryAuthority(caDir)) }) },
         stateDirectory: settings.stateDirectory ?? stateDirectory,
         task: LOGREG_DIGITS_TASK,
         rounds: settings.rounds,
@@ -116,11 +125,12 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         logger,
         heartbeatIntervalMs: 60_000,
         ...(settings.metrics === undefined ? {} : { metrics: settings.metrics }),
+        ...(settings.pausePoint === undefined ? {} : { pausePoint: settings.pausePoint }),
       });
       return harness.coordinator;
     },
-    startSite(index, extra = {}) {
-      const site = sites[index];
+    startSite(index, credentials, extra = {}) {
+      const site = credentials ?? sites[index];
       if (site === undefined) throw new RangeError(`no site ${index}`);
       const participant = startParticipant({
         coordinator: harness.address(),

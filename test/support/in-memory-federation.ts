@@ -12,6 +12,7 @@ import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { Federation, type SiteDirectory } from '../../coordinator/federation/federation.js';
 import { DEFAULT_PARTICIPANTS } from '../../coordinator/service/coordinator-options.js';
+import type { PausePoint } from '../../coordinator/state/fault-injection.js';
 import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
@@ -62,6 +63,10 @@ export interface InMemoryOptions {
    * Called with the direction, the site and the message kind/stage.
    */
   readonly drop?: (direction: 'to_site' | 'from_site', siteId: string, what: string, committedRounds: number) => boolean;
+  /** Serials the coordinator holds revoked, read live (a test adds to it while a round runs). @default none */
+  readonly revokedSerials?: ReadonlySet<string>;
+  /** FederationOptions.pausePoint. @default none */
+  readonly pausePoint?: PausePoint;
   readonly logger?: Logger;
 }
 
@@ -192,9 +197,18 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
     initialModel: plan.initialParameters,
     layout: plan,
     hyperParameters: {},
-    trust: () => testFederation.trust,
+    trust: () =>
+      options.revokedSerials === undefined
+        ? testFederation.trust
+        : {
+            caCertificate: testFederation.trust.caCertificate,
+            get revokedSerials(): ReadonlySet<string> {
+              return options.revokedSerials ?? new Set();
+            },
+          },
     sites: directory,
     logger,
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
   });
   return {
     federation,
