@@ -138,16 +138,19 @@ describe('ResumedCommit', () => {
     expect((error as Error).message).toMatch(new RegExp(`pending-commit\\.json: the kept commit signature of ${unsigned.maskedSurvivors[1] ?? ''} does not verify`));
   });
 
-  it('leaves out a kept signature whose signer was revoked since, and asks that member again', async () => {
-    const [first, second] = unsigned.maskedSurvivors as [string, string];
+  it('leaves out a kept signature whose signer was revoked since, and never asks that member again (a revoked certificate never signs)', async () => {
+    const [first, second, third] = unsigned.maskedSurvivors as [string, string, string];
     const revoked = { ...federation.trust, revokedSerials: new Set([normalizeSerial(federation.site(first).serial)]) };
     const sites = new Sites();
     const commit = resumed(pendingSignedBy([first, second]), sites, { trust: revoked });
     expect(commit.progress().signatures.map((entry) => entry.siteId)).toEqual([second]);
+    expect(commit.committedRecord()).toBeUndefined();
     const controller = new AbortController();
     const done = commit.run(controller.signal);
     sites.connect(first);
-    await until(() => sites.requestsTo(first) === 1);
+    sites.connect(third);
+    await until(() => sites.requestsTo(third) === 1);
+    expect(sites.requestsTo(first)).toBe(0);
     controller.abort();
     expect(await done).toMatchObject({ status: 'pending', reason: 'COORDINATOR_STOPPING' });
   });
