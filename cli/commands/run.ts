@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { coordinatorTwoSiteWarning, siteTwoSiteWarning } from '../config/two-site-warning.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
 import { readTaskFile } from '../task-file.js';
@@ -33,6 +34,8 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
       const admin = await coordinatorAdminOptions({ admin: config.coordinator.admin, tls: config.tls, source: config.source }, tls.caPem);
       const logger = createLogger('coordinator');
+      const twoSites = coordinatorTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       const faultPoint = faultInjection(env);
       const coordinator = await startCoordinator({
         ...config.coordinator,
@@ -61,6 +64,8 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
+      const twoSites = siteTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       // Round counters, models contributed to and the site secret: what stops a coordinator replaying this site.
       const state = await SiteStateStore.open(config.state_dir);
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
