@@ -13,6 +13,9 @@ import { isIP } from 'node:net';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { clientChannelOptions } from './channel-options.js';
 import { channelCredentials, type ChannelCredentialsOptions } from './credentials.js';
+import { targetHost } from './target-host.js';
+
+export { targetHost } from './target-host.js';
 
 /** The TLS server name sent when dialling an IP address (never verified against anything). */
 export const IP_TARGET_SERVER_NAME = 'fedgate-coordinator';
@@ -20,14 +23,6 @@ export const IP_TARGET_SERVER_NAME = 'fedgate-coordinator';
 export interface CoordinatorChannel {
   readonly credentials: ChannelCredentials;
   readonly options: ChannelOptions;
-}
-
-/** The host part of host:port, [v6]:port or a bare host. */
-export function targetHost(address: string): string {
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
-  if (bracketed !== null) return bracketed[1] as string;
-  const colon = address.lastIndexOf(':');
-  return colon > 0 && address.indexOf(':') === colon ? address.slice(0, colon) : address;
 }
 
 export function coordinatorChannel(address: string, tls: ChannelCredentialsOptions, overrides: ChannelOptions = {}): CoordinatorChannel {
