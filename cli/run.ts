@@ -13,6 +13,7 @@ import { isErrnoException } from '../platform/index.js';
 import { isKnownError } from '../proto/status.js';
 import { terminalSafe } from './terminal-text.js';
 import { UsageError } from './usage-error.js';
+import { resolveUserPathsBeforeAction } from './user-paths.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -29,6 +30,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerRunCommands(program, env);
   registerTaskCommands(program);
   registerVerifyCommand(program);
+  // `npm run fedgate` runs in the package root: paths on the command line are the user's (cli/user-paths.ts).
+  resolveUserPathsBeforeAction(program, env);
   registerDashboardCommand(program);
   return program;
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { sha256Hex } from './digest.js';
 import { ModelError, describeValue } from './errors.js';
+import { keyHint } from './key-suggestions.js';
 import type { ServerOptimizerSpec } from './server-optimizer.js';
 
 export type ModelSpec =
@@ -117,13 +118,13 @@ function invalid(message: string): ModelError {
   return new ModelError('INVALID_ARGUMENT', 'TASK_INVALID', `task document: ${message}`);
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: z.core.$ZodIssue, root: unknown): string {
   const path = issue.path.length === 0 ? '(document)' : issue.path.map(String).join('.');
   const input = (issue as { input?: unknown }).input;
   if (issue.code === 'invalid_type' && input === undefined) {
     return `${path}: missing; expected ${issue.expected}`;
   }
-  if (issue.code === 'unrecognized_keys') return `${path}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `${path}: unknown key(s) ${issue.keys.map((k) => `'${k}'${keyHint(taskSchema, issue.path, k, root)}`).join(', ')}`;
   const got =
     input === undefined || issue.code === 'invalid_union' ? '' : `, got ${describeValue(input)}`;
   return `${path}: ${issue.message}${got}`;
@@ -170,7 +171,7 @@ function checkConsistency(task: TaskDocument): void {
  */
 export function parseTaskDocument(value: unknown): TaskDocument {
   const result = taskSchema.safeParse(value, { reportInput: true });
-  if (!result.success) throw invalid(result.error.issues.map(formatIssue).join('; '));
+  if (!result.success) throw invalid(result.error.issues.map((issue) => formatIssue(issue, value)).join('; '));
   const task = result.data as TaskDocument;
   checkConsistency(task);
   return task;

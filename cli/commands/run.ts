@@ -15,6 +15,7 @@ import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { compileMetricsConfig } from '../config/metrics-config.js';
+import { coordinatorTwoSiteWarning, siteTwoSiteWarning } from '../config/two-site-warning.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
 import { readInitialModelFile, readTaskFile } from '../task-file.js';
@@ -36,6 +37,8 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const initialModelFile = config.initialModelPath === undefined ? undefined : await readInitialModelFile(config.initialModelPath, 'initial_model');
       const admin = await coordinatorAdminOptions({ admin: config.coordinator.admin, tls: config.tls, source: config.source }, tls.caPem);
       const logger = createLogger('coordinator');
+      const twoSites = coordinatorTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       const faultPoint = faultInjection(env);
       const metrics = config.metrics === undefined ? undefined : new CoordinatorMetrics();
       const metricsEndpoint = config.metrics === undefined || metrics === undefined ? undefined : await serveMetrics(config.metrics, config.source, metrics.registry, logger);
@@ -72,6 +75,8 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
+      const twoSites = siteTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       // Round counters, models contributed to and the site secret: what stops a coordinator replaying this site.
       const state = await SiteStateStore.open(config.state_dir);
       const metrics = config.metrics === undefined ? undefined : new SiteMetrics({ dataDependent: config.metrics.data_dependent });

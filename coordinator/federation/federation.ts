@@ -327,7 +327,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       log.error({ err: error, committedRounds: this.state.committedRounds }, 'the federation loop failed; no further rounds will start');
       throw error;
     }
-    log.info({ committedRounds: this.state.committedRounds }, 'federation finished its rounds');
+    // Stopped (a signal, `stop()`) before the configured rounds is not finishing them.
+    if (this.state.committedRounds < this.settings.rounds) {
+      log.info({ committedRounds: this.state.committedRounds, rounds: this.settings.rounds }, `stopped after ${this.state.committedRounds} committed rounds (of ${this.settings.rounds})`);
+    } else {
+      log.info({ committedRounds: this.state.committedRounds }, 'federation finished its rounds');
+    }
   }
 
   /**

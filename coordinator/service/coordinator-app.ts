@@ -17,6 +17,7 @@ import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '..
 import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
 import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
+import { watchHandshakeFailures } from '../../proto/handshake-failures.js';
 import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
 import { arrayBufferTransfer } from '../../platform/index.js';
 import { attachAdminService } from '../admin/admin-app.js';
@@ -25,6 +26,7 @@ import { Federation } from '../federation/federation.js';
 import { acquireStateLock } from '../state/state-lock.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
 import { federationHandlers } from './federation-service.js';
+import { HandshakeFailureLog } from './handshake-log.js';
 import { HeapCompactor } from './heap-compaction.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 
@@ -168,6 +170,9 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME, ...(adminEnabled ? [ADMIN_SERVICE_NAME] : [])]);
   addReflectionService(server, adminEnabled ? protocol.packageDefinition : federationProtocol().packageDefinition);
   const port = await bindServer(server, options.listen, serverCredentials(options.tls));
+  // Refused handshakes never reach a handler: log them here (rate-limited) so the operator sees them.
+  const handshakes = new HandshakeFailureLog(logger);
+  watchHandshakeFailures(server, (failure) => handshakes.report(failure));
   logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
 
   const stopping = new AbortController();

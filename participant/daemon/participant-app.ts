@@ -41,6 +41,7 @@ import type { SiteStateStore } from '../state/site-state.js';
 import type { SiteMetrics } from '../metrics/site-metrics.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
+import { ConnectFailureDescriber } from './connection-failure.js';
 import { SessionWatchdog } from './session-watchdog.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
@@ -191,6 +192,7 @@ class ParticipantDaemon {
 
   private async serve(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
+    const failures = new ConnectFailureDescriber(this.options.coordinator, { ...this.options.tls, ...(this.options.serverName === undefined ? {} : { serverName: this.options.serverName }) });
     let refused: FedgateError | undefined;
     while (!this.stopping.signal.aborted) {
       const outcome = await this.session(() => backoff.reset());
@@ -201,7 +203,13 @@ class ParticipantDaemon {
         break;
       }
       const delay = backoff.next();
-      this.log.warn({ reason: outcome.why, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      if (outcome.unreachable !== undefined) {
+        // Never reached the coordinator on this attempt: no connection was lost, say why none was made.
+        const report = await failures.describe(outcome.unreachable);
+        this.log.warn({ coordinator: this.options.coordinator, problem: report.problem, reason: report.reason, retryInMs: delay }, 'cannot connect to the coordinator; retrying');
+      } else {
+        this.log.warn({ reason: outcome.why, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      }
       // A fresh channel: the old one may still hold a connection that died silently, and grpc-js would
       // open the next Session on it.
       this.client.close();
@@ -221,14 +229,22 @@ class ParticipantDaemon {
     await done.catch(() => undefined);
   }
 
-  /** One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is final). */
-  private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError }> {
+  /**
+   * One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is
+   * final; the transport failure's details, when the coordinator was never reached).
+   */
+  private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError; unreachable?: string }> {
     return new Promise((resolve) => {
       const connection = new AbortController();
       this.connection = connection.signal;
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
       let finished = false;
+      /** Whether the coordinator answered at all (headers or a message) on this attempt. */
+      let reached = false;
+      call.on('metadata', () => {
+        reached = true;
+      });
       let heartbeatIntervalMs = 0;
       const watchdog = new SessionWatchdog((silentMs) => {
         const expected = heartbeatIntervalMs > 0 ? `it sends a heartbeat every ${heartbeatIntervalMs} ms` : 'no HelloReply yet';
@@ -236,7 +252,7 @@ class ParticipantDaemon {
         call.cancel();
       });
       watchdog.watch(HELLO_REPLY_TIMEOUT_MS);
-      const finish = (why: string, final?: FedgateError): void => {
+      const finish = (why: string, final?: FedgateError, unreachable?: string): void => {
         if (finished) return;
         finished = true;
         watchdog.stop();
@@ -248,7 +264,7 @@ class ParticipantDaemon {
           round.stop('connection lost');
           this.roundEnded({ roundId, outcome: 'left', reason: 'connection lost' });
         }
-        resolve(final === undefined ? { why } : { why, final });
+        resolve({ why, ...(final === undefined ? {} : { final }), ...(unreachable === undefined ? {} : { unreachable }) });
       };
       const onStop = (): void => {
         call.end();
@@ -258,10 +274,13 @@ class ParticipantDaemon {
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
       call.on('error', (error) => {
         const failure = fromGrpcError(error, 'Session');
-        finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined);
+        const details: unknown = Reflect.get(error, 'details');
+        const transportFailure = !reached && failure.code === 'UNAVAILABLE' ? (typeof details === 'string' ? details : error.message) : undefined;
+        finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined, transportFailure);
       });
       call.on('end', () => finish('the coordinator ended the session'));
       call.on('data', (wire: CoordinatorMessage__Output) => {
+        reached = true;
         watchdog.heard();
         let message: ReceivedCoordinatorTraffic;
         try {
