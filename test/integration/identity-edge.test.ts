@@ -101,7 +101,9 @@ async function dialFake(h: GrpcFederation, address: string): Promise<string[]> {
   h.startSite('site-1', { dial: address });
   await new Promise((resolve) => setTimeout(resolve, 2500));
   await h.stopSite('site-1');
-  return h.siteLog.filter((entry) => entry.msg === 'connection to the coordinator lost; reconnecting').map((entry) => String(entry['reason']));
+  // A site that never reached the coordinator says so ('cannot connect'), one that lost it says that.
+  const failures = new Set(['cannot connect to the coordinator; retrying', 'connection to the coordinator lost; reconnecting']);
+  return h.siteLog.filter((entry) => failures.has(String(entry.msg))).map((entry) => String(entry['reason']));
 }
 
 const AUTHORITIES: readonly [string, () => Promise<CertificateAuthority | undefined>, string][] = [
