@@ -129,7 +129,10 @@ describe('fedgate run from another directory by npm', () => {
       env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_|INIT_CWD$)/i.test(name))),
       timeout: 60_000,
     });
-    expect(result.stderr).not.toMatch(/Unknown (project|env|user) config/);
+    // The one config warning npm 11 prints is for .npmrc's onnxruntime-node-install key, which is read by
+    // onnxruntime-node's install script, not by npm (README "GPU (CUDA)"): nothing else.
+    const unknown = result.stderr.split('\n').filter((line) => /Unknown (project|env|user) config/.test(line));
+    expect(unknown.filter((line) => !line.includes('"onnxruntime-node-install"'))).toEqual([]);
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as { taskHash: string }).toMatchObject({ taskHash: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
     expect(spawnSync('test', ['-f', join(user.path, 'npm-pinned.json')]).status).toBe(0);
