@@ -171,7 +171,8 @@ describe('fedgate as an operator runs it', () => {
 
     // --retry-for 0: exits at once, non-zero, saying why.
     expect(await impatient.exited).toBe(1);
-    expect(impatient.stderr()).toContain(`fedgate: the watch lost the coordinator at 127.0.0.1:${port}: the coordinator closed the stream (it stopped or is restarting)`);
+    // Which it sees first depends on timing: the stream closing, or (a busy machine) its next dial refused.
+    expect(impatient.stderr()).toMatch(new RegExp(`fedgate: the watch lost the coordinator at 127\\.0\\.0\\.1:${port}: (the coordinator closed the stream \\(it stopped or is restarting\\)|WatchRounds failed with UNAVAILABLE)`));
     expect(impatient.stdout()).toBe('');
 
     // The default: says so and reconnects once the coordinator is back.
