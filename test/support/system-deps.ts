@@ -36,6 +36,8 @@ export const systemDependencies = {
     present: () => existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`),
   },
   pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
+  /** SciPy for the independent reference implementations (scripts/dp/rdp_reference.py). */
+  pythonScipy: { packages: ['python3-scipy'], present: pythonImports('scipy') },
   pythonGrpc: {
     packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
     present: () =>
