@@ -119,6 +119,8 @@ export class DiscreteGaussianSampler {
   readonly #exponentDenominator: bigint;
   /** When every intermediate of the acceptance test is a safe integer: Number arithmetic (fast path). */
   readonly #small: { n: number; d: number; denominator: number } | undefined;
+  /** Integer variance n below 2^53 (d = 1): the float-guarded exact path for large sigma. */
+  readonly #guarded: { n: number; denominator: number } | undefined;
 
   constructor(variance: Rational, random: RandomWords = new RandomWords()) {
     this.#random = random;
@@ -130,6 +132,50 @@ export class DiscreteGaussianSampler {
     // |Y| is below 64 t with overwhelming probability; the fast path handles |Y| up to that bound.
     const bound = 64n * this.#tBig * this.#d + this.#n;
     this.#small = bound * bound <= BigInt(SAFE) && this.#exponentDenominator <= BigInt(SAFE_DENOMINATOR) ? { n: Number(this.#n), d: Number(this.#d), denominator: Number(this.#exponentDenominator) } : undefined;
+    this.#guarded = this.#d === 1n && this.#n < BigInt(SAFE) ? { n: Number(this.#n), denominator: Number(this.#exponentDenominator) } : undefined;
+  }
+
+  /**
+   * Bernoulli(exp(-gamma)) with gamma = a^2 / (2 t^2 n), a = |Y| t - n, decided with doubles wherever
+   * that is provably the exact decision, and with BigInt where it is not (probability ~2^-30 per draw).
+   * Error budget: a is an exact integer (|Y| t < 2^53, checked); a*a, 2 t^2 n (each factor exact, each
+   * product rounded) and the quotient carry at most 6 roundings, so |g - gamma| <= gamma 2^-50 <= 2^-40
+   * for gamma <= 2^10 (larger gamma takes the BigInt path). floor(g) is floor(gamma) unless g lies within
+   * 2^-30 of an integer (BigInt path then); g - floor(g) is then exact (Sterbenz), so f = frac(gamma) is
+   * known to 2^-40. Each Bernoulli(f / K) of Algorithm 1 draws one uniform word w and compares
+   * w + u (u the uniform rest, in [0, 1)) with x = f 2^32 / K, known to 2^-7: w + 1 <= x - 2^-7 means
+   * accept, w >= x + 2^-7 means reject, and only the band between goes on exactly in BigInt from w.
+   */
+  #acceptGuarded(magnitude: number): boolean {
+    const random = this.#random;
+    const { n, denominator } = this.#guarded!;
+    const a = magnitude * this.#t - n;
+    const gamma = (a * a) / denominator;
+    const whole = Math.floor(gamma);
+    if (gamma > 1024 || gamma - whole < 2 ** -30 || whole + 1 - gamma < 2 ** -30) {
+      const exact = BigInt(a);
+      return bernoulliExpMinus(random, exact * exact, this.#exponentDenominator);
+    }
+    for (let i = 0; i < whole; i++) {
+      if (!bernoulliExpMinusOne(random)) return false;
+    }
+    const fraction = gamma - whole;
+    let k = 1;
+    for (;;) {
+      const x = (fraction * 4294967296) / k;
+      const w = random.word();
+      let success: boolean;
+      if (w + 1 <= x - 2 ** -7) success = true;
+      else if (w >= x + 2 ** -7) success = false;
+      else {
+        const exact = BigInt(a);
+        const fractionNumerator = exact * exact - BigInt(whole) * this.#exponentDenominator;
+        success = random.bernoulliBigFrom(fractionNumerator, this.#exponentDenominator * BigInt(k), w);
+      }
+      if (!success) break;
+      k++;
+    }
+    return (k & 1) === 1;
   }
 
   next(): number {
@@ -141,6 +187,8 @@ export class DiscreteGaussianSampler {
       if (this.#small !== undefined && magnitude <= 64 * this.#t) {
         const a = magnitude * this.#t * this.#small.d - this.#small.n;
         accept = bernoulliExpMinusSmall(random, a * a, this.#small.denominator);
+      } else if (this.#guarded !== undefined && magnitude * this.#t < SAFE) {
+        accept = this.#acceptGuarded(magnitude);
       } else {
         const a = BigInt(magnitude) * this.#tBig * this.#d - this.#n;
         accept = bernoulliExpMinus(random, a * a, this.#exponentDenominator);

@@ -56,13 +56,24 @@ export class RandomWords {
    * word almost always suffices).
    */
   bernoulliBig(numerator: bigint, denominator: bigint): boolean {
+    return this.bernoulliBigFrom(numerator, denominator, undefined);
+  }
+
+  /**
+   * bernoulliBig when the first uniform word has already been drawn (`firstWord`): the comparison goes on
+   * exactly from there. The float-guarded Bernoulli of discrete-gaussian.ts uses it when the first word
+   * alone cannot decide.
+   */
+  bernoulliBigFrom(numerator: bigint, denominator: bigint, firstWord: number | undefined): boolean {
     if (numerator >= denominator) return true;
     let remainder = numerator;
+    let pending = firstWord;
     for (;;) {
       const scaled = remainder << 32n;
       const digit = scaled / denominator;
       remainder = scaled - digit * denominator;
-      const w = this.word();
+      const w = pending ?? this.word();
+      pending = undefined;
       const d = Number(digit);
       if (w !== d) return w < d;
     }

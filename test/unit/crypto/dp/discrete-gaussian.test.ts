@@ -74,18 +74,31 @@ describe('exact samplers (Canonne, Kamath, Steinke 2020)', () => {
     });
   }
 
-  it('a huge variance (the BigInt path) has mean 0 and variance sigma^2', () => {
-    const sigma2 = 10n ** 14n + 12345n;
-    const sampler = new DiscreteGaussianSampler({ numerator: sigma2, denominator: 1n }, seeded('gauss/huge'));
+  for (const [path, numerator, denominator] of [['float-guarded', 10n ** 14n + 12345n, 1n], ['BigInt', 10n ** 14n + 1n, 3n]] as const) {
+  it(`a huge variance (the ${path} path) has mean 0, variance sigma^2 and a Gaussian bulk`, () => {
+    const sampler = new DiscreteGaussianSampler({ numerator, denominator }, seeded(`gauss/huge/${path}`));
     const samples = new Float64Array(100_000);
     sampler.fill(samples);
     const stats = meanAndVariance(samples);
-    const v = Number(sigma2);
+    const v = Number(numerator) / Number(denominator);
     expect(Math.abs(stats.mean)).toBeLessThan(Z_1E9 * Math.sqrt(v / samples.length));
     expect(Math.abs(stats.variance - v)).toBeLessThan(Z_1E9 * v * Math.sqrt(2 / samples.length) * 1.05);
     // the fraction inside one sigma is that of a Gaussian (0.6827), as a binomial proportion
     const inside = samples.filter((x) => Math.abs(x) <= Math.sqrt(v)).length / samples.length;
     expect(Math.abs(inside - 0.682689)).toBeLessThan(Z_1E9 * Math.sqrt((0.6827 * 0.3173) / samples.length));
+  });
+  }
+
+  it('bernoulliBigFrom continues the exact comparison from a given first word (the guarded path\'s fallback)', () => {
+    const random = seeded('from');
+    // p = 1/3: first base-2^32 digit is floor(2^32 / 3) = 1431655765
+    const digit = Math.floor(2 ** 32 / 3);
+    expect(random.bernoulliBigFrom(1n, 3n, digit - 1)).toBe(true);
+    expect(random.bernoulliBigFrom(1n, 3n, digit + 1)).toBe(false);
+    let hits = 0;
+    for (let i = 0; i < 20_000; i++) if (random.bernoulliBigFrom(1n, 3n, digit)) hits++;
+    // given the first digit ties, the rest decides with probability frac(2^32/3) = 1/3
+    expect(Math.abs(hits / 20_000 - 1 / 3)).toBeLessThan(Z_1E9 * Math.sqrt((2 / 9) / 20_000));
   });
 
   it('the chi-square check rejects a rounded float Gaussian at sigma^2 = 3/5 (the check has power)', () => {
