@@ -20,7 +20,7 @@ export {
 export { maxSteps, sigmaForEpsilon, type Budget } from './rdp-inverse.js';
 export { RandomWords } from './random-words.js';
 export { bernoulliExpMinus, discreteGaussian, DiscreteGaussianSampler, discreteLaplace, type Rational } from './discrete-gaussian.js';
-export { addSnappedGaussianNoise, DEFAULT_GRID_EXPONENT, snappedSensitivity, snappedVariance, type SnappedGaussianOptions } from './snapped-gaussian.js';
+export { addSnappedGaussianNoise, DEFAULT_GRID_EXPONENT, snappedDpSgdStepRdp, snappedSensitivity, snappedVariance, type SnappedGaussianOptions } from './snapped-gaussian.js';
 export { paddedDimension, rotate, rotationSigns, unrotate } from './hadamard.js';
 export {
   bitsForWrapProbability,

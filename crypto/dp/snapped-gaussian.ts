@@ -26,6 +26,7 @@
 import { invalidArgument } from '../errors.js';
 import { DiscreteGaussianSampler } from './discrete-gaussian.js';
 import { RandomWords } from './random-words.js';
+import { INTEGER_ORDERS, subsampledGaussianRdp, type RdpCurve } from './rdp.js';
 
 export interface SnappedGaussianOptions {
   /** Standard deviation of the noise in the values' units (DP-SGD: sigma * C). */
@@ -70,4 +71,16 @@ export function addSnappedGaussianNoise(values: Float32Array | Float64Array, opt
     if (Math.abs(lattice) >= limit) throw invalidArgument('VALUE_OUT_OF_RANGE', `values[${i}] = ${x} is too large for the grid 2^-${k}: lower gridExponent`);
     values[i] = lattice * down;
   }
+}
+
+/**
+ * The RDP curve of ONE DP-SGD step with snapped noise: the Poisson-subsampled Gaussian at rate q with the
+ * noise multiplier sigma * C / snappedSensitivity(C, d, k), on integer orders only (see the header).
+ * Compose over steps with composeSteps.
+ */
+export function snappedDpSgdStepRdp(params: { q: number; sigma: number; clipNorm: number; dimension: number; gridExponent?: number }): RdpCurve {
+  const k = params.gridExponent ?? DEFAULT_GRID_EXPONENT;
+  const sensitivity = snappedSensitivity(params.clipNorm, params.dimension, k);
+  // The noise actually added is sqrt(snappedVariance) 2^-k >= sigma C; account the smaller, requested one.
+  return subsampledGaussianRdp(params.q, (params.sigma * params.clipNorm) / sensitivity, INTEGER_ORDERS);
 }
