@@ -146,7 +146,8 @@ function logAFractional(q: number, sigma: number, alpha: number): number {
 /** The curve of `steps` repetitions of a mechanism: RDP adds under composition. */
 export function composeSteps(curve: RdpCurve, steps: number): RdpCurve {
   if (!Number.isSafeInteger(steps) || steps < 0) throw invalidArgument('INVALID_DP_PARAMETER', `steps must be a non-negative integer, got ${String(steps)}`);
-  return { orders: [...curve.orders], rdp: curve.rdp.map((value) => value * steps) };
+  // Zero steps spend nothing, even at orders a curve leaves unbounded (Infinity * 0 would be NaN).
+  return { orders: [...curve.orders], rdp: curve.rdp.map((value) => (steps === 0 ? 0 : value * steps)) };
 }
 
 /**

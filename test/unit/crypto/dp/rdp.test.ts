@@ -61,6 +61,11 @@ describe('RDP accountant: composition and conversion', () => {
     expect(rdpToEpsilon(total, 1e-5).epsilon).toBeGreaterThan(rdpToEpsilon(a, 1e-5).epsilon);
   });
 
+  it('zero steps of a curve unbounded at some orders spend nothing (no NaN)', () => {
+    expect(composeSteps({ orders: [2, 2.5], rdp: [0.1, Infinity] }, 0).rdp).toEqual([0, 0]);
+    expect(rdpToEpsilon(composeSteps({ orders: [2, 2.5], rdp: [0.1, Infinity] }, 3), 1e-5).order).toBe(2);
+  });
+
   it('Balle et al. 2020 is tighter than the classic conversion on the same curve', () => {
     const curve = composeSteps(subsampledGaussianRdp(0.02, 1), 2000);
     expect(rdpToEpsilon(curve, 1e-5, 'balle2020').epsilon).toBeLessThan(rdpToEpsilon(curve, 1e-5, 'classic').epsilon);
