@@ -188,11 +188,13 @@ export function bitsForWrapProbability(params: DistributedDpParams, participants
  * KLS21 (section 3, "Privacy of the distributed discrete Gaussian"): with n = t - toleratedColluders honest
  * shares of variance s^2 each, L2 sensitivity Delta (the conditional-rounding bound) in dimension D, the
  * sum is (eps^2 / 2)-concentrated DP, i.e. RDP(alpha) = alpha eps^2 / 2, with
- *   eps = min( sqrt(Delta^2 / (n s^2) + tau D / 2), Delta / (sqrt(n) s) + tau sqrt(D) ),
+ *   eps = min( sqrt(Delta^2 / (n s^2) + 2 tau D), Delta / (sqrt(n) s) + tau sqrt(D) ),
  *   tau = 10 sum_{k=1}^{n-1} exp(-2 pi^2 s^2 k / (k + 1)),
  * tau measuring how far a sum of discrete Gaussians is from one discrete Gaussian of n times the variance
- * (negligible once s >= 1). This is the accountant's figure for participant-level DP, not the Gaussian
- * approximation.
+ * (negligible once s >= 1). The first term's tau part appears as tau D / 2 and as 2 tau D in the
+ * renderings we have seen; this takes the larger (more epsilon), which is sound under either and costs
+ * nothing once tau is negligible. This is the accountant's figure for participant-level DP, not the
+ * Gaussian approximation.
  */
 export function distributedDpRdp(compiled: CompiledDistributedDp, orders: readonly number[] = DEFAULT_ORDERS): RdpCurve {
   const n = compiled.honestShares;
@@ -201,7 +203,7 @@ export function distributedDpRdp(compiled: CompiledDistributedDp, orders: readon
   let tau = 0;
   for (let k = 1; k < n; k++) tau += 10 * Math.exp((-2 * Math.PI * Math.PI * s2 * k) / (k + 1));
   const size = compiled.paddedDimension;
-  const epsilon = Math.min(Math.sqrt((delta * delta) / (n * s2) + (tau * size) / 2), delta / (Math.sqrt(n) * Math.sqrt(s2)) + tau * Math.sqrt(size));
+  const epsilon = Math.min(Math.sqrt((delta * delta) / (n * s2) + 2 * tau * size), delta / (Math.sqrt(n) * Math.sqrt(s2)) + tau * Math.sqrt(size));
   const rho = (epsilon * epsilon) / 2;
   return { orders: [...orders], rdp: orders.map((alpha) => alpha * rho) };
 }
