@@ -12,7 +12,7 @@ import type { OpRule } from '../rule.js';
 type Predicate = (a: number, b: number) => boolean;
 
 function elementValues(facts: ValueFacts, length: number): number[] | undefined {
-  if (facts.value === undefined || facts.value.some((v) => v === 'batch')) return undefined;
+  if (facts.value === undefined || facts.value.some((v) => typeof v !== 'number')) return undefined;
   const value = facts.value as number[];
   return Array.from({ length }, (_, i) => value[value.length === 1 ? 0 : i] as number);
 }

@@ -35,7 +35,7 @@ export const Gather: OpRule = {
       const length = data.shape[0] as number;
       value = [];
       for (const index of indices.value) {
-        if (index === 'batch' || index < -length || index >= length) {
+        if (typeof index !== 'number' || index < -length || index >= length) {
           throw shapeError(node, `index ${index} out of range for a tensor of length ${length}`);
         }
         value.push(data.value[index < 0 ? index + length : index] as SymbolicInt);

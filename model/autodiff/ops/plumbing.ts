@@ -9,16 +9,7 @@ import type { NodeIR, TensorIR } from '../../onnx/ir.js';
 import { isFloatType } from '../../onnx/ir.js';
 import { DataType, type DataTypeCode } from '../../onnx/schema.js';
 import { decodeElements, makeTensor } from '../../onnx/tensor.js';
-import {
-  BATCH,
-  formatShape,
-  intAttr,
-  requireInput,
-  shapeError,
-  unsupportedAttribute,
-  type SymbolicInt,
-  type ValueFacts,
-} from '../facts.js';
+import { dimToValue, intAttr, isBatchDim, requireInput, shapeError, unsupportedAttribute, valueToDim, type ValueFacts } from '../facts.js';
 import { attr } from '../../graph/builder.js';
 import type { OpRule } from '../rule.js';
 
@@ -42,7 +33,7 @@ export const Shape: OpRule = {
     const clamp = (v: number): number => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
     const start = clamp(intAttr(node, 'start', 0));
     const end = clamp(intAttr(node, 'end', rank));
-    const value = x.shape.slice(start, end).map((d): SymbolicInt => (d === BATCH ? 'batch' : d));
+    const value = x.shape.slice(start, end).map(dimToValue);
     return [{ elemType: DataType.INT64, shape: [value.length], value }];
   },
 };
@@ -51,7 +42,7 @@ export const Size: OpRule = {
   differentiableInputs: [],
   infer(node, inputs) {
     const x = requireInput(node, inputs, 0);
-    const fixed = x.shape.every((d) => d !== BATCH);
+    const fixed = x.shape.every((d) => !isBatchDim(d));
     return [{ elemType: DataType.INT64, shape: [], ...(fixed ? { value: [x.shape.reduce((n, d) => n * d, 1)] } : {}) }];
   },
 };
@@ -103,12 +94,14 @@ export const ConstantOfShape: OpRule = {
     }
     const fill = node.attributes['value'];
     const elemType = fill?.kind === 'tensor' ? fill.value.dataType : DataType.FLOAT;
-    const shape = shapeInput.value.map((d) => (d === 'batch' ? BATCH : d));
-    if (shape.some((d) => d < 0 && d !== BATCH)) throw shapeError(node, `negative dimension in ${formatShape(shape)}`);
+    if (shapeInput.value.some((d) => typeof d === 'number' && d < 0)) {
+      throw shapeError(node, `negative dimension in [${shapeInput.value.join(', ')}]`);
+    }
+    const shape = shapeInput.value.map(valueToDim);
     // A small integer fill is tracked: exporters compute Expand targets from it (attention masks).
     const count = shape.reduce((n, d) => n * d, 1);
     const isInteger = elemType === DataType.INT64 || elemType === DataType.INT32;
-    if (isInteger && shape.length <= 1 && count >= 0 && count <= TRACKED_VALUE_LIMIT) {
+    if (isInteger && shape.length <= 1 && shape.every((d) => !isBatchDim(d)) && count <= TRACKED_VALUE_LIMIT) {
       const element = fill?.kind === 'tensor' ? (decodeElements(fill.value)[0] ?? 0) : 0;
       return [{ elemType, shape, value: new Array<number>(count).fill(element) }];
     }

@@ -7,7 +7,7 @@
  */
 import { attr } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
-import { BATCH, intAttr, intsAttr, normaliseAxis, requireInput, shapeError, type ValueFacts } from '../facts.js';
+import { intAttr, isBatchDim, intsAttr, normaliseAxis, requireInput, shapeError, type ValueFacts } from '../facts.js';
 import type { EmitContext, GradContext, OpCall, OpRule } from '../rule.js';
 
 interface Reduction {
@@ -21,7 +21,7 @@ function reduction(node: NodeIR, inputs: readonly (ValueFacts | undefined)[], ra
   const axesInput = node.inputs[1];
   if (axesInput !== undefined && axesInput !== '') {
     const value = requireInput(node, inputs, 1).value;
-    if (value === undefined || value.some((a) => a === 'batch')) {
+    if (value === undefined || value.some((a) => typeof a !== 'number')) {
       throw shapeError(node, `axes '${axesInput}' must be a constant`);
     }
     axes = value as number[];
@@ -88,7 +88,7 @@ export const ReduceMean = reduceRule((call, grad, r, ctx) => {
   const shape = call.inputFacts[0]?.shape ?? [];
   const dims = r.axes.map((a) => shape[a] as number);
   let count: string;
-  if (dims.includes(BATCH)) {
+  if (dims.some(isBatchDim)) {
     // The batch size is known at run time only: count = size(x) / size(y).
     const sizes = ctx.op('Div', [ctx.op('Size', [call.inputs[0] as string]), ctx.op('Size', [call.outputs[0] as string])]);
     count = ctx.op('Cast', [sizes], { to: attr.int(ctx.floatType) });

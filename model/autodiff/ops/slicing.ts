@@ -9,8 +9,9 @@ import { attr } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
 import { makeTensor } from '../../onnx/tensor.js';
 import {
-  BATCH,
   broadcastShapes,
+  isBatchDim,
+  valueToDim,
   formatShape,
   intAttr,
   intsAttr,
@@ -25,7 +26,7 @@ import type { GradContext, OpRule } from '../rule.js';
 /** Known integer contents of input `index`, or an error naming it. */
 function constantInts(node: NodeIR, inputs: readonly (ValueFacts | undefined)[], index: number, what: string): number[] {
   const value = requireInput(node, inputs, index).value;
-  if (value === undefined || value.some((v) => v === 'batch')) {
+  if (value === undefined || value.some((v) => typeof v !== 'number')) {
     throw shapeError(node, `${what} '${node.inputs[index] ?? ''}' is not computable before run time; fedgate needs it constant`);
   }
   return value as number[];
@@ -61,11 +62,11 @@ function slices(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): Axis
     if (step === 0) throw shapeError(node, `step 0 on axis ${axis}`);
     let start = rawStart;
     let end = ends[i] as number;
-    if (dim === BATCH) {
+    if (isBatchDim(dim)) {
       // Slicing the batch axis is accepted only when it keeps every example.
       const whole = step === 1 && (start === 0 || start <= -Number.MAX_SAFE_INTEGER) && end >= 2 ** 31 - 1;
       if (!whole) throw shapeError(node, `slicing the batch axis ${axis} (start ${start}, end ${end}, step ${step}) is not supported`);
-      return { axis, start: 0, step: 1, count: BATCH };
+      return { axis, start: 0, step: 1, count: dim };
     }
     if (start < 0) start += dim;
     if (end < 0) end += dim;
@@ -101,7 +102,7 @@ export const Slice: OpRule = {
     let current = grad;
     let currentShape = [...(call.outputFacts[0]?.shape ?? [])];
     for (const s of slices(call.node, call.inputFacts)) {
-      if (s.count === BATCH) continue;
+      if (isBatchDim(s.count)) continue;
       ({ value: current, shape: currentShape } = unslice(ctx, current, currentShape, s, inShape[s.axis] as number));
     }
     return [current];
@@ -156,7 +157,7 @@ function splitSizes(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): 
   const x = requireInput(node, inputs, 0);
   const axis = normaliseAxis(node, intAttr(node, 'axis', 0), x.shape.length);
   const dim = x.shape[axis] as number;
-  if (dim === BATCH) throw shapeError(node, `splitting the batch axis ${axis} is not supported`);
+  if (isBatchDim(dim)) throw shapeError(node, `splitting the batch axis ${axis} is not supported`);
   const outputs = node.outputs.length;
   let sizes = optional(node, 1) ? constantInts(node, inputs, 1, 'split') : intsAttr(node, 'split');
   if (sizes === undefined) {
@@ -203,7 +204,7 @@ export const Expand: OpRule = {
     const x = requireInput(node, inputs, 0);
     const target = requireInput(node, inputs, 1).value;
     if (target === undefined) throw shapeError(node, `shape '${node.inputs[1] ?? ''}' is not computable before run time`);
-    const shape = broadcastShapes(node, x.shape, target.map((d) => (d === 'batch' ? BATCH : d)));
+    const shape = broadcastShapes(node, x.shape, target.map(valueToDim));
     const value = x.value !== undefined && shape.length <= 1 ? Array.from({ length: shape[0] ?? 1 }, (_, i) => x.value?.[x.value.length === 1 ? 0 : i] as SymbolicInt) : undefined;
     return [{ elemType: x.elemType, shape, ...(value === undefined ? {} : { value }) }];
   },
@@ -220,7 +221,7 @@ function repeatsOf(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): n
     throw shapeError(node, `repeats [${repeats.join(', ')}] has ${repeats.length} entries for input ${formatShape(x.shape)}`);
   }
   x.shape.forEach((d, i) => {
-    if (d === BATCH && repeats[i] !== 1) throw shapeError(node, `repeating the batch axis ${i} is not supported`);
+    if (isBatchDim(d) && repeats[i] !== 1) throw shapeError(node, `repeating the batch axis ${i} is not supported`);
   });
   return repeats;
 }
@@ -230,7 +231,7 @@ export const Tile: OpRule = {
   infer(node, inputs) {
     const x = requireInput(node, inputs, 0);
     const repeats = repeatsOf(node, inputs);
-    return [{ elemType: x.elemType, shape: x.shape.map((d, i) => (d === BATCH ? BATCH : d * (repeats[i] as number))) }];
+    return [{ elemType: x.elemType, shape: x.shape.map((d, i) => (isBatchDim(d) ? d : d * (repeats[i] as number))) }];
   },
   // Output axis i holds repeats[i] copies of dim[i] one after another: view it as [repeats, dim] and sum the repeats.
   backward(call, [grad], _needs, ctx) {
