@@ -1,0 +1,121 @@
+"""Sequence, text and tabular families for the PyTorch reference harness (see common.py).
+
+Usage: /usr/bin/python3 scripts/torch_reference/sequence.py FAMILY OUT_DIR
+- transformer: token ids -> nn.Embedding -> nn.TransformerEncoder (2 layers, d 128, 4 heads, ff 256,
+  batch_first, dropout 0) with a key-padding mask computed from the ids (pad id 0) -> masked mean pool ->
+  Linear. Exercises the attention export of torch 1.13: batched MatMul, Softmax on the last axis, the mask
+  via Equal/Where/Add of -inf, Transpose/Reshape chains that fold heads into the batch, LayerNormalization.
+- text: an embedding text classifier on int64 token ids (nn.Embedding + mean pool + Linear); ids repeat
+  within and across examples, so the embedding gradient must accumulate.
+- tabular: numeric columns -> Linear -> LayerNorm -> GELU (exact), a residual block with GELU (tanh) and
+  SiLU, Linear (one float32 input: fedgate's own training plan path).
+- tabular_mixed: the tabular net with a second named input, int64 categorical ids per column through
+  nn.Embedding tables, concatenated with the numeric columns.
+Every parameter is moved off its initial value first: torch.onnx.export merges initializers with equal
+contents (a fresh TransformerEncoder's layers are deep copies), which would tie parameters that PyTorch
+trains separately.
+"""
+import os
+import sys
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CLASSES = 4
+PAD = 0
+
+
+def untie(model):
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model
+
+
+class TransformerClassifier(nn.Module):
+    def __init__(self, vocabulary=64, d_model=128, heads=4, feed_forward=256, layers=2, classes=CLASSES):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, heads, feed_forward, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, ids):
+        padding = ids == PAD
+        h = self.encoder(self.embedding(ids), src_key_padding_mask=padding)
+        keep = (~padding).unsqueeze(-1).to(h.dtype)
+        pooled = (h * keep).sum(1) / keep.sum(1)
+        return self.head(pooled)
+
+
+def padded_ids(batch, length, vocabulary):
+    ids = torch.randint(1, vocabulary, (batch, length))
+    for row in range(batch):
+        valid = length - (row * 3) % (length - 2)
+        ids[row, valid:] = PAD
+    return ids
+
+
+def transformer(family, out_dir):
+    model = untie(TransformerClassifier())
+    ids = padded_ids(8, 12, 64)
+    common.write_reference(family, model, {'input': ids}, torch.randint(0, CLASSES, (8,)), out_dir)
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, vocabulary=100, width=32, classes=CLASSES):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, ids):
+        return self.head(self.embedding(ids).mean(1))
+
+
+def text(family, out_dir):
+    model = untie(TextClassifier())
+    # 16 examples of 20 ids drawn from 30: every id repeats many times within the batch.
+    ids = torch.randint(0, 30, (16, 20))
+    common.write_reference(family, model, {'input': ids}, torch.randint(0, CLASSES, (16,)), out_dir)
+
+
+class TabularNet(nn.Module):
+    def __init__(self, numeric=16, categories=(), width=64, classes=CLASSES):
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(size, 4) for size in categories)
+        self.stem = nn.Linear(numeric + 4 * len(categories), width)
+        self.norm = nn.LayerNorm(width)
+        self.block = nn.Sequential(nn.Linear(width, width), nn.GELU(approximate='tanh'), nn.Linear(width, width), nn.SiLU())
+        self.block_norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, numeric, categorical=None):
+        columns = [numeric]
+        if categorical is not None:
+            columns += [table(categorical[:, i]) for i, table in enumerate(self.embeddings)]
+        h = F.gelu(self.norm(self.stem(torch.cat(columns, 1))))
+        h = self.block_norm(h + self.block(h))
+        return self.head(h)
+
+
+def tabular(family, out_dir):
+    model = untie(TabularNet())
+    common.write_reference(family, model, {'input': torch.randn(32, 16)}, torch.randint(0, CLASSES, (32,)), out_dir)
+
+
+def tabular_mixed(family, out_dir):
+    sizes = (5, 11, 3)
+    model = untie(TabularNet(categories=sizes))
+    categorical = torch.stack([torch.randint(0, size, (32,)) for size in sizes], 1)
+    inputs = {'numeric': torch.randn(32, 16), 'categorical': categorical}
+    common.write_reference(family, model, inputs, torch.randint(0, CLASSES, (32,)), out_dir)
+
+
+FAMILIES = {'transformer': transformer, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
+
+if __name__ == '__main__':
+    sys.exit(common.main(FAMILIES))
