@@ -5,6 +5,9 @@ Usage: /usr/bin/python3 scripts/torch_reference/sequence.py FAMILY OUT_DIR
   batch_first, dropout 0) with a key-padding mask computed from the ids (pad id 0) -> masked mean pool ->
   Linear. Exercises the attention export of torch 1.13: batched MatMul, Softmax on the last axis, the mask
   via Equal/Where/Add of -inf, Transpose/Reshape chains that fold heads into the batch, LayerNormalization.
+- transformer_features: the same encoder on float32 features [batch, seq, 16] (Linear 16 -> 128 first; the
+  benchmark's model), padding = all-zero time steps; one float32 input, so it runs through fedgate's
+  training plan with a symbolic batch axis.
 - text: an embedding text classifier on int64 token ids (nn.Embedding + mean pool + Linear); ids repeat
   within and across examples, so the embedding gradient must accumulate.
 - tabular: numeric columns -> Linear -> LayerNorm -> GELU (exact), a residual block with GELU (tanh) and
@@ -66,6 +69,28 @@ def transformer(family, out_dir):
     common.write_reference(family, model, {'input': ids}, torch.randint(0, CLASSES, (8,)), out_dir)
 
 
+class FeatureTransformer(nn.Module):
+    def __init__(self, features=16, d_model=128, heads=4, feed_forward=256, layers=2, classes=CLASSES):
+        super().__init__()
+        self.project = nn.Linear(features, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, heads, feed_forward, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, x):
+        padding = x.abs().sum(-1) == 0
+        h = self.encoder(self.project(x), src_key_padding_mask=padding)
+        return self.head(h.mean(1))
+
+
+def transformer_features(family, out_dir):
+    model = untie(FeatureTransformer())
+    x = torch.randn(8, 12, 16)
+    for row in range(8):
+        x[row, 12 - row % 5:] = 0
+    common.write_reference(family, model, {'input': x}, torch.randint(0, CLASSES, (8,)), out_dir)
+
+
 class TextClassifier(nn.Module):
     def __init__(self, vocabulary=100, width=32, classes=CLASSES):
         super().__init__()
@@ -115,7 +140,7 @@ def tabular_mixed(family, out_dir):
     common.write_reference(family, model, inputs, torch.randint(0, CLASSES, (32,)), out_dir)
 
 
-FAMILIES = {'transformer': transformer, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
+FAMILIES = {'transformer': transformer, 'transformer_features': transformer_features, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
 
 if __name__ == '__main__':
     sys.exit(common.main(FAMILIES))
