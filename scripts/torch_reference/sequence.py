@@ -8,6 +8,9 @@ Usage: /usr/bin/python3 scripts/torch_reference/sequence.py FAMILY OUT_DIR
 - transformer_features: the same encoder on float32 features [batch, seq, 16] (Linear 16 -> 128 first; the
   benchmark's model), padding = all-zero time steps; one float32 input, so it runs through fedgate's
   training plan with a symbolic batch axis.
+- transformer_fresh: transformer_features straight from its constructor, without `untie`: torch's export
+  ties its equal initializers through Identity nodes and fedgate must untie them; the parameters the
+  export left out as initializers are added to the manifest (their ONNX name is the Identity's output).
 - text: an embedding text classifier on int64 token ids (nn.Embedding + mean pool + Linear); ids repeat
   within and across examples, so the embedding gradient must accumulate.
 - tabular: numeric columns -> Linear -> LayerNorm -> GELU (exact), a residual block with GELU (tanh) and
@@ -18,9 +21,12 @@ Every parameter is moved off its initial value first: torch.onnx.export merges i
 contents (a fresh TransformerEncoder's layers are deep copies), which would tie parameters that PyTorch
 trains separately.
 """
+import copy
+import json
 import os
 import sys
 
+import onnx
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -91,6 +97,33 @@ def transformer_features(family, out_dir):
     common.write_reference(family, model, {'input': x}, torch.randint(0, CLASSES, (8,)), out_dir)
 
 
+def transformer_fresh(family, out_dir):
+    model = FeatureTransformer()
+    x = torch.randn(8, 12, 16)
+    x[5:, 9:] = 0
+    manifest = common.write_reference(family, model, {'input': x}, torch.randint(0, CLASSES, (8,)), out_dir)
+    # The deduplication happens in an eval-mode export (the everyday recipe); without BatchNorm or dropout
+    # that is the same function, so PyTorch's gradients above still apply.
+    path = os.path.join(out_dir, manifest['model'])
+    torch.onnx.export(copy.deepcopy(model).eval(), (x,), path, opset_version=common.OPSET, do_constant_folding=False,
+                      input_names=['input'], output_names=['logits'],
+                      dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    graph = onnx.load(path).graph
+    initializers = {t.name for t in graph.initializer}
+    manifest['parametersNotInOnnx'] = [p['name'] for p in manifest['parameters'] if p['name'] not in initializers]
+    manifest['parameters'] = [p for p in manifest['parameters'] if p['name'] in initializers]
+    identity_outputs = {node.output[0] for node in graph.node if node.op_type == 'Identity'}
+    parameters = dict(model.named_parameters())
+    for index, name in enumerate(manifest.pop('parametersNotInOnnx', [])):
+        if name not in identity_outputs:
+            raise SystemExit(f'parameter {name} is neither an initializer nor an Identity output of the export')
+        file_name = f'grad_identity_{index}.bin'
+        parameters[name].grad.detach().numpy().astype('<f4').tofile(os.path.join(out_dir, file_name))
+        manifest['parameters'].append({'name': name, 'shape': list(parameters[name].shape), 'gradient': file_name})
+    with open(os.path.join(out_dir, 'manifest.json'), 'w') as handle:
+        json.dump(manifest, handle, indent=1)
+
+
 class TextClassifier(nn.Module):
     def __init__(self, vocabulary=100, width=32, classes=CLASSES):
         super().__init__()
@@ -140,7 +173,8 @@ def tabular_mixed(family, out_dir):
     common.write_reference(family, model, inputs, torch.randint(0, CLASSES, (32,)), out_dir)
 
 
-FAMILIES = {'transformer': transformer, 'transformer_features': transformer_features, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
+FAMILIES = {'transformer': transformer, 'transformer_features': transformer_features,
+            'transformer_fresh': transformer_fresh, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
 
 if __name__ == '__main__':
     sys.exit(common.main(FAMILIES))
