@@ -121,6 +121,9 @@ const cases: OpCase[] = [
   { name: 'ReduceMean, axes attribute (opset 13), keepdims 1', op: 'ReduceMean', operands: [x([2, 3, 4])], attributes: { axes: attr.ints([1]) } },
   { name: 'ReduceMean, axes attribute, keepdims 0, two axes', op: 'ReduceMean', operands: [x([2, 3, 4])], attributes: { axes: attr.ints([0, 2]), keepdims: attr.int(0) } },
   { name: 'ReduceMean, axes input (opset 18)', op: 'ReduceMean', operands: [x([2, 3, 4]), ints([-1])], attributes: { keepdims: attr.int(0) }, opset: 18 },
+  { name: 'ReduceSum, axes attribute (opset 12)', op: 'ReduceSum', operands: [x([2, 3, 4])], attributes: { axes: attr.ints([1, 2]), keepdims: attr.int(0) }, opset: 12 },
+  { name: 'ReduceSum, empty axes with noop_with_empty_axes: identity', op: 'ReduceSum', operands: [x([2, 3]), ints([])], attributes: { noop_with_empty_axes: attr.int(1) } },
+  { name: 'ReduceMax, axes input (opset 18)', op: 'ReduceMax', operands: [x([3, 5]), ints([0])], opset: 18 },
   { name: 'ReduceMax, axes attribute', op: 'ReduceMax', operands: [x([3, 5])], attributes: { axes: attr.ints([1]), keepdims: attr.int(0) } },
   { name: 'ReduceMax with a tied maximum: the gradient is split', op: 'ReduceMax', operands: [{ name: 'x', dims: [2, 3], values: [0.75, 0.1, 0.75, -0.2, 0.4, 0.3] }], attributes: { axes: attr.ints([1]) } },
   // normalisation
@@ -163,6 +166,7 @@ async function checkComposite(
   body: (b: GraphBuilder, type: DataTypeCode) => string,
   precision: Precision = 'float64',
   values: Readonly<Record<string, readonly number[]>> = {},
+  opset?: number,
 ): Promise<void> {
   const type = precision === 'float32' ? DataType.FLOAT : DataType.DOUBLE;
   const b = new GraphBuilder(name);
@@ -175,7 +179,7 @@ async function checkComposite(
   }
   b.appendNode('Identity', [body(b, type)], ['y'], {});
   b.addOutput('y', type, undefined);
-  await expectGradientsMatch(b.build(), feeds, Object.keys(inputs), precision);
+  await expectGradientsMatch(b.build(), feeds, Object.keys(inputs), precision, opset);
 }
 
 describe('what torch 1.13 exports, node by node, differentiates correctly', () => {
@@ -191,6 +195,13 @@ describe('what torch 1.13 exports, node by node, differentiates correctly', () =
       const [first] = b.node('Split', ['x'], { outputs: 2, attributes: { axis: attr.int(0) } }) as [string, string];
       return b.op('Tanh', [first]);
     });
+  });
+
+  it('Split by num_outputs (opset 18), the last part shorter', async () => {
+    await checkComposite('split-num-outputs', { x: [2, 7] }, (b) => {
+      const parts = b.node('Split', ['x'], { outputs: 3, attributes: { axis: attr.int(-1), num_outputs: attr.int(3) } }) as [string, string, string];
+      return b.op('Concat', [b.op('Mul', [parts[0], parts[1]]), b.op('Tanh', [parts[2]])], { axis: attr.int(1) });
+    }, 'float64', {}, 18);
   });
 
   it('GELU, exact form (Div, Erf, Add, Mul, Mul)', async () => {
