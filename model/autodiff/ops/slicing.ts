@@ -99,9 +99,15 @@ export const Slice: OpRule = {
   backward(call, [grad], _needs, ctx) {
     if (grad === undefined) return [];
     const inShape = call.inputFacts[0]?.shape ?? [];
+    const parts = slices(call.node, call.inputFacts);
+    if (parts.some((s) => s.count === 0)) {
+      // An empty slice: nothing was read, the whole gradient is zero.
+      const zeros = makeTensor('zero', ctx.floatType, [1], [0]);
+      return [ctx.op('ConstantOfShape', [ctx.shapeOf(call.inputs[0] as string)], { value: attr.tensor(zeros) })];
+    }
     let current = grad;
     let currentShape = [...(call.outputFacts[0]?.shape ?? [])];
-    for (const s of slices(call.node, call.inputFacts)) {
+    for (const s of parts) {
       if (isBatchDim(s.count)) continue;
       ({ value: current, shape: currentShape } = unslice(ctx, current, currentShape, s, inShape[s.axis] as number));
     }
@@ -123,10 +129,6 @@ function unslice(ctx: GradContext, grad: string, shape: number[], s: AxisSlice, 
   const rank = shape.length;
   const result = [...shape];
   result[s.axis] = dim;
-  if (s.count === 0) {
-    const zeros = makeTensor('zero', ctx.floatType, [1], [0]);
-    return { value: ctx.op('ConstantOfShape', [ctx.shapeConstant(result)], { value: attr.tensor(zeros) }), shape: result };
-  }
   let value = grad;
   let first = s.start;
   let step = s.step;

@@ -197,6 +197,13 @@ describe('what torch 1.13 exports, node by node, differentiates correctly', () =
     });
   });
 
+  it('an empty Slice contributes a zero gradient', async () => {
+    await checkComposite('empty-slice', { x: [2, 3] }, (b) => {
+      const empty = b.op('Slice', ['x', b.int64s([3]), b.int64s([1000]), b.int64s([1])]);
+      return b.op('Concat', [empty, b.op('Tanh', ['x'])], { axis: attr.int(1) });
+    });
+  });
+
   it('Split by num_outputs (opset 18), the last part shorter', async () => {
     await checkComposite('split-num-outputs', { x: [2, 7] }, (b) => {
       const parts = b.node('Split', ['x'], { outputs: 3, attributes: { axis: attr.int(-1), num_outputs: attr.int(3) } }) as [string, string, string];
