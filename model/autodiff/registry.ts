@@ -15,7 +15,7 @@ import { Elu, Gelu, HardSigmoid, HardSwish, LeakyRelu, Selu, Softplus } from './
 import { Abs, Erf, Exp, Log, Max, Mean, Min, Neg, Pow, Reciprocal, Sqrt, Sum } from './ops/math.js';
 import { ReduceMax, ReduceMean, ReduceSum } from './ops/reduce.js';
 import { InstanceNormalization, LayerNormalization } from './ops/normalization.js';
-import { Expand, Slice, Split, Tile } from './ops/slicing.js';
+import { Expand, Slice, Split, Tile, Trilu } from './ops/slicing.js';
 import { Gather, GatherElements, Where } from './ops/indexing.js';
 import { And, Equal, Greater, GreaterOrEqual, Less, LessOrEqual, Not, Or, Xor } from './ops/compare.js';
 import { BatchNormalization } from './ops/batchnorm.js';
@@ -81,6 +81,7 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Split,
   Expand,
   Tile,
+  Trilu,
   GatherElements,
   Where,
   Equal,

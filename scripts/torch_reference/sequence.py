@@ -11,6 +11,9 @@ Usage: /usr/bin/python3 scripts/torch_reference/sequence.py FAMILY OUT_DIR
 - transformer_fresh: transformer_features straight from its constructor, without `untie`: torch's export
   ties its equal initializers through Identity nodes and fedgate must untie them; the parameters the
   export left out as initializers are added to the manifest (their ONNX name is the Identity's output).
+- multihead_attention: nn.MultiheadAttention called directly as most code does (sequence-first layout,
+  need_weights=True so the head-averaged weights are computed too, a key-padding mask and a causal float
+  attn_mask), a residual and LayerNorm, through the training plan.
 - text: an embedding text classifier on int64 token ids (nn.Embedding + mean pool + Linear); ids repeat
   within and across examples, so the embedding gradient must accumulate.
 - tabular: numeric columns -> Linear -> LayerNorm -> GELU (exact), a residual block with GELU (tanh) and
@@ -124,6 +127,31 @@ def transformer_fresh(family, out_dir):
         json.dump(manifest, handle, indent=1)
 
 
+class AttentionClassifier(nn.Module):
+    def __init__(self, features=16, d_model=64, heads=4, classes=CLASSES):
+        super().__init__()
+        self.project = nn.Linear(features, d_model)
+        self.attention = nn.MultiheadAttention(d_model, heads)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, classes)
+
+    def forward(self, x):
+        padding = x.abs().sum(-1) == 0
+        h = self.project(x).transpose(0, 1)
+        length = h.shape[0]
+        causal = torch.triu(torch.full((length, length), float('-inf')), diagonal=1)
+        attended, weights = self.attention(h, h, h, key_padding_mask=padding, attn_mask=causal)
+        h = self.norm(h + attended).transpose(0, 1)
+        return self.head(h[:, -1] + 0 * weights.sum())
+
+
+def multihead_attention(family, out_dir):
+    model = untie(AttentionClassifier())
+    x = torch.randn(6, 10, 16)
+    x[3:, 8:] = 0
+    common.write_reference(family, model, {'input': x}, torch.randint(0, CLASSES, (6,)), out_dir)
+
+
 class TextClassifier(nn.Module):
     def __init__(self, vocabulary=100, width=32, classes=CLASSES):
         super().__init__()
@@ -174,7 +202,7 @@ def tabular_mixed(family, out_dir):
 
 
 FAMILIES = {'transformer': transformer, 'transformer_features': transformer_features,
-            'transformer_fresh': transformer_fresh, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
+            'transformer_fresh': transformer_fresh, 'multihead_attention': multihead_attention, 'text': text, 'tabular': tabular, 'tabular_mixed': tabular_mixed}
 
 if __name__ == '__main__':
     sys.exit(common.main(FAMILIES))

@@ -2,7 +2,7 @@
  * Sequence, text and tabular families against PyTorch 1.13 (scripts/torch_reference/sequence.py), with
  * cross-entropy: ||g_fedgate - g_torch|| / ||g_torch|| <= 1e-4 for every parameter tensor.
  *
- * - tabular, transformer_features and transformer_fresh (one float32 input) run the whole way a site does: fedgate's import, training plan and one
+ * - tabular, transformer_features, transformer_fresh and multihead_attention (one float32 input) run the whole way a site does: fedgate's import, training plan and one
  *   trainBlock step (test/support/torch-reference.ts).
  * - transformer, text and tabular_mixed take int64 token/category ids (and tabular_mixed two named inputs),
  *   which the training plan's task document does not describe yet; for them the same exported .onnx goes
@@ -96,6 +96,7 @@ const FAMILIES: readonly (readonly [string, 'plan' | 'autodiff', string])[] = [
   ['text', 'autodiff', 'embedding text classifier on int64 ids: Gather with repeated ids, ReduceMean pool'],
   ['transformer_features', 'plan', 'Linear 16 -> 128, nn.TransformerEncoder as above, mask from all-zero steps; training plan trainBlock'],
   ['transformer_fresh', 'plan', 'the same, freshly constructed: the export ties equal initializers through Identity; fedgate unties them'],
+  ['multihead_attention', 'plan', 'nn.MultiheadAttention called directly: sequence-first, need_weights, key-padding and causal masks'],
   ['transformer', 'autodiff', 'nn.TransformerEncoder, 2 layers, d 128, 4 heads, ff 256, key-padding mask, masked mean pool'],
 ];
 

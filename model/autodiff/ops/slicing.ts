@@ -1,9 +1,9 @@
 /**
- * Ops that select or repeat parts of a tensor: Slice, Split, Expand, Tile. Their parameters (starts,
+ * Ops that select or repeat parts of a tensor: Slice, Split, Expand, Tile, Trilu. Their parameters (starts,
  * ends, axes, steps, split sizes, target shapes, repeats) must be known before run time; exporters' shape
  * plumbing usually makes them so (facts.ts). VJPs put dY back where the forward took it from:
  * Slice -> zero padding (strided slices interleave zeros first), Split -> Concat, Expand -> reduceTo,
- * Tile -> Reshape to [repeats, dim] pairs and ReduceSum over the repeats.
+ * Tile -> Reshape to [repeats, dim] pairs and ReduceSum over the repeats, Trilu -> the same triangle of dY.
  */
 import { attr } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
@@ -245,4 +245,19 @@ export const Tile: OpRule = {
     const split = ctx.op('Reshape', [grad, ctx.shapeConstant(pairs)]);
     return [ctx.sumAxes(split, shape.map((_, i) => 2 * i), false)];
   },
+};
+
+// ------------------------------------------------------------------------------------------------ Trilu
+
+export const Trilu: OpRule = {
+  // torch.triu / torch.tril, e.g. a causal attention mask built inside forward(); k may be computed at run time.
+  differentiableInputs: [0],
+  infer(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    if (x.shape.length < 2) throw shapeError(node, `input ${formatShape(x.shape)} needs rank >= 2`);
+    return [{ elemType: x.elemType, shape: x.shape }];
+  },
+  // The op keeps one triangle and zeroes the rest: a fixed 0/1 mask, so dX is the same triangle of dY.
+  backward: (call, [grad], _needs, ctx) =>
+    grad === undefined ? [] : [ctx.op('Trilu', [grad, ...call.inputs.slice(1)], call.node.attributes)],
 };

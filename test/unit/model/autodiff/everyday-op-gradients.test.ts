@@ -137,6 +137,8 @@ const cases: OpCase[] = [
   { name: 'Slice step -1 (flip)', op: 'Slice', operands: [x([2, 5]), ints([-1]), ints([-(2 ** 62)]), ints([1]), ints([-1])] },
   { name: 'Slice step -2 from the middle', op: 'Slice', operands: [x([3, 8]), ints([6]), ints([0]), ints([1]), ints([-2])] },
   { name: 'Expand [3, 1] to [2, 3, 4]', op: 'Expand', operands: [x([3, 1]), ints([2, 3, 4])] },
+  { name: 'Trilu upper, k 1', op: 'Trilu', operands: [x([2, 4, 4]), ints([1], [])] },
+  { name: 'Trilu lower, k default', op: 'Trilu', operands: [x([3, 5])], attributes: { upper: attr.int(0) } },
   { name: 'Tile [2, 3] by [2, 3]', op: 'Tile', operands: [x([2, 3]), ints([2, 3])] },
   // indexing
   {
