@@ -11,7 +11,7 @@ import { Conv } from './ops/conv.js';
 import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './ops/pool.js';
 import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/reshape.js';
 import { Cast, Constant, ConstantOfShape, Shape, Size } from './ops/plumbing.js';
-import { Elu, Gelu, HardSigmoid, HardSwish, LeakyRelu, Selu, Softplus } from './ops/activation.js';
+import { Elu, Gelu, LeakyRelu, Selu, Softplus } from './ops/activation.js';
 import { Abs, Erf, Exp, Log, Max, Mean, Min, Neg, Pow, Reciprocal, Sqrt, Sum } from './ops/math.js';
 import { ReduceMax, ReduceMean, ReduceSum } from './ops/reduce.js';
 import { InstanceNormalization, LayerNormalization } from './ops/normalization.js';
@@ -57,8 +57,6 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Elu,
   Selu,
   Softplus,
-  HardSigmoid,
-  HardSwish,
   Gelu,
   Exp,
   Log,

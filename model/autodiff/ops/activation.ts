@@ -1,7 +1,7 @@
 /**
- * Activations PyTorch exports as single ONNX nodes: LeakyRelu, Elu, Selu, Softplus, HardSigmoid,
- * HardSwish, and Gelu (opset 20; torch 1.13 writes its exact form as Div/Erf/Add/Mul and its tanh form
- * as Mul/Tanh, which math.ts and elementwise.ts differentiate node by node).
+ * Activations PyTorch exports as single ONNX nodes: LeakyRelu, Elu, Selu, Softplus, and Gelu (opset 20;
+ * torch 1.13 writes its exact form as Div/Erf/Add/Mul and its tanh form as Mul/Tanh, which math.ts and
+ * elementwise.ts differentiate node by node). HardSigmoid and HardSwish live with Clip (clip.ts).
  * Derivatives follow the PyTorch conventions at kinks (the x > 0 branch takes x = 0's neighbour on the
  * left: leaky_relu'(0) = alpha, elu'(0) = alpha, as torch's `x > 0` masks do).
  */
@@ -62,36 +62,6 @@ export const Softplus: OpRule = {
   // softplus'(x) = sigmoid(x)
   backward: (call, [grad], _needs, ctx) =>
     grad === undefined ? [] : [ctx.op('Mul', [grad, ctx.op('Sigmoid', [call.inputs[0] as string])])],
-};
-
-export const HardSigmoid: OpRule = {
-  differentiableInputs: [0],
-  infer: sameFacts,
-  // y = max(0, min(1, alpha x + beta)); dy/dx = alpha strictly inside (0, 1), else 0.
-  backward(call, [grad], _needs, ctx) {
-    if (grad === undefined) return [];
-    const alpha = floatAttr(call.node, 'alpha', 0.2);
-    const y = call.outputs[0] as string;
-    const inside = ctx.op('And', [ctx.op('Greater', [y, ctx.scalar(0)]), ctx.op('Less', [y, ctx.scalar(1)])]);
-    return [ctx.op('Where', [inside, ctx.op('Mul', [grad, ctx.scalar(alpha)]), ctx.scalar(0)])];
-  },
-};
-
-export const HardSwish: OpRule = {
-  differentiableInputs: [0],
-  infer: sameFacts,
-  // y = x relu6(x + 3) / 6; dy/dx = 0 for x < -3, 1 for x > 3, (2x + 3) / 6 between (torch's hardswish_backward).
-  backward(call, [grad], _needs, ctx) {
-    if (grad === undefined) return [];
-    const x = call.inputs[0] as string;
-    const middle = ctx.op('Add', [ctx.op('Mul', [x, ctx.scalar(1 / 3)]), ctx.scalar(0.5)]);
-    const slope = ctx.op('Where', [
-      ctx.op('Less', [x, ctx.scalar(-3)]),
-      ctx.scalar(0),
-      ctx.op('Where', [ctx.op('Greater', [x, ctx.scalar(3)]), ctx.scalar(1), middle]),
-    ]);
-    return [ctx.op('Mul', [grad, slope])];
-  },
 };
 
 const SQRT_HALF = Math.SQRT1_2;

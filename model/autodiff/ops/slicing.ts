@@ -82,6 +82,31 @@ function slices(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): Axis
   });
 }
 
+/**
+ * Known contents of a sliced integer tensor of any rank (torch's F.pad reverses its pads with a Slice of
+ * step -1 on a [k, 2] tensor): output element idx reads input element start + idx * step per axis.
+ */
+function slicedValues(values: readonly SymbolicInt[], inShape: readonly number[], parts: readonly AxisSlice[], outShape: readonly number[]): SymbolicInt[] | undefined {
+  if (inShape.some(isBatchDim) || values.length !== inShape.reduce((n, d) => n * d, 1)) return undefined;
+  const strides = inShape.map((_, axis) => inShape.slice(axis + 1).reduce((n, d) => n * d, 1));
+  const byAxis = new Map(parts.map((p) => [p.axis, p]));
+  const count = outShape.reduce((n, d) => n * d, 1);
+  const out: SymbolicInt[] = [];
+  for (let flat = 0; flat < count; flat++) {
+    let rest = flat;
+    let offset = 0;
+    for (let axis = outShape.length - 1; axis >= 0; axis--) {
+      const dim = outShape[axis] as number;
+      const index = rest % dim;
+      rest = Math.floor(rest / dim);
+      const p = byAxis.get(axis);
+      offset += (p === undefined ? index : p.start + index * p.step) * (strides[axis] as number);
+    }
+    out.push(values[offset] as SymbolicInt);
+  }
+  return out;
+}
+
 export const Slice: OpRule = {
   differentiableInputs: [0],
   infer(node, inputs) {
@@ -89,11 +114,7 @@ export const Slice: OpRule = {
     const shape = [...data.shape];
     const parts = slices(node, inputs);
     for (const s of parts) shape[s.axis] = s.count;
-    let value: SymbolicInt[] | undefined;
-    if (data.value !== undefined && data.shape.length === 1) {
-      const s = parts[0];
-      value = s === undefined ? [...data.value] : Array.from({ length: s.count }, (_, i) => data.value?.[s.start + i * s.step] as SymbolicInt);
-    }
+    const value = data.value === undefined ? undefined : slicedValues(data.value, data.shape, parts, shape);
     return [{ elemType: data.elemType, shape, ...(value === undefined ? {} : { value }) }];
   },
   backward(call, [grad], _needs, ctx) {
