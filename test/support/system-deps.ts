@@ -38,6 +38,11 @@ export const systemDependencies = {
   pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
   /** SciPy for the independent reference implementations (scripts/dp/rdp_reference.py). */
   pythonScipy: { packages: ['python3-scipy'], present: pythonImports('scipy') },
+  /** PyTorch 1.13 / torchvision 0.14 for the reference harness (scripts/torch_reference/, which also reads .onnx). */
+  pythonTorch: {
+    packages: ['python3-torch', 'python3-torchvision', 'python3-onnx'],
+    present: () => pythonImports('torch')() && pythonImports('torchvision')() && pythonImports('onnx')(),
+  },
   pythonGrpc: {
     packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
     present: () =>
