@@ -13,6 +13,8 @@ import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/r
 import { Cast, Constant, ConstantOfShape, Gather, Shape, Size } from './ops/plumbing.js';
 import { BatchNormalization } from './ops/batchnorm.js';
 import { Dropout } from './ops/dropout.js';
+import { GRU } from './ops/gru.js';
+import { LSTM } from './ops/lstm.js';
 
 const RULES: Readonly<Record<string, OpRule>> = {
   Add,
@@ -44,6 +46,8 @@ const RULES: Readonly<Record<string, OpRule>> = {
   ConstantOfShape,
   BatchNormalization,
   Dropout,
+  GRU,
+  LSTM,
 };
 
 /** Op types with a gradient rule (documentation and error messages). */
