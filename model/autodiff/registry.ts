@@ -8,7 +8,7 @@ import { Add, Div, Identity, Mul, Relu, Sigmoid, Sub, Tanh } from './ops/element
 import { Gemm, MatMul } from './ops/linear.js';
 import { LogSoftmax, Softmax } from './ops/softmax.js';
 import { Conv } from './ops/conv.js';
-import { AveragePool, MaxPool } from './ops/pool.js';
+import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './ops/pool.js';
 import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/reshape.js';
 import { Cast, Constant, ConstantOfShape, Gather, Shape, Size } from './ops/plumbing.js';
 import { BatchNormalization } from './ops/batchnorm.js';
@@ -32,6 +32,8 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Conv,
   MaxPool,
   AveragePool,
+  GlobalAveragePool,
+  GlobalMaxPool,
   Flatten,
   Reshape,
   Transpose,

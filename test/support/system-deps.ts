@@ -36,6 +36,11 @@ export const systemDependencies = {
     present: () => existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`),
   },
   pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
+  /** PyTorch 1.13 / torchvision 0.14 for the reference harness (scripts/torch_reference/, which also reads .onnx). */
+  pythonTorch: {
+    packages: ['python3-torch', 'python3-torchvision', 'python3-onnx'],
+    present: () => pythonImports('torch')() && pythonImports('torchvision')() && pythonImports('onnx')(),
+  },
   pythonGrpc: {
     packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
     present: () =>
