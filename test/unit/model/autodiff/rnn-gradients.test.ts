@@ -2,17 +2,26 @@
  * GRU and LSTM: the unrolled training form must compute what ONNX Runtime's own kernels compute (gate
  * order, biases, directions, initial states), and its hand-written backward through time must match
  * central finite differences, for every input that carries a gradient, in one and two layers,
- * uni- and bidirectional, with the Transpose/Reshape wrapping torch.onnx.export writes for batch_first.
+ * uni- and bidirectional, with the Transpose/Reshape wrapping torch.onnx.export writes for batch_first;
+ * and the models torch.onnx.export writes for nn.GRU / nn.LSTM must reproduce PyTorch's output and
+ * gradients (scripts/torch_reference/rnn_configs.py), which pins the gate order and W/R/B packing.
  */
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, attr, type AttributeMap } from '../../../../model/graph/builder.js';
-import type { GraphIR } from '../../../../model/onnx/ir.js';
+import type { GraphIR, NodeIR, ValueInfoIR } from '../../../../model/onnx/ir.js';
 import { DataType, type DataTypeCode } from '../../../../model/onnx/schema.js';
 import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
 import { modelFromGraph } from '../../../../model/graph/model.js';
-import { encodeModel } from '../../../../model/onnx/codec.js';
+import { decodeModel, encodeModel } from '../../../../model/onnx/codec.js';
+import { readFloat32 } from '../../../../model/onnx/tensor.js';
 import { gradcheck } from '../../../support/model/gradcheck.js';
 import { f32, f64, output, pseudoRandom, run, session, type Feed } from '../../../support/model/ort.js';
+import { DEBIAN_PYTHON, checkSystemDependency, systemDependencies } from '../../../support/system-deps.js';
 
 type Kind = 'GRU' | 'LSTM';
 type Direction = 'forward' | 'reverse' | 'bidirectional';
@@ -131,5 +140,134 @@ describe('GRU and LSTM training form', () => {
       expect(result.checked).toBe(Object.values(shapes).reduce((n, dims) => n + dims.reduce((m, d) => m * d, 1), 0));
       expect(result.largestGradient).toBeGreaterThan(1e-2);
     });
+  }
+});
+
+// ------------------------------------------------------------------------------------ against PyTorch
+
+const torch = checkSystemDependency(systemDependencies.pythonTorch);
+const SCRIPT = fileURLToPath(new URL('../../../../scripts/torch_reference/rnn_configs.py', import.meta.url));
+/** float32 forward and backward against PyTorch's float64 on the same weights. */
+const TORCH_RNN_TOLERANCE = 1e-5;
+
+interface StoredArray {
+  readonly shape: readonly number[];
+  readonly file: string;
+}
+interface TorchConfig {
+  readonly name: string;
+  readonly model: string;
+  readonly x: StoredArray;
+  readonly weighting: StoredArray;
+  readonly y: StoredArray;
+  readonly gradX: string;
+  readonly parameters: readonly { readonly name: string; readonly shape: readonly number[]; readonly gradient: string }[];
+}
+
+/** The configurations rnn_configs.py writes, in its order. */
+const CONFIG_NAMES = (['GRU', 'LSTM'] as const).flatMap((kind) =>
+  [1, 2].flatMap((layers) => ['uni', 'bi'].flatMap((dir) => ['bf', 'tm'].map((layout) => `${kind}-l${layers}-${dir}-${layout}`))),
+);
+
+function relativeError(ours: ArrayLike<number>, theirs: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < theirs.length; i++) {
+    diff += ((ours[i] as number) - (theirs[i] as number)) ** 2;
+    norm += (theirs[i] as number) ** 2;
+  }
+  return ours.length === theirs.length ? Math.sqrt(diff / norm) : Infinity;
+}
+
+function prune(nodes: readonly NodeIR[], outputs: readonly string[]): NodeIR[] {
+  const needed = new Set(outputs);
+  const kept: NodeIR[] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const node = nodes[i] as NodeIR;
+    if (!node.outputs.some((o) => needed.has(o))) continue;
+    kept.unshift(node);
+    for (const input of node.inputs) if (input !== '') needed.add(input);
+  }
+  return kept;
+}
+
+/**
+ * The exported graph with its W/R/B initializers as inputs (to differentiate them) and torch's zero
+ * initial state (an Expand or ConstantOfShape + Slice subgraph, other helpers' ops) as zero-filled inputs.
+ */
+function differentiableGraph(graph: GraphIR, parameters: ReadonlySet<string>, batch: number): { graph: GraphIR; zeroStates: ValueInfoIR[] } {
+  const zeroStates: ValueInfoIR[] = [];
+  const nodes = graph.nodes.map((node) => {
+    if (node.opType !== 'GRU' && node.opType !== 'LSTM') return node;
+    const direction = node.attributes['direction'];
+    const directions = direction?.kind === 'string' && direction.value === 'bidirectional' ? 2 : 1;
+    const hidden = node.attributes['hidden_size'];
+    const inputs = node.inputs.map((name, i) => {
+      if (i < 5 || name === '') return name;
+      const zero: ValueInfoIR = { name: `zero_state_${zeroStates.length}`, elemType: DataType.FLOAT, shape: [directions, batch, hidden?.kind === 'int' ? hidden.value : 0] };
+      zeroStates.push(zero);
+      return zero.name;
+    });
+    return { ...node, inputs };
+  });
+  const parameterInfos = graph.initializers
+    .filter((t) => parameters.has(t.name))
+    .map((t): ValueInfoIR => ({ name: t.name, elemType: t.dataType, shape: [...t.dims] }));
+  return {
+    graph: {
+      ...graph,
+      nodes: prune(nodes, graph.outputs.map((o) => o.name)),
+      initializers: graph.initializers.filter((t) => !parameters.has(t.name)),
+      inputs: [...graph.inputs, ...parameterInfos, ...zeroStates],
+    },
+    zeroStates,
+  };
+}
+
+describe.skipIf(torch.skip)(`GRU and LSTM as torch.onnx.export writes them match PyTorch ${torch.reason}`, () => {
+  let dir = '';
+  let configs = new Map<string, TorchConfig>();
+  const floats = (file: string): Float32Array => {
+    const bytes = readFileSync(join(dir, file));
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fedgate-torch-rnn-'));
+    const result = spawnSync(DEBIAN_PYTHON, [SCRIPT, dir], { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore', OMP_NUM_THREADS: '1' } });
+    if (result.status !== 0) throw new Error(`rnn_configs.py failed (exit ${String(result.status)}): ${result.stderr.slice(-4000)}`);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { configs: TorchConfig[] };
+    configs = new Map(manifest.configs.map((c) => [c.name, c]));
+  }, 300_000);
+
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const name of CONFIG_NAMES) {
+    it(`${name}: output and gradients of x, W, R, B`, async () => {
+      const config = configs.get(name);
+      if (config === undefined) throw new Error(`rnn_configs.py wrote no configuration '${name}'`);
+      const exported = decodeModel(new Uint8Array(readFileSync(join(dir, config.model)))).graph;
+      const parameterNames = config.parameters.map((p) => p.name);
+      const batchAxis = name.endsWith('-bf') ? 0 : 1;
+      const { graph, zeroStates } = differentiableGraph(exported, new Set(parameterNames), config.x.shape[batchAxis] as number);
+      const feeds: Record<string, Feed> = { x: f32(floats(config.x.file), config.x.shape), 'grad.y': f32(floats(config.weighting.file), config.weighting.shape) };
+      for (const tensor of exported.initializers) if (parameterNames.includes(tensor.name)) feeds[tensor.name] = f32(readFloat32(tensor), tensor.dims);
+      for (const state of zeroStates) {
+        const dims = state.shape as number[];
+        feeds[state.name] = f32(new Float32Array(dims.reduce((n, d) => n * d, 1)), dims);
+      }
+      const gradient = await session(encodeModel(modelFromGraph(buildGradientGraph(graph, ['x', ...parameterNames]))));
+      const results = await run(gradient, feeds);
+      const errors: Record<string, number> = {
+        y: relativeError(output(results, 'y').data, floats(config.y.file)),
+        x: relativeError(output(results, 'grad.x').data, floats(config.gradX)),
+      };
+      for (const p of config.parameters) errors[p.name] = relativeError(output(results, `grad.${p.name}`).data, floats(p.gradient));
+      console.log(`${name}: max relative error ${Math.max(...Object.values(errors)).toExponential(2)} over y, dx and ${config.parameters.length} parameters`);
+      expect(config.parameters.length).toBe(3 * (name.includes('-l2-') ? 2 : 1));
+      expect(Object.entries(errors).filter(([, e]) => !(e <= TORCH_RNN_TOLERANCE))).toEqual([]);
+    }, 60_000);
   }
 });
