@@ -271,3 +271,42 @@ describe.skipIf(torch.skip)(`GRU and LSTM as torch.onnx.export writes them match
     }, 60_000);
   }
 });
+
+// ------------------------------------------------------------------------------- what is refused, by name
+
+describe('GRU and LSTM forms fedgate does not train are refused naming what is unsupported', () => {
+  const refusal = (kind: Kind, change: { attributes?: AttributeMap; xShape?: (string | number)[]; extraInputs?: Record<number, readonly number[]> }): (() => GraphIR) => () => {
+    const b = new GraphBuilder('refused');
+    const gated = gatesOf(kind) * 2;
+    b.addInput('x', DataType.FLOAT, change.xShape ?? [3, 2, 3]);
+    b.addInput('w', DataType.FLOAT, [1, gated, 3]);
+    b.addInput('r', DataType.FLOAT, [1, gated, 2]);
+    const inputs = ['x', 'w', 'r', '', '', '', '', ''];
+    for (const [index, dims] of Object.entries(change.extraInputs ?? {})) {
+      inputs[Number(index)] = b.addInput(`extra${index}`, Number(index) === 4 ? DataType.INT32 : DataType.FLOAT, dims);
+    }
+    const attributes: AttributeMap = { hidden_size: attr.int(2), ...(kind === 'GRU' ? { linear_before_reset: attr.int(1) } : {}), ...change.attributes };
+    b.appendNode(kind, inputs.slice(0, kind === 'GRU' ? 6 : 8), ['y', ''], attributes);
+    b.addOutput('y', DataType.FLOAT, undefined);
+    return buildGradientGraph(b.build(), ['w']);
+  };
+  const refusals: readonly (readonly [string, Kind, Parameters<typeof refusal>[1], RegExp])[] = [
+    ['a dynamic sequence length', 'LSTM', { xShape: ['seq', 'batch', 3] }, /sequence length \(axis 0\) is not fixed/],
+    ['cell clipping', 'LSTM', { attributes: { clip: attr.float(3) } }, /clip/],
+    ['peepholes', 'LSTM', { extraInputs: { 7: [1, 6] } }, /peephole/],
+    ['per-example sequence lengths', 'GRU', { extraInputs: { 4: [2] } }, /sequence_lens/],
+    ['other activations', 'GRU', { attributes: { activations: { kind: 'strings', value: ['Relu', 'Tanh'] } } }, /activations \[Relu, Tanh\]/],
+    ['GRU with linear_before_reset = 0', 'GRU', { attributes: { linear_before_reset: attr.int(0) } }, /linear_before_reset = 0/],
+    ['coupled input and forget gates', 'LSTM', { attributes: { input_forget: attr.int(1) } }, /input_forget/],
+    ['batch-major layout', 'GRU', { attributes: { layout: attr.int(1) } }, /layout = 1/],
+  ];
+  for (const [what, kind, change, message] of refusals) {
+    it(`${kind}: ${what}`, () => {
+      expect(refusal(kind, change)).toThrow(message);
+    });
+  }
+
+  it('the default activations spelled out are accepted', () => {
+    expect(refusal('LSTM', { attributes: { activations: { kind: 'strings', value: ['Sigmoid', 'Tanh', 'Tanh'] } } })).not.toThrow();
+  });
+});
