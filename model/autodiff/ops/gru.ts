@@ -50,7 +50,7 @@ export const GRU: OpRule = {
   emit(node, inputs, facts, ctx) {
     if (ctx.mode === 'eval') return { outputs: copyNode(ctx.builder, node, inputs) };
     const layout = recurrentLayout(node, facts, GRU_KIND);
-    const u = new Unroller(ctx.builder, ctx.floatType);
+    const u = new Unroller(ctx.builder, ctx.floatType, inputs[0] as string, layout.seq);
     const size = layout.hidden;
     const gated = 3 * size;
     const [x, w, r, bias] = inputs as [string, string, string, string];
@@ -66,7 +66,7 @@ export const GRU: OpRule = {
       let inputBias: string | undefined;
       let recurrentBias: string | undefined;
       if (has(inputs, 3)) [inputBias, recurrentBias] = u.split(u.direction(bias, d, layout.directions), [gated, gated]) as [string, string];
-      const projected = u.stepsOf(u.gemmTransB(xRows, weights, inputBias), layout, gated);
+      const projected = u.stepsOf(u.gemmTransB(xRows, weights, inputBias));
       let h = has(inputs, INITIAL_H) ? u.direction(inputs[INITIAL_H] as string, d, layout.directions) : undefined;
       if (h !== undefined) saved[`h0.${d}`] = h;
       const hiddens = new Array<string>(layout.seq);
@@ -97,7 +97,7 @@ export const GRU: OpRule = {
         hiddens[t] = hNext;
         h = hNext;
       }
-      if (node.outputs[0] !== '') sequences.push(u.sequenceOf(hiddens, layout));
+      if (node.outputs[0] !== '') sequences.push(u.sequenceOf(hiddens, size));
       lastHidden.push(h as string);
     }
     const outputs = outputNames(ctx.builder, node);
@@ -107,10 +107,8 @@ export const GRU: OpRule = {
   },
   backward(call, grads, needs, ctx) {
     const layout = callLayout(call, GRU_KIND);
-    const u = new Unroller(ctx.builder, ctx.floatType);
+    const u = new Unroller(ctx.builder, ctx.floatType, call.inputs[0] as string, layout.seq);
     const value = (key: string): string => savedValue(call.saved, key);
-    const size = layout.hidden;
-    const gated = 3 * size;
     const [gradY, gradLastH] = grads;
     const inputGrads: string[] = [];
     const weightGrads: string[] = [];
@@ -151,7 +149,7 @@ export const GRU: OpRule = {
         }
       }
       if (needs[INITIAL_H]) initialHGrads.push(dh ?? u.zerosLike(value(`h0.${d}`)));
-      const inputRows = u.rowsOfSteps(gateGradsOrZeros(u, inputGates, 'GRU', d), gated);
+      const inputRows = u.rowsOfSteps(gateGradsOrZeros(u, inputGates, 'GRU', d));
       if (needs[0]) inputGrads.push(u.gemm(inputRows, value(`w${d}`)));
       if (needs[1]) weightGrads.push(u.gemm(inputRows, value('xRows'), { transA: true }));
       if (needs[2]) {
@@ -168,7 +166,7 @@ export const GRU: OpRule = {
     }
     const summedInput = u.sum(inputGrads);
     return [
-      summedInput === undefined ? undefined : u.fromRows(summedInput, layout, layout.input),
+      summedInput === undefined ? undefined : u.fromRows(summedInput, layout.input),
       needs[1] ? u.stackDirections(weightGrads) : undefined,
       needs[2] ? u.stackDirections(recurrentGrads) : undefined,
       needs[3] ? u.stackDirections(biasGrads) : undefined,

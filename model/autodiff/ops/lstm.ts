@@ -51,7 +51,7 @@ export const LSTM: OpRule = {
   emit(node, inputs, facts, ctx) {
     if (ctx.mode === 'eval') return { outputs: copyNode(ctx.builder, node, inputs) };
     const layout = recurrentLayout(node, facts, LSTM_KIND);
-    const u = new Unroller(ctx.builder, ctx.floatType);
+    const u = new Unroller(ctx.builder, ctx.floatType, inputs[0] as string, layout.seq);
     const size = layout.hidden;
     const gated = 4 * size;
     const [x, w, r, bias] = inputs as [string, string, string, string];
@@ -70,7 +70,7 @@ export const LSTM: OpRule = {
         const [inputBias, recurrentBias] = u.split(u.direction(bias, d, layout.directions), [gated, gated]) as [string, string];
         combinedBias = u.op('Add', [inputBias, recurrentBias]);
       }
-      const projected = u.stepsOf(u.gemmTransB(xRows, weights, combinedBias), layout, gated);
+      const projected = u.stepsOf(u.gemmTransB(xRows, weights, combinedBias));
       let h = has(inputs, INITIAL_H) ? u.direction(inputs[INITIAL_H] as string, d, layout.directions) : undefined;
       let c = has(inputs, INITIAL_C) ? u.direction(inputs[INITIAL_C] as string, d, layout.directions) : undefined;
       if (h !== undefined) saved[`h0.${d}`] = h;
@@ -93,7 +93,7 @@ export const LSTM: OpRule = {
         h = hNext;
         c = cNext;
       }
-      if (node.outputs[0] !== '') sequences.push(u.sequenceOf(hiddens, layout));
+      if (node.outputs[0] !== '') sequences.push(u.sequenceOf(hiddens, size));
       lastHidden.push(h as string);
       lastCell.push(c as string);
     }
@@ -105,10 +105,8 @@ export const LSTM: OpRule = {
   },
   backward(call, grads, needs, ctx) {
     const layout = callLayout(call, LSTM_KIND);
-    const u = new Unroller(ctx.builder, ctx.floatType);
+    const u = new Unroller(ctx.builder, ctx.floatType, call.inputs[0] as string, layout.seq);
     const value = (key: string): string => savedValue(call.saved, key);
-    const size = layout.hidden;
-    const gated = 4 * size;
     const [gradY, gradLastH, gradLastC] = grads;
     const inputGrads: string[] = [];
     const weightGrads: string[] = [];
@@ -161,7 +159,7 @@ export const LSTM: OpRule = {
       }
       if (needs[INITIAL_H]) initialHGrads.push(dh ?? u.zerosLike(value(`h0.${d}`)));
       if (needs[INITIAL_C]) initialCGrads.push(dc ?? u.zerosLike(value(`c0.${d}`)));
-      const gateRows = u.rowsOfSteps(gateGradsOrZeros(u, gateGrads, 'LSTM', d), gated);
+      const gateRows = u.rowsOfSteps(gateGradsOrZeros(u, gateGrads, 'LSTM', d));
       if (needs[0]) inputGrads.push(u.gemm(gateRows, value(`w${d}`)));
       if (needs[1]) weightGrads.push(u.gemm(gateRows, value('xRows'), { transA: true }));
       if (needs[2]) {
@@ -178,7 +176,7 @@ export const LSTM: OpRule = {
     }
     const summedInput = u.sum(inputGrads);
     return [
-      summedInput === undefined ? undefined : u.fromRows(summedInput, layout, layout.input),
+      summedInput === undefined ? undefined : u.fromRows(summedInput, layout.input),
       needs[1] ? u.stackDirections(weightGrads) : undefined,
       needs[2] ? u.stackDirections(recurrentGrads) : undefined,
       needs[3] ? u.stackDirections(biasGrads) : undefined,

@@ -9,7 +9,7 @@
  *
  * Training form: the recurrence is unrolled over the static sequence length into Gemm and element-wise
  * nodes (gru.ts, lstm.ts), with every gate activation kept for a hand-written backward through time.
- * The input projection X W^T of all time steps is one Gemm over [batch * seq, input] rows, and so are the
+ * The input projection X W^T of all time steps is one Gemm over the [seq * batch, input] rows of X, and so are the
  * weight gradients: only the h R^T products and the element-wise gate algebra run step by step.
  * Inference graphs (evaluation, export) keep the op itself, which ONNX Runtime runs natively.
  */
@@ -164,9 +164,17 @@ export function processingOrder(layout: RecurrentLayout, direction: number): num
  * plans, DOUBLE in gradient checks).
  */
 export class Unroller {
+  private stepSizes: string | undefined;
+
+  /**
+   * @param sequence the emitted X of the node ([seq, batch, input]), whose run-time batch size cuts
+   *   time-major rows into steps
+   */
   constructor(
     readonly b: GraphBuilder,
     readonly floatType: DataTypeCode,
+    private readonly sequence: string,
+    private readonly seq: number,
   ) {}
 
   op(opType: string, inputs: readonly string[], attributes: Parameters<GraphBuilder['op']>[2] = {}, base = 'rnn'): string {
@@ -216,33 +224,42 @@ export class Unroller {
     return this.concat(values.map((v) => this.op('Unsqueeze', [v, this.b.int64s([0])])), 0);
   }
 
-  /** X [seq, batch, input] as batch-major rows [batch * seq, input] (row b * seq + t). */
+  /**
+   * Split sizes [batch] * seq for cutting time-major rows into steps, from X's run-time batch size (the
+   * batch dimension is symbolic; ONNX Split takes its sizes as a tensor).
+   */
+  private batchSplit(): string {
+    if (this.stepSizes === undefined) {
+      const batch = this.op('Gather', [this.op('Shape', [this.sequence]), this.b.constant(DataType.INT64, [], [1])], { axis: attr.int(0) });
+      this.stepSizes = this.op('Tile', [this.op('Unsqueeze', [batch, this.b.int64s([0])]), this.b.int64s([this.seq])]);
+    }
+    return this.stepSizes;
+  }
+
+  /** A [seq, batch, width] tensor as time-major rows [seq * batch, width] (row t * batch + b). */
   rowsOf(x: string, width: number): string {
-    const batchMajor = this.op('Transpose', [x], { perm: attr.ints([1, 0, 2]) });
-    return this.op('Reshape', [batchMajor, this.b.int64s([-1, width])]);
+    return this.op('Reshape', [x, this.b.int64s([-1, width])]);
   }
 
-  /** Inverse of `rowsOf`: rows [batch * seq, width] back to [seq, batch, width]. */
-  fromRows(rows: string, layout: RecurrentLayout, width: number): string {
-    const batchMajor = this.op('Reshape', [rows, this.b.int64s([-1, layout.seq, width])]);
-    return this.op('Transpose', [batchMajor], { perm: attr.ints([1, 0, 2]) });
+  /** Inverse of `rowsOf`. */
+  fromRows(rows: string, width: number): string {
+    return this.op('Reshape', [rows, this.b.int64s([this.seq, -1, width])]);
   }
 
-  /** Rows [batch * seq, width] as one [batch, width] tensor per time step (position order). */
-  stepsOf(rows: string, layout: RecurrentLayout, width: number): string[] {
-    const wide = this.op('Reshape', [rows, this.b.int64s([-1, layout.seq * width])]);
-    return layout.seq === 1 ? [wide] : this.split(wide, new Array<number>(layout.seq).fill(width), 1);
+  /** Time-major rows as one [batch, width] tensor per time step (position order): contiguous pieces. */
+  stepsOf(rows: string): string[] {
+    if (this.seq === 1) return [rows];
+    return this.b.node('Split', [rows, this.batchSplit()], { outputs: this.seq, attributes: { axis: attr.int(0) }, base: 'rnn' });
   }
 
-  /** Inverse of `stepsOf`: one [batch, width] tensor per time step to rows [batch * seq, width]. */
-  rowsOfSteps(steps: readonly string[], width: number): string {
-    return this.op('Reshape', [this.concat(steps, 1), this.b.int64s([-1, width])]);
+  /** Inverse of `stepsOf`. */
+  rowsOfSteps(steps: readonly string[]): string {
+    return this.concat(steps, 0);
   }
 
   /** Y of one direction, [seq, 1, batch, hidden], from its hidden states in position order. */
-  sequenceOf(hiddens: readonly string[], layout: RecurrentLayout): string {
-    const rows = this.rowsOfSteps(hiddens, layout.hidden);
-    return this.op('Unsqueeze', [this.fromRows(rows, layout, layout.hidden), this.b.int64s([1])]);
+  sequenceOf(hiddens: readonly string[], hidden: number): string {
+    return this.op('Reshape', [this.rowsOfSteps(hiddens), this.b.int64s([this.seq, 1, -1, hidden])]);
   }
 
   /** Gradient of Y [seq, directions, batch, hidden] as direction d's per-step [batch, hidden] pieces. */
@@ -251,7 +268,7 @@ export class Unroller {
       layout.directions === 1
         ? this.op('Squeeze', [grad, this.b.int64s([1])])
         : this.op('Gather', [grad, this.b.constant(DataType.INT64, [], [d])], { axis: attr.int(1) });
-    return this.stepsOf(this.rowsOf(direction, layout.hidden), layout, layout.hidden);
+    return this.stepsOf(this.rowsOf(direction, layout.hidden));
   }
 
   /** Column sums of rows: the gradient of a bias broadcast over them. */
