@@ -12,6 +12,7 @@
  *   recurrent-side                      dH_t = [[dz, dr] * s * (1 - s), dnPre * r]
  *   dh_{t-1} = dh_t * z + dH_t R;  dW = sum dX_t^T x_t, dR = sum dH_t^T h_{t-1}, dWb = sum dX_t, dRb = sum dH_t.
  */
+import { ModelError } from '../../errors.js';
 import type { OpRule } from '../rule.js';
 import {
   Unroller,
@@ -38,7 +39,7 @@ const INITIAL_H = 5;
 
 function savedValue(saved: Readonly<Record<string, string>>, key: string): string {
   const value = saved[key];
-  if (value === undefined) throw new Error(`GRU backward: forward value '${key}' was not saved`);
+  if (value === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `GRU backward: forward value '${key}' was not saved`);
   return value;
 }
 

@@ -12,6 +12,7 @@
  *   pre-activation gradients dA = [di, do, df] * s * (1 - s) (s the sigmoid outputs), dg * (1 - g^2)
  *   dh_{t-1} = dA R;  dW = sum_t dA^T x_t,  dR = sum_t dA^T h_{t-1},  dWb = dRb = sum_t dA.
  */
+import { ModelError } from '../../errors.js';
 import type { OpRule } from '../rule.js';
 import {
   Unroller,
@@ -39,7 +40,7 @@ const INITIAL_C = 6;
 
 function savedValue(saved: Readonly<Record<string, string>>, key: string): string {
   const value = saved[key];
-  if (value === undefined) throw new Error(`LSTM backward: forward value '${key}' was not saved`);
+  if (value === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `LSTM backward: forward value '${key}' was not saved`);
   return value;
 }
 

@@ -13,6 +13,7 @@
  * weight gradients: only the h R^T products and the element-wise gate algebra run step by step.
  * Inference graphs (evaluation, export) keep the op itself, which ONNX Runtime runs natively.
  */
+import { ModelError } from '../../errors.js';
 import { attr } from '../../graph/builder.js';
 import type { GraphBuilder } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
@@ -278,12 +279,12 @@ export class Unroller {
 }
 
 /**
- * Per-step gate gradients with zeros for steps no gradient reached (before the first step whose state
- * is read, in processing order); at least one step has a gradient whenever backward is called.
+ * Per-step gate gradients with zeros for steps no gradient reached (processed after every output the
+ * loss reads); backward is only called when some output has a gradient, so at least one step has one.
  */
 export function gateGradsOrZeros(u: Unroller, grads: readonly (string | undefined)[], opType: string, direction: number): string[] {
   const filler = grads.find((grad) => grad !== undefined);
-  if (filler === undefined) throw new Error(`${opType} backward: no gradient reached direction ${direction}`);
+  if (filler === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `${opType} backward: no gradient reached direction ${direction}`);
   return grads.map((grad) => grad ?? u.zerosLike(filler));
 }
 
