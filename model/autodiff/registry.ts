@@ -20,6 +20,8 @@ import { Gather, GatherElements, Where } from './ops/indexing.js';
 import { And, Equal, Greater, GreaterOrEqual, Less, LessOrEqual, Not, Or, Xor } from './ops/compare.js';
 import { BatchNormalization } from './ops/batchnorm.js';
 import { Dropout } from './ops/dropout.js';
+import { GRU } from './ops/gru.js';
+import { LSTM } from './ops/lstm.js';
 
 const RULES: Readonly<Record<string, OpRule>> = {
   Add,
@@ -91,6 +93,8 @@ const RULES: Readonly<Record<string, OpRule>> = {
   And,
   Or,
   Xor,
+  GRU,
+  LSTM,
 };
 
 /** Op types with a gradient rule (documentation and error messages). */

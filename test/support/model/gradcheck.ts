@@ -9,7 +9,7 @@ import { buildGradientGraph } from '../../../model/autodiff/gradient-graph.js';
 import { modelFromGraph } from '../../../model/graph/model.js';
 import { encodeModel } from '../../../model/onnx/codec.js';
 import { DataType } from '../../../model/onnx/schema.js';
-import { output, pseudoRandom, run, session, type Feed } from './ort.js';
+import { f32, f64, output, pseudoRandom, run, session, type Feed, type Output } from './ort.js';
 
 export interface GradcheckOptions {
   /** Inputs to differentiate with respect to. */
@@ -44,12 +44,33 @@ function withValues(feed: Feed, values: Float64Array): Feed {
   throw new Error('cannot perturb an int64 input');
 }
 
+/**
+ * The output at the unperturbed point. With a fully static output shape it comes from the forward part of
+ * the gradient graph (a zero seed), so ops whose native ONNX Runtime kernels lack float64 (GRU, LSTM,
+ * which fedgate unrolls for training) are checked in float64 too; otherwise the forward graph runs as is.
+ */
+async function baseOutput(
+  forward: GraphIR,
+  gradientSession: Awaited<ReturnType<typeof session>>,
+  feeds: Readonly<Record<string, Feed>>,
+  opset: number | undefined,
+): Promise<Output> {
+  const info = forward.outputs[0] as GraphIR['outputs'][number];
+  const dims = info.shape?.every((d): d is number => typeof d === 'number') === true ? (info.shape as number[]) : undefined;
+  if (dims === undefined) {
+    const forwardOnly = await session(encodeModel(modelFromGraph(forward, opset === undefined ? {} : { opset })));
+    return output(await run(forwardOnly, feeds), info.name);
+  }
+  const count = dims.reduce((n, d) => n * d, 1);
+  const zeros: Feed = info.elemType === DataType.DOUBLE ? f64(new Float64Array(count), dims) : f32(new Float32Array(count), dims);
+  return output(await run(gradientSession, { ...feeds, [`grad.${info.name}`]: zeros }), info.name);
+}
+
 export async function gradcheck(forward: GraphIR, feeds: Readonly<Record<string, Feed>>, options: GradcheckOptions): Promise<GradcheckResult> {
   const outputInfo = forward.outputs[0];
   if (outputInfo === undefined || forward.outputs.length !== 1) throw new Error('gradcheck needs a single-output graph');
   const gradientSession = await session(encodeModel(modelFromGraph(buildGradientGraph(forward, options.wrt))));
-  const forwardOnly = await session(encodeModel(modelFromGraph(forward, options.opset === undefined ? {} : { opset: options.opset })));
-  const base = output(await run(forwardOnly, feeds), outputInfo.name);
+  const base = await baseOutput(forward, gradientSession, feeds, options.opset);
   const weights = pseudoRandom(base.data.length, 7, -1, 1);
   const objective = (values: Float64Array): number => values.reduce((sum, v, i) => sum + v * (weights[i] as number), 0);
   const outputType = outputInfo.elemType === DataType.DOUBLE ? 'float64' : 'float32';
