@@ -66,7 +66,7 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
     throw new DataError(
       'INVALID_ARGUMENT',
       'NPY_UNSUPPORTED_DTYPE',
-      `${source}: dtype '${byteOrder}${dtype}' is not supported; expected float32/float64, int8..int64, uint8..uint64, bool or a fixed-width unicode string ('<U')`,
+      `${source}: dtype '${byteOrder}${dtype}'${dtype === 'O' ? ' (an object array, stored with pickle)' : ''} is not supported; expected float32/float64, int8..int64, uint8..uint64, bool or a fixed-width unicode string ('<U')`,
     );
   }
   if (byteOrder === '>' && itemSize > 1 && dtype !== 'b1') {
