@@ -34,19 +34,21 @@ export function parseCsvTable(text: string, options: CsvTableOptions = {}): Colu
   }
   const headerOption = options.header ?? 'auto';
   let names: string[] | undefined;
+  let hasHeader = false;
   const cells: string[][] = []; // column-major
   const lines: number[] = [];
 
   forEachRecord(text, delimiter, source, (fields, line) => {
     if (names === undefined) {
       const isHeader = headerOption === 'auto' ? fields.every((cell) => !DECIMAL.test(cell.trim())) : headerOption;
+      hasHeader = isHeader;
       names = isHeader ? fields.map((cell) => cell.trim()) : fields.map((_, i) => `column${i + 1}`);
       checkNames(names, source, line);
       for (let i = 0; i < names.length; i++) cells.push([]);
       if (isHeader) return;
     }
     if (fields.length !== names.length) {
-      throw new DataError('INVALID_ARGUMENT', 'CSV_RAGGED_ROW', `${source} row ${line}: found ${fields.length} columns; expected ${names.length} like the ${headerOption === false ? 'first row' : 'header'}`);
+      throw new DataError('INVALID_ARGUMENT', 'CSV_RAGGED_ROW', `${source} row ${line}: found ${fields.length} columns; expected ${names.length} like the ${hasHeader ? 'header' : 'first row'}`);
     }
     fields.forEach((cell, column) => (cells[column] as string[]).push(cell.trim()));
     lines.push(line);
