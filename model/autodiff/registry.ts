@@ -7,12 +7,15 @@ import type { OpRule } from './rule.js';
 import { Add, Div, Identity, Mul, Relu, Sigmoid, Sub, Tanh } from './ops/elementwise.js';
 import { Gemm, MatMul } from './ops/linear.js';
 import { LogSoftmax, Softmax } from './ops/softmax.js';
-import { Conv } from './ops/conv.js';
+import { Conv, ConvTranspose } from './ops/conv.js';
 import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './ops/pool.js';
 import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/reshape.js';
 import { Cast, Constant, ConstantOfShape, Gather, Shape, Size } from './ops/plumbing.js';
 import { BatchNormalization } from './ops/batchnorm.js';
 import { Dropout } from './ops/dropout.js';
+import { Clip, HardSigmoid, HardSwish } from './ops/clip.js';
+import { Pad } from './ops/pad.js';
+import { Slice } from './ops/slice.js';
 
 const RULES: Readonly<Record<string, OpRule>> = {
   Add,
@@ -28,6 +31,7 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Softmax,
   LogSoftmax,
   Conv,
+  ConvTranspose,
   MaxPool,
   AveragePool,
   GlobalAveragePool,
@@ -46,6 +50,11 @@ const RULES: Readonly<Record<string, OpRule>> = {
   ConstantOfShape,
   BatchNormalization,
   Dropout,
+  Clip,
+  HardSigmoid,
+  HardSwish,
+  Pad,
+  Slice,
 };
 
 /** Op types with a gradient rule (documentation and error messages). */

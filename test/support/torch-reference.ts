@@ -176,7 +176,10 @@ export async function fedgateTrainingStep(reference: TorchReference, task: TaskD
 
 export interface TensorError {
   readonly name: string;
-  /** ||fedgate - torch|| / ||torch|| (absolute ||fedgate|| where torch's norm is below ZERO_NORM). */
+  /**
+   * ||fedgate - torch|| / ||torch||; for a tensor whose gradient is zero in exact arithmetic (torch's norm
+   * below ZERO_FRACTION of the largest in the model) the difference is divided by that bound instead.
+   */
   readonly relativeError: number;
   readonly torchNorm: number;
 }
@@ -194,30 +197,42 @@ export interface TorchComparison {
   readonly unmatched: readonly string[];
 }
 
-/** A torch gradient norm below this is a mathematically zero gradient (rounding noise only). */
-const ZERO_NORM = 1e-8;
+/**
+ * A tensor whose PyTorch norm is below this fraction of the model's largest is zero in exact arithmetic
+ * and rounding noise in float32: e.g. the bias of a BatchNorm whose output reaches the loss only through
+ * a bias-free linear layer and another BatchNorm (which removes any constant shift), or the running mean
+ * after such a layer. Its error is measured against that bound, not against its own noise.
+ */
+export const ZERO_FRACTION = 1e-6;
 
-function relativeError(name: string, ours: Float32Array, theirs: Float32Array): TensorError {
+const norm = (values: Float32Array): number => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0));
+
+function relativeError(name: string, ours: Float32Array, theirs: Float32Array, zeroBound: number): TensorError {
   if (ours.length !== theirs.length) return { name, relativeError: Infinity, torchNorm: 0 };
   let diff = 0;
-  let norm = 0;
   for (let i = 0; i < theirs.length; i++) {
-    const t = theirs[i] as number;
-    const d = (ours[i] as number) - t;
+    const d = (ours[i] as number) - (theirs[i] as number);
     diff += d * d;
-    norm += t * t;
   }
-  const torchNorm = Math.sqrt(norm);
-  return { name, relativeError: Math.sqrt(diff) / (torchNorm < ZERO_NORM ? 1 : torchNorm), torchNorm };
+  const torchNorm = norm(theirs);
+  return { name, relativeError: Math.sqrt(diff) / Math.max(torchNorm, zeroBound), torchNorm };
+}
+
+function zeroBound(tensors: Iterable<Float32Array>): number {
+  let largest = 0;
+  for (const t of tensors) largest = Math.max(largest, norm(t));
+  return largest * ZERO_FRACTION;
 }
 
 export function compareWithTorch(reference: TorchReference, step: FedgateStep): TorchComparison {
   const gradients: TensorError[] = [];
   const unmatched: string[] = [];
+  const gradientZero = zeroBound(reference.gradients.values());
+  const bufferZero = zeroBound(reference.buffers.values());
   for (const [name, theirs] of reference.gradients) {
     const ours = step.gradients.get(name);
     if (ours === undefined) unmatched.push(`${name} (torch has a gradient, fedgate does not train it)`);
-    else gradients.push(relativeError(name, ours, theirs));
+    else gradients.push(relativeError(name, ours, theirs, gradientZero));
   }
   for (const name of step.gradients.keys()) {
     if (!reference.gradients.has(name)) unmatched.push(`${name} (fedgate trains it, torch has no such parameter)`);
@@ -226,7 +241,7 @@ export function compareWithTorch(reference: TorchReference, step: FedgateStep): 
   for (const [name, theirs] of reference.buffers) {
     const ours = step.updated.get(name);
     if (ours === undefined) unmatched.push(`${name} (running statistic fedgate does not carry)`);
-    else buffers.push(relativeError(name, ours, theirs));
+    else buffers.push(relativeError(name, ours, theirs, bufferZero));
   }
   const worst = gradients.reduce<TensorError | undefined>((a, b) => (a === undefined || b.relativeError > a.relativeError ? b : a), undefined);
   return {

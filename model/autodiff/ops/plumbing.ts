@@ -129,6 +129,13 @@ export const ConstantOfShape: OpRule = {
     const elemType = fill?.kind === 'tensor' ? fill.value.dataType : DataType.FLOAT;
     const shape = shapeInput.value.map((d) => (d === 'batch' ? BATCH : d));
     if (shape.some((d) => d < 0 && d !== BATCH)) throw shapeError(node, `negative dimension in ${formatShape(shape)}`);
+    // A small integer fill is known (torch's F.pad builds its pads from ConstantOfShape zeros).
+    const count = shape.reduce((n, d) => n * d, 1);
+    const isInteger = elemType === DataType.INT64 || elemType === DataType.INT32;
+    if (fill?.kind === 'tensor' && isInteger && count >= 0 && count <= TRACKED_VALUE_LIMIT && !shape.includes(BATCH)) {
+      const element = decodeElements(fill.value)[0] ?? 0;
+      return [{ elemType, shape, value: new Array<number>(count).fill(element) }];
+    }
     return [{ elemType, shape }];
   },
 };
