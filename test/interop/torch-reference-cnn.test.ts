@@ -2,9 +2,13 @@
  * Convolutional families against PyTorch 1.13 (scripts/torch_reference/cnn.py): each model is exported
  * in training mode, imported through fedgate's import path, and one step of the training plan's
  * trainBlock must reproduce PyTorch's loss, every parameter gradient and the BatchNorm running
- * statistics after the step: ||g_fedgate - g_torch|| / ||g_torch|| <= 1e-4 per tensor. A wrong gradient
- * rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling, BatchNorm)
- * moves at least one tensor far past that.
+ * statistics after the step. Per tensor, ||g_fedgate - g_exact|| / ||g_exact|| (g_exact: PyTorch in
+ * float64) must be <= 1e-4, or, where PyTorch's own float32 gradient is farther than 2.5e-5 from exact
+ * (deep BatchNorm nets at random initialisation on a small batch), within 4x PyTorch's distance
+ * (torch-reference.ts, NOISE_FACTOR). The log line gives the error against PyTorch float32 too. A wrong
+ * gradient rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling,
+ * BatchNorm) moves a tensor by O(1), far past either bound; the op-level finite-difference tests
+ * (conv-op-gradients.test.ts) pin each rule on its own.
  */
 import { describe, expect, it } from 'vitest';
 import { checkSystemDependency, systemDependencies } from '../support/system-deps.js';
@@ -39,7 +43,8 @@ describe.skipIf(torch.skip)(`fedgate's training step matches PyTorch on convolut
       expect(comparison.unmatched).toEqual([]);
       expect(comparison.gradients.length).toBe(reference.manifest.parameters.length);
       expect(comparison.lossRelativeError).toBeLessThanOrEqual(TORCH_TOLERANCE);
-      expect(comparison.gradients.filter((g) => !(g.relativeError <= TORCH_TOLERANCE))).toEqual([]);
+      // Every tensor within 1e-4 of exact, or within NOISE_FACTOR of PyTorch float32's own distance from it.
+      expect(comparison.outOfTolerance).toEqual([]);
       expect(comparison.buffers.filter((b) => !(b.relativeError <= TORCH_TOLERANCE))).toEqual([]);
     }, 600_000);
   }
