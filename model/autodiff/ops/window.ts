@@ -1,7 +1,7 @@
 /**
  * Sliding-window geometry shared by Conv, ConvTranspose, MaxPool and AveragePool (2-D, NCHW; 1-D ops are
- * lifted to 2-D by liftTo2d): resolves auto_pad to
- * explicit pads and computes output sizes exactly as the ONNX operator specs define them.
+ * lifted to 2-D by liftTo2d): resolves auto_pad to explicit pads and computes output sizes exactly as
+ * the ONNX operator specs define them.
  */
 import { attr } from '../../graph/builder.js';
 import type { AttributeValue, NodeIR } from '../../onnx/ir.js';
