@@ -3,9 +3,9 @@
  * in training mode, imported through fedgate's import path, and one step of the training plan's
  * trainBlock must reproduce PyTorch's loss, every parameter gradient and the BatchNorm running
  * statistics after the step. Per tensor, ||g_fedgate - g_exact|| / ||g_exact|| (g_exact: PyTorch in
- * float64) must be <= 1e-4, or, where PyTorch's own float32 gradient is farther than 2.5e-5 from exact
- * (deep BatchNorm nets at random initialisation on a small batch), within 4x PyTorch's distance
- * (torch-reference.ts, NOISE_FACTOR). The log line gives the error against PyTorch float32 too. A wrong
+ * float64) must be <= 1e-4, or, on a model where PyTorch's own float32 gradient is farther than 2.5e-5
+ * from exact (deep BatchNorm nets at random initialisation on a small batch), within 4x PyTorch's
+ * largest distance (torch-reference.ts, NOISE_FACTOR). The log line gives the error against PyTorch float32 too. A wrong
  * gradient rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling,
  * BatchNorm) moves a tensor by O(1), far past either bound; the op-level finite-difference tests
  * (conv-op-gradients.test.ts) pin each rule on its own.
@@ -43,9 +43,9 @@ describe.skipIf(torch.skip)(`fedgate's training step matches PyTorch on convolut
       expect(comparison.unmatched).toEqual([]);
       expect(comparison.gradients.length).toBe(reference.manifest.parameters.length);
       expect(comparison.lossRelativeError).toBeLessThanOrEqual(TORCH_TOLERANCE);
-      // Every tensor within 1e-4 of exact, or within NOISE_FACTOR of PyTorch float32's own distance from it.
+      // Every gradient (against exact) and running statistic (against PyTorch) within 1e-4, or within
+      // NOISE_FACTOR of PyTorch float32's own largest distance from exact on this model.
       expect(comparison.outOfTolerance).toEqual([]);
-      expect(comparison.buffers.filter((b) => !(b.relativeError <= TORCH_TOLERANCE))).toEqual([]);
     }, 600_000);
   }
 });
