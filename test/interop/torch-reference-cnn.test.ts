@@ -11,12 +11,15 @@
  * (conv-op-gradients.test.ts) pin each rule on its own.
  */
 import { describe, expect, it } from 'vitest';
+import { buildTrainingPlan, exportInferenceModel, forwardModelWarnings } from '../../model/index.js';
+import { f32, output, run, session } from '../support/model/ort.js';
 import { checkSystemDependency, systemDependencies } from '../support/system-deps.js';
 import {
   TORCH_TOLERANCE,
   compareWithTorch,
   describeComparison,
   fedgateTrainingStep,
+  referenceTask,
   runTorchReference,
 } from '../support/torch-reference.js';
 
@@ -48,4 +51,17 @@ describe.skipIf(torch.skip)(`fedgate's training step matches PyTorch on convolut
       expect(comparison.outOfTolerance).toEqual([]);
     }, 600_000);
   }
+
+  it('a training-mode export is not flagged as BatchNorm-fused, and its inference export runs', async () => {
+    const reference = runTorchReference('cnn', 'conv_decoder');
+    expect(forwardModelWarnings(reference.model)).toEqual([]);
+    const task = referenceTask(reference);
+    const plan = buildTrainingPlan(task, reference.model);
+    const inference = await session(exportInferenceModel(task, plan.initialParameters, reference.model));
+    const [input] = reference.inputs.values();
+    if (input === undefined) throw new Error('no input');
+    const logits = output(await run(inference, { input: f32(input.data as Float32Array, input.shape) }), 'logits');
+    expect(logits.dims).toEqual([input.shape[0], reference.manifest.classes]);
+    expect(logits.data.every(Number.isFinite)).toBe(true);
+  }, 600_000);
 });
