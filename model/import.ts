@@ -135,6 +135,30 @@ function checkInputShape(graph: GraphIR, initializers: ReadonlyMap<string, Tenso
   return input.name;
 }
 
+/**
+ * Warnings about a model that imports but will not train as its author expects. One today: an eval-mode
+ * torch export folds every BatchNorm into the Conv before it (torch 1.13 does so even with
+ * do_constant_folding=False), so the model trains without normalisation. Sign of it: no
+ * BatchNormalization node, and a Conv whose weight and bias are initializers the exporter named itself
+ * ('onnx::...': values it computed, not module parameters, which keep names like 'conv1.weight'). A
+ * model that never had BatchNorm (the PyTorch tutorial CNN) keeps its parameter names and is not flagged.
+ */
+export function modelWarnings(graph: GraphIR): string[] {
+  if (graph.nodes.some((node) => node.opType === 'BatchNormalization')) return [];
+  const initializers = new Set(graph.initializers.map((t) => t.name));
+  const exporterNamed = (name: string | undefined): boolean => name !== undefined && initializers.has(name) && name.startsWith('onnx::');
+  const fused = graph.nodes.filter((node) => node.opType === 'Conv' && exporterNamed(node.inputs[1]) && exporterNamed(node.inputs[2]));
+  if (fused.length === 0) return [];
+  return [
+    `the model looks BatchNorm-fused: no BatchNormalization node, and ${fused.length} Conv node(s) (first '${fused[0]?.name ?? ''}') read a weight and bias the exporter computed ('${fused[0]?.inputs[1] ?? ''}'), as an eval-mode torch.onnx.export does when it folds each BatchNorm into the Conv before it. Such a model trains without normalisation. If the PyTorch model has BatchNorm, re-export it with torch.onnx.export(model, x, path, opset_version=17, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False) (docs/operations.md)`,
+  ];
+}
+
+/** modelWarnings of a forward model file (e.g. for `fedgate task hash` to show the operator). */
+export function forwardModelWarnings(bytes: Uint8Array): string[] {
+  return modelWarnings(decodeModel(bytes).graph);
+}
+
 export function importForwardModel(bytes: Uint8Array, task: TaskDocument): ForwardModel {
   const model = decodeModel(bytes);
   checkOpset(model.opsetImports);
@@ -179,5 +203,6 @@ export function importForwardModel(bytes: Uint8Array, task: TaskDocument): Forwa
     logits,
     classes: task.labels.length,
     initialParameters,
+    warnings: modelWarnings(graph),
   };
 }

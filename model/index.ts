@@ -52,4 +52,4 @@ export { decodeWeights, encodeWeights, modelHash, weightsLayout } from './weight
 export { buildGradientModel } from './gradient-model.js';
 export { DIFFERENTIABLE_OPS, SHAPE_PLUMBING_OPS } from './autodiff/registry.js';
 export { DEFAULT_OPSET } from './graph/model.js';
-export { MIN_IMPORT_OPSET, MAX_IMPORT_OPSET } from './import.js';
+export { MIN_IMPORT_OPSET, MAX_IMPORT_OPSET, forwardModelWarnings } from './import.js';

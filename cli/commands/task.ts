@@ -5,6 +5,7 @@
  * them out, exactly as the coordinator fills them, so the pin fixes where the chain of models starts.
  */
 import type { Command } from 'commander';
+import { forwardModelWarnings } from '../../model/import.js';
 import { warmStartWeights } from '../../model/initial-weights.js';
 import { buildTrainingPlan } from '../../model/plan.js';
 import { canonicalTaskBytes, taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/task.js';
@@ -29,8 +30,10 @@ export function registerTaskCommands(program: Command): void {
       const pinned = options.initialModel === undefined ? pinTask(document, forwardModel) : await pinInitialModelFile(document, forwardModel, options.initialModel);
       const hash = taskHash(pinned, forwardModel);
       const output = createOutput(options.json === true);
+      const warnings = document.model.kind === 'onnx' && forwardModel !== undefined ? forwardModelWarnings(forwardModel) : [];
+      for (const warning of warnings) output.note(`warning: ${warning}`);
       if (options.write !== undefined) await writeFileAtomic(options.write, canonicalTaskBytes(pinned));
-      output.result(hash, { taskHash: hash, model: pinned.model.kind, initialModel: pinned.initialModel, serverOptimizer: pinned.serverOptimizer });
+      output.result(hash, { taskHash: hash, model: pinned.model.kind, initialModel: pinned.initialModel, serverOptimizer: pinned.serverOptimizer, ...(warnings.length > 0 ? { warnings } : {}) });
       if (options.initialModel !== undefined) {
         output.note(
           `initialModel.sha256 ${pinned.initialModel.sha256} (warm start from ${options.initialModel}; add "initialModel: { sha256: ${pinned.initialModel.sha256}, warmStart: true }" to ${file} and set initial_model in coordinator.yaml to that file)`,

@@ -7,7 +7,7 @@ import type { OpRule } from './rule.js';
 import { Add, Div, Identity, Mul, Relu, Sigmoid, Sub, Tanh } from './ops/elementwise.js';
 import { Gemm, MatMul } from './ops/linear.js';
 import { LogSoftmax, Softmax } from './ops/softmax.js';
-import { Conv } from './ops/conv.js';
+import { Conv, ConvTranspose } from './ops/conv.js';
 import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './ops/pool.js';
 import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/reshape.js';
 import { Cast, Constant, ConstantOfShape, Shape, Size } from './ops/plumbing.js';
@@ -22,6 +22,8 @@ import { BatchNormalization } from './ops/batchnorm.js';
 import { Dropout } from './ops/dropout.js';
 import { GRU } from './ops/gru.js';
 import { LSTM } from './ops/lstm.js';
+import { Clip, HardSigmoid, HardSwish } from './ops/clip.js';
+import { Pad } from './ops/pad.js';
 
 const RULES: Readonly<Record<string, OpRule>> = {
   Add,
@@ -37,6 +39,7 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Softmax,
   LogSoftmax,
   Conv,
+  ConvTranspose,
   MaxPool,
   AveragePool,
   GlobalAveragePool,
@@ -95,6 +98,10 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Xor,
   GRU,
   LSTM,
+  Clip,
+  HardSigmoid,
+  HardSwish,
+  Pad,
 };
 
 /** Op types with a gradient rule (documentation and error messages). */

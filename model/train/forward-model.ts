@@ -32,6 +32,8 @@ export interface ForwardModel {
   readonly classes: number;
   /** Flat initial values in `parameters` order. */
   readonly initialParameters: Float32Array;
+  /** What the operator should know about an imported model (e.g. it looks BatchNorm-fused). */
+  readonly warnings?: readonly string[];
 }
 
 export const isTrainable = (parameter: ParameterSpec): boolean => parameter.role === 'trainable';

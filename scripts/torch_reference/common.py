@@ -10,11 +10,13 @@ Output directory layout (manifest.json, format 1):
                               do_constant_folding=False), batch axis dynamic
   manifest.json               {format, family, model, loss: {kind, value}, inputs: [{name, dtype, shape,
                               file}], targets: {dtype, shape, file}, classes,
-                              parameters: [{name, shape, gradient}], buffers: [{name, shape, role,
-                              updated, updatedOnnx?}]}
+                              parameters: [{name, shape, gradient, gradientFloat64}], buffers: [{name,
+                              shape, role, updated, updatedOnnx?}], torchFloat32Error}
   *.bin                       raw little-endian float32 / int64 arrays, row-major
 Every `name` in parameters/buffers is an ONNX initializer name (= the state_dict key for models whose
-export keeps them). The gradient is d loss / d parameter for the mean loss over the batch. `updated` is
+export keeps them). The gradient is d loss / d parameter for the mean loss over the batch, in float32
+(`gradient`) and from the same model in float64 (`gradientFloat64`, stored as float32);
+`torchFloat32Error` is the largest relative distance between the two, PyTorch's own float32 noise. `updated` is
 PyTorch's running statistic after the step; for running_var, `updatedOnnx` is the same update with the
 population batch variance that ONNX BatchNormalization-15 (and fedgate) blend in, where PyTorch uses the
 unbiased one.
@@ -81,6 +83,17 @@ def _record_population_variance_updates(model):
     return results, handles
 
 
+ZERO_FRACTION = 1e-6  # as test/support/torch-reference.ts: a norm below this fraction of the largest is zero
+
+
+def _max_relative_error(approximate, exact):
+    """max over tensors of ||a - e|| / max(||e||, ZERO_FRACTION * largest ||e||)."""
+    if not exact:
+        return 0.0
+    floor = ZERO_FRACTION * max(float(e.norm()) for e in exact.values())
+    return max(float((approximate[n] - e).norm()) / max(float(e.norm()), floor) for n, e in exact.items())
+
+
 LOSSES = {
     'cross_entropy': lambda output, target: F.cross_entropy(output, target),
 }
@@ -117,6 +130,13 @@ def write_reference(family, model, inputs, targets, out_dir, loss='cross_entropy
                 state[name].copy_(torch.from_numpy(np.array(value)))
     named_parameters = dict(model.named_parameters())
     named_buffers = dict(model.named_buffers())
+    # The same step in float64 (exact arithmetic for float32 purposes): deep BatchNorm nets at random
+    # initialisation on a small batch are ill-conditioned, and PyTorch's own float32 gradient can be 1%
+    # from exact; the manifest records that noise floor next to the float64 gradient.
+    model64 = copy.deepcopy(model).double()
+    model64.zero_grad(set_to_none=True)
+    LOSSES[loss](model64(*(a.double() if a.is_floating_point() else a for a in args)), targets).backward()
+    named_parameters64 = dict(model64.named_parameters())
     onnx_running_var, hooks = _record_population_variance_updates(model)
     model.zero_grad(set_to_none=True)
     output = model(*args)
@@ -143,14 +163,20 @@ def write_reference(family, model, inputs, targets, out_dir, loss='cross_entropy
     target_array = targets.detach().numpy()
     manifest['targets'] = {'dtype': _dtype_name(target_array), 'shape': list(target_array.shape),
                            'file': _write(out_dir, 'targets.bin', target_array)}
+    grads32, grads64 = {}, {}
     for index, tensor in enumerate(graph.initializer):
         name = tensor.name
         if name in named_parameters:
             parameter = named_parameters[name]
             grad = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
+            grad64 = named_parameters64[name].grad
+            grad64 = grad64 if grad64 is not None else torch.zeros_like(parameter, dtype=torch.float64)
+            grads32[name], grads64[name] = grad.detach().double(), grad64.detach()
             manifest['parameters'].append({'name': name, 'shape': list(parameter.shape),
                                            'gradient': _write(out_dir, f'grad_{index}.bin',
-                                                              grad.detach().numpy().astype(np.float32))})
+                                                              grad.detach().numpy().astype(np.float32)),
+                                           'gradientFloat64': _write(out_dir, f'grad_{index}.f64.bin',
+                                                                     grad64.numpy().astype(np.float32))})
         elif name in named_buffers and (name.endswith('running_mean') or name.endswith('running_var')):
             buffer = named_buffers[name]
             entry = {'name': name, 'shape': list(buffer.shape),
@@ -159,6 +185,7 @@ def write_reference(family, model, inputs, targets, out_dir, loss='cross_entropy
             if name in onnx_running_var:
                 entry['updatedOnnx'] = _write(out_dir, f'buffer_{index}.onnx.bin', onnx_running_var[name])
             manifest['buffers'].append(entry)
+    manifest['torchFloat32Error'] = _max_relative_error(grads32, grads64)
     missing = [n for n in named_parameters if n not in initializers]
     if missing:
         manifest['parametersNotInOnnx'] = missing

@@ -2,17 +2,24 @@
  * Convolutional families against PyTorch 1.13 (scripts/torch_reference/cnn.py): each model is exported
  * in training mode, imported through fedgate's import path, and one step of the training plan's
  * trainBlock must reproduce PyTorch's loss, every parameter gradient and the BatchNorm running
- * statistics after the step: ||g_fedgate - g_torch|| / ||g_torch|| <= 1e-4 per tensor. A wrong gradient
- * rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling, BatchNorm)
- * moves at least one tensor far past that.
+ * statistics after the step. Per tensor, ||g_fedgate - g_exact|| / ||g_exact|| (g_exact: PyTorch in
+ * float64) must be <= 1e-4, or, on a model where PyTorch's own float32 gradient is farther than 2.5e-5
+ * from exact (deep BatchNorm nets at random initialisation on a small batch), within 4x PyTorch's
+ * largest distance (torch-reference.ts, NOISE_FACTOR). The log line gives the error against PyTorch float32 too. A wrong
+ * gradient rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling,
+ * BatchNorm) moves a tensor by O(1), far past either bound; the op-level finite-difference tests
+ * (conv-op-gradients.test.ts) pin each rule on its own.
  */
 import { describe, expect, it } from 'vitest';
+import { buildTrainingPlan, exportInferenceModel, forwardModelWarnings } from '../../model/index.js';
+import { f32, output, run, session } from '../support/model/ort.js';
 import { checkSystemDependency, systemDependencies } from '../support/system-deps.js';
 import {
   TORCH_TOLERANCE,
   compareWithTorch,
   describeComparison,
   fedgateTrainingStep,
+  referenceTask,
   runTorchReference,
 } from '../support/torch-reference.js';
 
@@ -39,8 +46,22 @@ describe.skipIf(torch.skip)(`fedgate's training step matches PyTorch on convolut
       expect(comparison.unmatched).toEqual([]);
       expect(comparison.gradients.length).toBe(reference.manifest.parameters.length);
       expect(comparison.lossRelativeError).toBeLessThanOrEqual(TORCH_TOLERANCE);
-      expect(comparison.gradients.filter((g) => !(g.relativeError <= TORCH_TOLERANCE))).toEqual([]);
-      expect(comparison.buffers.filter((b) => !(b.relativeError <= TORCH_TOLERANCE))).toEqual([]);
+      // Every gradient (against exact) and running statistic (against PyTorch) within 1e-4, or within
+      // NOISE_FACTOR of PyTorch float32's own largest distance from exact on this model.
+      expect(comparison.outOfTolerance).toEqual([]);
     }, 600_000);
   }
+
+  it('a training-mode export is not flagged as BatchNorm-fused, and its inference export runs', async () => {
+    const reference = runTorchReference('cnn', 'conv_decoder');
+    expect(forwardModelWarnings(reference.model)).toEqual([]);
+    const task = referenceTask(reference);
+    const plan = buildTrainingPlan(task, reference.model);
+    const inference = await session(exportInferenceModel(task, plan.initialParameters, reference.model));
+    const [input] = reference.inputs.values();
+    if (input === undefined) throw new Error('no input');
+    const logits = output(await run(inference, { input: f32(input.data as Float32Array, input.shape) }), 'logits');
+    expect(logits.dims).toEqual([input.shape[0], reference.manifest.classes]);
+    expect(logits.data.every(Number.isFinite)).toBe(true);
+  }, 600_000);
 });

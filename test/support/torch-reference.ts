@@ -5,7 +5,8 @@
  * PyTorch's loss, every parameter gradient and the updated BatchNorm running statistics
  * (scripts/torch_reference/common.py documents the manifest). `fedgateTrainingStep` imports the same
  * .onnx through fedgate's own import path (buildTrainingPlan) and runs one step of the plan's trainBlock;
- * `compareWithTorch` measures ||g_fedgate - g_torch|| / ||g_torch|| per parameter tensor.
+ * `compareWithTorch` measures ||g_fedgate - g_torch|| / ||g_torch|| per parameter tensor, against
+ * PyTorch's float32 gradient and against its float64 one (see NOISE_FACTOR).
  *
  * The gradient is read from the trainer's own graph: with SGD, momentum > 0 and zero velocity, the
  * updated velocity of every trainable parameter is exactly its gradient (v' = m * 0 + g).
@@ -40,7 +41,15 @@ export interface TorchManifest {
   readonly classes: number;
   readonly inputs: readonly (ManifestArray & { readonly name: string })[];
   readonly targets: ManifestArray;
-  readonly parameters: readonly { readonly name: string; readonly shape: readonly number[]; readonly gradient: string }[];
+  readonly parameters: readonly {
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly gradient: string;
+    /** The gradient of the same model in float64 (stored as float32). */
+    readonly gradientFloat64: string;
+  }[];
+  /** Largest relative distance of PyTorch's float32 gradients from its float64 ones (its own noise). */
+  readonly torchFloat32Error: number;
   readonly buffers: readonly {
     readonly name: string;
     readonly shape: readonly number[];
@@ -63,6 +72,8 @@ export interface TorchReference {
   readonly targets: TorchArray;
   /** PyTorch's d loss / d parameter, by ONNX initializer name. */
   readonly gradients: ReadonlyMap<string, Float32Array>;
+  /** The same computed by PyTorch in float64 (exact for float32 purposes). */
+  readonly gradientsFloat64: ReadonlyMap<string, Float32Array>;
   /**
    * Running statistics after the step, by ONNX initializer name: PyTorch's, except that running_var is
    * the ONNX-spec update fedgate implements (population batch variance; PyTorch blends the unbiased one).
@@ -106,6 +117,7 @@ export function runTorchReference(script: string, family: string): TorchReferenc
       inputs: new Map(manifest.inputs.map((entry) => [entry.name, readArray(dir, entry)])),
       targets: readArray(dir, manifest.targets),
       gradients: new Map(manifest.parameters.map((p) => [p.name, readFloats(dir, p.gradient, p.shape)])),
+      gradientsFloat64: new Map(manifest.parameters.map((p) => [p.name, readFloats(dir, p.gradientFloat64, p.shape)])),
       buffers: new Map(manifest.buffers.map((b) => [b.name, readFloats(dir, b.updatedOnnx ?? b.updated, b.shape)])),
     };
   } finally {
@@ -176,17 +188,45 @@ export async function fedgateTrainingStep(reference: TorchReference, task: TaskD
 
 export interface TensorError {
   readonly name: string;
-  /** ||fedgate - torch|| / ||torch|| (absolute ||fedgate|| where torch's norm is below ZERO_NORM). */
+  /**
+   * ||fedgate - torch|| / ||torch||; for a tensor whose gradient is zero in exact arithmetic (torch's norm
+   * below ZERO_FRACTION of the largest in the model) the difference is divided by that bound instead.
+   */
   readonly relativeError: number;
   readonly torchNorm: number;
 }
 
+/** One parameter's gradient measured against PyTorch float32 and against exact (float64) arithmetic. */
+export interface GradientError extends TensorError {
+  /** fedgate against PyTorch's float64 gradient. */
+  readonly exactError: number;
+  /** PyTorch's float32 gradient against its float64 one: float32 noise for this tensor on this batch. */
+  readonly torchFloat32Error: number;
+}
+
+/**
+ * How far beyond PyTorch's own float32 noise fedgate's gradient may be from exact. Deep BatchNorm nets at
+ * random initialisation on a small batch are ill-conditioned: PyTorch's float32 gradient of ResNet-50 is
+ * 1-3% from its float64 one, so no float32 engine meets 1e-4 against it. The bound for every tensor of a
+ * model is max(1e-4, NOISE_FACTOR * PyTorch float32's largest error on that model): fedgate must be as
+ * close to exact as PyTorch is, within this factor. Where PyTorch is exact to 2.5e-5 (ResNet-18 here),
+ * the bound is 1e-4.
+ */
+export const NOISE_FACTOR = 4;
+
 export interface TorchComparison {
   readonly lossRelativeError: number;
-  readonly gradients: readonly TensorError[];
-  /** Largest gradient error and the parameter it belongs to. */
+  readonly gradients: readonly GradientError[];
+  /** Largest gradient error against PyTorch float32 and the parameter it belongs to. */
   readonly maxGradientError: number;
   readonly worstParameter: string;
+  /** Largest error against float64, and PyTorch float32's own largest error against float64. */
+  readonly maxExactError: number;
+  readonly maxTorchFloat32Error: number;
+  /** max(TORCH_TOLERANCE, NOISE_FACTOR * maxTorchFloat32Error): the bound for this model. */
+  readonly tolerance: number;
+  /** Parameters whose exactError, and running statistics whose error, exceed `tolerance`. */
+  readonly outOfTolerance: readonly TensorError[];
   /** Running statistics after the step against PyTorch's. */
   readonly buffers: readonly TensorError[];
   readonly maxBufferError: number;
@@ -194,30 +234,51 @@ export interface TorchComparison {
   readonly unmatched: readonly string[];
 }
 
-/** A torch gradient norm below this is a mathematically zero gradient (rounding noise only). */
-const ZERO_NORM = 1e-8;
+/**
+ * A tensor whose PyTorch norm is below this fraction of the model's largest is zero in exact arithmetic
+ * and rounding noise in float32: e.g. the bias of a BatchNorm whose output reaches the loss only through
+ * a bias-free linear layer and another BatchNorm (which removes any constant shift), or the running mean
+ * after such a layer. Its error is measured against that bound, not against its own noise.
+ */
+export const ZERO_FRACTION = 1e-6;
 
-function relativeError(name: string, ours: Float32Array, theirs: Float32Array): TensorError {
+const norm = (values: Float32Array): number => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0));
+
+function relativeError(name: string, ours: Float32Array, theirs: Float32Array, zeroBound: number): TensorError {
   if (ours.length !== theirs.length) return { name, relativeError: Infinity, torchNorm: 0 };
   let diff = 0;
-  let norm = 0;
   for (let i = 0; i < theirs.length; i++) {
-    const t = theirs[i] as number;
-    const d = (ours[i] as number) - t;
+    const d = (ours[i] as number) - (theirs[i] as number);
     diff += d * d;
-    norm += t * t;
   }
-  const torchNorm = Math.sqrt(norm);
-  return { name, relativeError: Math.sqrt(diff) / (torchNorm < ZERO_NORM ? 1 : torchNorm), torchNorm };
+  const torchNorm = norm(theirs);
+  return { name, relativeError: Math.sqrt(diff) / Math.max(torchNorm, zeroBound), torchNorm };
+}
+
+function zeroBound(tensors: Iterable<Float32Array>): number {
+  let largest = 0;
+  for (const t of tensors) largest = Math.max(largest, norm(t));
+  return largest * ZERO_FRACTION;
 }
 
 export function compareWithTorch(reference: TorchReference, step: FedgateStep): TorchComparison {
-  const gradients: TensorError[] = [];
+  const gradients: GradientError[] = [];
   const unmatched: string[] = [];
+  const gradientZero = zeroBound(reference.gradients.values());
+  const exactZero = zeroBound(reference.gradientsFloat64.values());
+  const bufferZero = zeroBound(reference.buffers.values());
   for (const [name, theirs] of reference.gradients) {
     const ours = step.gradients.get(name);
     if (ours === undefined) unmatched.push(`${name} (torch has a gradient, fedgate does not train it)`);
-    else gradients.push(relativeError(name, ours, theirs));
+    else {
+      const exact = reference.gradientsFloat64.get(name) as Float32Array;
+      const torchFloat32Error = relativeError(name, theirs, exact, exactZero).relativeError;
+      gradients.push({
+        ...relativeError(name, ours, theirs, gradientZero),
+        exactError: relativeError(name, ours, exact, exactZero).relativeError,
+        torchFloat32Error,
+      });
+    }
   }
   for (const name of step.gradients.keys()) {
     if (!reference.gradients.has(name)) unmatched.push(`${name} (fedgate trains it, torch has no such parameter)`);
@@ -226,14 +287,23 @@ export function compareWithTorch(reference: TorchReference, step: FedgateStep): 
   for (const [name, theirs] of reference.buffers) {
     const ours = step.updated.get(name);
     if (ours === undefined) unmatched.push(`${name} (running statistic fedgate does not carry)`);
-    else buffers.push(relativeError(name, ours, theirs));
+    else buffers.push(relativeError(name, ours, theirs, bufferZero));
   }
-  const worst = gradients.reduce<TensorError | undefined>((a, b) => (a === undefined || b.relativeError > a.relativeError ? b : a), undefined);
+  const maxTorchFloat32Error = gradients.reduce((m, g) => Math.max(m, g.torchFloat32Error), 0);
+  const tolerance = Math.max(TORCH_TOLERANCE, NOISE_FACTOR * maxTorchFloat32Error);
+  const worst = gradients.reduce<GradientError | undefined>((a, b) => (a === undefined || b.relativeError > a.relativeError ? b : a), undefined);
   return {
     lossRelativeError: Math.abs(step.loss - reference.manifest.loss.value) / Math.abs(reference.manifest.loss.value),
     gradients,
     maxGradientError: worst?.relativeError ?? Infinity,
     worstParameter: worst?.name ?? '(none)',
+    maxExactError: gradients.reduce((m, g) => Math.max(m, g.exactError), 0),
+    maxTorchFloat32Error,
+    tolerance,
+    outOfTolerance: [
+      ...gradients.filter((g) => !(g.exactError <= tolerance)),
+      ...buffers.filter((b) => !(b.relativeError <= tolerance)),
+    ],
     buffers,
     maxBufferError: buffers.reduce((m, b) => Math.max(m, b.relativeError), 0),
     unmatched,
@@ -242,5 +312,6 @@ export function compareWithTorch(reference: TorchReference, step: FedgateStep): 
 
 /** One line for a test log: family, loss error, worst gradient error and where. */
 export function describeComparison(family: string, c: TorchComparison): string {
-  return `${family}: loss rel err ${c.lossRelativeError.toExponential(2)}, max gradient rel err ${c.maxGradientError.toExponential(2)} (${c.worstParameter}, ${c.gradients.length} tensors), max running-statistic rel err ${c.maxBufferError.toExponential(2)} (${c.buffers.length} tensors)`;
+  const e = (x: number): string => x.toExponential(2);
+  return `${family}: loss rel err ${e(c.lossRelativeError)}; max gradient rel err vs torch float32 ${e(c.maxGradientError)} (${c.worstParameter}, ${c.gradients.length} tensors), vs float64 ${e(c.maxExactError)} (torch float32 itself ${e(c.maxTorchFloat32Error)}, bound ${e(c.tolerance)}); max running-statistic rel err ${e(c.maxBufferError)} (${c.buffers.length} tensors)`;
 }

@@ -1,5 +1,6 @@
 /**
- * MaxPool and AveragePool (2-D, NCHW).
+ * MaxPool and AveragePool (2-D NCHW, and 1-D NCL through the 2-D geometry of a height-1 image), and
+ * GlobalAveragePool / GlobalMaxPool (any spatial rank).
  *
  * MaxPool: in training the forward node also emits ONNX's `Indices` output (flat positions into the
  * whole input, padding excluded, per the MaxPool spec), and the gradient scatters dY to those positions
@@ -14,22 +15,28 @@
 import { attr } from '../../graph/builder.js';
 import { DataType } from '../../onnx/schema.js';
 import type { NodeIR } from '../../onnx/ir.js';
-import { formatShape, intAttr, intsAttr, requireInput, requireRank, shapeError, unsupportedAttribute, type ValueFacts } from '../facts.js';
+import { formatShape, intAttr, intsAttr, requireInput, shapeError, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { OpCall, OpRule } from '../rule.js';
-import { requireUnitDilation, trailingRemainder, windowGeometry, type WindowGeometry } from './window.js';
+import { liftTo2d, requireUnitDilation, spatialRank, trailingRemainder, windowGeometry, type WindowGeometry } from './window.js';
 
+/** Window geometry of a pooling node, 2-D or 1-D (lifted to a height-1 image: liftTo2d). */
 function poolGeometry(node: NodeIR, x: ValueFacts): WindowGeometry {
-  requireRank(node, x, 4, 'input X (fedgate supports 2-D pooling, NCHW)');
+  const rank = spatialRank(node, x.shape.length, 'input X');
   const kernel = intsAttr(node, 'kernel_shape');
-  if (kernel === undefined || kernel.length !== 2) {
-    throw unsupportedAttribute(node, `kernel_shape ${kernel === undefined ? 'missing' : `[${kernel.join(', ')}]`}; expected two integers`);
+  if (kernel === undefined || kernel.length !== rank) {
+    throw unsupportedAttribute(node, `kernel_shape ${kernel === undefined ? 'missing' : `[${kernel.join(', ')}]`}; expected ${rank} integer(s)`);
   }
-  return windowGeometry(
-    node,
-    [x.shape[2] as number, x.shape[3] as number],
-    [kernel[0] as number, kernel[1] as number],
-    intAttr(node, 'ceil_mode', 0) !== 0,
-  );
+  const [lifted, input, window] =
+    rank === 1
+      ? [liftTo2d(node), [1, x.shape[2] as number] as const, [1, kernel[0] as number] as const]
+      : [node, [x.shape[2] as number, x.shape[3] as number] as const, [kernel[0] as number, kernel[1] as number] as const];
+  return windowGeometry(lifted, input, window, intAttr(node, 'ceil_mode', 0) !== 0);
+}
+
+/** [N, C, ...pooled spatial sizes] (one size for 1-D). */
+function pooledShape(x: ValueFacts, geometry: WindowGeometry): number[] {
+  const spatial = x.shape.length === 3 ? [geometry.output[1]] : [...geometry.output];
+  return [x.shape[0] as number, x.shape[1] as number, ...spatial];
 }
 
 function pooledFacts(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): { x: ValueFacts; geometry: WindowGeometry } {
@@ -44,7 +51,7 @@ export const MaxPool: OpRule = {
     if (intAttr(node, 'storage_order', 0) !== 0) {
       throw unsupportedAttribute(node, 'storage_order 1 (column-major indices); expected 0');
     }
-    const shape = [x.shape[0] as number, x.shape[1] as number, ...geometry.output];
+    const shape = pooledShape(x, geometry);
     return [
       { elemType: x.elemType, shape },
       { elemType: DataType.INT64, shape },
@@ -95,7 +102,7 @@ export const AveragePool: OpRule = {
     if (intAttr(node, 'ceil_mode', 0) !== 0) {
       throw unsupportedAttribute(node, 'ceil_mode 1; fedgate differentiates AveragePool with ceil_mode 0 only');
     }
-    return [{ elemType: x.elemType, shape: [x.shape[0] as number, x.shape[1] as number, ...geometry.output] }];
+    return [{ elemType: x.elemType, shape: pooledShape(x, geometry) }];
   },
   backward(call: OpCall, [grad], _needs, ctx) {
     if (grad === undefined) return [];

@@ -18,6 +18,7 @@ import {
   type ValueFacts,
 } from '../facts.js';
 import type { OpRule } from '../rule.js';
+import { gatherValues } from './known-values.js';
 
 /** Product of dims where at most one is a batch dimension: a number, a batch multiple -k, or undefined (B^2). */
 function symbolicProduct(dims: readonly number[]): number | undefined {
@@ -112,7 +113,17 @@ export const Transpose: OpRule = {
     if (perm.length !== x.shape.length || sorted.some((p, i) => p !== i)) {
       throw shapeError(node, `perm [${perm.join(', ')}] is not a permutation of the ${x.shape.length} axes of ${formatShape(x.shape)}`);
     }
-    return [{ elemType: x.elemType, shape: perm.map((p) => x.shape[p] as number) }];
+    const shape = perm.map((p) => x.shape[p] as number);
+    // Known contents are permuted too (torch's F.pad computes its pads through a Transpose).
+    const value =
+      x.value === undefined || x.shape.some(isBatchDim)
+        ? undefined
+        : gatherValues(x.value, x.shape, shape, (index) => {
+            const source = new Array<number>(index.length);
+            perm.forEach((p, i) => (source[p] = index[i] as number));
+            return source;
+          });
+    return [withValue({ elemType: x.elemType, shape }, value)];
   },
   backward(call, [grad], _needs, ctx) {
     if (grad === undefined) return [];

@@ -1,8 +1,10 @@
 /**
- * Sliding-window geometry shared by Conv, MaxPool and AveragePool (2-D, NCHW): resolves auto_pad to
- * explicit pads and computes output sizes exactly as the ONNX operator specs define them.
+ * Sliding-window geometry shared by Conv, ConvTranspose, MaxPool and AveragePool (2-D, NCHW; 1-D ops are
+ * lifted to 2-D by liftTo2d): resolves auto_pad to explicit pads and computes output sizes exactly as
+ * the ONNX operator specs define them.
  */
-import type { NodeIR } from '../../onnx/ir.js';
+import { attr } from '../../graph/builder.js';
+import type { AttributeValue, NodeIR } from '../../onnx/ir.js';
 import { intAttr, intsAttr, shapeError, stringAttr, unsupportedAttribute } from '../facts.js';
 
 export type Pair = readonly [number, number];
@@ -89,3 +91,33 @@ export function requireUnitDilation(node: NodeIR, geometry: WindowGeometry): voi
 }
 
 export const groupOf = (node: NodeIR): number => intAttr(node, 'group', 1);
+
+/**
+ * The 2-D form of a 1-D window node (Conv1d, MaxPool1d, AvgPool1d, ConvTranspose1d): the sequence
+ * becomes an image of height 1, [N, C, L] -> [N, C, 1, L], with a kernel, stride and dilation of 1 and
+ * no padding along the new axis. Gradient rules lift 1-D calls this way and reuse the 2-D rule.
+ */
+export function liftTo2d(node: NodeIR): NodeIR {
+  const attributes: Record<string, AttributeValue> = { ...node.attributes };
+  for (const name of ['kernel_shape', 'strides', 'dilations', 'output_padding']) {
+    const value = intsAttr(node, name);
+    if (value !== undefined) attributes[name] = attr.ints([name === 'output_padding' ? 0 : 1, ...value]);
+  }
+  const pads = intsAttr(node, 'pads');
+  if (pads !== undefined) {
+    if (pads.length !== 2) throw unsupportedAttribute(node, `attribute 'pads' is [${pads.join(', ')}]; expected two integers (1-D)`);
+    attributes['pads'] = attr.ints([0, pads[0] as number, 0, pads[1] as number]);
+  }
+  return { ...node, attributes };
+}
+
+/** Number of spatial axes of an N, C, ... input: 1 or 2 (fedgate's window ops), else an error. */
+export function spatialRank(node: NodeIR, rank: number, what: string): 1 | 2 {
+  if (rank === 3 || rank === 4) return (rank - 2) as 1 | 2;
+  throw unsupportedAttribute(node, `${what} has rank ${rank}; fedgate supports 1-D (N, C, L) and 2-D (N, C, H, W) windows`);
+}
+
+/** [N, C, L] -> [N, C, 1, L] facts (a 1-D window input lifted to 2-D). */
+export function liftShape(shape: readonly number[]): number[] {
+  return shape.length === 3 ? [shape[0] as number, shape[1] as number, 1, shape[2] as number] : [...shape];
+}
