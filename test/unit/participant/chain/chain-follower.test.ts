@@ -22,7 +22,7 @@ import { decodePinnedOptimizerState } from '../../../../participant/chain/pinned
 import { SiteStateStore } from '../../../../participant/state/site-state.js';
 import type { CommitRecordPageEntry } from '../../../../proto/commit-records.js';
 import { headAfter, honestChain, honestRecord, recordBytes, signRecord, unsignedRecord, CHAIN_FEDERATION_ID } from '../../../support/commit-records.js';
-import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation, testPolicy, type TestFederation } from '../../../support/secagg-sim.js';
+import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation, createTestFederation, testPolicy, type TestFederation } from '../../../support/secagg-sim.js';
 
 const START: CommitChainHead = { counter: 0n, modelHash: TEST_MODEL_HASH, optimizerStateHash: TEST_OPTIMIZER_HASH };
 
@@ -292,5 +292,73 @@ describe('RoundCommitted after the head moved', () => {
     publish([record]);
     expect(await refusalOf(site.checkRoundStart(nextRound(headAfter(record))))).toBe('CHAIN_UNVERIFIED');
     expect(store.chainHead(CHAIN_FEDERATION_ID)).toBeUndefined();
+  });
+});
+
+describe('what a site logs and says about a record it refuses', () => {
+  type Line = Record<string, unknown>;
+  function logged(): { lines: Line[]; site: ChainFollower; trusting: (revoked: string[]) => ChainFollower } {
+    const lines: Line[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) });
+    const make = (revoked: string[]): ChainFollower =>
+      new ChainFollower({ store, policy: testPolicy(), trust: () => ({ caCertificate: federation.trust.caCertificate, revokedSerials: new Set(revoked) }), origin: async () => START, fetchRecords, pageSize: 2, logger });
+    return { lines, site: make([]), trusting: make };
+  }
+  const refusing = 'refusing a RoundCommitted whose commit record is not a valid link of the chain; the chain head does not move';
+
+  it('logs COMMIT_RECORD_INVALID with the failing check and its detail, for a forged record and for bytes that are not a record', async () => {
+    const { lines, site } = logged();
+    const record = signRecord(unsignedRecord({ previous: START, participants: participants() }), federation.sites.slice(0, 1));
+    expect(await site.committed(recordBytes(record))).toBe(false);
+    expect(await site.committed(utf8('not json'))).toBe(false);
+    const warnings = lines.filter((line) => line['msg'] === refusing);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatchObject({ component: 'chain', reason: 'COMMIT_RECORD_INVALID', check: 'COMMIT_QUORUM_MISSING' });
+    expect(String(warnings[0]?.['detail'])).toMatch(/^1 valid commit signatures, 3 needed/);
+    expect(warnings[1]).toMatchObject({ reason: 'COMMIT_RECORD_INVALID', check: 'COMMIT_RECORD_MALFORMED', detail: 'RoundCommitted.commitRecord is not JSON (8 bytes)' });
+  });
+
+  it('logs COMMIT_RECORD_INVALID when it has no head to link a RoundCommitted to', async () => {
+    const lines: Line[] = [];
+    const site = new ChainFollower({
+      store,
+      policy: testPolicy(),
+      trust: () => federation.trust,
+      origin: () => Promise.reject(new Error('task 00ab is not a JSON task document')),
+      fetchRecords,
+      logger: pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) }),
+    });
+    expect(await site.committed(recordBytes(honestRecord(federation, { previous: START, participants: participants() })))).toBe(false);
+    expect(lines.filter((line) => line['msg'] === refusing)).toMatchObject([{ reason: 'COMMIT_RECORD_INVALID', check: 'CHAIN_UNVERIFIED' }]);
+  });
+
+  it('names the record it could not read while catching up', async () => {
+    const [first, second] = honestChain(federation, START, 2, participants()) as [CommitRecord, CommitRecord];
+    publish([first, second]);
+    ledger.push(utf8('{"kind":"not a record","roundCounter":"3"}'));
+    const error = await follower().checkRoundStart(nextRound({ ...START, modelHash: sha256(utf8('further on')) })).catch((caught: unknown) => caught);
+    expect((error as Error).message).toContain('(2 record(s) verified first): commit record 3: body.kind must be ');
+  });
+
+  it('names the optimiser state a RoundConfig got wrong', async () => {
+    const config = nextRound({ ...START, optimizerStateHash: sha256(utf8('chosen velocity')) });
+    await expect(follower().checkRoundStart(config)).rejects.toThrow(
+      `RoundConfig.optimizerStateHash ${toHex(config.optimizerStateHash)} is not the server-optimiser state of the verified chain head (round 0)`,
+    );
+  });
+
+  it('takes records signed by sites its CRL does not name, whatever else the CRL revokes', async () => {
+    const { trusting } = logged();
+    const stranger = createTestFederation(1, 'crl-').site('crl-00');
+    const record = honestRecord(federation, { previous: START, participants: participants() });
+    expect(await trusting([stranger.serial]).committed(recordBytes(record))).toBe(true);
+  });
+
+  it('refuses an optimiser state of another optimiser than the task pins, naming both', () => {
+    const pinned = { kind: 'fedavgm', learningRate: 1, momentum: 0.9 } as const;
+    const bytes = encodeServerOptimizerState({ kind: 'fedavg', learningRate: 1 }, { velocity: new Float32Array(0) });
+    expect(() => decodePinnedOptimizerState(bytes, pinned)).toThrow(
+      'the server-optimiser state is for {"kind":"fedavg","learningRate":1}, but the task pins {"kind":"fedavgm","learningRate":1,"momentum":0.9}: the site does not recompute model r+1 with an optimiser the task does not name',
+    );
   });
 });

@@ -90,6 +90,13 @@ describe('SiteChain', () => {
     expect(chain.lateComputation(otherRound)).toBeUndefined();
   });
 
+  it('takes a signed commit or a question about a late commit before it unmasked in any round', async () => {
+    const chain = siteChain();
+    expect(() => chain.commitSigned(record.config.roundId, record.hashes)).not.toThrow();
+    expect(chain.lateComputation(record.config.roundId)).toBeUndefined();
+    expect(await chain.lateCommit(request())).toBeUndefined();
+  });
+
   it('forwards RoundCommitted to its chain follower: a valid link moves the head, anything else does not', async () => {
     const chain = siteChain();
     expect(await chain.committed(utf8('not a commit record'))).toBe(false);

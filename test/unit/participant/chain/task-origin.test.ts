@@ -76,7 +76,8 @@ describe('no origin', () => {
   it('for bytes that are not JSON', async () => {
     const blobs = new Blobs();
     const hash = blobs.put(utf8('not { json'));
-    expect(await reasonOf(new TaskOrigins(blobs).origin(hash))).toBe(`task ${toHex(hash)} is not a JSON task document`);
+    const error = await new TaskOrigins(blobs).origin(hash).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ message: `task ${toHex(hash)} is not a JSON task document`, cause: expect.any(SyntaxError) });
   });
 
   it('for another task served under the pinned hash', async () => {

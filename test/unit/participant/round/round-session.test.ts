@@ -7,13 +7,14 @@
  * (test/support/session-round.ts).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { bytesEqual, utf8 } from '../../../../crypto/bytes.js';
+import { bytesEqual, toHex, utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import type { UnmaskedRound } from '../../../../crypto/secagg/commit-resign.js';
-import type { RoundConfig } from '../../../../crypto/secagg/config.js';
+import { DEFAULT_DEADLINES, type RoundConfig } from '../../../../crypto/secagg/config.js';
 import type { CommitHashes } from '../../../../crypto/secagg/messages.js';
 import { RoundGuard } from '../../../../participant/round/round-guard.js';
-import type { CommitComputation, LocalTrainingResult } from '../../../../participant/round/round-session.js';
+import type { SiteSessionMessage } from '../../../../crypto/secagg/round-envelope.js';
+import { RoundSession, type CommitComputation, type LocalTrainingResult } from '../../../../participant/round/round-session.js';
 import { SessionRound, SiteRound, openSessionSites, smallUpdate, type SessionEnvironmentOptions, type SessionSite } from '../../../support/session-round.js';
 import { cachedFederation, testPolicy, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
 
@@ -279,5 +280,66 @@ describe('the state a session ends in', () => {
     expect(who.sent.filter((message) => message.kind === 'stage' && bytesEqual(message.message.roundId, round.config.roundId)).map((message) => (message.kind === 'stage' ? message.message.stage : ''))).toEqual(['advertise_keys']);
     round.end();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("what a site keeps in its own log when it leaves (the coordinator gets the code alone)", () => {
+  function leaving(who: SessionSite): Record<string, unknown> | undefined {
+    return who.lines('leaving the round').at(-1);
+  }
+
+  it('a second round while one runs: the stage, the code and the running round', async () => {
+    const who = site(1);
+    const running = new SiteRound(who, federation, config()).start();
+    await running.session.settled();
+    const second = new SiteRound(who, federation, config()).start();
+    await second.session.settled();
+    expect(second.refusals().map(([reason]) => reason)).toEqual(['ROUND_CONCURRENT']);
+    expect(leaving(who)).toMatchObject({ stage: 'round_start', reason: 'ROUND_CONCURRENT', detail: `round ${toHex(running.config.roundId)} of this site is still running` });
+    running.session.stop('done');
+  });
+
+  it('a RoundStart its policy refuses: the stage it was refused at', async () => {
+    const who = site(1);
+    const refused = new SiteRound(who, federation, config({ plaintext: true })).start();
+    await refused.session.settled();
+    expect(leaving(who)).toMatchObject({ stage: 'round_start', reason: 'PLAINTEXT_NOT_ALLOWED', refusal: 'PLAINTEXT_NOT_ALLOWED' });
+  });
+
+  it('a deadline that passed: which stage waited and how long', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const who = site(2);
+    const roundConfig = { ...config(), deadlines: { ...DEFAULT_DEADLINES, advertiseKeysMs: 1000 } };
+    const stalled = new SiteRound(who, federation, roundConfig, { deadlineGraceMs: 0 }).start();
+    await stalled.session.settled();
+    vi.advanceTimersByTime(999);
+    expect(stalled.refusals()).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(stalled.refusals().map(([reason]) => reason)).toEqual(['STAGE_DEADLINE_PASSED']);
+    expect(leaving(who)).toMatchObject({ stage: 'round_start', reason: 'STAGE_DEADLINE_PASSED', detail: 'no next stage within 1000 ms of round_start' });
+  });
+
+  it('a RoundConfig for another round than the RoundStart names: refused before any counter moves', async () => {
+    const who = site(0);
+    const roundConfig = config();
+    const before = who.state.highestRoundCounter(FEDERATION_ID);
+    const sent: SiteSessionMessage[] = [];
+    const identity = federation.site(who.siteId);
+    const otherId = new Uint8Array(roundConfig.roundId);
+    otherId[23] = (otherId[23] as number) ^ 1;
+    const session = new RoundSession(otherId, {
+      logger: who.logger,
+      clientOptions: () => ({ siteId: who.siteId, signingKey: identity.privateKey, policy: testPolicy(), trust: federation.trust }),
+      guard: who.guard,
+      send: (message) => sent.push(message),
+      upload: () => Promise.reject(new Error('no upload in this test')),
+      train: () => Promise.reject(new Error('no training in this test')),
+      computeCommit: () => Promise.reject(new Error('no commit in this test')),
+    });
+    session.start(roundConfig);
+    await session.settled();
+    expect(sent).toMatchObject([{ kind: 'refusal', reason: 'SITE_ERROR' }]);
+    expect(leaving(who)).toMatchObject({ detail: 'RoundStart carries a RoundConfig for another round id' });
+    expect(who.state.highestRoundCounter(FEDERATION_ID)).toBe(before);
   });
 });
