@@ -104,6 +104,12 @@ describe('fedgate verify accepts', () => {
     expect(await verify(state, { task: { document: ledger.task } })).toMatchObject({ ok: true, rounds: 3 });
   });
 
+  it("without recomputing, when models/ holds the task but not its initial model (the task gives the parameter count)", async () => {
+    const state = await copyState();
+    await unlink(join(state, 'models', `${ledger.task.initialModel.sha256}.bin`));
+    expect(await verify(state, { recomputeModels: false })).toMatchObject({ ok: true, rounds: 3 });
+  });
+
   it('signatures of a site revoked only after the commit', async () => {
     const later = new Date(COMMITTED_AT.getTime() + 60_000);
     const revocations = [{ serial: federation.sites[0]?.serial as string, revokedAt: later }];
