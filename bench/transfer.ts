@@ -21,8 +21,7 @@ import {
   FedgateError,
   MIB,
   bindServer,
-  channelCredentials,
-  clientChannelOptions,
+  coordinatorChannel,
   createFedgateServer,
   downloadModel,
   failStream,
@@ -129,13 +128,13 @@ async function main(): Promise<void> {
     };
   }
 
-  const client = new (federationProtocol().FederationClient)(
+  // coordinatorChannel, as sites dial: no IP address sent as the TLS server name (DEP0123).
+  const channel = coordinatorChannel(
     `127.0.0.1:${port}`,
-    channelCredentials({ caPem: ca.certificatePem, certPem: participant.certificatePem, keyPem: participant.privateKeyPem }),
-    clientChannelOptions(
-      serverSetup.tuning.flowControlWindowBytes === undefined ? {} : { 'grpc-node.flow_control_window': serverSetup.tuning.flowControlWindowBytes },
-    ),
+    { caPem: ca.certificatePem, certPem: participant.certificatePem, keyPem: participant.privateKeyPem },
+    serverSetup.tuning.flowControlWindowBytes === undefined ? {} : { 'grpc-node.flow_control_window': serverSetup.tuning.flowControlWindowBytes },
   );
+  const client = new (federationProtocol().FederationClient)(`127.0.0.1:${port}`, channel.credentials, channel.options);
   const upload = randomBytes(payloadBytes);
   const roundId = { counter: 1, nonce: randomBytes(16) };
   const modelHash = await (async () => {

@@ -54,8 +54,11 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
   certificate.setIssuer(subject);
   // RFC 5280 section 4.2.1.9 and 4.2.1.3: a CA certificate asserts cA=TRUE (critical) and the
   // keyCertSign and cRLSign key usages (critical) so verifiers accept both its certificates and CRLs.
+  // pathLenConstraint 0: the federation CA signs every leaf itself, so a certificate it signed with cA
+  // TRUE (by mistake or by a stolen request) can never act as an intermediate: OpenSSL refuses the chain
+  // on both sides of every handshake (and both sides check the issuer themselves, for CAs made before).
   certificate.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);

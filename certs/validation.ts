@@ -4,27 +4,23 @@
  */
 import { isIP } from 'node:net';
 import { CERTIFICATE_ROLES, isCertificateRole, type CertificateRole } from '../crypto/certificate-role.js';
+import { ENTITY_NAME_RULE, isEntityName } from '../crypto/entity-name.js';
 import { PkiError } from './errors.js';
 
-/**
- * Site, operator and coordinator names become the certificate CN, the identity every round signature
- * is bound to, and file names in bundles: letters, digits, '.', '_' and '-', starting with a letter or
- * digit (so never '.' or '..'), at most 64 characters (X.520 ub-common-name).
- */
-const ENTITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** The CA's CN is only displayed, so printable ASCII is enough. */
 const DISPLAY_NAME = /^[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?$/;
 /** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const MAX_VALID_DAYS = 36_500;
 
+/**
+ * Site, operator and coordinator names become the certificate CN, the identity every round signature
+ * is bound to, and file names in bundles: the rule of crypto/entity-name.ts, which the mTLS edge of both
+ * sides enforces too.
+ */
 export function validateEntityName(name: string, field: string): string {
-  if (!ENTITY_NAME.test(name)) {
-    throw new PkiError(
-      'INVALID_ARGUMENT',
-      'INVALID_NAME',
-      `${field} must be 1-64 characters of letters, digits, '.', '_' or '-' starting with a letter or digit; got ${JSON.stringify(name)}`,
-    );
+  if (!isEntityName(name)) {
+    throw new PkiError('INVALID_ARGUMENT', 'INVALID_NAME', `${field} must be ${ENTITY_NAME_RULE}; got ${JSON.stringify(name)}`);
   }
   return name;
 }

@@ -1,7 +1,9 @@
 /**
  * How commands talk to the person or program that ran them: a result is printed as text, or as one JSON
- * object on stdout with --json. Diagnostics go to stderr so stdout stays machine-readable.
+ * object on stdout with --json. Diagnostics go to stderr so stdout stays machine-readable. Callers escape
+ * peer-supplied strings in text (terminal-text.ts); JSON is escaped here as a whole.
  */
+import { jsonSafe } from './terminal-text.js';
 export interface Output {
   readonly json: boolean;
   /** Prints a command's result. */
@@ -14,7 +16,7 @@ export function createOutput(json: boolean, stdout: NodeJS.WritableStream = proc
   return {
     json,
     result(text, value) {
-      stdout.write(json ? `${JSON.stringify(value, jsonReplacer)}\n` : `${text}\n`);
+      stdout.write(json ? `${jsonSafe(JSON.stringify(value, jsonReplacer))}\n` : `${text}\n`);
     },
     note(text) {
       if (!json) stderr.write(`${text}\n`);

@@ -5,12 +5,15 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerCertsCommands } from './commands/certs.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { isErrnoException } from '../platform/index.js';
 import { isKnownError } from '../proto/status.js';
+import { terminalSafe } from './terminal-text.js';
 import { UsageError } from './usage-error.js';
+import { resolveUserPathsBeforeAction } from './user-paths.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -27,6 +30,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   registerRunCommands(program, env);
   registerTaskCommands(program);
   registerVerifyCommand(program);
+  // `npm run fedgate` runs in the package root: paths on the command line are the user's (cli/user-paths.ts).
+  resolveUserPathsBeforeAction(program, env);
+  registerDashboardCommand(program);
   return program;
 }
 
@@ -52,7 +58,8 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream, env: 
     stderr.write(`fedgate: ${error.message}\n`);
     return EXIT_USAGE;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  // A message may quote what a peer sent (the coordinator's error details): no escape sequence gets through.
+  const message = terminalSafe(error instanceof Error ? error.message : String(error), { keepNewlines: true });
   // fedgate's own errors and system errors (whose message names the path and the errno) explain themselves.
   const known = isKnownError(error) || isErrnoException(error);
   stderr.write(`fedgate: ${message}\n`);

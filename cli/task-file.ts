@@ -20,3 +20,12 @@ export async function readTaskFile(path: string, modelPath?: string): Promise<{ 
     throw new ConfigError(`forward model ${modelPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
   }
 }
+
+/** Reads the model file a warm start begins from (coordinator.yaml initial_model, `task hash --initial-model`). */
+export async function readInitialModelFile(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw new ConfigError(`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): name an ONNX model exported by \`fedgate export\` or a models/<hash>.bin of a coordinator state directory`, { cause: error });
+  }
+}

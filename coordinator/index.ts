@@ -19,7 +19,8 @@ export {
 } from './service/coordinator-options.js';
 export type { FederationSettings, ParticipantSettings, SecAggSettings } from './federation/federation-settings.js';
 export type { RoundEvent } from './federation/federation.js';
-export { exportModelFromState, type ExportedModel } from './federation/model-export.js';
+export { exportCommittedModel, exportModelFromState, LedgerCheckError, type CommittedModelExport, type ExportOptions, type ExportedModel } from './federation/model-export.js';
 export { verifyLedger, type Revocation, type VerifyLedgerOptions, type VerifyLedgerResult } from './audit/verify-ledger.js';
 export type { CaRevocation, CaRevocationResult, IssuedCertificateInfo, RevocationAuthority } from './admin/revocation-authority.js';
 export { crashAtFaultPoint, FAULT_POINTS, type FaultPoint, type FaultPointName } from './state/fault-injection.js';
+export { CoordinatorMetrics, type CoordinatorMetricsOptions } from './metrics/coordinator-metrics.js';

@@ -61,6 +61,7 @@ export {
   type CertificateRoleProblem,
   type SubjectAttributes,
 } from './certificate-role.js';
+export { ENTITY_NAME_MAX_LENGTH, ENTITY_NAME_RULE, isEntityName, quoteUntrusted } from './entity-name.js';
 export {
   normalizeSerial,
   verifyPeerCertificate,

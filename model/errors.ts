@@ -16,6 +16,10 @@ export type ModelErrorReason =
   // task.ts / task-pin.ts: a draft task, or one whose pinned initial model its weights do not match.
   | 'TASK_NOT_PINNED'
   | 'INITIAL_MODEL_MISMATCH'
+  // initial-weights.ts / task-pin.ts startingWeights: a warm start's initial model file.
+  | 'INITIAL_MODEL_MISSING'
+  | 'INITIAL_MODEL_NOT_PINNED'
+  | 'INITIAL_MODEL_UNREADABLE'
   | 'MALFORMED_ONNX'
   | 'UNSUPPORTED_MODEL'
   | 'UNSUPPORTED_OPS'

@@ -31,6 +31,8 @@ export {
 export { buildTrainingPlan, type TrainingPlan } from './plan.js';
 export {
   pinTask,
+  pinWarmStart,
+  startingWeights,
   initialModelHash,
   checkPinnedInitialModel,
   sameServerOptimizer,
@@ -43,6 +45,7 @@ export {
 export type { TensorInfo } from './train/optimizer.js';
 export { exportInferenceModel, type ExportOptions } from './export.js';
 export { flattenParameters, unflattenParameters, parameterCount, type ParameterLayout } from './weights.js';
+export { warmStartWeights } from './initial-weights.js';
 export { decodeWeights, encodeWeights, modelHash, weightsLayout } from './weight-codec.js';
 export { buildGradientModel } from './gradient-model.js';
 export { DIFFERENTIABLE_OPS, SHAPE_PLUMBING_OPS } from './autodiff/registry.js';

@@ -50,13 +50,21 @@ export function prepareTask(task: TaskDocument, forwardModel?: Uint8Array): { ta
   return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel)) };
 }
 
-export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array): TrainingPlan {
+export interface PlanOptions {
+  /**
+   * Secret seed material of the site that will train (e.g. 32 bytes from node:crypto): seeds the random
+   * ops of trainStep and trainBlock (Dropout masks), so a coordinator can neither predict nor repeat them.
+   */
+  readonly randomSeed?: Uint8Array;
+}
+
+export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array, options: PlanOptions = {}): TrainingPlan {
   const { task: parsed, prepared } = prepareTask(task, forwardModel);
   return {
     parameters: parameterInfo(prepared),
     optimizerState: stateInfo(prepared, parsed),
-    trainStep: encodeModel(modelFromGraph(buildTrainStepGraph(prepared, parsed))),
-    trainBlock: encodeModel(modelFromGraph(buildTrainBlockGraph(prepared, parsed))),
+    trainStep: encodeModel(modelFromGraph(buildTrainStepGraph(prepared, parsed, options.randomSeed))),
+    trainBlock: encodeModel(modelFromGraph(buildTrainBlockGraph(prepared, parsed, options.randomSeed))),
     evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
     initialParameters: prepared.forward.initialParameters.slice(),
   };

@@ -16,6 +16,7 @@ import { encodeServerOptimizerState, initialServerOptimizerState, type ServerOpt
 import { requirePinnedTask, type PinnedTaskDocument, type TaskDocument } from './task.js';
 import { parameterInfo } from './train/graphs.js';
 import { modelHash } from './weight-codec.js';
+import { warmStartWeights } from './initial-weights.js';
 import type { ParameterLayout } from './weights.js';
 
 /** The server optimiser of a document that names none: plain FedAvg (McMahan et al. 2017). */
@@ -32,11 +33,25 @@ export function initialModelHash(task: TaskDocument, forwardModel?: Uint8Array):
  * ModelError 'INITIAL_MODEL_MISMATCH' when the document pins another initial model than the one it builds.
  */
 export function pinTask(task: TaskDocument, forwardModel?: Uint8Array): PinnedTaskDocument {
+  const serverOptimizer = task.serverOptimizer ?? DEFAULT_TASK_SERVER_OPTIMIZER;
+  // A warm start names weights the task does not build (initial-weights.ts checks them against the file).
+  if (task.initialModel?.warmStart === true) {
+    prepareTask(task, forwardModel);
+    return { ...task, initialModel: { sha256: task.initialModel.sha256, warmStart: true }, serverOptimizer };
+  }
   const built = initialModelHash(task, forwardModel);
   if (task.initialModel !== undefined && task.initialModel.sha256 !== built) {
     throw initialModelMismatch(task.initialModel.sha256, built);
   }
-  return { ...task, initialModel: { sha256: built }, serverOptimizer: task.serverOptimizer ?? DEFAULT_TASK_SERVER_OPTIMIZER };
+  return { ...task, initialModel: { sha256: built }, serverOptimizer };
+}
+
+/**
+ * `task` pinned to start from `weights` (a warm start): initialModel { sha256: the weights' model hash,
+ * warmStart: true }, the server optimiser filled in as pinTask does.
+ */
+export function pinWarmStart(task: TaskDocument, weightsHash: string, forwardModel?: Uint8Array): PinnedTaskDocument {
+  return pinTask({ ...task, initialModel: { sha256: weightsHash, warmStart: true } }, forwardModel);
 }
 
 /**
@@ -49,6 +64,41 @@ export function checkPinnedInitialModel(task: TaskDocument, layout: ParameterLay
   const built = modelHash(layout, initialParameters);
   if (built !== pinned.initialModel.sha256) throw initialModelMismatch(pinned.initialModel.sha256, built);
   return pinned;
+}
+
+/**
+ * The weights `initialModelFile` holds, in the task's layout, checked against what the task pins: for a
+ * warm start they must hash to initialModel.sha256; a task that builds its own initial weights takes no file.
+ */
+export function startingWeights(task: PinnedTaskDocument, layout: ParameterLayout, built: Float32Array, initialModelFile: Uint8Array | undefined): Float32Array {
+  const pinned = task.initialModel.sha256;
+  if (task.initialModel.warmStart !== true) {
+    if (initialModelFile !== undefined) {
+      throw new ModelError(
+        'FAILED_PRECONDITION',
+        'INITIAL_MODEL_NOT_PINNED',
+        'an initial model file was given, but the task builds its own initial weights (its initialModel has no warmStart): pin the file with `fedgate task hash TASK --initial-model FILE`, re-pin the new task hash at the sites, or drop initial_model',
+      );
+    }
+    return built;
+  }
+  if (initialModelFile === undefined) {
+    throw new ModelError(
+      'FAILED_PRECONDITION',
+      'INITIAL_MODEL_MISSING',
+      `the task starts from model ${pinned} (initialModel.warmStart): set initial_model to that model's file (an ONNX model exported by fedgate, or models/${pinned}.bin of a coordinator's state directory)`,
+    );
+  }
+  const weights = warmStartWeights(initialModelFile, layout);
+  const actual = modelHash(layout, weights);
+  if (actual !== pinned) {
+    throw new ModelError(
+      'INVALID_ARGUMENT',
+      'INITIAL_MODEL_MISMATCH',
+      `the initial model file holds weights whose model hash is ${actual}, but the task pins initialModel.sha256 ${pinned}: give the file of the model the task names, or pin this file with \`fedgate task hash TASK --initial-model FILE\` and re-pin the new task hash at the sites`,
+    );
+  }
+  return weights;
 }
 
 function initialModelMismatch(pinned: string, built: string): ModelError {
@@ -92,6 +142,7 @@ export function pinnedChainStart(task: TaskDocument, forwardModel?: Uint8Array):
   const pinned = requirePinnedTask(task);
   const { prepared } = prepareTask(pinned, forwardModel);
   const initial = prepared.forward.initialParameters;
-  checkPinnedInitialModel(pinned, { parameters: parameterInfo(prepared) }, initial);
+  // A warm start's weights are checked against the pin where the site loads them (it trains on nothing else).
+  if (pinned.initialModel.warmStart !== true) checkPinnedInitialModel(pinned, { parameters: parameterInfo(prepared) }, initial);
   return chainStart(pinned, initial.length);
 }

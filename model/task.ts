@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { sha256Hex } from './digest.js';
 import { ModelError, describeValue } from './errors.js';
+import { keyHint } from './key-suggestions.js';
 import type { ServerOptimizerSpec } from './server-optimizer.js';
 
 export type ModelSpec =
@@ -33,8 +34,14 @@ export interface TaskDocument {
    * The model round 1 starts from: SHA-256 (hex) of the canonical encoding of the initial weights
    * (weight-codec.ts). Every site verifies the chain of commit records back to it. A draft document
    * may leave it out; task-pin.ts `pinTask` computes it from the model the task builds.
+   *
+   * `warmStart: true`: the initial weights are not the ones the task builds (zoo models from
+   * training.seed, an imported model's own initializers) but a given model of the same architecture -
+   * an ONNX model exported by fedgate, or a committed model of another federation - named by this hash.
+   * The coordinator loads it from its `initial_model` file and refuses one of another hash; every site
+   * downloads it by hash and checks it before training.
    */
-  initialModel?: { sha256: string };
+  initialModel?: { sha256: string; warmStart?: true };
   /**
    * The server optimiser (DESIGN.md step 6) the federation runs: the coordinator takes it from here, and
    * a site refuses optimiser state of another kind or hyper-parameters. `pinTask` fills FedAvg with
@@ -44,7 +51,7 @@ export interface TaskDocument {
 }
 
 /** A task whose document pins its initial model and server optimiser: the only kind a federation runs. */
-export type PinnedTaskDocument = TaskDocument & { initialModel: { sha256: string }; serverOptimizer: ServerOptimizerSpec };
+export type PinnedTaskDocument = TaskDocument & { initialModel: { sha256: string; warmStart?: true }; serverOptimizer: ServerOptimizerSpec };
 
 const dim = z.number().int().positive();
 const finite = z.number().finite();
@@ -103,7 +110,7 @@ const taskSchema = z.strictObject({
     proximalMu: finite.min(0),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   }),
-  initialModel: z.strictObject({ sha256: sha256Hex64 }).optional(),
+  initialModel: z.strictObject({ sha256: sha256Hex64, warmStart: z.literal(true).optional() }).optional(),
   serverOptimizer: serverOptimizerSchema.optional(),
 });
 
@@ -111,13 +118,13 @@ function invalid(message: string): ModelError {
   return new ModelError('INVALID_ARGUMENT', 'TASK_INVALID', `task document: ${message}`);
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: z.core.$ZodIssue, root: unknown): string {
   const path = issue.path.length === 0 ? '(document)' : issue.path.map(String).join('.');
   const input = (issue as { input?: unknown }).input;
   if (issue.code === 'invalid_type' && input === undefined) {
     return `${path}: missing; expected ${issue.expected}`;
   }
-  if (issue.code === 'unrecognized_keys') return `${path}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `${path}: unknown key(s) ${issue.keys.map((k) => `'${k}'${keyHint(taskSchema, issue.path, k, root)}`).join(', ')}`;
   const got =
     input === undefined || issue.code === 'invalid_union' ? '' : `, got ${describeValue(input)}`;
   return `${path}: ${issue.message}${got}`;
@@ -164,7 +171,7 @@ function checkConsistency(task: TaskDocument): void {
  */
 export function parseTaskDocument(value: unknown): TaskDocument {
   const result = taskSchema.safeParse(value, { reportInput: true });
-  if (!result.success) throw invalid(result.error.issues.map(formatIssue).join('; '));
+  if (!result.success) throw invalid(result.error.issues.map((issue) => formatIssue(issue, value)).join('; '));
   const task = result.data as TaskDocument;
   checkConsistency(task);
   return task;

@@ -4,3 +4,4 @@ export type { SiteDataSpec } from './daemon/site-data.js';
 export { SiteStateStore } from './state/index.js';
 export * from './data/index.js';
 export * from './trainer/index.js';
+export { SiteMetrics, type SiteMetricsOptions } from './metrics/site-metrics.js';

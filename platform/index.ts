@@ -21,3 +21,5 @@ export { completeLeftoverWrite, leftoverWrites, prepareDirectory, readFileIfExis
 export { PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensureDirectory, exists, isErrnoException } from './file-system.js';
 export { flaggedBuiltin } from './flagged-builtin.js';
 export { arrayBufferTransfer, type ArrayBufferTransfer } from './array-buffer-transfer.js';
+export { METRICS_PATH, startMetricsEndpoint, type MetricsEndpoint, type MetricsListenOptions, type MetricsSource, type MetricsTls } from './metrics-endpoint.js';
+export { OTHER_LABEL, ReasonLabels } from './metric-labels.js';

@@ -14,7 +14,8 @@ import {
 } from '@grpc/grpc-js';
 import { fedgateError, type FedgateCode } from './errors.js';
 import { CERTIFICATE_ROLES, type CertificateRole } from '../crypto/certificate-role.js';
-import { canonicalSerial, peerIdentity, type AuthenticatedCall, type PeerIdentity } from './identity.js';
+import type { X509Certificate } from 'node:crypto';
+import { canonicalSerial, describePeerCertificate, DirectIssuance, peerIdentity, verifiedPeerCertificate, type AuthenticatedCall, type PeerIdentity } from './identity.js';
 import { FEDERATION_SERVICE_NAME } from './loader.js';
 import { codeName, toGrpcStatus } from './status.js';
 
@@ -153,6 +154,23 @@ export const requireVerifiedPeer: ServerInterceptor = (_method, call) =>
   guardCall(call, () => {
     peerIdentity(call);
   });
+
+/**
+ * requireVerifiedPeer, and the client certificate must be a leaf that the federation CA `ca` signed
+ * itself (identity.ts DirectIssuance): a leaf below an intermediate CA is refused UNAUTHENTICATED, for
+ * every role and every service, even when the CA lacks a path length constraint. serverCredentials
+ * installs it.
+ */
+export function requireFederationPeer(ca: X509Certificate): ServerInterceptor {
+  const issuance = new DirectIssuance(ca);
+  return (_method, call) =>
+    guardCall(call, () => {
+      const certificate = verifiedPeerCertificate(call);
+      // Names and roles are AccessControl's (it logs what it refuses); only the issuer is checked here.
+      const problem = issuance.problem(certificate, `client certificate ${describePeerCertificate(certificate)}`);
+      if (problem !== undefined) throw fedgateError('UNAUTHENTICATED', 'NOT_ISSUED_BY_FEDERATION_CA', problem);
+    });
+}
 
 function toSerialSet(serials: Iterable<string>): ReadonlySet<string> {
   return new Set(Array.from(serials, (serial) => canonicalSerial(serial)));

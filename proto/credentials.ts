@@ -3,15 +3,19 @@
  * certificate chained to the federation CA, the participant verifies the coordinator's certificate and
  * host name. Both sides check their own certificate when the credentials are built, so a wrong file,
  * an expired certificate or a key that belongs to another certificate fails at start-up with a message
- * naming it, not later as an opaque handshake failure.
+ * naming it, not later as an opaque handshake failure. Both sides accept only a peer certificate that the
+ * federation CA signed itself (no intermediate CA, whatever the chain the peer sends) and whose CN is a
+ * federation name (crypto/entity-name.ts): the coordinator per call, the participant and the operator
+ * before anything is sent on the connection (checkServerIdentity, during the handshake).
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { ChannelCredentials, ServerCredentials, credentials as grpcCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import { CertificateRoleError, roleFromCertificate, roleFromSubject, type CertificateRole } from '../crypto/certificate-role.js';
-import { requireVerifiedPeer } from './access-control.js';
+import { requireFederationPeer } from './access-control.js';
 import { serverHttp2Settings, type TransportTuning } from './channel-options.js';
 import { fedgateError } from './errors.js';
+import { commonNameProblem, describePeerCertificate, DirectIssuance } from './identity.js';
 
 export interface TlsIdentity {
   /** The federation CA certificate (PEM). */
@@ -58,9 +62,10 @@ export function channelCredentials(options: ChannelCredentialsOptions): ChannelC
     ...(options.crlPem === undefined ? {} : { crl: options.crlPem }),
   });
   const { serverName } = options;
+  const issuance = new DirectIssuance(new X509Certificate(options.caPem));
   return grpcCredentials.createFromSecureContext(secureContext, {
     checkServerIdentity: (host: string, certificate: PeerCertificate) =>
-      checkServerIdentity(serverName ?? host, certificate) ?? checkCoordinatorRole(certificate),
+      checkCoordinatorName(certificate) ?? checkServerIdentity(serverName ?? host, certificate) ?? checkCoordinatorRole(certificate) ?? checkCoordinatorIssuer(certificate, issuance),
   });
 }
 
@@ -84,15 +89,31 @@ class MutualTlsServerCredentials extends ServerCredentials {
       { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem, minVersion: MIN_TLS_VERSION },
     );
     this.settings = settings;
+    this.requirePeer = requireFederationPeer(new X509Certificate(identity.caPem));
   }
 
+  private readonly requirePeer: ServerInterceptor;
+
   override _getInterceptors(): ServerInterceptor[] {
-    return [requireVerifiedPeer];
+    return [this.requirePeer];
   }
 
   override _equals(other: ServerCredentials): boolean {
     return other === this;
   }
+}
+
+/** The coordinator's CN must be a federation name before it is quoted anywhere (the same rule as the coordinator applies to its peers). */
+function checkCoordinatorName(certificate: PeerCertificate): Error | undefined {
+  const commonName = certificate.subject.CN;
+  const problem = typeof commonName === 'string' ? commonNameProblem(commonName) : 'certificate must carry exactly one subject CN';
+  return problem === undefined ? undefined : new Error(`refusing the coordinator: its server ${problem}`);
+}
+
+/** The coordinator's certificate must be a leaf the federation CA signed itself, not one below an intermediate CA. */
+function checkCoordinatorIssuer(certificate: PeerCertificate, issuance: DirectIssuance): Error | undefined {
+  const problem = issuance.problem(certificate, `server certificate ${describePeerCertificate(certificate)}`);
+  return problem === undefined ? undefined : new Error(`refusing the coordinator: ${problem}; nothing was sent to it`);
 }
 
 /** Defence in depth: the server we talk to must hold a coordinator certificate, not just any valid one. */

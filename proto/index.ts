@@ -99,13 +99,25 @@ export {
 } from './channel-options.js';
 export { channelCredentials, serverCredentials, type ChannelCredentialsOptions, type TlsIdentity } from './credentials.js';
 export { coordinatorChannel, IP_TARGET_SERVER_NAME, targetHost, type CoordinatorChannel } from './coordinator-channel.js';
-export { canonicalSerial, identityFromCertificate, peerIdentity, type AuthenticatedCall, type PeerIdentity } from './identity.js';
+export { checkHelloFields } from './hello-fields.js';
+export {
+  canonicalSerial,
+  commonNameProblem,
+  describePeerCertificate,
+  DirectIssuance,
+  identityFromCertificate,
+  peerIdentity,
+  verifiedPeerCertificate,
+  type AuthenticatedCall,
+  type PeerIdentity,
+} from './identity.js';
 export {
   AccessControl,
   FEDERATION_ACCESS_POLICY,
   HEALTH_SERVICE_NAME,
   REFLECTION_SERVICE_NAMES,
   guardCall,
+  requireFederationPeer,
   requireVerifiedPeer,
   type AccessControlOptions,
   type AccessDenial,

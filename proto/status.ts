@@ -6,6 +6,7 @@
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { CryptoError, type CryptoErrorCode, type CryptoErrorReason } from '../crypto/errors.js';
 import { ModelError, type ModelErrorCode, type ModelErrorReason } from '../model/errors.js';
+import { diagnoseConnectionFailure } from './connection-diagnosis.js';
 import { FedgateError, isFedgateCode, isFedgateReason, type FedgateCode, type FedgateReason } from './errors.js';
 
 /** Trailer key carrying FedgateError.reason so the client recovers the specific reason. */
@@ -81,7 +82,9 @@ export function fromGrpcError(error: unknown, call: string): FedgateError {
     return new FedgateError('UNKNOWN', `${call} failed: ${message}`, { reason: 'UNKNOWN', cause: error, details: { call } });
   }
   const serviceError = error as Partial<StatusObject> & { message?: string };
-  const detailsText = typeof serviceError.details === 'string' && serviceError.details !== '' ? serviceError.details : (serviceError.message ?? '');
+  const rawDetails = typeof serviceError.details === 'string' && serviceError.details !== '' ? serviceError.details : (serviceError.message ?? '');
+  // grpc-js ends every transport failure with "Resolution note: " and, mostly, nothing after it.
+  const detailsText = rawDetails.replace(/\.?\s*Resolution note: ?$/, '');
   const reasonValue = serviceError.metadata instanceof Metadata ? serviceError.metadata.get(REASON_METADATA_KEY)[0] : undefined;
   const reason = isFedgateReason(reasonValue) ? reasonValue : code;
   const hint = code === 'UNAVAILABLE' ? connectionHint(detailsText) : '';
@@ -133,17 +136,11 @@ function publicMessage(message: string): string {
 }
 
 /**
- * UNAVAILABLE covers every connection failure; the TLS alert text in it says which one. Node's TLS
- * server rejects an untrusted client certificate by closing the connection (grpc-js then reports only
- * "Failed to connect"), so the hint lists the likely causes as well.
+ * UNAVAILABLE covers every connection failure; the node error inside it says which, and
+ * connection-diagnosis.ts turns it into what failed and what to do. Node's TLS server rejects an
+ * untrusted client certificate by closing the connection (grpc-js then reports only "Failed to
+ * connect"), so the fallback lists the likely causes as well.
  */
 function connectionHint(details: string): string {
-  if (/alert certificate required/i.test(details)) return ' (the server requires a client certificate: configure this side\'s certificate and key)';
-  if (/alert (unknown ca|bad certificate|certificate expired|certificate revoked)/i.test(details)) {
-    return ' (the server refused this side\'s certificate: it must be issued by the federation CA, unexpired and unrevoked)';
-  }
-  if (/self[- ]signed|unable to verify|unable to get local issuer|CERT_|certificate has expired|Hostname\/IP does not match/i.test(details)) {
-    return ' (this side could not verify the server certificate: check the CA file, the server host name and the certificate dates)';
-  }
-  return ' (server unreachable, TLS handshake refused, or the connection dropped)';
+  return ` (${diagnoseConnectionFailure(details).advice})`;
 }

@@ -22,6 +22,7 @@ import { ConfigError } from '../config/config-error.js';
 import { readConfigFile, validateConfig } from '../config/load.js';
 import { duration, parseDurationMs } from '../config/units.js';
 import { UsageError } from '../usage-error.js';
+import { userPath } from '../user-paths.js';
 
 export const OPERATOR_CONFIG_ENV = 'FEDGATE_OPERATOR_CONFIG';
 
@@ -62,13 +63,14 @@ export function withConnectionOptions(command: Command): Command {
 export async function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): Promise<OperatorConnection> {
   const configPath = flags.config ?? env[OPERATOR_CONFIG_ENV];
   let file: z.output<typeof operatorConfigSchema> = {};
-  let base = process.cwd();
+  let base = userPath('.', env);
   if (configPath !== undefined && configPath !== '') {
-    file = validateConfig(operatorConfigSchema, await readConfigFile(configPath), configPath);
-    base = dirname(resolve(configPath));
+    const absoluteConfig = userPath(configPath, env);
+    file = validateConfig(operatorConfigSchema, await readConfigFile(absoluteConfig), absoluteConfig);
+    base = dirname(absoluteConfig);
   }
   const pick = (flag: string | undefined, fromFile: string | undefined, name: string, key: string, isPath: boolean): string => {
-    if (flag !== undefined) return isPath ? resolve(flag) : flag;
+    if (flag !== undefined) return isPath ? userPath(flag, env) : flag;
     if (fromFile !== undefined) return isPath ? resolve(base, fromFile) : fromFile;
     throw new UsageError(`${name} is required (or \`${key}:\` in operator.yaml given with --config or $${OPERATOR_CONFIG_ENV})`);
   };

@@ -1,8 +1,11 @@
 /**
  * How the operator commands print Admin API answers: a few aligned lines for people, and for --json the
  * message itself with every digest as lower-case hex and every round id as { counter, nonce (hex) }.
+ * Every string the coordinator sends (names, versions, devices, reasons) is printed through
+ * terminalSafe (`safe`): neither a site nor a compromised coordinator can write to the operator's terminal.
  */
 import type { CommittedRound, GetStatusResponse, Participant, RevokeParticipantResponse, RoundEventMessage, RoundMetricsMessage } from '../../proto/admin-messages.js';
+import { terminalSafe as safe } from '../terminal-text.js';
 
 /** A JSON-ready copy of an Admin message: Buffers become hex strings. */
 export function jsonView(value: unknown): unknown {
@@ -32,7 +35,7 @@ function metricsText(metrics: RoundMetricsMessage | null): string {
 export function statusText(status: GetStatusResponse): string {
   const open = status.openRound;
   return [
-    `federation    ${status.federationId} (coordinator fedgate ${status.fedgateVersion}, serving since ${when(status.startedAtUnixMs)})`,
+    `federation    ${safe(status.federationId)} (coordinator fedgate ${safe(status.fedgateVersion)}, serving since ${when(status.startedAtUnixMs)})`,
     `task          ${status.taskHash.toString('hex')}`,
     `rounds        ${status.committedRounds} of ${status.roundsConfigured} committed`,
     `model         ${status.currentModelHash.toString('hex')}`,
@@ -41,7 +44,15 @@ export function statusText(status: GetStatusResponse): string {
     `participants  ${status.connectedParticipants} connected, rounds start with ${status.minParticipants}`,
     `open round    ${open === null ? 'none' : `counter ${open.roundId?.counter ?? '?'} with ${open.participants.length} participants since ${when(open.startedAtUnixMs)}`}`,
     `revoked       ${status.revokedCertificates} certificate(s)`,
+    `final model   ${finalEvaluationText(status)}`,
   ].join('\n');
+}
+
+/** The evaluation-only round's result for the current model, or why there is none yet. */
+function finalEvaluationText(status: GetStatusResponse): string {
+  const evaluation = status.finalEvaluation;
+  if (evaluation === null) return status.committedRounds < status.roundsConfigured ? 'not evaluated yet (after the last round)' : 'not evaluated';
+  return `round ${evaluation.sequence} model: ${metricsText(evaluation.metrics)} (evaluation-only round, ${evaluation.survivors.length}/${evaluation.participants.length} sites, ${when(evaluation.evaluatedAtUnixMs)})`;
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -54,7 +65,7 @@ export function participantsText(participants: readonly Participant[]): string {
   if (participants.length === 0) return 'no participant is connected';
   return table(
     ['SITE', 'SERIAL', 'CONNECTED', 'DEVICE', 'VERSION', 'CERT EXPIRES'],
-    participants.map((site) => [site.siteId, site.certificateSerial, when(site.connectedAtUnixMs), site.device, site.fedgateVersion, when(site.certificateNotAfterUnixMs)]),
+    participants.map((site) => [safe(site.siteId), safe(site.certificateSerial), when(site.connectedAtUnixMs), safe(site.device), safe(site.fedgateVersion), when(site.certificateNotAfterUnixMs)]),
   );
 }
 
@@ -80,21 +91,23 @@ export function eventText(event: RoundEventMessage): string {
   const at = when(event.atUnixMs);
   switch (event.type) {
     case 'ROUND_EVENT_STARTED':
-      return `${at}  ${round} started with ${event.participants.length} participants: ${event.participants.join(', ')}`;
+      return `${at}  ${round}${event.purpose === 'evaluate' ? ' (evaluation only, on the final model)' : ''} started with ${event.participants.length} participants: ${event.participants.map((name) => safe(name)).join(', ')}`;
     case 'ROUND_EVENT_COMMITTED':
       return `${at}  ${round} committed as round ${event.sequence}: ${event.survivors.length}/${event.participants.length} survivors, ${metricsText(event.metrics)}, model ${hex(event.modelHash)}, ${event.seconds.toFixed(2)} s`;
+    case 'ROUND_EVENT_EVALUATED':
+      return `${at}  ${round} evaluated the round ${event.sequence} model (evaluation only, no training): ${event.survivors.length}/${event.participants.length} sites, ${metricsText(event.metrics)}, ${event.seconds.toFixed(2)} s`;
     case 'ROUND_EVENT_ABORTED':
-      return `${at}  ${round} aborted (${event.abortReason}) after ${event.seconds.toFixed(2)} s; a new round starts under a new id`;
+      return `${at}  ${round} aborted (${safe(event.abortReason)}) after ${event.seconds.toFixed(2)} s; a new round starts under a new id`;
     default:
-      return `${at}  ${round}: ${event.type}`;
+      return `${at}  ${round}: ${safe(String(event.type))}`;
   }
 }
 
 export function revocationText(response: RevokeParticipantResponse): string {
   const lines = response.revoked.map(
-    (entry) => `${entry.alreadyRevoked ? 'already revoked' : 'revoked'} ${entry.certificateSerial} (${entry.role} ${entry.commonName})`,
+    (entry) => `${entry.alreadyRevoked ? 'already revoked' : 'revoked'} ${safe(entry.certificateSerial)} (${safe(entry.role)} ${safe(entry.commonName)})`,
   );
   lines.push(`CRL #${response.crlNumber} signed by the federation CA; the coordinator refuses these certificates from now on`);
-  lines.push(response.closedSessions.length === 0 ? 'no open session was affected' : `closed the session of ${response.closedSessions.join(', ')}`);
+  lines.push(response.closedSessions.length === 0 ? 'no open session was affected' : `closed the session of ${response.closedSessions.map((name) => safe(name)).join(', ')}`);
   return lines.join('\n');
 }

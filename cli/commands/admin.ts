@@ -4,8 +4,9 @@
  *   fedgate status                         federation, progress, current model, open round
  *   fedgate participants                   connected sites with their certificate serials
  *   fedgate rounds [--last N]              committed rounds from the ledger
- *   fedgate watch [--count N] [--open]     round events as they happen (Ctrl-C to stop)
+ *   fedgate watch [--count N] [--open]     round events as they happen, across restarts (Ctrl-C to stop)
  *   fedgate export [--round N] --out F     a committed round's model as ONNX, hash-checked
+ *   fedgate export --state DIR --out F     the same offline from a state directory, checked against its ledger
  *   fedgate certs revoke SERIAL_OR_SITE    revoke now: CA-signed CRL, sessions closed, persisted
  *
  * Each takes the connection flags of admin-connection.ts (or an operator.yaml) and --json. Commands
@@ -18,7 +19,10 @@ import { writeFileAtomic } from '../../platform/index.js';
 import { OperatorClient, type OperatorConnection } from '../../proto/admin-client.js';
 import { createOutput, type Output } from '../output.js';
 import { UsageError } from '../usage-error.js';
+import { parseDurationMs } from '../config/units.js';
 import { resolveConnection, withConnectionOptions, type ConnectionFlags } from './admin-connection.js';
+import { exportFromStateDirectory } from './export-offline.js';
+import { watchRounds } from './admin-watch.js';
 import { eventText, jsonView, participantsText, revocationText, roundsText, statusText } from './admin-format.js';
 
 interface JsonFlag {
@@ -31,6 +35,8 @@ const SERIAL_LIKE = /^(0x)?[0-9A-Fa-f:]{16,}$/;
 /** Where the commands print and which environment they read; tests pass their own. */
 export interface CommandIo {
   readonly stdout?: NodeJS.WritableStream;
+  /** Notices of long-running commands (`watch` reconnecting). */
+  readonly stderr?: NodeJS.WritableStream;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -62,39 +68,54 @@ export function registerAdminCommands(program: Command, io: CommandIo = {}): voi
       }),
     );
 
-  adminCommand(program, 'watch', 'print round events (started, committed, aborted) as they happen; Ctrl-C stops')
+  adminCommand(program, 'watch', 'print round events (started, committed, aborted) as they happen, reconnecting when the coordinator restarts; Ctrl-C stops')
     .option('--count <n>', 'exit after N events')
     .option('--open', 'start with the round open now, if any')
-    .action(async (flags: ConnectionFlags & JsonFlag & { count?: string; open?: boolean }) =>
-      withClient(flags, async (client) => {
-        const count = flags.count === undefined ? undefined : parseCount(flags.count, '--count');
-        const printer = output(flags);
-        const stop = new AbortController();
-        const onSignal = (): void => stop.abort();
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
-        let seen = 0;
-        try {
-          await client.watch(
-            (event) => {
-              printer.result(eventText(event), jsonView(event) as Record<string, unknown>);
-              seen += 1;
-              if (count !== undefined && seen >= count) stop.abort();
-            },
-            { includeOpenRound: flags.open === true, signal: stop.signal },
-          );
-        } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-        }
-      }),
-    );
+    .option('--retry-for <duration>', 'how long to keep reconnecting after losing the coordinator before exiting with status 1 (0: exit at once)', '5m')
+    .action(async (flags: ConnectionFlags & JsonFlag & { count?: string; open?: boolean; retryFor: string }) => {
+      const count = flags.count === undefined ? undefined : parseCount(flags.count, '--count');
+      const retryForMs = flags.retryFor === '0' ? 0 : parseDurationMs(flags.retryFor);
+      if (retryForMs === undefined || retryForMs < 0) throw new UsageError(`--retry-for must be a duration such as 30s or 5m, or 0; got ${JSON.stringify(flags.retryFor)}`);
+      const connection = await resolveConnection(flags, io.env ?? process.env);
+      const printer = output(flags);
+      const stderr = io.stderr ?? process.stderr;
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await watchRounds(
+          {
+            connect: () => new OperatorClient(connection),
+            event: (event) => printer.result(eventText(event), jsonView(event) as Record<string, unknown>),
+            notice: (line) => stderr.write(`${line}\n`),
+          },
+          { address: connection.address, includeOpenRound: flags.open === true, retryForMs, ...(count === undefined ? {} : { count }) },
+          stop.signal,
+        );
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
 
-  adminCommand(program, 'export', "download a committed round's global model as ONNX (length and SHA-256 checked)")
+  adminCommand(program, 'export', "download a committed round's global model as ONNX (length and SHA-256 checked), or with --state read it from a state directory offline")
     .option('--round <n>', 'round number (0 = the initial model); default the latest committed round')
     .requiredOption('--out <file>', 'where to write model.onnx')
-    .action(async (flags: ConnectionFlags & JsonFlag & { round?: string; out: string }) =>
-      withClient(flags, async (client) => {
+    .option('--state <dir>', "export offline from a coordinator's state directory (or a copy), checked against its ledger; no coordinator or operator certificate needed")
+    // With --state, the connection flag --ca names the CA that the ledger's signatures are verified against.
+    .option('--crl <pem>', 'with --state and --ca: the CA-signed CRL for verifying the ledger before the export')
+    .action(async (flags: ConnectionFlags & JsonFlag & { round?: string; out: string; state?: string; crl?: string }) => {
+      if (flags.state !== undefined) {
+        const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
+        await exportFromStateDirectory(
+          { state: flags.state, out: flags.out, ...(round === undefined ? {} : { round }), ...(flags.ca === undefined ? {} : { ca: flags.ca }), ...(flags.crl === undefined ? {} : { crl: flags.crl }) },
+          output(flags),
+        );
+        return;
+      }
+      if (flags.crl !== undefined) throw new UsageError('--crl goes with --state (an offline export); a live export is checked by the coordinator');
+      await withClient(flags, async (client) => {
         const round = flags.round === undefined ? undefined : parseCount(flags.round, '--round', 0);
         const model = await client.model(round === undefined ? {} : { round });
         const path = resolve(flags.out);
@@ -105,8 +126,8 @@ export function registerAdminCommands(program: Command, io: CommandIo = {}): voi
           `round ${model.round ?? '?'} model (${model.bytes.length} bytes of ONNX, sha256 ${sha256}) written to ${path}`,
           { round: model.round ?? null, path, bytes: model.bytes.length, sha256, modelHash: model.modelHash ?? null },
         );
-      }),
-    );
+      });
+    });
 
   const certs = program.commands.find((command) => command.name() === 'certs') ?? program.command('certs');
   withConnectionOptions(

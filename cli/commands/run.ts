@@ -8,17 +8,20 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { crashAtFaultPoint, startCoordinator, type FaultPoint } from '../../coordinator/index.js';
-import { SiteStateStore, startParticipant, type Device } from '../../participant/index.js';
+import { CoordinatorMetrics, crashAtFaultPoint, startCoordinator, type FaultPoint } from '../../coordinator/index.js';
+import { SiteMetrics, SiteStateStore, startParticipant, type Device } from '../../participant/index.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { compileMetricsConfig } from '../config/metrics-config.js';
+import { coordinatorTwoSiteWarning, siteTwoSiteWarning } from '../config/two-site-warning.js';
 import { UsageError } from '../usage-error.js';
 import { createLogger } from '../logging.js';
-import { readTaskFile } from '../task-file.js';
+import { readInitialModelFile, readTaskFile } from '../task-file.js';
 import { readTlsFiles } from '../tls-files.js';
 import { coordinatorAdminOptions } from './admin-ca.js';
+import { serveMetrics } from '../metrics-serve.js';
 
 export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = process.env): void {
   program
@@ -31,9 +34,14 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'coordinator') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; the coordinator needs one made by \`fedgate certs issue coordinator\``);
       const { task, forwardModel } = await readTaskFile(config.taskPath, config.modelPath);
+      const initialModelFile = config.initialModelPath === undefined ? undefined : await readInitialModelFile(config.initialModelPath, 'initial_model');
       const admin = await coordinatorAdminOptions({ admin: config.coordinator.admin, tls: config.tls, source: config.source }, tls.caPem);
       const logger = createLogger('coordinator');
+      const twoSites = coordinatorTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       const faultPoint = faultInjection(env);
+      const metrics = config.metrics === undefined ? undefined : new CoordinatorMetrics();
+      const metricsEndpoint = config.metrics === undefined || metrics === undefined ? undefined : await serveMetrics(config.metrics, config.source, metrics.registry, logger);
       const coordinator = await startCoordinator({
         ...config.coordinator,
         tls: { caPem: tls.caPem, certPem: tls.certPem, keyPem: tls.keyPem },
@@ -41,13 +49,19 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         admin: admin.admin,
         task,
         ...(forwardModel === undefined ? {} : { forwardModel }),
+        ...(initialModelFile === undefined ? {} : { initialModelFile }),
         ...(faultPoint === undefined ? {} : { faultPoint }),
+        ...(metrics === undefined ? {} : { metrics }),
         logger,
+      }).catch(async (error: unknown) => {
+        await metricsEndpoint?.close();
+        throw error;
       });
       coordinator.federation.on('round', (event) => logger.info({ event }, event.type));
       const stopped = waitForSignal();
       await Promise.race([stopped, options.exitWhenDone === true ? coordinator.done : new Promise(() => undefined)]);
       await coordinator.stop();
+      await metricsEndpoint?.close();
     });
 
   program
@@ -61,8 +75,16 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       const tls = await readTlsFiles(config.tls, config.source);
       if (tls.role !== 'participant') throw new ConfigError(`${config.source}: tls.cert is a ${tls.role} certificate; a site needs one made by \`fedgate certs issue participant NAME\``);
       const logger = createLogger('participant');
+      const twoSites = siteTwoSiteWarning(config);
+      if (twoSites !== undefined) logger.warn(twoSites);
       // Round counters, models contributed to and the site secret: what stops a coordinator replaying this site.
       const state = await SiteStateStore.open(config.state_dir);
+      const metrics = config.metrics === undefined ? undefined : new SiteMetrics({ dataDependent: config.metrics.data_dependent });
+      const metricsEndpoint =
+        config.metrics === undefined || metrics === undefined
+          ? undefined
+          : // Paths in site.yaml's metrics.tls are already resolved against its directory (site-config.ts).
+            await serveMetrics(compileMetricsConfig(config.metrics, (path) => path), config.source, metrics.registry, logger);
       const bar = process.stderr.isTTY ? new SingleBar({ format: 'training {bar} {percentage}% | step {value}/{total} | loss {loss}', hideCursor: true, clearOnComplete: true }) : undefined;
       let committed = 0;
       let barRunning = false;
@@ -87,6 +109,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         reconnect: { initialMs: config.reconnect.initial, maxMs: config.reconnect.max },
         state,
         logger,
+        ...(metrics === undefined ? {} : { metrics }),
         ...(bar === undefined
           ? {}
           : {
@@ -113,7 +136,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         },
       });
       // `done` rejects only when the coordinator refused the site for good (e.g. a revoked certificate).
-      await Promise.race([waitForSignal(), targetReached, participant.done]);
+      await Promise.race([waitForSignal(), targetReached, participant.done]).finally(() => metricsEndpoint?.close());
       await participant.stop();
     });
 }

@@ -5,11 +5,15 @@
  * them out, exactly as the coordinator fills them, so the pin fixes where the chain of models starts.
  */
 import type { Command } from 'commander';
-import { canonicalTaskBytes, taskHash } from '../../model/task.js';
-import { pinTask } from '../../model/task-pin.js';
+import { warmStartWeights } from '../../model/initial-weights.js';
+import { buildTrainingPlan } from '../../model/plan.js';
+import { canonicalTaskBytes, taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/task.js';
+import { pinTask, pinWarmStart } from '../../model/task-pin.js';
+import { modelHash } from '../../model/weight-codec.js';
+import { ConfigError } from '../config/config-error.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { createOutput } from '../output.js';
-import { readTaskFile } from '../task-file.js';
+import { readInitialModelFile, readTaskFile } from '../task-file.js';
 
 export function registerTaskCommands(program: Command): void {
   const task = program.command('task').description('task documents');
@@ -18,19 +22,35 @@ export function registerTaskCommands(program: Command): void {
     .description('print the task hash that sites pin (accepted_tasks in site.yaml), with the initial model hash and server optimiser filled in')
     .option('--model <onnx>', 'the forward ONNX model of a task with model.kind onnx')
     .option('--write <out>', 'also write the pinned document (canonical JSON, keys filled in) to this file')
+    .option('--initial-model <file>', 'warm start: round 1 starts from this model (an ONNX model from `fedgate export`, or models/<hash>.bin of a state directory) instead of the weights the task builds')
     .option('--json', 'print one JSON object')
-    .action(async (file: string, options: { model?: string; write?: string; json?: boolean }) => {
+    .action(async (file: string, options: { model?: string; write?: string; initialModel?: string; json?: boolean }) => {
       const { task: document, forwardModel } = await readTaskFile(file, options.model);
-      const pinned = pinTask(document, forwardModel);
+      const pinned = options.initialModel === undefined ? pinTask(document, forwardModel) : await pinInitialModelFile(document, forwardModel, options.initialModel);
       const hash = taskHash(pinned, forwardModel);
       const output = createOutput(options.json === true);
       if (options.write !== undefined) await writeFileAtomic(options.write, canonicalTaskBytes(pinned));
       output.result(hash, { taskHash: hash, model: pinned.model.kind, initialModel: pinned.initialModel, serverOptimizer: pinned.serverOptimizer });
-      if (document.initialModel === undefined) {
+      if (options.initialModel !== undefined) {
+        output.note(
+          `initialModel.sha256 ${pinned.initialModel.sha256} (warm start from ${options.initialModel}; add "initialModel: { sha256: ${pinned.initialModel.sha256}, warmStart: true }" to ${file} and set initial_model in coordinator.yaml to that file)`,
+        );
+      } else if (document.initialModel === undefined) {
         output.note(`initialModel.sha256 ${pinned.initialModel.sha256} (computed from the task's model; add "initialModel: { sha256: ${pinned.initialModel.sha256} }" to ${file} to keep it in the file)`);
       }
       if (document.serverOptimizer === undefined) {
         output.note(`serverOptimizer ${JSON.stringify(pinned.serverOptimizer)} (the default; the task hash pins it)`);
       }
     });
+}
+
+/** The task pinned to start from the weights in `path`, checked against the task's architecture. */
+async function pinInitialModelFile(document: TaskDocument, forwardModel: Uint8Array | undefined, path: string): Promise<PinnedTaskDocument> {
+  const bytes = await readInitialModelFile(path, '--initial-model');
+  const plan = buildTrainingPlan(document, forwardModel);
+  const hash = modelHash(plan, warmStartWeights(bytes, plan));
+  if (document.initialModel !== undefined && document.initialModel.sha256 !== hash) {
+    throw new ConfigError(`--initial-model ${path} holds model ${hash}, but the task already pins initialModel.sha256 ${document.initialModel.sha256}: remove initialModel from the task, or give the file it names`);
+  }
+  return pinWarmStart(document, hash, forwardModel);
 }

@@ -6,6 +6,7 @@ import { verifyCertificateRevocationList } from '../../certs/index.js';
 import { verifyLedger } from '../../coordinator/index.js';
 import { pinTask } from '../../model/task-pin.js';
 import { createOutput } from '../output.js';
+import { terminalSafe } from '../terminal-text.js';
 import { ConfigError } from '../config/config-error.js';
 import { readTaskFile } from '../task-file.js';
 
@@ -54,7 +55,8 @@ export function registerVerifyCommand(program: Command): void {
         output.result(`ledger OK: ${result.rounds} rounds, ${result.signaturesChecked} commit signatures verified, head ${result.headHash}`, { ...result });
         return;
       }
-      output.result(`ledger INVALID at round ${result.round}: ${result.problem}`, { ...result });
+      // The problem quotes names from the ledger (certificate CNs): printed escaped.
+      output.result(`ledger INVALID at round ${result.round}: ${terminalSafe(result.problem)}`, { ...result });
       throw new LedgerInvalidError(`ledger verification failed at round ${result.round}`);
     });
 }

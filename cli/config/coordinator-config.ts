@@ -16,6 +16,7 @@ import {
 import { MAX_DEADLINE_MS } from '../../crypto/secagg/config.js';
 import { duration } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
+import { compileMetricsConfig, DEFAULT_COORDINATOR_METRICS_LISTEN, metricsSchema, type MetricsConfig } from './metrics-config.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port such as "0.0.0.0:7443" (port 0 picks a free port)');
 
@@ -50,6 +51,8 @@ export const coordinatorConfigSchema = z.strictObject({
   task: z.string().min(1, 'path to the task document (YAML or JSON)'),
   /** Forward ONNX model for a task whose model kind is "onnx". */
   model: z.string().min(1).optional(),
+  /** The model a warm-start task starts from (its initialModel.warmStart): a fedgate ONNX export or a models/<hash>.bin. */
+  initial_model: z.string().min(1).optional(),
   rounds: z.number().int().positive().max(1_000_000),
   participants: z.strictObject({
     min: z.number().int().min(2, 'secure aggregation needs at least 2 participants').default(DEFAULT_PARTICIPANTS.minimum),
@@ -57,6 +60,12 @@ export const coordinatorConfigSchema = z.strictObject({
     allow: z.array(z.string().min(1)).optional(),
     /** How long to wait for `min` participants before a round starts. */
     wait_timeout: duration.default(DEFAULT_PARTICIPANTS.waitTimeoutMs),
+    /** A site that refuses or fails this many rounds in a row is left out of selection for a while. */
+    site_backoff: z.strictObject({
+      after_failures: z.number().int().min(1).default(DEFAULT_PARTICIPANTS.siteBackoff.afterFailures),
+      initial: duration.default(DEFAULT_PARTICIPANTS.siteBackoff.initialMs),
+      max: duration.default(DEFAULT_PARTICIPANTS.siteBackoff.maxMs),
+    }).prefault({}),
   }).prefault({}),
   secure_aggregation: z.boolean().default(true),
   secagg: z.strictObject({
@@ -74,12 +83,16 @@ export const coordinatorConfigSchema = z.strictObject({
     max_eval_loss: z.number().positive().default(DEFAULT_SECAGG.maxLossPerExample),
   }).prefault({}),
   deadlines: deadlinesSchema.prefault({}),
+  /** One evaluation-only round on the final model once `rounds` have committed (its federated accuracy). */
+  final_evaluation: z.boolean().default(true),
   /** Moved into the task document (serverOptimizer): accepted here only to say so. */
   server_optimizer: z.unknown().optional(),
   admin: z.strictObject({
     /** Operator API on the same port (default) - served only to operator certificates. */
     enabled: z.boolean().default(true),
   }).prefault({}),
+  /** Prometheus metrics on their own listener (cli/config/metrics-config.ts); off when absent. */
+  metrics: metricsSchema(DEFAULT_COORDINATOR_METRICS_LISTEN).optional(),
 }).superRefine((config, context) => {
   if (config.server_optimizer !== undefined) {
     context.addIssue({
@@ -88,6 +101,10 @@ export const coordinatorConfigSchema = z.strictObject({
       message:
         'has moved into the task document as serverOptimizer ({ kind: fedavg | fedavgm, learningRate, momentum }), so the task hash pins it and every site checks it: remove it here, add it to the task, run `fedgate task hash` and re-pin the new hash in accepted_tasks',
     });
+  }
+  const backoff = config.participants.site_backoff;
+  if (backoff.max < backoff.initial) {
+    context.addIssue({ code: 'custom', path: ['participants', 'site_backoff', 'max'], message: `must be at least site_backoff.initial (${backoff.initial} ms)` });
   }
   if (config.secagg.degree !== undefined && config.secagg.degree % 2 !== 0) {
     context.addIssue({ code: 'custom', path: ['secagg', 'degree'], message: 'must be even (k/2 neighbours on each side of the ring); omit it for the complete graph' });
@@ -99,7 +116,7 @@ export type CoordinatorConfigFile = z.output<typeof coordinatorConfigSchema>;
 /** The coordinator options a coordinator.yaml sets, compiled: every default applied, state_dir resolved. */
 export type CoordinatorFileOptions = Pick<
   CompiledCoordinatorOptions,
-  'federationId' | 'listen' | 'stateDirectory' | 'rounds' | 'participants' | 'secureAggregation' | 'secagg' | 'deadlines'
+  'federationId' | 'listen' | 'stateDirectory' | 'rounds' | 'participants' | 'secureAggregation' | 'secagg' | 'deadlines' | 'finalEvaluation'
 > & { readonly admin: { readonly enabled: boolean } };
 
 export interface CoordinatorConfig {
@@ -109,6 +126,9 @@ export interface CoordinatorConfig {
   readonly tls: { ca: string; cert: string; key: string; crl?: string; caDir?: string };
   readonly taskPath: string;
   readonly modelPath?: string;
+  /** Prometheus metrics listener, paths resolved; undefined = no metrics. */
+  readonly metrics?: MetricsConfig;
+  readonly initialModelPath?: string;
   /** The file it came from, for messages. */
   readonly source: string;
 }
@@ -128,6 +148,7 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
         minimum: participants.min,
         sampleFraction: participants.sample_fraction,
         waitTimeoutMs: participants.wait_timeout,
+        siteBackoff: { afterFailures: participants.site_backoff.after_failures, initialMs: participants.site_backoff.initial, maxMs: participants.site_backoff.max },
         ...(participants.allow === undefined ? {} : { allowList: participants.allow }),
       },
       secureAggregation: file.secure_aggregation,
@@ -147,6 +168,7 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
         unmaskMs: deadlines.unmask,
         commitMs: deadlines.commit,
       },
+      finalEvaluation: file.final_evaluation,
       admin: { enabled: file.admin.enabled },
     },
     tls: {
@@ -158,6 +180,8 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
     },
     taskPath: at(file.task),
     ...(file.model === undefined ? {} : { modelPath: at(file.model) }),
+    ...(file.metrics === undefined ? {} : { metrics: compileMetricsConfig(file.metrics, at) }),
+    ...(file.initial_model === undefined ? {} : { initialModelPath: at(file.initial_model) }),
     source,
   };
 }

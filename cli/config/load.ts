@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { unknownKeysMessage } from '../../model/key-suggestions.js';
 import { ConfigError } from './config-error.js';
 
 export async function readConfigFile(path: string): Promise<unknown> {
@@ -28,12 +29,14 @@ export function parseConfigText(text: string, source: string): unknown {
   return document.toJS() as unknown;
 }
 
-/** Validates `value` with `schema`; throws a ConfigError listing every issue with its key path. */
+/** Validates `value` with `schema`; throws a ConfigError listing every issue with its key path (an unknown key with the key it probably meant). */
 export function validateConfig<Schema extends z.ZodType>(schema: Schema, value: unknown, source: string): z.output<Schema> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
+    // A typo (`round:`) names the key probably meant.
+    if (issue.code === 'unrecognized_keys') return `  ${key}: ${unknownKeysMessage(schema, issue.path, issue.keys, value)}`;
     const got = describeValue(valueAt(value, issue.path));
     return `  ${key}: ${issue.message}${got === undefined || issue.message.includes('got ') ? '' : ` (got ${got})`}`;
   });

@@ -13,6 +13,7 @@ import { DEFAULT_COMPLETE_GRAPH_UP_TO, DEFAULT_MIN_NEIGHBOUR_DEGREE, DEFAULT_MIN
 import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { ConfigError } from './config-error.js';
+import { siteMetricsSchema } from './metrics-config.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
 
@@ -79,6 +80,8 @@ export const siteConfigSchema = z.strictObject({
   reconnect: z.strictObject({ initial: duration.default(500), max: duration.default(30_000) }).prefault({}),
   /** Where the site keeps its round state (so a restart sits an interrupted round out). */
   state_dir: z.string().min(1).default('site-state'),
+  /** Prometheus metrics on their own listener (cli/config/metrics-config.ts); off when absent. */
+  metrics: siteMetricsSchema.optional(),
 });
 
 export type SiteConfigFile = z.output<typeof siteConfigSchema>;
@@ -105,6 +108,16 @@ export function compileSiteConfig(value: unknown, source: string, baseDirectory:
     tls: { ...file.tls, ca: at(file.tls.ca), cert: at(file.tls.cert), key: at(file.tls.key), ...(file.tls.crl === undefined ? {} : { crl: at(file.tls.crl) }) },
     data: resolvedData,
     state_dir: at(file.state_dir),
+    ...(file.metrics === undefined
+      ? {}
+      : {
+          metrics: {
+            ...file.metrics,
+            ...(file.metrics.tls === undefined
+              ? {}
+              : { tls: { ...file.metrics.tls, cert: at(file.metrics.tls.cert), key: at(file.metrics.tls.key), ...(file.metrics.tls.client_ca === undefined ? {} : { client_ca: at(file.metrics.tls.client_ca) }) } }),
+          },
+        }),
     source,
     baseDirectory,
   };

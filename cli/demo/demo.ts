@@ -31,6 +31,10 @@ export interface DemoResult {
   readonly rounds: number;
   readonly participants: number;
   readonly final_accuracy: number;
+  /**
+   * The final model's accuracy on the sites' own test splits, from the evaluation-only round after the
+   * last commit (summed under secure aggregation); null if that round did not complete.
+   */
   readonly final_federated_accuracy: number | null;
   readonly secure_aggregation: boolean;
   readonly seconds: number;
@@ -103,7 +107,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
       portKnown = resolvePort;
     });
     let roundsDone = 0;
-    let lastFederatedAccuracy: number | null = null;
+    let finalFederatedAccuracy: number | null = null;
     let roundStarted = performance.now();
     const coordinator = spawnFedgate('coordinator', ['coordinator', '--config', join(work, 'coordinator.yaml'), '--exit-when-done'], (entry) => {
       if (entry['msg'] === 'coordinator listening' && typeof entry['port'] === 'number') {
@@ -117,11 +121,23 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
         const metrics = event.metrics ?? {};
         const examples = Number(metrics['evalExamples'] ?? 0);
         const loss = examples > 0 ? Number(metrics['evalLossSum']) / examples : NaN;
-        lastFederatedAccuracy = examples > 0 ? Number(metrics['evalCorrect']) / examples : null;
+        const accuracy = examples > 0 ? Number(metrics['evalCorrect']) / examples : 0;
+        // A round's metrics are of the model it started from (round 1: the initial model).
         say(
           `round ${String(roundsDone).padStart(2)}  participants ${event.survivors?.length ?? 0}/${event.participants?.length ?? 0}  ` +
-            `loss ${loss.toFixed(4)}  accuracy ${((lastFederatedAccuracy ?? 0) * 100).toFixed(1)}%  ${((performance.now() - roundStarted) / 1000).toFixed(2)} s`,
+            `loss ${loss.toFixed(4)}  accuracy ${(accuracy * 100).toFixed(1)}% (of the model it started from)  ${((performance.now() - roundStarted) / 1000).toFixed(2)} s`,
         );
+      }
+      if (event?.type === 'round_evaluated') {
+        const metrics = event.metrics ?? {};
+        const examples = Number(metrics['evalExamples'] ?? 0);
+        if (examples > 0) {
+          finalFederatedAccuracy = Number(metrics['evalCorrect']) / examples;
+          say(
+            `final model (round ${roundsDone}): federated accuracy ${(finalFederatedAccuracy * 100).toFixed(1)}%, loss ${(Number(metrics['evalLossSum']) / examples).toFixed(4)} ` +
+              `on ${examples} examples of the sites' own test splits (evaluation-only round, secure sum)`,
+          );
+        }
       }
       if (event?.type === 'round_aborted') say(`round aborted (${event.reason ?? 'unknown'}); a new round starts under a new id`);
     });
@@ -151,10 +167,11 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
           '',
         ].join('\n'),
       );
-      processes.push(spawnFedgate(siteId, ['participant', '--config', siteYaml, '--rounds', String(options.rounds)], () => undefined));
+      // No --rounds: the sites stay for the evaluation-only round after the last commit; the demo stops them.
+      processes.push(spawnFedgate(siteId, ['participant', '--config', siteYaml], () => undefined));
     }
 
-    // 5. Wait for the coordinator to finish its rounds.
+    // 5. Wait for the coordinator to finish its rounds and the evaluation of the final model.
     const exit = await Promise.race([coordinator.exited, delay(options.timeoutMs).then(() => 'timeout' as const)]);
     if (exit === 'timeout') throw new Error(`the federation did not finish ${options.rounds} rounds within ${options.timeoutMs / 1000} s (${roundsDone} committed):\n${coordinator.tail()}`);
     if (exit !== 0) throw new Error(`the coordinator exited with code ${String(exit)}:\n${coordinator.tail()}`);
@@ -173,7 +190,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
       rounds: exported.round,
       participants: options.sites,
       final_accuracy: Number(accuracy.toFixed(4)),
-      final_federated_accuracy: lastFederatedAccuracy === null ? null : Number((lastFederatedAccuracy as number).toFixed(4)),
+      final_federated_accuracy: finalFederatedAccuracy === null ? null : Number((finalFederatedAccuracy as number).toFixed(4)),
       secure_aggregation: options.secureAggregation,
       seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
       model_path: modelPath,

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-/** Entry point of `npm run demo` (see demo.ts). Flags: --json, --rounds N, --plaintext, --out DIR, --keep. */
+/**
+ * Entry point of `npm run demo` (see demo.ts). Flags: --json, --rounds N, --plaintext, --out DIR (relative
+ * to the directory npm was run from, cli/user-paths.ts), --keep.
+ */
 import { parseArgs } from 'node:util';
+import { userPath } from '../user-paths.js';
 import { runDemo } from './demo.js';
 
 const { values } = parseArgs({
@@ -23,7 +27,7 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(sites) || sites
 
 try {
   const result = await runDemo(
-    { rounds, sites, json: values.json, secureAggregation: !values.plaintext, outDirectory: values.out, timeoutMs: 110_000, keepWorkDirectory: values.keep },
+    { rounds, sites, json: values.json, secureAggregation: !values.plaintext, outDirectory: userPath(values.out), timeoutMs: 110_000, keepWorkDirectory: values.keep },
     (line) => process.stdout.write(`${line}\n`),
   );
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -64,6 +64,7 @@ export async function attachAdminService(options: AdminAttachOptions): Promise<A
   const revocationService = new RevocationService({
     authority: options.authority,
     registry: revocations,
+    fence: federation.revocationFence,
     connectedSerial: (siteId) => sessions.get(siteId)?.serial,
     closeStreams: (serials) => {
       watch.closeRevoked(serials);

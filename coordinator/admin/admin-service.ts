@@ -23,7 +23,7 @@ import { peerIdentity } from '../../proto/identity.js';
 import type { ModelChunk } from '../../proto/messages.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { sendModel } from '../../proto/transfer.js';
-import { committedRoundMessage, hashBytes, participantMessage, roundIdFromHex } from './admin-wire.js';
+import { committedRoundMessage, hashBytes, modelEvaluationMessage, participantMessage, roundIdFromHex } from './admin-wire.js';
 import type { ModelExports } from './model-exports.js';
 import type { RevocationRegistry } from './revocation-registry.js';
 import type { RevocationService, RevocationTarget } from './revocation-service.js';
@@ -83,6 +83,7 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
   const committedRounds = federation.committedRounds;
   const onnxSha256 = await context.exports.onnxSha256(modelHash);
   const open = context.watch.openRound;
+  const finalEvaluation = federation.finalEvaluation;
   return {
     federationId: context.federationId,
     taskHash: hashBytes(context.taskHash),
@@ -97,6 +98,8 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
     fedgateVersion: context.fedgateVersion,
     startedAtUnixMs: context.startedAt.getTime(),
     revokedCertificates: context.revocations.serials.size,
+    revokedCertificateSerials: [...context.revocations.serials].sort(),
+    finalEvaluation: finalEvaluation === undefined ? null : modelEvaluationMessage(finalEvaluation),
   };
 }
 

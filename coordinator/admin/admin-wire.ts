@@ -6,7 +6,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { RoundEvent } from '../federation/federation.js';
 import type { ConnectedSite } from '../sessions/session-registry.js';
-import type { CommittedRound, Participant, RoundEventMessage, RoundEventType, RoundMetricsMessage } from '../../proto/admin-messages.js';
+import type { CommittedRound, ModelEvaluationMessage, Participant, RoundEventMessage, RoundEventType, RoundMetricsMessage } from '../../proto/admin-messages.js';
+import type { ModelEvaluation } from '../federation/model-evaluations.js';
 import type { RoundId__Output } from '../../proto/messages.js';
 import { roundIdToWire } from '../../proto/round-id.js';
 import type { RoundSummary } from './round-catalog.js';
@@ -61,6 +62,7 @@ export function committedRoundMessage(summary: RoundSummary, onnxSha256: string 
 const EVENT_TYPES: Readonly<Record<RoundEvent['type'], RoundEventType>> = {
   round_started: 'ROUND_EVENT_STARTED',
   round_committed: 'ROUND_EVENT_COMMITTED',
+  round_evaluated: 'ROUND_EVENT_EVALUATED',
   round_aborted: 'ROUND_EVENT_ABORTED',
 };
 
@@ -78,6 +80,21 @@ export function roundEventMessage(event: RoundEvent): RoundEventMessage {
     stageSeconds: { ...event.stageSeconds },
     seconds: event.seconds ?? 0,
     atUnixMs: Number.isNaN(at) ? 0 : at,
+    purpose: event.purpose ?? '',
+  };
+}
+
+/** An evaluation-only round's record (federation/model-evaluations.ts) as GetStatus reports it. */
+export function modelEvaluationMessage(evaluation: ModelEvaluation): ModelEvaluationMessage {
+  const at = Date.parse(evaluation.evaluatedAt);
+  return {
+    sequence: evaluation.sequence,
+    modelHash: hashBytes(evaluation.modelHash),
+    roundId: roundIdFromHex(evaluation.roundId),
+    participants: [...evaluation.participants],
+    survivors: [...evaluation.survivors],
+    metrics: metricsMessage(evaluation.metrics as unknown as Readonly<Record<string, number>>),
+    evaluatedAtUnixMs: Number.isNaN(at) ? 0 : at,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Admin.RevokeParticipant: live revocation without a restart. The steps, in the order that keeps every
- * failure safe to retry:
+ * failure safe to retry, all inside the federation's revocation fence (no ledger append runs meanwhile,
+ * and the revocation is dated after every record already written: coordinator/federation/revocation-fence.ts):
  *   1. the CA records the revocation and signs a fresh CRL (RFC 5280 section 5) - the federation's
  *      authoritative list, which `fedgate verify` and the sites' bundles use;
  *   2. the coordinator records the serials in its state directory (they survive a restart);
@@ -11,6 +12,7 @@
  * Revocations are serialised: the CA directory is locked per operation and a CRL number must not race.
  */
 import type { Logger } from 'pino';
+import type { RevocationFence } from '../federation/revocation-fence.js';
 import { FedgateError, fedgateError } from '../../proto/errors.js';
 import { canonicalSerial, type PeerIdentity } from '../../proto/identity.js';
 import type { RevocationAuthority, IssuedCertificateInfo } from './revocation-authority.js';
@@ -29,13 +31,13 @@ export interface RevocationServiceOptions {
   /** Undefined when coordinator.yaml names no tls.ca_dir: revocation is then refused. */
   readonly authority: RevocationAuthority | undefined;
   readonly registry: RevocationRegistry;
+  /** Orders revocations against ledger appends and dates them (the federation's). */
+  readonly fence: RevocationFence;
   /** Serial of the certificate of a connected site's session, if it is connected. */
   readonly connectedSerial: (siteId: string) => string | undefined;
   /** Ends every open stream of these serials; returns the site ids whose Session it ended. */
   readonly closeStreams: (serials: ReadonlySet<string>) => readonly string[];
   readonly logger: Logger;
-  /** Clock for tests. @default () => new Date() */
-  readonly now?: () => Date;
 }
 
 export class RevocationService {
@@ -51,7 +53,7 @@ export class RevocationService {
   }
 
   private async revokeNow(target: RevocationTarget, operator: PeerIdentity): Promise<RevocationOutcome> {
-    const { authority, registry, logger } = this.options;
+    const { authority } = this.options;
     if (authority === undefined) {
       throw fedgateError(
         'FAILED_PRECONDITION',
@@ -60,8 +62,15 @@ export class RevocationService {
           'or revoke offline with `fedgate certs revoke-offline SERIAL --dir DIR` and restart the coordinator with the new crl.pem as tls.crl',
       );
     }
-    const now = this.options.now?.() ?? new Date();
-    const certificates = await this.resolve(authority, target, now);
+    return this.options.fence.revoke(async (now) => {
+      const certificates = await this.resolve(authority, target, now);
+      return this.revokeLive(authority, certificates, operator, now);
+    });
+  }
+
+  /** Steps 1-4 for `certificates`, dated `now`. */
+  private async revokeLive(authority: RevocationAuthority, certificates: readonly IssuedCertificateInfo[], operator: PeerIdentity, now: Date): Promise<RevocationOutcome> {
+    const { registry, logger } = this.options;
     const result = await authority.revoke(certificates.map((certificate) => certificate.serial), now);
     const crlNumber = result.crlNumber.toString();
     await registry.record(

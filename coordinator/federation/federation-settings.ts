@@ -5,6 +5,7 @@
  */
 import type { StageDeadlines } from '../../crypto/secagg/config.js';
 import type { ServerOptimizerSpec } from '../../model/server-optimizer.js';
+import type { SiteBackoffSettings } from './site-backoff.js';
 
 /** Who takes part in a round. */
 export interface ParticipantSettings {
@@ -16,6 +17,8 @@ export interface ParticipantSettings {
   readonly waitTimeoutMs: number;
   /** Site ids (certificate common names) allowed to join; undefined = every participant certificate. */
   readonly allowList?: readonly string[];
+  /** When a site that refuses or fails round after round is left out of selection, and for how long (site-backoff.ts). */
+  readonly siteBackoff: SiteBackoffSettings;
 }
 
 /** The secure-aggregation parameters every RoundConfig carries (DESIGN.md, "A round", steps 1 and 4). */
@@ -46,4 +49,9 @@ export interface FederationSettings {
   readonly secagg: SecAggSettings;
   readonly deadlines: StageDeadlines;
   readonly serverOptimizer: ServerOptimizerSpec;
+  /**
+   * After the last round commits, run one evaluation-only round on the final model so its federated
+   * accuracy is known (a round's metrics are of the model it started from).
+   */
+  readonly finalEvaluation: boolean;
 }

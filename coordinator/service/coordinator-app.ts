@@ -10,12 +10,14 @@ import { mkdir } from 'node:fs/promises';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
 import { buildTrainingPlan } from '../../model/plan.js';
+import { startingWeights } from '../../model/task-pin.js';
 import { canonicalTaskBytes, taskHash } from '../../model/task.js';
 import { encodeWeights } from '../../model/weight-codec.js';
 import { AccessControl, FEDERATION_ACCESS_POLICY, HEALTH_SERVICE_NAME } from '../../proto/access-control.js';
 import { ADMIN_ACCESS_POLICY, ADMIN_SERVICE_NAME, adminProtocol } from '../../proto/admin-loader.js';
 import { serverCredentials } from '../../proto/credentials.js';
 import { FEDERATION_SERVICE_NAME, federationProtocol } from '../../proto/loader.js';
+import { watchHandshakeFailures } from '../../proto/handshake-failures.js';
 import { addHealthService, addReflectionService, bindServer, createFedgateServer, shutdownServer } from '../../proto/server.js';
 import { arrayBufferTransfer } from '../../platform/index.js';
 import { attachAdminService } from '../admin/admin-app.js';
@@ -24,6 +26,7 @@ import { Federation } from '../federation/federation.js';
 import { acquireStateLock } from '../state/state-lock.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
 import { federationHandlers } from './federation-service.js';
+import { HandshakeFailureLog } from './handshake-log.js';
 import { HeapCompactor } from './heap-compaction.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
 
@@ -80,6 +83,8 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     logger.warn('secure_aggregation is false: the coordinator will see every site\'s quantised update in the clear (mTLS still protects it in transit); only sites with allow_plaintext: true take part');
   }
   const plan = buildTrainingPlan(options.task, options.forwardModel);
+  // The task's own initial weights, or for a warm start the file's, checked against the pinned hash.
+  const initialModel = startingWeights(options.task, plan, plan.initialParameters, options.initialModelFile);
   const hash = taskHash(options.task, options.forwardModel);
   const registry = new SessionRegistry(logger);
   const caCertificate = new X509Certificate(options.tls.caPem);
@@ -90,7 +95,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     taskBytes: canonicalTaskBytes(options.task),
     taskHash: hash,
     ...(options.forwardModel === undefined ? {} : { taskBlobs: [options.forwardModel] }),
-    initialModel: plan.initialParameters,
+    initialModel,
     layout: plan,
     hyperParameters: {
       local_epochs: options.task.training.epochs,
@@ -102,19 +107,22 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
     sites: registry,
     logger,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
   });
   const access = new AccessControl({
     policy: adminEnabled ? ADMIN_ACCESS_POLICY : FEDERATION_ACCESS_POLICY,
     revokedSerials: revocations.serials,
     onDenied: (denial) => logger.warn({ method: denial.method, peer: denial.peer, code: denial.code, reason: denial.reason, identity: denial.identity }, 'call refused'),
   });
+  options.metrics?.attach({ federation, connectedSites: () => registry.connected().length, revokedCertificates: () => revocations.serials.size, roundsConfigured: options.rounds });
   const server = createFedgateServer({ access });
   const protocol = adminProtocol();
   let openRoundBytes: number | undefined;
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') {
-      openRoundBytes = (plan.initialParameters.length + 4) * 4;
+      // d + 4 uint32 slots; an evaluation-only round uploads the 4 metric slots alone.
+      openRoundBytes = ((event.purpose === 'evaluate' ? 0 : plan.initialParameters.length) + 4) * 4;
       return;
     }
     openRoundBytes = undefined;
@@ -135,6 +143,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
       registry,
       logger,
       ...(options.participants.allowList === undefined ? {} : { allowList: options.participants.allowList }),
+      ...(options.metrics === undefined ? {} : { onTransfer: options.metrics.transferred.bind(options.metrics) }),
     }),
   );
   const admin = adminEnabled
@@ -161,6 +170,9 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   addHealthService(server, [FEDERATION_SERVICE_NAME, HEALTH_SERVICE_NAME, ...(adminEnabled ? [ADMIN_SERVICE_NAME] : [])]);
   addReflectionService(server, adminEnabled ? protocol.packageDefinition : federationProtocol().packageDefinition);
   const port = await bindServer(server, options.listen, serverCredentials(options.tls));
+  // Refused handshakes never reach a handler: log them here (rate-limited) so the operator sees them.
+  const handshakes = new HandshakeFailureLog(logger);
+  watchHandshakeFailures(server, (failure) => handshakes.report(failure));
   logger.info({ address: options.listen.replace(/:\d+$/, `:${port}`), port, federation: options.federationId, task: hash, committedRounds: federation.committedRounds, rounds: options.rounds }, 'coordinator listening');
 
   const stopping = new AbortController();
@@ -179,6 +191,7 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
       stopping.abort();
       await done.catch(() => undefined);
       admin?.close();
+      options.metrics?.detach();
       for (const site of registry.connected()) site.call.end();
       await shutdownServer(server, 2000);
     },

@@ -13,12 +13,19 @@ import { DEFAULT_TASK_SERVER_OPTIMIZER, pinTask } from '../../model/task-pin.js'
 import { FedgateError } from '../../proto/errors.js';
 import type { RevocationAuthority } from '../admin/revocation-authority.js';
 import type { FederationSettings, ParticipantSettings, SecAggSettings } from '../federation/federation-settings.js';
-import type { FaultPoint } from '../state/fault-injection.js';
+import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
+import type { FaultPoint, PausePoint } from '../state/fault-injection.js';
 
 /** @see CoordinatorOptions.listen */
 export const DEFAULT_LISTEN = '0.0.0.0:7443';
 /** @see CoordinatorOptions.participants */
-export const DEFAULT_PARTICIPANTS: Readonly<Omit<ParticipantSettings, 'allowList'>> = Object.freeze({ minimum: 3, sampleFraction: 1, waitTimeoutMs: 300_000 });
+export const DEFAULT_PARTICIPANTS: Readonly<Omit<ParticipantSettings, 'allowList'>> = Object.freeze({
+  minimum: 3,
+  sampleFraction: 1,
+  waitTimeoutMs: 300_000,
+  // Three failed rounds in a row (not one: a site may drop out once for a passing reason), then 30 s, doubling to 10 min.
+  siteBackoff: Object.freeze({ afterFailures: 3, initialMs: 30_000, maxMs: 600_000 }),
+});
 /** @see CoordinatorOptions.secagg */
 export const DEFAULT_SECAGG: Readonly<Omit<SecAggSettings, 'neighbourDegree' | 'reconstructionThreshold'>> = Object.freeze({
   clipBound: 1,
@@ -62,9 +69,17 @@ export interface CoordinatorOptions {
   readonly task: TaskDocument;
   /** The forward ONNX model of a task whose model kind is "onnx". */
   readonly forwardModel?: Uint8Array;
+  /**
+   * The file a warm-start task starts from (task initialModel.warmStart): an ONNX model exported by
+   * fedgate or a committed model's weight file; its model hash must be the one the task pins.
+   */
+  readonly initialModelFile?: Uint8Array;
   /** Rounds to commit before the federation stops. */
   readonly rounds: number;
-  /** @default { minimum: 3, sampleFraction: 1, waitTimeoutMs: 300 s }, every participant certificate allowed */
+  /**
+   * @default { minimum: 3, sampleFraction: 1, waitTimeoutMs: 300 s, siteBackoff: { afterFailures: 3, initialMs: 30 s, maxMs: 10 min } },
+   * every participant certificate allowed
+   */
   readonly participants?: Partial<ParticipantSettings>;
   /** @default true */
   readonly secureAggregation?: boolean;
@@ -77,6 +92,11 @@ export interface CoordinatorOptions {
    * one it signs for; when given, this must equal the task's.
    */
   readonly serverOptimizer?: ServerOptimizerSpec;
+  /**
+   * After the last round commits, one evaluation-only round measures the final model (its federated
+   * accuracy, which no training round reports). @default true
+   */
+  readonly finalEvaluation?: boolean;
   /** How often a connected site hears from the coordinator. @default 10 s */
   readonly heartbeatIntervalMs?: number;
   /**
@@ -84,6 +104,13 @@ export interface CoordinatorOptions {
    * there. @default none
    */
   readonly faultPoint?: FaultPoint;
+  /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
+  readonly metrics?: CoordinatorMetrics;
+  /**
+   * Awaited at named points of a round ("before_commit_append"); tests run code there, e.g. revoke a
+   * certificate between the last commit signature and the ledger append. @default none
+   */
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -94,8 +121,11 @@ export interface CompiledCoordinatorOptions extends FederationSettings {
   readonly admin: { readonly enabled: boolean; readonly revocationAuthority?: RevocationAuthority };
   readonly task: PinnedTaskDocument;
   readonly forwardModel?: Uint8Array;
+  readonly initialModelFile?: Uint8Array;
   readonly heartbeatIntervalMs: number;
   readonly faultPoint?: FaultPoint;
+  readonly metrics?: CoordinatorMetrics;
+  readonly pausePoint?: PausePoint;
   readonly logger: Logger;
 }
 
@@ -119,14 +149,18 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     stateDirectory: options.stateDirectory,
     task,
     ...(options.forwardModel === undefined ? {} : { forwardModel: options.forwardModel }),
+    ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
     rounds: options.rounds,
     participants,
     secureAggregation: options.secureAggregation ?? true,
     secagg,
     deadlines: { ...DEFAULT_DEADLINES, ...options.deadlines },
     serverOptimizer: task.serverOptimizer,
+    finalEvaluation: options.finalEvaluation ?? true,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     ...(options.faultPoint === undefined ? {} : { faultPoint: options.faultPoint }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
     logger: options.logger,
   };
   const problems = optionProblems(compiled);
@@ -151,6 +185,10 @@ function optionProblems(options: CompiledCoordinatorOptions): string[] {
   check(Number.isSafeInteger(participants.minimum) && participants.minimum >= 2, 'participants.minimum', 'an integer of at least 2 (secure aggregation needs two sites)', participants.minimum);
   check(participants.sampleFraction > 0 && participants.sampleFraction <= 1, 'participants.sampleFraction', 'in (0, 1]', participants.sampleFraction);
   check(participants.waitTimeoutMs > 0, 'participants.waitTimeoutMs', 'a positive number of milliseconds', participants.waitTimeoutMs);
+  const backoff = participants.siteBackoff;
+  check(isPositiveInteger(backoff.afterFailures), 'participants.siteBackoff.afterFailures', 'a positive integer (failed rounds in a row before a site is left out)', backoff.afterFailures);
+  check(backoff.initialMs > 0 && Number.isFinite(backoff.initialMs), 'participants.siteBackoff.initialMs', 'a positive number of milliseconds', backoff.initialMs);
+  check(backoff.maxMs >= backoff.initialMs && Number.isFinite(backoff.maxMs), 'participants.siteBackoff.maxMs', `a number of milliseconds of at least initialMs (${backoff.initialMs})`, backoff.maxMs);
   if (secagg.neighbourDegree !== undefined) {
     check(isPositiveInteger(secagg.neighbourDegree) && secagg.neighbourDegree % 2 === 0, 'secagg.neighbourDegree', 'a positive even integer (omit it for the complete graph)', secagg.neighbourDegree);
   }

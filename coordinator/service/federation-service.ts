@@ -18,6 +18,7 @@ import { peerIdentity } from '../../proto/identity.js';
 import type { FederationHandlers } from '../../proto/loader.js';
 import { decodeMaskedInputUpload } from '../../proto/masked-input-codec.js';
 import { PROTOCOL_VERSION, type CommitRecordEntry, type CoordinatorMessage, type DownloadModelRequest__Output, type GetCommitRecordsRequest__Output, type ModelChunk, type ParticipantMessage__Output, type UploadAck, type UploadMaskedInputRequest__Output } from '../../proto/messages.js';
+import { checkHelloFields } from '../../proto/hello-fields.js';
 import { decodeParticipantMessage, decodeSiteHello, encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
 import { failStream, toGrpcStatus, toServiceError } from '../../proto/status.js';
 import { receiveUpload, sendModel, uploadAck } from '../../proto/transfer.js';
@@ -40,6 +41,8 @@ export interface FederationServiceOptions {
   readonly allowList?: readonly string[];
   /** How long a new Session may take to send its Hello. @default 10 s */
   readonly helloTimeoutMs?: number;
+  /** Told the payload bytes of each completed transfer (metrics). @default none */
+  readonly onTransfer?: (direction: 'received' | 'sent', rpc: string, bytes: number) => void;
 }
 
 export function federationHandlers(options: FederationServiceOptions): FederationHandlers {
@@ -94,17 +97,27 @@ function handleSession(call: ServerDuplexStream<ParticipantMessage__Output, Coor
         }
         const hello = decodeSiteHello(wire);
         checkHello(hello, options);
+        const attached = registry.attach(
+          { siteId: identity.siteId, serial: identity.serial, certificate: certificate ?? Buffer.alloc(0), hello, call, connectedAt: new Date(), acceptsTask: true },
+          (siteId) => options.federation().inOpenRound(siteId),
+        );
+        if (attached.kind === 'refused') throw attached.error;
         helloDone = true;
         clearTimeout(helloTimer);
-        registry.attach({
-          siteId: identity.siteId,
-          serial: identity.serial,
-          certificate: certificate ?? Buffer.alloc(0),
-          hello,
-          call,
-          connectedAt: new Date(),
-          acceptsTask: true,
-        });
+        if (attached.replaced !== undefined) {
+          // Its own cleanup no longer finds it registered: report the dropout here, then end it.
+          options.federation().siteDisconnected(identity.siteId);
+          failStream(
+            attached.replaced.call,
+            fedgateError(
+              'ALREADY_EXISTS',
+              'SESSION_REPLACED',
+              attached.why === 'renewal'
+                ? `site ${identity.siteId} opened a session with a certificate issued later (serial ${identity.serial}); this session (serial ${attached.replaced.serial}) is closed`
+                : `site ${identity.siteId} opened a new session with the same certificate; this one is closed`,
+            ),
+          );
+        }
         call.write(
           encodeCoordinatorMessage({
             kind: 'hello_reply',
@@ -147,6 +160,8 @@ function routeSessionMessage(wire: ParticipantMessage__Output, siteId: string, o
 }
 
 function checkHello(hello: SiteHello, options: FederationServiceOptions): void {
+  // Its free text reaches logs, the Admin API and operators' terminals: refused unless it is plain.
+  checkHelloFields(hello);
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     throw fedgateError('FAILED_PRECONDITION', 'PROTOCOL_VERSION', `protocol version ${hello.protocolVersion} is not supported: this coordinator speaks version ${PROTOCOL_VERSION} (fedgate ${options.fedgateVersion}); upgrade the participant`);
   }
@@ -176,7 +191,9 @@ async function handleDownload(call: ServerWritableStream<DownloadModelRequest__O
     const store = options.federation().blobs;
     const hex = hash.toString('hex');
     if (!(await store.has(hex))) throw fedgateError('NOT_FOUND', 'NO_SUCH_BLOB', `the coordinator holds no model or round artefact with SHA-256 ${hex}`);
-    await sendModel(call, await store.get(hex), { modelSha256: hash });
+    const blob = await store.get(hex);
+    await sendModel(call, blob, { modelSha256: hash });
+    options.onTransfer?.('sent', 'DownloadModel', blob.byteLength);
   } catch (error) {
     const grpcStatus = toGrpcStatus(error);
     if (grpcStatus.unexpected) options.logger.error({ err: error }, 'download failed unexpectedly');
@@ -209,6 +226,7 @@ async function handleUpload(call: ServerReadableStream<UploadMaskedInputRequest_
     });
     const message = decodeMaskedInputUpload(upload, options.expectedUploadBytes());
     options.federation().receive(identity.siteId, { kind: 'stage', message });
+    options.onTransfer?.('received', 'UploadMaskedInput', upload.payload.length);
     options.logger.debug({ site: identity.siteId, round: toHex(message.roundId), bytes: upload.payload.length }, 'masked input received');
     callback(null, uploadAck(upload));
   } catch (error) {

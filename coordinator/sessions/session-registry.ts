@@ -1,6 +1,7 @@
 /**
- * The coordinator's connected participants: one Session stream per site id (a reconnect replaces the old
- * stream), the certificate its TLS session presented, and its Hello. Implements the federation's
+ * The coordinator's connected participants: one Session stream per site id (which of two sessions with
+ * the same id keeps it is session-precedence.ts's rule), the certificate its TLS session presented, and
+ * its Hello. Implements the federation's
  * SiteDirectory: `send` encodes round messages onto the stream (proto/session-codec.ts) and never throws
  * (a site that cannot be written to is a dropout for the round). It sits below both the Federation
  * service (coordinator/service), which fills it, and the Admin service (coordinator/admin), which reports it.
@@ -11,7 +12,9 @@ import type { Logger } from 'pino';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
 import type { EligibleSite, SiteDirectory } from '../federation/federation.js';
 import type { CoordinatorMessage, ParticipantMessage__Output } from '../../proto/messages.js';
+import type { FedgateError } from '../../proto/errors.js';
 import { encodeCoordinatorMessage, type SiteHello } from '../../proto/session-codec.js';
+import { sessionPrecedence } from './session-precedence.js';
 
 export interface ConnectedSite {
   readonly siteId: string;
@@ -25,21 +28,39 @@ export interface ConnectedSite {
   readonly acceptsTask: boolean;
 }
 
+export type AttachOutcome =
+  | { readonly kind: 'attached'; readonly replaced?: ConnectedSite; readonly why?: 'reconnect' | 'renewal' }
+  | { readonly kind: 'refused'; readonly error: FedgateError };
+
 export class SessionRegistry implements SiteDirectory {
   private readonly sites = new Map<string, ConnectedSite>();
   private readonly events = new EventEmitter();
 
   constructor(private readonly logger: Logger) {}
 
-  /** Registers a site's session; an older session of the same site is ended. */
-  attach(site: ConnectedSite): void {
+  /**
+   * Registers a site's session, or refuses it when a live session of the same site id keeps the slot
+   * (session-precedence.ts). A session it replaces is returned, not ended: the caller ends it and
+   * reports the site's dropout to the open round, so the swap never leaves a round waiting for it.
+   */
+  attach(site: ConnectedSite, inRound: (siteId: string) => boolean): AttachOutcome {
     const previous = this.sites.get(site.siteId);
-    this.sites.set(site.siteId, site);
-    if (previous !== undefined && previous.call !== site.call) {
-      this.logger.info({ site: site.siteId }, 'site reconnected; closing its previous session');
-      previous.call.end();
+    if (previous === undefined || previous.call === site.call) {
+      this.sites.set(site.siteId, site);
+      this.events.emit('changed');
+      return { kind: 'attached' };
     }
+    const precedence = sessionPrecedence(previous, site, inRound(site.siteId));
+    const serials = { site: site.siteId, liveSerial: previous.serial, newSerial: site.serial };
+    if (precedence.kind === 'refuse') {
+      this.logger.warn({ ...serials, reason: precedence.error.reason }, 'refused a second session for a connected site; the live session keeps its slot');
+      return { kind: 'refused', error: precedence.error };
+    }
+    this.sites.set(site.siteId, site);
+    if (precedence.why === 'reconnect') this.logger.info(serials, 'site reconnected with the same certificate; its previous session is closed and counts as a dropout');
+    else this.logger.warn(serials, 'a certificate issued later for this site replaces its session (renewal); the previous session is closed');
     this.events.emit('changed');
+    return { kind: 'attached', replaced: previous, why: precedence.why };
   }
 
   /** Removes the site if `call` is still its current session. Returns true when it was. */

@@ -6,8 +6,14 @@
  * FEDGATE_FAULT_INJECTION once at start and builds the hook with `crashAtFaultPoint`.
  */
 
-/** Names of the points where a crash can be injected. */
-export const FAULT_POINTS = ['ledger_write'] as const;
+/**
+ * Names of the points where a crash can be injected:
+ * - ledger_write: a ledger record is durable under its temporary name, not yet renamed;
+ * - commit_pending_write: the pending commit (pending-commit.ts) is durable under its temporary name;
+ * - commit_pending: the pending commit of an unmasked round is on disk, its CommitRequest not yet sent;
+ * - commit_signature: a commit signature was added to the pending commit on disk.
+ */
+export const FAULT_POINTS = ['ledger_write', 'commit_pending_write', 'commit_pending', 'commit_signature'] as const;
 export type FaultPointName = (typeof FAULT_POINTS)[number];
 
 export type FaultPoint = (name: FaultPointName) => void;
@@ -30,3 +36,17 @@ export function crashAtFaultPoint(spec: string, kill: () => void = () => process
     if (reached === count) kill();
   };
 }
+
+/**
+ * Names of the points where a test may run its own code in the middle of a round and make the
+ * coordinator wait for it: "before_commit_append" is after the commit quorum is stored, before the
+ * record is checked once more and appended (where a revocation can race the append).
+ */
+export const PAUSE_POINTS = ['before_commit_append'] as const;
+export type PausePointName = (typeof PAUSE_POINTS)[number];
+
+/**
+ * A test hook the coordinator awaits at each pause point (CoordinatorOptions.pausePoint); never set in a
+ * deployment, and never read from the environment.
+ */
+export type PausePoint = (name: PausePointName) => Promise<void>;

@@ -2,6 +2,7 @@
  * Model versions by content hash: `models/<sha256 hex>.bin`. The file name is the SHA-256 of the file's
  * bytes, so a read verifies itself and a torn or tampered file is reported, never used.
  */
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../../crypto/hash.js';
 import { prepareDirectory, readFileIfExists, writeFileAtomic } from '../../platform/index.js';
@@ -15,6 +16,21 @@ export class ModelStore {
   static async open(stateDirectory: string): Promise<ModelStore> {
     const directory = join(stateDirectory, 'models');
     await prepareDirectory(directory);
+    return new ModelStore(directory);
+  }
+
+  /**
+   * The store of a state directory that something else may be writing to (a running coordinator, a
+   * backup in progress): reads only, and leaves its temporary files alone. For offline readers
+   * (`fedgate export --state`).
+   */
+  static async openReadOnly(stateDirectory: string): Promise<Pick<ModelStore, 'get' | 'has'>> {
+    const directory = join(stateDirectory, 'models');
+    try {
+      await access(directory);
+    } catch {
+      throw new StateError('NOT_FOUND', `${stateDirectory} has no models/ directory: is it a coordinator's state_dir?`);
+    }
     return new ModelStore(directory);
   }
 

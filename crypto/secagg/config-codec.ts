@@ -11,6 +11,7 @@ import {
   validateRoundConfig,
   type HyperParameterValue,
   type RoundConfig,
+  type RoundPurpose,
   type StageDeadlines,
   type UpdateLayout,
 } from './config.js';
@@ -25,6 +26,12 @@ const DEADLINE_ORDER: readonly (keyof StageDeadlines)[] = Object.keys(DEFAULT_DE
 const TAG_STRING = 0x73; // 's'
 const TAG_NUMBER = 0x6e; // 'n'
 const TAG_BOOLEAN = 0x62; // 'b'
+/**
+ * RoundConfig.purpose on the wire: absent for the default 'train_and_evaluate' (so every RoundConfig
+ * written before purposes existed keeps its bytes and its hash), else one trailing byte. The default is
+ * never written out, so each config still has exactly one encoding.
+ */
+const PURPOSE_CODES: Readonly<Record<Exclude<RoundPurpose, 'train_and_evaluate'>, number>> = { train: 1, evaluate: 2 };
 
 /** The canonical bytes of `config` (validated first, so a malformed config has no encoding). */
 export function encodeRoundConfig(config: RoundConfig): Uint8Array {
@@ -46,12 +53,28 @@ export function encodeRoundConfig(config: RoundConfig): Uint8Array {
     u64be(config.maxWeight),
     encodeFields(DEADLINE_ORDER.map((key) => u32be(config.deadlines[key]))),
     booleanByte(config.plaintext),
+    ...(config.purpose === 'train_and_evaluate' ? [] : [Uint8Array.of(PURPOSE_CODES[config.purpose])]),
   ]);
 }
 
 /** H(RoundConfig) = SHA-256 of the canonical encoding. */
 export function roundConfigHash(config: RoundConfig): Uint8Array {
   return sha256(encodeRoundConfig(config));
+}
+
+/**
+ * The round id of a RoundConfig encoding that may not decode as a whole (a threshold without majority, a
+ * bad layout), so a site can refuse that round by id; undefined when not even the id can be read.
+ */
+export function peekRoundId(bytes: Uint8Array): Uint8Array | undefined {
+  try {
+    const reader = new FieldReader(bytes, 'RoundConfig');
+    if (decodeText(reader.field('label'), 'label') !== ROUND_CONFIG_LABEL || reader.u32('version') !== ROUND_CONFIG_VERSION) return undefined;
+    reader.field('federationId');
+    return copy(reader.fixed('roundId', ROUND_ID_LENGTH));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Inverse of encodeRoundConfig (for the ledger and offline verification); validates the result. */
@@ -77,6 +100,7 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const deadlines = Object.fromEntries(DEADLINE_ORDER.map((key) => [key, deadlineReader.u32(key)])) as unknown as StageDeadlines;
   deadlineReader.end();
   const plaintext = reader.boolean('plaintext');
+  const purpose = reader.done() ? 'train_and_evaluate' : decodePurpose(reader.fixed('purpose', 1)[0] as number);
   reader.end();
   const config: RoundConfig = {
     federationId,
@@ -92,9 +116,15 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
     maxWeight,
     deadlines,
     plaintext,
+    purpose,
   };
   validateRoundConfig(config);
   return config;
+}
+
+function decodePurpose(code: number): RoundPurpose {
+  for (const [purpose, value] of Object.entries(PURPOSE_CODES)) if (value === code) return purpose as RoundPurpose;
+  throw secaggInvalid('INVALID_ENCODING', `RoundConfig.purpose: code ${code} is unknown (1 = train, 2 = evaluate; the default train_and_evaluate is never written)`);
 }
 
 function encodeHyperParameters(parameters: Readonly<Record<string, HyperParameterValue>>): Uint8Array {

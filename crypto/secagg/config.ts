@@ -52,6 +52,19 @@ export interface UpdateLayout {
 
 export type HyperParameterValue = string | number | boolean;
 
+/**
+ * What a round asks of its sites, fixed in RoundConfig (so H(RoundConfig) binds it):
+ * - 'train_and_evaluate' (the default): train on the round's model and report the federated evaluation
+ *   of that model in the metric slots (DESIGN.md step 4);
+ * - 'train': train, and report no evaluation (metric slots 0): the round's model was already evaluated
+ *   by an evaluation-only round, and a site reports the metrics of one model at most once;
+ * - 'evaluate': an evaluation-only round on a committed model: no training, no update (d = 0, w = 0),
+ *   only the metric slots; the round ends after Unmask, with no commit and no new model.
+ */
+export type RoundPurpose = 'train_and_evaluate' | 'train' | 'evaluate';
+
+export const ROUND_PURPOSES: readonly RoundPurpose[] = ['train_and_evaluate', 'train', 'evaluate'];
+
 export interface RoundConfig {
   readonly federationId: string;
   readonly roundId: Uint8Array;
@@ -72,10 +85,12 @@ export interface RoundConfig {
   readonly deadlines: StageDeadlines;
   /** Upload quantized vectors without masks (only to sites whose policy allows it). */
   readonly plaintext: boolean;
+  /** What the sites do in this round (see RoundPurpose). */
+  readonly purpose: RoundPurpose;
 }
 
 /** Input of createRoundConfig: threshold, deadlines, hyper-parameters and plaintext have defaults. */
-export type RoundConfigInput = Omit<RoundConfig, 'reconstructionThreshold' | 'deadlines' | 'plaintext' | 'hyperParameters' | 'participants'> & {
+export type RoundConfigInput = Omit<RoundConfig, 'reconstructionThreshold' | 'deadlines' | 'plaintext' | 'hyperParameters' | 'participants' | 'purpose'> & {
   readonly participants: readonly string[];
   /** @default defaultThreshold(k, plaintext): ceil(2(k+1)/3), 3 for k = 2 unless plaintext */
   readonly reconstructionThreshold?: number;
@@ -85,6 +100,8 @@ export type RoundConfigInput = Omit<RoundConfig, 'reconstructionThreshold' | 'de
   readonly plaintext?: boolean;
   /** @default {} */
   readonly hyperParameters?: Readonly<Record<string, HyperParameterValue>>;
+  /** @default 'train_and_evaluate' */
+  readonly purpose?: RoundPurpose;
 };
 
 /**
@@ -115,6 +132,7 @@ export function createRoundConfig(input: RoundConfigInput): RoundConfig {
     maxWeight: input.maxWeight,
     deadlines: { ...DEFAULT_DEADLINES, ...input.deadlines },
     plaintext: input.plaintext ?? false,
+    purpose: input.purpose ?? 'train_and_evaluate',
   };
   validateRoundConfig(config);
   return config;
@@ -192,10 +210,15 @@ export function validateRoundConfig(config: RoundConfig): void {
   const t = config.reconstructionThreshold;
   if (!Number.isInteger(k) || k < 1 || k > count - 1) bad('neighbourDegree', `must be an integer in [1, |U| - 1 = ${count - 1}], got ${String(k)}`);
   if (k % 2 !== 0 && k < count - 1) bad('neighbourDegree', `must be even unless it is |U| - 1 = ${count - 1} (complete graph), got ${k}`);
-  if (!Number.isInteger(t) || 2 * t <= k + 1 || t > k + 1) {
+  if (!Number.isInteger(t) || t < 1 || t > k + 1) {
     bad('reconstructionThreshold', `must be an integer with (k+1)/2 < t <= k+1 = ${k + 1}, got ${String(t)}`);
   }
-  validateLayout(config.layout, quantizationScale(count), bad);
+  if (2 * t <= k + 1) {
+    // Its own reason, so a site that receives such a RoundStart refuses it by name (THRESHOLD_TOO_LOW).
+    throw secaggInvalid('THRESHOLD_TOO_LOW', `RoundConfig.reconstructionThreshold t = ${t} must exceed (k+1)/2 = ${(k + 1) / 2}; a minority of a neighbourhood could otherwise reconstruct`, { stage: 'round_config' });
+  }
+  if (!ROUND_PURPOSES.includes(config.purpose)) bad('purpose', `must be one of ${ROUND_PURPOSES.join(', ')}, got ${String(config.purpose)}`);
+  validateLayout(config.layout, quantizationScale(count), config.purpose === 'evaluate', bad);
   if (!Number.isSafeInteger(config.maxWeight) || config.maxWeight < 1) bad('maxWeight', `must be a positive integer, got ${String(config.maxWeight)}`);
   for (const key of Object.keys(DEFAULT_DEADLINES) as (keyof StageDeadlines)[]) {
     const value = config.deadlines?.[key];
@@ -226,9 +249,14 @@ function validateParticipants(participants: readonly string[], bad: (field: stri
   }
 }
 
-function validateLayout(layout: UpdateLayout, scale: number, bad: (field: string, message: string) => never): void {
+/** An evaluation-only round carries no update: its layout has no parameter segments (d = 0); every other round has some. */
+function validateLayout(layout: UpdateLayout, scale: number, evaluationOnly: boolean, bad: (field: string, message: string) => never): void {
   if (typeof layout !== 'object' || layout === null) bad('layout', 'must be an object');
-  if (!Array.isArray(layout.parameterSegments) || layout.parameterSegments.length === 0) {
+  if (!Array.isArray(layout.parameterSegments)) bad('layout.parameterSegments', 'must be an array');
+  if (evaluationOnly && layout.parameterSegments.length !== 0) {
+    bad('layout.parameterSegments', `must be empty in an evaluation-only round (purpose 'evaluate': no update, only metrics), got ${layout.parameterSegments.length} segment(s)`);
+  }
+  if (!evaluationOnly && layout.parameterSegments.length === 0) {
     bad('layout.parameterSegments', 'must be a non-empty array');
   }
   let total = 0;

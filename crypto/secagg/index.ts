@@ -13,6 +13,7 @@ export {
   defaultThreshold,
   makeRoundId,
   parameterCount,
+  ROUND_PURPOSES,
   roundCounter,
   roundScale,
   roundSegments,
@@ -21,6 +22,7 @@ export {
   type HyperParameterValue,
   type RoundConfig,
   type RoundConfigInput,
+  type RoundPurpose,
   type StageDeadlines,
   type UpdateLayout,
 } from './config.js';

@@ -3,7 +3,10 @@
  * hash, optimiser state hash, sorted U3) after recomputing the new model themselves. The round is
  * committed when valid signatures from more than half of U3 and at least t are stored. Bad signatures
  * are not fatal - they are reported in the status and left out of the record; signatures from outside
- * U3 are refused outright.
+ * U3 are refused outright. A signer whose certificate is revoked counts for nothing from the moment the
+ * revocation is live, whether it signed before or after: the status and the record are computed from the
+ * revocation set as it is when they are asked for, so the coordinator re-checks every signer when it
+ * appends the record (coordinator/federation/revocation-fence.ts).
  */
 import type { KeyObject } from 'node:crypto';
 import { verifyMessage } from '../signature.js';
@@ -22,8 +25,11 @@ export interface CommitStatus {
   readonly committed: boolean;
   /** Valid signatures needed: max(floor(|U3| / 2) + 1, t). */
   readonly required: number;
+  /** U3 members with a valid signature whose certificate is not revoked. */
   readonly signers: readonly string[];
   readonly rejected: readonly RejectedCommitSignature[];
+  /** U3 members whose certificate is revoked now: they cannot count toward the quorum any more. */
+  readonly revoked: readonly string[];
 }
 
 export interface CommitSignatureRecord {
@@ -61,6 +67,8 @@ export class CommitCollector {
     readonly hashes: CommitHashes,
     private readonly maskedSurvivors: readonly string[],
     private readonly threshold: number,
+    /** Whether a member's certificate is revoked now (read on every call: the set changes during a round). */
+    private readonly isRevoked: (siteId: string) => boolean = () => false,
   ) {
     this.transcript = commitTranscript(context, keyListHash, hashes, maskedSurvivors);
   }
@@ -72,6 +80,7 @@ export class CommitCollector {
       throw secaggDenied('NOT_A_MEMBER', 'commit signatures are accepted from members of U3 only', where);
     }
     if (this.signatures.has(sender)) throw secaggPrecondition('DUPLICATE_MESSAGE', 'this site already sent its commit signature', where);
+    if (this.isRevoked(sender)) throw secaggDenied('CERTIFICATE_REVOKED', "the sender's certificate has been revoked: its commit signature cannot count", where);
     if (!sameCommitHashes(message, this.hashes)) {
       this.reject(sender, 'COMMIT_MISMATCH');
       throw secaggPrecondition('COMMIT_MISMATCH', 'the commit signature is over other model, aggregate or optimiser hashes than this round\'s', where);
@@ -85,8 +94,9 @@ export class CommitCollector {
 
   status(): CommitStatus {
     const required = commitQuorum(this.maskedSurvivors.length, this.threshold);
-    const signers = this.maskedSurvivors.filter((siteId) => this.signatures.has(siteId));
-    return { committed: signers.length >= required, required, signers, rejected: [...this.rejected] };
+    const revoked = this.maskedSurvivors.filter((siteId) => this.isRevoked(siteId));
+    const signers = this.maskedSurvivors.filter((siteId) => this.signatures.has(siteId) && !revoked.includes(siteId));
+    return { committed: signers.length >= required, required, signers, rejected: [...this.rejected], revoked };
   }
 
   signatureOf(siteId: string): Uint8Array | undefined {

@@ -338,7 +338,9 @@ export class SecAggServer {
   beginCommit(hashes: CommitHashes): CommitRequestMessage {
     this.requirePhase('aggregated');
     const copied = checkCommitHashes(hashes, this.config.modelHash, 'hashes', { stage: 'commit' });
-    this.commits = new CommitCollector(this.context, this.listHash as Uint8Array, copied, sortSiteIds(this.maskedSurvivors), this.config.reconstructionThreshold);
+    this.commits = new CommitCollector(this.context, this.listHash as Uint8Array, copied, sortSiteIds(this.maskedSurvivors), this.config.reconstructionThreshold, (siteId) =>
+      this.siteKeys.isRevoked(siteId),
+    );
     this.phaseValue = 'commit';
     return { stage: 'commit_request', roundId: this.config.roundId, ...copied };
   }
@@ -348,12 +350,25 @@ export class SecAggServer {
     return this.commits.status();
   }
 
-  /** The ledger record; throws FAILED_PRECONDITION 'COMMIT_QUORUM_NOT_REACHED' until the quorum is stored. */
+  /**
+   * The ledger record, with the signers whose certificates are not revoked now; throws FAILED_PRECONDITION
+   * 'COMMIT_QUORUM_NOT_REACHED' while they are too few.
+   */
   commitRecord(): CommitRecord {
     const status = this.commitStatus();
     if (!status.committed) {
       throw secaggPrecondition('COMMIT_QUORUM_NOT_REACHED', `${status.signers.length} valid commit signatures, ${status.required} required (> |U3|/2 and >= t)`, { stage: 'commit' });
     }
+    return this.commitProgress();
+  }
+
+  /**
+   * The record as it stands, quorum or not: everything needed to verify and record the signatures still
+   * to come, with the valid ones stored so far. What a coordinator keeps on disk while the commit is
+   * pending, so a restart finishes the same round (one contribution per model).
+   */
+  commitProgress(): CommitRecord {
+    const status = this.commitStatus();
     const commits = this.commits as CommitCollector;
     return {
       config: this.config,

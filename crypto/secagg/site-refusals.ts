@@ -12,6 +12,11 @@ export const SITE_DEFENCE_REASONS = {
   ROUND_CONCURRENT: 'ROUND_CONCURRENT',
   /** This site's input was already unmasked in an aggregate on this model hash. */
   MODEL_ALREADY_CONTRIBUTED: 'MODEL_ALREADY_CONTRIBUTED',
+  /**
+   * This site's evaluation of this model hash was already unmasked (an evaluation-only round, or a round
+   * that trained and evaluated on it): it reports the metrics of one model at most once.
+   */
+  MODEL_ALREADY_EVALUATED: 'MODEL_ALREADY_EVALUATED',
   /** RoundConfig's model hash is not the head of the chain of commit records this site verified. */
   MODEL_NOT_CHAIN_HEAD: 'MODEL_NOT_CHAIN_HEAD',
   /** RoundConfig's server-optimiser state hash is not the one of the verified chain head. */
@@ -22,6 +27,11 @@ export const SITE_DEFENCE_REASONS = {
   COMMIT_RECORD_INVALID: 'COMMIT_RECORD_INVALID',
   /** A stage deadline of the RoundConfig passed: the site ended the round and zeroised its secrets. */
   STAGE_DEADLINE_PASSED: 'STAGE_DEADLINE_PASSED',
+  /**
+   * The site's local data failed validation after it changed on disk: the site sits rounds out until its
+   * operator fixes the files. The code says only that; which file, row or column stays in the site's log.
+   */
+  SITE_DATA_INVALID: 'SITE_DATA_INVALID',
   /** Any other local failure: the details stay in the site's own log. */
   SITE_ERROR: 'SITE_ERROR',
 } as const;
@@ -37,11 +47,13 @@ const SITE_DEFENCE_TEXT: Readonly<Record<SiteDefenceReason, string>> = {
   ROUND_NOT_FRESH: 'the round counter is not above the highest this site accepted: a replayed or stale round',
   ROUND_CONCURRENT: 'another round of this site is still running; it takes part in one round at a time',
   MODEL_ALREADY_CONTRIBUTED: "this site's input was already unmasked in an aggregate on this model; it contributes once per model",
+  MODEL_ALREADY_EVALUATED: "this site's evaluation of this model was already unmasked; it reports the metrics of a model once",
   MODEL_NOT_CHAIN_HEAD: "the round's model is not the head of the chain of commit records this site verified",
   OPTIMIZER_STATE_NOT_CHAIN_HEAD: "the round's server-optimiser state is not the one of this site's verified chain head",
   CHAIN_UNVERIFIED: "this site could not verify the chain of commit records back to the task's initial model",
   COMMIT_RECORD_INVALID: 'the commit record is not validly signed by a quorum this site accepts',
   STAGE_DEADLINE_PASSED: 'a stage deadline of the RoundConfig passed; this site ended the round and erased its keys and shares',
+  SITE_DATA_INVALID: "the site's local data failed validation; it sits rounds out until its operator fixes it (details in the site's own log)",
   SITE_ERROR: "the site could not go on with the round; the details are in the site's own log",
 };
 

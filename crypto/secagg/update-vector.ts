@@ -87,6 +87,13 @@ function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Arr
   if (!Number.isSafeInteger(update.evalCorrect) || update.evalCorrect < 0 || update.evalCorrect > update.evalExamples) {
     throw secaggInvalid('INVALID_UPDATE', `update.evalCorrect must be an integer in [0, evalExamples = ${update.evalExamples}], got ${String(update.evalCorrect)}`);
   }
+  // The last line of a site's defence: a round's purpose decides which slots may carry anything at all.
+  if (config.purpose === 'train' && (update.evalLossSum !== 0 || update.evalCorrect !== 0 || update.evalExamples !== 0)) {
+    throw secaggInvalid('INVALID_UPDATE', "a round with purpose 'train' carries no evaluation: evalLossSum, evalCorrect and evalExamples must be 0");
+  }
+  if (config.purpose === 'evaluate' && update.weight !== 0) {
+    throw secaggInvalid('INVALID_UPDATE', `an evaluation-only round carries no update: weight must be 0, got ${update.weight}`);
+  }
 }
 
 function assertFinite(values: Float32Array | Float64Array, offset: number): void {

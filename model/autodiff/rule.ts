@@ -15,6 +15,11 @@ export interface EmitContext {
   readonly mode: Mode;
   /** Element type of the differentiable values (FLOAT in fedgate's graphs, DOUBLE in gradient checks). */
   readonly floatType: DataTypeCode;
+  /**
+   * Secret seed material for random ops in the training graph (Dropout). Each random node gets its own
+   * seed derived from it and the node's emitted name; absent, ONNX Runtime seeds them itself.
+   */
+  readonly randomSeed?: Uint8Array;
 }
 
 export interface EmitResult {

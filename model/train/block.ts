@@ -26,7 +26,7 @@ import { emitTrainStep } from './step.js';
 const BODY_PREFIX = 'block/';
 export const BLOCK_DIM_PARAM = 'steps';
 
-function buildBody(prepared: PreparedModel, task: TaskDocument, outerNames: Iterable<string>): GraphIR {
+function buildBody(prepared: PreparedModel, task: TaskDocument, outerNames: Iterable<string>, randomSeed: Uint8Array | undefined): GraphIR {
   const b = new GraphBuilder('fedgate_train_block_body', BODY_PREFIX);
   b.reserve(outerNames);
   const carried = [...prepared.forward.parameters, ...stateInfo(prepared, task)];
@@ -55,7 +55,7 @@ function buildBody(prepared: PreparedModel, task: TaskDocument, outerNames: Iter
     updatedName: outName,
     loss: stepLoss,
     correct: stepCorrect,
-  });
+  }, randomSeed);
   b.appendNode('Identity', [condition], [outName('condition')], {});
   b.appendNode('Add', [lossSoFar, stepLoss], [outName('loss')], {});
   b.appendNode('Add', [correctSoFar, stepCorrect], [outName('correct')], {});
@@ -66,7 +66,7 @@ function buildBody(prepared: PreparedModel, task: TaskDocument, outerNames: Iter
   return b.build();
 }
 
-export function buildTrainBlockGraph(prepared: PreparedModel, task: TaskDocument): GraphIR {
+export function buildTrainBlockGraph(prepared: PreparedModel, task: TaskDocument, randomSeed?: Uint8Array): GraphIR {
   const b = new GraphBuilder('fedgate_train_block');
   const states = stateInfo(prepared, task);
   const carried = [...prepared.forward.parameters, ...states];
@@ -94,7 +94,7 @@ export function buildTrainBlockGraph(prepared: PreparedModel, task: TaskDocument
     zero,
     ...prepared.trainable.map((p) => globalName(p.name)),
   ];
-  const body = buildBody(prepared, task, outerNames);
+  const body = buildBody(prepared, task, outerNames, randomSeed);
   b.appendNode(
     'Loop',
     [steps, '', ...carried.map((t) => t.name), zero, zero],

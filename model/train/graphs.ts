@@ -37,7 +37,7 @@ function addParameterInputs(b: GraphBuilder, prepared: PreparedModel): void {
   for (const p of prepared.forward.parameters) b.addInput(p.name, DataType.FLOAT, p.shape);
 }
 
-export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument): GraphIR {
+export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument, randomSeed?: Uint8Array): GraphIR {
   const b = new GraphBuilder('fedgate_train_step');
   const states = stateInfo(prepared, task);
   const updated = [...prepared.forward.parameters, ...states];
@@ -63,7 +63,7 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument)
     updatedName,
     loss: LOSS,
     correct: CORRECT,
-  });
+  }, randomSeed);
   for (const t of updated) b.addOutput(updatedName(t.name), DataType.FLOAT, t.shape);
   b.addOutput(LOSS, DataType.FLOAT, []);
   b.addOutput(CORRECT, DataType.FLOAT, []);

@@ -26,7 +26,8 @@ export interface StepBindings {
   readonly correct: string;
 }
 
-export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimizer: OptimizerSpec, io: StepBindings): void {
+/** @param randomSeed secret seed material for the step's random ops (EmitContext.randomSeed) */
+export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimizer: OptimizerSpec, io: StepBindings, randomSeed?: Uint8Array): void {
   const { forward } = prepared;
   const bindings = new Map<string, string>([[forward.input, io.input]]);
   for (const p of forward.parameters) bindings.set(p.name, io.parameter(p.name));
@@ -34,6 +35,7 @@ export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimize
     builder: b,
     mode: 'train',
     floatType: DataType.FLOAT,
+    ...(randomSeed === undefined ? {} : { randomSeed }),
   });
   const logits = pass.values.get(forward.logits) as string;
   const descentScale = seedsDescent(optimizer) ? b.op('Neg', [io.learningRate], {}, 'descent_scale') : undefined;

@@ -3,6 +3,8 @@
  * Session with a Hello, and takes part in rounds; when the connection drops it reconnects with jittered
  * exponential backoff. A round in flight when the connection drops is abandoned: the site's round state
  * lives in memory only, so after a reconnect it sits that round out (DESIGN.md step 4) and joins the next.
+ * The exception is a round it revealed its shares in: its public context is kept in the state_dir, so the
+ * site still signs that round's commit when the coordinator asks again (participant/chain/site-chain.ts).
  * What it must remember against a lying coordinator (round counters, models contributed to, its secret
  * seed) is in its state_dir (`state`), checked through one RoundGuard across reconnects.
  */
@@ -11,6 +13,8 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
+import { peekRoundId } from '../../crypto/secagg/config-codec.js';
+import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
@@ -34,10 +38,13 @@ import { SITE_DEFENCE_REASONS, refusalText } from '../../crypto/secagg/site-refu
 import { SiteChain } from '../chain/site-chain.js';
 import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
+import type { SiteMetrics } from '../metrics/site-metrics.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
+import { ConnectFailureDescriber } from './connection-failure.js';
 import { SessionWatchdog } from './session-watchdog.js';
-import type { SiteDataSpec } from './site-data.js';
+import { loadSiteData, type SiteDataSpec } from './site-data.js';
+import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
@@ -49,6 +56,10 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
+/** How long a stopping daemon waits for task contexts still being prepared before it returns. */
+const CONTEXT_CLOSE_WAIT_MS = 2000;
+/** @see ParticipantAppOptions.dataCheckIntervalMs */
+const DEFAULT_DATA_CHECK_INTERVAL_MS = 5000;
 /** Largest commit record accepted from GetCommitRecords (a record of a few thousand signers). */
 const COMMIT_RECORD_MAX_BYTES = 16 * MIB;
 
@@ -66,6 +77,11 @@ export interface ParticipantAppOptions {
   readonly intraOpThreads: number;
   readonly maxModelBytes: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * How often the data files are polled for changes (site-data-check.ts); 0 = never. The files are
+   * checked in full at start either way. @default 5 s
+   */
+  readonly dataCheckIntervalMs?: number;
   /** The site's persisted state (state_dir): round counters, models contributed to, secret seeds. */
   readonly state: SiteStateStore;
   /** Extra time beyond each RoundConfig stage deadline before the site ends a round itself. @default 10 s */
@@ -73,14 +89,18 @@ export interface ParticipantAppOptions {
   readonly logger: Logger;
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called for every round this site saw end (for CLIs and tests). */
-  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'aborted' | 'left'; reason?: string }) => void;
+  readonly onRoundEnd?: (event: { roundId: string; outcome: 'committed' | 'evaluated' | 'aborted' | 'left'; reason?: string }) => void;
   /**
    * Observes this site's own update of each round after local training, before it is weighted,
    * quantised and masked: what the site contributes to FedAvg. In-process only (tests compare the
    * committed model with plaintext FedAvg of these); nothing about it leaves the site.
    */
   readonly onLocalUpdate?: (event: LocalUpdateEvent) => void;
+  /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
+  readonly metrics?: SiteMetrics;
 }
+
+type RoundEndEvent = Parameters<NonNullable<ParticipantAppOptions['onRoundEnd']>>[0];
 
 export interface LocalUpdateEvent {
   /** Hex of the round id. */
@@ -94,7 +114,9 @@ export interface LocalUpdateEvent {
 export interface RunningParticipant {
   /**
    * Resolves when `stop()` was called and everything is closed; rejects (with a FedgateError) when the
-   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help.
+   * coordinator refused this site for good - its certificate was revoked - since reconnecting cannot help,
+   * and (SiteDataInvalidError) when the site's data fails its check at start or does not fit the task the
+   * coordinator runs when the site first prepares it.
    */
   readonly done: Promise<void>;
   /** Latest committed model this site signed (encoded weights), if any. */
@@ -121,11 +143,19 @@ class ParticipantDaemon {
   private readonly log: Logger;
   private readonly guard: RoundGuard;
   private readonly chain: SiteChain;
+  private readonly data: SiteDataWatch;
+  /** Why the daemon stops on its own (data that does not fit the task when the site first prepares it). */
+  private fatal: FedgateError | undefined;
+  /** Until the first task context is ready, data that does not fit the task stops the daemon. */
+  private startingUp = true;
+  /** Aborted when the current Session ends: downloads made on its connection stop waiting then. */
+  private connection: AbortSignal = new AbortController().signal;
 
   constructor(private readonly options: ParticipantAppOptions) {
     this.client = this.newClient();
     this.guard = new RoundGuard(options.state);
     this.log = options.logger.child({ site: options.siteId });
+    this.data = new SiteDataWatch({ spec: options.data, intervalMs: options.dataCheckIntervalMs ?? DEFAULT_DATA_CHECK_INTERVAL_MS, reload: () => this.reloadData(), logger: this.log });
     const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
@@ -136,6 +166,7 @@ class ParticipantDaemon {
       origin: (taskHash) => origins.origin(taskHash),
       fetchRecords: (after, maxRecords) => fetchCommitRecords(this.client, after, { maxRecords, maxRecordBytes: COMMIT_RECORD_MAX_BYTES }),
       computeCommit: async (config, request) => (await this.context(config.taskHash)).training.computeCommit(config, request),
+      unmaskedRounds: options.state,
       logger: this.log,
     });
   }
@@ -148,7 +179,20 @@ class ParticipantDaemon {
   }
 
   async run(): Promise<void> {
+    // The whole dataset is checked before the site dials anyone: a bad file stops it here, locally.
+    await this.data.checkAtStart();
+    this.data.start();
+    try {
+      await this.serve();
+    } finally {
+      this.data.stop();
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  private async serve(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect.initialMs, this.options.reconnect.maxMs);
+    const failures = new ConnectFailureDescriber(this.options.coordinator, { ...this.options.tls, ...(this.options.serverName === undefined ? {} : { serverName: this.options.serverName }) });
     let refused: FedgateError | undefined;
     while (!this.stopping.signal.aborted) {
       const outcome = await this.session(() => backoff.reset());
@@ -159,14 +203,22 @@ class ParticipantDaemon {
         break;
       }
       const delay = backoff.next();
-      this.log.warn({ reason: outcome.why, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      if (outcome.unreachable !== undefined) {
+        // Never reached the coordinator on this attempt: no connection was lost, say why none was made.
+        const report = await failures.describe(outcome.unreachable);
+        this.log.warn({ coordinator: this.options.coordinator, problem: report.problem, reason: report.reason, retryInMs: delay }, 'cannot connect to the coordinator; retrying');
+      } else {
+        this.log.warn({ reason: outcome.why, retryInMs: delay }, 'connection to the coordinator lost; reconnecting');
+      }
       // A fresh channel: the old one may still hold a connection that died silently, and grpc-js would
       // open the next Session on it.
       this.client.close();
       this.client = this.newClient();
       await sleep(delay, this.stopping.signal);
     }
-    for (const context of this.contexts.values()) await context.then((value) => value.trainer.close()).catch(() => undefined);
+    // A context still being prepared closes its trainer when it is ready; the daemon does not wait for it.
+    const closing = [...this.contexts.values()].map((context) => context.then((value) => value.trainer.close()).catch(() => undefined));
+    await Promise.race([Promise.all(closing), sleep(CONTEXT_CLOSE_WAIT_MS, new AbortController().signal)]);
     this.client.close();
     if (refused !== undefined) throw refused;
   }
@@ -177,12 +229,22 @@ class ParticipantDaemon {
     await done.catch(() => undefined);
   }
 
-  /** One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is final). */
-  private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError }> {
+  /**
+   * One Session stream from Hello to its end; resolves with why it ended (and the refusal, when it is
+   * final; the transport failure's details, when the coordinator was never reached).
+   */
+  private session(onConnected: () => void): Promise<{ why: string; final?: FedgateError; unreachable?: string }> {
     return new Promise((resolve) => {
+      const connection = new AbortController();
+      this.connection = connection.signal;
       const call = this.client.session();
       const rounds = new Map<string, RoundSession>();
       let finished = false;
+      /** Whether the coordinator answered at all (headers or a message) on this attempt. */
+      let reached = false;
+      call.on('metadata', () => {
+        reached = true;
+      });
       let heartbeatIntervalMs = 0;
       const watchdog = new SessionWatchdog((silentMs) => {
         const expected = heartbeatIntervalMs > 0 ? `it sends a heartbeat every ${heartbeatIntervalMs} ms` : 'no HelloReply yet';
@@ -190,16 +252,19 @@ class ParticipantDaemon {
         call.cancel();
       });
       watchdog.watch(HELLO_REPLY_TIMEOUT_MS);
-      const finish = (why: string, final?: FedgateError): void => {
+      const finish = (why: string, final?: FedgateError, unreachable?: string): void => {
         if (finished) return;
         finished = true;
         watchdog.stop();
+        this.options.metrics?.connection(false);
+        // Downloads on this connection will never finish if it died silently: give up on them now.
+        connection.abort(new Error(`the connection to the coordinator ended (${why}) during a download`));
         this.stopping.signal.removeEventListener('abort', onStop);
         for (const [roundId, round] of rounds) {
           round.stop('connection lost');
-          this.options.onRoundEnd?.({ roundId, outcome: 'left', reason: 'connection lost' });
+          this.roundEnded({ roundId, outcome: 'left', reason: 'connection lost' });
         }
-        resolve(final === undefined ? { why } : { why, final });
+        resolve({ why, ...(final === undefined ? {} : { final }), ...(unreachable === undefined ? {} : { unreachable }) });
       };
       const onStop = (): void => {
         call.end();
@@ -209,13 +274,23 @@ class ParticipantDaemon {
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
       call.on('error', (error) => {
         const failure = fromGrpcError(error, 'Session');
-        finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined);
+        const details: unknown = Reflect.get(error, 'details');
+        const transportFailure = !reached && failure.code === 'UNAVAILABLE' ? (typeof details === 'string' ? details : error.message) : undefined;
+        finish(error.message, FINAL_REFUSALS.has(failure.reason) ? failure : undefined, transportFailure);
       });
       call.on('end', () => finish('the coordinator ended the session'));
       call.on('data', (wire: CoordinatorMessage__Output) => {
+        reached = true;
         watchdog.heard();
+        let message: ReceivedCoordinatorTraffic;
         try {
-          const message = decodeCoordinatorMessage(wire);
+          message = decodeCoordinatorMessage(wire);
+        } catch (error) {
+          this.log.warn({ err: error }, 'could not decode a coordinator message');
+          this.refuseUndecodableRoundStart(call, wire, error);
+          return;
+        }
+        try {
           if (message.kind === 'hello_reply') {
             heartbeatIntervalMs = message.reply.heartbeatIntervalMs;
             watchdog.watch(heartbeatIntervalMs * MISSED_HEARTBEATS);
@@ -243,12 +318,29 @@ class ParticipantDaemon {
     });
   }
 
+  /**
+   * A RoundStart whose RoundConfig does not decode (a threshold without majority, a bad layout) is refused
+   * by its round id with the code of the check that failed, so the coordinator learns at once why this
+   * site is not in the round instead of waiting for a stage deadline. Nothing is stored: the round was
+   * never accepted.
+   */
+  private refuseUndecodableRoundStart(call: SessionCall, wire: CoordinatorMessage__Output, error: unknown): void {
+    if (wire.payload !== 'roundStart' || wire.roundStart === null || wire.roundStart === undefined) return;
+    const roundId = peekRoundId(wire.roundStart.roundConfig);
+    if (roundId === undefined) return;
+    const refusal = refusalFor(error instanceof FedgateError && error.cause instanceof SecAggError ? error.cause : error);
+    this.log.warn({ round: toHex(roundId), reason: refusal.reason }, 'refusing a RoundStart whose RoundConfig this site cannot accept');
+    this.send(call, { kind: 'refusal', roundId, ...refusal });
+  }
+
   private onMessage(call: SessionCall, message: ReceivedCoordinatorTraffic, rounds: Map<string, RoundSession>, onConnected: () => void): void {
     switch (message.kind) {
       case 'hello_reply': {
         const { reply } = message;
         onConnected();
+        this.options.metrics?.connection(true);
         this.log.info({ federation: reply.federationId, coordinatorVersion: reply.fedgateVersion }, 'connected to the coordinator');
+        this.prepareAtConnect();
         if (this.options.policy.federationId !== undefined && reply.federationId !== this.options.policy.federationId) {
           this.log.error(
             { federation: reply.federationId, pinned: this.options.policy.federationId },
@@ -268,6 +360,7 @@ class ParticipantDaemon {
           this.log.warn({ round: roundKey }, 'a RoundStart repeats the id of a round this site is running; ignoring it');
           return;
         }
+        this.options.metrics?.roundJoined();
         const session = new RoundSession(config.roundId, {
           logger: this.log,
           clientOptions: () => ({ siteId: this.options.siteId, signingKey: this.options.signingKey, policy: this.options.policy, trust: this.options.trust }),
@@ -277,17 +370,31 @@ class ParticipantDaemon {
           upload: async (masked) => {
             const upload = encodeMaskedInputUpload(masked);
             await uploadMaskedInput(this.client, upload.target, upload.payload, upload.options);
+            this.options.metrics?.uploaded(upload.payload.length);
           },
           train: async (roundConfig, signal) => {
-            const trained = await (await this.context(roundConfig.taskHash)).training.train(roundConfig, signal);
+            const training = (await this.context(roundConfig.taskHash)).training;
+            const started = performance.now();
+            const trained = await training.train(roundConfig, signal);
+            this.options.metrics?.trained({ seconds: (performance.now() - started) / 1000, trainingExamples: trained.trainingExamples, evalLossSum: trained.evalLossSum, evalExamples: trained.evalExamples });
             this.options.onLocalUpdate?.({ roundId: roundKey, delta: trained.delta, trainingExamples: trained.trainingExamples });
             return trained;
+          },
+          evaluate: async (roundConfig) => (await this.context(roundConfig.taskHash)).training.evaluateModel(roundConfig),
+          onEvaluated: () => {
+            // No commit follows an evaluation-only round: it is over for this site once its shares left
+            // (the session stays until the coordinator's RoundAbort, which zeroises what it holds).
+            this.roundEnded({ roundId: roundKey, outcome: 'evaluated' });
           },
           computeCommit: async (roundConfig, request) => (await this.context(roundConfig.taskHash)).training.computeCommit(roundConfig, request),
           onCommitted: (_config, computation) => {
             this.latestModel = computation.newModel;
           },
-          checkRound: (roundConfig) => this.chain.checkRound(roundConfig),
+          checkRound: async (roundConfig) => {
+            // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
+            this.data.assertUsable();
+            await this.chain.checkRound(roundConfig);
+          },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
         });
@@ -304,7 +411,8 @@ class ParticipantDaemon {
         const session = rounds.get(roundKey);
         if (session === undefined) return;
         session.stop(message.reason);
-        this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
+        // An evaluation-only round this site finished was reported as evaluated already.
+        if (!session.evaluated) this.roundEnded({ roundId: roundKey, outcome: 'aborted', reason: message.reason });
         rounds.delete(roundKey);
         return;
       }
@@ -324,12 +432,12 @@ class ParticipantDaemon {
             // Tell the coordinator (and its operator) with the code alone; the failing check is in the log.
             this.send(call, { kind: 'refusal', roundId, reason: SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID, message: refusalText(SITE_DEFENCE_REASONS.COMMIT_RECORD_INVALID) });
             session.stop('COMMIT_RECORD_INVALID');
-            this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
+            this.roundEnded({ roundId: roundKey, outcome: 'left', reason: 'COMMIT_RECORD_INVALID' });
             return;
           }
           session.committed(newModelHash);
           await session.settled();
-          this.options.onRoundEnd?.({ roundId: roundKey, outcome: 'committed' });
+          this.roundEnded({ roundId: roundKey, outcome: 'committed' });
         });
         return;
       }
@@ -370,11 +478,58 @@ class ParticipantDaemon {
     const computation = this.chain.lateComputation(roundId);
     if (!valid || computation === undefined || !bytesEqual(computation.hashes.newModelHash, newModelHash)) return;
     this.latestModel = computation.newModel;
-    this.options.onRoundEnd?.({ roundId: toHex(roundId), outcome: 'committed' });
+    this.roundEnded({ roundId: toHex(roundId), outcome: 'committed' });
   }
 
   private send(call: SessionCall, message: SiteSessionMessage): void {
+    if (message.kind === 'refusal') this.options.metrics?.refusalSent(message.reason);
     call.write(encodeParticipantMessage(message));
+  }
+
+  private roundEnded(event: RoundEndEvent): void {
+    this.options.metrics?.roundEnded(event.outcome, event.reason);
+    this.options.onRoundEnd?.(event);
+  }
+
+  /**
+   * Prepares every pinned task the coordinator holds as soon as the site is connected (the coordinator
+   * accepted the Hello, so it runs one of them): the task-dependent check of the data happens now, not
+   * when a round is waiting. Data that does not fit the task stops a daemon that is starting up; later
+   * it makes the site sit rounds out (SITE_DATA_INVALID) until its files change.
+   */
+  private prepareAtConnect(): void {
+    for (const hash of this.options.policy.pinnedTaskHashes) {
+      this.context(hash).then(
+        () => {
+          this.startingUp = false;
+        },
+        (error: unknown) => {
+          if (!isDataError(error)) {
+            this.log.debug({ task: toHex(hash), err: error }, 'a pinned task could not be prepared now (the coordinator may run another one)');
+            return;
+          }
+          if (this.startingUp) {
+            this.fatal = new SiteDataInvalidError(error, 'task');
+            this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task; stopping");
+            this.stopping.abort();
+            return;
+          }
+          this.data.markInvalid(error);
+          this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task: this site sits rounds out (SITE_DATA_INVALID) until its files are fixed");
+        },
+      );
+    }
+  }
+
+  /** The data files changed and passed the structure check: every prepared task reloads them (site-data-check.ts). */
+  private async reloadData(): Promise<void> {
+    for (const pending of this.contexts.values()) {
+      const context = await pending.catch(() => undefined);
+      if (context === undefined) continue;
+      const data = await loadSiteData(this.options.data, context.task);
+      context.training.useData(data);
+      this.log.info({ task: toHex(context.hash), trainExamples: data.train.count, testExamples: data.test.count }, 'reloaded the data files for the task');
+    }
   }
 
   private context(taskHash: Uint8Array): Promise<TaskContext> {
@@ -390,7 +545,11 @@ class ParticipantDaemon {
         logger: this.log,
         ...(this.options.onProgress === undefined ? {} : { onProgress: this.options.onProgress }),
       });
-      context.catch(() => this.contexts.delete(key));
+      context.catch((error: unknown) => {
+        this.contexts.delete(key);
+        // Data that does not fit the task: sit rounds out until the files change (at start-up it stops the daemon instead).
+        if (isDataError(error) && !this.startingUp) this.data.markInvalid(error);
+      });
       this.contexts.set(key, context);
     }
     return context;
@@ -401,11 +560,31 @@ class ParticipantDaemon {
     const key = toHex(hash);
     const cached = this.blobCache.get(key);
     if (cached !== undefined) return cached;
-    const bytes = new Uint8Array(await downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }));
+    const bytes = new Uint8Array(await untilAborted(downloadModel(this.client, Buffer.from(fromHex(key)), { maxBytes: this.options.maxModelBytes }), this.connection));
+    this.options.metrics?.downloaded(bytes.byteLength);
     this.blobCache.set(key, bytes);
     while (this.blobCache.size > 8) this.blobCache.delete(this.blobCache.keys().next().value as string);
     return bytes;
   }
+}
+
+/** `work`, or a rejection with the signal's reason once `signal` aborts (the work itself is left to finish or fail). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -4,8 +4,8 @@
  * broadcast aggregate and the server-optimiser state exactly as the coordinator did (DESIGN.md step 7:
  * the same decodeAggregate and nextModel, so the hashes agree bit for bit).
  *
- * Local randomness (the per-epoch shuffle) is seeded from the site's secret (SiteStateStore.roundSeed),
- * never from public values alone: a coordinator that could predict it, or make it repeat, could make a
+ * Local randomness is never seeded from public values alone: the per-epoch shuffle from the site's
+ * secret (SiteStateStore.roundSeed), Dropout masks from fresh random bytes (task-context.ts): a coordinator that could predict it, or make it repeat, could make a
  * site's update reproducible and read another site's update off the difference of two aggregates.
  *
  * Training that diverges (non-finite loss or parameters) yields a zero-weight update - delta 0, weight
@@ -27,7 +27,7 @@ import type { TaskDocument } from '../../model/task.js';
 import type { Dataset } from '../data/dataset.js';
 import { TrainerError, type ProgressEvent, type Trainer } from '../trainer/index.js';
 import type { SiteStateStore } from '../state/site-state.js';
-import type { CommitComputation, LocalTrainingResult } from '../round/round-session.js';
+import type { CommitComputation, LocalEvaluation, LocalTrainingResult } from '../round/round-session.js';
 
 /** Fetches content-addressed bytes (model, aggregate, optimiser state) and checks their SHA-256. */
 export interface BlobSource {
@@ -52,7 +52,22 @@ export interface SiteTrainingOptions {
 }
 
 export class SiteTraining {
-  constructor(private readonly options: SiteTrainingOptions) {}
+  private train_: Dataset;
+  private test: Dataset;
+
+  constructor(private readonly options: SiteTrainingOptions) {
+    this.train_ = options.train;
+    this.test = options.test;
+  }
+
+  /**
+   * Rounds from now on train and evaluate on `data` (the site's files changed and validated again); a
+   * round already training keeps the data it started with.
+   */
+  useData(data: { readonly train: Dataset; readonly test: Dataset }): void {
+    this.train_ = data.train;
+    this.test = data.test;
+  }
 
   async globalModel(config: RoundConfig): Promise<Float32Array> {
     return decodeWeights(this.options.plan, await this.options.blobs.fetch(config.modelHash));
@@ -61,10 +76,11 @@ export class SiteTraining {
   async train(config: RoundConfig, signal: AbortSignal): Promise<LocalTrainingResult> {
     const { task, trainer } = this.options;
     const global = await this.globalModel(config);
-    const evaluation = await this.evaluate(global, config);
+    // A round that asks for no evaluation gets none: its metric slots stay 0 (round-guard.ts, one evaluation per model).
+    const evaluation = config.purpose === 'train' ? NOT_EVALUATED : await this.evaluate(global, config);
     let trained: Awaited<ReturnType<typeof trainer.train>>;
     try {
-      trained = await trainer.train(global, this.options.train, {
+      trained = await trainer.train(global, this.train_, {
         epochs: task.training.epochs,
         batchSize: task.training.batchSize,
         learningRate: task.optimizer.learningRate,
@@ -96,9 +112,14 @@ export class SiteTraining {
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, false);
   }
 
+  /** An evaluation-only round: the federated evaluation of the round's (committed) model, nothing else. */
+  async evaluateModel(config: RoundConfig): Promise<LocalEvaluation> {
+    return this.evaluate(await this.globalModel(config), config);
+  }
+
   /** Evaluates the round's global model on at most E_max local test examples. */
-  private async evaluate(global: Float32Array, config: RoundConfig): Promise<{ evalLossSum: number; evalCorrect: number; evalExamples: number }> {
-    const test = this.options.test;
+  private async evaluate(global: Float32Array, config: RoundConfig): Promise<LocalEvaluation> {
+    const test = this.test;
     if (test.count === 0) return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0 };
     const limit = Math.min(test.count, config.layout.maxEvalExamples);
     const data = limit === test.count ? test : { ...test, count: limit, features: test.features.subarray(0, limit * (test.features.length / test.count)), labels: test.labels.subarray(0, limit) };
@@ -134,6 +155,8 @@ export class SiteTraining {
     };
   }
 }
+
+const NOT_EVALUATED: LocalEvaluation = Object.freeze({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
 
 /** The site cannot recompute the commit from what the coordinator broadcast (it refuses to sign). */
 export class CommitComputationError extends FedgateError {

@@ -3,8 +3,11 @@
  * hash from the coordinator and checked against the pin), the training plan built locally from it (a
  * site never runs a graph the coordinator sent), the trainer worker and the local data.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { toHex } from '../../crypto/bytes.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import { decodeWeights } from '../../model/weight-codec.js';
+import type { ParameterLayout } from '../../model/weights.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../model/plan.js';
 import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
 import { checkPinnedInitialModel } from '../../model/task-pin.js';
@@ -13,6 +16,8 @@ import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteTraining, type BlobSource, type SiteRandomness } from './site-training.js';
 
 export interface TaskContext {
+  /** The task hash the site pinned. */
+  readonly hash: Uint8Array;
   readonly task: PinnedTaskDocument;
   readonly plan: TrainingPlan;
   readonly trainer: Trainer;
@@ -30,6 +35,15 @@ export interface TaskContextOptions {
   readonly onProgress?: ConstructorParameters<typeof SiteTraining>[0]['onProgress'];
 }
 
+/**
+ * The weights a warm-start task names, fetched by their model hash (BlobSource checks the bytes' SHA-256)
+ * and decoded in this site's own plan (names and shapes must fit). checkPinnedInitialModel then
+ * re-encodes them and compares the hash with the pin, so no other weights are ever trained on.
+ */
+export async function warmStartModel(sha256: string, plan: ParameterLayout, blobs: BlobSource): Promise<Float32Array> {
+  return decodeWeights(plan, await blobs.fetch(fromHex(sha256)));
+}
+
 export async function buildTaskContext(hash: Uint8Array, options: TaskContextOptions): Promise<TaskContext> {
   const bytes = await options.blobs.fetch(hash);
   let document: unknown;
@@ -41,9 +55,12 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   const parsed = parseTaskDocument(document);
   const forwardModel = parsed.model.kind === 'onnx' ? await options.blobs.fetch(Buffer.from(parsed.model.modelSha256, 'hex')) : undefined;
   if (taskHash(parsed, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
-  const plan = buildTrainingPlan(parsed, forwardModel);
-  // The chain starts at the initial model the task pins: the plan this site built must produce exactly it.
-  const task = checkPinnedInitialModel(parsed, plan, plan.initialParameters);
+  // Dropout masks come from a fresh secret of this process: never public, never repeated by a replay.
+  const plan = buildTrainingPlan(parsed, forwardModel, { randomSeed: randomBytes(32) });
+  // The chain starts at the initial model the task pins: the plan this site built must produce exactly
+  // it, or for a warm start the weights downloaded by that hash must be a model of this plan with it.
+  const initial = parsed.initialModel?.warmStart === true ? await warmStartModel(parsed.initialModel.sha256, plan, options.blobs) : plan.initialParameters;
+  const task = checkPinnedInitialModel(parsed, plan, initial);
   const data = await loadSiteData(options.data, task);
   options.logger.info({ task: toHex(hash), model: task.model.kind, parameters: plan.initialParameters.length, trainExamples: data.train.count, testExamples: data.test.count }, 'task ready');
   const trainer = await Trainer.create({
@@ -62,5 +79,5 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     randomness: options.randomness,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  return { task, plan, trainer, training };
+  return { hash, task, plan, trainer, training };
 }

@@ -77,6 +77,14 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       if (isHeader) columnNames = fields.map((cell) => cell.trim());
       labelColumn = resolveLabelColumn(options.label ?? -1, columnNames, columnCount, source);
       featureCount = columnCount - 1;
+      const expected = options.exampleShape === undefined ? featureCount : options.exampleShape.reduce((product, dim) => product * dim, 1);
+      if (expected !== featureCount) {
+        throw new DataError(
+          'INVALID_ARGUMENT',
+          'FEATURE_LENGTH_MISMATCH',
+          `${source} row ${line}: ${featureCount} feature columns besides the label column; the task's input shape [${(options.exampleShape ?? []).join(', ')}] needs ${expected}`,
+        );
+      }
       features = new Float32Array(maxRecords * featureCount);
       labels = new Int32Array(maxRecords);
       if (isHeader) return;

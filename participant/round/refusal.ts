@@ -5,9 +5,10 @@
  * loss is Infinity at index 12" or a file path - goes to the site's own log only.
  *
  * Codes that go out: the checks of the SecAgg+ client and the site's policy (SecAggError: each names
- * what was wrong with the coordinator's messages), the site's own defences (SITE_DEFENCE_REASONS) and a
- * commit the site could not recompute from what the coordinator broadcast. Anything else - training,
- * data, disk, a bug - is SITE_ERROR: its code could describe the local data.
+ * what was wrong with the coordinator's messages), the site's own codes (SITE_DEFENCE_REASONS: its
+ * defences, and SITE_DATA_INVALID, which says only that the site's data failed its check) and a commit
+ * the site could not recompute from what the coordinator broadcast. Anything else - training, data, disk,
+ * a bug - is SITE_ERROR: a more precise code could describe the local data.
  */
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import { SITE_DEFENCE_REASONS, refusalText } from '../../crypto/secagg/site-refusals.js';
@@ -19,7 +20,7 @@ export interface SiteRefusal {
   readonly message: string;
 }
 
-/** FedgateError reasons of participant/ that are about the coordinator's messages, not local data. */
+/** FedgateError reasons of participant/ that may go out as they are: none describes the local data. */
 const COORDINATOR_FAULT_REASONS: ReadonlySet<string> = new Set([...Object.values(SITE_DEFENCE_REASONS), 'COMMIT_RECOMPUTE_FAILED']);
 
 export function refusalFor(error: unknown): SiteRefusal {

@@ -9,7 +9,16 @@
  *   (ROUND_NOT_FRESH), so a replayed RoundStart is refused even after a reconnect or a restart;
  * - one contribution per model: once this site's input may have entered an unmasked aggregate on model
  *   hash H it never takes part in another round on H (MODEL_ALREADY_CONTRIBUTED), so two aggregates on
- *   H never differ by this site's update alone.
+ *   H never differ by this site's update alone;
+ * - one evaluation per model: the metrics of H leave this site in at most one unmasked aggregate - the
+ *   training round on H (purpose 'train_and_evaluate') or an evaluation-only round on H (purpose
+ *   'evaluate'), never both and never twice (MODEL_ALREADY_EVALUATED). Otherwise a coordinator could run
+ *   two evaluations of H whose survivor sets differ by this site alone and read its exact metrics off the
+ *   difference. A round that only trains on H (purpose 'train', metric slots 0) is what a coordinator
+ *   runs on a model it already had evaluated; it is still a contribution on H. The rule binds every
+ *   member of U through the one RoundConfig they all sign: a round on H either asks for metrics, and
+ *   every site that evaluated H leaves it (so the sites that report are the survivors the site policy
+ *   already counts, |U3| >= min_participants), or it asks for none, and no site reports any.
  */
 import { toHex } from '../../crypto/bytes.js';
 import { roundCounter, type RoundConfig } from '../../crypto/secagg/config.js';
@@ -61,8 +70,19 @@ export class RoundGuard {
     if (highest !== undefined && counter <= highest) {
       throw siteDefenceError('ROUND_NOT_FRESH', `round counter ${counter} is not above ${highest}, the highest this site accepted: a replayed or stale round`);
     }
-    if (this.state.hasContributed(config.federationId, config.modelHash)) {
-      throw siteDefenceError('MODEL_ALREADY_CONTRIBUTED', `this site's input was already unmasked in an aggregate on model ${toHex(config.modelHash)}; it contributes once per model`);
+    const model = toHex(config.modelHash);
+    const contributed = this.state.hasContributed(config.federationId, config.modelHash);
+    const evaluated = this.state.hasEvaluated(config.federationId, config.modelHash);
+    if (config.purpose === 'evaluate') {
+      // A contribution on H reported H's metrics too (unless its round only trained: refusing then costs nothing).
+      if (evaluated || contributed) {
+        throw siteDefenceError('MODEL_ALREADY_EVALUATED', `this site's evaluation of model ${model} was already unmasked (${evaluated ? 'an evaluation-only round' : 'the round it contributed to'}); it reports a model's metrics once`);
+      }
+    } else {
+      if (contributed) throw siteDefenceError('MODEL_ALREADY_CONTRIBUTED', `this site's input was already unmasked in an aggregate on model ${model}; it contributes once per model`);
+      if (evaluated && config.purpose === 'train_and_evaluate') {
+        throw siteDefenceError('MODEL_ALREADY_EVALUATED', `this round asks for the evaluation of model ${model}, whose evaluation this site already reported in an evaluation-only round; it reports a model's metrics once`);
+      }
     }
     // The store checks the counter again under its own write lock: it is the authority.
     await this.state.acceptRoundCounter(config.federationId, counter);
@@ -71,10 +91,12 @@ export class RoundGuard {
   /**
    * Records, persisted before it resolves, that this site's input may enter an unmasked aggregate on the
    * round's model: called right before the site sends its Unmask answer (or, in a plaintext round,
-   * before it uploads its input, which then is its update in the clear).
+   * before it uploads its input, which then is its update in the clear). An evaluation-only round records
+   * an evaluation of the model, not a contribution: a later round may still train on it (purpose 'train').
    */
   async recordContribution(config: RoundConfig): Promise<void> {
-    await this.state.recordContribution(config.federationId, config.modelHash);
+    if (config.purpose === 'evaluate') await this.state.recordEvaluation(config.federationId, config.modelHash);
+    else await this.state.recordContribution(config.federationId, config.modelHash);
   }
 }
 

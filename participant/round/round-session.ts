@@ -45,6 +45,16 @@ export interface LocalTrainingResult {
   readonly divergence?: string;
 }
 
+/** A site's federated evaluation of a model on its own test split (the metric slots of DESIGN.md step 4). */
+export interface LocalEvaluation {
+  readonly evalLossSum: number;
+  readonly evalCorrect: number;
+  readonly evalExamples: number;
+}
+
+/** The metric slots of a round that reports no evaluation (purpose 'train'). */
+const NO_EVALUATION: LocalEvaluation = Object.freeze({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
+
 export interface CommitComputation {
   readonly hashes: CommitHashes;
   /** Model r+1 and its optimiser state, kept by the site once the round commits. */
@@ -62,8 +72,10 @@ export interface SiteRoundEnvironment {
   send(message: SiteSessionMessage): void;
   /** Uploads the masked input (chunked RPC); resolves once the coordinator acknowledged it. */
   upload(message: MaskedInputMessage): Promise<void>;
-  /** Trains on the global model of `config` (fetched by its hash) and evaluates it. */
+  /** Trains on the global model of `config` (fetched by its hash) and evaluates it (unless the round's purpose is 'train'). */
   train(config: RoundConfig, signal: AbortSignal): Promise<LocalTrainingResult>;
+  /** Evaluates the global model of `config` on the local test split (evaluation-only rounds). */
+  evaluate(config: RoundConfig, signal: AbortSignal): Promise<LocalEvaluation>;
   /** Recomputes model r+1 and the optimiser state from the commit request; never trusts the coordinator's hashes. */
   computeCommit(config: RoundConfig, request: CommitRequestMessage): Promise<CommitComputation>;
   /** The round committed: keep model r+1. */
@@ -73,10 +85,15 @@ export interface SiteRoundEnvironment {
    * the verified chain head); runs before any key is made, and a rejection is the site's refusal.
    */
   checkRound?(config: RoundConfig): Promise<void>;
-  /** The site revealed its shares: what it needs to sign this round's commit later, public values only. */
-  onUnmasked?(round: UnmaskedRound): void;
-  /** The site signed this round's commit over `hashes`. */
-  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): void;
+  /**
+   * The site is about to reveal its shares: keep what it needs to sign this round's commit later, even
+   * after a restart (public values only). Awaited before the Unmask answer leaves.
+   */
+  onUnmasked?(round: UnmaskedRound): Promise<void> | void;
+  /** The site signed this round's commit over `hashes`: keep that. Awaited before the signature leaves. */
+  onCommitSigned?(roundId: Uint8Array, hashes: CommitHashes): Promise<void> | void;
+  /** An evaluation-only round ended for this site: its Unmask answer (the last message of such a round) left. */
+  onEvaluated?(config: RoundConfig): void;
 }
 
 export type RoundSessionState = 'running' | 'finished' | 'failed';
@@ -91,6 +108,8 @@ export class RoundSession {
   /** This session holds the guard's one running round (set by start()). */
   private claimed = false;
   private commitRequested = false;
+  /** An evaluation-only round whose Unmask answer this site sent: nothing more is asked of it. */
+  private evaluationDone = false;
   private deadline: StageDeadline | undefined;
   /** H(L) and U3 as this site accepted them, for onUnmasked. */
   private acceptedKeyListHash: Uint8Array | undefined;
@@ -108,6 +127,11 @@ export class RoundSession {
 
   get state(): RoundSessionState {
     return this.stateValue;
+  }
+
+  /** True once this site answered Unmask in an evaluation-only round (its part of the round is done). */
+  get evaluated(): boolean {
+    return this.evaluationDone;
   }
 
   /**
@@ -150,6 +174,10 @@ export class RoundSession {
   /** Handles every later coordinator message of this round. */
   handle(message: ServerMessage): void {
     if (this.stateValue !== 'running') return;
+    if (this.evaluationDone) {
+      this.log.warn({ stage: message.stage }, 'a stage message after this site finished an evaluation-only round; ignoring it');
+      return;
+    }
     this.opened(message.stage);
     if (message.stage === 'commit_request') this.commitRequested = true;
     this.enqueue(message.stage, async () => {
@@ -164,23 +192,13 @@ export class RoundSession {
         case 'share_delivery': {
           this.client.acceptShares(message);
           const config = this.requireConfig();
-          const trained = await this.environment.train(config, this.abort.signal);
-          if (trained.divergence !== undefined) {
-            this.log.warn({ detail: trained.divergence }, 'local training diverged: uploading a zero-weight update instead of leaving the round');
-          }
-          const update: LocalUpdate = {
-            delta: trained.delta,
-            weight: updateWeight(trained.trainingExamples, config.maxWeight),
-            evalLossSum: trained.evalLossSum,
-            evalCorrect: trained.evalCorrect,
-            evalExamples: trained.evalExamples,
-          };
+          const update = await this.localUpdate(config);
           const masked = this.client.maskedInput(update);
           // A plaintext upload is this site's update in the clear: it counts as contributed on upload.
           if (config.plaintext) await this.environment.guard.recordContribution(config);
           if (!this.running) return;
           await this.environment.upload(masked);
-          this.log.info({ examples: trained.trainingExamples, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
+          this.log.info({ purpose: config.purpose, weight: update.weight, uploadBytes: masked.maskedVector.byteLength }, 'masked input uploaded');
           return;
         }
         case 'consistency_request':
@@ -193,24 +211,63 @@ export class RoundSession {
           // b-share helps remove its self-mask): record it before the answer leaves, never after.
           const config = this.requireConfig();
           await this.environment.guard.recordContribution(config);
-          this.send({ kind: 'stage', message: response });
-          if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
-            this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
+          if (config.purpose === 'evaluate') {
+            this.send({ kind: 'stage', message: response });
+            // An evaluation-only round has no commit: the site's part is done once its shares left. It no
+            // longer holds the one running-round slot; its secrets go when the coordinator ends the round
+            // (RoundAbort EVALUATION_COMPLETE) or the commit-stage deadline passes, not while the answer
+            // may still be on its way out.
+            this.evaluationDone = true;
+            this.releaseClaim();
+            this.log.info('evaluation-only round done for this site (no commit follows)');
+            this.environment.onEvaluated?.(config);
+            return;
           }
+          // Kept before the answer too: once it is out, the coordinator may ask for this round's commit
+          // after either side restarted, and the site must still be able to sign it (one contribution per model).
+          if (this.acceptedKeyListHash !== undefined && this.acceptedSurvivors !== undefined) {
+            await this.environment.onUnmasked?.(unmaskedRound(this.client.siteId, config, this.acceptedKeyListHash, this.acceptedSurvivors));
+          }
+          this.send({ kind: 'stage', message: response });
           return;
         }
         case 'commit_request': {
           const config = this.requireConfig();
+          if (config.purpose === 'evaluate') throw new Error('a commit request in an evaluation-only round: such a round never commits');
           const computed = await this.environment.computeCommit(config, message);
           // The client signs only if the request names the hashes this site computed ('commit_mismatch').
           const signature = this.client.commit(message, computed.hashes);
           this.commitComputation = computed;
-          this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
+          // On disk before the signature leaves: a restarted site never signs another commit for this round.
+          await this.environment.onCommitSigned?.(signature.roundId, computed.hashes);
           this.send({ kind: 'stage', message: signature });
           return;
         }
       }
     });
+  }
+
+  /**
+   * What this site puts in its masked input, by the round's purpose: its trained update with (or, for
+   * 'train', without) the evaluation of the round's model, or for 'evaluate' that evaluation alone.
+   */
+  private async localUpdate(config: RoundConfig): Promise<LocalUpdate> {
+    if (config.purpose === 'evaluate') {
+      const evaluation = await this.environment.evaluate(config, this.abort.signal);
+      return { delta: new Float32Array(0), weight: 0, evalLossSum: evaluation.evalLossSum, evalCorrect: evaluation.evalCorrect, evalExamples: evaluation.evalExamples };
+    }
+    const trained = await this.environment.train(config, this.abort.signal);
+    if (trained.divergence !== undefined) {
+      this.log.warn({ detail: trained.divergence }, 'local training diverged: uploading a zero-weight update instead of leaving the round');
+    }
+    const evaluation = config.purpose === 'train' ? NO_EVALUATION : trained;
+    return {
+      delta: trained.delta,
+      weight: updateWeight(trained.trainingExamples, config.maxWeight),
+      evalLossSum: evaluation.evalLossSum,
+      evalCorrect: evaluation.evalCorrect,
+      evalExamples: evaluation.evalExamples,
+    };
   }
 
   /**
@@ -276,6 +333,11 @@ export class RoundSession {
 
   private deadlinePassed(passed: DeadlinePassed): void {
     if (!this.running) return;
+    if (this.evaluationDone) {
+      // Nothing was pending: the evaluation-only round ended for this site with its Unmask answer.
+      this.stop('the evaluation-only round is over');
+      return;
+    }
     this.log.warn({ openedBy: passed.openedBy, waitedMs: passed.waitedMs }, 'the coordinator did not open the next stage within the RoundConfig deadline: ending the round and zeroising its secrets');
     this.refuse(passed.openedBy, siteDefenceError('STAGE_DEADLINE_PASSED', `no next stage within ${passed.waitedMs} ms of ${passed.openedBy}`));
   }

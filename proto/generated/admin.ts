@@ -32,6 +32,7 @@ import type { ListRoundsRequest as _fedgate_v1_ListRoundsRequest, ListRoundsRequ
 import type { ListRoundsResponse as _fedgate_v1_ListRoundsResponse, ListRoundsResponse__Output as _fedgate_v1_ListRoundsResponse__Output } from './fedgate/v1/ListRoundsResponse.js';
 import type { MaskedInputClosing as _fedgate_v1_MaskedInputClosing, MaskedInputClosing__Output as _fedgate_v1_MaskedInputClosing__Output } from './fedgate/v1/MaskedInputClosing.js';
 import type { ModelChunk as _fedgate_v1_ModelChunk, ModelChunk__Output as _fedgate_v1_ModelChunk__Output } from './fedgate/v1/ModelChunk.js';
+import type { ModelEvaluation as _fedgate_v1_ModelEvaluation, ModelEvaluation__Output as _fedgate_v1_ModelEvaluation__Output } from './fedgate/v1/ModelEvaluation.js';
 import type { NeighbourRecord as _fedgate_v1_NeighbourRecord, NeighbourRecord__Output as _fedgate_v1_NeighbourRecord__Output } from './fedgate/v1/NeighbourRecord.js';
 import type { NonceReveal as _fedgate_v1_NonceReveal, NonceReveal__Output as _fedgate_v1_NonceReveal__Output } from './fedgate/v1/NonceReveal.js';
 import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_v1_OpenRound__Output } from './fedgate/v1/OpenRound.js';
@@ -107,6 +108,7 @@ export interface ProtoGrpcType {
       ListRoundsResponse: MessageTypeDefinition<_fedgate_v1_ListRoundsResponse, _fedgate_v1_ListRoundsResponse__Output>
       MaskedInputClosing: MessageTypeDefinition<_fedgate_v1_MaskedInputClosing, _fedgate_v1_MaskedInputClosing__Output>
       ModelChunk: MessageTypeDefinition<_fedgate_v1_ModelChunk, _fedgate_v1_ModelChunk__Output>
+      ModelEvaluation: MessageTypeDefinition<_fedgate_v1_ModelEvaluation, _fedgate_v1_ModelEvaluation__Output>
       NeighbourRecord: MessageTypeDefinition<_fedgate_v1_NeighbourRecord, _fedgate_v1_NeighbourRecord__Output>
       NonceReveal: MessageTypeDefinition<_fedgate_v1_NonceReveal, _fedgate_v1_NonceReveal__Output>
       OpenRound: MessageTypeDefinition<_fedgate_v1_OpenRound, _fedgate_v1_OpenRound__Output>

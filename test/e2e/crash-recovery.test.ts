@@ -1,9 +1,11 @@
 /**
- * The coordinator SIGKILLed at three points - during ShareKeys, during the masked-input uploads, and in
- * the middle of a ledger write (fault injection: after the temporary record is durable, before its
- * rename) - then restarted on the same state directory and port. Participants (in this process)
- * reconnect on their own. After each run: no committed round is lost, the ledger verifies, round ids are
- * never reused, and the federation reaches its configured number of rounds.
+ * The coordinator SIGKILLed at four points - during ShareKeys, during the masked-input uploads, in the
+ * middle of a ledger write (fault injection: after the temporary record is durable, before its rename),
+ * and after round 2's aggregate was unmasked, before its commit quorum (fault injection: the pending
+ * commit is on disk, its CommitRequest not yet sent) - then restarted on the same state directory and
+ * port. Participants (in this process) reconnect on their own. After each run: no committed round is
+ * lost, the ledger verifies, round ids are never reused, and the federation reaches its configured number
+ * of rounds; an unmasked round is finished under its own id, never re-run.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -132,7 +134,7 @@ function roundCounters(run: CoordinatorRun): bigint[] {
   return run.events.filter((entry) => entry['msg'] === 'round started').map((entry) => BigInt(String(entry['counter'])));
 }
 
-async function crashAndRecover(kill: { env?: Record<string, string>; when?: (entry: Record<string, unknown>, committed: number) => boolean }): Promise<void> {
+async function crashAndRecover(kill: { env?: Record<string, string>; when?: (entry: Record<string, unknown>, committed: number) => boolean; pendingCommit?: boolean }): Promise<void> {
   const { setup } = await setUp();
   let committed = 0;
   const first = runCoordinator(setup, kill.env ?? {}, (entry, run) => {
@@ -145,6 +147,7 @@ async function crashAndRecover(kill: { env?: Record<string, string>; when?: (ent
   const beforeRestart = await ledgerHashes(setup.stateDir);
   const countersBefore = roundCounters(first);
   expect(countersBefore.length).toBeGreaterThan(0);
+  const pending = kill.pendingCommit === true ? (JSON.parse(await readFile(join(setup.stateDir, 'pending-commit.json'), 'utf8')) as { commit: { roundCounter: string; aggregateHash: string } }).commit : undefined;
 
   const second = runCoordinator(setup, {}, () => undefined);
   const secondExit = await Promise.race([second.process.exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 90_000))]);
@@ -160,6 +163,14 @@ async function crashAndRecover(kill: { env?: Record<string, string>; when?: (ent
   expect(countersAfter.length).toBeGreaterThan(0);
   expect(countersAfter.every((counter) => countersBefore.every((old) => counter > old))).toBe(true);
   expect((await readdir(join(setup.stateDir, 'ledger'))).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  if (pending !== undefined) {
+    // The round that was pending is the next ledger record: its own counter (the last one before the
+    // crash) and the aggregate unmasked before it; no pending commit is left.
+    expect(BigInt(pending.roundCounter)).toBe(countersBefore.at(-1));
+    const record = JSON.parse(await readFile(join(setup.stateDir, 'ledger', `${String(beforeRestart.length + 1).padStart(8, '0')}.json`), 'utf8')) as { body: { roundCounter: string; aggregateHash: string } };
+    expect(record.body).toMatchObject({ roundCounter: pending.roundCounter, aggregateHash: pending.aggregateHash });
+    expect((await readdir(setup.stateDir)).filter((name) => name.startsWith('pending-commit.json'))).toEqual([]);
+  }
 }
 
 describe('coordinator crash recovery (SIGKILL, restart on the same state directory)', () => {
@@ -173,5 +184,9 @@ describe('coordinator crash recovery (SIGKILL, restart on the same state directo
 
   it('killed in the middle of writing ledger record 2', async () => {
     await crashAndRecover({ env: { FEDGATE_FAULT_INJECTION: 'ledger_write:2' } });
+  }, 180_000);
+
+  it('killed after round 2 was unmasked, before its commit quorum: the same round commits after the restart', async () => {
+    await crashAndRecover({ env: { FEDGATE_FAULT_INJECTION: 'commit_pending:2' }, pendingCommit: true });
   }, 180_000);
 });

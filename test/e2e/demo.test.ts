@@ -55,6 +55,9 @@ describe('npm run demo', () => {
     expect(summary['seconds']).toBeGreaterThan(0);
     expect(summary['final_accuracy']).toBeGreaterThanOrEqual(ACCURACY_FLOOR);
     expect(summary['final_accuracy']).toBeLessThanOrEqual(1);
+    // The evaluation-only round after the last commit scored the final model on the sites' own test splits.
+    expect(summary['final_federated_accuracy']).toBeGreaterThanOrEqual(ACCURACY_FLOOR);
+    expect(summary['final_federated_accuracy']).toBeLessThanOrEqual(1);
     expect(summary['model_path']).toBe(`${output.path}/model.onnx`);
     // --keep leaves the working directory, with the coordinator's ledger of the rounds just run.
     const work = String(summary['work_directory']);

@@ -52,8 +52,8 @@ async function startServer(coordinator: IssuedCertificate): Promise<number> {
   return port;
 }
 
-function client(address: string): FederationClient {
-  const channel = coordinatorChannel(address, { caPem: pki.ca.certificatePem, certPem: site.certificatePem, keyPem: site.privateKeyPem });
+function client(address: string, serverName?: string): FederationClient {
+  const channel = coordinatorChannel(address, { caPem: pki.ca.certificatePem, certPem: site.certificatePem, keyPem: site.privateKeyPem, ...(serverName === undefined ? {} : { serverName }) });
   const made = new (federationProtocol().FederationClient)(address, channel.credentials, channel.options);
   stops.push(async () => made.close());
   return made;
@@ -78,6 +78,16 @@ describe('dialling the coordinator by IP address', () => {
     expect(warnings.filter((warning) => (warning as { code?: string }).code === 'DEP0123')).toEqual([]);
   });
 
+  it('with server_name set (the documented operator.yaml), sends that name and verifies the certificate against it', async () => {
+    const port = await startServer(pki.coordinator); // SANs: localhost, 127.0.0.1
+    const received = await downloadModel(client(`127.0.0.1:${port}`, 'localhost'), sha256(model), { maxBytes: 1 << 20 });
+    expect(received.equals(model)).toBe(true);
+    expect(warnings.filter((warning) => (warning as { code?: string }).code === 'DEP0123')).toEqual([]);
+    const error = await downloadModel(client(`127.0.0.1:${port}`, 'fed.example.org'), sha256(model), { maxBytes: 1 << 20 }).then(() => undefined, (caught: unknown) => caught);
+    expect((error as FedgateError).code).toBe('UNAVAILABLE');
+    expect((error as FedgateError).message).toMatch(/fed\.example\.org/);
+  });
+
   it('refuses a coordinator certificate that does not name the IP dialled', async () => {
     const elsewhere = await pki.issue({ commonName: 'coordinator', role: 'coordinator', hosts: ['localhost', '10.9.8.7'] });
     const port = await startServer(elsewhere);
@@ -87,12 +97,15 @@ describe('dialling the coordinator by IP address', () => {
     expect((error as FedgateError).message).toMatch(/127\.0\.0\.1|altnames|IP/);
   });
 
-  it('uses the placeholder name only for IP targets without a configured server name', () => {
+  it('sends the configured server name, or a placeholder where the name to check is an IP address', () => {
     const tls = { caPem: pki.ca.certificatePem, certPem: site.certificatePem, keyPem: site.privateKeyPem };
     expect(coordinatorChannel('10.0.0.7:7443', tls).options['grpc.ssl_target_name_override']).toBe(IP_TARGET_SERVER_NAME);
     expect(coordinatorChannel('[::1]:7443', tls).options['grpc.ssl_target_name_override']).toBe(IP_TARGET_SERVER_NAME);
     expect(coordinatorChannel('fed.example.org:7443', tls).options['grpc.ssl_target_name_override']).toBeUndefined();
-    expect(coordinatorChannel('10.0.0.7:7443', { ...tls, serverName: 'fed.example.org' }).options['grpc.ssl_target_name_override']).toBeUndefined();
+    // DEP0123 with the documented operator.yaml (server_name: localhost, coordinator: an IP): the name is sent, not the IP.
+    expect(coordinatorChannel('10.0.0.7:7443', { ...tls, serverName: 'fed.example.org' }).options['grpc.ssl_target_name_override']).toBe('fed.example.org');
+    expect(coordinatorChannel('fed.example.org:7443', { ...tls, serverName: '10.0.0.7' }).options['grpc.ssl_target_name_override']).toBe(IP_TARGET_SERVER_NAME);
+    expect(coordinatorChannel('fed.example.org:7443', { ...tls, serverName: 'fed.example.org' }).options['grpc.ssl_target_name_override']).toBeUndefined();
     expect([targetHost('10.0.0.7:7443'), targetHost('[::1]:7443'), targetHost('host:1'), targetHost('host')]).toEqual(['10.0.0.7', '::1', 'host', 'host']);
   });
 });

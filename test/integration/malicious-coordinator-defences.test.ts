@@ -13,7 +13,8 @@
  * The sites keep their defaults (ATTACKED_SITE_POLICY: site.yaml defaults, min_threshold 2) and their
  * own state directory, which survives a restart.
  */
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SITE_DEFENCE_REASONS } from '../../crypto/secagg/site-refusals.js';
@@ -38,7 +39,7 @@ const {
   OPTIMIZER_STATE_NOT_CHAIN_HEAD,
   COMMIT_RECORD_INVALID,
   STAGE_DEADLINE_PASSED,
-  SITE_ERROR,
+  SITE_DATA_INVALID,
 } = SITE_DEFENCE_REASONS;
 /** How long a site may take to refuse a RoundCommitted (nothing else of the round is pending then). */
 const COMMIT_REFUSAL_WAIT_MS = 5000;
@@ -256,8 +257,13 @@ describe('a round that never ends', () => {
 describe('reading every refusal', () => {
   it('no refusal carries a local value (policy settings, digits of local data, paths): only reason codes, and the subtraction recovers nothing', async () => {
     // Each site has something of its own a careless refusal would tell: a stricter policy, a data file
-    // with a bad row, a data file that is missing. site-5 is an ordinary site that lets round 2 run.
+    // that gets a bad row, a data file that goes missing. site-5 is an ordinary site that lets round 2 run.
+    // A site checks its data at start and does not start on a bad file (site-data-grpc.test.ts): sites 3
+    // and 4 start on good files, which turn bad while they run.
+    const row = (label: number): string => [...Array.from({ length: 64 }, (_, i) => String(i % 17)), String(label)].join(',');
+    const good = [row(3), row(4), row(5), row(1), row(2)].join('\n') + '\n';
     const local = new Map<string, string[]>();
+    const dataFile = new Map<string, string>();
     const opened = await open(['site-1', 'site-2', 'site-3', 'site-4', 'site-5'], (siteId, index, directory) => {
       switch (siteId) {
         case 'site-1':
@@ -266,15 +272,13 @@ describe('reading every refusal', () => {
         case 'site-2':
           local.set(siteId, ['7', directory]);
           return { policy: { minThreshold: 7 } };
-        case 'site-3': {
-          const path = join(directory, 'ward-7-patients.csv');
-          local.set(siteId, ['17', path, directory]);
-          return { data: { format: 'csv', path, label_column: 64, header: 'no', test_fraction: 0.2, split_seed: 1 } };
-        }
+        case 'site-3':
         case 'site-4': {
-          const path = join(directory, 'missing-records.csv');
-          local.set(siteId, [path, directory]);
-          return { data: { format: 'csv', path, label_column: 64, header: 'no', test_fraction: 0.2, split_seed: 1 } };
+          const path = join(directory, siteId === 'site-3' ? 'ward-7-patients.csv' : 'missing-records.csv');
+          dataFile.set(siteId, path);
+          local.set(siteId, siteId === 'site-3' ? ['17', path, directory] : [path, directory]);
+          writeFileSync(path, good);
+          return { data: { format: 'csv', path, label_column: 64, header: 'no', test_fraction: 0.2, split_seed: 1 }, dataCheckIntervalMs: 100 };
         }
         default:
           local.set(siteId, [directory]);
@@ -282,11 +286,13 @@ describe('reading every refusal', () => {
       }
     });
     const { coordinator, sites } = opened;
-    // A label outside the ten classes on the second row: its digits are local data.
-    const row = (label: number): string => [...Array.from({ length: 64 }, (_, i) => String(i % 17)), String(label)].join(',');
-    await writeFile(join(sites.site('site-3').directory, 'ward-7-patients.csv'), [row(3), row(17), row(5), row(1)].join('\n') + '\n');
 
     const policyRound = await runRound(coordinator, 1, ['site-1', 'site-2', 'site-3', 'site-4'], {}, 'round 1: policies');
+    // A label outside the ten classes on the second row (its digits are local data); a file that is gone.
+    await writeFile(dataFile.get('site-3') as string, [row(3), row(17), row(5), row(1)].join('\n') + '\n');
+    await unlink(dataFile.get('site-4') as string);
+    const noticed = (siteId: string): boolean => sites.log.some((entry) => entry['site'] === siteId && entry['reason'] === SITE_DATA_INVALID && entry.msg !== 'leaving the round');
+    await coordinator.until(() => noticed('site-3') && noticed('site-4'), 20_000, () => 'sites 3 and 4 to notice their data went bad');
     const dataRound = await runRound(coordinator, 2, ['site-3', 'site-4', 'site-5'], {}, 'round 2: local data');
     const refusals = [...coordinator.refusalsOf(policyRound.roundId), ...coordinator.refusalsOf(dataRound.roundId)];
     const leaks = refusals
@@ -296,8 +302,8 @@ describe('reading every refusal', () => {
       refusals: [
         ['site-1', 'TOO_FEW_PARTICIPANTS'],
         ['site-2', 'THRESHOLD_BELOW_SITE_MINIMUM'],
-        ['site-3', SITE_ERROR],
-        ['site-4', SITE_ERROR],
+        ['site-3', SITE_DATA_INVALID],
+        ['site-4', SITE_DATA_INVALID],
       ],
       leaks: [],
       recovered: [],

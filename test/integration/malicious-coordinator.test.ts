@@ -19,6 +19,18 @@ import type { RecordedRefusal } from '../support/malicious-coordinator.js';
 import { cachedFederation, simulateRound, testRoundConfig, testUpdate } from '../support/secagg-sim.js';
 import { recoveredSites, updateContribution, type ObtainedAggregate, type SiteContribution } from '../support/subtraction.js';
 import { roundScale } from '../../crypto/secagg/config.js';
+import { decodeRoundConfig, encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
+
+/** A RoundConfig encoding with its reconstructionThreshold field (the 10th length-prefixed field) replaced. */
+function withThreshold(encoded: Uint8Array, threshold: number): Uint8Array {
+  const bytes = Uint8Array.from(encoded);
+  const view = new DataView(bytes.buffer);
+  let offset = 0;
+  for (let field = 0; field < 9; field++) offset += 4 + view.getUint32(offset, false);
+  expect(view.getUint32(offset, false)).toBe(4);
+  view.setUint32(offset + 4, threshold, false);
+  return bytes;
+}
 
 const TASK = digitsTask({ kind: 'mlp', hidden: [16] });
 const FEDERATION = 'malicious-coordinator-test';
@@ -197,5 +209,20 @@ describe('attacks every site already refuses', () => {
       honest: [],
       recovered: [],
     });
+  });
+
+  it('a threshold without a majority (t <= (k+1)/2, which no honest encoder writes) is refused by id with THRESHOLD_TOO_LOW, not left to time out', async () => {
+    const { coordinator } = await open();
+    // Four sites on the complete graph (k = 3) with t = 2: two of a neighbourhood could reconstruct.
+    const config = coordinator.roundConfig({ counter: 1, participants: SITES });
+    const bytes = withThreshold(encodeRoundConfig(config), 2);
+    expect(() => decodeRoundConfig(bytes)).toThrow(expect.objectContaining({ reason: 'THRESHOLD_TOO_LOW' }));
+    expect(coordinator.sendRoundStart(SITES, bytes, config.roundId)).toEqual(SITES);
+    const refusals = await coordinator.waitForRefusals(config.roundId, SITES, 10_000);
+    expect(reasons(refusals)).toEqual(SITES.map((siteId) => [siteId, 'THRESHOLD_TOO_LOW']));
+    // Nothing was accepted: the same counter in an honest round is fresh and aggregates.
+    const honest = coordinator.round(coordinator.roundConfig({ counter: 1, participants: SITES }), { label: 'round 1, honest' });
+    honest.start();
+    expect((await honest.aggregate()).status).toBe('aggregated');
   });
 });

@@ -11,8 +11,12 @@ import pino from 'pino';
 import { initCertificateAuthority, issueBundle } from '../../certs/index.js';
 import type { CertificateRole } from '../../crypto/certificate-role.js';
 import { caDirectoryAuthority } from '../../cli/commands/admin-ca.js';
+import type { RevocationAuthority } from '../../coordinator/admin/revocation-authority.js';
+import type { PausePoint } from '../../coordinator/state/fault-injection.js';
 import { OperatorClient } from '../../proto/admin-client.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
+import type { CoordinatorMetrics } from '../../coordinator/metrics/coordinator-metrics.js';
+import type { SiteMetrics } from '../../participant/metrics/site-metrics.js';
 import { fromHex } from '../../crypto/bytes.js';
 import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../model/task.js';
 import { pinTask } from '../../model/task-pin.js';
@@ -38,6 +42,14 @@ export interface CoordinatorSettings {
   /** Give the coordinator the CA directory (revocation possible). @default true */
   readonly withCaDirectory?: boolean;
   readonly stateDirectory?: string;
+  /** Prometheus metrics the coordinator keeps up to date. @default none */
+  readonly metrics?: CoordinatorMetrics;
+  /** Run the evaluation-only round on the final model. @default false */
+  readonly finalEvaluation?: boolean;
+  /** Wraps the CA directory's revocation authority (e.g. to slow it down). @default as it is */
+  readonly authority?: (authority: RevocationAuthority) => RevocationAuthority;
+  /** CoordinatorOptions.pausePoint. @default none */
+  readonly pausePoint?: PausePoint;
 }
 
 export interface AdminFederation {
@@ -46,13 +58,18 @@ export interface AdminFederation {
   readonly caPem: string;
   readonly stateDirectory: string;
   readonly operator: Credentials;
+  /** The coordinator's certificate (valid for 127.0.0.1 and localhost). */
+  readonly coordinatorCredentials: Credentials;
   readonly sites: readonly Credentials[];
   coordinator: RunningCoordinator;
   readonly address: () => string;
   /** Starts (or restarts, on the same state directory) the coordinator. */
   startCoordinator(settings: CoordinatorSettings): Promise<RunningCoordinator>;
-  /** Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`. */
-  startSite(index: number): RunningParticipant;
+  /**
+   * Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`, with the
+   * site's first certificate or `credentials` (e.g. renewed after a revocation).
+   */
+  startSite(index: number, credentials?: Credentials, extra?: { readonly metrics?: SiteMetrics }): RunningParticipant;
   operatorClient(credentials?: Credentials): OperatorClient;
   issue(role: CertificateRole, name: string): Promise<Credentials>;
   close(): Promise<void>;
@@ -86,6 +103,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
     caPem,
     stateDirectory,
     operator: operator as Credentials,
+    coordinatorCredentials: coordinatorCredentials as Credentials,
     sites,
     coordinator: undefined as unknown as RunningCoordinator,
     address: () => `127.0.0.1:${harness.coordinator.port}`,
@@ -95,7 +113,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         listen: '127.0.0.1:0',
         tls: { caPem, certPem: (coordinatorCredentials as Credentials).certPem, keyPem: (coordinatorCredentials as Credentials).keyPem },
         revokedSerials: [],
-        admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: caDirectoryAuthority(caDir) }) },
+        admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: (settings.authority ?? ((authority) => authority))(caDirectoryAuthority(caDir)) }) },
         stateDirectory: settings.stateDirectory ?? stateDirectory,
         task: LOGREG_DIGITS_TASK,
         rounds: settings.rounds,
@@ -103,13 +121,16 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         secureAggregation: true,
         secagg: { clipBound: 1, maxWeight: 1000, maxEvalExamples: 1000, maxLossPerExample: 50 },
         deadlines: { advertiseKeysMs: 20_000, shareKeysMs: 20_000, maskedInputMs: 60_000, consistencyCheckMs: 20_000, unmaskMs: 20_000, commitMs: 20_000 },
+        finalEvaluation: settings.finalEvaluation ?? false,
         logger,
         heartbeatIntervalMs: 60_000,
+        ...(settings.metrics === undefined ? {} : { metrics: settings.metrics }),
+        ...(settings.pausePoint === undefined ? {} : { pausePoint: settings.pausePoint }),
       });
       return harness.coordinator;
     },
-    startSite(index) {
-      const site = sites[index];
+    startSite(index, credentials, extra = {}) {
+      const site = credentials ?? sites[index];
       if (site === undefined) throw new RangeError(`no site ${index}`);
       const participant = startParticipant({
         coordinator: harness.address(),
@@ -125,6 +146,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         reconnect: { initialMs: 200, maxMs: 1000 },
         state: siteStates[index] as SiteStateStore,
         logger,
+        ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
       });
       participants.push(participant);
       return participant;

@@ -41,6 +41,8 @@ export interface AttackedSiteSetup {
   readonly policy?: Partial<SitePolicy>;
   /** @default this site's IID share of the shipped digits */
   readonly data?: SiteDataSpec;
+  /** ParticipantAppOptions.dataCheckIntervalMs (how soon the site notices its data files changed). @default the daemon's */
+  readonly dataCheckIntervalMs?: number;
 }
 
 export interface AttackedSitesOptions {
@@ -75,6 +77,7 @@ export class AttackedSite {
     readonly directory: string,
     readonly policy: SitePolicy,
     readonly data: SiteDataSpec,
+    readonly dataCheckIntervalMs?: number,
   ) {
     this.stateDirectory = join(directory, 'state-0');
   }
@@ -119,7 +122,7 @@ export class AttackedSites {
           ...ATTACKED_SITE_POLICY,
           ...setup.policy,
         };
-        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index));
+        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index), setup.dataCheckIntervalMs);
         sites.sites.set(siteId, site);
         await sites.launch(site);
         // The backup a careless operator could restore later: the state before any round.
@@ -216,6 +219,7 @@ export class AttackedSites {
       // The daemon's grace beyond each RoundConfig deadline (10 s by default): short, so the deadline
       // attack ends within a test's time.
       deadlineGraceMs: 250,
+      ...(site.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: site.dataCheckIntervalMs }),
     };
     site.daemon = startParticipant(options);
   }

@@ -14,6 +14,11 @@
  *   coordinator against a real daemon.
  * Each site has its own state_dir (siteStateDirectory), opened once and kept across daemon restarts;
  * a test restarts a site "from disk" by passing a freshly opened store to startSite.
+ * A coordinator crash is played with its fault-injection option (`faultInjection`, the spec
+ * FEDGATE_FAULT_INJECTION takes; coordinator/state/fault-injection.ts): at the named point the
+ * coordinator goes silent at once - nothing more reaches a site or comes in from one, its federation loop
+ * and server are stopped - as a killed process would; `restartCoordinator` then starts a new one on the
+ * same state directory and port, and the daemons reconnect on their own.
  * close() stops every daemon, then the coordinator, then removes the state directories.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -28,6 +33,7 @@ import type { RoundEvent } from '../../coordinator/federation/federation.js';
 import type { CommitBody } from '../../crypto/secagg/commit-record-codec.js';
 import type { CoordinatorToSite, SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/service/coordinator-app.js';
+import { crashAtFaultPoint } from '../../coordinator/state/fault-injection.js';
 import type { LedgerRecord } from '../../coordinator/state/ledger.js';
 import { taskHash, type PinnedTaskDocument, type TaskDocument } from '../../model/task.js';
 import { pinTask } from '../../model/task-pin.js';
@@ -73,6 +79,10 @@ export interface GrpcSiteOptions {
   readonly state?: SiteStateStore;
   /** ParticipantAppOptions.deadlineGraceMs. @default the daemon's default */
   readonly deadlineGraceMs?: number;
+  /** The site's data (site.yaml `data`). @default its IID share of the shipped digits */
+  readonly data?: SiteDataSpec;
+  /** ParticipantAppOptions.dataCheckIntervalMs. @default the daemon's default */
+  readonly dataCheckIntervalMs?: number;
 }
 
 export interface GrpcFederationOptions {
@@ -107,6 +117,25 @@ export interface GrpcFederationOptions {
    * it well above any event-loop stall of this shared process on a busy machine. @default 5 s
    */
   readonly heartbeatIntervalMs?: number;
+  /** Run the evaluation-only round on the final model (CoordinatorOptions.finalEvaluation). @default false */
+  readonly finalEvaluation?: boolean;
+  /** The file a warm-start task starts from (CoordinatorOptions.initialModelFile). */
+  readonly initialModelFile?: Uint8Array;
+  /** When a failing site is left out of selection (participants.siteBackoff). @default the coordinator's */
+  readonly siteBackoff?: { readonly afterFailures: number; readonly initialMs: number; readonly maxMs: number };
+  /**
+   * Crash the (first) coordinator at this fault point, written as FEDGATE_FAULT_INJECTION takes it
+   * ("commit_pending:1"); see `crashed` and `restartCoordinator`. @default no crash
+   */
+  readonly faultInjection?: string;
+}
+
+/** Thrown by the fault hook to unwind the coordinator's code at the crash point. */
+export class SimulatedCrash extends Error {
+  constructor(point: string) {
+    super(`the coordinator crashed (simulated) at fault point ${point}`);
+    this.name = 'SimulatedCrash';
+  }
 }
 
 export const FEDERATION_ID = 'grpc-test-federation';
@@ -181,6 +210,10 @@ export class GrpcFederation {
   /** The task as the coordinator runs it: pinned (initial model hash and server optimiser filled in). */
   readonly task: PinnedTaskDocument;
   private coordinatorValue: RunningCoordinator | undefined;
+  /** Coordinators that crashed: everything they send or receive is dropped. */
+  private readonly silenced = new WeakSet<RunningCoordinator>();
+  private port = 0;
+  private crash: { readonly happened: Promise<void>; readonly signal: () => void; stopped?: Promise<void> };
 
   private constructor(
     private readonly options: GrpcFederationOptions,
@@ -193,6 +226,9 @@ export class GrpcFederation {
     this.caPem = options.pki.ca.certificatePem;
     this.task = pinTask(options.task ?? DIGITS_MLP_TASK);
     this.taskHashHex = taskHash(this.task);
+    let signal = (): void => undefined;
+    const happened = new Promise<void>((resolve) => (signal = resolve));
+    this.crash = { happened, signal };
   }
 
   static async start(options: GrpcFederationOptions): Promise<GrpcFederation> {
@@ -210,7 +246,7 @@ export class GrpcFederation {
       new Map(siteIds.map((siteId, index) => [siteId, stores[index] as SiteStateStore])),
     );
     try {
-      await harness.startCoordinator();
+      await harness.startCoordinator(options.faultInjection);
       if (options.startSites !== false) for (const siteId of siteIds) harness.startSite(siteId);
     } catch (error) {
       await harness.close();
@@ -234,6 +270,29 @@ export class GrpcFederation {
 
   get taskHash(): string {
     return this.taskHashHex;
+  }
+
+  /** Resolves when the coordinator crashed at `faultInjection`'s point. */
+  crashed(timeoutMs: number): Promise<void> {
+    return Promise.race([
+      this.crash.happened,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the coordinator did not reach fault point ${this.options.faultInjection ?? '(none)'} within ${timeoutMs} ms; events: ${this.describeEvents()}`)), timeoutMs).unref()),
+    ]);
+  }
+
+  /**
+   * After a crash: waits until the crashed coordinator is down (a coordinator started since is stopped),
+   * then starts a new one (no fault injection) on the same state directory and port. Rejects with the
+   * start-up error (a damaged state directory).
+   */
+  async restartCoordinator(): Promise<RunningCoordinator> {
+    if (this.crash.stopped === undefined) throw new Error('the coordinator has not crashed');
+    await this.crash.stopped;
+    const running = this.coordinatorValue;
+    this.coordinatorValue = undefined;
+    if (running !== undefined && !this.silenced.has(running)) await running.stop();
+    await this.startCoordinator(undefined);
+    return this.coordinator;
   }
 
   /** The state_dir of `siteId`'s daemon (SiteStateStore). */
@@ -261,7 +320,8 @@ export class GrpcFederation {
       signingKey: createPrivateKey(certificate.privateKeyPem),
       trust: { caCertificate: new X509Certificate(this.caPem), revokedSerials: new Set() },
       policy: { pinnedTaskHashes: pinned, minParticipants: 2, minThreshold: 2, allowPlaintext: false, ...NO_COLLUSION_MARGIN, ...configured.policy },
-      data: digitsShare(this.siteIds.length, index),
+      data: configured.data ?? digitsShare(this.siteIds.length, index),
+      ...(configured.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: configured.dataCheckIntervalMs }),
       device: 'cpu',
       intraOpThreads: 1,
       maxModelBytes: 64 * MIB,
@@ -417,7 +477,8 @@ export class GrpcFederation {
     this.daemons.clear();
     await Promise.all(daemons.map((daemon) => daemon.stop()));
     for (const client of this.clients.splice(0)) client.close();
-    await this.coordinatorValue?.stop();
+    await this.crash.stopped?.catch(() => undefined);
+    if (this.coordinatorValue !== undefined && !this.silenced.has(this.coordinatorValue)) await this.coordinatorValue.stop();
     await this.state.remove();
     await this.sitesState.remove();
   }
@@ -428,7 +489,16 @@ export class GrpcFederation {
     return store;
   }
 
-  private async startCoordinator(): Promise<void> {
+  /** The fault hook's "kill": the coordinator falls silent now and is stopped; its code unwinds from the point. */
+  private simulateCrash(point: string): never {
+    const crashed = this.coordinator;
+    this.silenced.add(crashed);
+    this.crash.stopped = crashed.stop();
+    this.crash.signal();
+    throw new SimulatedCrash(point);
+  }
+
+  private async startCoordinator(faultInjection: string | undefined): Promise<void> {
     const options = this.options;
     const stage = options.stageDeadlineMs ?? 10_000;
     const deadlines: StageDeadlines = {
@@ -441,14 +511,20 @@ export class GrpcFederation {
     };
     const coordinator = await startCoordinator({
       federationId: FEDERATION_ID,
-      listen: '127.0.0.1:0',
+      // A restart keeps the port: the daemons dial the address they were started with.
+      listen: `127.0.0.1:${this.port}`,
       tls: { caPem: this.caPem, certPem: options.pki.coordinator.certificatePem, keyPem: options.pki.coordinator.privateKeyPem },
       revokedSerials: options.revokedSerials ?? [],
       stateDirectory: this.state.path,
       task: this.task,
       rounds: options.rounds,
       // A round needs two sites (compileCoordinatorOptions refuses fewer); one-site harnesses never open one.
-      participants: { minimum: options.minParticipants ?? Math.max(2, options.sites), sampleFraction: 1, waitTimeoutMs: 10_000 },
+      participants: {
+        minimum: options.minParticipants ?? Math.max(2, options.sites),
+        sampleFraction: 1,
+        waitTimeoutMs: 10_000,
+        ...(options.siteBackoff === undefined ? {} : { siteBackoff: options.siteBackoff }),
+      },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
@@ -459,11 +535,16 @@ export class GrpcFederation {
         maxLossPerExample: 50,
       },
       deadlines,
+      finalEvaluation: options.finalEvaluation ?? false,
+      ...(options.initialModelFile === undefined ? {} : { initialModelFile: options.initialModelFile }),
       logger: capturingLogger(this.coordinatorLog),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
+      ...(faultInjection === undefined ? {} : { faultPoint: crashAtFaultPoint(faultInjection, () => this.simulateCrash(faultInjection)) }),
     });
     this.coordinatorValue = coordinator;
+    this.port = coordinator.port;
     coordinator.federation.on('round', (event) => {
+      if (this.silenced.has(coordinator)) return;
       this.events.push(event);
       for (const listener of [...this.eventListeners]) listener();
       this.eventListeners.clear();
@@ -476,6 +557,7 @@ export class GrpcFederation {
     const federation = coordinator.federation;
     const receive = federation.receive.bind(federation);
     federation.receive = (siteId: string, message: SiteToCoordinator): void => {
+      if (this.silenced.has(coordinator)) throw new SimulatedCrash('(after the crash)');
       const what = message.kind === 'refusal' ? 'refusal' : message.message.stage;
       const roundId = toHex(message.kind === 'refusal' ? message.roundId : message.message.roundId);
       let record: SiteMessageRecord;
@@ -503,6 +585,7 @@ export class GrpcFederation {
     const registry = coordinator.registry;
     const send = registry.send.bind(registry);
     registry.send = (siteId: string, message: CoordinatorToSite): void => {
+      if (this.silenced.has(coordinator)) return;
       const rewritten = this.rewriteToSite === undefined ? message : this.rewriteToSite(siteId, message);
       if (rewritten !== undefined) send(siteId, rewritten);
     };

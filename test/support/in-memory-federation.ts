@@ -11,6 +11,8 @@ import pino, { type Logger } from 'pino';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { SitePolicy } from '../../crypto/secagg/policy.js';
 import { Federation, type SiteDirectory } from '../../coordinator/federation/federation.js';
+import { DEFAULT_PARTICIPANTS } from '../../coordinator/service/coordinator-options.js';
+import type { PausePoint } from '../../coordinator/state/fault-injection.js';
 import { decodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { DEFAULT_DEADLINES } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
@@ -54,11 +56,17 @@ export interface InMemoryOptions {
   /** MaskedInput deadline (training included). @default 60 s */
   readonly maskedInputDeadlineMs?: number;
   readonly policy?: Partial<SitePolicy>;
+  /** Run the evaluation-only round on the final model (FederationSettings.finalEvaluation). @default false */
+  readonly finalEvaluation?: boolean;
   /**
    * Drops a site: return true to swallow a message to or from it (the site then looks dead to the round).
    * Called with the direction, the site and the message kind/stage.
    */
   readonly drop?: (direction: 'to_site' | 'from_site', siteId: string, what: string, committedRounds: number) => boolean;
+  /** Serials the coordinator holds revoked, read live (a test adds to it while a round runs). @default none */
+  readonly revokedSerials?: ReadonlySet<string>;
+  /** FederationOptions.pausePoint. @default none */
+  readonly pausePoint?: PausePoint;
   readonly logger?: Logger;
 }
 
@@ -148,6 +156,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
             localUpdates.set(site.siteId, list);
             return result;
           },
+          evaluate: (config) => training.evaluateModel(config),
           computeCommit: (config, request) => training.computeCommit(config, request),
         });
         sessions.set(roundKey, session);
@@ -169,7 +178,7 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
       federationId: 'mem-federation',
       stateDirectory,
       rounds: options.rounds,
-      participants: { minimum: options.minParticipants ?? 3, sampleFraction: 1, waitTimeoutMs: 10_000 },
+      participants: { minimum: options.minParticipants ?? 3, sampleFraction: 1, waitTimeoutMs: 10_000, siteBackoff: DEFAULT_PARTICIPANTS.siteBackoff },
       secureAggregation: options.secureAggregation ?? true,
       secagg: {
         ...(options.neighbourDegree === undefined ? {} : { neighbourDegree: options.neighbourDegree }),
@@ -181,15 +190,25 @@ export async function createInMemoryFederation(options: InMemoryOptions): Promis
       },
       deadlines: { ...DEFAULT_DEADLINES, advertiseKeysMs: deadline, shareKeysMs: deadline, maskedInputMs: options.maskedInputDeadlineMs ?? 60_000, consistencyCheckMs: deadline, unmaskMs: deadline, commitMs: deadline },
       serverOptimizer: task.serverOptimizer,
+      finalEvaluation: options.finalEvaluation ?? false,
     },
     taskBytes: canonicalTaskBytes(task),
     taskHash: hash,
     initialModel: plan.initialParameters,
     layout: plan,
     hyperParameters: {},
-    trust: () => testFederation.trust,
+    trust: () =>
+      options.revokedSerials === undefined
+        ? testFederation.trust
+        : {
+            caCertificate: testFederation.trust.caCertificate,
+            get revokedSerials(): ReadonlySet<string> {
+              return options.revokedSerials ?? new Set();
+            },
+          },
     sites: directory,
     logger,
+    ...(options.pausePoint === undefined ? {} : { pausePoint: options.pausePoint }),
   });
   return {
     federation,

@@ -31,8 +31,9 @@ export interface TestPki {
   readonly crl: (serials: readonly string[], crlNumber?: bigint) => string;
 }
 
-export async function createTestPki(commonName = 'fedgate test CA'): Promise<TestPki> {
-  const ca = await createCertificateAuthority({ commonName, validDays: 30 });
+/** A fresh CA (or `authority`, e.g. one crafted as older fedgate versions made it) with its coordinator certificate. */
+export async function createTestPki(commonName = 'fedgate test CA', authority?: CertificateAuthority): Promise<TestPki> {
+  const ca = authority ?? (await createCertificateAuthority({ commonName, validDays: 30 }));
   const issue = (options: IssueCertificateOptions): Promise<IssuedCertificate> => issueCertificate(ca, options);
   const coordinator = await issue({ commonName: 'coordinator', role: 'coordinator', hosts: ['localhost', '127.0.0.1'] });
   return {

@@ -20,7 +20,7 @@ import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundGuard } from '../../participant/round/round-guard.js';
-import { RoundSession, type LocalTrainingResult, type SiteRoundEnvironment } from '../../participant/round/round-session.js';
+import { RoundSession, type LocalEvaluation, type LocalTrainingResult, type SiteRoundEnvironment } from '../../participant/round/round-session.js';
 import { SiteStateStore } from '../../participant/state/index.js';
 import { testPolicy, type TestFederation } from './secagg-sim.js';
 
@@ -73,6 +73,8 @@ export function smallUpdate(config: RoundConfig, value = 0.01): LocalTrainingRes
 export interface SessionEnvironmentOptions {
   readonly policy?: SitePolicy;
   readonly train?: (config: RoundConfig, signal: AbortSignal) => Promise<LocalTrainingResult>;
+  /** Evaluation-only rounds. @default 10 examples, 7 correct, loss sum 5 */
+  readonly evaluate?: (config: RoundConfig, signal: AbortSignal) => Promise<LocalEvaluation>;
   readonly deadlineGraceMs?: number;
   /** Called as each message leaves the site (before the test's coordinator sees it). */
   readonly onSend?: (message: SiteSessionMessage) => void;
@@ -114,6 +116,7 @@ export class SiteRound {
         this.outgoing.push(message);
       },
       train: options.train ?? (async (roundConfig) => smallUpdate(roundConfig)),
+      evaluate: options.evaluate ?? (async () => ({ evalLossSum: 5, evalCorrect: 7, evalExamples: 10 })),
       computeCommit: async () => {
         if (this.commitHashes === undefined) throw new Error('the test set no commit hashes');
         return { hashes: this.commitHashes, newModel: utf8('model r+1') };
@@ -233,6 +236,22 @@ export class SessionRound {
       this.site(siteId).commitHashes = hashes;
       this.deliver(siteId, request);
     }
+  }
+
+  /**
+   * Runs an evaluation-only round (purpose 'evaluate') to its end: every stage up to Unmask, then the
+   * metric sums unmasked into `aggregate`. No commit follows such a round.
+   */
+  async runToEvaluated(): Promise<void> {
+    await this.openKeyList();
+    await this.openGraph();
+    await this.openShareDelivery();
+    await this.openConsistency();
+    await this.openUnmask();
+    await this.settle();
+    this.aggregate = this.server.closeUnmask();
+    // As the coordinator does: the members hear that the round is complete (RoundAbort EVALUATION_COMPLETE).
+    this.end('EVALUATION_COMPLETE');
   }
 
   /** The coordinator ends the round (RoundAbort) for every site still in it. */

@@ -26,6 +26,9 @@ function pythonImports(module: string): () => boolean {
 }
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
+export const PROMTOOL_BINARY = '/usr/bin/promtool';
+export const CHROMIUM_BINARY = '/usr/bin/chromium';
 
 export const systemDependencies = {
   fashionMnist: {
@@ -38,6 +41,10 @@ export const systemDependencies = {
     present: () =>
       pythonImports('grpc')() && existsSync('/usr/bin/protoc') && existsSync('/usr/bin/grpc_python_plugin'),
   },
+  /** Debian's Prometheus server (and its promtool), scraping the metrics endpoints of a running federation. */
+  prometheus: { packages: ['prometheus'], present: () => existsSync(PROMETHEUS_BINARY) && existsSync(PROMTOOL_BINARY) },
+  /** Debian's Chromium, driven by playwright-core (never a browser playwright downloads). */
+  chromium: { packages: ['chromium'], present: () => existsSync(CHROMIUM_BINARY) },
 } satisfies Record<string, SystemDependency>;
 
 export interface DependencyCheck {

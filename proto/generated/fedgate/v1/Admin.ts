@@ -129,7 +129,7 @@ export interface AdminClient extends grpc.Client {
   revokeParticipant(argument: _fedgate_v1_RevokeParticipantRequest, callback: grpc.requestCallback<_fedgate_v1_RevokeParticipantResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Round events as they happen (started, committed, aborted) until the caller cancels or the
+   * Round events as they happen (started, committed, evaluated, aborted) until the caller cancels or the
    * coordinator stops. Nothing is replayed except, on request, the round open when the call starts.
    * A caller that falls 1000 events behind (it stopped reading) is cut off with RESOURCE_EXHAUSTED
    * rather than having events buffered for it without end; rounds emit a few events each.
@@ -137,7 +137,7 @@ export interface AdminClient extends grpc.Client {
   WatchRounds(argument: _fedgate_v1_WatchRoundsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_RoundEvent__Output>;
   WatchRounds(argument: _fedgate_v1_WatchRoundsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_fedgate_v1_RoundEvent__Output>;
   /**
-   * Round events as they happen (started, committed, aborted) until the caller cancels or the
+   * Round events as they happen (started, committed, evaluated, aborted) until the caller cancels or the
    * coordinator stops. Nothing is replayed except, on request, the round open when the call starts.
    * A caller that falls 1000 events behind (it stopped reading) is cut off with RESOURCE_EXHAUSTED
    * rather than having events buffered for it without end; rounds emit a few events each.
@@ -196,7 +196,7 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   RevokeParticipant: grpc.handleUnaryCall<_fedgate_v1_RevokeParticipantRequest__Output, _fedgate_v1_RevokeParticipantResponse>;
   
   /**
-   * Round events as they happen (started, committed, aborted) until the caller cancels or the
+   * Round events as they happen (started, committed, evaluated, aborted) until the caller cancels or the
    * coordinator stops. Nothing is replayed except, on request, the round open when the call starts.
    * A caller that falls 1000 events behind (it stopped reading) is cut off with RESOURCE_EXHAUSTED
    * rather than having events buffered for it without end; rounds emit a few events each.

@@ -2,6 +2,7 @@
 // Original file: proto/fedgate/v1/admin.proto
 
 import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_v1_OpenRound__Output } from '../../fedgate/v1/OpenRound.js';
+import type { ModelEvaluation as _fedgate_v1_ModelEvaluation, ModelEvaluation__Output as _fedgate_v1_ModelEvaluation__Output } from '../../fedgate/v1/ModelEvaluation.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface GetStatusResponse {
@@ -57,6 +58,16 @@ export interface GetStatusResponse {
    * Number of certificate serials the coordinator currently refuses.
    */
   'revokedCertificates'?: (number);
+  /**
+   * Those serials, upper-case hex without leading zeros (as Participant.certificate_serial), sorted.
+   */
+  'revokedCertificateSerials'?: (string)[];
+  /**
+   * The federated evaluation of the current model by an evaluation-only round (run once the configured
+   * rounds have committed); unset until that round has completed. The metrics of a committed round are
+   * of the model the round started from, so this is the only accuracy of the final model.
+   */
+  'finalEvaluation'?: (_fedgate_v1_ModelEvaluation | null);
 }
 
 export interface GetStatusResponse__Output {
@@ -112,4 +123,14 @@ export interface GetStatusResponse__Output {
    * Number of certificate serials the coordinator currently refuses.
    */
   'revokedCertificates': (number);
+  /**
+   * Those serials, upper-case hex without leading zeros (as Participant.certificate_serial), sorted.
+   */
+  'revokedCertificateSerials': (string)[];
+  /**
+   * The federated evaluation of the current model by an evaluation-only round (run once the configured
+   * rounds have committed); unset until that round has completed. The metrics of a committed round are
+   * of the model the round started from, so this is the only accuracy of the final model.
+   */
+  'finalEvaluation': (_fedgate_v1_ModelEvaluation__Output | null);
 }

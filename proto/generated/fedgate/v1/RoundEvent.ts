@@ -14,15 +14,16 @@ export interface RoundEvent {
    */
   'participants'?: (string)[];
   /**
-   * COMMITTED: U3, the sites whose masked input went into the aggregate.
+   * COMMITTED and EVALUATED: U3, the sites whose masked input went into the aggregate.
    */
   'survivors'?: (string)[];
   /**
-   * COMMITTED: the ledger sequence (= round number) of the new record.
+   * COMMITTED: the ledger sequence (= round number) of the new record. EVALUATED: the round number of
+   * the model evaluated.
    */
   'sequence'?: (number | string | Long);
   /**
-   * COMMITTED: model_hash of the new global model.
+   * COMMITTED: model_hash of the new global model. EVALUATED: model_hash of the model evaluated.
    */
   'modelHash'?: (Buffer | Uint8Array | string);
   /**
@@ -30,18 +31,23 @@ export interface RoundEvent {
    */
   'abortReason'?: (string);
   /**
-   * COMMITTED: the round's metrics.
+   * COMMITTED and EVALUATED: the round's metrics.
    */
   'metrics'?: (_fedgate_v1_RoundMetrics | null);
   /**
-   * COMMITTED and ABORTED: seconds spent in each stage that ran (advertise_keys, share_keys, ...).
+   * COMMITTED, EVALUATED and ABORTED: seconds spent in each stage that ran (advertise_keys, share_keys, ...).
    */
   'stageSeconds'?: ({[key: string]: number | string});
   /**
-   * COMMITTED and ABORTED: wall time of the whole round.
+   * COMMITTED, EVALUATED and ABORTED: wall time of the whole round.
    */
   'seconds'?: (number | string);
   'atUnixMs'?: (number | string | Long);
+  /**
+   * What the round asked of its sites when it is not the default: "train" (no evaluation: the model was
+   * evaluated already) or "evaluate" (an evaluation-only round); empty for "train_and_evaluate".
+   */
+  'purpose'?: (string);
 }
 
 export interface RoundEvent__Output {
@@ -52,15 +58,16 @@ export interface RoundEvent__Output {
    */
   'participants': (string)[];
   /**
-   * COMMITTED: U3, the sites whose masked input went into the aggregate.
+   * COMMITTED and EVALUATED: U3, the sites whose masked input went into the aggregate.
    */
   'survivors': (string)[];
   /**
-   * COMMITTED: the ledger sequence (= round number) of the new record.
+   * COMMITTED: the ledger sequence (= round number) of the new record. EVALUATED: the round number of
+   * the model evaluated.
    */
   'sequence': (number);
   /**
-   * COMMITTED: model_hash of the new global model.
+   * COMMITTED: model_hash of the new global model. EVALUATED: model_hash of the model evaluated.
    */
   'modelHash': (Buffer);
   /**
@@ -68,16 +75,21 @@ export interface RoundEvent__Output {
    */
   'abortReason': (string);
   /**
-   * COMMITTED: the round's metrics.
+   * COMMITTED and EVALUATED: the round's metrics.
    */
   'metrics': (_fedgate_v1_RoundMetrics__Output | null);
   /**
-   * COMMITTED and ABORTED: seconds spent in each stage that ran (advertise_keys, share_keys, ...).
+   * COMMITTED, EVALUATED and ABORTED: seconds spent in each stage that ran (advertise_keys, share_keys, ...).
    */
   'stageSeconds': ({[key: string]: number});
   /**
-   * COMMITTED and ABORTED: wall time of the whole round.
+   * COMMITTED, EVALUATED and ABORTED: wall time of the whole round.
    */
   'seconds': (number);
   'atUnixMs': (number);
+  /**
+   * What the round asked of its sites when it is not the default: "train" (no evaluation: the model was
+   * evaluated already) or "evaluate" (an evaluation-only round); empty for "train_and_evaluate".
+   */
+  'purpose': (string);
 }

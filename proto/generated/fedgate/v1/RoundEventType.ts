@@ -6,6 +6,10 @@ export const RoundEventType = {
   ROUND_EVENT_STARTED: 'ROUND_EVENT_STARTED',
   ROUND_EVENT_COMMITTED: 'ROUND_EVENT_COMMITTED',
   ROUND_EVENT_ABORTED: 'ROUND_EVENT_ABORTED',
+  /**
+   * An evaluation-only round on the final model unmasked its metric sums (it has no commit).
+   */
+  ROUND_EVENT_EVALUATED: 'ROUND_EVENT_EVALUATED',
 } as const;
 
 export type RoundEventType =
@@ -17,5 +21,10 @@ export type RoundEventType =
   | 2
   | 'ROUND_EVENT_ABORTED'
   | 3
+  /**
+   * An evaluation-only round on the final model unmasked its metric sums (it has no commit).
+   */
+  | 'ROUND_EVENT_EVALUATED'
+  | 4
 
 export type RoundEventType__Output = typeof RoundEventType[keyof typeof RoundEventType]

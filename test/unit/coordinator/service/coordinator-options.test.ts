@@ -36,7 +36,7 @@ describe('compileCoordinatorOptions (options -> defaults -> validated, once)', (
 
   it('keeps what the caller set, stage by stage', () => {
     const compiled = compileCoordinatorOptions({ ...required, participants: { minimum: 2 }, secagg: { neighbourDegree: 4 }, deadlines: { unmaskMs: 5_000 } });
-    expect(compiled.participants).toEqual({ minimum: 2, sampleFraction: 1, waitTimeoutMs: 300_000 });
+    expect(compiled.participants).toEqual({ minimum: 2, sampleFraction: 1, waitTimeoutMs: 300_000, siteBackoff: { afterFailures: 3, initialMs: 30_000, maxMs: 600_000 } });
     expect(compiled.secagg.neighbourDegree).toBe(4);
     expect(compiled.secagg.clipBound).toBe(1);
     expect(compiled.deadlines.unmaskMs).toBe(5_000);

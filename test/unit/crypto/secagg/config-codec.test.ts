@@ -107,3 +107,43 @@ describe('RoundConfig decoding', () => {
     expect(error.message).toContain('U+FEFF');
   });
 });
+
+describe('RoundConfig.purpose (evaluation-only rounds, rounds that only train)', () => {
+  it('keeps the bytes of a default config (existing ledgers keep their hashes) and binds any other purpose into H(RoundConfig)', () => {
+    const base = config();
+    const bytes = encodeRoundConfig(base);
+    // The default is never written: the encoding ends with the plaintext byte, as before purposes existed.
+    expect(Array.from(bytes.subarray(-5))).toEqual([0, 0, 0, 1, 0]);
+    const trainOnly = createRoundConfig({ ...base, purpose: 'train' });
+    const evaluation = createRoundConfig({ ...base, purpose: 'evaluate', layout: { ...base.layout, parameterSegments: [] } });
+    for (const other of [trainOnly, evaluation]) {
+      const encoded = encodeRoundConfig(other);
+      expect(decodeRoundConfig(encoded)).toEqual(other);
+      expect(bytesEqual(encodeRoundConfig(decodeRoundConfig(encoded)), encoded)).toBe(true);
+      expect(bytesEqual(roundConfigHash(other), roundConfigHash(base))).toBe(false);
+    }
+    expect(decodeRoundConfig(bytes).purpose).toBe('train_and_evaluate');
+  });
+
+  it('refuses the default written out (a second encoding of one config) and unknown codes', () => {
+    const bytes = encodeRoundConfig(config());
+    const withField = (code: number): Uint8Array => {
+      const out = new Uint8Array(bytes.length + 5);
+      out.set(bytes);
+      out.set(u32be(1), bytes.length);
+      out[bytes.length + 4] = code;
+      return out;
+    };
+    expect(decodeRoundConfig(withField(1)).purpose).toBe('train');
+    // Code 2 is an evaluation-only round, which this config's parameter segment rules out.
+    expect(refusal(() => decodeRoundConfig(withField(2))).reason).toBe('INVALID_ROUND_CONFIG');
+    expect(refusal(() => decodeRoundConfig(withField(0))).reason).toBe('INVALID_ENCODING');
+    expect(refusal(() => decodeRoundConfig(withField(9))).reason).toBe('INVALID_ENCODING');
+  });
+
+  it('an evaluation-only round carries no parameter segment, every other round at least one', () => {
+    const base = config();
+    expect(refusal(() => createRoundConfig({ ...base, purpose: 'evaluate' })).message).toMatch(/parameterSegments must be empty in an evaluation-only round/);
+    expect(refusal(() => createRoundConfig({ ...base, purpose: 'train', layout: { ...base.layout, parameterSegments: [] } })).message).toMatch(/parameterSegments must be a non-empty array/);
+  });
+});

@@ -13,7 +13,7 @@ import {
   type RoundConfig,
   type RoundConfigInput,
 } from '../../../../crypto/secagg/config.js';
-import { decodeRoundConfig, encodeRoundConfig, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
+import { decodeRoundConfig, encodeRoundConfig, peekRoundId, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { checkRoundConfigAgainstPolicy, type SitePolicy } from '../../../../crypto/secagg/policy.js';
 
@@ -51,6 +51,20 @@ function refusal(action: () => void): SecAggError {
 }
 
 describe('RoundConfig', () => {
+  it('a threshold without a majority of a neighbourhood has its own reason, and its round id can still be read', () => {
+    const config = createRoundConfig(input());
+    const weak = { ...config, reconstructionThreshold: 2 };
+    expect(() => encodeRoundConfig(weak)).toThrow(expect.objectContaining({ reason: 'THRESHOLD_TOO_LOW' }));
+    expect(() => encodeRoundConfig({ ...config, reconstructionThreshold: 6 })).toThrow(expect.objectContaining({ reason: 'INVALID_ROUND_CONFIG' }));
+    expect(() => encodeRoundConfig({ ...config, reconstructionThreshold: 0 })).toThrow(expect.objectContaining({ reason: 'INVALID_ROUND_CONFIG' }));
+    const bytes = encodeRoundConfig(config);
+    expect(peekRoundId(bytes)).toEqual(config.roundId);
+    expect(peekRoundId(bytes.subarray(0, 40))).toBeUndefined();
+    const otherLabel = Uint8Array.from(bytes);
+    otherLabel[5] = (otherLabel[5] as number) ^ 1;
+    expect(peekRoundId(otherLabel)).toBeUndefined();
+  });
+
   it('applies defaults: t = ceil(2(k+1)/3), 30 s stages and 600 s MaskedInput, not plaintext; sorts U', () => {
     const config = createRoundConfig(input());
     expect(config.reconstructionThreshold).toBe(4);

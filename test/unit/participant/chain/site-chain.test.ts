@@ -60,7 +60,7 @@ describe('SiteChain', () => {
   it('signs the commit of the round it last unmasked in, once it lost that round\'s session', async () => {
     const chain = siteChain();
     expect(await chain.lateCommit(request())).toBeUndefined();
-    chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
+    await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
     const signature = await chain.lateCommit(request());
     expect(signature).toMatchObject({ stage: 'commit', ...record.hashes });
     const transcript = commitTranscript(roundContext(record.config), record.keyListHash, record.hashes, record.maskedSurvivors);
@@ -74,8 +74,8 @@ describe('SiteChain', () => {
 
   it('refuses another commit than the one it signed in the live session', async () => {
     const chain = siteChain();
-    chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
-    chain.commitSigned(record.config.roundId, { ...record.hashes, newModelHash: sha256(utf8('signed live')) });
+    await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
+    await chain.commitSigned(record.config.roundId, { ...record.hashes, newModelHash: sha256(utf8('signed live')) });
     await expect(chain.lateCommit(request())).rejects.toMatchObject({ reason: 'CONFLICTING_COMMIT' });
   });
 
@@ -107,7 +107,7 @@ describe('SiteChain', () => {
 
   it('ignores a request for any other round', async () => {
     const chain = siteChain();
-    chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
+    await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
     expect(await chain.lateCommit({ ...request(), roundId: new Uint8Array(24) })).toBeUndefined();
   });
 });
