@@ -86,9 +86,15 @@ function reporting(): { reports: Map<string, Reported>; options: (siteId: string
       reports.set(siteId, report);
       return {
         hooks: {
-          onUnmasked: (round) => report.unmasked.push(round),
-          onCommitSigned: (roundId, hashes) => report.signed.push({ roundId, hashes }),
-          onCommitted: (roundConfig, computation) => report.committed.push({ config: roundConfig, computation }),
+          onUnmasked: (round) => {
+            report.unmasked.push(round);
+          },
+          onCommitSigned: (roundId, hashes) => {
+            report.signed.push({ roundId, hashes });
+          },
+          onCommitted: (roundConfig, computation) => {
+            report.committed.push({ config: roundConfig, computation });
+          },
         },
       };
     },
@@ -334,6 +340,7 @@ describe("what a site keeps in its own log when it leaves (the coordinator gets 
       send: (message) => sent.push(message),
       upload: () => Promise.reject(new Error('no upload in this test')),
       train: () => Promise.reject(new Error('no training in this test')),
+      evaluate: () => Promise.reject(new Error('no evaluation in this test')),
       computeCommit: () => Promise.reject(new Error('no commit in this test')),
     });
     session.start(roundConfig);
