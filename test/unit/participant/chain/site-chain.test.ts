@@ -79,12 +79,21 @@ describe('SiteChain', () => {
     await expect(chain.lateCommit(request())).rejects.toMatchObject({ reason: 'CONFLICTING_COMMIT' });
   });
 
+  it('keeps the commit it signed when the same round is kept again: a repeated Unmask does not let it sign a second commit', async () => {
+    const chain = siteChain();
+    const round = unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors);
+    await chain.unmasked(round);
+    await chain.commitSigned(record.config.roundId, { ...record.hashes, newModelHash: sha256(utf8('signed live')) });
+    await chain.unmasked(round);
+    await expect(chain.lateCommit(request())).rejects.toMatchObject({ reason: 'CONFLICTING_COMMIT' });
+  });
+
   it("keeps what it signed per round: a commit signed live in another round does not bind this round's late commit", async () => {
     const chain = siteChain();
-    chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
+    await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
     const otherRound = new Uint8Array(record.config.roundId);
     otherRound[23] = (otherRound[23] as number) ^ 1;
-    chain.commitSigned(otherRound, { ...record.hashes, newModelHash: sha256(utf8('signed in another round')) });
+    await expect(chain.commitSigned(otherRound, { ...record.hashes, newModelHash: sha256(utf8('signed in another round')) })).resolves.toBeUndefined();
     expect(await chain.lateCommit(request())).toMatchObject({ stage: 'commit', ...record.hashes });
     expect(chain.lateComputation(record.config.roundId)?.hashes).toEqual(record.hashes);
     expect(chain.lateComputation(otherRound)).toBeUndefined();
@@ -92,7 +101,7 @@ describe('SiteChain', () => {
 
   it('takes a signed commit or a question about a late commit before it unmasked in any round', async () => {
     const chain = siteChain();
-    expect(() => chain.commitSigned(record.config.roundId, record.hashes)).not.toThrow();
+    await expect(chain.commitSigned(record.config.roundId, record.hashes)).resolves.toBeUndefined();
     expect(chain.lateComputation(record.config.roundId)).toBeUndefined();
     expect(await chain.lateCommit(request())).toBeUndefined();
   });
