@@ -80,7 +80,7 @@ export interface SessionEnvironmentOptions {
   readonly onSend?: (message: SiteSessionMessage) => void;
   readonly onUpload?: (message: MaskedInputMessage) => void;
   /** The session's own hooks (participant/round/round-session.ts SiteRoundEnvironment), passed through. */
-  readonly hooks?: Pick<SiteRoundEnvironment, 'checkRound' | 'onUnmasked' | 'onCommitSigned' | 'onCommitted'>;
+  readonly hooks?: Pick<SiteRoundEnvironment, 'checkRound' | 'onUnmasked' | 'onCommitSigned' | 'onCommitted' | 'onEvaluated'>;
 }
 
 /** One site's RoundSession of one round, with what it sent. */

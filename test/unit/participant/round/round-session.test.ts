@@ -325,6 +325,18 @@ describe("what a site keeps in its own log when it leaves (the coordinator gets 
     expect(leaving(who)).toMatchObject({ stage: 'round_start', reason: 'STAGE_DEADLINE_PASSED', detail: 'no next stage within 1000 ms of round_start' });
   });
 
+  it('a stage message before its RoundStart was handled: refused, for want of a RoundConfig', async () => {
+    const who = site(0);
+    const roundConfig = config();
+    const early = new SiteRound(who, federation, roundConfig);
+    const hash = sha256(utf8('a commit asked before the round started'));
+    early.session.handle({ stage: 'commit_request', roundId: roundConfig.roundId, previousModelHash: hash, aggregateHash: hash, newModelHash: hash, optimizerStateHash: hash });
+    await early.session.settled();
+    expect(early.refusals().map(([reason]) => reason)).toEqual(['SITE_ERROR']);
+    expect(leaving(who)).toMatchObject({ stage: 'commit_request', detail: 'no RoundConfig received for this round' });
+    expect(early.session.state).toBe('failed');
+  });
+
   it('a RoundConfig for another round than the RoundStart names: refused before any counter moves', async () => {
     const who = site(0);
     const roundConfig = config();
