@@ -188,6 +188,8 @@ describe('fedgate verify refuses', () => {
     const altered = await storeAlteredModel(state, body.newModelHash, 0.25);
     await writeLedger(state, [...ledger.bodies.slice(0, 2), forge(3, (record) => ({ ...record, hashes: { ...record.hashes, newModelHash: fromHex(altered) } }))]);
     expectProblem(await verify(state), 3, `recomputing model r+1 from model r, the aggregate and the optimiser state gives ${short(body.newModelHash)}..., the ledger records ${short(altered)}...`);
+    // Giving the task on the command line does not turn recomputation off.
+    expectProblem(await verify(state, { task: { document: ledger.task } }), 3, /^recomputing model r\+1 /);
   });
 
   it('a new optimiser state that the server step does not produce', async () => {
