@@ -1,26 +1,57 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
+import { relative } from 'node:path';
+import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import base from './vitest.config.js';
 
-// The tests that exercise the code `npm run test:mutation` mutates (stryker.config.mjs): the SecAgg+
-// state machines and their adversarial tests, the site's round and state code, the ledger verifier.
-// Every mutant runs the tests that cover it, so the suite here must be fast and must not need the network
-// beyond 127.0.0.1.
-export default mergeConfig(
-  base,
-  defineConfig({
-    test: {
-      include: [
-        'test/unit/crypto/**/*.test.ts',
-        'test/unit/participant/round/**/*.test.ts',
-        'test/unit/participant/state/**/*.test.ts',
-        'test/unit/participant/chain/**/*.test.ts',
-        'test/unit/participant/session-watchdog.test.ts',
-        'test/integration/ledger-*.test.ts',
-        'test/integration/next-model-agreement.test.ts',
-        'test/integration/federation-in-memory.test.ts',
-        'test/integration/site-*.test.ts',
-        'test/integration/malicious-coordinator*.test.ts',
-      ],
-    },
-  }),
-);
+/**
+ * Stryker stops a mutant's run at the first failing test (bail), so the order of the files decides what
+ * a killed mutant costs. Vitest runs the longest files first; here the files that failed in the previous
+ * run come first (the mutant before was most likely killed there, and mutants come in source order),
+ * then the quickest.
+ */
+class QuickFirstSequencer extends BaseSequencer {
+  override sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const { cache, config } = this.ctx;
+    const stats = (file: TestSpecification): { failed: boolean; duration: number } => {
+      const key = `${file.project.name}:${relative(config.root, file.moduleId)}`;
+      const results = cache.getFileTestResults(key);
+      return { failed: results?.failed ?? false, duration: results?.duration ?? cache.getFileStats(key)?.size ?? 0 };
+    };
+    const ranked = files.map((file) => ({ file, ...stats(file) }));
+    ranked.sort((a, b) => (a.failed === b.failed ? a.duration - b.duration : a.failed ? -1 : 1));
+    return Promise.resolve(ranked.map(({ file }) => file));
+  }
+}
+
+// The tests `npm run test:mutation` runs against each mutant of the code it mutates (stryker.config.mjs):
+// unit tests of the SecAgg+ state machines, Shamir, the site's round, chain, state and daemon code, plus
+// the next-model agreement test (no network, no training). Tests that start gRPC daemons or run whole
+// federations (the ledger integration tests train three sites in beforeAll) are left out on purpose: a
+// mutant one of them covers would cost seconds to tens of seconds each, and the checks they exercise
+// have unit tests here (test/unit/coordinator/audit/ verifies synthetic ledgers; docs/mutation-audit.md).
+// Spread, not mergeConfig: mergeConfig concatenates arrays, so base's include ('test/**/*.test.ts')
+// would bring every test back.
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [
+      'test/unit/crypto/**/*.test.ts',
+      'test/unit/participant/round/**/*.test.ts',
+      'test/unit/participant/chain/**/*.test.ts',
+      'test/unit/participant/state/**/*.test.ts',
+      'test/unit/participant/daemon/**/*.test.ts',
+      'test/unit/participant/session-watchdog.test.ts',
+      'test/unit/coordinator/admin/round-catalog.test.ts',
+      'test/unit/coordinator/federation/round-shape.test.ts',
+      'test/unit/coordinator/audit/**/*.test.ts',
+      'test/unit/proto/masked-input-codec.test.ts',
+      'test/unit/proto/status.test.ts',
+      'test/integration/next-model-agreement.test.ts',
+    ],
+    sequence: { ...base.test?.sequence, sequencer: QuickFirstSequencer },
+    // The suite's 60 s per test and hook stay: instrumented code on a shared machine runs several times
+    // slower than in `npm test`. A mutant that hangs is stopped earlier by Stryker's own timeout
+    // (stryker.config.mjs) or hit limit.
+  },
+});

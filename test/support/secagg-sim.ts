@@ -5,9 +5,13 @@
  * sends).
  *
  * PKI: a CA and one participant certificate per site (CN = site id, OU = role), RSA-2048 keys from
- * node:crypto (fast) and certificates built with node-forge. Keys live in memory only.
+ * node:crypto and certificates built with node-forge. `createTestFederation` keeps its keys in memory
+ * only; `cachedFederation` also keeps them, for a day, in the OS temp directory (see there).
  */
-import { generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import forge from 'node-forge';
 import { utf8 } from '../../crypto/bytes.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
@@ -134,7 +138,10 @@ export function siteIds(count: number, prefix = 'site-'): string[] {
 /** A CA and `count` participant sites. Generating RSA keys takes a while: reuse through `cachedFederation`. */
 export function createTestFederation(count: number, prefix = 'site-'): TestFederation {
   const { authority, pem } = createAuthority();
-  const sites = siteIds(count, prefix).map((siteId) => issueSite(authority, siteId));
+  return federationOf(authority, pem, siteIds(count, prefix).map((siteId) => issueSite(authority, siteId)));
+}
+
+function federationOf(authority: Authority, pem: string, sites: readonly TestSite[]): TestFederation {
   const bySite = new Map(sites.map((site) => [site.siteId, site]));
   return {
     caPem: pem,
@@ -151,15 +158,64 @@ export function createTestFederation(count: number, prefix = 'site-'): TestFeder
 
 const cache = new Map<string, TestFederation>();
 
-/** One federation per (size, prefix) per test file (module instances are per file). */
+/**
+ * One federation per (size, prefix) per test file (module instances are per file), and across test
+ * processes for a day: RSA key generation is most of a short test file's time (20 sites: seconds of
+ * CPU), and a mutation run (`npm run test:mutation`) imports a test file again for every mutant. The
+ * keys are throwaway test keys in a 0700 directory of the OS temp dir; a file older than a day, or
+ * unreadable, is replaced (its certificates stay valid for 7 days from issue). FEDGATE_TEST_PKI_CACHE=0
+ * generates fresh keys every time.
+ */
 export function cachedFederation(count: number, prefix = 'site-'): TestFederation {
   const key = `${prefix}:${count}`;
   let federation = cache.get(key);
   if (federation === undefined) {
-    federation = createTestFederation(count, prefix);
+    federation = storedFederation(count, prefix);
     cache.set(key, federation);
   }
   return federation;
+}
+
+const STORED_FOR_MS = DAY_MS;
+
+interface StoredFederation {
+  readonly issuedAt: number;
+  readonly caPem: string;
+  readonly caKeyPem: string;
+  readonly sites: readonly { readonly siteId: string; readonly keyPem: string; readonly certificatePem: string; readonly serial: string }[];
+}
+
+function storedFederation(count: number, prefix: string): TestFederation {
+  if (process.env.FEDGATE_TEST_PKI_CACHE === '0') return createTestFederation(count, prefix);
+  const directory = join(tmpdir(), `fedgate-test-pki-${process.getuid?.() ?? 'user'}`);
+  const path = join(directory, `${prefix}${count}.json`);
+  try {
+    const stored = JSON.parse(readFileSync(path, 'utf8')) as StoredFederation;
+    if (Date.now() - stored.issuedAt < STORED_FOR_MS && stored.sites.length === count) {
+      const authority: Authority = { key: forge.pki.privateKeyFromPem(stored.caKeyPem), certificate: forge.pki.certificateFromPem(stored.caPem) };
+      const sites = stored.sites.map(({ siteId, keyPem, certificatePem, serial }) => {
+        const privateKey = createPrivateKey(keyPem);
+        return { siteId, privateKey, publicKey: createPublicKey(privateKey), certificatePem, serial };
+      });
+      return federationOf(authority, stored.caPem, sites);
+    }
+  } catch {
+    // Absent or damaged: made again below.
+  }
+  const { authority, pem } = createAuthority();
+  const sites = siteIds(count, prefix).map((siteId) => issueSite(authority, siteId));
+  const stored: StoredFederation = {
+    issuedAt: Date.now(),
+    caPem: pem,
+    caKeyPem: forge.pki.privateKeyToPem(authority.key),
+    sites: sites.map((site) => ({ siteId: site.siteId, keyPem: site.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), certificatePem: site.certificatePem, serial: site.serial })),
+  };
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  // Written whole and renamed, so a concurrent test process reads the old file or the new, never half.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temporary, JSON.stringify(stored), { mode: 0o600 });
+  renameSync(temporary, path);
+  return federationOf(authority, pem, sites);
 }
 
 // ---------------------------------------------------------------------------------------------------

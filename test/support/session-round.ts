@@ -20,7 +20,7 @@ import type { SiteSessionMessage } from '../../crypto/secagg/round-envelope.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import type { AggregateResult } from '../../crypto/secagg/server-unmask.js';
 import { RoundGuard } from '../../participant/round/round-guard.js';
-import { RoundSession, type LocalEvaluation, type LocalTrainingResult } from '../../participant/round/round-session.js';
+import { RoundSession, type LocalEvaluation, type LocalTrainingResult, type SiteRoundEnvironment } from '../../participant/round/round-session.js';
 import { SiteStateStore } from '../../participant/state/index.js';
 import { testPolicy, type TestFederation } from './secagg-sim.js';
 
@@ -79,6 +79,8 @@ export interface SessionEnvironmentOptions {
   /** Called as each message leaves the site (before the test's coordinator sees it). */
   readonly onSend?: (message: SiteSessionMessage) => void;
   readonly onUpload?: (message: MaskedInputMessage) => void;
+  /** The session's own hooks (participant/round/round-session.ts SiteRoundEnvironment), passed through. */
+  readonly hooks?: Pick<SiteRoundEnvironment, 'checkRound' | 'onUnmasked' | 'onCommitSigned' | 'onCommitted' | 'onEvaluated'>;
 }
 
 /** One site's RoundSession of one round, with what it sent. */
@@ -119,6 +121,7 @@ export class SiteRound {
         if (this.commitHashes === undefined) throw new Error('the test set no commit hashes');
         return { hashes: this.commitHashes, newModel: utf8('model r+1') };
       },
+      ...options.hooks,
     });
   }
 

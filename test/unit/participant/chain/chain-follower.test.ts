@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { utf8 } from '../../../../crypto/bytes.js';
+import { toHex, utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import type { CommitChainHead } from '../../../../crypto/secagg/commit-chain.js';
 import { commitRecordHash } from '../../../../crypto/secagg/commit-record-codec.js';
@@ -17,12 +17,12 @@ import type { RoundConfig } from '../../../../crypto/secagg/config.js';
 import type { SitePolicy } from '../../../../crypto/secagg/policy.js';
 import type { CommitRecord } from '../../../../crypto/secagg/server-commit.js';
 import { encodeServerOptimizerState } from '../../../../model/server-optimizer.js';
-import { ChainFollower, ChainRefusal } from '../../../../participant/chain/chain-follower.js';
+import { ChainFollower, ChainRefusal, MemoryChainHeads } from '../../../../participant/chain/chain-follower.js';
 import { decodePinnedOptimizerState } from '../../../../participant/chain/pinned-optimizer.js';
 import { SiteStateStore } from '../../../../participant/state/site-state.js';
 import type { CommitRecordPageEntry } from '../../../../proto/commit-records.js';
 import { headAfter, honestChain, honestRecord, recordBytes, signRecord, unsignedRecord, CHAIN_FEDERATION_ID } from '../../../support/commit-records.js';
-import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation, testPolicy, type TestFederation } from '../../../support/secagg-sim.js';
+import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation, createTestFederation, testPolicy, type TestFederation } from '../../../support/secagg-sim.js';
 
 const START: CommitChainHead = { counter: 0n, modelHash: TEST_MODEL_HASH, optimizerStateHash: TEST_OPTIMIZER_HASH };
 
@@ -200,5 +200,165 @@ describe('the optimiser state a site downloads', () => {
     const bytes = encodeServerOptimizerState(swapped, swapped.kind === 'fedavg' ? { velocity: new Float32Array(0) } : velocity);
     expect(() => decodePinnedOptimizerState(bytes, pinned)).toThrow(ChainRefusal);
     expect(() => decodePinnedOptimizerState(bytes, pinned)).toThrow(expect.objectContaining({ reason: 'OPTIMIZER_STATE_NOT_CHAIN_HEAD' }));
+  });
+});
+
+describe('the head a site keeps without a state directory (MemoryChainHeads)', () => {
+  it('is per federation and moves forward (or stays), never back', async () => {
+    const heads = new MemoryChainHeads();
+    const head = (counter: bigint) => ({ counter, modelHash: sha256(utf8(`model ${counter}`)), optimizerStateHash: TEST_OPTIMIZER_HASH, recordHash: sha256(utf8(`record ${counter}`)) });
+    expect(heads.chainHead('fed-a')).toBeUndefined();
+    await heads.setChainHead('fed-a', head(3n));
+    await heads.setChainHead('fed-b', head(1n));
+    expect(heads.chainHead('fed-a')).toEqual(head(3n));
+    expect(heads.chainHead('fed-b')).toEqual(head(1n));
+    await heads.setChainHead('fed-a', head(3n));
+    await heads.setChainHead('fed-a', head(4n));
+    expect(heads.chainHead('fed-a')?.counter).toBe(4n);
+    await expect(heads.setChainHead('fed-a', head(2n))).rejects.toThrow('chain head cannot move back from round 4 to 2');
+    expect(heads.chainHead('fed-a')?.counter).toBe(4n);
+  });
+});
+
+describe('a chain refusal', () => {
+  it('is a FAILED_PRECONDITION ChainRefusal carrying its reason, and names what the RoundConfig got wrong', async () => {
+    const config = nextRound({ ...START, modelHash: sha256(utf8('trap weights')) });
+    const error = await follower().checkRoundStart(config).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ChainRefusal);
+    expect(error).toMatchObject({ name: 'ChainRefusal', code: 'FAILED_PRECONDITION', reason: 'MODEL_NOT_CHAIN_HEAD' });
+    expect((error as Error).message).toContain(`RoundConfig.modelHash ${toHex(config.modelHash)} is not the model of the verified chain head (round 0)`);
+  });
+
+  it("says how far the chain verified and why it stopped, with the link check's error as the cause", async () => {
+    const [first, second] = honestChain(federation, START, 2, participants()) as [CommitRecord, CommitRecord];
+    const forged = signRecord(unsignedRecord({ previous: headAfter(second), participants: participants() }), federation.sites.slice(0, 1));
+    publish([first, second, forged]);
+    const error = await follower().checkRoundStart(nextRound(headAfter(forged))).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ reason: 'CHAIN_UNVERIFIED', cause: expect.objectContaining({ reason: 'COMMIT_QUORUM_MISSING' }) });
+    expect((error as Error).message).toMatch(/^the chain of commit records could not be verified from round 2 on \(2 record\(s\) verified first\): 1 valid commit signatures, 3 needed/);
+  });
+});
+
+describe('a site whose task origin cannot be computed', () => {
+  const failingOrigin = (): ChainFollower =>
+    new ChainFollower({
+      store,
+      policy: testPolicy(),
+      trust: () => federation.trust,
+      origin: () => Promise.reject(new Error('task 00ab is not a JSON task document')),
+      fetchRecords,
+      logger: pino({ level: 'silent' }),
+    });
+
+  it('refuses a RoundStart with CHAIN_UNVERIFIED, naming why', async () => {
+    const error = await failingOrigin().checkRoundStart(nextRound(START)).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ reason: 'CHAIN_UNVERIFIED', message: "the task's initial model and optimiser state are not available: task 00ab is not a JSON task document" });
+    expect((error as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('does not take a RoundCommitted (it has no head to link it to)', async () => {
+    const record = honestRecord(federation, { previous: START, participants: participants() });
+    expect(await failingOrigin().committed(recordBytes(record))).toBe(false);
+    expect(store.chainHead(CHAIN_FEDERATION_ID)).toBeUndefined();
+  });
+});
+
+describe('RoundCommitted after the head moved', () => {
+  it('refuses an older or a different record for a round at or below the head, and keeps the head', async () => {
+    const site = follower();
+    const [first, second] = honestChain(federation, START, 2, participants()) as [CommitRecord, CommitRecord];
+    expect(await site.committed(recordBytes(first))).toBe(true);
+    expect(await site.committed(recordBytes(second))).toBe(true);
+    // Round 1's record again: not the head's record, and not a link after the head.
+    expect(await site.committed(recordBytes(first))).toBe(false);
+    // Another record for round 2 (the coordinator's own aggregate), signed by every site.
+    const rival = honestRecord(federation, { previous: headAfter(first), participants: participants(), newModelHash: sha256(utf8('rival model')) });
+    expect(await site.committed(recordBytes(rival))).toBe(false);
+    expect(store.chainHead(CHAIN_FEDERATION_ID)).toMatchObject({ counter: 2n, modelHash: second.hashes.newModelHash });
+  });
+
+  it("refuses a record signed by a site the site's CRL revoked", async () => {
+    const revoked = federation.sites[1] as TestFederation['sites'][number];
+    const site = new ChainFollower({
+      store,
+      policy: testPolicy(),
+      trust: () => ({ caCertificate: federation.trust.caCertificate, revokedSerials: new Set([revoked.serial]) }),
+      origin: async () => START,
+      fetchRecords,
+      logger: pino({ level: 'silent' }),
+    });
+    const record = honestRecord(federation, { previous: START, participants: participants() });
+    expect(await site.committed(recordBytes(record))).toBe(false);
+    publish([record]);
+    expect(await refusalOf(site.checkRoundStart(nextRound(headAfter(record))))).toBe('CHAIN_UNVERIFIED');
+    expect(store.chainHead(CHAIN_FEDERATION_ID)).toBeUndefined();
+  });
+});
+
+describe('what a site logs and says about a record it refuses', () => {
+  type Line = Record<string, unknown>;
+  function logged(): { lines: Line[]; site: ChainFollower; trusting: (revoked: string[]) => ChainFollower } {
+    const lines: Line[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) });
+    const make = (revoked: string[]): ChainFollower =>
+      new ChainFollower({ store, policy: testPolicy(), trust: () => ({ caCertificate: federation.trust.caCertificate, revokedSerials: new Set(revoked) }), origin: async () => START, fetchRecords, pageSize: 2, logger });
+    return { lines, site: make([]), trusting: make };
+  }
+  const refusing = 'refusing a RoundCommitted whose commit record is not a valid link of the chain; the chain head does not move';
+
+  it('logs COMMIT_RECORD_INVALID with the failing check and its detail, for a forged record and for bytes that are not a record', async () => {
+    const { lines, site } = logged();
+    const record = signRecord(unsignedRecord({ previous: START, participants: participants() }), federation.sites.slice(0, 1));
+    expect(await site.committed(recordBytes(record))).toBe(false);
+    expect(await site.committed(utf8('not json'))).toBe(false);
+    const warnings = lines.filter((line) => line['msg'] === refusing);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatchObject({ component: 'chain', reason: 'COMMIT_RECORD_INVALID', check: 'COMMIT_QUORUM_MISSING' });
+    expect(String(warnings[0]?.['detail'])).toMatch(/^1 valid commit signatures, 3 needed/);
+    expect(warnings[1]).toMatchObject({ reason: 'COMMIT_RECORD_INVALID', check: 'COMMIT_RECORD_MALFORMED', detail: 'RoundCommitted.commitRecord is not JSON (8 bytes)' });
+  });
+
+  it('logs COMMIT_RECORD_INVALID when it has no head to link a RoundCommitted to', async () => {
+    const lines: Line[] = [];
+    const site = new ChainFollower({
+      store,
+      policy: testPolicy(),
+      trust: () => federation.trust,
+      origin: () => Promise.reject(new Error('task 00ab is not a JSON task document')),
+      fetchRecords,
+      logger: pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) }),
+    });
+    expect(await site.committed(recordBytes(honestRecord(federation, { previous: START, participants: participants() })))).toBe(false);
+    expect(lines.filter((line) => line['msg'] === refusing)).toMatchObject([{ reason: 'COMMIT_RECORD_INVALID', check: 'CHAIN_UNVERIFIED' }]);
+  });
+
+  it('names the record it could not read while catching up', async () => {
+    const [first, second] = honestChain(federation, START, 2, participants()) as [CommitRecord, CommitRecord];
+    publish([first, second]);
+    ledger.push(utf8('{"kind":"not a record","roundCounter":"3"}'));
+    const error = await follower().checkRoundStart(nextRound({ ...START, modelHash: sha256(utf8('further on')) })).catch((caught: unknown) => caught);
+    expect((error as Error).message).toContain('(2 record(s) verified first): commit record 3: body.kind must be ');
+  });
+
+  it('names the optimiser state a RoundConfig got wrong', async () => {
+    const config = nextRound({ ...START, optimizerStateHash: sha256(utf8('chosen velocity')) });
+    await expect(follower().checkRoundStart(config)).rejects.toThrow(
+      `RoundConfig.optimizerStateHash ${toHex(config.optimizerStateHash)} is not the server-optimiser state of the verified chain head (round 0)`,
+    );
+  });
+
+  it('takes records signed by sites its CRL does not name, whatever else the CRL revokes', async () => {
+    const { trusting } = logged();
+    const stranger = createTestFederation(1, 'crl-').site('crl-00');
+    const record = honestRecord(federation, { previous: START, participants: participants() });
+    expect(await trusting([stranger.serial]).committed(recordBytes(record))).toBe(true);
+  });
+
+  it('refuses an optimiser state of another optimiser than the task pins, naming both', () => {
+    const pinned = { kind: 'fedavgm', learningRate: 1, momentum: 0.9 } as const;
+    const bytes = encodeServerOptimizerState({ kind: 'fedavg', learningRate: 1 }, { velocity: new Float32Array(0) });
+    expect(() => decodePinnedOptimizerState(bytes, pinned)).toThrow(
+      'the server-optimiser state is for {"kind":"fedavg","learningRate":1}, but the task pins {"kind":"fedavgm","learningRate":1,"momentum":0.9}: the site does not recompute model r+1 with an optimiser the task does not name',
+    );
   });
 });

@@ -15,7 +15,7 @@ import { commitTranscript, roundContext } from '../../../../crypto/secagg/transc
 import { verifyMessage } from '../../../../crypto/signature.js';
 import { MemoryChainHeads } from '../../../../participant/chain/chain-follower.js';
 import { SiteChain } from '../../../../participant/chain/site-chain.js';
-import { unsignedRecord } from '../../../support/commit-records.js';
+import { headAfter, honestRecord, recordBytes, unsignedRecord } from '../../../support/commit-records.js';
 import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation, testPolicy, type TestFederation } from '../../../support/secagg-sim.js';
 
 const START = { counter: 0n, modelHash: TEST_MODEL_HASH, optimizerStateHash: TEST_OPTIMIZER_HASH };
@@ -77,6 +77,41 @@ describe('SiteChain', () => {
     await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
     await chain.commitSigned(record.config.roundId, { ...record.hashes, newModelHash: sha256(utf8('signed live')) });
     await expect(chain.lateCommit(request())).rejects.toMatchObject({ reason: 'CONFLICTING_COMMIT' });
+  });
+
+  it('keeps the commit it signed when the same round is kept again: a repeated Unmask does not let it sign a second commit', async () => {
+    const chain = siteChain();
+    const round = unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors);
+    await chain.unmasked(round);
+    await chain.commitSigned(record.config.roundId, { ...record.hashes, newModelHash: sha256(utf8('signed live')) });
+    await chain.unmasked(round);
+    await expect(chain.lateCommit(request())).rejects.toMatchObject({ reason: 'CONFLICTING_COMMIT' });
+  });
+
+  it("keeps what it signed per round: a commit signed live in another round does not bind this round's late commit", async () => {
+    const chain = siteChain();
+    await chain.unmasked(unmaskedRound('site-chain-00', record.config, record.keyListHash, record.maskedSurvivors));
+    const otherRound = new Uint8Array(record.config.roundId);
+    otherRound[23] = (otherRound[23] as number) ^ 1;
+    await expect(chain.commitSigned(otherRound, { ...record.hashes, newModelHash: sha256(utf8('signed in another round')) })).resolves.toBeUndefined();
+    expect(await chain.lateCommit(request())).toMatchObject({ stage: 'commit', ...record.hashes });
+    expect(chain.lateComputation(record.config.roundId)?.hashes).toEqual(record.hashes);
+    expect(chain.lateComputation(otherRound)).toBeUndefined();
+  });
+
+  it('takes a signed commit or a question about a late commit before it unmasked in any round', async () => {
+    const chain = siteChain();
+    await expect(chain.commitSigned(record.config.roundId, record.hashes)).resolves.toBeUndefined();
+    expect(chain.lateComputation(record.config.roundId)).toBeUndefined();
+    expect(await chain.lateCommit(request())).toBeUndefined();
+  });
+
+  it('forwards RoundCommitted to its chain follower: a valid link moves the head, anything else does not', async () => {
+    const chain = siteChain();
+    expect(await chain.committed(utf8('not a commit record'))).toBe(false);
+    const honest = honestRecord(federation, { previous: START, participants: federation.sites.map((site) => site.siteId) });
+    expect(await chain.committed(recordBytes(honest))).toBe(true);
+    await expect(chain.checkRound(unsignedRecord({ previous: headAfter(honest), participants: federation.sites.map((site) => site.siteId) }).config)).resolves.toBeUndefined();
   });
 
   it('ignores a request for any other round', async () => {

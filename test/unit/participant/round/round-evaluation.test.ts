@@ -8,7 +8,7 @@
  * H's metrics over survivor sets that differ by one site give that site's exact loss, correct count and
  * number of test examples.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { createRoundConfig, type RoundConfig, type RoundPurpose } from '../../../../crypto/secagg/config.js';
@@ -31,6 +31,10 @@ beforeAll(() => {
 
 afterAll(async () => {
   await remove?.();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
 });
 
 async function freshSites(): Promise<void> {
@@ -160,8 +164,50 @@ describe('evaluation-only rounds', () => {
     await freshSites();
     const training = new SessionRound(federation, config(allSites, 'train_and_evaluate'), sites).start();
     await training.runToCommitted();
+    // That round carried every site's metrics of H (smallUpdate: 10 examples, 7 correct, loss sum 5).
+    expect([training.aggregate?.evalExamples, training.aggregate?.evalCorrect]).toEqual([4 * 10, 4 * 7]);
     const evaluation = await startAlone(allSites[0] as string, config(allSites, 'evaluate'));
     expect(evaluation.refusals().map(([reason]) => reason)).toEqual(['MODEL_ALREADY_EVALUATED']);
+  });
+
+  it("is over for the site once its Unmask answer left: the one-round slot is free, later stage messages are ignored, and the commit-stage deadline ends it without a refusal", async () => {
+    await freshSites();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const roundConfig = config(allSites, 'evaluate');
+    const evaluated: RoundConfig[] = [];
+    const round = new SessionRound(federation, roundConfig, sites, () => ({
+      deadlineGraceMs: 0,
+      hooks: {
+        onEvaluated: (done) => {
+          evaluated.push(done);
+        },
+      },
+    })).start();
+    await round.openKeyList();
+    await round.openGraph();
+    await round.openShareDelivery();
+    await round.openConsistency();
+    await round.openUnmask();
+    await round.settle();
+    expect(evaluated).toEqual(allSites.map(() => roundConfig));
+    const commitRequest = { stage: 'commit_request', roundId: roundConfig.roundId, previousModelHash: MODEL, aggregateHash: MODEL, newModelHash: MODEL, optimizerStateHash: MODEL } as const;
+    for (const [siteId, siteRound] of round.rounds) {
+      expect([siteRound.session.evaluated, siteRound.session.state, site(siteId).guard.liveRound]).toEqual([true, 'running', undefined]);
+      expect(siteRound.site.lines('evaluation-only round done for this site (no commit follows)')).toHaveLength(1);
+      const sent = siteRound.sent.length;
+      siteRound.session.handle(commitRequest);
+      await siteRound.session.settled();
+      expect(siteRound.sent).toHaveLength(sent);
+      expect(siteRound.site.lines('a stage message after this site finished an evaluation-only round; ignoring it').at(-1)).toMatchObject({ stage: 'commit_request' });
+    }
+    vi.advanceTimersByTime(roundConfig.deadlines.unmaskMs);
+    for (const siteRound of round.rounds.values()) {
+      expect(siteRound.refusals()).toEqual([]);
+      expect(siteRound.session.state).toBe('finished');
+      expect(siteRound.site.lines('round ended for this site').at(-1)).toMatchObject({ reason: 'the evaluation-only round is over' });
+      expect(siteRound.session.heldSecrets().every((secret) => secret.every((byte) => byte === 0))).toBe(true);
+    }
+    expect(round.server.closeUnmask().maskedSurvivors).toEqual(allSites);
   });
 
   it('an evaluation-only round that ends before Unmask revealed nothing and may be run again', async () => {
