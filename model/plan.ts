@@ -6,7 +6,7 @@
 import { importForwardModel } from './import.js';
 import { encodeModel } from './onnx/codec.js';
 import { modelFromGraph } from './graph/model.js';
-import { parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
+import { lossOf, parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
 import type { ForwardModel } from './train/forward-model.js';
 import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } from './train/graphs.js';
 import type { TensorInfo } from './train/optimizer.js';
@@ -47,7 +47,7 @@ export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): 
 
 export function prepareTask(task: TaskDocument, forwardModel?: Uint8Array): { task: TaskDocument; prepared: PreparedModel } {
   const parsed = parseTaskDocument(task);
-  return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel)) };
+  return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel), lossOf(parsed)) };
 }
 
 export interface PlanOptions {

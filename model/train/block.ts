@@ -9,7 +9,7 @@ import { GraphBuilder, attr } from '../graph/builder.js';
 import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import type { TaskDocument } from '../task.js';
-import { BATCH_DIM_PARAM, stateInfo } from './graphs.js';
+import { BATCH_DIM_PARAM, addLabelInput, stateInfo } from './graphs.js';
 import {
   CORRECT,
   INPUT,
@@ -73,7 +73,7 @@ export function buildTrainBlockGraph(prepared: PreparedModel, task: TaskDocument
   b.reserve([LOSS, CORRECT, ...carried.map((t) => updatedName(t.name))]);
   for (const t of carried) b.addInput(t.name, DataType.FLOAT, t.shape);
   b.addInput(INPUT, DataType.FLOAT, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM]);
+  addLabelInput(b, prepared, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM]);
   b.addInput(LEARNING_RATE, DataType.FLOAT, []);
   if (task.training.proximalMu > 0) {
     for (const p of prepared.trainable) b.addInput(globalName(p.name), DataType.FLOAT, p.shape);

@@ -7,7 +7,7 @@ import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { lowerForward } from '../autodiff/tape.js';
 import type { TaskDocument } from '../task.js';
-import { emitCorrectCount, emitSummedLoss } from './loss.js';
+import { emitEvaluation, evaluationOutputs, labelTensorType } from './objective.js';
 import { optimizerStateInfo, type TensorInfo } from './optimizer.js';
 import {
   CORRECT,
@@ -45,7 +45,7 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
   addParameterInputs(b, prepared);
   for (const s of states) b.addInput(s.name, DataType.FLOAT, s.shape);
   b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   b.addInput(LEARNING_RATE, DataType.FLOAT, []);
   const proximal = task.training.proximalMu > 0;
   if (proximal) {
@@ -67,15 +67,22 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
   for (const t of updated) b.addOutput(updatedName(t.name), DataType.FLOAT, t.shape);
   b.addOutput(LOSS, DataType.FLOAT, []);
   b.addOutput(CORRECT, DataType.FLOAT, []);
-  return b.build('fedgate training step: forward, softmax cross-entropy, backward and optimiser update in one graph');
+  return b.build(`fedgate training step: forward, ${prepared.loss.kind} loss, backward and optimiser update in one graph`);
+}
+
+/** 'label' with the batch dimensions `lead`: int64 class indices, or float32 targets (labelTensorType). */
+export function addLabelInput(b: GraphBuilder, prepared: PreparedModel, lead: readonly string[]): void {
+  const { elemType, perExample } = labelTensorType(prepared.loss, prepared.forward.classes);
+  b.addInput(LABEL, elemType, [...lead, ...perExample]);
 }
 
 export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
   const b = new GraphBuilder('fedgate_eval_step');
-  b.reserve([LOSS_SUM, CORRECT]);
+  const extra = evaluationOutputs(prepared.loss);
+  b.reserve([LOSS_SUM, CORRECT, ...extra]);
   addParameterInputs(b, prepared);
   b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   const { forward } = prepared;
   const bindings = new Map<string, string>([[forward.input, INPUT]]);
   for (const p of forward.parameters) bindings.set(p.name, p.name);
@@ -85,9 +92,7 @@ export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
     floatType: DataType.FLOAT,
   });
   const logits = pass.values.get(forward.logits) as string;
-  emitSummedLoss(b, logits, LABEL, LOSS_SUM, forward.classes);
-  emitCorrectCount(b, logits, LABEL, CORRECT);
-  b.addOutput(LOSS_SUM, DataType.FLOAT, []);
-  b.addOutput(CORRECT, DataType.FLOAT, []);
-  return b.build('fedgate evaluation step: summed cross-entropy and correct count, inference mode');
+  emitEvaluation(b, prepared.loss, logits, LABEL, forward.classes);
+  for (const name of [LOSS_SUM, CORRECT, ...extra]) b.addOutput(name, DataType.FLOAT, []);
+  return b.build(`fedgate evaluation step: summed ${prepared.loss.kind} loss, correct count${extra.length === 0 ? '' : ` and ${extra.join(', ')}`}, inference mode`);
 }

@@ -7,6 +7,7 @@ import { DataType } from '../onnx/schema.js';
 import { BATCH, formatShape, type ValueFacts } from '../autodiff/facts.js';
 import { checkSupported, constantFacts, inferFacts, valuesRequiringGrad } from '../autodiff/tape.js';
 import { isTrainable, type ForwardModel, type ParameterSpec } from './forward-model.js';
+import type { ResolvedLoss } from '../task.js';
 
 /** Value names of the plan interface (contract with participant/trainer). */
 export const INPUT = 'input';
@@ -16,12 +17,38 @@ export const PROXIMAL_MU = 'proximal_mu';
 export const LOSS = 'loss';
 export const LOSS_SUM = 'loss_sum';
 export const CORRECT = 'correct';
+/** evalStep outputs of binary_cross_entropy tasks: confusion counts summed over every label (micro-F1). */
+export const TRUE_POSITIVES = 'true_positives';
+export const FALSE_POSITIVES = 'false_positives';
+export const FALSE_NEGATIVES = 'false_negatives';
+/** evalStep outputs of regression tasks: sums over every target element (R^2, MSE, MAE). */
+export const SQUARED_ERROR_SUM = 'squared_error_sum';
+export const ABSOLUTE_ERROR_SUM = 'absolute_error_sum';
+export const TARGET_SUM = 'target_sum';
+export const TARGET_SQUARE_SUM = 'target_square_sum';
 export const LOGITS = 'logits';
 export const PROBABILITIES = 'probabilities';
 export const updatedName = (name: string): string => `updated.${name}`;
 export const globalName = (name: string): string => `global.${name}`;
 
-const RESERVED = new Set([INPUT, LABEL, LEARNING_RATE, PROXIMAL_MU, LOSS, LOSS_SUM, CORRECT, LOGITS, PROBABILITIES]);
+const RESERVED = new Set([
+  INPUT, LABEL, LEARNING_RATE, PROXIMAL_MU, LOSS, LOSS_SUM, CORRECT, LOGITS, PROBABILITIES,
+  TRUE_POSITIVES, FALSE_POSITIVES, FALSE_NEGATIVES, SQUARED_ERROR_SUM, ABSOLUTE_ERROR_SUM, TARGET_SUM, TARGET_SQUARE_SUM,
+]);
+
+const PLAIN_CROSS_ENTROPY: ResolvedLoss = { kind: 'cross_entropy', classWeights: undefined, labelSmoothing: 0 };
+
+/** What one output of the model means under each loss, for the message of a model that does not fit. */
+function outputMeaning(loss: ResolvedLoss): string {
+  switch (loss.kind) {
+    case 'cross_entropy':
+      return 'one logit per class (loss cross_entropy)';
+    case 'binary_cross_entropy':
+      return 'one logit per label (loss binary_cross_entropy)';
+    default:
+      return `one output per regression target (loss ${loss.kind})`;
+  }
+}
 const RESERVED_PREFIXES = ['updated.', 'global.', 'momentum.', 'adam.', 'grad.'];
 
 export interface PreparedModel {
@@ -29,6 +56,8 @@ export interface PreparedModel {
   readonly facts: ReadonlyMap<string, ValueFacts>;
   readonly requiresGrad: ReadonlySet<string>;
   readonly trainable: readonly ParameterSpec[];
+  /** The loss the plan trains with; fixes the dtype of 'label' (int64 [B] or float32 [B, outputs]). */
+  readonly loss: ResolvedLoss;
 }
 
 function checkParameterNames(parameters: readonly ParameterSpec[]): void {
@@ -46,7 +75,7 @@ function checkParameterNames(parameters: readonly ParameterSpec[]): void {
   }
 }
 
-export function prepareModel(forward: ForwardModel): PreparedModel {
+export function prepareModel(forward: ForwardModel, loss: ResolvedLoss = PLAIN_CROSS_ENTROPY): PreparedModel {
   checkParameterNames(forward.parameters);
   const trainable = forward.parameters.filter(isTrainable);
   checkSupported(forward.nodes, trainable.map((p) => p.name));
@@ -59,11 +88,11 @@ export function prepareModel(forward: ForwardModel): PreparedModel {
     throw new ModelError(
       'INVALID_ARGUMENT',
       'SHAPE_MISMATCH',
-      `model output '${forward.logits}' has shape ${logits === undefined ? 'unknown' : formatShape(logits.shape)}; expected [batch, ${forward.classes}] (one logit per label)`,
+      `model output '${forward.logits}' has shape ${logits === undefined ? 'unknown' : formatShape(logits.shape)}; expected [batch, ${forward.classes}] (${outputMeaning(loss)}, one per entry of the task's labels)`,
     );
   }
   if (logits.elemType !== DataType.FLOAT) {
     throw new ModelError('INVALID_ARGUMENT', 'UNSUPPORTED_MODEL', `model output '${forward.logits}' must be float32`);
   }
-  return { forward, facts, requiresGrad: valuesRequiringGrad(forward.nodes, trainable.map((p) => p.name)), trainable };
+  return { forward, facts, requiresGrad: valuesRequiringGrad(forward.nodes, trainable.map((p) => p.name)), trainable, loss };
 }

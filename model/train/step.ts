@@ -1,5 +1,5 @@
 /**
- * One training step as graph nodes: forward in training mode, cross-entropy, backward, optimiser update,
+ * One training step as graph nodes: forward in training mode, the task's loss, backward, optimiser update,
  * BatchNorm running statistics. Emitted into any builder, so the same code makes the stand-alone
  * trainStep graph and the body of trainBlock's Loop.
  */
@@ -8,7 +8,7 @@ import { DataType } from '../onnx/schema.js';
 import { GradContext } from '../autodiff/rule.js';
 import { backpropagate, lowerForward } from '../autodiff/tape.js';
 import type { OptimizerSpec } from '../task.js';
-import { emitTrainLoss } from './loss.js';
+import { emitObjective } from './objective.js';
 import { emitOptimizerUpdate, seedsDescent } from './optimizer.js';
 import type { PreparedModel } from './prepare.js';
 
@@ -39,7 +39,7 @@ export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimize
   });
   const logits = pass.values.get(forward.logits) as string;
   const descentScale = seedsDescent(optimizer) ? b.op('Neg', [io.learningRate], {}, 'descent_scale') : undefined;
-  const loss = emitTrainLoss(b, logits, io.label, forward.classes, { loss: io.loss, correct: io.correct }, descentScale);
+  const loss = emitObjective(b, prepared.loss, logits, io.label, forward.classes, { loss: io.loss, correct: io.correct }, descentScale);
   const grads = backpropagate(pass.tape, new Map([[logits, loss.gradLogits]]), prepared.requiresGrad, new GradContext(b, DataType.FLOAT));
   const gradient = (name: string): string | undefined => grads.get(io.parameter(name));
   emitOptimizerUpdate(b, optimizer, prepared.trainable, { ...io, gradient });

@@ -36,6 +36,10 @@ export const systemDependencies = {
     present: () => existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`),
   },
   pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
+  /** Debian's PyTorch (1.13), the reference the losses and gradients are compared with. */
+  pythonTorch: { packages: ['python3-torch'], present: pythonImports('torch') },
+  /** Debian's scikit-learn: its bundled datasets and the reference regression fit. */
+  pythonSklearn: { packages: ['python3-sklearn'], present: pythonImports('sklearn') },
   pythonGrpc: {
     packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
     present: () =>
