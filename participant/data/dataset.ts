@@ -1,6 +1,7 @@
 /**
  * The in-memory dataset every loader produces and the trainer consumes: one flat row-major Float32Array
- * of features and one Int32Array of class indices. Flat typed arrays (not arrays of rows) because the
+ * of features and one Int32Array of class indices (or, for multi-label and regression tasks, a flat
+ * Float32Array of targets). Flat typed arrays (not arrays of rows) because the
  * trainer copies batches out of them in a hot loop and ships them to its worker thread in one transfer.
  */
 import { DataError, invalidOption, requireInteger } from './errors.js';
@@ -16,6 +17,12 @@ export interface Dataset {
   readonly classes: number;
   /** Number of examples (= labels.length). */
   readonly count: number;
+  /**
+   * Float targets of multi-label and regression tasks, `targetSize` per example (count * targetSize
+   * values); `labels` then holds zeros and `classes` is 1. Absent for class-index tasks.
+   */
+  readonly targets?: Float32Array;
+  readonly targetSize?: number;
 }
 
 export interface DatasetInit {
@@ -25,6 +32,39 @@ export interface DatasetInit {
   readonly classes: number;
   /** Used in error messages ("<source> example 12: ..."). */
   readonly source?: string;
+}
+
+export interface TargetDatasetInit {
+  readonly features: Float32Array;
+  /** count * targetSize finite values. */
+  readonly targets: Float32Array;
+  readonly targetSize: number;
+  readonly exampleShape: readonly number[];
+  readonly source?: string;
+}
+
+/**
+ * A Dataset with float targets (multi-label: 0/1 per label; regression: one value per target). Every
+ * check names the offending example.
+ */
+export function createTargetDataset(init: TargetDatasetInit): Dataset {
+  const source = init.source ?? 'dataset';
+  requireInteger('targetSize', init.targetSize, 1, 0x7fffffff);
+  if (init.targets.length % init.targetSize !== 0) {
+    throw invalidOption('TARGET_LENGTH_MISMATCH', `${source}: targets has ${init.targets.length} values, not a multiple of targetSize ${init.targetSize}`);
+  }
+  const count = init.targets.length / init.targetSize;
+  for (let i = 0; i < init.targets.length; i++) {
+    if (!Number.isFinite(init.targets[i])) {
+      throw new DataError(
+        'INVALID_ARGUMENT',
+        'TARGET_NOT_FINITE',
+        `${source} example ${Math.floor(i / init.targetSize)} (0-based): target ${i % init.targetSize} is ${String(init.targets[i])}; expected a finite number`,
+      );
+    }
+  }
+  const dataset = createDataset({ features: init.features, labels: new Int32Array(count), exampleShape: init.exampleShape, classes: 1, source });
+  return { ...dataset, targets: init.targets, targetSize: init.targetSize };
 }
 
 /** Number of values in one example. */
@@ -89,6 +129,8 @@ export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
   const size = featureSize(dataset.exampleShape);
   const features = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
+  const targetSize = dataset.targetSize ?? 0;
+  const targets = dataset.targets === undefined ? undefined : new Float32Array(indices.length * targetSize);
   for (let i = 0; i < indices.length; i++) {
     const index = indices[i] as number;
     if (!Number.isInteger(index) || index < 0 || index >= dataset.count) {
@@ -96,8 +138,10 @@ export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
     }
     features.set(dataset.features.subarray(index * size, (index + 1) * size), i * size);
     labels[i] = dataset.labels[index] as number;
+    targets?.set((dataset.targets as Float32Array).subarray(index * targetSize, (index + 1) * targetSize), i * targetSize);
   }
-  return { features, labels, exampleShape: dataset.exampleShape, classes: dataset.classes, count: indices.length };
+  const result = { features, labels, exampleShape: dataset.exampleShape, classes: dataset.classes, count: indices.length };
+  return targets === undefined ? result : { ...result, targets, targetSize };
 }
 
 /** Number of examples of each class, optionally restricted to `indices`. */

@@ -14,15 +14,30 @@ export class BatchBuffer {
   readonly input: Float32Array;
   /** capacity labels. */
   readonly labels: BigInt64Array;
+  /** capacity * targetSize float targets (multi-label and regression plans; empty otherwise). */
+  readonly targets: Float32Array;
   private readonly labelWords: Int32Array;
 
   constructor(
     readonly capacity: number,
     readonly featureSize: number,
+    readonly targetSize = 0,
   ) {
     this.input = new Float32Array(capacity * featureSize);
-    this.labels = new BigInt64Array(capacity);
+    this.labels = new BigInt64Array(targetSize === 0 ? capacity : 0);
     this.labelWords = new Int32Array(this.labels.buffer);
+    this.targets = new Float32Array(capacity * targetSize);
+  }
+
+  /** As gather, for float targets (targetSize per example) instead of class labels. */
+  gatherTargets(features: Float32Array, targets: Float32Array, order: Int32Array, start: number, count: number): void {
+    const size = this.featureSize;
+    const width = this.targetSize;
+    for (let row = 0; row < count; row++) {
+      const example = order[start + row] as number;
+      this.input.set(features.subarray(example * size, example * size + size), row * size);
+      this.targets.set(targets.subarray(example * width, example * width + width), row * width);
+    }
   }
 
   /**

@@ -50,6 +50,7 @@ export class DatasetSharing {
       labels: toShared(dataset.labels, (b) => new Int32Array(b)),
       count: dataset.count,
       featureSize: featureSize(dataset.exampleShape),
+      ...(dataset.targets === undefined ? {} : { targets: toShared(dataset.targets, (b) => new Float32Array(b)), targetSize: dataset.targetSize ?? 0 }),
     };
   }
 }
@@ -64,5 +65,8 @@ function checkDataset(dataset: Dataset, argument: string): void {
       'INVALID_DATASET',
       `${argument} is inconsistent: count ${dataset.count}, ${dataset.labels.length} labels, ${dataset.features.length} feature values for examples of ${size}`,
     );
+  }
+  if (dataset.targets !== undefined && (!(dataset.targets instanceof Float32Array) || dataset.targets.length !== dataset.count * (dataset.targetSize ?? 0) || (dataset.targetSize ?? 0) < 1)) {
+    throw invalidArgument('INVALID_DATASET', `${argument} is inconsistent: ${dataset.targets.length} target values for ${dataset.count} examples of targetSize ${String(dataset.targetSize)}`);
   }
 }

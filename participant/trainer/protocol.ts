@@ -40,6 +40,9 @@ export interface SharedDataset {
   readonly labels: Int32Array;
   readonly count: number;
   readonly featureSize: number;
+  /** Float targets (multi-label, regression), targetSize per example; absent for class labels. */
+  readonly targets?: Float32Array;
+  readonly targetSize?: number;
 }
 
 export interface TrainRequest {
@@ -115,10 +118,16 @@ export interface TrainOutcome {
 }
 
 export interface EvaluateOutcome {
-  /** Sum of the per-example cross-entropy losses. */
+  /** Sum of the per-example losses. */
   readonly lossSum: number;
   readonly correct: number;
   readonly examples: number;
+  /**
+   * The evalStep's further sums, by output name: true_positives / false_positives / false_negatives
+   * (multi-label), squared_error_sum / absolute_error_sum / target_sum / target_square_sum (regression).
+   * Absent for class-index tasks.
+   */
+  readonly sums?: Readonly<Record<string, number>>;
 }
 
 export interface ReadyInfo {

@@ -47,6 +47,9 @@ export class TrainingEngine {
     private readonly blockSession: ort.InferenceSession | undefined,
     private readonly evalSession: ort.InferenceSession,
     private readonly state: StateBuffers,
+    /** 0: the plan's 'label' is int64 class indices; n: float32 targets, n per example. */
+    private readonly targetSize: number,
+    private readonly evalSumNames: readonly string[],
   ) {}
 
   static async open(init: InitMessage): Promise<TrainingEngine> {
@@ -74,7 +77,12 @@ export class TrainingEngine {
       }
       stepsPerRun = init.stepsPerRun === 0 ? AUTO_STEPS_PER_RUN : init.stepsPerRun;
     }
-    const state = new StateBuffers(layout, trainSession.inputNames);
+    const targetSize = labelTargetSize(trainSession, 'trainStep', 1);
+    if (labelTargetSize(evalSession, 'evalStep', 1) !== targetSize) {
+      throw invalidArgument('PLAN_MISMATCH', "plan.evalStep and plan.trainStep disagree on the type of 'label'; expected the same");
+    }
+    const evalSumNames = evalSession.outputNames.filter((name) => name !== 'loss_sum' && name !== 'correct');
+    const state = new StateBuffers(layout, trainSession.inputNames, evalSumNames);
     for (const name of trainSession.inputNames) {
       if (!state.knows(name)) {
         throw invalidArgument('PLAN_MISMATCH', `plan.trainStep has an input '${name}' that is neither a plan tensor nor part of the train-step contract`);
@@ -87,7 +95,7 @@ export class TrainingEngine {
       inputShape,
       stepsPerRun,
     };
-    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state);
+    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state, targetSize, evalSumNames);
   }
 
   async train(
@@ -136,7 +144,7 @@ export class TrainingEngine {
         const useBlock = blockSteps > 1 && remaining >= blockExamples;
         const examples = useBlock ? blockExamples : Math.min(batchSize, remaining);
         const batch = useBlock ? this.batch('block', blockSteps, batchSize, featureSize) : this.batch('step', 1, examples, featureSize);
-        batch.buffer.gather(data.features, data.labels, order, position, examples);
+        this.gather(batch, data, order, position, examples);
         const { loss, correct } = await this.state.run(useBlock ? (this.blockSession as ort.InferenceSession) : this.trainSession, batch.input, batch.label);
         const steps = useBlock ? blockSteps : 1;
         // 'loss' is a batch mean (a sum of `steps` batch means for a block); weight it back to a sum.
@@ -189,16 +197,18 @@ export class TrainingEngine {
     for (let i = 0; i < order.length; i++) order[i] = i;
     let lossSum = 0;
     let correct = 0;
+    const sums: Record<string, number> = {};
+    for (const name of this.evalSumNames) sums[name] = 0;
     for (let position = 0; position < data.count; ) {
       const examples = Math.min(batchSize, data.count - position);
       const batch = this.batch('step', 1, examples, data.featureSize);
-      batch.buffer.gather(data.features, data.labels, order, position, examples);
-      const result = await this.state.runEval(this.evalSession, batch.input, batch.label);
+      this.gather(batch, data, order, position, examples);
+      const result = await this.state.runEval(this.evalSession, batch.input, batch.label, sums);
       lossSum += result.lossSum;
       correct += result.correct;
       position += examples;
     }
-    return { lossSum, correct, examples: data.count };
+    return this.evalSumNames.length === 0 ? { lossSum, correct, examples: data.count } : { lossSum, correct, examples: data.count, sums };
   }
 
   async dispose(): Promise<void> {
@@ -223,19 +233,30 @@ export class TrainingEngine {
     let batch = this.batchCache.get(key);
     if (batch === undefined) {
       if (this.batchCache.size >= 8) this.batchCache = new Map();
-      const buffer = new BatchBuffer(steps * rows, featureSize);
+      const buffer = new BatchBuffer(steps * rows, featureSize, this.targetSize);
       const lead = kind === 'block' ? [steps, rows] : [rows];
       batch = {
         buffer,
         input: new Tensor('float32', buffer.input, [...lead, ...this.info.inputShape]),
-        label: new Tensor('int64', buffer.labels, lead),
+        label: this.targetSize === 0 ? new Tensor('int64', buffer.labels, lead) : new Tensor('float32', buffer.targets, [...lead, this.targetSize]),
       };
       this.batchCache.set(key, batch);
     }
     return batch;
   }
 
+  private gather(batch: Batch, data: SharedDataset, order: Int32Array, position: number, examples: number): void {
+    if (this.targetSize === 0) batch.buffer.gather(data.features, data.labels, order, position, examples);
+    else batch.buffer.gatherTargets(data.features, data.targets as Float32Array, order, position, examples);
+  }
+
   private checkData(data: SharedDataset): void {
+    const dataTargets = data.targets === undefined ? 0 : (data.targetSize ?? 0);
+    if (dataTargets !== this.targetSize) {
+      const want = this.targetSize === 0 ? 'class labels' : `${this.targetSize} float target(s) per example`;
+      const have = dataTargets === 0 ? 'class labels' : `${dataTargets} float target(s) per example`;
+      throw invalidArgument('DATASET_TARGET_MISMATCH', `dataset has ${have}; the plan's loss needs ${want}`);
+    }
     let size = 1;
     for (const dim of this.info.inputShape) size *= dim;
     if (data.featureSize !== size) {
@@ -255,6 +276,19 @@ export class TrainingEngine {
       }
     }
   }
+}
+
+/** 0 when the graph's 'label' is int64 class indices, else the number of float targets per example. */
+function labelTargetSize(session: ort.InferenceSession, graph: string, leadingDims: number): number {
+  const meta = session.inputMetadata[session.inputNames.indexOf('label')];
+  if (meta === undefined || !meta.isTensor) throw invalidArgument('PLAN_MISMATCH', `plan.${graph} has no tensor input 'label'`);
+  if (meta.type === 'int64' && meta.shape.length === leadingDims) return 0;
+  const width = meta.shape[leadingDims];
+  if (meta.type === 'float32' && meta.shape.length === leadingDims + 1 && typeof width === 'number' && width > 0) return width;
+  throw invalidArgument(
+    'PLAN_MISMATCH',
+    `plan.${graph} input 'label' is ${meta.type} [${meta.shape.join(', ')}]; expected int64 [batch] (class indices) or float32 [batch, targets]`,
+  );
 }
 
 function describe(tensors: readonly TensorLayout[]): string {
