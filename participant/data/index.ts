@@ -8,3 +8,4 @@ export { Random, shuffledIndices } from './random.js';
 export { type SplitIndices, type SplitOptions, splitIndices, trainTestSplit } from './split.js';
 export { type DirichletOptions, type ShardOptions, partitionDirichlet, partitionIid, partitionShards } from './partition.js';
 export { DIGITS_CLASSES, DIGITS_EXAMPLE_SHAPE, DIGITS_LABELS, DIGITS_MAX_VALUE, digitsPath, loadDigits } from './digits.js';
+export { columnsToDataset, columnsToExamples, type InputValues, type MappedExamples } from './columns-to-dataset.js';
