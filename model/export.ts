@@ -15,7 +15,7 @@ import { lowerForward } from './autodiff/tape.js';
 import { prepareTask } from './plan.js';
 import { BATCH_DIM_PARAM, parameterInfo } from './train/graphs.js';
 import { INPUT, LOGITS, PROBABILITIES } from './train/prepare.js';
-import { taskHash, type TaskDocument } from './task.js';
+import { targetKindOf, taskHash, type TaskDocument } from './task.js';
 import { modelHash } from './weight-codec.js';
 import { unflattenParameters } from './weights.js';
 
@@ -75,9 +75,15 @@ export function exportInferenceModel(
   });
   const logits = pass.values.get(forward.logits) as string;
   b.appendNode('Identity', [logits], [LOGITS], {});
-  b.appendNode('Softmax', [LOGITS], [PROBABILITIES], { axis: attr.int(1) });
   b.addOutput(LOGITS, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
-  b.addOutput(PROBABILITIES, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
+  // Probabilities as the loss reads the outputs: softmax over classes, a sigmoid per label; a
+  // regression model's outputs ('logits') are its predictions and have none.
+  const kind = targetKindOf(prepared.loss.kind);
+  if (kind !== 'regression') {
+    if (kind === 'class') b.appendNode('Softmax', [LOGITS], [PROBABILITIES], { axis: attr.int(1) });
+    else b.appendNode('Sigmoid', [LOGITS], [PROBABILITIES], {});
+    b.addOutput(PROBABILITIES, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
+  }
   const graph = b.build(`fedgate inference model; classes: ${parsed.labels.join(', ')}`);
   return encodeModel(
     modelFromGraph(graph, {
