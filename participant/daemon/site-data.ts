@@ -4,10 +4,11 @@
  * shard of a shared dataset per site) are applied before the split, so each site's test split comes from
  * its own distribution.
  */
-import type { TaskDocument } from '../../model/task.js';
+import { lossOf, targetKindOf, type TaskDocument } from '../../model/task.js';
 import { loadCsv } from '../data/csv.js';
 import { createDataset, subset, type Dataset } from '../data/dataset.js';
 import { loadDigits } from '../data/digits.js';
+import { DataError } from '../data/errors.js';
 import { loadIdxDataset } from '../data/idx.js';
 import { normalize } from '../data/normalize.js';
 import { partitionDirichlet, partitionIid, partitionShards } from '../data/partition.js';
@@ -28,7 +29,24 @@ export interface SiteData {
   readonly test: Dataset;
 }
 
+/**
+ * The csv, idx and digits formats read one float input and one class-index column: a task with float
+ * targets (multi-label, regression) or an `inputs` mapping needs a column format (columns-to-dataset.ts).
+ */
+function checkFormatFitsTask(spec: SiteDataSpec, task: TaskDocument): void {
+  const loss = lossOf(task).kind;
+  const problem =
+    targetKindOf(loss) !== 'class' ? `its loss ${loss} needs float targets` : task.inputs !== undefined ? 'it maps named inputs from columns (task inputs)' : undefined;
+  if (problem === undefined) return;
+  throw new DataError(
+    'FAILED_PRECONDITION',
+    'DATA_FORMAT_UNFIT',
+    `data.format ${spec.format} reads features and one class-index column, but the task does not fit it: ${problem}; give the site its data in a column format`,
+  );
+}
+
 export async function loadSiteData(spec: SiteDataSpec, task: TaskDocument): Promise<SiteData> {
+  checkFormatFitsTask(spec, task);
   const classes = task.labels.length;
   const exampleShape = task.input.shape;
   let all: Dataset;
