@@ -17,6 +17,7 @@ import { readFloat32 } from './onnx/tensor.js';
 import { isDifferentiableInput, ruleFor } from './autodiff/registry.js';
 import { intAttr } from './autodiff/facts.js';
 import { checkSupported } from './autodiff/tape.js';
+import { untieDeduplicatedInitializers } from './deduplicated-initializers.js';
 import type { TaskDocument } from './task.js';
 import type { ForwardModel, ParameterRole, ParameterSpec } from './train/forward-model.js';
 
@@ -137,7 +138,7 @@ function checkInputShape(graph: GraphIR, initializers: ReadonlyMap<string, Tenso
 export function importForwardModel(bytes: Uint8Array, task: TaskDocument): ForwardModel {
   const model = decodeModel(bytes);
   checkOpset(model.opsetImports);
-  const graph = model.graph;
+  const graph = untieDeduplicatedInitializers(model.graph);
   const initializers = new Map(graph.initializers.map((t) => [t.name, t]));
   const input = checkInputShape(graph, initializers, task);
   if (graph.outputs.length !== 1) {

@@ -8,8 +8,10 @@
  *   weights (zoo/ for logreg, mlp and the FedAvg CNN; import.ts for a user's forward ONNX model);
  * - autodiff/: reverse-mode differentiation of Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh,
  *   Softmax, LogSoftmax, Conv, MaxPool, AveragePool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze,
- *   Concat, Cast, BatchNormalization (training mode), Dropout and Identity; Shape, Size, Gather,
- *   Constant and ConstantOfShape are accepted as non-differentiable shape plumbing;
+ *   Concat, Cast, BatchNormalization (training mode), Dropout, Identity, the activations of
+ *   ops/activation.ts, the math of ops/math.ts, ReduceSum/Mean/Max, Layer- and InstanceNormalization,
+ *   Slice, Split, Expand, Tile, Gather, GatherElements and Where (DIFFERENTIABLE_OPS lists them); Shape,
+ *   Size, Constant, ConstantOfShape and the comparisons (masks) carry no gradient;
  * - export.ts: the plain inference model; weights.ts: flat weights; weight-codec.ts: their canonical
  *   bytes and the model hash; server-optimizer.ts and next-model.ts: model r+1 from model r and the
  *   aggregate, the one computation coordinator, sites and `fedgate verify` share;

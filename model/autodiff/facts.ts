@@ -1,6 +1,7 @@
 /**
  * Static facts about graph values: element type, shape (every dimension known except the symbolic batch
- * dimension, written -1) and, for small integer tensors computed by exporters' shape plumbing
+ * dimension, written -1, or a known multiple k of it, written -k: attention folds heads into the batch,
+ * [B * H, S, d]) and, for small integer tensors computed by exporters' shape plumbing
  * (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), their values. Gradient rules read these to decide
  * which broadcast axes to reduce and what ConvTranspose output padding to use, so no shape work is left
  * to run time except where the batch size is involved.
@@ -9,11 +10,40 @@ import { ModelError, describeValue } from '../errors.js';
 import type { AttributeValue, NodeIR } from '../onnx/ir.js';
 import type { DataTypeCode } from '../onnx/schema.js';
 
-/** The symbolic batch dimension in a shape. */
+/** The symbolic batch dimension in a shape; -k is k times the batch size. */
 export const BATCH = -1;
 
-/** An element of a known integer tensor: a number, or the run-time batch size. */
-export type SymbolicInt = number | 'batch';
+/** A multiple of the run-time batch size inside a known integer tensor: 'batch', or 'batch*k'. */
+export type BatchMultiple = 'batch' | `batch*${number}`;
+
+/** An element of a known integer tensor: a number, or a multiple of the run-time batch size. */
+export type SymbolicInt = number | BatchMultiple;
+
+/** True for a dimension that is the batch size or a multiple of it. */
+export function isBatchDim(dim: number): boolean {
+  return dim < 0;
+}
+
+/** The batch multiple k*B as a value element. */
+export function batchValue(multiple: number): BatchMultiple {
+  return multiple === 1 ? 'batch' : `batch*${multiple}`;
+}
+
+/** How many times the batch size a value element is (undefined for a plain number). */
+export function batchMultipleOf(value: SymbolicInt): number | undefined {
+  if (typeof value === 'number') return undefined;
+  return value === 'batch' ? 1 : Number(value.slice('batch*'.length));
+}
+
+/** A shape dimension as a value element (the Shape op) and back (Reshape, Expand targets). */
+export function dimToValue(dim: number): SymbolicInt {
+  return isBatchDim(dim) ? batchValue(-dim) : dim;
+}
+
+export function valueToDim(value: SymbolicInt): number {
+  const multiple = batchMultipleOf(value);
+  return multiple === undefined ? (value as number) : -multiple;
+}
 
 export interface ValueFacts {
   readonly elemType: DataTypeCode;
@@ -31,7 +61,7 @@ export function shapeError(node: NodeIR, message: string): ModelError {
 }
 
 export function formatShape(shape: readonly number[]): string {
-  return `[${shape.map((dim) => (dim === BATCH ? 'batch' : String(dim))).join(', ')}]`;
+  return `[${shape.map((dim) => (isBatchDim(dim) ? dimToValue(dim) : String(dim))).join(', ')}]`;
 }
 
 /** Facts of input `index`, which the node requires. */

@@ -8,9 +8,16 @@ import { Add, Div, Identity, Mul, Relu, Sigmoid, Sub, Tanh } from './ops/element
 import { Gemm, MatMul } from './ops/linear.js';
 import { LogSoftmax, Softmax } from './ops/softmax.js';
 import { Conv } from './ops/conv.js';
-import { AveragePool, MaxPool } from './ops/pool.js';
+import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './ops/pool.js';
 import { Concat, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './ops/reshape.js';
-import { Cast, Constant, ConstantOfShape, Gather, Shape, Size } from './ops/plumbing.js';
+import { Cast, Constant, ConstantOfShape, Shape, Size } from './ops/plumbing.js';
+import { Elu, Gelu, HardSigmoid, HardSwish, LeakyRelu, Selu, Softplus } from './ops/activation.js';
+import { Abs, Erf, Exp, Log, Max, Mean, Min, Neg, Pow, Reciprocal, Sqrt, Sum } from './ops/math.js';
+import { ReduceMax, ReduceMean, ReduceSum } from './ops/reduce.js';
+import { InstanceNormalization, LayerNormalization } from './ops/normalization.js';
+import { Expand, Slice, Split, Tile, Trilu } from './ops/slicing.js';
+import { Gather, GatherElements, Where } from './ops/indexing.js';
+import { And, Equal, Greater, GreaterOrEqual, Less, LessOrEqual, Not, Or, Xor } from './ops/compare.js';
 import { BatchNormalization } from './ops/batchnorm.js';
 import { Dropout } from './ops/dropout.js';
 
@@ -30,6 +37,8 @@ const RULES: Readonly<Record<string, OpRule>> = {
   Conv,
   MaxPool,
   AveragePool,
+  GlobalAveragePool,
+  GlobalMaxPool,
   Flatten,
   Reshape,
   Transpose,
@@ -44,6 +53,46 @@ const RULES: Readonly<Record<string, OpRule>> = {
   ConstantOfShape,
   BatchNormalization,
   Dropout,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Softplus,
+  HardSigmoid,
+  HardSwish,
+  Gelu,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Neg,
+  Reciprocal,
+  Erf,
+  Pow,
+  Max,
+  Min,
+  Sum,
+  Mean,
+  ReduceSum,
+  ReduceMean,
+  ReduceMax,
+  LayerNormalization,
+  InstanceNormalization,
+  Slice,
+  Split,
+  Expand,
+  Tile,
+  Trilu,
+  GatherElements,
+  Where,
+  Equal,
+  Less,
+  Greater,
+  LessOrEqual,
+  GreaterOrEqual,
+  Not,
+  And,
+  Or,
+  Xor,
 };
 
 /** Op types with a gradient rule (documentation and error messages). */

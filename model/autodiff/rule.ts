@@ -6,7 +6,7 @@ import type { GraphBuilder } from '../graph/builder.js';
 import { attr } from '../graph/builder.js';
 import type { NodeIR } from '../onnx/ir.js';
 import type { DataTypeCode } from '../onnx/schema.js';
-import { BATCH, type ValueFacts } from './facts.js';
+import { isBatchDim, type ValueFacts } from './facts.js';
 
 export type Mode = 'train' | 'eval';
 
@@ -91,9 +91,9 @@ export class GradContext implements EmitContext {
     return this.op('Reshape', [grad, this.shapeOf(like)]);
   }
 
-  /** Static shape as a Reshape target (the batch dimension becomes -1, "infer"). */
+  /** Static shape as a Reshape target (the batch dimension, or a multiple of it, becomes -1, "infer"). */
   shapeConstant(shape: readonly number[]): string {
-    return this.builder.int64s(shape.map((dim) => (dim === BATCH ? -1 : dim)));
+    return this.builder.int64s(shape.map((dim) => (isBatchDim(dim) ? -1 : dim)));
   }
 
   sumAxes(value: string, axes: readonly number[], keepDims: boolean): string {

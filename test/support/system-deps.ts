@@ -36,8 +36,11 @@ export const systemDependencies = {
     present: () => existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`),
   },
   pythonOnnx: { packages: ['python3-onnx'], present: pythonImports('onnx') },
-  /** Debian's PyTorch (1.13), the reference the losses and gradients are compared with. */
-  pythonTorch: { packages: ['python3-torch'], present: pythonImports('torch') },
+  /** PyTorch 1.13 / torchvision 0.14 for the reference harness (scripts/torch_reference/, which also reads .onnx). */
+  pythonTorch: {
+    packages: ['python3-torch', 'python3-torchvision', 'python3-onnx'],
+    present: () => pythonImports('torch')() && pythonImports('torchvision')() && pythonImports('onnx')(),
+  },
   /** Debian's scikit-learn: its bundled datasets and the reference regression fit. */
   pythonSklearn: { packages: ['python3-sklearn'], present: pythonImports('sklearn') },
   pythonGrpc: {

@@ -1,9 +1,14 @@
 /**
- * BatchNormalization. Inference (eval graphs, export) copies the node: it normalises with the running
- * statistics. Training normalises with the batch statistics, as ONNX BatchNormalization-15 with
- * training_mode = 1 defines them (biased variance over every axis but the channel axis), and updates
- * running_mean/running_var with `running * momentum + batch * (1 - momentum)`; the new statistics leave
- * the step as updated parameters.
+ * BatchNormalization. Inference (eval graphs, export) normalises with the running statistics. Training
+ * normalises with the batch statistics, as ONNX BatchNormalization-15 with training_mode = 1 defines them
+ * (biased variance over every axis but the channel axis), and updates running_mean/running_var with
+ * `running * momentum + batch * (1 - momentum)`; the new statistics leave the step as updated parameters.
+ * The running variance blends in the population batch variance as the ONNX spec says; PyTorch blends the
+ * unbiased one (times n / (n - 1), n = values per channel), a difference of 1/(n - 1) relative.
+ *
+ * A training-mode export (torch.onnx.export(..., training=TrainingMode.TRAINING)) has three outputs:
+ * Y and the updated running mean and variance. Training gives outputs 1 and 2 the blended statistics;
+ * inference passes the running statistics through (torch leaves them unconsumed).
  *
  * Backward (Ioffe & Szegedy 2015, section 3, with x^ = (x - mu) * invstd):
  *   dB = sum(dy), dscale = sum(dy * x^), dx = invstd * (dx^ - mean(dx^) - x^ * mean(dx^ * x^)),
@@ -22,8 +27,8 @@ export const BatchNormalization: OpRule = {
   infer(node, inputs) {
     const x = requireInput(node, inputs, 0);
     if (x.shape.length < 2) throw shapeError(node, `input ${formatShape(x.shape)} needs rank >= 2 (N, C, ...)`);
-    if (node.outputs.filter((o) => o !== '').length > 1) {
-      throw unsupportedAttribute(node, 'a BatchNormalization exported in training mode (several outputs); export the model in eval mode');
+    if (node.outputs.length > 3) {
+      throw unsupportedAttribute(node, `${node.outputs.length} outputs; BatchNormalization has at most three (Y, running_mean, running_var)`);
     }
     const channels = x.shape[1] as number;
     for (let i = 1; i <= 4; i++) {
@@ -32,17 +37,26 @@ export const BatchNormalization: OpRule = {
         throw shapeError(node, `input ${i} ('${node.inputs[i] ?? ''}') has shape ${formatShape(facts.shape)}; expected [${channels}]`);
       }
     }
-    return [{ elemType: x.elemType, shape: x.shape }];
+    const statistics = { elemType: x.elemType, shape: [channels] };
+    return [{ elemType: x.elemType, shape: x.shape }, statistics, statistics].slice(0, Math.max(1, node.outputs.length));
   },
   emit(node, inputs, facts, ctx) {
     const b = ctx.builder;
     const output = b.fresh(node.outputs[0] ?? 'batchnorm');
+    // Names for outputs 1 and 2 (running statistics after the step) when the source node has them.
+    const extra = (index: number, value: string): string[] => {
+      const name = node.outputs[index];
+      if (name === undefined) return [];
+      if (name === '') return [''];
+      return [b.op('Identity', [value], {}, name)];
+    };
     if (ctx.mode === 'eval') {
+      // Inference form (no training_mode attribute): the running statistics pass through unchanged.
       b.appendNode('BatchNormalization', inputs, [output], {
         epsilon: attr.float(floatAttr(node, 'epsilon', 1e-5)),
         momentum: attr.float(floatAttr(node, 'momentum', 0.9)),
       });
-      return { outputs: [output] };
+      return { outputs: [output, ...extra(1, inputs[3] as string), ...extra(2, inputs[4] as string)] };
     }
     const [x, scale, bias, runningMean, runningVar] = inputs as [string, string, string, string, string];
     const shape = facts[0]?.shape ?? [];
@@ -65,12 +79,14 @@ export const BatchNormalization: OpRule = {
         b.op('Mul', [running, b.scalar(momentum, ctx.floatType)]),
         b.op('Mul', [b.op('Reshape', [batch, channelShape]), b.scalar(1 - momentum, ctx.floatType)]),
       ]);
+    const newMean = blend(runningMean, mean);
+    const newVar = blend(runningVar, variance);
     return {
-      outputs: [output],
+      outputs: [output, ...extra(1, newMean), ...extra(2, newVar)],
       saved: { normalised, invStd, scaleB },
       stateUpdates: [
-        { inputIndex: 3, value: blend(runningMean, mean) },
-        { inputIndex: 4, value: blend(runningVar, variance) },
+        { inputIndex: 3, value: newMean },
+        { inputIndex: 4, value: newVar },
       ],
     };
   },

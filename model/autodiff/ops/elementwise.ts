@@ -2,32 +2,45 @@
  * Element-wise ops with numpy broadcasting (Add, Sub, Mul, Div) and activations (Relu, Sigmoid, Tanh,
  * Identity). Gradients of broadcast operands are summed back to the operand's shape (GradContext.reduceTo).
  */
-import { broadcastShapes, requireInput, type SymbolicInt, type ValueFacts } from '../facts.js';
+import { batchMultipleOf, batchValue, broadcastShapes, requireInput, type SymbolicInt, type ValueFacts } from '../facts.js';
 import type { OpCall, OpRule } from '../rule.js';
 import type { NodeIR } from '../../onnx/ir.js';
 
 type Arithmetic = (a: number, b: number) => number;
 
+/** Arithmetic on a batch multiple k*B and a number (B * heads, S * B, (k*B) / heads); undefined if not one. */
+type BatchArithmetic = (multiple: number, other: number, batchFirst: boolean) => number | undefined;
+
+const scaleBatch: BatchArithmetic = (k, n) => (n > 0 ? k * n : undefined);
+const divideBatch: BatchArithmetic = (k, n, batchFirst) => (batchFirst && n > 0 && k % n === 0 ? k / n : undefined);
+
 /** Propagates known integer contents through arithmetic on shape values (e.g. C * H * W for a Reshape). */
-function combineValues(a: ValueFacts, b: ValueFacts, fn: Arithmetic, length: number): SymbolicInt[] | undefined {
+function combineValues(a: ValueFacts, b: ValueFacts, fn: Arithmetic, length: number, onBatch?: BatchArithmetic): SymbolicInt[] | undefined {
   if (a.value === undefined || b.value === undefined) return undefined;
   const out: SymbolicInt[] = [];
   for (let i = 0; i < length; i++) {
     const x = a.value.length === 1 ? a.value[0] : a.value[i];
     const y = b.value.length === 1 ? b.value[0] : b.value[i];
-    if (typeof x !== 'number' || typeof y !== 'number') return undefined;
-    out.push(fn(x, y));
+    if (x === undefined || y === undefined) return undefined;
+    if (typeof x === 'number' && typeof y === 'number') {
+      out.push(fn(x, y));
+      continue;
+    }
+    if (onBatch === undefined || (typeof x !== 'number' && typeof y !== 'number')) return undefined;
+    const multiple = typeof x === 'number' ? onBatch(batchMultipleOf(y) as number, x, false) : onBatch(batchMultipleOf(x) as number, y as number, true);
+    if (multiple === undefined) return undefined;
+    out.push(batchValue(multiple));
   }
   return out;
 }
 
-function binary(fn: Arithmetic): (node: NodeIR, inputs: readonly (ValueFacts | undefined)[]) => ValueFacts[] {
+function binary(fn: Arithmetic, onBatch?: BatchArithmetic): (node: NodeIR, inputs: readonly (ValueFacts | undefined)[]) => ValueFacts[] {
   return (node, inputs) => {
     const a = requireInput(node, inputs, 0);
     const b = requireInput(node, inputs, 1);
     const shape = broadcastShapes(node, a.shape, b.shape);
     const length = shape.reduce((n, d) => n * d, 1);
-    const value = shape.length <= 1 && length >= 0 ? combineValues(a, b, fn, length) : undefined;
+    const value = shape.length <= 1 && length >= 0 ? combineValues(a, b, fn, length, onBatch) : undefined;
     return [{ elemType: a.elemType, shape, ...(value === undefined ? {} : { value }) }];
   };
 }
@@ -57,7 +70,7 @@ export const Sub: OpRule = {
 
 export const Mul: OpRule = {
   differentiableInputs: [0, 1],
-  infer: binary((a, b) => a * b),
+  infer: binary((a, b) => a * b, scaleBatch),
   backward(call, [grad], needs, ctx) {
     if (grad === undefined) return [];
     const [a, b] = call.inputs as [string, string];
@@ -69,7 +82,7 @@ export const Mul: OpRule = {
 
 export const Div: OpRule = {
   differentiableInputs: [0, 1],
-  infer: binary((a, b) => Math.trunc(a / b)),
+  infer: binary((a, b) => Math.trunc(a / b), divideBatch),
   backward(call, [grad], needs, ctx) {
     if (grad === undefined) return [];
     const [, b] = call.inputs as [string, string];

@@ -1,5 +1,6 @@
 /**
- * Shape plumbing that exporters emit around Reshape (Shape, Gather, Constant, Cast, ConstantOfShape).
+ * Shape plumbing that exporters emit around Reshape (Shape, Constant, Cast, ConstantOfShape; Gather,
+ * which also indexes embedding tables, lives in indexing.ts).
  * None of it carries a gradient; its job here is to make integer values known statically, so that e.g.
  * PyTorch's `x.view(x.size(0), -1)` (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) resolves to a
  * concrete target shape. Cast between float types is the one differentiable case (identity on values).
@@ -8,17 +9,7 @@ import type { NodeIR, TensorIR } from '../../onnx/ir.js';
 import { isFloatType } from '../../onnx/ir.js';
 import { DataType, type DataTypeCode } from '../../onnx/schema.js';
 import { decodeElements, makeTensor } from '../../onnx/tensor.js';
-import {
-  BATCH,
-  formatShape,
-  intAttr,
-  normaliseAxis,
-  requireInput,
-  shapeError,
-  unsupportedAttribute,
-  type SymbolicInt,
-  type ValueFacts,
-} from '../facts.js';
+import { dimToValue, intAttr, isBatchDim, requireInput, shapeError, unsupportedAttribute, valueToDim, type ValueFacts } from '../facts.js';
 import { attr } from '../../graph/builder.js';
 import type { OpRule } from '../rule.js';
 
@@ -42,7 +33,7 @@ export const Shape: OpRule = {
     const clamp = (v: number): number => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
     const start = clamp(intAttr(node, 'start', 0));
     const end = clamp(intAttr(node, 'end', rank));
-    const value = x.shape.slice(start, end).map((d): SymbolicInt => (d === BATCH ? 'batch' : d));
+    const value = x.shape.slice(start, end).map(dimToValue);
     return [{ elemType: DataType.INT64, shape: [value.length], value }];
   },
 };
@@ -51,32 +42,8 @@ export const Size: OpRule = {
   differentiableInputs: [],
   infer(node, inputs) {
     const x = requireInput(node, inputs, 0);
-    const fixed = x.shape.every((d) => d !== BATCH);
+    const fixed = x.shape.every((d) => !isBatchDim(d));
     return [{ elemType: DataType.INT64, shape: [], ...(fixed ? { value: [x.shape.reduce((n, d) => n * d, 1)] } : {}) }];
-  },
-};
-
-export const Gather: OpRule = {
-  // The data input is differentiable in principle; without a backward rule, a Gather on a path from a
-  // trainable parameter is reported as unsupported instead of silently cutting the gradient.
-  differentiableInputs: [0],
-  infer(node, inputs) {
-    const data = requireInput(node, inputs, 0);
-    const indices = requireInput(node, inputs, 1);
-    const axis = normaliseAxis(node, intAttr(node, 'axis', 0), data.shape.length);
-    const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
-    let value: SymbolicInt[] | undefined;
-    if (data.value !== undefined && indices.value !== undefined && data.shape.length === 1) {
-      const length = data.shape[0] as number;
-      value = [];
-      for (const index of indices.value) {
-        if (index === 'batch' || index < -length || index >= length) {
-          throw shapeError(node, `index ${index} out of range for a tensor of length ${length}`);
-        }
-        value.push(data.value[index < 0 ? index + length : index] as SymbolicInt);
-      }
-    }
-    return [{ elemType: data.elemType, shape, ...(value === undefined ? {} : { value }) }];
   },
 };
 
@@ -127,8 +94,17 @@ export const ConstantOfShape: OpRule = {
     }
     const fill = node.attributes['value'];
     const elemType = fill?.kind === 'tensor' ? fill.value.dataType : DataType.FLOAT;
-    const shape = shapeInput.value.map((d) => (d === 'batch' ? BATCH : d));
-    if (shape.some((d) => d < 0 && d !== BATCH)) throw shapeError(node, `negative dimension in ${formatShape(shape)}`);
+    if (shapeInput.value.some((d) => typeof d === 'number' && d < 0)) {
+      throw shapeError(node, `negative dimension in [${shapeInput.value.join(', ')}]`);
+    }
+    const shape = shapeInput.value.map(valueToDim);
+    // A small integer fill is tracked: exporters compute Expand targets from it (attention masks).
+    const count = shape.reduce((n, d) => n * d, 1);
+    const isInteger = elemType === DataType.INT64 || elemType === DataType.INT32;
+    if (isInteger && shape.length <= 1 && shape.every((d) => !isBatchDim(d)) && count <= TRACKED_VALUE_LIMIT) {
+      const element = fill?.kind === 'tensor' ? (decodeElements(fill.value)[0] ?? 0) : 0;
+      return [{ elemType, shape, value: new Array<number>(count).fill(element) }];
+    }
     return [{ elemType, shape }];
   },
 };

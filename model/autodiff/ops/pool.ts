@@ -14,7 +14,7 @@
 import { attr } from '../../graph/builder.js';
 import { DataType } from '../../onnx/schema.js';
 import type { NodeIR } from '../../onnx/ir.js';
-import { intAttr, intsAttr, requireInput, requireRank, unsupportedAttribute, type ValueFacts } from '../facts.js';
+import { formatShape, intAttr, intsAttr, requireInput, requireRank, shapeError, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { OpCall, OpRule } from '../rule.js';
 import { requireUnitDilation, trailingRemainder, windowGeometry, type WindowGeometry } from './window.js';
 
@@ -123,5 +123,46 @@ export const AveragePool: OpRule = {
       output_padding: attr.ints([trailingRemainder(g, 0), trailingRemainder(g, 1)]),
     });
     return [ctx.reshapeLike(spread, x)];
+  },
+};
+
+/** Spatial axes [2, rank) of an N, C, ... tensor. */
+const spatialAxes = (rank: number): number[] => Array.from({ length: rank - 2 }, (_, i) => i + 2);
+
+function globalPoolFacts(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): ValueFacts[] {
+  const x = requireInput(node, inputs, 0);
+  if (x.shape.length < 3) throw shapeError(node, `input ${formatShape(x.shape)} needs rank >= 3 (N, C, spatial ...)`);
+  return [{ elemType: x.elemType, shape: [x.shape[0] as number, x.shape[1] as number, ...spatialAxes(x.shape.length).map(() => 1)] }];
+}
+
+/**
+ * GlobalAveragePool (what torch exports for AdaptiveAvgPool to size 1, any spatial rank):
+ * dX = dY / (spatial size), broadcast over the spatial axes.
+ */
+export const GlobalAveragePool: OpRule = {
+  differentiableInputs: [0],
+  infer: globalPoolFacts,
+  backward(call, [grad], _needs, ctx) {
+    if (grad === undefined) return [];
+    const shape = call.inputFacts[0]?.shape ?? [];
+    const count = spatialAxes(shape.length).reduce((n, axis) => n * (shape[axis] as number), 1);
+    const x = call.inputs[0] as string;
+    return [ctx.op('Expand', [ctx.op('Div', [grad, ctx.scalar(count)]), ctx.shapeOf(x)])];
+  },
+};
+
+/**
+ * GlobalMaxPool (AdaptiveMaxPool to size 1): the gradient goes to the positions equal to the maximum.
+ * A tie (measure zero for real-valued activations) gives every tied position the full gradient, where
+ * PyTorch picks one.
+ */
+export const GlobalMaxPool: OpRule = {
+  differentiableInputs: [0],
+  infer: globalPoolFacts,
+  backward(call, [grad], _needs, ctx) {
+    if (grad === undefined) return [];
+    const x = call.inputs[0] as string;
+    const atMax = ctx.op('Equal', [x, call.outputs[0] as string]);
+    return [ctx.op('Where', [atMax, ctx.op('Expand', [grad, ctx.shapeOf(x)]), ctx.scalar(0)])];
   },
 };

@@ -6,8 +6,9 @@
 import { attr } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
 import {
-  BATCH,
   formatShape,
+  isBatchDim,
+  valueToDim,
   intAttr,
   intsAttr,
   normaliseAxis,
@@ -18,16 +19,16 @@ import {
 } from '../facts.js';
 import type { OpRule } from '../rule.js';
 
-/** Product of dims where at most one is the batch dimension: a number, BATCH, or undefined (B * k). */
+/** Product of dims where at most one is a batch dimension: a number, a batch multiple -k, or undefined (B^2). */
 function symbolicProduct(dims: readonly number[]): number | undefined {
   let product = 1;
   let batches = 0;
   for (const dim of dims) {
-    if (dim === BATCH) batches++;
-    else product *= dim;
+    if (isBatchDim(dim)) batches++;
+    product *= Math.abs(dim);
   }
   if (batches === 0) return product;
-  return batches === 1 && product === 1 ? BATCH : undefined;
+  return batches === 1 ? -product : undefined;
 }
 
 const withValue = (facts: ValueFacts, value: readonly SymbolicInt[] | undefined): ValueFacts =>
@@ -43,7 +44,7 @@ export const Flatten: OpRule = {
     const axis = normaliseAxis(node, intAttr(node, 'axis', 1), x.shape.length + 1);
     const outer = symbolicProduct(x.shape.slice(0, axis));
     const inner = symbolicProduct(x.shape.slice(axis));
-    if (outer === undefined || inner === undefined || inner === BATCH) {
+    if (outer === undefined || inner === undefined || isBatchDim(inner)) {
       throw shapeError(node, `flattening ${formatShape(x.shape)} at axis ${axis} mixes the batch dimension with other dimensions`);
     }
     return [{ elemType: x.elemType, shape: [outer, inner] }];
@@ -54,11 +55,12 @@ export const Flatten: OpRule = {
 /** Output shape of Reshape(data, target) per the ONNX Reshape spec (0 = copy, -1 = infer). */
 function reshapeTarget(node: NodeIR, input: readonly number[], target: readonly SymbolicInt[]): number[] {
   const allowZero = intAttr(node, 'allowzero', 0) !== 0;
-  const inputBatches = input.filter((d) => d === BATCH).length;
-  const inputSize = input.reduce((n, d) => (d === BATCH ? n : n * d), 1);
+  // Batch multiples count with their factor: [S, B, 128] -> [S, 4B, 32] keeps S * 128 * B elements.
+  const inputBatches = input.filter(isBatchDim).length;
+  const inputSize = input.reduce((n, d) => n * Math.abs(d), 1);
   let inferAt = -1;
   const out = target.map((entry, i) => {
-    if (entry === 'batch') return BATCH;
+    if (typeof entry !== 'number') return valueToDim(entry);
     if (entry === 0 && !allowZero) {
       const copied = input[i];
       if (copied === undefined) throw shapeError(node, `target dim ${i} copies an input dim that does not exist`);
@@ -71,8 +73,8 @@ function reshapeTarget(node: NodeIR, input: readonly number[], target: readonly 
     }
     return entry;
   });
-  const knownBatches = out.filter((d, i) => d === BATCH && i !== inferAt).length;
-  const knownSize = out.reduce((n, d, i) => (d === BATCH || i === inferAt ? n : n * d), 1);
+  const knownBatches = out.filter((d, i) => isBatchDim(d) && i !== inferAt).length;
+  const knownSize = out.reduce((n, d, i) => (i === inferAt ? n : n * Math.abs(d)), 1);
   const describe = `input ${formatShape(input)} to target [${target.join(', ')}]`;
   if (inferAt >= 0) {
     const batches = inputBatches - knownBatches;
@@ -80,10 +82,7 @@ function reshapeTarget(node: NodeIR, input: readonly number[], target: readonly 
       throw shapeError(node, `cannot reshape ${describe}`);
     }
     const rest = inputSize / knownSize;
-    if (batches === 1 && rest !== 1) {
-      throw shapeError(node, `reshaping ${describe} folds the batch dimension into another dimension`);
-    }
-    out[inferAt] = batches === 1 ? BATCH : rest;
+    out[inferAt] = batches === 1 ? -rest : rest;
   } else if (knownBatches !== inputBatches || knownSize !== inputSize) {
     throw shapeError(node, `cannot reshape ${describe}: element counts differ`);
   }
@@ -129,7 +128,7 @@ export const Transpose: OpRule = {
 function axesInput(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]): number[] | undefined {
   if (node.inputs[1] === undefined || node.inputs[1] === '') return undefined;
   const axes = requireInput(node, inputs, 1).value;
-  if (axes === undefined || axes.some((a) => a === 'batch')) {
+  if (axes === undefined || axes.some((a) => typeof a !== 'number')) {
     throw shapeError(node, `axes '${node.inputs[1]}' must be a constant`);
   }
   return axes as number[];
@@ -175,7 +174,7 @@ export const Concat: OpRule = {
     let total = 0;
     for (const part of parts) {
       const dim = part.shape[axis] as number;
-      if (dim === BATCH) throw shapeError(node, `concatenating along the batch axis ${axis} is not supported`);
+      if (isBatchDim(dim)) throw shapeError(node, `concatenating along the batch axis ${axis} is not supported`);
       total += dim;
       part.shape.forEach((d, i) => {
         if (i !== axis && d !== first.shape[i]) {

@@ -20,6 +20,8 @@ export interface GradcheckOptions {
   readonly rtol: number;
   /** Check at most this many coordinates per input (evenly spread); default all. */
   readonly maxCoordinates?: number;
+  /** Opset of the forward-only model (default fedgate's 17; 18 for ops whose axes became inputs). */
+  readonly opset?: number;
 }
 
 export interface Mismatch {
@@ -46,7 +48,7 @@ export async function gradcheck(forward: GraphIR, feeds: Readonly<Record<string,
   const outputInfo = forward.outputs[0];
   if (outputInfo === undefined || forward.outputs.length !== 1) throw new Error('gradcheck needs a single-output graph');
   const gradientSession = await session(encodeModel(modelFromGraph(buildGradientGraph(forward, options.wrt))));
-  const forwardOnly = await session(encodeModel(modelFromGraph(forward)));
+  const forwardOnly = await session(encodeModel(modelFromGraph(forward, options.opset === undefined ? {} : { opset: options.opset })));
   const base = output(await run(forwardOnly, feeds), outputInfo.name);
   const weights = pseudoRandom(base.data.length, 7, -1, 1);
   const objective = (values: Float64Array): number => values.reduce((sum, v, i) => sum + v * (weights[i] as number), 0);
