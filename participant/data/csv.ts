@@ -36,8 +36,8 @@ export interface CsvOptions {
 
 // A decimal number as written by spreadsheets and numpy: no hex, no Infinity/NaN, no empty string
 // (Number() would accept all of those).
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const INTEGER = /^[+-]?\d+$/;
+export const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+export const INTEGER = /^[+-]?\d+$/;
 
 /** Parses CSV text into a Dataset; see CsvOptions. */
 export function parseCsv(text: string, options: CsvOptions): Dataset {

@@ -9,3 +9,4 @@ export { type SplitIndices, type SplitOptions, splitIndices, trainTestSplit } fr
 export { type DirichletOptions, type ShardOptions, partitionDirichlet, partitionIid, partitionShards } from './partition.js';
 export { DIGITS_CLASSES, DIGITS_EXAMPLE_SHAPE, DIGITS_LABELS, DIGITS_MAX_VALUE, digitsPath, loadDigits } from './digits.js';
 export { columnsToDataset, columnsToExamples, type InputValues, type MappedExamples } from './columns-to-dataset.js';
+export { type CsvTableOptions, type ImageFolderOptions, type ImageFolderTable, type ReadTableOptions, type TableFormat, TABLE_FORMATS, readColumnTable } from './formats/index.js';

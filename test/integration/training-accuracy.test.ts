@@ -56,14 +56,53 @@ async function trainAndTest(doc: TaskDocument, train: Dataset, test: Dataset): P
   }
 }
 
+/**
+ * The digits floor must separate a working MLP from the same MLP reduced to a linear model, which does
+ * well on digits too. Measured on this split (test set 359 images), SGD batch 32, seeds 1-8:
+ * - 30 epochs, lr 0.1 (this test's former settings): MLP 343-347 correct (95.5-96.7%), linear 335-341
+ *   (93.3-95.0%), and the linear model trained 100 epochs at lr 0.05 reached 344 (95.8%): the former 95%
+ *   floor passed with the hidden layer gone.
+ * - 100 epochs, lr 0.2 (below): MLP 347-350 correct (96.7-97.5%), linear 343-345 (95.5-96.1%).
+ * The floor sits on the mean over seeds 1-3 (MLP 97.4%, linear 95.6%), about 0.9 points from either side.
+ */
+const DIGITS_SEEDS = [1, 2, 3];
+const DIGITS_MEAN_FLOOR = 0.965;
+
+/** Test accuracy per seed (initial weights and shuffling); one trainer serves every seed, as the graphs are the same. */
+async function digitsAccuracies(model: ModelSpec): Promise<number[]> {
+  const scaling = { scale: 1 / 16, offset: 0 };
+  const digits = normalize(await loadDigits(), scaling);
+  const { train, test } = trainTestSplit(digits, { testFraction: 0.2, seed: 1, stratify: true });
+  const docs = DIGITS_SEEDS.map((seed) => task(model, [64], scaling, { kind: 'sgd', learningRate: 0.2 }, { epochs: 100, batchSize: 32, proximalMu: 0, seed }, DIGITS_LABELS));
+  const trainer = await Trainer.create({ plan: buildTrainingPlan(docs[0] as TaskDocument), device: 'cpu', intraOpThreads: 1 });
+  try {
+    const accuracies: number[] = [];
+    for (const doc of docs) {
+      const { epochs, batchSize, seed } = doc.training;
+      const result = await trainer.train(buildTrainingPlan(doc).initialParameters, train, { epochs, batchSize, seed, learningRate: doc.optimizer.learningRate });
+      expect(result.steps).toBe(epochs * Math.ceil(train.count / batchSize));
+      const evaluation = await trainer.evaluate(result.parameters, test, { batchSize: 1000 });
+      expect(evaluation.examples).toBe(test.count);
+      accuracies.push(evaluation.correct / evaluation.examples);
+    }
+    return accuracies;
+  } finally {
+    await trainer.close();
+  }
+}
+
+const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+
 describe('the zoo MLP on the shipped digits', () => {
-  it('reaches >= 95% test accuracy', async () => {
-    const scaling = { scale: 1 / 16, offset: 0 };
-    const digits = normalize(await loadDigits(), scaling);
-    const { train, test } = trainTestSplit(digits, { testFraction: 0.2, seed: 1, stratify: true });
-    const doc = task({ kind: 'mlp', inputShape: [64], hidden: [64], classes: 10 }, [64], scaling, { kind: 'sgd', learningRate: 0.1 }, { epochs: 30, batchSize: 32, proximalMu: 0, seed: 1 }, DIGITS_LABELS);
-    const accuracy = await trainAndTest(doc, train, test);
-    expect(accuracy).toBeGreaterThanOrEqual(0.95);
+  it(`reaches >= ${DIGITS_MEAN_FLOOR * 100}% mean test accuracy over ${DIGITS_SEEDS.length} seeds, each >= 95%`, async () => {
+    const accuracies = await digitsAccuracies({ kind: 'mlp', inputShape: [64], hidden: [64], classes: 10 });
+    for (const accuracy of accuracies) expect(accuracy).toBeGreaterThanOrEqual(0.95);
+    expect(mean(accuracies)).toBeGreaterThanOrEqual(DIGITS_MEAN_FLOOR);
+  });
+
+  it('the floor is out of reach of a linear model trained the same way (the MLP without its hidden layer)', async () => {
+    const accuracies = await digitsAccuracies({ kind: 'logreg', inputShape: [64], classes: 10 });
+    expect(mean(accuracies)).toBeLessThan(DIGITS_MEAN_FLOOR);
   });
 });
 
