@@ -55,10 +55,18 @@ export function exportInferenceModel(
   const tensors = unflattenParameters(layout, parameters);
   const b = new GraphBuilder('fedgate_inference');
   b.reserve([LOGITS, PROBABILITIES]);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...parsed.input.shape]);
-  const normalised = options.includeNormalization === false ? INPUT : emitNormalization(b, parsed, INPUT);
   const { forward } = prepared;
-  const bindings = new Map<string, string>([[forward.input, normalised]]);
+  const bindings = new Map<string, string>();
+  if (forward.namedInputs === undefined) {
+    b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...parsed.input.shape]);
+    bindings.set(forward.input, options.includeNormalization === false ? INPUT : emitNormalization(b, parsed, INPUT));
+  } else {
+    // Named inputs keep the imported model's input names and types (a task with them has no normalisation).
+    for (const input of forward.namedInputs) {
+      b.addInput(input.name, input.dtype === 'int64' ? DataType.INT64 : DataType.FLOAT, [BATCH_DIM_PARAM, ...input.shape]);
+      bindings.set(input.source, input.name);
+    }
+  }
   for (const p of forward.parameters) {
     const values = tensors.get(p.name) as Float32Array;
     for (let i = 0; i < values.length; i++) {

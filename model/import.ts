@@ -2,7 +2,9 @@
  * Import of a user's forward ONNX model (e.g. torch.onnx.export in eval mode, opset 13..17, weights as
  * initializers) as a ForwardModel, from which buildTrainingPlan derives the training graphs.
  *
- * - input: the one graph input that is not an initializer, float32, [batch, ...task.input.shape];
+ * - input: the one graph input that is not an initializer, float32, [batch, ...task.input.shape]; or,
+ *   when the task names several inputs or int64 ids (task `inputs`), one graph input per task input, by
+ *   name, of its dtype and shape [batch, ...shape];
  * - output: the one graph output; if a Softmax produces it, training uses the Softmax's input (logits);
  * - parameters: float32 initializers that reach the logits through differentiable inputs are trainable;
  *   BatchNormalization's running mean/var are parameters too (updated by the step, no gradient);
@@ -12,14 +14,14 @@ import { ModelError, describeValue } from './errors.js';
 import { decodeModel } from './onnx/codec.js';
 import type { GraphIR, NodeIR, TensorIR } from './onnx/ir.js';
 import { dataTypeName } from './onnx/ir.js';
-import { DataType } from './onnx/schema.js';
+import { DataType, type DataTypeCode } from './onnx/schema.js';
 import { readFloat32 } from './onnx/tensor.js';
 import { isDifferentiableInput, ruleFor } from './autodiff/registry.js';
 import { intAttr } from './autodiff/facts.js';
 import { checkSupported } from './autodiff/tape.js';
 import { untieDeduplicatedInitializers } from './deduplicated-initializers.js';
-import type { TaskDocument } from './task.js';
-import type { ForwardModel, ParameterRole, ParameterSpec } from './train/forward-model.js';
+import { namedInputsOf, type InputSpec, type TaskDocument } from './task.js';
+import type { ForwardModel, NamedInput, ParameterRole, ParameterSpec } from './train/forward-model.js';
 
 export const MIN_IMPORT_OPSET = 13;
 export const MAX_IMPORT_OPSET = 17;
@@ -135,12 +137,45 @@ function checkInputShape(graph: GraphIR, initializers: ReadonlyMap<string, Tenso
   return input.name;
 }
 
+const DTYPES: Readonly<Record<InputSpec['dtype'], DataTypeCode>> = { float32: DataType.FLOAT, int64: DataType.INT64 };
+
+/**
+ * The graph's data inputs against the task's named inputs: the same names, each of the task's dtype and
+ * [batch, ...shape] (a symbolic dimension, as a dynamic sequence axis exports, takes the task's size).
+ */
+function matchNamedInputs(graph: GraphIR, initializers: ReadonlyMap<string, TensorIR>, named: readonly InputSpec[]): NamedInput[] {
+  const inputs = graph.inputs.filter((input) => !initializers.has(input.name));
+  const wanted = new Set(named.map((input) => input.name));
+  const extra = inputs.filter((input) => !wanted.has(input.name)).map((input) => `'${input.name}'`);
+  const missing = named.filter((spec) => !inputs.some((input) => input.name === spec.name)).map((spec) => `'${spec.name}'`);
+  if (extra.length > 0 || missing.length > 0) {
+    throw unsupported(
+      `has data inputs ${inputs.map((i) => `'${i.name}'`).join(', ')} but the task's inputs are ${named.map((i) => `'${i.name}'`).join(', ')}${missing.length > 0 ? `; missing ${missing.join(', ')}` : ''}${extra.length > 0 ? `; not in the task ${extra.join(', ')}` : ''}; expected one task input per graph input, by name`,
+    );
+  }
+  return named.map((spec) => {
+    const input = inputs.find((candidate) => candidate.name === spec.name) as (typeof inputs)[number];
+    if (input.elemType !== DTYPES[spec.dtype]) {
+      throw unsupported(`input '${input.name}' is ${dataTypeName(input.elemType)}; the task's inputs declare it ${spec.dtype}`);
+    }
+    const perExample = input.shape?.slice(1);
+    const fits = perExample !== undefined && perExample.length === spec.shape.length && perExample.every((dim, i) => typeof dim !== 'number' || dim === spec.shape[i]);
+    if (!fits) {
+      throw unsupported(`input '${input.name}' has shape ${describeValue(input.shape ?? 'unknown')}; expected [batch, ${spec.shape.join(', ')}] (its shape in the task's inputs with a leading batch dimension)`);
+    }
+    return { name: spec.name, source: input.name, dtype: spec.dtype, shape: [...spec.shape] };
+  });
+}
+
 export function importForwardModel(bytes: Uint8Array, task: TaskDocument): ForwardModel {
   const model = decodeModel(bytes);
   checkOpset(model.opsetImports);
   const graph = untieDeduplicatedInitializers(model.graph);
   const initializers = new Map(graph.initializers.map((t) => [t.name, t]));
-  const input = checkInputShape(graph, initializers, task);
+  const named = namedInputsOf(task);
+  const namedInputs = named === undefined ? undefined : matchNamedInputs(graph, initializers, named);
+  const first = namedInputs?.[0];
+  const input = first === undefined ? checkInputShape(graph, initializers, task) : first.source;
   if (graph.outputs.length !== 1) {
     throw unsupported(`has ${graph.outputs.length} outputs; expected one output (logits or probabilities)`);
   }
@@ -175,7 +210,8 @@ export function importForwardModel(bytes: Uint8Array, task: TaskDocument): Forwa
     constants,
     parameters,
     input,
-    inputShape: [...task.input.shape],
+    inputShape: first === undefined ? [...task.input.shape] : [...first.shape],
+    ...(namedInputs === undefined ? {} : { namedInputs }),
     logits,
     classes: task.labels.length,
     initialParameters,

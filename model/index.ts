@@ -27,6 +27,7 @@ export {
   requirePinnedTask,
   lossOf,
   targetKindOf,
+  namedInputsOf,
   type LossSpec,
   type LossKind,
   type ResolvedLoss,

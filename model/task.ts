@@ -314,6 +314,30 @@ function checkInputs(task: TaskDocument): void {
   }
 }
 
+/**
+ * The task's inputs when the plan feeds them by name: several inputs, or int64 ids. undefined when the
+ * model reads the one float32 'input' (no `inputs`, or one float32 entry), whose plan stays as it was.
+ */
+export function namedInputsOf(task: Pick<TaskDocument, 'inputs'>): readonly InputSpec[] | undefined {
+  const inputs = task.inputs;
+  if (inputs === undefined || (inputs.length === 1 && inputs[0]?.dtype === 'float32')) return undefined;
+  return inputs;
+}
+
+/** Named inputs need an imported model with those graph inputs, and carry no task-level normalisation. */
+function checkNamedInputs(task: TaskDocument): void {
+  const named = namedInputsOf(task);
+  if (named === undefined) return;
+  const list = named.map((input) => `${input.name} (${input.dtype})`).join(', ');
+  if (task.model.kind !== 'onnx') {
+    throw invalid(`inputs names ${list}, but model.kind ${task.model.kind} reads one float32 input; expected model.kind onnx with a graph input of each name (or one float32 entry in inputs)`);
+  }
+  const norm = task.normalization;
+  if (!('scale' in norm) || norm.scale !== 1 || norm.offset !== 0) {
+    throw invalid(`normalization applies to the one float32 input, but inputs names ${list}; expected normalization { scale: 1, offset: 0 } (normalise the columns beforehand, or inside the model)`);
+  }
+}
+
 function checkConsistency(task: TaskDocument): void {
   const model = task.model;
   if (model.kind !== 'onnx') {
@@ -333,6 +357,7 @@ function checkConsistency(task: TaskDocument): void {
   checkNormalization(task);
   checkLoss(task);
   checkInputs(task);
+  checkNamedInputs(task);
 }
 
 /**

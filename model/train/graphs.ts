@@ -11,13 +11,13 @@ import { emitEvaluation, evaluationOutputs, labelTensorType } from './objective.
 import { optimizerStateInfo, type TensorInfo } from './optimizer.js';
 import {
   CORRECT,
-  INPUT,
   LABEL,
   LEARNING_RATE,
   LOSS,
   LOSS_SUM,
   PROXIMAL_MU,
   globalName,
+  planInputs,
   updatedName,
   type PreparedModel,
 } from './prepare.js';
@@ -44,7 +44,8 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
   b.reserve([LOSS, CORRECT, ...updated.map((t) => updatedName(t.name))]);
   addParameterInputs(b, prepared);
   for (const s of states) b.addInput(s.name, DataType.FLOAT, s.shape);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
+  const inputs = planInputs(prepared.forward);
+  for (const input of inputs) b.addInput(input.name, input.elemType, [BATCH_DIM_PARAM, ...input.shape]);
   addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   b.addInput(LEARNING_RATE, DataType.FLOAT, []);
   const proximal = task.training.proximalMu > 0;
@@ -53,7 +54,7 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
     b.addInput(PROXIMAL_MU, DataType.FLOAT, []);
   }
   emitTrainStep(b, prepared, task.optimizer, {
-    input: INPUT,
+    inputs: inputs.map((input) => input.name),
     label: LABEL,
     learningRate: LEARNING_RATE,
     ...(proximal ? { proximalMu: PROXIMAL_MU } : {}),
@@ -81,10 +82,11 @@ export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
   const extra = evaluationOutputs(prepared.loss);
   b.reserve([LOSS_SUM, CORRECT, ...extra]);
   addParameterInputs(b, prepared);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
+  const inputs = planInputs(prepared.forward);
+  for (const input of inputs) b.addInput(input.name, input.elemType, [BATCH_DIM_PARAM, ...input.shape]);
   addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   const { forward } = prepared;
-  const bindings = new Map<string, string>([[forward.input, INPUT]]);
+  const bindings = new Map<string, string>(inputs.map((input) => [input.source, input.name]));
   for (const p of forward.parameters) bindings.set(p.name, p.name);
   const pass = lowerForward(forward.nodes, forward.constants, prepared.facts, bindings, {
     builder: b,

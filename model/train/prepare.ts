@@ -3,10 +3,29 @@
  * once), names that would collide with the training-plan interface, static shapes, and the logits shape.
  */
 import { ModelError } from '../errors.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType, type DataTypeCode } from '../onnx/schema.js';
 import { BATCH, formatShape, type ValueFacts } from '../autodiff/facts.js';
 import { checkSupported, constantFacts, inferFacts, valuesRequiringGrad } from '../autodiff/tape.js';
 import { isTrainable, type ForwardModel, type ParameterSpec } from './forward-model.js';
+
+/** A data input of the plan graphs: the model value it binds, its plan name, type and example shape. */
+export interface PlanInput {
+  readonly source: string;
+  readonly name: string;
+  readonly elemType: DataTypeCode;
+  readonly shape: readonly number[];
+}
+
+/** The plan's data inputs: the one float32 'input', or 'input.<name>' for every named input. */
+export function planInputs(forward: ForwardModel): PlanInput[] {
+  if (forward.namedInputs === undefined) return [{ source: forward.input, name: INPUT, elemType: DataType.FLOAT, shape: forward.inputShape }];
+  return forward.namedInputs.map((input) => ({
+    source: input.source,
+    name: namedInputName(input.name),
+    elemType: input.dtype === 'int64' ? DataType.INT64 : DataType.FLOAT,
+    shape: input.shape,
+  }));
+}
 import type { ResolvedLoss } from '../task.js';
 
 /** Value names of the plan interface (contract with participant/trainer). */
@@ -28,6 +47,8 @@ export const TARGET_SUM = 'target_sum';
 export const TARGET_SQUARE_SUM = 'target_square_sum';
 export const LOGITS = 'logits';
 export const PROBABILITIES = 'probabilities';
+/** Plan input of a named model input (ForwardModel.namedInputs). */
+export const namedInputName = (name: string): string => `input.${name}`;
 export const updatedName = (name: string): string => `updated.${name}`;
 export const globalName = (name: string): string => `global.${name}`;
 
@@ -60,14 +81,16 @@ export interface PreparedModel {
   readonly loss: ResolvedLoss;
 }
 
-function checkParameterNames(parameters: readonly ParameterSpec[]): void {
+function checkParameterNames(parameters: readonly ParameterSpec[], named: boolean): void {
   const seen = new Set<string>();
+  // 'input.' names the plan inputs of named inputs only; single-input models keep every name they had.
+  const prefixes = named ? [...RESERVED_PREFIXES, 'input.'] : RESERVED_PREFIXES;
   for (const { name } of parameters) {
-    if (RESERVED.has(name) || RESERVED_PREFIXES.some((prefix) => name.startsWith(prefix))) {
+    if (RESERVED.has(name) || prefixes.some((prefix) => name.startsWith(prefix))) {
       throw new ModelError(
         'INVALID_ARGUMENT',
         'UNSUPPORTED_MODEL',
-        `parameter '${name}' collides with a training-plan interface name; rename it (reserved: ${[...RESERVED].join(', ')} and the prefixes ${RESERVED_PREFIXES.join(', ')})`,
+        `parameter '${name}' collides with a training-plan interface name; rename it (reserved: ${[...RESERVED].join(', ')} and the prefixes ${prefixes.join(', ')})`,
       );
     }
     if (seen.has(name)) throw new ModelError('INVALID_ARGUMENT', 'UNSUPPORTED_MODEL', `parameter '${name}' is defined twice`);
@@ -76,11 +99,11 @@ function checkParameterNames(parameters: readonly ParameterSpec[]): void {
 }
 
 export function prepareModel(forward: ForwardModel, loss: ResolvedLoss = PLAIN_CROSS_ENTROPY): PreparedModel {
-  checkParameterNames(forward.parameters);
+  checkParameterNames(forward.parameters, forward.namedInputs !== undefined);
   const trainable = forward.parameters.filter(isTrainable);
   checkSupported(forward.nodes, trainable.map((p) => p.name));
   const seed = constantFacts(forward.constants);
-  seed.set(forward.input, { elemType: DataType.FLOAT, shape: [BATCH, ...forward.inputShape] });
+  for (const input of planInputs(forward)) seed.set(input.source, { elemType: input.elemType, shape: [BATCH, ...input.shape] });
   for (const p of forward.parameters) seed.set(p.name, { elemType: DataType.FLOAT, shape: p.shape });
   const facts = inferFacts(forward.nodes, seed);
   const logits = facts.get(forward.logits);

@@ -10,10 +10,11 @@ import { backpropagate, lowerForward } from '../autodiff/tape.js';
 import type { OptimizerSpec } from '../task.js';
 import { emitObjective } from './objective.js';
 import { emitOptimizerUpdate, seedsDescent } from './optimizer.js';
-import type { PreparedModel } from './prepare.js';
+import { planInputs, type PreparedModel } from './prepare.js';
 
 export interface StepBindings {
-  readonly input: string;
+  /** The bound value of every plan input, in planInputs order. */
+  readonly inputs: readonly string[];
   readonly label: string;
   readonly learningRate: string;
   readonly proximalMu?: string;
@@ -29,7 +30,7 @@ export interface StepBindings {
 /** @param randomSeed secret seed material for the step's random ops (EmitContext.randomSeed) */
 export function emitTrainStep(b: GraphBuilder, prepared: PreparedModel, optimizer: OptimizerSpec, io: StepBindings, randomSeed?: Uint8Array): void {
   const { forward } = prepared;
-  const bindings = new Map<string, string>([[forward.input, io.input]]);
+  const bindings = new Map<string, string>(planInputs(forward).map((input, i) => [input.source, io.inputs[i] as string]));
   for (const p of forward.parameters) bindings.set(p.name, io.parameter(p.name));
   const pass = lowerForward(forward.nodes, forward.constants, prepared.facts, bindings, {
     builder: b,

@@ -5,8 +5,8 @@
  * row (0-based, as the reader counts them) and the column, with the value found and what was expected.
  */
 import type { InputSpec, TaskDocument } from '../../model/task.js';
-import { lossOf, targetKindOf } from '../../model/task.js';
-import { createDataset, createTargetDataset, type Dataset } from './dataset.js';
+import { lossOf, namedInputsOf, targetKindOf } from '../../model/task.js';
+import { createDataset, createNamedInputDataset, createTargetDataset, type Dataset, type NamedInputValues } from './dataset.js';
 import { DataError, quoteValue } from './errors.js';
 import { cellSize, type Column, type ColumnTable, type NumericColumn } from './table.js';
 
@@ -209,19 +209,18 @@ export function columnsToExamples(table: ColumnTable, task: TaskMapping): Mapped
 }
 
 /**
- * The Dataset the trainer takes today: a task with one float32 input. Several inputs or int64 ids need
- * the multi-input training plan; until then they are refused here, naming what the task asks for.
+ * The Dataset the trainer takes: the one float32 input as `features`, or, when the task names several
+ * inputs or int64 ids (namedInputsOf), every input by name in Dataset.inputs.
  */
 export function columnsToDataset(table: ColumnTable, task: TaskMapping): Dataset {
   const examples = columnsToExamples(table, task);
-  const [only, ...rest] = [...examples.inputs.values()];
-  if (only === undefined || rest.length > 0 || only.dtype !== 'float32') {
-    throw new DataError(
-      'FAILED_PRECONDITION',
-      'INPUTS_UNSUPPORTED',
-      `${table.source}: the task maps ${examples.inputs.size} input(s) (${[...examples.inputs.entries()].map(([name, v]) => `${name}: ${v.dtype}`).join(', ')}); the trainer takes one float32 input so far`,
-    );
+  if (namedInputsOf(task) !== undefined) {
+    const inputs: NamedInputValues[] = [...examples.inputs.entries()].map(([name, input]) => ({ name, ...input }) as NamedInputValues);
+    const targets = examples.labels !== undefined ? { labels: examples.labels, classes: task.labels.length } : { targets: examples.targets as Float32Array, targetSize: examples.targetSize };
+    return createNamedInputDataset({ inputs, ...targets, source: table.source });
   }
+  const [only] = [...examples.inputs.values()];
+  if (only === undefined || only.dtype !== 'float32') throw new DataError('INVALID_ARGUMENT', 'INPUTS_UNSUPPORTED', `${table.source}: the task maps no float32 input`);
   const exampleShape = only.shape.length === 0 ? [1] : only.shape;
   if (examples.labels !== undefined) {
     return createDataset({ features: only.values, labels: examples.labels, exampleShape, classes: task.labels.length, source: table.source });

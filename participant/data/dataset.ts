@@ -6,8 +6,16 @@
  */
 import { DataError, invalidOption, requireInteger } from './errors.js';
 
+/** One named model input of every example, example after example (count * product(shape) values). */
+export type NamedInputValues =
+  | { readonly name: string; readonly dtype: 'float32'; readonly shape: readonly number[]; readonly values: Float32Array }
+  | { readonly name: string; readonly dtype: 'int64'; readonly shape: readonly number[]; readonly values: BigInt64Array };
+
 export interface Dataset {
-  /** count * product(exampleShape) values, example after example. */
+  /**
+   * count * product(exampleShape) values, example after example. Empty, with exampleShape [0], when
+   * `inputs` holds the examples.
+   */
   readonly features: Float32Array;
   /** Class index of every example, each in [0, classes). */
   readonly labels: Int32Array;
@@ -23,6 +31,11 @@ export interface Dataset {
    */
   readonly targets?: Float32Array;
   readonly targetSize?: number;
+  /**
+   * The examples of a task with several named inputs or int64 ids (task `inputs`), in the task's order;
+   * `features` is then empty. Absent for the one float32 input.
+   */
+  readonly inputs?: readonly NamedInputValues[];
 }
 
 export interface DatasetInit {
@@ -32,6 +45,8 @@ export interface DatasetInit {
   readonly classes: number;
   /** Used in error messages ("<source> example 12: ..."). */
   readonly source?: string;
+  /** The examples live elsewhere (createNamedInputDataset): skip the features length check. */
+  readonly emptyFeatures?: boolean;
 }
 
 export interface TargetDatasetInit {
@@ -41,6 +56,7 @@ export interface TargetDatasetInit {
   readonly targetSize: number;
   readonly exampleShape: readonly number[];
   readonly source?: string;
+  readonly emptyFeatures?: boolean;
 }
 
 /**
@@ -63,8 +79,43 @@ export function createTargetDataset(init: TargetDatasetInit): Dataset {
       );
     }
   }
-  const dataset = createDataset({ features: init.features, labels: new Int32Array(count), exampleShape: init.exampleShape, classes: 1, source });
+  const dataset = createDataset({ features: init.features, labels: new Int32Array(count), exampleShape: init.exampleShape, classes: 1, source, ...(init.emptyFeatures === true ? { emptyFeatures: true } : {}) });
   return { ...dataset, targets: init.targets, targetSize: init.targetSize };
+}
+
+export interface NamedInputDatasetInit {
+  readonly inputs: readonly NamedInputValues[];
+  /** Class indices (cross_entropy), or... */
+  readonly labels?: Int32Array;
+  readonly classes?: number;
+  /** ...float targets, targetSize per example (multi-label, regression). */
+  readonly targets?: Float32Array;
+  readonly targetSize?: number;
+  readonly source?: string;
+}
+
+/**
+ * A Dataset whose examples are named inputs (Dataset.inputs). Every input must hold count examples of its
+ * shape; labels or targets are checked as createDataset / createTargetDataset check them.
+ */
+export function createNamedInputDataset(init: NamedInputDatasetInit): Dataset {
+  const source = init.source ?? 'dataset';
+  if (init.inputs.length === 0) throw invalidOption('INPUTS_EMPTY', `${source}: a named-input dataset needs at least one input`);
+  // The targets (or labels) fix the example count; a stand-in feature tensor of 0 values per example.
+  const base =
+    init.targets !== undefined
+      ? createTargetDataset({ features: new Float32Array(0), targets: init.targets, targetSize: init.targetSize ?? 0, exampleShape: [1], source, emptyFeatures: true })
+      : createDataset({ features: new Float32Array(0), labels: init.labels ?? new Int32Array(0), exampleShape: [1], classes: init.classes ?? 1, source, emptyFeatures: true });
+  for (const input of init.inputs) {
+    const size = featureSize(input.shape);
+    if (input.values.length !== base.count * size) {
+      throw invalidOption(
+        'FEATURE_LENGTH_MISMATCH',
+        `${source}: input '${input.name}' has ${input.values.length} values; expected ${base.count} examples x ${size} (shape [${input.shape.join(', ')}]) = ${base.count * size}`,
+      );
+    }
+  }
+  return { ...base, exampleShape: Object.freeze([0]), inputs: init.inputs };
 }
 
 /** Number of values in one example. */
@@ -94,7 +145,7 @@ export function createDataset(init: DatasetInit): Dataset {
   }
   const size = featureSize(init.exampleShape);
   const count = init.labels.length;
-  if (init.features.length !== count * size) {
+  if (init.emptyFeatures !== true && init.features.length !== count * size) {
     throw invalidOption(
       'FEATURE_LENGTH_MISMATCH',
       `${source}: features has ${init.features.length} values; expected ${count} examples x ${size} = ${count * size}`,
@@ -141,7 +192,19 @@ export function subset(dataset: Dataset, indices: ArrayLike<number>): Dataset {
     targets?.set((dataset.targets as Float32Array).subarray(index * targetSize, (index + 1) * targetSize), i * targetSize);
   }
   const result = { features, labels, exampleShape: dataset.exampleShape, classes: dataset.classes, count: indices.length };
-  return targets === undefined ? result : { ...result, targets, targetSize };
+  const withTargets = targets === undefined ? result : { ...result, targets, targetSize };
+  return dataset.inputs === undefined ? withTargets : { ...withTargets, inputs: dataset.inputs.map((input) => subsetInput(input, indices)) };
+}
+
+function subsetInput(input: NamedInputValues, indices: ArrayLike<number>): NamedInputValues {
+  const size = featureSize(input.shape);
+  const values = input.dtype === 'int64' ? new BigInt64Array(indices.length * size) : new Float32Array(indices.length * size);
+  for (let i = 0; i < indices.length; i++) {
+    const index = indices[i] as number;
+    // Same element type on both sides (set() of a BigInt64Array into a Float32Array would throw).
+    (values as Float32Array).set((input.values as Float32Array).subarray(index * size, (index + 1) * size), i * size);
+  }
+  return { ...input, values } as NamedInputValues;
 }
 
 /** Number of examples of each class, optionally restricted to `indices`. */

@@ -1,6 +1,6 @@
 // Public API of participant/data: loaders, normalisation, splits and simulation partitioners.
 export { DataError, type DataErrorCode } from './errors.js';
-export { type Dataset, type DatasetInit, type TargetDatasetInit, createDataset, createTargetDataset, featureSize, labelHistogram, reshapeExamples, subset, validateLabels } from './dataset.js';
+export { type Dataset, type DatasetInit, type NamedInputDatasetInit, type NamedInputValues, type TargetDatasetInit, createDataset, createNamedInputDataset, createTargetDataset, featureSize, labelHistogram, reshapeExamples, subset, validateLabels } from './dataset.js';
 export { type CsvOptions, loadCsv, parseCsv } from './csv.js';
 export { type IdxArray, type IdxData, type IdxDatasetOptions, encodeIdx, loadIdx, loadIdxDataset, parseIdx } from './idx.js';
 export { type Normalization, normalize, normalizeFeatures } from './normalize.js';

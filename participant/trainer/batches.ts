@@ -60,3 +60,41 @@ export class BatchBuffer {
     }
   }
 }
+
+/** One named plan input ('input.<name>') of the batch buffers. */
+export interface NamedInputLayout {
+  /** The dataset's input name (Dataset.inputs[].name); the plan input is `input.${name}`. */
+  readonly name: string;
+  readonly dtype: 'float32' | 'int64';
+  /** Values per example. */
+  readonly size: number;
+}
+
+/**
+ * Preallocated buffers of a plan with named inputs: one typed array per input, gathered row by row like
+ * BatchBuffer's features (int64 ids are copied as int64, no BigInt per value).
+ */
+export class NamedInputBuffers {
+  readonly values: readonly (Float32Array | BigInt64Array)[];
+
+  constructor(
+    readonly capacity: number,
+    readonly layout: readonly NamedInputLayout[],
+  ) {
+    this.values = layout.map((input) => (input.dtype === 'int64' ? new BigInt64Array(capacity * input.size) : new Float32Array(capacity * input.size)));
+  }
+
+  /** Copies examples order[start], ..., order[start + count - 1]; `sources` in `layout` order. */
+  gather(sources: readonly (Float32Array | BigInt64Array)[], order: Int32Array, start: number, count: number): void {
+    for (const [index, input] of this.layout.entries()) {
+      // Both arrays have the input's element type (checked when the dataset reaches the engine).
+      const target = this.values[index] as Float32Array;
+      const source = sources[index] as Float32Array;
+      const size = input.size;
+      for (let row = 0; row < count; row++) {
+        const example = order[start + row] as number;
+        target.set(source.subarray(example * size, example * size + size), row * size);
+      }
+    }
+  }
+}

@@ -43,6 +43,15 @@ export interface SharedDataset {
   /** Float targets (multi-label, regression), targetSize per example; absent for class labels. */
   readonly targets?: Float32Array;
   readonly targetSize?: number;
+  /** Named inputs (Dataset.inputs), size values per example each; absent for the one float32 input. */
+  readonly inputs?: readonly SharedInput[];
+}
+
+export interface SharedInput {
+  readonly name: string;
+  readonly dtype: 'float32' | 'int64';
+  readonly size: number;
+  readonly values: Float32Array | BigInt64Array;
 }
 
 export interface TrainRequest {
@@ -135,8 +144,10 @@ export interface ReadyInfo {
   readonly deviceId?: number;
   /** Why `auto` ended on the CPU, when it did. */
   readonly fallbackReason?: string;
-  /** Shape of one example as the train graph declares it (the 'input' dims after the batch dim). */
+  /** Shape of one example as the train graph declares it (the 'input' dims after the batch dim); [] for named inputs. */
   readonly inputShape: readonly number[];
+  /** The train graph's named inputs ('input.<name>'), when it has them instead of 'input'. */
+  readonly namedInputs?: readonly { readonly name: string; readonly dtype: 'float32' | 'int64'; readonly shape: readonly number[] }[];
   /**
    * Steps per session.run for full blocks of batches: 1 = single-step graph only (also when the plan
    * has no trainBlock). Fewer when a block of that many batches would exceed the block buffer limit.

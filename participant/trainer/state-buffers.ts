@@ -80,7 +80,7 @@ export class StateBuffers {
 
   /** Whether the loop knows what to feed for a train-graph input of this name. */
   knows(name: string): boolean {
-    if (CONTRACT_INPUTS.has(name)) return true;
+    if (CONTRACT_INPUTS.has(name) || name.startsWith('input.')) return true;
     if (name.startsWith('global.') && this.hasProximal) return this.layout.parameters.some((t) => `global.${t.name}` === name);
     return [...this.layout.parameters, ...this.layout.optimizerState].some((t) => t.name === name);
   }
@@ -100,10 +100,10 @@ export class StateBuffers {
     this.current = 0;
   }
 
-  /** One session.run of a train graph; returns its 'loss' and 'correct' outputs. */
-  async run(session: ort.InferenceSession, input: Tensor, label: Tensor): Promise<{ loss: number; correct: number }> {
+  /** One session.run of a train graph on the data inputs by name ('input', or 'input.<name>'); returns its 'loss' and 'correct' outputs. */
+  async run(session: ort.InferenceSession, inputs: Readonly<Record<string, Tensor>>, label: Tensor): Promise<{ loss: number; correct: number }> {
     const feeds = this.feeds[this.current];
-    feeds['input'] = input;
+    for (const name in inputs) feeds[name] = inputs[name] as Tensor;
     feeds['label'] = label;
     await session.run(feeds, this.fetches[this.current]);
     this.current = this.current === 0 ? 1 : 0;
@@ -120,8 +120,8 @@ export class StateBuffers {
   }
 
   /** One evalStep run; adds the further sums of the batch to `sums`. */
-  async runEval(session: ort.InferenceSession, input: Tensor, label: Tensor, sums?: Record<string, number>): Promise<{ lossSum: number; correct: number }> {
-    this.evalFeeds['input'] = input;
+  async runEval(session: ort.InferenceSession, inputs: Readonly<Record<string, Tensor>>, label: Tensor, sums?: Record<string, number>): Promise<{ lossSum: number; correct: number }> {
+    for (const name in inputs) this.evalFeeds[name] = inputs[name] as Tensor;
     this.evalFeeds['label'] = label;
     await session.run(this.evalFeeds, this.evalFetches);
     if (sums !== undefined) for (const [name, sum] of this.evalSums) sums[name] = (sums[name] ?? 0) + (sum.value[0] as number);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TaskDocument } from '../../../../model/index.js';
-import { DataError, columnsToDataset, columnsToExamples } from '../../../../participant/index.js';
+import { DataError, columnsToDataset, columnsToExamples, subset } from '../../../../participant/index.js';
 import type { Column, ColumnTable } from '../../../../participant/data/table.js';
 
 const numeric = (values: number[], cellShape: number[] = [], integer = false): Column => ({ kind: 'numeric', values: Float64Array.from(values), cellShape, integer });
@@ -118,13 +118,27 @@ describe('columnsToExamples', () => {
       () => columnsToExamples(people, { ...base, inputs: [{ name: 'x', columns: ['age', 'income'], dtype: 'float32', shape: [2] }], target: { column: 'visits' } }),
       /row 1, column 'visits': class index 4; expected an integer in \[0, 1\]/,
     ],
-    [
-      'several inputs for the single-input trainer',
-      () => columnsToDataset(people, { ...base, inputs: [{ name: 'x', columns: ['age'], dtype: 'float32', shape: [1] }, { name: 'y', columns: ['income'], dtype: 'float32', shape: [1] }], target: { column: 'outcome' } }),
-      /maps 2 input\(s\) \(x: float32, y: float32\); the trainer takes one float32 input so far/,
-    ],
   ])('rejects %s, naming where', (_what, run, pattern) => {
     expect(failure(run).message).toMatch(pattern);
+  });
+
+  it('gives a task with several inputs and int64 ids a Dataset of named inputs, and subset keeps them', () => {
+    const dataset = columnsToDataset(people, {
+      ...base,
+      inputs: [
+        { name: 'numeric', columns: ['age', 'income'], dtype: 'float32', shape: [2] },
+        { name: 'city', column: 'city', dtype: 'int64', shape: [], vocabulary: ['paris', 'lyon'] },
+      ],
+      target: { column: 'outcome' },
+    });
+    expect(dataset.count).toBe(3);
+    expect(dataset.features.length).toBe(0);
+    expect(dataset.inputs?.map((input) => [input.name, input.dtype, input.shape])).toEqual([['numeric', 'float32', [2]], ['city', 'int64', []]]);
+    expect(dataset.inputs?.[1]?.values).toEqual(BigInt64Array.of(1n, 0n, 1n));
+    const part = subset(dataset, [2, 0]);
+    expect(part.inputs?.[0]?.values).toEqual(Float32Array.of(50, 3, 30, 1));
+    expect(part.inputs?.[1]?.values).toEqual(BigInt64Array.of(1n, 1n));
+    expect(part.labels).toEqual(Int32Array.of(1, 1));
   });
 
   it('rejects a non-finite cell naming its row', () => {
