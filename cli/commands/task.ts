@@ -53,7 +53,7 @@ export function registerTaskCommands(program: Command): void {
       const report = await checkTask(document, forwardModel);
       const output = createOutput(options.json === true);
       output.result(
-        `ok: ${report.loss} on [${report.inputShape.join(', ')}] -> ${report.outputs} output(s), ${report.parameters} parameters; one step on random data: loss ${report.stepLoss.toPrecision(4)}`,
+        `ok: ${report.loss} on ${report.inputs === undefined ? `[${report.inputShape.join(', ')}]` : report.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')} -> ${report.outputs} output(s), ${report.parameters} parameters; one step on random data: loss ${report.stepLoss.toPrecision(4)}`,
         { ...report },
       );
     });

@@ -54,7 +54,7 @@ function namedInputsOf(session: ort.InferenceSession, graph: string, leadingDims
     if (dtype !== 'float32' && dtype !== 'int64') {
       throw invalidArgument('PLAN_MISMATCH', `plan.${graph} input '${plan}' is ${String(dtype)}; expected float32 or int64`);
     }
-    named.push({ name: plan.slice(NAMED_PREFIX.length), dtype, shape: exampleShapeOf(session, graph, leadingDims, plan) });
+    named.push({ name: plan.slice(NAMED_PREFIX.length), dtype, shape: exampleShapeOf(session, graph, leadingDims, plan, true) });
   }
   return named;
 }
