@@ -28,6 +28,7 @@ export {
   lossOf,
   targetKindOf,
   namedInputsOf,
+  checkNamedInputs,
   type LossSpec,
   type LossKind,
   type ResolvedLoss,

@@ -6,7 +6,7 @@
 import { importForwardModel } from './import.js';
 import { encodeModel } from './onnx/codec.js';
 import { modelFromGraph } from './graph/model.js';
-import { lossOf, parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
+import { checkNamedInputs, lossOf, parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
 import type { ForwardModel } from './train/forward-model.js';
 import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } from './train/graphs.js';
 import type { TensorInfo } from './train/optimizer.js';
@@ -40,6 +40,7 @@ export interface TrainingPlan {
 
 /** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
 export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): ForwardModel {
+  checkNamedInputs(task);
   const bytes = verifyForwardModel(task, forwardModel);
   if (task.model.kind === 'onnx') return importForwardModel(bytes as Uint8Array, task);
   return buildZooModel(task.model, task.training.seed);

@@ -324,8 +324,11 @@ export function namedInputsOf(task: Pick<TaskDocument, 'inputs'>): readonly Inpu
   return inputs;
 }
 
-/** Named inputs need an imported model with those graph inputs, and carry no task-level normalisation. */
-function checkNamedInputs(task: TaskDocument): void {
+/**
+ * Named inputs need an imported model with those graph inputs, and carry no task-level normalisation.
+ * Checked when a plan is built from the task (forwardModelFor), which `fedgate task hash` and `task check` do.
+ */
+export function checkNamedInputs(task: TaskDocument): void {
   const named = namedInputsOf(task);
   if (named === undefined) return;
   const list = named.map((input) => `${input.name} (${input.dtype})`).join(', ');
@@ -357,7 +360,6 @@ function checkConsistency(task: TaskDocument): void {
   checkNormalization(task);
   checkLoss(task);
   checkInputs(task);
-  checkNamedInputs(task);
 }
 
 /**
