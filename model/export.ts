@@ -1,6 +1,7 @@
 /**
  * Export of a trained model as a plain inference ONNX model that any ONNX Runtime (any language) runs:
- * weights as initializers, input 'input' float32 [batch, ...input.shape], outputs 'logits' and
+ * weights as initializers, input 'input' float32 [batch, ...input.shape] (a task with named inputs: one
+ * input per entry of its `inputs`, by name, of its dtype and [batch, ...shape]), outputs 'logits' and
  * 'probabilities' (softmax over classes). By default the task's normalisation is applied inside the
  * model, so callers feed raw features exactly as the data loader reads them; labels, normalisation and
  * the task hash travel in metadata_props.

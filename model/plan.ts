@@ -21,7 +21,8 @@ export interface TrainingPlan {
   readonly optimizerState: readonly TensorInfo[];
   /**
    * ONNX ModelProto bytes. Inputs: every parameter and optimiser state (by name), 'input' float32
-   * [B, ...input.shape] (already normalised), 'label' int64 [B], 'learning_rate' float32 []; when
+   * [B, ...input.shape] (already normalised) - or, for a task with several named inputs or int64 ids
+   * (namedInputsOf), 'input.<name>' of each input's dtype and [B, ...shape] - 'label' int64 [B], 'learning_rate' float32 []; when
    * proximalMu > 0 also 'global.<param>' for every trainable parameter and 'proximal_mu' float32 [].
    * Outputs: 'updated.<name>' for every parameter and optimiser state, 'loss' float32 [] (mean
    * cross-entropy over the batch, without the proximal term), 'correct' float32 [].

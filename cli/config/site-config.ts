@@ -14,7 +14,7 @@ import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { ConfigError } from './config-error.js';
 import { siteMetricsSchema } from './metrics-config.js';
-import { TABLE_FORMATS } from '../../participant/data/formats/read.js';
+import { TABLE_FORMATS } from '../../participant/index.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
 
