@@ -4,8 +4,9 @@
  * mixed_inputs.py, exported by Debian's torch 1.13) is imported, its plan trained by the Trainer on a
  * column table mapped by columnsToDataset (a string column through the task's vocabulary), and checked by
  * `fedgate task check`. The labels depend on the category alone, so only a trained embedding table
- * separates them: a plan that dropped the ids, fed them wrong or cut the Gather's gradient stays near
- * chance. Wrong dtypes and shapes of a named input are refused with messages naming the input.
+ * separates them: a plan that dropped the ids or fed them wrong stays near
+ * chance, and the embedding table must have moved (a cut Gather gradient would leave it as exported).
+ * Wrong dtypes and shapes of a named input are refused with messages naming the input.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -84,6 +85,11 @@ describe.skipIf(torch.skip)(`an imported model with a float input and int64 ids 
         console.log(`named inputs, stepsPerRun ${stepsPerRun}: test loss ${lossBefore.toFixed(3)} -> ${lossAfter.toFixed(3)}, accuracy ${(before.correct / before.examples).toFixed(3)} -> ${(after.correct / after.examples).toFixed(3)}`);
         expect(lossAfter).toBeLessThan(lossBefore * 0.25);
         expect(after.correct / after.examples).toBeGreaterThan(0.97);
+        const table = plan.parameters.findIndex((p) => p.name === 'embedding.weight');
+        expect(table).toBeGreaterThanOrEqual(0);
+        const offset = plan.parameters.slice(0, table).reduce((n, p) => n + p.shape.reduce((m, d) => m * d, 1), 0);
+        const moved = result.parameters.subarray(offset, offset + 24).map((v, i) => Math.abs(v - (plan.initialParameters[offset + i] as number)));
+        expect(Math.max(...moved)).toBeGreaterThan(0.05);
       } finally {
         await trainer.close();
       }
