@@ -167,6 +167,26 @@ function matchNamedInputs(graph: GraphIR, initializers: ReadonlyMap<string, Tens
   });
 }
 
+/**
+ * Rows of the smallest table an int64 input indexes, when every node reading it is a Gather of an
+ * initializer by these ids (an embedding lookup): ids outside [0, rows) are then the data's fault, and
+ * the trainer names them (ONNX Runtime would report a bare Gather failure, and take negative ids as
+ * counting from the end where PyTorch refuses them).
+ */
+function idRangeOf(nodes: readonly NodeIR[], source: string, initializers: ReadonlyMap<string, TensorIR>): number | undefined {
+  const readers = nodes.filter((node) => node.inputs.includes(source));
+  let range: number | undefined;
+  for (const node of readers) {
+    const table = node.inputs[0] === undefined ? undefined : initializers.get(node.inputs[0]);
+    if (node.opType !== 'Gather' || node.inputs[1] !== source || node.inputs[0] === source || table === undefined) return undefined;
+    const axis = intAttr(node, 'axis', 0);
+    const rows = table.dims[axis < 0 ? axis + table.dims.length : axis];
+    if (rows === undefined) return undefined;
+    range = Math.min(range ?? rows, rows);
+  }
+  return range;
+}
+
 export function importForwardModel(bytes: Uint8Array, task: TaskDocument): ForwardModel {
   const model = decodeModel(bytes);
   checkOpset(model.opsetImports);
@@ -182,6 +202,10 @@ export function importForwardModel(bytes: Uint8Array, task: TaskDocument): Forwa
   const allNodes = nameNodes(graph.nodes);
   const logits = findLogits(allNodes, (graph.outputs[0] as GraphIR['outputs'][number]).name);
   const nodes = prune(allNodes, logits);
+  const rangedInputs = namedInputs?.map((input) => {
+    const idRange = input.dtype === 'int64' ? idRangeOf(nodes, input.source, initializers) : undefined;
+    return idRange === undefined ? input : { ...input, idRange };
+  });
   const roles = classifyInitializers(nodes, logits, initializers);
   // One error naming every op fedgate cannot run or differentiate.
   checkSupported(nodes, [...roles].filter(([, role]) => role === 'trainable').map(([name]) => name));
@@ -211,7 +235,7 @@ export function importForwardModel(bytes: Uint8Array, task: TaskDocument): Forwa
     parameters,
     input,
     inputShape: first === undefined ? [...task.input.shape] : [...first.shape],
-    ...(namedInputs === undefined ? {} : { namedInputs }),
+    ...(rangedInputs === undefined ? {} : { namedInputs: rangedInputs }),
     logits,
     classes: task.labels.length,
     initialParameters,

@@ -37,6 +37,8 @@ export interface TrainingPlan {
   readonly evalStep: Uint8Array;
   /** Flat, in `parameters` order (deterministic from training.seed; from the file for kind 'onnx'). */
   readonly initialParameters: Float32Array;
+  /** By named int64 input: valid ids are [0, n) (the rows of the embedding table it indexes). */
+  readonly idRanges?: Readonly<Record<string, number>>;
 }
 
 /** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
@@ -69,5 +71,11 @@ export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array,
     trainBlock: encodeModel(modelFromGraph(buildTrainBlockGraph(prepared, parsed, options.randomSeed))),
     evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
     initialParameters: prepared.forward.initialParameters.slice(),
+    ...idRangesOf(prepared.forward),
   };
+}
+
+function idRangesOf(forward: ForwardModel): { idRanges?: Record<string, number> } {
+  const ranged = (forward.namedInputs ?? []).filter((input) => input.idRange !== undefined);
+  return ranged.length === 0 ? {} : { idRanges: Object.fromEntries(ranged.map((input) => [input.name, input.idRange as number])) };
 }

@@ -30,6 +30,8 @@ export interface NamedInput {
   readonly dtype: 'float32' | 'int64';
   /** Shape of one example (without the batch dimension). */
   readonly shape: readonly number[];
+  /** int64 ids that only index embedding tables (Gather): valid ids are [0, idRange). */
+  readonly idRange?: number;
 }
 
 export interface ForwardModel {

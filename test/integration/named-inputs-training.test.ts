@@ -115,7 +115,7 @@ describe.skipIf(torch.skip)(`an imported model with a float input and int64 ids 
     expect(() => buildTrainingPlan(taskFor(model, { inputs: [category] }), model)).toThrow(/data inputs 'numeric', 'category' but the task's inputs are 'category'; not in the task 'numeric'/);
   });
 
-  it('refuses a dataset whose named inputs are not the plan\'s, naming both', async () => {
+  it('refuses a dataset whose named inputs are not the plan\'s, or ids outside the embedding table, naming them', async () => {
     const task = taskFor(model);
     const plan = buildTrainingPlan(task, model);
     const good = subset(columnsToDataset(siteTable(8, 4), task), [0, 1, 2, 3]);
@@ -127,6 +127,14 @@ describe.skipIf(torch.skip)(`an imported model with a float input and int64 ids 
       await expect(trainer.train(plan.initialParameters, wrong, { epochs: 1, batchSize: 4, seed: 1, learningRate: 0.1 })).rejects.toThrow(
         /dataset inputs are numeric float32 \(4 values\), category float32 \(1 values\); the plan's are numeric float32 \[4\], category int64 \[\]/,
       );
+      expect(plan.idRanges).toEqual({ category: CITIES.length });
+      for (const id of [6n, -1n]) {
+        const ids = BigInt64Array.of(0n, 1n, id, 2n);
+        const outOfRange = createNamedInputDataset({ inputs: [numeric as NonNullable<typeof numeric>, { name: 'category', dtype: 'int64', shape: [], values: ids }], labels: good.labels, classes: 3 });
+        await expect(trainer.train(plan.initialParameters, outOfRange, { epochs: 1, batchSize: 4, seed: 1, learningRate: 0.1 })).rejects.toThrow(
+          `data input 'category', example 2 (0-based): id ${id}; expected ids in [0, 5] (the rows of the embedding table it indexes)`,
+        );
+      }
     } finally {
       await trainer.close();
     }
