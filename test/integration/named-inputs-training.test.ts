@@ -13,8 +13,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTask } from '../../cli/commands/task-check.js';
+import { exportInferenceModel } from '../../model/export.js';
 import { buildTrainingPlan } from '../../model/plan.js';
 import type { TaskDocument } from '../../model/task.js';
 import { Random, Trainer, columnsToDataset, createNamedInputDataset, subset } from '../../participant/index.js';
@@ -90,6 +92,20 @@ describe.skipIf(torch.skip)(`an imported model with a float input and int64 ids 
         const offset = plan.parameters.slice(0, table).reduce((n, p) => n + p.shape.reduce((m, d) => m * d, 1), 0);
         const moved = result.parameters.subarray(offset, offset + 24).map((v, i) => Math.abs(v - (plan.initialParameters[offset + i] as number)));
         expect(Math.max(...moved)).toBeGreaterThan(0.05);
+        // The exported inference model takes the same named inputs and predicts as the evaluation did.
+        const exported = await ort.InferenceSession.create(exportInferenceModel(task, result.parameters, model));
+        const [numeric, category] = test.inputs ?? [];
+        const outputs = await exported.run({
+          numeric: new ort.Tensor('float32', numeric?.values as Float32Array, [test.count, 4]),
+          category: new ort.Tensor('int64', category?.values as BigInt64Array, [test.count]),
+        });
+        const logits = outputs['logits']?.data as Float32Array;
+        let correct = 0;
+        for (let i = 0; i < test.count; i++) {
+          const row = [...logits.subarray(3 * i, 3 * i + 3)];
+          if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
+        }
+        expect(correct).toBe(after.correct);
       } finally {
         await trainer.close();
       }
