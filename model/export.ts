@@ -1,6 +1,7 @@
 /**
  * Export of a trained model as a plain inference ONNX model that any ONNX Runtime (any language) runs:
- * weights as initializers, input 'input' float32 [batch, ...input.shape], outputs 'logits' and
+ * weights as initializers, input 'input' float32 [batch, ...input.shape] (a task with named inputs: one
+ * input per entry of its `inputs`, by name, of its dtype and [batch, ...shape]), outputs 'logits' and
  * 'probabilities' (softmax over classes). By default the task's normalisation is applied inside the
  * model, so callers feed raw features exactly as the data loader reads them; labels, normalisation and
  * the task hash travel in metadata_props.
@@ -15,7 +16,7 @@ import { lowerForward } from './autodiff/tape.js';
 import { prepareTask } from './plan.js';
 import { BATCH_DIM_PARAM, parameterInfo } from './train/graphs.js';
 import { INPUT, LOGITS, PROBABILITIES } from './train/prepare.js';
-import { taskHash, type TaskDocument } from './task.js';
+import { targetKindOf, taskHash, type TaskDocument } from './task.js';
 import { modelHash } from './weight-codec.js';
 import { unflattenParameters } from './weights.js';
 
@@ -55,10 +56,18 @@ export function exportInferenceModel(
   const tensors = unflattenParameters(layout, parameters);
   const b = new GraphBuilder('fedgate_inference');
   b.reserve([LOGITS, PROBABILITIES]);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...parsed.input.shape]);
-  const normalised = options.includeNormalization === false ? INPUT : emitNormalization(b, parsed, INPUT);
   const { forward } = prepared;
-  const bindings = new Map<string, string>([[forward.input, normalised]]);
+  const bindings = new Map<string, string>();
+  if (forward.namedInputs === undefined) {
+    b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...parsed.input.shape]);
+    bindings.set(forward.input, options.includeNormalization === false ? INPUT : emitNormalization(b, parsed, INPUT));
+  } else {
+    // Named inputs keep the imported model's input names and types (a task with them has no normalisation).
+    for (const input of forward.namedInputs) {
+      b.addInput(input.name, input.dtype === 'int64' ? DataType.INT64 : DataType.FLOAT, [BATCH_DIM_PARAM, ...input.shape]);
+      bindings.set(input.source, input.name);
+    }
+  }
   for (const p of forward.parameters) {
     const values = tensors.get(p.name) as Float32Array;
     for (let i = 0; i < values.length; i++) {
@@ -75,9 +84,15 @@ export function exportInferenceModel(
   });
   const logits = pass.values.get(forward.logits) as string;
   b.appendNode('Identity', [logits], [LOGITS], {});
-  b.appendNode('Softmax', [LOGITS], [PROBABILITIES], { axis: attr.int(1) });
   b.addOutput(LOGITS, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
-  b.addOutput(PROBABILITIES, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
+  // Probabilities as the loss reads the outputs: softmax over classes, a sigmoid per label; a
+  // regression model's outputs ('logits') are its predictions and have none.
+  const kind = targetKindOf(prepared.loss.kind);
+  if (kind !== 'regression') {
+    if (kind === 'class') b.appendNode('Softmax', [LOGITS], [PROBABILITIES], { axis: attr.int(1) });
+    else b.appendNode('Sigmoid', [LOGITS], [PROBABILITIES], {});
+    b.addOutput(PROBABILITIES, DataType.FLOAT, [BATCH_DIM_PARAM, forward.classes]);
+  }
   const graph = b.build(`fedgate inference model; classes: ${parsed.labels.join(', ')}`);
   return encodeModel(
     modelFromGraph(graph, {

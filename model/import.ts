@@ -2,7 +2,9 @@
  * Import of a user's forward ONNX model (e.g. torch.onnx.export in eval mode, opset 13..17, weights as
  * initializers) as a ForwardModel, from which buildTrainingPlan derives the training graphs.
  *
- * - input: the one graph input that is not an initializer, float32, [batch, ...task.input.shape];
+ * - input: the one graph input that is not an initializer, float32, [batch, ...task.input.shape]; or,
+ *   when the task names several inputs or int64 ids (task `inputs`), one graph input per task input, by
+ *   name, of its dtype and shape [batch, ...shape];
  * - output: the one graph output; if a Softmax produces it, training uses the Softmax's input (logits);
  * - parameters: float32 initializers that reach the logits through differentiable inputs are trainable;
  *   BatchNormalization's running mean/var are parameters too (updated by the step, no gradient);
@@ -12,14 +14,14 @@ import { ModelError, describeValue } from './errors.js';
 import { decodeModel } from './onnx/codec.js';
 import type { GraphIR, NodeIR, TensorIR } from './onnx/ir.js';
 import { dataTypeName } from './onnx/ir.js';
-import { DataType } from './onnx/schema.js';
+import { DataType, type DataTypeCode } from './onnx/schema.js';
 import { readFloat32 } from './onnx/tensor.js';
 import { isDifferentiableInput, ruleFor } from './autodiff/registry.js';
 import { intAttr } from './autodiff/facts.js';
 import { checkSupported } from './autodiff/tape.js';
 import { untieDeduplicatedInitializers } from './deduplicated-initializers.js';
-import type { TaskDocument } from './task.js';
-import type { ForwardModel, ParameterRole, ParameterSpec } from './train/forward-model.js';
+import { namedInputsOf, type InputSpec, type TaskDocument } from './task.js';
+import type { ForwardModel, NamedInput, ParameterRole, ParameterSpec } from './train/forward-model.js';
 
 export const MIN_IMPORT_OPSET = 13;
 export const MAX_IMPORT_OPSET = 17;
@@ -159,18 +161,75 @@ export function forwardModelWarnings(bytes: Uint8Array): string[] {
   return modelWarnings(decodeModel(bytes).graph);
 }
 
+const DTYPES: Readonly<Record<InputSpec['dtype'], DataTypeCode>> = { float32: DataType.FLOAT, int64: DataType.INT64 };
+
+/**
+ * The graph's data inputs against the task's named inputs: the same names, each of the task's dtype and
+ * [batch, ...shape] (a symbolic dimension, as a dynamic sequence axis exports, takes the task's size).
+ */
+function matchNamedInputs(graph: GraphIR, initializers: ReadonlyMap<string, TensorIR>, named: readonly InputSpec[]): NamedInput[] {
+  const inputs = graph.inputs.filter((input) => !initializers.has(input.name));
+  const wanted = new Set(named.map((input) => input.name));
+  const extra = inputs.filter((input) => !wanted.has(input.name)).map((input) => `'${input.name}'`);
+  const missing = named.filter((spec) => !inputs.some((input) => input.name === spec.name)).map((spec) => `'${spec.name}'`);
+  if (extra.length > 0 || missing.length > 0) {
+    throw unsupported(
+      `has data inputs ${inputs.map((i) => `'${i.name}'`).join(', ')} but the task's inputs are ${named.map((i) => `'${i.name}'`).join(', ')}${missing.length > 0 ? `; missing ${missing.join(', ')}` : ''}${extra.length > 0 ? `; not in the task ${extra.join(', ')}` : ''}; expected one task input per graph input, by name`,
+    );
+  }
+  return named.map((spec) => {
+    const input = inputs.find((candidate) => candidate.name === spec.name) as (typeof inputs)[number];
+    if (input.elemType !== DTYPES[spec.dtype]) {
+      throw unsupported(`input '${input.name}' is ${dataTypeName(input.elemType)}; the task's inputs declare it ${spec.dtype}`);
+    }
+    const perExample = input.shape?.slice(1);
+    const fits = perExample !== undefined && perExample.length === spec.shape.length && perExample.every((dim, i) => typeof dim !== 'number' || dim === spec.shape[i]);
+    if (!fits) {
+      throw unsupported(`input '${input.name}' has shape ${describeValue(input.shape ?? 'unknown')}; expected [batch, ${spec.shape.join(', ')}] (its shape in the task's inputs with a leading batch dimension)`);
+    }
+    return { name: spec.name, source: input.name, dtype: spec.dtype, shape: [...spec.shape] };
+  });
+}
+
+/**
+ * Rows of the smallest table an int64 input indexes, when every node reading it is a Gather of an
+ * initializer by these ids (an embedding lookup): ids outside [0, rows) are then the data's fault, and
+ * the trainer names them (ONNX Runtime would report a bare Gather failure, and take negative ids as
+ * counting from the end where PyTorch refuses them).
+ */
+function idRangeOf(nodes: readonly NodeIR[], source: string, initializers: ReadonlyMap<string, TensorIR>): number | undefined {
+  const readers = nodes.filter((node) => node.inputs.includes(source));
+  let range: number | undefined;
+  for (const node of readers) {
+    const table = node.inputs[0] === undefined ? undefined : initializers.get(node.inputs[0]);
+    if (node.opType !== 'Gather' || node.inputs[1] !== source || node.inputs[0] === source || table === undefined) return undefined;
+    const axis = intAttr(node, 'axis', 0);
+    const rows = table.dims[axis < 0 ? axis + table.dims.length : axis];
+    if (rows === undefined) return undefined;
+    range = Math.min(range ?? rows, rows);
+  }
+  return range;
+}
+
 export function importForwardModel(bytes: Uint8Array, task: TaskDocument): ForwardModel {
   const model = decodeModel(bytes);
   checkOpset(model.opsetImports);
   const graph = untieDeduplicatedInitializers(model.graph);
   const initializers = new Map(graph.initializers.map((t) => [t.name, t]));
-  const input = checkInputShape(graph, initializers, task);
+  const named = namedInputsOf(task);
+  const namedInputs = named === undefined ? undefined : matchNamedInputs(graph, initializers, named);
+  const first = namedInputs?.[0];
+  const input = first === undefined ? checkInputShape(graph, initializers, task) : first.source;
   if (graph.outputs.length !== 1) {
     throw unsupported(`has ${graph.outputs.length} outputs; expected one output (logits or probabilities)`);
   }
   const allNodes = nameNodes(graph.nodes);
   const logits = findLogits(allNodes, (graph.outputs[0] as GraphIR['outputs'][number]).name);
   const nodes = prune(allNodes, logits);
+  const rangedInputs = namedInputs?.map((input) => {
+    const idRange = input.dtype === 'int64' ? idRangeOf(nodes, input.source, initializers) : undefined;
+    return idRange === undefined ? input : { ...input, idRange };
+  });
   const roles = classifyInitializers(nodes, logits, initializers);
   // One error naming every op fedgate cannot run or differentiate.
   checkSupported(nodes, [...roles].filter(([, role]) => role === 'trainable').map(([name]) => name));
@@ -199,7 +258,8 @@ export function importForwardModel(bytes: Uint8Array, task: TaskDocument): Forwa
     constants,
     parameters,
     input,
-    inputShape: [...task.input.shape],
+    inputShape: first === undefined ? [...task.input.shape] : [...first.shape],
+    ...(rangedInputs === undefined ? {} : { namedInputs: rangedInputs }),
     logits,
     classes: task.labels.length,
     initialParameters,

@@ -6,7 +6,7 @@
 import { importForwardModel } from './import.js';
 import { encodeModel } from './onnx/codec.js';
 import { modelFromGraph } from './graph/model.js';
-import { parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
+import { checkNamedInputs, lossOf, parseTaskDocument, verifyForwardModel, type TaskDocument } from './task.js';
 import type { ForwardModel } from './train/forward-model.js';
 import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } from './train/graphs.js';
 import type { TensorInfo } from './train/optimizer.js';
@@ -21,7 +21,8 @@ export interface TrainingPlan {
   readonly optimizerState: readonly TensorInfo[];
   /**
    * ONNX ModelProto bytes. Inputs: every parameter and optimiser state (by name), 'input' float32
-   * [B, ...input.shape] (already normalised), 'label' int64 [B], 'learning_rate' float32 []; when
+   * [B, ...input.shape] (already normalised) - or, for a task with several named inputs or int64 ids
+   * (namedInputsOf), 'input.<name>' of each input's dtype and [B, ...shape] - 'label' int64 [B], 'learning_rate' float32 []; when
    * proximalMu > 0 also 'global.<param>' for every trainable parameter and 'proximal_mu' float32 [].
    * Outputs: 'updated.<name>' for every parameter and optimiser state, 'loss' float32 [] (mean
    * cross-entropy over the batch, without the proximal term), 'correct' float32 [].
@@ -36,10 +37,13 @@ export interface TrainingPlan {
   readonly evalStep: Uint8Array;
   /** Flat, in `parameters` order (deterministic from training.seed; from the file for kind 'onnx'). */
   readonly initialParameters: Float32Array;
+  /** By named int64 input: valid ids are [0, n) (the rows of the embedding table it indexes). */
+  readonly idRanges?: Readonly<Record<string, number>>;
 }
 
 /** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
 export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): ForwardModel {
+  checkNamedInputs(task);
   const bytes = verifyForwardModel(task, forwardModel);
   if (task.model.kind === 'onnx') return importForwardModel(bytes as Uint8Array, task);
   return buildZooModel(task.model, task.training.seed);
@@ -47,7 +51,7 @@ export function forwardModelFor(task: TaskDocument, forwardModel?: Uint8Array): 
 
 export function prepareTask(task: TaskDocument, forwardModel?: Uint8Array): { task: TaskDocument; prepared: PreparedModel } {
   const parsed = parseTaskDocument(task);
-  return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel)) };
+  return { task: parsed, prepared: prepareModel(forwardModelFor(parsed, forwardModel), lossOf(parsed)) };
 }
 
 export interface PlanOptions {
@@ -67,5 +71,11 @@ export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array,
     trainBlock: encodeModel(modelFromGraph(buildTrainBlockGraph(prepared, parsed, options.randomSeed))),
     evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
     initialParameters: prepared.forward.initialParameters.slice(),
+    ...idRangesOf(prepared.forward),
   };
+}
+
+function idRangesOf(forward: ForwardModel): { idRanges?: Record<string, number> } {
+  const ranged = (forward.namedInputs ?? []).filter((input) => input.idRange !== undefined);
+  return ranged.length === 0 ? {} : { idRanges: Object.fromEntries(ranged.map((input) => [input.name, input.idRange as number])) };
 }

@@ -19,15 +19,76 @@ export type OptimizerSpec =
   | { kind: 'sgd'; learningRate: number; momentum?: number; weightDecay?: number }
   | { kind: 'adam'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number };
 
+/**
+ * The training loss. The bare string 'cross_entropy' is plain softmax cross-entropy (the form every task
+ * written before other losses existed uses; parsing turns an object form with no options into it, so both
+ * spellings hash alike). Semantics follow PyTorch exactly:
+ * - cross_entropy: torch.nn.CrossEntropyLoss(weight=classWeights, label_smoothing=labelSmoothing), with its
+ *   weighted mean (sum of w[y_i] * loss_i divided by sum of w[y_i]); integer class targets;
+ * - binary_cross_entropy: torch.nn.BCEWithLogitsLoss(pos_weight=posWeight), mean over every element;
+ *   multi-hot float targets in {0, 1}, one per output (binary classification: one output);
+ * - mse, l1, huber: torch.nn.MSELoss / L1Loss / HuberLoss(delta), mean over every element; float targets,
+ *   one per output.
+ */
+export type LossSpec =
+  | 'cross_entropy'
+  | { kind: 'cross_entropy'; classWeights?: number[]; labelSmoothing?: number }
+  | { kind: 'binary_cross_entropy'; posWeight?: number[] }
+  | { kind: 'mse' }
+  | { kind: 'l1' }
+  | { kind: 'huber'; delta: number };
+
+export type LossKind = 'cross_entropy' | 'binary_cross_entropy' | 'mse' | 'l1' | 'huber';
+
+/** What the targets of a loss are: class indices, multi-hot labels, or real values. */
+export type TargetKind = 'class' | 'multi_label' | 'regression';
+
+/** A loss with every option spelled out (lossOf). */
+export type ResolvedLoss =
+  | { kind: 'cross_entropy'; classWeights: readonly number[] | undefined; labelSmoothing: number }
+  | { kind: 'binary_cross_entropy'; posWeight: readonly number[] | undefined }
+  | { kind: 'mse' }
+  | { kind: 'l1' }
+  | { kind: 'huber'; delta: number };
+
+/**
+ * One named model input fed from data columns (see `inputs`): either `columns` (scalar numeric columns,
+ * one value each, in this order) or `column` (one column whose cells have `shape`, or a string column
+ * mapped to ids through `vocabulary`).
+ */
+export interface InputSpec {
+  name: string;
+  column?: string;
+  columns?: string[];
+  dtype: 'float32' | 'int64';
+  /** Shape of one example of this input (without the batch dimension). */
+  shape: number[];
+  /** For an int64 input read from a string column: id i is vocabulary[i]; any other string is an error. */
+  vocabulary?: string[];
+}
+
+/** Where the targets come from: one column (class index/name, or one real target) or several (multi-hot or several real targets). */
+export type TargetSpec = { column: string } | { columns: string[] };
+
 export interface TaskDocument {
   formatVersion: 1;
   model: ModelSpec;
-  loss: 'cross_entropy';
+  loss: LossSpec;
   input: { shape: number[]; dtype: 'float32' };
   /** x' = (x - mean) / std (per channel, or one value for all), or x' = x * scale + offset. */
   normalization: { mean: number[]; std: number[] } | { scale: number; offset: number };
-  /** Class index -> name. */
+  /**
+   * One name per model output: class index -> class name (cross_entropy), label names (binary /
+   * multi-label), target names (regression).
+   */
   labels: string[];
+  /**
+   * The data columns behind the model's inputs, by input name. Absent: the single float32 `input` read
+   * as the site's loader delivers it (CSV feature columns, IDX images), as before.
+   */
+  inputs?: InputSpec[];
+  /** The data column(s) the targets come from; absent: the loader's label column. */
+  target?: TargetSpec;
   optimizer: OptimizerSpec;
   training: { epochs: number; batchSize: number; proximalMu: number; seed: number };
   /**
@@ -58,15 +119,15 @@ const finite = z.number().finite();
 const unitInterval = finite.min(0).lt(1);
 
 const modelSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('logreg'), inputShape: z.array(dim).min(1), classes: dim.min(2) }),
+  z.strictObject({ kind: z.literal('logreg'), inputShape: z.array(dim).min(1), classes: dim }),
   z.strictObject({
     kind: z.literal('mlp'),
     inputShape: z.array(dim).min(1),
     hidden: z.array(dim).min(1),
-    classes: dim.min(2),
+    classes: dim,
     activation: z.enum(['relu', 'tanh', 'sigmoid']).default('relu'),
   }),
-  z.strictObject({ kind: z.literal('cnn'), inputShape: z.tuple([dim, dim.min(4), dim.min(4)]), classes: dim.min(2) }),
+  z.strictObject({ kind: z.literal('cnn'), inputShape: z.tuple([dim, dim.min(4), dim.min(4)]), classes: dim }),
   z.strictObject({ kind: z.literal('onnx'), modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters') }),
 ]);
 
@@ -93,16 +154,47 @@ const serverOptimizerSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('fedavgm'), learningRate: finite.positive(), momentum: unitInterval.default(0.9) }),
 ]);
 
+const lossSchema = z.union([
+  z.literal('cross_entropy'),
+  z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('cross_entropy'),
+      classWeights: z.array(finite.min(0)).min(2).optional(),
+      labelSmoothing: finite.min(0).max(1).optional(),
+    }),
+    z.strictObject({ kind: z.literal('binary_cross_entropy'), posWeight: z.array(finite.positive()).min(1).optional() }),
+    z.strictObject({ kind: z.literal('mse') }),
+    z.strictObject({ kind: z.literal('l1') }),
+    // torch.nn.HuberLoss's default delta, written into the document so its hash pins it.
+    z.strictObject({ kind: z.literal('huber'), delta: finite.positive().default(1) }),
+  ]),
+]);
+
+const columnName = z.string().min(1);
+
+const inputSchema = z.strictObject({
+  name: z.string().min(1),
+  column: columnName.optional(),
+  columns: z.array(columnName).min(1).optional(),
+  dtype: z.enum(['float32', 'int64']),
+  shape: z.array(dim),
+  vocabulary: z.array(z.string()).min(1).optional(),
+});
+
+const targetSchema = z.union([z.strictObject({ column: columnName }), z.strictObject({ columns: z.array(columnName).min(1) })]);
+
 const taskSchema = z.strictObject({
   formatVersion: z.literal(1),
   model: modelSchema,
-  loss: z.literal('cross_entropy'),
+  loss: lossSchema,
   input: z.strictObject({ shape: z.array(dim).min(1), dtype: z.literal('float32') }),
   normalization: z.union([
     z.strictObject({ mean: z.array(finite).min(1), std: z.array(finite.positive()).min(1) }),
     z.strictObject({ scale: finite, offset: finite }),
   ]),
-  labels: z.array(z.string().min(1)).min(2),
+  labels: z.array(z.string().min(1)).min(1),
+  inputs: z.array(inputSchema).min(1).optional(),
+  target: targetSchema.optional(),
   optimizer: optimizerSchema,
   training: z.strictObject({
     epochs: dim,
@@ -146,6 +238,109 @@ function checkNormalization(task: TaskDocument): void {
   }
 }
 
+/** The task's loss with every option spelled out. */
+export function lossOf(task: Pick<TaskDocument, 'loss'>): ResolvedLoss {
+  const loss = task.loss;
+  if (loss === 'cross_entropy') return { kind: 'cross_entropy', classWeights: undefined, labelSmoothing: 0 };
+  switch (loss.kind) {
+    case 'cross_entropy':
+      return { kind: 'cross_entropy', classWeights: loss.classWeights, labelSmoothing: loss.labelSmoothing ?? 0 };
+    case 'binary_cross_entropy':
+      return { kind: 'binary_cross_entropy', posWeight: loss.posWeight };
+    case 'huber':
+      return { kind: 'huber', delta: loss.delta };
+    default:
+      return { kind: loss.kind };
+  }
+}
+
+export function targetKindOf(loss: LossKind): TargetKind {
+  if (loss === 'cross_entropy') return 'class';
+  return loss === 'binary_cross_entropy' ? 'multi_label' : 'regression';
+}
+
+/**
+ * One spelling per meaning: cross-entropy without options is the bare string (the exact bytes of every
+ * task written before losses had options), and a label smoothing of 0 is left out.
+ */
+function canonicalLoss(loss: LossSpec): LossSpec {
+  if (loss === 'cross_entropy' || loss.kind !== 'cross_entropy') return loss;
+  const smoothing = loss.labelSmoothing === 0 ? undefined : loss.labelSmoothing;
+  if (loss.classWeights === undefined && smoothing === undefined) return 'cross_entropy';
+  return { kind: 'cross_entropy', ...(loss.classWeights === undefined ? {} : { classWeights: loss.classWeights }), ...(smoothing === undefined ? {} : { labelSmoothing: smoothing }) };
+}
+
+function checkLoss(task: TaskDocument): void {
+  const loss = lossOf(task);
+  const outputs = task.labels.length;
+  if (loss.kind === 'cross_entropy') {
+    if (outputs < 2) throw invalid(`labels has ${outputs} entry; cross_entropy needs at least 2 classes (for one yes/no output use loss.kind binary_cross_entropy)`);
+    if (loss.classWeights !== undefined) {
+      if (loss.classWeights.length !== outputs) throw invalid(`loss.classWeights has ${loss.classWeights.length} values but labels has ${outputs} classes; expected one weight per class`);
+      if (!loss.classWeights.some((w) => w > 0)) throw invalid('loss.classWeights are all 0; expected at least one positive weight');
+    }
+  }
+  if (loss.kind === 'binary_cross_entropy' && loss.posWeight !== undefined && loss.posWeight.length !== outputs) {
+    throw invalid(`loss.posWeight has ${loss.posWeight.length} values but labels has ${outputs} outputs; expected one weight per label`);
+  }
+  if (task.target !== undefined && 'columns' in task.target) {
+    if (loss.kind === 'cross_entropy') throw invalid('target.columns: cross_entropy reads one class column; expected target.column');
+    if (task.target.columns.length !== outputs) {
+      throw invalid(`target.columns has ${task.target.columns.length} columns but labels has ${outputs} outputs; expected one column per output`);
+    }
+  }
+}
+
+function checkInputs(task: TaskDocument): void {
+  if (task.inputs === undefined) return;
+  const names = new Set<string>();
+  for (const [index, input] of task.inputs.entries()) {
+    const at = `inputs.${index} ('${input.name}')`;
+    if (names.has(input.name)) throw invalid(`${at}: duplicate input name; expected unique names`);
+    names.add(input.name);
+    if ((input.column === undefined) === (input.columns === undefined)) throw invalid(`${at}: expected exactly one of column or columns`);
+    const size = input.shape.reduce((n, d) => n * d, 1);
+    if (input.columns !== undefined && input.columns.length !== size) {
+      throw invalid(`${at}: ${input.columns.length} columns do not fill shape [${input.shape.join(', ')}] (${size} values); expected one scalar column per value`);
+    }
+    if (input.vocabulary !== undefined) {
+      if (input.dtype !== 'int64' || input.column === undefined) throw invalid(`${at}: a vocabulary maps one string column to ids; expected dtype int64 and column`);
+      const seen = new Set<string>();
+      for (const [position, word] of input.vocabulary.entries()) {
+        if (seen.has(word)) throw invalid(`${at}: vocabulary.${position} ${JSON.stringify(word)} appears twice; expected unique entries`);
+        seen.add(word);
+      }
+    }
+  }
+}
+
+/**
+ * The task's inputs when the plan feeds them by name: several inputs, or int64 ids. undefined when the
+ * model reads the one float32 'input' (no `inputs`, or one float32 entry), whose plan stays as it was.
+ */
+export function namedInputsOf(task: Pick<TaskDocument, 'inputs'>): readonly InputSpec[] | undefined {
+  const inputs = task.inputs;
+  if (inputs === undefined || (inputs.length === 1 && inputs[0]?.dtype === 'float32')) return undefined;
+  return inputs;
+}
+
+/**
+ * Named inputs need an imported model with those graph inputs, and carry no task-level normalisation.
+ * Checked when a plan is built from the task (forwardModelFor), which `fedgate task hash` and `task check` do.
+ */
+export function checkNamedInputs(task: TaskDocument): void {
+  const named = namedInputsOf(task);
+  if (named === undefined) return;
+  const list = named.map((input) => `${input.name} (${input.dtype})`).join(', ');
+  if (task.model.kind !== 'onnx') {
+    throw invalid(`inputs names ${list}, but model.kind ${task.model.kind} reads one float32 input; expected model.kind onnx with a graph input of each name (or one float32 entry in inputs)`);
+  }
+  const norm = task.normalization;
+  if (!('scale' in norm) || norm.scale !== 1 || norm.offset !== 0) {
+    throw invalid(`normalization applies to the one float32 input, but inputs names ${list}; expected normalization { scale: 1, offset: 0 } (normalise the columns beforehand, or inside the model)`);
+  }
+}
+
 function checkConsistency(task: TaskDocument): void {
   const model = task.model;
   if (model.kind !== 'onnx') {
@@ -163,6 +358,8 @@ function checkConsistency(task: TaskDocument): void {
     seen.add(label);
   }
   checkNormalization(task);
+  checkLoss(task);
+  checkInputs(task);
 }
 
 /**
@@ -172,7 +369,8 @@ function checkConsistency(task: TaskDocument): void {
 export function parseTaskDocument(value: unknown): TaskDocument {
   const result = taskSchema.safeParse(value, { reportInput: true });
   if (!result.success) throw invalid(result.error.issues.map((issue) => formatIssue(issue, value)).join('; '));
-  const task = result.data as TaskDocument;
+  const task = { ...(result.data as TaskDocument) };
+  task.loss = canonicalLoss(task.loss);
   checkConsistency(task);
   return task;
 }

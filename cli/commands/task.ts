@@ -15,6 +15,7 @@ import { ConfigError } from '../config/config-error.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { createOutput } from '../output.js';
 import { readInitialModelFile, readTaskFile } from '../task-file.js';
+import { checkTask } from './task-check.js';
 
 export function registerTaskCommands(program: Command): void {
   const task = program.command('task').description('task documents');
@@ -44,6 +45,20 @@ export function registerTaskCommands(program: Command): void {
       if (document.serverOptimizer === undefined) {
         output.note(`serverOptimizer ${JSON.stringify(pinned.serverOptimizer)} (the default; the task hash pins it)`);
       }
+    });
+  task
+    .command('check <file>')
+    .description('build the training plan and run one training step and one evaluation on random data, so an unsupported op or a model output that does not fit the loss shows now')
+    .option('--model <onnx>', 'the forward ONNX model of a task with model.kind onnx')
+    .option('--json', 'print one JSON object')
+    .action(async (file: string, options: { model?: string; json?: boolean }) => {
+      const { task: document, forwardModel } = await readTaskFile(file, options.model);
+      const report = await checkTask(document, forwardModel);
+      const output = createOutput(options.json === true);
+      output.result(
+        `ok: ${report.loss} on ${report.inputs === undefined ? `[${report.inputShape.join(', ')}]` : report.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')} -> ${report.outputs} output(s), ${report.parameters} parameters; one step on random data: loss ${report.stepLoss.toPrecision(4)}`,
+        { ...report },
+      );
     });
 }
 

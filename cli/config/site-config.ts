@@ -14,6 +14,7 @@ import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { ConfigError } from './config-error.js';
 import { siteMetricsSchema } from './metrics-config.js';
+import { TABLE_FORMATS } from '../../participant/index.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
 
@@ -39,6 +40,22 @@ const dataSchema = z.discriminatedUnion('format', [
     labels: z.string().min(1),
     test_images: z.string().min(1).optional(),
     test_labels: z.string().min(1).optional(),
+    test_fraction: z.number().min(0).lt(1).default(0.2),
+    split_seed: z.number().int().default(1),
+    partition: partitionSchema.optional(),
+  }),
+  z.strictObject({
+    /**
+     * A column-format file: .npy, .npz, .parquet, .csv/.tsv (named columns, string columns mapped by the
+     * task's vocabularies) or a folder of class folders of PNG/JPEG images; the task's inputs/target say
+     * which columns the model reads.
+     */
+    format: z.literal('table'),
+    path: z.string().min(1),
+    file_format: z.enum(TABLE_FORMATS).optional(),
+    header: z.enum(['auto', 'yes', 'no']).default('auto'),
+    image_shape: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]).optional(),
+    test_path: z.string().min(1).optional(),
     test_fraction: z.number().min(0).lt(1).default(0.2),
     split_seed: z.number().int().default(1),
     partition: partitionSchema.optional(),
@@ -94,6 +111,8 @@ export function compileSiteConfig(value: unknown, source: string, baseDirectory:
   const resolvedData =
     data.format === 'csv'
       ? { ...data, path: at(data.path) }
+      : data.format === 'table'
+        ? { ...data, path: at(data.path), ...(data.test_path === undefined ? {} : { test_path: at(data.test_path) }) }
       : data.format === 'idx'
         ? {
             ...data,
@@ -152,6 +171,8 @@ export async function checkSiteDataFiles(config: SiteConfig): Promise<void> {
   const files: [string, string | undefined][] =
     data.format === 'csv'
       ? [['data.path', data.path]]
+      : data.format === 'table'
+        ? [['data.path', data.path], ['data.test_path', data.test_path]]
       : data.format === 'idx'
         ? [['data.images', data.images], ['data.labels', data.labels], ['data.test_images', data.test_images], ['data.test_labels', data.test_labels]]
         : [];
@@ -160,7 +181,8 @@ export async function checkSiteDataFiles(config: SiteConfig): Promise<void> {
     if (file === undefined) continue;
     try {
       await access(file, constants.R_OK);
-      if (!(await stat(file)).isFile()) problems.push(`${key}: ${file} is not a file`);
+      // A table may be a folder of class folders of images.
+      if (!(await stat(file)).isFile() && !(data.format === 'table' && (await stat(file)).isDirectory())) problems.push(`${key}: ${file} is not a file`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       problems.push(`${key}: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code)})`);

@@ -9,15 +9,15 @@ import { GraphBuilder, attr } from '../graph/builder.js';
 import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import type { TaskDocument } from '../task.js';
-import { BATCH_DIM_PARAM, stateInfo } from './graphs.js';
+import { BATCH_DIM_PARAM, addLabelInput, stateInfo } from './graphs.js';
 import {
   CORRECT,
-  INPUT,
   LABEL,
   LEARNING_RATE,
   LOSS,
   PROXIMAL_MU,
   globalName,
+  planInputs,
   updatedName,
   type PreparedModel,
 } from './prepare.js';
@@ -39,13 +39,13 @@ function buildBody(prepared: PreparedModel, task: TaskDocument, outerNames: Iter
   const correctSoFar = b.addInput(`${BODY_PREFIX}in/correct`, DataType.FLOAT, []);
   b.reserve([...carried.map((t) => outName(t.name)), outName('loss'), outName('correct'), outName('condition')]);
 
-  const input = b.op('Gather', [INPUT, iteration], { axis: attr.int(0) }, 'input');
+  const inputs = planInputs(prepared.forward).map((input) => b.op('Gather', [input.name, iteration], { axis: attr.int(0) }, input.name));
   const label = b.op('Gather', [LABEL, iteration], { axis: attr.int(0) }, 'label');
   const stepLoss = b.fresh('loss');
   const stepCorrect = b.fresh('correct');
   const proximal = task.training.proximalMu > 0;
   emitTrainStep(b, prepared, task.optimizer, {
-    input,
+    inputs,
     label,
     learningRate: LEARNING_RATE,
     ...(proximal ? { proximalMu: PROXIMAL_MU } : {}),
@@ -72,19 +72,21 @@ export function buildTrainBlockGraph(prepared: PreparedModel, task: TaskDocument
   const carried = [...prepared.forward.parameters, ...states];
   b.reserve([LOSS, CORRECT, ...carried.map((t) => updatedName(t.name))]);
   for (const t of carried) b.addInput(t.name, DataType.FLOAT, t.shape);
-  b.addInput(INPUT, DataType.FLOAT, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM]);
+  const inputs = planInputs(prepared.forward);
+  for (const input of inputs) b.addInput(input.name, input.elemType, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM, ...input.shape]);
+  addLabelInput(b, prepared, [BLOCK_DIM_PARAM, BATCH_DIM_PARAM]);
   b.addInput(LEARNING_RATE, DataType.FLOAT, []);
   if (task.training.proximalMu > 0) {
     for (const p of prepared.trainable) b.addInput(globalName(p.name), DataType.FLOAT, p.shape);
     b.addInput(PROXIMAL_MU, DataType.FLOAT, []);
   }
-  const steps = b.op('Reshape', [b.op('Shape', [INPUT], { end: attr.int(1) }), b.int64s([])], {}, 'steps');
+  const first = (inputs[0] as (typeof inputs)[number]).name;
+  const steps = b.op('Reshape', [b.op('Shape', [first], { end: attr.int(1) }), b.int64s([])], {}, 'steps');
   const zero = b.scalar(0);
   const outerNames = [
     ...carried.map((t) => t.name),
     ...carried.map((t) => updatedName(t.name)),
-    INPUT,
+    ...inputs.map((input) => input.name),
     LABEL,
     LEARNING_RATE,
     PROXIMAL_MU,

@@ -18,6 +18,22 @@ export interface ParameterSpec {
   readonly role: ParameterRole;
 }
 
+/**
+ * One of several named data inputs (a task whose `inputs` name several, or int64 ids): fed to the plan
+ * graphs as `input.<name>` with shape [batch, ...shape]. A single float32 input keeps the one 'input'.
+ */
+export interface NamedInput {
+  /** The task's input name (the forward ONNX model's graph input name). */
+  readonly name: string;
+  /** Source name of the value in `nodes`. */
+  readonly source: string;
+  readonly dtype: 'float32' | 'int64';
+  /** Shape of one example (without the batch dimension). */
+  readonly shape: readonly number[];
+  /** int64 ids that only index embedding tables (Gather): valid ids are [0, idRange). */
+  readonly idRange?: number;
+}
+
 export interface ForwardModel {
   /** Topologically sorted nodes reading `input`, the parameters and the constants. */
   readonly nodes: readonly NodeIR[];
@@ -27,6 +43,11 @@ export interface ForwardModel {
   /** Source name of the (already normalised) input value, shape [batch, ...inputShape]. */
   readonly input: string;
   readonly inputShape: readonly number[];
+  /**
+   * Set when the model reads several named inputs or int64 ids; `input` and `inputShape` then repeat the
+   * first of them.
+   */
+  readonly namedInputs?: readonly NamedInput[];
   /** Source name of the logits, shape [batch, classes]. */
   readonly logits: string;
   readonly classes: number;

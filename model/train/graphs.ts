@@ -7,17 +7,17 @@ import type { GraphIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { lowerForward } from '../autodiff/tape.js';
 import type { TaskDocument } from '../task.js';
-import { emitCorrectCount, emitSummedLoss } from './loss.js';
+import { emitEvaluation, evaluationOutputs, labelTensorType } from './objective.js';
 import { optimizerStateInfo, type TensorInfo } from './optimizer.js';
 import {
   CORRECT,
-  INPUT,
   LABEL,
   LEARNING_RATE,
   LOSS,
   LOSS_SUM,
   PROXIMAL_MU,
   globalName,
+  planInputs,
   updatedName,
   type PreparedModel,
 } from './prepare.js';
@@ -44,8 +44,9 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
   b.reserve([LOSS, CORRECT, ...updated.map((t) => updatedName(t.name))]);
   addParameterInputs(b, prepared);
   for (const s of states) b.addInput(s.name, DataType.FLOAT, s.shape);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  const inputs = planInputs(prepared.forward);
+  for (const input of inputs) b.addInput(input.name, input.elemType, [BATCH_DIM_PARAM, ...input.shape]);
+  addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   b.addInput(LEARNING_RATE, DataType.FLOAT, []);
   const proximal = task.training.proximalMu > 0;
   if (proximal) {
@@ -53,7 +54,7 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
     b.addInput(PROXIMAL_MU, DataType.FLOAT, []);
   }
   emitTrainStep(b, prepared, task.optimizer, {
-    input: INPUT,
+    inputs: inputs.map((input) => input.name),
     label: LABEL,
     learningRate: LEARNING_RATE,
     ...(proximal ? { proximalMu: PROXIMAL_MU } : {}),
@@ -67,17 +68,25 @@ export function buildTrainStepGraph(prepared: PreparedModel, task: TaskDocument,
   for (const t of updated) b.addOutput(updatedName(t.name), DataType.FLOAT, t.shape);
   b.addOutput(LOSS, DataType.FLOAT, []);
   b.addOutput(CORRECT, DataType.FLOAT, []);
-  return b.build('fedgate training step: forward, softmax cross-entropy, backward and optimiser update in one graph');
+  return b.build(`fedgate training step: forward, ${prepared.loss.kind} loss, backward and optimiser update in one graph`);
+}
+
+/** 'label' with the batch dimensions `lead`: int64 class indices, or float32 targets (labelTensorType). */
+export function addLabelInput(b: GraphBuilder, prepared: PreparedModel, lead: readonly string[]): void {
+  const { elemType, perExample } = labelTensorType(prepared.loss, prepared.forward.classes);
+  b.addInput(LABEL, elemType, [...lead, ...perExample]);
 }
 
 export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
   const b = new GraphBuilder('fedgate_eval_step');
-  b.reserve([LOSS_SUM, CORRECT]);
+  const extra = evaluationOutputs(prepared.loss);
+  b.reserve([LOSS_SUM, CORRECT, ...extra]);
   addParameterInputs(b, prepared);
-  b.addInput(INPUT, DataType.FLOAT, [BATCH_DIM_PARAM, ...prepared.forward.inputShape]);
-  b.addInput(LABEL, DataType.INT64, [BATCH_DIM_PARAM]);
+  const inputs = planInputs(prepared.forward);
+  for (const input of inputs) b.addInput(input.name, input.elemType, [BATCH_DIM_PARAM, ...input.shape]);
+  addLabelInput(b, prepared, [BATCH_DIM_PARAM]);
   const { forward } = prepared;
-  const bindings = new Map<string, string>([[forward.input, INPUT]]);
+  const bindings = new Map<string, string>(inputs.map((input) => [input.source, input.name]));
   for (const p of forward.parameters) bindings.set(p.name, p.name);
   const pass = lowerForward(forward.nodes, forward.constants, prepared.facts, bindings, {
     builder: b,
@@ -85,9 +94,7 @@ export function buildEvalStepGraph(prepared: PreparedModel): GraphIR {
     floatType: DataType.FLOAT,
   });
   const logits = pass.values.get(forward.logits) as string;
-  emitSummedLoss(b, logits, LABEL, LOSS_SUM, forward.classes);
-  emitCorrectCount(b, logits, LABEL, CORRECT);
-  b.addOutput(LOSS_SUM, DataType.FLOAT, []);
-  b.addOutput(CORRECT, DataType.FLOAT, []);
-  return b.build('fedgate evaluation step: summed cross-entropy and correct count, inference mode');
+  emitEvaluation(b, prepared.loss, logits, LABEL, forward.classes);
+  for (const name of [LOSS_SUM, CORRECT, ...extra]) b.addOutput(name, DataType.FLOAT, []);
+  return b.build(`fedgate evaluation step: summed ${prepared.loss.kind} loss, correct count${extra.length === 0 ? '' : ` and ${extra.join(', ')}`}, inference mode`);
 }

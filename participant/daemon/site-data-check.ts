@@ -19,7 +19,8 @@ import { loadCsv } from '../data/csv.js';
 import { DataError } from '../data/errors.js';
 import { loadIdxDataset } from '../data/idx.js';
 import { siteDefenceError } from '../round/round-guard.js';
-import type { SiteDataSpec } from './site-data.js';
+import { readColumnTable } from '../data/formats/index.js';
+import { tableReadOptions, type SiteDataSpec } from './site-data.js';
 
 /** Any label value passes the structural check: the task's class count is applied when the task is known. */
 const ANY_CLASS_COUNT = 0x7fffffff;
@@ -38,6 +39,8 @@ export function siteDataFiles(spec: SiteDataSpec): { readonly key: string; reado
       ];
     case 'digits':
       return [];
+    case 'table':
+      return [{ key: 'data.path', path: spec.path }, ...(spec.test_path === undefined ? [] : [{ key: 'data.test_path', path: spec.test_path }])];
   }
 }
 
@@ -57,6 +60,11 @@ export async function checkSiteDataStructure(spec: SiteDataSpec): Promise<void> 
       if (spec.test_images !== undefined && spec.test_labels !== undefined) await loadIdxDataset({ images: spec.test_images, labels: spec.test_labels, classes: ANY_CLASS_COUNT });
       return;
     case 'digits':
+      return;
+    case 'table':
+      // Every cell of every column is read; which columns the task maps is checked when the task is known.
+      await readColumnTable(spec.path, tableReadOptions(spec));
+      if (spec.test_path !== undefined) await readColumnTable(spec.test_path, tableReadOptions(spec));
       return;
   }
 }

@@ -5,9 +5,9 @@
  * ArrayBuffer would be detached), and the worker reads the same memory without a per-call copy.
  * When a dataset is garbage-collected on the main thread the worker is told to drop its reference.
  */
-import { type Dataset, featureSize } from '../data/dataset.js';
+import { type Dataset, type NamedInputValues, featureSize } from '../data/dataset.js';
 import { invalidArgument } from './errors.js';
-import type { SharedDataset } from './protocol.js';
+import type { SharedDataset, SharedInput } from './protocol.js';
 
 interface Entry {
   readonly id: number;
@@ -15,14 +15,15 @@ interface Entry {
 }
 
 /** Shared copies by original array, so several Trainers (one per task) share one copy of a dataset. */
-const sharedCopies = new WeakMap<Float32Array | Int32Array, Float32Array | Int32Array>();
+type Shareable = Float32Array | Int32Array | BigInt64Array;
+const sharedCopies = new WeakMap<Shareable, Shareable>();
 
-function toShared<T extends Float32Array | Int32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T {
+function toShared<T extends Shareable>(array: T, make: (buffer: SharedArrayBuffer) => T): T {
   if (array.buffer instanceof SharedArrayBuffer) return array;
   const cached = sharedCopies.get(array);
   if (cached !== undefined) return cached as T;
   const copy = make(new SharedArrayBuffer(array.byteLength));
-  copy.set(array);
+  (copy as Float32Array).set(array as Float32Array);
   sharedCopies.set(array, copy);
   return copy;
 }
@@ -50,8 +51,16 @@ export class DatasetSharing {
       labels: toShared(dataset.labels, (b) => new Int32Array(b)),
       count: dataset.count,
       featureSize: featureSize(dataset.exampleShape),
+      ...(dataset.targets === undefined ? {} : { targets: toShared(dataset.targets, (b) => new Float32Array(b)), targetSize: dataset.targetSize ?? 0 }),
+      ...(dataset.inputs === undefined ? {} : { inputs: dataset.inputs.map((input) => sharedInput(input)) }),
     };
   }
+}
+
+function sharedInput(input: NamedInputValues): SharedInput {
+  const size = featureSize(input.shape);
+  const values = input.dtype === 'int64' ? toShared(input.values, (b) => new BigInt64Array(b)) : toShared(input.values, (b) => new Float32Array(b));
+  return { name: input.name, dtype: input.dtype, size, values };
 }
 
 function checkDataset(dataset: Dataset, argument: string): void {
@@ -64,5 +73,14 @@ function checkDataset(dataset: Dataset, argument: string): void {
       'INVALID_DATASET',
       `${argument} is inconsistent: count ${dataset.count}, ${dataset.labels.length} labels, ${dataset.features.length} feature values for examples of ${size}`,
     );
+  }
+  if (dataset.targets !== undefined && (!(dataset.targets instanceof Float32Array) || dataset.targets.length !== dataset.count * (dataset.targetSize ?? 0) || (dataset.targetSize ?? 0) < 1)) {
+    throw invalidArgument('INVALID_DATASET', `${argument} is inconsistent: ${dataset.targets.length} target values for ${dataset.count} examples of targetSize ${String(dataset.targetSize)}`);
+  }
+  for (const input of dataset.inputs ?? []) {
+    const typed = input.dtype === 'int64' ? input.values instanceof BigInt64Array : input.values instanceof Float32Array;
+    if (!typed || input.values.length !== dataset.count * featureSize(input.shape)) {
+      throw invalidArgument('INVALID_DATASET', `${argument} is inconsistent: input '${input.name}' (${input.dtype} [${input.shape.join(', ')}]) holds ${input.values.length} values for ${dataset.count} examples`);
+    }
   }
 }

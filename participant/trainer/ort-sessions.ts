@@ -104,18 +104,18 @@ export function requireIo(session: ort.InferenceSession, graph: string, inputs: 
  * Shape of one example from the graph's 'input' declaration: the dims after the batch dim (and after
  * the block dim for trainBlock), which must all be concrete.
  */
-export function exampleShapeOf(session: ort.InferenceSession, graph: string, leadingDims: number): number[] {
-  const index = session.inputNames.indexOf('input');
+export function exampleShapeOf(session: ort.InferenceSession, graph: string, leadingDims: number, name = 'input', scalarExamples = false): number[] {
+  const index = session.inputNames.indexOf(name);
   const meta = session.inputMetadata[index];
   if (meta === undefined || !meta.isTensor) {
-    throw new TrainerError('INVALID_ARGUMENT', 'PLAN_MISMATCH', `plan.${graph} has no tensor input 'input'; expected inputs: ${session.inputNames.join(', ')}`);
+    throw new TrainerError('INVALID_ARGUMENT', 'PLAN_MISMATCH', `plan.${graph} has no tensor input '${name}'; expected inputs: ${session.inputNames.join(', ')}`);
   }
   const dims = meta.shape.slice(leadingDims);
-  if (meta.shape.length <= leadingDims || dims.some((d) => typeof d !== 'number' || d <= 0)) {
+  if (meta.shape.length < leadingDims || (meta.shape.length === leadingDims && !scalarExamples) || dims.some((d) => typeof d !== 'number' || d <= 0)) {
     throw new TrainerError(
       'INVALID_ARGUMENT',
       'PLAN_MISMATCH',
-      `plan.${graph} input 'input' has shape [${meta.shape.join(', ')}]; expected ${leadingDims === 1 ? '[batch' : '[steps, batch'}, ...concrete example dims]`,
+      `plan.${graph} input '${name}' has shape [${meta.shape.join(', ')}]; expected ${leadingDims === 1 ? '[batch' : '[steps, batch'}, ...concrete example dims]`,
     );
   }
   return dims as number[];

@@ -23,6 +23,8 @@ export interface TrainerPlan {
   readonly trainStep: Uint8Array;
   readonly trainBlock?: Uint8Array;
   readonly evalStep: Uint8Array;
+  /** By named int64 input: valid ids are [0, n); checked before a dataset reaches the worker. */
+  readonly idRanges?: Readonly<Record<string, number>>;
 }
 
 /** Offsets of each tensor in the flat buffer [parameters..., optimizer state...]. */

@@ -40,6 +40,18 @@ export interface SharedDataset {
   readonly labels: Int32Array;
   readonly count: number;
   readonly featureSize: number;
+  /** Float targets (multi-label, regression), targetSize per example; absent for class labels. */
+  readonly targets?: Float32Array;
+  readonly targetSize?: number;
+  /** Named inputs (Dataset.inputs), size values per example each; absent for the one float32 input. */
+  readonly inputs?: readonly SharedInput[];
+}
+
+export interface SharedInput {
+  readonly name: string;
+  readonly dtype: 'float32' | 'int64';
+  readonly size: number;
+  readonly values: Float32Array | BigInt64Array;
 }
 
 export interface TrainRequest {
@@ -115,10 +127,16 @@ export interface TrainOutcome {
 }
 
 export interface EvaluateOutcome {
-  /** Sum of the per-example cross-entropy losses. */
+  /** Sum of the per-example losses. */
   readonly lossSum: number;
   readonly correct: number;
   readonly examples: number;
+  /**
+   * The evalStep's further sums, by output name: true_positives / false_positives / false_negatives
+   * (multi-label), squared_error_sum / absolute_error_sum / target_sum / target_square_sum (regression).
+   * Absent for class-index tasks.
+   */
+  readonly sums?: Readonly<Record<string, number>>;
 }
 
 export interface ReadyInfo {
@@ -126,8 +144,10 @@ export interface ReadyInfo {
   readonly deviceId?: number;
   /** Why `auto` ended on the CPU, when it did. */
   readonly fallbackReason?: string;
-  /** Shape of one example as the train graph declares it (the 'input' dims after the batch dim). */
+  /** Shape of one example as the train graph declares it (the 'input' dims after the batch dim); [] for named inputs. */
   readonly inputShape: readonly number[];
+  /** The train graph's named inputs ('input.<name>'), when it has them instead of 'input'. */
+  readonly namedInputs?: readonly { readonly name: string; readonly dtype: 'float32' | 'int64'; readonly shape: readonly number[] }[];
   /**
    * Steps per session.run for full blocks of batches: 1 = single-step graph only (also when the plan
    * has no trainBlock). Fewer when a block of that many batches would exceed the block buffer limit.

@@ -40,9 +40,13 @@ export class StateBuffers {
   private readonly trainInputs: ReadonlySet<string>;
   private current: 0 | 1 = 0;
 
+  /** The evalStep's outputs beyond loss_sum and correct (see EvaluateOutcome.sums). */
+  private readonly evalSums: ReadonlyMap<string, { value: Float32Array; tensor: Tensor }>;
+
   constructor(
     private readonly layout: PlanLayout,
     trainInputNames: readonly string[],
+    evalSumNames: readonly string[] = [],
   ) {
     this.trainInputs = new Set(trainInputNames);
     this.hasProximal = this.trainInputs.has('proximal_mu');
@@ -69,12 +73,14 @@ export class StateBuffers {
     this.feeds = [makeFeeds(0), makeFeeds(1)];
     this.fetches = [makeFetches(1), makeFetches(0)];
     this.evalFeeds = Object.fromEntries(tensorsOver(this.evalBuffer, layout.parameters));
+    this.evalSums = new Map(evalSumNames.map((name) => [name, scalar()]));
     this.evalFetches = { loss_sum: this.lossSum.tensor, correct: this.correct.tensor };
+    for (const [name, sum] of this.evalSums) this.evalFetches[name] = sum.tensor;
   }
 
   /** Whether the loop knows what to feed for a train-graph input of this name. */
   knows(name: string): boolean {
-    if (CONTRACT_INPUTS.has(name)) return true;
+    if (CONTRACT_INPUTS.has(name) || name.startsWith('input.')) return true;
     if (name.startsWith('global.') && this.hasProximal) return this.layout.parameters.some((t) => `global.${t.name}` === name);
     return [...this.layout.parameters, ...this.layout.optimizerState].some((t) => t.name === name);
   }
@@ -94,10 +100,10 @@ export class StateBuffers {
     this.current = 0;
   }
 
-  /** One session.run of a train graph; returns its 'loss' and 'correct' outputs. */
-  async run(session: ort.InferenceSession, input: Tensor, label: Tensor): Promise<{ loss: number; correct: number }> {
+  /** One session.run of a train graph on the data inputs by name ('input', or 'input.<name>'); returns its 'loss' and 'correct' outputs. */
+  async run(session: ort.InferenceSession, inputs: Readonly<Record<string, Tensor>>, label: Tensor): Promise<{ loss: number; correct: number }> {
     const feeds = this.feeds[this.current];
-    feeds['input'] = input;
+    for (const name in inputs) feeds[name] = inputs[name] as Tensor;
     feeds['label'] = label;
     await session.run(feeds, this.fetches[this.current]);
     this.current = this.current === 0 ? 1 : 0;
@@ -113,10 +119,12 @@ export class StateBuffers {
     this.evalBuffer.set(parameters);
   }
 
-  async runEval(session: ort.InferenceSession, input: Tensor, label: Tensor): Promise<{ lossSum: number; correct: number }> {
-    this.evalFeeds['input'] = input;
+  /** One evalStep run; adds the further sums of the batch to `sums`. */
+  async runEval(session: ort.InferenceSession, inputs: Readonly<Record<string, Tensor>>, label: Tensor, sums?: Record<string, number>): Promise<{ lossSum: number; correct: number }> {
+    for (const name in inputs) this.evalFeeds[name] = inputs[name] as Tensor;
     this.evalFeeds['label'] = label;
     await session.run(this.evalFeeds, this.evalFetches);
+    if (sums !== undefined) for (const [name, sum] of this.evalSums) sums[name] = (sums[name] ?? 0) + (sum.value[0] as number);
     return { lossSum: this.lossSum.value[0] as number, correct: this.correct.value[0] as number };
   }
 }

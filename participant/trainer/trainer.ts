@@ -8,6 +8,7 @@ import { type TransferListItem, Worker } from 'node:worker_threads';
 import type { Dataset } from '../data/dataset.js';
 import { DatasetSharing } from './dataset-sharing.js';
 import { parseDevice } from './device.js';
+import { checkIdRanges } from './id-ranges.js';
 import { TrainerError, fromWire, invalidArgument } from './errors.js';
 import { type PlanLayout, checkPlanBytes, planLayout } from './plan.js';
 import {
@@ -43,6 +44,7 @@ export class Trainer {
   private failure: TrainerError | undefined;
   private closing: Promise<void> | undefined;
   private readyInfo: ReadyInfo | undefined;
+  private idRanges: Readonly<Record<string, number>> | undefined;
   private readonly exited: Promise<number>;
 
   private constructor(
@@ -74,6 +76,7 @@ export class Trainer {
     });
     const trainer = new Trainer(worker, layout);
     const { plan } = options;
+    trainer.idRanges = plan.idRanges;
     try {
       const info = (await trainer.call(
         0,
@@ -127,6 +130,7 @@ export class Trainer {
       if (options.signal?.aborted === true) {
         throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', 'training aborted by the caller before it started');
       }
+      checkIdRanges(data, this.idRanges, 'data');
       const abortFlag = new Int32Array(new SharedArrayBuffer(4));
       const onAbort = (): void => {
         Atomics.store(abortFlag, 0, 1);
@@ -156,6 +160,7 @@ export class Trainer {
       const requested = typeof options === 'number' ? options : options.batchSize;
       const batchSize = checkInteger('batchSize', requested ?? 256, 1, MAX_BATCH_SIZE);
       this.checkParameters(parameters, 'parameters');
+      checkIdRanges(data, this.idRanges, 'data');
       const message: ToWorker = { type: 'evaluate', callId: this.nextCallId++, dataset: this.sharing.refer(data, 'data'), parameters: parameters.slice(), batchSize };
       return this.call(message.callId, message, [message.parameters.buffer as ArrayBuffer], undefined) as Promise<EvaluationResult>;
     });

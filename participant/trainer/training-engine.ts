@@ -12,7 +12,7 @@
 import type * as ort from 'onnxruntime-node';
 import { Tensor } from 'onnxruntime-node';
 import { Random } from '../data/random.js';
-import { BatchBuffer } from './batches.js';
+import { BatchBuffer, NamedInputBuffers, type NamedInputLayout } from './batches.js';
 import { TrainerError, invalidArgument } from './errors.js';
 import { type PlanLayout, type TensorLayout, planLayout } from './plan.js';
 import type { EvaluateOutcome, InitMessage, ProgressEvent, ReadyInfo, SharedDataset, TrainOutcome, TrainRequest } from './protocol.js';
@@ -33,9 +33,33 @@ const AUTO_STEPS_PER_RUN = 16;
 
 interface Batch {
   readonly buffer: BatchBuffer;
-  readonly input: Tensor;
+  /** Set for a plan with named inputs. */
+  readonly named: NamedInputBuffers | undefined;
+  /** The data inputs by plan name: 'input', or 'input.<name>' for every named input. */
+  readonly inputs: Readonly<Record<string, Tensor>>;
   readonly label: Tensor;
 }
+
+type NamedInputInfo = NonNullable<ReadyInfo['namedInputs']>[number];
+
+const NAMED_PREFIX = 'input.';
+
+/** The train graph's named inputs ('input.<name>'), with their types and example shapes; [] if it takes 'input'. */
+function namedInputsOf(session: ort.InferenceSession, graph: string, leadingDims: number): NamedInputInfo[] {
+  const named: NamedInputInfo[] = [];
+  for (const [index, plan] of session.inputNames.entries()) {
+    if (!plan.startsWith(NAMED_PREFIX)) continue;
+    const meta = session.inputMetadata[index];
+    const dtype = meta?.isTensor === true ? meta.type : undefined;
+    if (dtype !== 'float32' && dtype !== 'int64') {
+      throw invalidArgument('PLAN_MISMATCH', `plan.${graph} input '${plan}' is ${String(dtype)}; expected float32 or int64`);
+    }
+    named.push({ name: plan.slice(NAMED_PREFIX.length), dtype, shape: exampleShapeOf(session, graph, leadingDims, plan, true) });
+  }
+  return named;
+}
+
+const describeInputs = (inputs: readonly NamedInputInfo[]): string => inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ');
 
 export class TrainingEngine {
   private batchCache = new Map<string, Batch>();
@@ -47,6 +71,9 @@ export class TrainingEngine {
     private readonly blockSession: ort.InferenceSession | undefined,
     private readonly evalSession: ort.InferenceSession,
     private readonly state: StateBuffers,
+    /** 0: the plan's 'label' is int64 class indices; n: float32 targets, n per example. */
+    private readonly targetSize: number,
+    private readonly evalSumNames: readonly string[],
   ) {}
 
   static async open(init: InitMessage): Promise<TrainingEngine> {
@@ -54,27 +81,42 @@ export class TrainingEngine {
     const { factory, first: trainSession } = await openSessions(init.device, init.intraOpThreads, init.tuning, init.trainStep);
     const evalSession = await factory.create(init.evalStep, 'evalStep');
     const stateNames = [...layout.parameters, ...layout.optimizerState].map((t) => t.name);
-    const trainInputs = [...stateNames, 'input', 'label', 'learning_rate'];
+    const namedInputs = trainSession.inputNames.includes('input') ? [] : namedInputsOf(trainSession, 'trainStep', 1);
+    const dataInputs = namedInputs.length === 0 ? ['input'] : namedInputs.map((input) => `${NAMED_PREFIX}${input.name}`);
+    const trainInputs = [...stateNames, ...dataInputs, 'label', 'learning_rate'];
     const trainOutputs = [...stateNames.map((n) => `updated.${n}`), 'loss', 'correct'];
     requireIo(trainSession, 'trainStep', trainInputs, trainOutputs);
-    requireIo(evalSession, 'evalStep', [...layout.parameters.map((t) => t.name), 'input', 'label'], ['loss_sum', 'correct']);
-    const inputShape = exampleShapeOf(trainSession, 'trainStep', 1);
-    const evalShape = exampleShapeOf(evalSession, 'evalStep', 1);
-    if (evalShape.join(',') !== inputShape.join(',')) {
-      throw invalidArgument('PLAN_MISMATCH', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+    requireIo(evalSession, 'evalStep', [...layout.parameters.map((t) => t.name), ...dataInputs, 'label'], ['loss_sum', 'correct']);
+    const inputShape = namedInputs.length === 0 ? exampleShapeOf(trainSession, 'trainStep', 1) : [];
+    if (namedInputs.length === 0) {
+      const evalShape = exampleShapeOf(evalSession, 'evalStep', 1);
+      if (evalShape.join(',') !== inputShape.join(',')) {
+        throw invalidArgument('PLAN_MISMATCH', `plan.evalStep takes examples of shape [${evalShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+      }
+    } else if (describeInputs(namedInputsOf(evalSession, 'evalStep', 1)) !== describeInputs(namedInputs)) {
+      throw invalidArgument('PLAN_MISMATCH', `plan.evalStep takes inputs ${describeInputs(namedInputsOf(evalSession, 'evalStep', 1))} but plan.trainStep takes ${describeInputs(namedInputs)}; expected the same`);
     }
     let blockSession: ort.InferenceSession | undefined;
     let stepsPerRun = 1;
     if (init.trainBlock !== undefined && init.stepsPerRun !== 1) {
       blockSession = await factory.create(init.trainBlock, 'trainBlock');
       requireIo(blockSession, 'trainBlock', trainInputs, trainOutputs);
-      const blockShape = exampleShapeOf(blockSession, 'trainBlock', 2);
-      if (blockShape.join(',') !== inputShape.join(',')) {
-        throw invalidArgument('PLAN_MISMATCH', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+      if (namedInputs.length === 0) {
+        const blockShape = exampleShapeOf(blockSession, 'trainBlock', 2);
+        if (blockShape.join(',') !== inputShape.join(',')) {
+          throw invalidArgument('PLAN_MISMATCH', `plan.trainBlock takes examples of shape [${blockShape.join(', ')}] but plan.trainStep takes [${inputShape.join(', ')}]; expected the same`);
+        }
+      } else if (describeInputs(namedInputsOf(blockSession, 'trainBlock', 2)) !== describeInputs(namedInputs)) {
+        throw invalidArgument('PLAN_MISMATCH', `plan.trainBlock takes inputs ${describeInputs(namedInputsOf(blockSession, 'trainBlock', 2))} but plan.trainStep takes ${describeInputs(namedInputs)}; expected the same`);
       }
       stepsPerRun = init.stepsPerRun === 0 ? AUTO_STEPS_PER_RUN : init.stepsPerRun;
     }
-    const state = new StateBuffers(layout, trainSession.inputNames);
+    const targetSize = labelTargetSize(trainSession, 'trainStep', 1);
+    if (labelTargetSize(evalSession, 'evalStep', 1) !== targetSize) {
+      throw invalidArgument('PLAN_MISMATCH', "plan.evalStep and plan.trainStep disagree on the type of 'label'; expected the same");
+    }
+    const evalSumNames = evalSession.outputNames.filter((name) => name !== 'loss_sum' && name !== 'correct');
+    const state = new StateBuffers(layout, trainSession.inputNames, evalSumNames);
     for (const name of trainSession.inputNames) {
       if (!state.knows(name)) {
         throw invalidArgument('PLAN_MISMATCH', `plan.trainStep has an input '${name}' that is neither a plan tensor nor part of the train-step contract`);
@@ -85,9 +127,10 @@ export class TrainingEngine {
       ...(factory.choice.deviceId === undefined ? {} : { deviceId: factory.choice.deviceId }),
       ...(factory.choice.fallbackReason === undefined ? {} : { fallbackReason: factory.choice.fallbackReason }),
       inputShape,
+      ...(namedInputs.length === 0 ? {} : { namedInputs }),
       stepsPerRun,
     };
-    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state);
+    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state, targetSize, evalSumNames);
   }
 
   async train(
@@ -106,9 +149,11 @@ export class TrainingEngine {
     }
     const { batchSize, epochs } = request;
     const featureSize = data.featureSize;
+    // Block sizing counts 4-byte words per example: an int64 id is two.
+    const exampleWords = this.info.namedInputs === undefined ? featureSize : (data.inputs ?? []).reduce((n, input) => n + input.size * (input.dtype === 'int64' ? 2 : 1), 0);
     const stepsPerEpoch = Math.ceil(data.count / batchSize);
     const totalSteps = stepsPerEpoch * epochs;
-    const blockSteps = this.blockSteps(batchSize, featureSize);
+    const blockSteps = this.blockSteps(batchSize, exampleWords);
     this.state.reset(parameters, globalParameters ?? parameters, request.learningRate, request.proximalMu);
 
     const random = new Random(request.seed);
@@ -136,8 +181,8 @@ export class TrainingEngine {
         const useBlock = blockSteps > 1 && remaining >= blockExamples;
         const examples = useBlock ? blockExamples : Math.min(batchSize, remaining);
         const batch = useBlock ? this.batch('block', blockSteps, batchSize, featureSize) : this.batch('step', 1, examples, featureSize);
-        batch.buffer.gather(data.features, data.labels, order, position, examples);
-        const { loss, correct } = await this.state.run(useBlock ? (this.blockSession as ort.InferenceSession) : this.trainSession, batch.input, batch.label);
+        this.gather(batch, data, order, position, examples);
+        const { loss, correct } = await this.state.run(useBlock ? (this.blockSession as ort.InferenceSession) : this.trainSession, batch.inputs, batch.label);
         const steps = useBlock ? blockSteps : 1;
         // 'loss' is a batch mean (a sum of `steps` batch means for a block); weight it back to a sum.
         const batchLossSum = loss * (examples / steps);
@@ -189,16 +234,18 @@ export class TrainingEngine {
     for (let i = 0; i < order.length; i++) order[i] = i;
     let lossSum = 0;
     let correct = 0;
+    const sums: Record<string, number> = {};
+    for (const name of this.evalSumNames) sums[name] = 0;
     for (let position = 0; position < data.count; ) {
       const examples = Math.min(batchSize, data.count - position);
       const batch = this.batch('step', 1, examples, data.featureSize);
-      batch.buffer.gather(data.features, data.labels, order, position, examples);
-      const result = await this.state.runEval(this.evalSession, batch.input, batch.label);
+      this.gather(batch, data, order, position, examples);
+      const result = await this.state.runEval(this.evalSession, batch.inputs, batch.label, sums);
       lossSum += result.lossSum;
       correct += result.correct;
       position += examples;
     }
-    return { lossSum, correct, examples: data.count };
+    return this.evalSumNames.length === 0 ? { lossSum, correct, examples: data.count } : { lossSum, correct, examples: data.count, sums };
   }
 
   async dispose(): Promise<void> {
@@ -223,25 +270,69 @@ export class TrainingEngine {
     let batch = this.batchCache.get(key);
     if (batch === undefined) {
       if (this.batchCache.size >= 8) this.batchCache = new Map();
-      const buffer = new BatchBuffer(steps * rows, featureSize);
+      const buffer = new BatchBuffer(steps * rows, featureSize, this.targetSize);
       const lead = kind === 'block' ? [steps, rows] : [rows];
+      const named = this.info.namedInputs;
+      const layout: NamedInputLayout[] | undefined = named?.map((input) => ({ name: input.name, dtype: input.dtype, size: input.shape.reduce((n, d) => n * d, 1) }));
+      const buffers = layout === undefined ? undefined : new NamedInputBuffers(steps * rows, layout);
+      const inputs: Record<string, Tensor> = {};
+      if (named === undefined || buffers === undefined) inputs['input'] = new Tensor('float32', buffer.input, [...lead, ...this.info.inputShape]);
+      else {
+        for (const [index, input] of named.entries()) {
+          const values = buffers.values[index] as Float32Array | BigInt64Array;
+          const dims = [...lead, ...input.shape];
+          inputs[`${NAMED_PREFIX}${input.name}`] = values instanceof BigInt64Array ? new Tensor('int64', values, dims) : new Tensor('float32', values, dims);
+        }
+      }
       batch = {
         buffer,
-        input: new Tensor('float32', buffer.input, [...lead, ...this.info.inputShape]),
-        label: new Tensor('int64', buffer.labels, lead),
+        named: buffers,
+        inputs,
+        label: this.targetSize === 0 ? new Tensor('int64', buffer.labels, lead) : new Tensor('float32', buffer.targets, [...lead, this.targetSize]),
       };
       this.batchCache.set(key, batch);
     }
     return batch;
   }
 
+  private gather(batch: Batch, data: SharedDataset, order: Int32Array, position: number, examples: number): void {
+    batch.named?.gather((data.inputs ?? []).map((input) => input.values), order, position, examples);
+    if (this.targetSize === 0) batch.buffer.gather(data.features, data.labels, order, position, examples);
+    else batch.buffer.gatherTargets(data.features, data.targets as Float32Array, order, position, examples);
+  }
+
   private checkData(data: SharedDataset): void {
+    const dataTargets = data.targets === undefined ? 0 : (data.targetSize ?? 0);
+    if (dataTargets !== this.targetSize) {
+      const want = this.targetSize === 0 ? 'class labels' : `${this.targetSize} float target(s) per example`;
+      const have = dataTargets === 0 ? 'class labels' : `${dataTargets} float target(s) per example`;
+      throw invalidArgument('DATASET_TARGET_MISMATCH', `dataset has ${have}; the plan's loss needs ${want}`);
+    }
+    if (this.info.namedInputs !== undefined) this.checkNamedInputs(data, this.info.namedInputs);
+    else if (data.inputs !== undefined) {
+      throw invalidArgument('DATASET_SHAPE_MISMATCH', `dataset has named inputs (${data.inputs.map((i) => i.name).join(', ')}); the plan takes one float32 'input' [${this.info.inputShape.join(', ')}]`);
+    }
     let size = 1;
     for (const dim of this.info.inputShape) size *= dim;
-    if (data.featureSize !== size) {
+    if (this.info.namedInputs === undefined && data.featureSize !== size) {
       throw invalidArgument('DATASET_SHAPE_MISMATCH', `dataset examples have ${data.featureSize} values; the model's input [${this.info.inputShape.join(', ')}] needs ${size}`);
     }
     if (data.count === 0) throw invalidArgument('DATASET_EMPTY', 'dataset has no examples; expected at least one');
+  }
+
+  /** The dataset's inputs must be the plan's, in its order, each of its dtype and example size. */
+  private checkNamedInputs(data: SharedDataset, wanted: readonly NamedInputInfo[]): void {
+    const have = data.inputs ?? [];
+    const describeHave = have.map((i) => `${i.name} ${i.dtype} (${i.size} values)`).join(', ') || `one float32 input of ${data.featureSize} values`;
+    const fits =
+      have.length === wanted.length &&
+      wanted.every((input, index) => {
+        const given = have[index];
+        return given !== undefined && given.name === input.name && given.dtype === input.dtype && given.size === input.shape.reduce((n, d) => n * d, 1);
+      });
+    if (!fits) {
+      throw invalidArgument('DATASET_INPUT_MISMATCH', `dataset inputs are ${describeHave}; the plan's are ${describeInputs(wanted)} (by name and order, with these types and shapes)`);
+    }
   }
 
   private checkParameters(values: Float32Array, name: string): void {
@@ -255,6 +346,19 @@ export class TrainingEngine {
       }
     }
   }
+}
+
+/** 0 when the graph's 'label' is int64 class indices, else the number of float targets per example. */
+function labelTargetSize(session: ort.InferenceSession, graph: string, leadingDims: number): number {
+  const meta = session.inputMetadata[session.inputNames.indexOf('label')];
+  if (meta === undefined || !meta.isTensor) throw invalidArgument('PLAN_MISMATCH', `plan.${graph} has no tensor input 'label'`);
+  if (meta.type === 'int64' && meta.shape.length === leadingDims) return 0;
+  const width = meta.shape[leadingDims];
+  if (meta.type === 'float32' && meta.shape.length === leadingDims + 1 && typeof width === 'number' && width > 0) return width;
+  throw invalidArgument(
+    'PLAN_MISMATCH',
+    `plan.${graph} input 'label' is ${meta.type} [${meta.shape.join(', ')}]; expected int64 [batch] (class indices) or float32 [batch, targets]`,
+  );
 }
 
 function describe(tensors: readonly TensorLayout[]): string {

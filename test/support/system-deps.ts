@@ -43,6 +43,8 @@ export const systemDependencies = {
     packages: ['python3-torch', 'python3-torchvision', 'python3-onnx'],
     present: () => pythonImports('torch')() && pythonImports('torchvision')() && pythonImports('onnx')(),
   },
+  /** Debian's scikit-learn: its bundled datasets and the reference regression fit. */
+  pythonSklearn: { packages: ['python3-sklearn'], present: pythonImports('sklearn') },
   pythonGrpc: {
     packages: ['python3-grpcio', 'protobuf-compiler', 'protobuf-compiler-grpc'],
     present: () =>
