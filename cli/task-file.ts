@@ -13,7 +13,7 @@ export async function readTaskFile(path: string, modelPath?: string): Promise<{ 
   }
   const task = parseTaskDocument(parseConfigText(text, path));
   if (task.model.kind !== 'onnx') return { task };
-  if (modelPath === undefined) throw new ConfigError(`task ${path} trains an ONNX model (model.kind: onnx): set "model" to the forward .onnx file`);
+  if (modelPath === undefined) throw new ConfigError(`task ${path} trains an ONNX model (model.kind: onnx): name the forward .onnx file (\`model:\` in coordinator.yaml, \`--model FILE\` for \`fedgate task\`)`);
   try {
     return { task, forwardModel: new Uint8Array(await readFile(modelPath)) };
   } catch (error) {

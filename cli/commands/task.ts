@@ -55,9 +55,11 @@ export function registerTaskCommands(program: Command): void {
       const { task: document, forwardModel } = await readTaskFile(file, options.model);
       const report = await checkTask(document, forwardModel);
       const output = createOutput(options.json === true);
+      const warnings = forwardModel !== undefined ? forwardModelWarnings(forwardModel) : [];
+      for (const warning of warnings) output.note(`warning: ${warning}`);
       output.result(
         `ok: ${report.loss} on ${report.inputs === undefined ? `[${report.inputShape.join(', ')}]` : report.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')} -> ${report.outputs} output(s), ${report.parameters} parameters; one step on random data: loss ${report.stepLoss.toPrecision(4)}`,
-        { ...report },
+        { ...report, ...(warnings.length > 0 ? { warnings } : {}) },
       );
     });
 }

@@ -4,7 +4,12 @@
  * exporter-computed 'onnx::' weight and bias) must flag that shape, and must not flag a model that never
  * had BatchNorm (module-named Conv parameters) or one that kept its BatchNorm.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../cli/run.js';
 import { buildTrainingPlan, forwardModelWarnings } from '../../../model/index.js';
 import { importForwardModel } from '../../../model/import.js';
 import { GraphBuilder, attr } from '../../../model/graph/builder.js';
@@ -56,4 +61,36 @@ describe('BatchNorm-fused warning on import', () => {
   it('does not flag a model that kept its BatchNormalization', () => {
     expect(forwardModelWarnings(convNet('onnx::Conv_193', 'onnx::Conv_194', true))).toEqual([]);
   });
+});
+
+describe('the operator sees the warning when writing the task', () => {
+  it.each([['hash'], ['check']])('`fedgate task %s --json` lists it under warnings', async (command) => {
+    const directory = await mkdtemp(join(tmpdir(), 'fedgate-fused-'));
+    const write = process.stdout.write.bind(process.stdout);
+    try {
+      const bytes = convNet('onnx::Conv_193', 'onnx::Conv_194', false);
+      const modelFile = join(directory, 'fused.onnx');
+      const taskFile = join(directory, 'task.json');
+      await writeFile(modelFile, bytes);
+      await writeFile(taskFile, JSON.stringify(onnxTask(bytes, [1, 6, 6], ['a', 'b', 'c'])));
+      const stdout: string[] = [];
+      process.stdout.write = ((chunk: string | Uint8Array) => {
+        stdout.push(String(chunk));
+        return true;
+      }) as typeof process.stdout.write;
+      let code: number;
+      try {
+        code = await runCli(['task', command as string, taskFile, '--model', modelFile, '--json'], new PassThrough(), {});
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout.join('')) as { warnings?: string[] };
+      expect(result.warnings).toHaveLength(1);
+      expect(result.warnings?.[0]).toMatch(/BatchNorm-fused/);
+    } finally {
+      process.stdout.write = write;
+      await rm(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
