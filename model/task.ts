@@ -118,6 +118,11 @@ const dim = z.number().int().positive();
 const finite = z.number().finite();
 const unitInterval = finite.min(0).lt(1);
 
+// YAML reads an unquoted hash of digits only (or digits and one 'e') as a number: say so.
+const sha256Hex64 = z
+  .string({ error: 'expected 64 lower-case hex characters as a string (in YAML, quote a hash that looks like a number)' })
+  .regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters');
+
 const modelSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('logreg'), inputShape: z.array(dim).min(1), classes: dim }),
   z.strictObject({
@@ -128,7 +133,7 @@ const modelSchema = z.discriminatedUnion('kind', [
     activation: z.enum(['relu', 'tanh', 'sigmoid']).default('relu'),
   }),
   z.strictObject({ kind: z.literal('cnn'), inputShape: z.tuple([dim, dim.min(4), dim.min(4)]), classes: dim }),
-  z.strictObject({ kind: z.literal('onnx'), modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters') }),
+  z.strictObject({ kind: z.literal('onnx'), modelSha256: sha256Hex64 }),
 ]);
 
 const optimizerSchema = z.discriminatedUnion('kind', [
@@ -147,7 +152,6 @@ const optimizerSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-const sha256Hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters');
 
 const serverOptimizerSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('fedavg'), learningRate: finite.positive() }),

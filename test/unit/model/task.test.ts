@@ -43,6 +43,7 @@ describe('parseTaskDocument', () => {
     ['a negative learning rate', () => edit((d) => ((d['optimizer'] as Record<string, unknown>)['learningRate'] = -1)), /optimizer\.learningRate: .*got -1/],
     ['momentum of 1', () => edit((d) => ((d['optimizer'] as Record<string, unknown>)['momentum'] = 1)), /optimizer\.momentum/],
     ['a bad modelSha256', () => edit((d) => (d['model'] = { kind: 'onnx', modelSha256: 'abc' })), /model\.modelSha256: expected 64 lower-case hex characters/],
+    ['a digits-only modelSha256 that YAML read as a number', () => edit((d) => (d['model'] = { kind: 'onnx', modelSha256: 1.1111111111111112e63 })), /model\.modelSha256: expected 64 lower-case hex characters as a string \(in YAML, quote a hash that looks like a number\)/],
     ['a label count that does not match classes', () => edit((d) => ((d as Record<string, unknown>)['labels'] = ['a', 'b', 'c'])), /labels has 3 entries but model\.classes is 2/],
     ['duplicate labels', () => edit((d) => ((d as Record<string, unknown>)['labels'] = ['a', 'a'])), /labels\.1: duplicate label "a"/],
     ['input.shape differing from model.inputShape', () => edit((d) => ((d['input'] as Record<string, unknown>)['shape'] = [5])), /input\.shape \[5\] differs from model\.inputShape \[4\]/],
