@@ -96,7 +96,7 @@ function gatherCells(table: ColumnTable, name: string, size: number, role: strin
   return out;
 }
 
-function mapIds(table: ColumnTable, input: InputSpec & { column: string }, tableRows: number | undefined): BigInt64Array {
+function mapIds(table: ColumnTable, input: InputSpec & { column: string }, embeddingRows: number | undefined): BigInt64Array {
   const role = `input '${input.name}'`;
   const column = columnOf(table, input.column, role);
   const size = cellSize(input.shape);
@@ -111,10 +111,10 @@ function mapIds(table: ColumnTable, input: InputSpec & { column: string }, table
     for (let row = 0; row < table.rows; row++) {
       const word = column.values[row] as string;
       const id = ids.get(word);
-      if (id !== undefined && tableRows !== undefined && id >= tableRows) {
+      if (id !== undefined && embeddingRows !== undefined && id >= embeddingRows) {
         throw mappingError(
           'ID_OUT_OF_RANGE',
-          `${table.source}, row ${row}, column '${input.column}': ${quoteValue(word)} is id ${id} of the vocabulary of input '${input.name}', but the embedding table it indexes has ${tableRows} rows; the task's vocabulary and model disagree (fix the task)`,
+          `${table.source}, row ${row}, column '${input.column}': ${quoteValue(word)} is id ${id} of the vocabulary of input '${input.name}', but the embedding table it indexes has ${embeddingRows} rows; the task's vocabulary and model disagree (fix the task)`,
         );
       }
       if (id === undefined) {
@@ -128,14 +128,14 @@ function mapIds(table: ColumnTable, input: InputSpec & { column: string }, table
     return out;
   }
   const values = gatherCells(table, input.column, size, role);
-  const limit = smallest(input.vocabulary?.length, tableRows);
+  const limit = smallest(input.vocabulary?.length, embeddingRows);
   const out = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const id = values[i] as number;
     if (!Number.isInteger(id) || id < 0 || (limit !== undefined && id >= limit)) {
       throw mappingError(
         'ID_OUT_OF_RANGE',
-        `${table.source}, row ${Math.floor(i / size)}, column '${input.column}': id ${id} is out of range; input '${input.name}' expects integers in [0, ${limit === undefined ? 'the embedding size' : limit - 1}]${tableRows === limit && limit !== undefined ? ' (the rows of the embedding table it indexes)' : ''}`,
+        `${table.source}, row ${Math.floor(i / size)}, column '${input.column}': id ${id} is out of range; input '${input.name}' expects integers in [0, ${limit === undefined ? 'the embedding size' : limit - 1}]${embeddingRows === limit && limit !== undefined ? ' (the rows of the embedding table it indexes)' : ''}`,
       );
     }
     out[i] = BigInt(id);
