@@ -526,7 +526,7 @@ class ParticipantDaemon {
     for (const pending of this.contexts.values()) {
       const context = await pending.catch(() => undefined);
       if (context === undefined) continue;
-      const data = await loadSiteData(this.options.data, context.task);
+      const data = await loadSiteData(this.options.data, context.task, { idRanges: context.plan.idRanges });
       context.training.useData(data);
       this.log.info({ task: toHex(context.hash), trainExamples: data.train.count, testExamples: data.test.count }, 'reloaded the data files for the task');
     }

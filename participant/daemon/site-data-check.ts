@@ -19,11 +19,17 @@ import { loadCsv } from '../data/csv.js';
 import { DataError } from '../data/errors.js';
 import { loadIdxDataset } from '../data/idx.js';
 import { siteDefenceError } from '../round/round-guard.js';
-import { readColumnTable } from '../data/formats/index.js';
-import { tableReadOptions, type SiteDataSpec } from './site-data.js';
+import { readColumnTable, type ReadTableOptions } from '../data/formats/index.js';
+import { tableReadOptions, type SiteDataSpec, type TableDataSpec } from './site-data.js';
 
 /** Any label value passes the structural check: the task's class count is applied when the task is known. */
 const ANY_CLASS_COUNT = 0x7fffffff;
+
+/**
+ * An image folder whose site.yaml leaves image_shape to the task is still decoded in full at start (every
+ * file must be a readable PNG or JPEG), at this small size: the task's shape is applied when it is known.
+ */
+const STRUCTURE_CHECK_IMAGE_SHAPE: readonly [number, number, number] = [1, 8, 8];
 
 /** The data files `spec` names, with the site.yaml key of each. */
 export function siteDataFiles(spec: SiteDataSpec): { readonly key: string; readonly path: string }[] {
@@ -63,10 +69,15 @@ export async function checkSiteDataStructure(spec: SiteDataSpec): Promise<void> 
       return;
     case 'table':
       // Every cell of every column is read; which columns the task maps is checked when the task is known.
-      await readColumnTable(spec.path, tableReadOptions(spec));
-      if (spec.test_path !== undefined) await readColumnTable(spec.test_path, tableReadOptions(spec));
+      await readColumnTable(spec.path, structureReadOptions(spec));
+      if (spec.test_path !== undefined) await readColumnTable(spec.test_path, structureReadOptions(spec));
       return;
   }
+}
+
+/** How the start-time check reads a table file: as the site will, an image folder at a nominal size when the task gives its shape. */
+function structureReadOptions(spec: TableDataSpec): ReadTableOptions {
+  return { imageShape: STRUCTURE_CHECK_IMAGE_SHAPE, ...tableReadOptions(spec) };
 }
 
 /**

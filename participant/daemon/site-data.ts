@@ -69,7 +69,15 @@ function checkFormatFitsTask(spec: SiteDataSpec, task: TaskDocument): void {
   );
 }
 
-export async function loadSiteData(spec: SiteDataSpec, task: TaskDocument): Promise<SiteData> {
+export interface LoadSiteDataOptions {
+  /**
+   * The training plan's idRanges (rows of the embedding table each int64 input indexes): an id outside
+   * them fails here, naming file, row and column, when the task is prepared, not at the first round.
+   */
+  readonly idRanges?: Readonly<Record<string, number>> | undefined;
+}
+
+export async function loadSiteData(spec: SiteDataSpec, task: TaskDocument, options: LoadSiteDataOptions = {}): Promise<SiteData> {
   checkFormatFitsTask(spec, task);
   const classes = task.labels.length;
   const exampleShape = task.input.shape;
@@ -89,8 +97,8 @@ export async function loadSiteData(spec: SiteDataSpec, task: TaskDocument): Prom
       all = reshape(await loadDigits(), exampleShape);
       break;
     case 'table':
-      all = columnsToDataset(await readColumnTable(spec.path, tableReadOptions(spec, task)), task);
-      if (spec.test_path !== undefined) separateTest = columnsToDataset(await readColumnTable(spec.test_path, tableReadOptions(spec, task)), task);
+      all = columnsToDataset(await readColumnTable(spec.path, tableReadOptions(spec, task)), task, options);
+      if (spec.test_path !== undefined) separateTest = columnsToDataset(await readColumnTable(spec.test_path, tableReadOptions(spec, task)), task, options);
       break;
   }
   if (spec.partition !== undefined) all = subset(all, partitionOf(all, spec.partition));

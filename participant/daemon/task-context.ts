@@ -61,7 +61,9 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
   // it, or for a warm start the weights downloaded by that hash must be a model of this plan with it.
   const initial = parsed.initialModel?.warmStart === true ? await warmStartModel(parsed.initialModel.sha256, plan, options.blobs) : plan.initialParameters;
   const task = checkPinnedInitialModel(parsed, plan, initial);
-  const data = await loadSiteData(options.data, task);
+  // Ids are checked against the plan's embedding tables now, naming file, row and column (a DataError:
+  // the daemon stops at start-up, or sits rounds out later), not at the first round's training.
+  const data = await loadSiteData(options.data, task, { idRanges: plan.idRanges });
   options.logger.info({ task: toHex(hash), model: task.model.kind, parameters: plan.initialParameters.length, trainExamples: data.train.count, testExamples: data.test.count }, 'task ready');
   const trainer = await Trainer.create({
     plan,

@@ -28,6 +28,15 @@ export interface MappedExamples {
 
 type TaskMapping = Pick<TaskDocument, 'loss' | 'labels' | 'input' | 'inputs' | 'target'>;
 
+export interface MappingOptions {
+  /**
+   * By int64 input name, the rows of the embedding table it indexes (the training plan's idRanges): ids
+   * are checked against them here, where the file, row and column are known, and not only when the
+   * trainer first sees the batch. An input with a vocabulary is held to the smaller of the two.
+   */
+  readonly idRanges?: Readonly<Record<string, number>> | undefined;
+}
+
 function mappingError(reason: Uppercase<string>, message: string): DataError {
   return new DataError('INVALID_ARGUMENT', reason, message);
 }
@@ -87,7 +96,7 @@ function gatherCells(table: ColumnTable, name: string, size: number, role: strin
   return out;
 }
 
-function mapIds(table: ColumnTable, input: InputSpec & { column: string }): BigInt64Array {
+function mapIds(table: ColumnTable, input: InputSpec & { column: string }, embeddingRows: number | undefined): BigInt64Array {
   const role = `input '${input.name}'`;
   const column = columnOf(table, input.column, role);
   const size = cellSize(input.shape);
@@ -102,6 +111,12 @@ function mapIds(table: ColumnTable, input: InputSpec & { column: string }): BigI
     for (let row = 0; row < table.rows; row++) {
       const word = column.values[row] as string;
       const id = ids.get(word);
+      if (id !== undefined && embeddingRows !== undefined && id >= embeddingRows) {
+        throw mappingError(
+          'ID_OUT_OF_RANGE',
+          `${table.source}, row ${row}, column '${input.column}': ${quoteValue(word)} is id ${id} of the vocabulary of input '${input.name}', but the embedding table it indexes has ${embeddingRows} rows; the task's vocabulary and model disagree (fix the task)`,
+        );
+      }
       if (id === undefined) {
         throw mappingError(
           'ID_OUT_OF_VOCABULARY',
@@ -113,14 +128,14 @@ function mapIds(table: ColumnTable, input: InputSpec & { column: string }): BigI
     return out;
   }
   const values = gatherCells(table, input.column, size, role);
-  const limit = input.vocabulary?.length;
+  const limit = smallest(input.vocabulary?.length, embeddingRows);
   const out = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const id = values[i] as number;
     if (!Number.isInteger(id) || id < 0 || (limit !== undefined && id >= limit)) {
       throw mappingError(
         'ID_OUT_OF_RANGE',
-        `${table.source}, row ${Math.floor(i / size)}, column '${input.column}': id ${id} is out of range; input '${input.name}' expects integers in [0, ${limit === undefined ? 'the embedding size' : limit - 1}]`,
+        `${table.source}, row ${Math.floor(i / size)}, column '${input.column}': id ${id} is out of range; input '${input.name}' expects integers in [0, ${limit === undefined ? 'the embedding size' : limit - 1}]${embeddingRows === limit && limit !== undefined ? ' (the rows of the embedding table it indexes)' : ''}`,
       );
     }
     out[i] = BigInt(id);
@@ -128,11 +143,15 @@ function mapIds(table: ColumnTable, input: InputSpec & { column: string }): BigI
   return out;
 }
 
-function mapInput(table: ColumnTable, input: InputSpec): InputValues {
+function smallest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+function mapInput(table: ColumnTable, input: InputSpec, options: MappingOptions): InputValues {
   const size = cellSize(input.shape);
   if (input.dtype === 'int64') {
     if (input.column === undefined) throw mappingError('INPUT_MAPPING_INVALID', `input '${input.name}': int64 ids come from one column; expected column, not columns`);
-    return { dtype: 'int64', shape: input.shape, values: mapIds(table, { ...input, column: input.column }) };
+    return { dtype: 'int64', shape: input.shape, values: mapIds(table, { ...input, column: input.column }, options.idRanges?.[input.name]) };
   }
   const role = `input '${input.name}'`;
   const values = input.columns !== undefined ? gatherScalars(table, input.columns, role) : gatherCells(table, input.column as string, size, role);
@@ -197,10 +216,10 @@ function mapFloatTargets(table: ColumnTable, task: TaskMapping, columns: readonl
 }
 
 /** Maps every row of `table` onto the task's inputs and targets. */
-export function columnsToExamples(table: ColumnTable, task: TaskMapping): MappedExamples {
+export function columnsToExamples(table: ColumnTable, task: TaskMapping, options: MappingOptions = {}): MappedExamples {
   const targetColumns = targetColumnsOf(task);
   const specs = task.inputs ?? defaultInputs(table, task, targetColumns);
-  const inputs = new Map(specs.map((spec) => [spec.name, mapInput(table, spec)] as const));
+  const inputs = new Map(specs.map((spec) => [spec.name, mapInput(table, spec, options)] as const));
   const kind = targetKindOf(lossOf(task).kind);
   if (kind === 'class') {
     return { count: table.rows, inputs, labels: mapClassTargets(table, targetColumns[0] as string, task.labels), targetSize: 0 };
@@ -212,8 +231,8 @@ export function columnsToExamples(table: ColumnTable, task: TaskMapping): Mapped
  * The Dataset the trainer takes: the one float32 input as `features`, or, when the task names several
  * inputs or int64 ids (namedInputsOf), every input by name in Dataset.inputs.
  */
-export function columnsToDataset(table: ColumnTable, task: TaskMapping): Dataset {
-  const examples = columnsToExamples(table, task);
+export function columnsToDataset(table: ColumnTable, task: TaskMapping, options: MappingOptions = {}): Dataset {
+  const examples = columnsToExamples(table, task, options);
   if (namedInputsOf(task) !== undefined) {
     const inputs: NamedInputValues[] = [...examples.inputs.entries()].map(([name, input]) => ({ name, ...input }) as NamedInputValues);
     const targets = examples.labels !== undefined ? { labels: examples.labels, classes: task.labels.length } : { targets: examples.targets as Float32Array, targetSize: examples.targetSize };

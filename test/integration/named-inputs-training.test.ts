@@ -10,15 +10,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTask } from '../../cli/commands/task-check.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
 import { exportInferenceModel } from '../../model/export.js';
 import { buildTrainingPlan } from '../../model/plan.js';
-import type { TaskDocument } from '../../model/task.js';
+import { canonicalTaskBytes, taskHash, type TaskDocument } from '../../model/task.js';
+import { pinTask } from '../../model/task-pin.js';
+import { SiteDataInvalidError, isDataError } from '../../participant/daemon/site-data-check.js';
+import { buildTaskContext } from '../../participant/daemon/task-context.js';
+import { SiteStateStore } from '../../participant/state/index.js';
 import { Random, Trainer, columnsToDataset, createNamedInputDataset, subset } from '../../participant/index.js';
 import type { Column, ColumnTable } from '../../participant/data/table.js';
 import { DEBIAN_PYTHON, checkSystemDependency, systemDependencies } from '../support/system-deps.js';
@@ -154,5 +160,36 @@ describe.skipIf(torch.skip)(`an imported model with a float input and int64 ids 
     } finally {
       await trainer.close();
     }
+  }, 60_000);
+
+  it('a site preparing the task refuses ids outside the embedding table, naming file, row and column, before any round', async () => {
+    // An int64 column of raw ids (no vocabulary): only the plan's idRanges bound it.
+    const numeric = (taskFor(model).inputs ?? [])[0] as NonNullable<TaskDocument['inputs']>[number];
+    const pinned = pinTask(taskFor(model, { inputs: [numeric, { name: 'category', column: 'city_code', dtype: 'int64', shape: [] }] }), model);
+    const hash = fromHex(taskHash(pinned, model));
+    const taskBytes = canonicalTaskBytes(pinned);
+    const blobs = { fetch: async (requested: Uint8Array): Promise<Uint8Array> => (toHex(requested) === toHex(hash) ? taskBytes : model) };
+    const lines = ['x0,x1,x2,x3,city_code,risk', ...Array.from({ length: 12 }, (_, row) => `0.1,0.2,0.3,0.4,${row === 7 ? CITIES.length : row % CITIES.length},${CLASSES[row % 3]}`)];
+    const path = join(dir, 'ids.csv');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const state = mkdtempSync(join(dir, 'state-'));
+    const prepared = buildTaskContext(hash, {
+      blobs,
+      randomness: await SiteStateStore.open(state),
+      data: { format: 'table', path, header: 'yes', test_fraction: 0.25, split_seed: 1 },
+      device: 'cpu',
+      intraOpThreads: 1,
+      logger: pino({ level: 'silent' }),
+    });
+    const error = await prepared.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    // A DataError: the daemon turns it into SITE_DATA_INVALID (stops at start-up, sits rounds out later).
+    expect(isDataError(error)).toBe(true);
+    expect((error as Error).message).toBe(
+      `${path}, row 7, column 'city_code': id ${CITIES.length} is out of range; input 'category' expects integers in [0, ${CITIES.length - 1}] (the rows of the embedding table it indexes)`,
+    );
+    expect(new SiteDataInvalidError(error, 'task').reason).toBe('SITE_DATA_INVALID');
   }, 60_000);
 });

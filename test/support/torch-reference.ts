@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildTrainingPlan, unflattenParameters, type TaskDocument } from '../../model/index.js';
+import { buildTrainingPlan, namedInputsOf, unflattenParameters, type TaskDocument } from '../../model/index.js';
 import { DEBIAN_PYTHON } from './system-deps.js';
 import { sha256 } from './model/fixtures.js';
 import { f32, output, run, session, type Feed } from './model/ort.js';
@@ -125,24 +125,31 @@ export function runTorchReference(script: string, family: string): TorchReferenc
   }
 }
 
-/** The kind-'onnx' task the reference is trained under: SGD with momentum, so velocity' = gradient. */
+/**
+ * The kind-'onnx' task the reference is trained under: SGD with momentum, so velocity' = gradient. One
+ * float32 input is the plan's 'input'; several inputs, or int64 ids, become the task's named inputs
+ * (namedInputsOf), each read from a column of its own name, in the manifest's order.
+ */
 export function referenceTask(reference: TorchReference): TaskDocument {
-  const input = reference.manifest.inputs[0];
-  if (input === undefined || reference.manifest.inputs.length !== 1) {
-    throw new Error(`referenceTask handles one input; the reference has ${reference.manifest.inputs.length} (pass a task)`);
-  }
+  const inputs = reference.manifest.inputs;
+  const first = inputs[0];
+  if (first === undefined) throw new Error('the reference has no input');
   if (reference.manifest.loss.kind !== 'cross_entropy') {
     throw new Error(`referenceTask handles cross_entropy; the reference's loss is ${reference.manifest.loss.kind} (pass a task)`);
   }
+  const named = inputs.length > 1 || first.dtype !== 'float32';
+  const floatInput = inputs.find((input) => input.dtype === 'float32');
   return {
     formatVersion: 1,
     model: { kind: 'onnx', modelSha256: sha256(reference.model) },
     loss: 'cross_entropy',
-    input: { shape: input.shape.slice(1), dtype: 'float32' },
+    // With named inputs this is only the task's nominal float input; the plan feeds `inputs` by name.
+    input: { shape: floatInput === undefined ? [1] : floatInput.shape.slice(1), dtype: 'float32' },
     normalization: { scale: 1, offset: 0 },
     labels: Array.from({ length: reference.manifest.classes }, (_, i) => `class${i}`),
+    ...(named ? { inputs: inputs.map((input) => ({ name: input.name, column: input.name, dtype: input.dtype, shape: input.shape.slice(1) })) } : {}),
     optimizer: { kind: 'sgd', learningRate: 0.1, momentum: 0.9 },
-    training: { epochs: 1, batchSize: input.shape[0] as number, proximalMu: 0, seed: 0 },
+    training: { epochs: 1, batchSize: first.shape[0] as number, proximalMu: 0, seed: 0 },
   };
 }
 
@@ -173,9 +180,19 @@ export async function fedgateTrainingStep(reference: TorchReference, task: TaskD
   const shapes = new Map(plan.parameters.map((p) => [p.name, p.shape]));
   for (const [name, values] of unflattenParameters(plan, plan.initialParameters)) feeds[name] = f32(values, shapes.get(name) ?? []);
   for (const state of plan.optimizerState) feeds[state.name] = f32(new Float32Array(state.shape.reduce((n, d) => n * d, 1)), state.shape);
-  const [input] = reference.inputs.values();
-  if (input === undefined) throw new Error('the reference has no input');
-  feeds['input'] = feedOf(input, [1, ...input.shape]);
+  const named = namedInputsOf(task);
+  if (named === undefined) {
+    const [input] = reference.inputs.values();
+    if (input === undefined) throw new Error('the reference has no input');
+    feeds['input'] = feedOf(input, [1, ...input.shape]);
+  } else {
+    // Several named inputs (or int64 ids): 'input.<name>' each, as the Trainer feeds a Dataset's inputs.
+    for (const spec of named) {
+      const input = reference.inputs.get(spec.name);
+      if (input === undefined) throw new Error(`the task names input '${spec.name}', which the reference does not have (it has ${[...reference.inputs.keys()].join(', ')})`);
+      feeds[`input.${spec.name}`] = feedOf(input, [1, ...input.shape]);
+    }
+  }
   feeds['label'] = feedOf(reference.targets, [1, ...reference.targets.shape]);
   const results = await run(await session(plan.trainBlock), feeds);
   const gradients = new Map<string, Float32Array>();

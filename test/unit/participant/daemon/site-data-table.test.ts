@@ -105,6 +105,16 @@ describe('site data in column formats', () => {
     await expect(loadSiteData(table(unknown), mixed)).rejects.toThrow(/unknown-city\.csv, row 3, column 'city': "brest" is not in the vocabulary/);
   });
 
+  it("holds ids to the plan's embedding tables (idRanges): a vocabulary longer than the table fails at the first word past it", async () => {
+    const path = join(dir, 'ranged.csv');
+    const lines = ['age,income,city,outcome', ...ages.map((age, i) => `${age},${age / 10},${cities[i]},${outcomes[i]}`)];
+    await writeFile(path, `${lines.join('\n')}\n`);
+    await expect(loadSiteData(table(path), mixed, { idRanges: { city: 3 } })).resolves.toBeDefined();
+    await expect(loadSiteData(table(path), mixed, { idRanges: { city: 2 } })).rejects.toThrow(
+      /ranged\.csv, row 2, column 'city': "nice" is id 2 of the vocabulary of input 'city', but the embedding table it indexes has 2 rows/,
+    );
+  });
+
   it('names a Parquet column of the wrong type when the task is prepared', async () => {
     const path = join(dir, 'typed.parquet');
     await writeFile(path, writeParquet([
