@@ -12,9 +12,10 @@
  *   recurrent-side                      dH_t = [[dz, dr] * s * (1 - s), dnPre * r]
  *   dh_{t-1} = dh_t * z + dH_t R;  dW = sum dX_t^T x_t, dR = sum dH_t^T h_{t-1}, dWb = sum dX_t, dRb = sum dH_t.
  */
-import { ModelError } from '../../errors.js';
 import type { OpRule } from '../rule.js';
 import {
+  has,
+  savedValue,
   Unroller,
   bindOutput,
   callLayout,
@@ -37,13 +38,6 @@ const GRU_KIND: RecurrentKind = {
 
 const INITIAL_H = 5;
 
-function savedValue(saved: Readonly<Record<string, string>>, key: string): string {
-  const value = saved[key];
-  if (value === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `GRU backward: forward value '${key}' was not saved`);
-  return value;
-}
-
-const has = (inputs: readonly string[], index: number): boolean => (inputs[index] ?? '') !== '';
 
 export const GRU: OpRule = {
   differentiableInputs: [0, 1, 2, 3, INITIAL_H],
@@ -109,7 +103,7 @@ export const GRU: OpRule = {
   backward(call, grads, needs, ctx) {
     const layout = callLayout(call, GRU_KIND);
     const u = new Unroller(ctx.builder, ctx.floatType, call.inputs[0] as string, layout.seq);
-    const value = (key: string): string => savedValue(call.saved, key);
+    const value = (key: string): string => savedValue('GRU', call.saved, key);
     const [gradY, gradLastH] = grads;
     const inputGrads: string[] = [];
     const weightGrads: string[] = [];

@@ -12,9 +12,10 @@
  *   pre-activation gradients dA = [di, do, df] * s * (1 - s) (s the sigmoid outputs), dg * (1 - g^2)
  *   dh_{t-1} = dA R;  dW = sum_t dA^T x_t,  dR = sum_t dA^T h_{t-1},  dWb = dRb = sum_t dA.
  */
-import { ModelError } from '../../errors.js';
 import type { OpRule } from '../rule.js';
 import {
+  has,
+  savedValue,
   Unroller,
   bindOutput,
   callLayout,
@@ -38,13 +39,6 @@ const LSTM_KIND: RecurrentKind = {
 const INITIAL_H = 5;
 const INITIAL_C = 6;
 
-function savedValue(saved: Readonly<Record<string, string>>, key: string): string {
-  const value = saved[key];
-  if (value === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `LSTM backward: forward value '${key}' was not saved`);
-  return value;
-}
-
-const has = (inputs: readonly string[], index: number): boolean => (inputs[index] ?? '') !== '';
 
 export const LSTM: OpRule = {
   differentiableInputs: [0, 1, 2, 3, INITIAL_H, INITIAL_C],
@@ -107,7 +101,7 @@ export const LSTM: OpRule = {
   backward(call, grads, needs, ctx) {
     const layout = callLayout(call, LSTM_KIND);
     const u = new Unroller(ctx.builder, ctx.floatType, call.inputs[0] as string, layout.seq);
-    const value = (key: string): string => savedValue(call.saved, key);
+    const value = (key: string): string => savedValue('LSTM', call.saved, key);
     const [gradY, gradLastH, gradLastC] = grads;
     const inputGrads: string[] = [];
     const weightGrads: string[] = [];

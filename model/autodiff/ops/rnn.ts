@@ -304,3 +304,13 @@ export function copyNode(b: GraphBuilder, node: NodeIR, inputs: readonly string[
 export function bindOutput(b: GraphBuilder, name: string, value: string): void {
   if (name !== '') b.appendNode('Identity', [value], [name], {});
 }
+
+/** A forward value the backward saved under `key` (an internal error when the emit did not save it). */
+export function savedValue(opType: string, saved: Readonly<Record<string, string>>, key: string): string {
+  const value = saved[key];
+  if (value === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `${opType} backward: forward value '${key}' was not saved`);
+  return value;
+}
+
+/** Whether the optional input at `index` is given (ONNX writes '' for an absent optional input). */
+export const has = (inputs: readonly string[], index: number): boolean => (inputs[index] ?? '') !== '';
