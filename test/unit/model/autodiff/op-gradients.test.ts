@@ -4,60 +4,14 @@
  * float32 (Conv, ConvTranspose, AveragePool and Dropout are float-only there) with a larger step.
  */
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder, attr, type AttributeMap } from '../../../../model/graph/builder.js';
-import type { GraphIR } from '../../../../model/onnx/ir.js';
+import { GraphBuilder, attr } from '../../../../model/graph/builder.js';
 import { DataType } from '../../../../model/onnx/schema.js';
 import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
 import { modelFromGraph } from '../../../../model/graph/model.js';
 import { encodeModel } from '../../../../model/onnx/codec.js';
 import { gradcheck } from '../../../support/model/gradcheck.js';
-import { f32, f64, output, pseudoRandom, run, session, type Feed } from '../../../support/model/ort.js';
-
-type Precision = 'float64' | 'float32';
-
-interface OpCase {
-  readonly name: string;
-  readonly op: string;
-  readonly inputs: Readonly<Record<string, readonly number[]>>;
-  readonly attributes?: AttributeMap;
-  readonly precision?: Precision;
-  /** Value range of the inputs (e.g. away from ReLU's kink or a divisor's zero). */
-  readonly range?: readonly [number, number];
-  readonly values?: Readonly<Record<string, readonly number[]>>;
-  /** Extra constant inputs appended after the differentiated ones (axes, shapes). */
-  readonly constants?: readonly { readonly dataType: number; readonly dims: readonly number[]; readonly values: readonly number[] }[];
-}
-
-function graphFor(c: OpCase): { graph: GraphIR; feeds: Record<string, Feed> } {
-  const elemType = c.precision === 'float32' ? DataType.FLOAT : DataType.DOUBLE;
-  const b = new GraphBuilder(c.name);
-  const feeds: Record<string, Feed> = {};
-  let seed = 11;
-  for (const [name, dims] of Object.entries(c.inputs)) {
-    b.addInput(name, elemType, dims);
-    const count = dims.reduce((n, d) => n * d, 1);
-    const values = c.values?.[name] ?? pseudoRandom(count, seed++, c.range?.[0] ?? -1, c.range?.[1] ?? 1);
-    feeds[name] = elemType === DataType.FLOAT ? f32(values, dims) : f64(values, dims);
-  }
-  const constants = (c.constants ?? []).map((k) => b.constant(k.dataType as never, k.dims, k.values));
-  b.appendNode(c.op, [...Object.keys(c.inputs), ...constants], ['y'], c.attributes ?? {});
-  b.addOutput('y', elemType, undefined);
-  return { graph: b.build(), feeds };
-}
-
-async function expectGradientsMatch(c: OpCase): Promise<void> {
-  const { graph, feeds } = graphFor(c);
-  const float32 = c.precision === 'float32';
-  const result = await gradcheck(graph, feeds, {
-    wrt: Object.keys(c.inputs),
-    step: float32 ? 1e-2 : 1e-6,
-    atol: float32 ? 2e-3 : 1e-7,
-    rtol: float32 ? 1e-2 : 1e-6,
-  });
-  expect(result.mismatches).toEqual([]);
-  expect(result.checked).toBeGreaterThan(0);
-  expect(result.largestGradient).toBeGreaterThan(1e-3);
-}
+import { expectOpGradientsMatch, type OpCase } from '../../../support/model/op-gradcheck.js';
+import { f32, f64, output, pseudoRandom, run, session } from '../../../support/model/ort.js';
 
 const INT64 = DataType.INT64;
 
@@ -128,7 +82,7 @@ const cases: OpCase[] = [
 describe('gradient of every supported op matches central finite differences', () => {
   for (const c of cases) {
     it(c.name, async () => {
-      await expectGradientsMatch(c);
+      await expectOpGradientsMatch(c);
     });
   }
 
