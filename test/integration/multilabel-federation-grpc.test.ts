@@ -14,13 +14,11 @@
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportInferenceModel } from '../../model/export.js';
 import { buildTrainingPlan } from '../../model/plan.js';
 import type { TaskDocument } from '../../model/task.js';
-import { decodeWeights } from '../../model/weight-codec.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
+import { committedModelOutputs, modelOutputs } from '../support/committed-model.js';
 import { GrpcFederation } from '../support/grpc-federation.js';
 import { writeParquet } from '../support/parquet-writer.js';
 import { createTempDirectory, createTestPki, type TempDirectory, type TestPki } from '../support/pki.js';
@@ -143,16 +141,9 @@ describe.skipIf(sklearn.skip)(`a multi-label federation over mutual TLS with sec
     expect(harness.committed()).toHaveLength(ROUNDS);
     expect(harness.events.filter((event) => event.type === 'round_aborted')).toEqual([]);
 
-    const latest = harness.daemon('site-1')?.latestModel();
-    if (latest === undefined) throw new Error('site-1 holds no committed model');
-    const plan = buildTrainingPlan(task);
-    const parameters = decodeWeights({ parameters: plan.parameters }, latest);
-    const session = await ort.InferenceSession.create(exportInferenceModel(task, parameters));
-    const input = new ort.Tensor('float32', Float32Array.from(split.xTest.flat()), [split.xTest.length, FEATURES.length]);
-    const logits = (await session.run({ input }))['logits']?.data as Float32Array;
+    const logits = await committedModelOutputs(harness, task, split.xTest);
     const f1 = microF1(logits, split.yTest);
-    const initial = await ort.InferenceSession.create(exportInferenceModel(task, plan.initialParameters));
-    const untrained = microF1((await initial.run({ input }))['logits']?.data as Float32Array, split.yTest);
+    const untrained = microF1(await modelOutputs(task, buildTrainingPlan(task).initialParameters, split.xTest), split.yTest);
     console.log(
       `multi-label federation (${SITES} sites, ${ROUNDS} secure rounds, ${seconds.toFixed(1)} s): test micro-F1 fedgate ${f1.toFixed(4)} (untrained ${untrained.toFixed(4)}), per-label majority ${split.reference.toFixed(4)}, all labels present ${split.allPositive.toFixed(4)}, centralised one-vs-rest LogisticRegression ${split.logistic.toFixed(4)}`,
     );

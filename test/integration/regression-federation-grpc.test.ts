@@ -11,13 +11,10 @@
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportInferenceModel } from '../../model/export.js';
-import { buildTrainingPlan } from '../../model/plan.js';
 import type { TaskDocument } from '../../model/task.js';
-import { decodeWeights } from '../../model/weight-codec.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
+import { committedModelOutputs } from '../support/committed-model.js';
 import { GrpcFederation } from '../support/grpc-federation.js';
 import { writeParquet } from '../support/parquet-writer.js';
 import { createTempDirectory, createTestPki, type TempDirectory, type TestPki } from '../support/pki.js';
@@ -110,13 +107,7 @@ describe.skipIf(sklearn.skip)(`a regression federation over mutual TLS with secu
     expect(harness.committed()).toHaveLength(ROUNDS);
     expect(harness.events.filter((event) => event.type === 'round_aborted')).toEqual([]);
 
-    const latest = harness.daemon('site-1')?.latestModel();
-    if (latest === undefined) throw new Error('site-1 holds no committed model');
-    const plan = buildTrainingPlan(task);
-    const parameters = decodeWeights({ parameters: plan.parameters }, latest);
-    const session = await ort.InferenceSession.create(exportInferenceModel(task, parameters));
-    const input = new ort.Tensor('float32', Float32Array.from(split.xTest.flat()), [split.xTest.length, 10]);
-    const predictions = (await session.run({ input }))['logits']?.data as Float32Array;
+    const predictions = await committedModelOutputs(harness, task, split.xTest);
     const mean = split.yTest.reduce((s, v) => s + v, 0) / split.yTest.length;
     let residual = 0;
     let total = 0;
