@@ -109,6 +109,28 @@ export interface TaskDocument {
    * learning rate 1 when a draft document leaves it out.
    */
   serverOptimizer?: ServerOptimizerSpec;
+  privacy?: PrivacySpec;
+}
+
+/**
+ * Record-level differential privacy (DP-SGD) every site runs on its own records: each local step takes
+ * each training example independently with probability `samplingRate` (Poisson sampling), clips each
+ * example's gradient to L2 norm `clipNorm`, sums, adds Gaussian noise of standard deviation
+ * noiseMultiplier x clipNorm, and divides by the expected batch samplingRate x (the site's training
+ * examples). A round is `stepsPerRound` such steps (training.epochs and training.batchSize do not set
+ * the local steps then). All four are public: with them anyone computes the epsilon a round spends
+ * (crypto/dp subsampled Gaussian RDP), so the task hash pins them.
+ */
+export interface RecordLevelDpSpec {
+  clipNorm: number;
+  noiseMultiplier: number;
+  samplingRate: number;
+  stepsPerRound: number;
+}
+
+/** The privacy mechanisms a task asks its sites to run (absent: none). */
+export interface PrivacySpec {
+  recordLevel?: RecordLevelDpSpec;
 }
 
 /** A task whose document pins its initial model and server optimiser: the only kind a federation runs. */
@@ -208,6 +230,18 @@ const taskSchema = z.strictObject({
   }),
   initialModel: z.strictObject({ sha256: sha256Hex64, warmStart: z.literal(true).optional() }).optional(),
   serverOptimizer: serverOptimizerSchema.optional(),
+  privacy: z
+    .strictObject({
+      recordLevel: z
+        .strictObject({
+          clipNorm: finite.positive(),
+          noiseMultiplier: finite.positive(),
+          samplingRate: finite.gt(0).max(1),
+          stepsPerRound: dim,
+        })
+        .optional(),
+    })
+    .optional(),
 });
 
 function invalid(message: string): ModelError {
@@ -375,6 +409,8 @@ export function parseTaskDocument(value: unknown): TaskDocument {
   if (!result.success) throw invalid(result.error.issues.map((issue) => formatIssue(issue, value)).join('; '));
   const task = { ...(result.data as TaskDocument) };
   task.loss = canonicalLoss(task.loss);
+  // `privacy: {}` asks for nothing: one spelling, so it hashes like a task without the key.
+  if (task.privacy !== undefined && Object.keys(task.privacy).length === 0) delete task.privacy;
   checkConsistency(task);
   return task;
 }
