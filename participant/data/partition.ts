@@ -45,6 +45,11 @@ export interface DirichletOptions {
   readonly minExamplesPerClient?: number;
   /** Give up after this many draws. @default 1000 */
   readonly maxAttempts?: number;
+  /**
+   * NIID-Bench's balancing: a client that already holds at least count / clients examples gets no share
+   * of the classes dealt after that (its proportion is zeroed and the rest renormalised). Off by default.
+   */
+  readonly capAtEqualShare?: boolean;
 }
 
 /**
@@ -72,6 +77,7 @@ export function partitionDirichlet(dataset: Labelled, options: DirichletOptions)
     for (let k = 0; k < dataset.classes; k++) {
       const n = (byClass[k] as Int32Array).length;
       const p = random.nextDirichlet(alpha, clients);
+      if (options.capAtEqualShare === true) capAtEqualShare(p, sizes, dataset.count / clients);
       let cumulative = 0;
       const base = k * (clients + 1);
       cuts[base] = 0;
@@ -91,6 +97,14 @@ export function partitionDirichlet(dataset: Labelled, options: DirichletOptions)
     'DIRICHLET_MIN_SIZE_UNREACHABLE',
     `no Dirichlet(alpha=${alpha}) draw in ${maxAttempts} attempts gave all ${clients} clients >= ${minSize} examples of ${dataset.count}; expected fewer clients, a larger alpha or a smaller minExamplesPerClient`,
   );
+}
+
+/** Zeroes the proportions of clients already at their equal share; keeps p as drawn if that zeroes all. */
+function capAtEqualShare(p: Float64Array, sizes: Int32Array, share: number): void {
+  let kept = 0;
+  for (let c = 0; c < p.length; c++) if ((sizes[c] as number) < share) kept += p[c] as number;
+  if (kept <= 0) return;
+  for (let c = 0; c < p.length; c++) p[c] = (sizes[c] as number) < share ? (p[c] as number) / kept : 0;
 }
 
 function gather(byClass: readonly Int32Array[], cuts: Int32Array, sizes: Int32Array, clients: number): Int32Array[] {

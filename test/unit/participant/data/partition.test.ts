@@ -101,6 +101,22 @@ describe('partitionDirichlet', () => {
     );
     expect(() => partitionDirichlet(data, { clients: 5, alpha: 0, seed: 2 })).toThrow('alpha must be a finite number > 0, got 0');
   });
+
+  it('capAtEqualShare (NIID-Bench) deals no more classes to a client once it holds count / clients examples', () => {
+    const data = balanced(6000);
+    const share = data.count / 10;
+    // A client below its share before a class is dealt gets at most that whole class (600) on top.
+    const largest = (parts: Int32Array[]): number => Math.max(...parts.map((part) => part.length));
+    let uncappedOver = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const capped = partitionDirichlet(data, { clients: 10, alpha: 0.1, seed, capAtEqualShare: true });
+      expectExactCover(capped, data.count);
+      expect(largest(capped)).toBeLessThan(share + 600);
+      if (largest(partitionDirichlet(data, { clients: 10, alpha: 0.1, seed })) >= share + 600) uncappedOver++;
+    }
+    // Without the cap, heavy clients do go past that bound: the cap is what holds it.
+    expect(uncappedOver).toBeGreaterThan(0);
+  });
 });
 
 describe('partitionShards', () => {
