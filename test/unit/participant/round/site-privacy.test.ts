@@ -63,7 +63,7 @@ describe('SitePrivacy', () => {
     });
 
     it('a site with require_dp and no budget refuses it too; a site with neither trains it and counts nothing', async () => {
-      const strict = await open({ requireDp: true, budget: undefined } as Partial<SitePrivacyPolicy>);
+      const strict = new SitePrivacy({ requireDp: true, datasetId: DATASET }, await PrivacyBudgetStore.open(directory), pino({ level: 'silent' }));
       expect((await rejection(() => strict.account(PLAIN_TASK))).message).toMatch(/requires DP \(site\.yaml privacy\.require_dp\)/);
       const lenient = new SitePrivacy({ requireDp: false, datasetId: DATASET }, await PrivacyBudgetStore.open(directory), pino({ level: 'silent' }));
       expect(lenient.account(PLAIN_TASK)).toBeUndefined();
