@@ -404,8 +404,11 @@ class ParticipantDaemon {
             // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
             this.data.assertUsable();
             await this.chain.checkRound(roundConfig);
-            // The task's DP parameters against the site's budget: refused before any key is made.
-            if (this.options.privacy !== undefined) this.options.privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate');
+            // A site that requires DP checks the task and its budget before any key is made, which waits for
+            // the task to be prepared; any other site keeps preparing it during the key exchange and
+            // accounts a DP round when it charges it, before training.
+            const { privacy } = this.options;
+            if (privacy?.requiresDp === true) privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate');
           },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
