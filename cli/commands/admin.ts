@@ -45,13 +45,13 @@ export function registerAdminCommands(program: Command, io: CommandIo = {}): voi
   const withClient = (flags: ConnectionFlags, work: (client: OperatorClient) => Promise<void>): Promise<void> => connectAndRun(flags, io.env ?? process.env, work);
   adminCommand(program, 'status', 'show the federation: rounds committed, current model, connected sites, open round, privacy spent')
     .option('--delta <delta>', "delta of the task's record-level DP epsilon (default 1e-5; each site enforces its own)")
-    .action(async (flags: ConnectionFlags & JsonFlag & { delta?: string }) =>
-      withClient(flags, async (client) => {
-        const privacyDelta = flags.delta === undefined ? undefined : parseDelta(flags.delta);
+    .action(async (flags: ConnectionFlags & JsonFlag & { delta?: string }) => {
+      const privacyDelta = flags.delta === undefined ? undefined : parseDelta(flags.delta);
+      await withClient(flags, async (client) => {
         const status = await client.status(privacyDelta === undefined ? {} : { privacyDelta });
         output(flags).result(statusText(status), jsonView(status) as Record<string, unknown>);
-      }),
-    );
+      });
+    });
 
   adminCommand(program, 'participants', 'list the connected participant sites').action(async (flags: ConnectionFlags & JsonFlag) =>
     withClient(flags, async (client) => {
