@@ -548,6 +548,11 @@ class ParticipantDaemon {
       const account = privacy.account(privacyFacts(context));
       if (account === undefined) return;
       this.log.info({ task: toHex(context.hash), epsilonPerRound: account.epsilon, delta: privacy.delta, epsilonSpent: privacy.epsilonSpent(), ...(privacy.policy.budget === undefined ? {} : { budgetEpsilon: privacy.policy.budget.epsilon }) }, 'record-level DP task: each round is charged to the privacy budget before training');
+      const records = context.training.trainingExamples;
+      if (privacy.policy.budget !== undefined && privacy.policy.budget.delta * records >= 1) {
+        // delta is the chance the guarantee fails; at 1/N or more, releasing one whole record at random fits it.
+        this.log.warn({ delta: privacy.policy.budget.delta, trainingExamples: records }, 'site.yaml privacy.delta is not below 1 / (training examples): a mechanism that publishes one record at random would meet this budget; choose a smaller delta');
+      }
     } catch (error) {
       this.log.error({ task: toHex(context.hash), reason: error instanceof FedgateError ? error.reason : undefined, detail: (error as Error).message }, "this site's privacy policy refuses the task: it will refuse every round of it");
     }
