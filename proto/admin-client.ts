@@ -52,8 +52,9 @@ export class OperatorClient {
     this.deadlineMs = connection.deadlineMs ?? 30_000;
   }
 
-  status(): Promise<GetStatusResponse> {
-    return this.unary('GetStatus', (callback, options) => this.client.getStatus({}, options, callback));
+  /** @param options.privacyDelta the delta of the task's reported epsilon (the coordinator's default 1e-5 when absent) */
+  status(options: { readonly privacyDelta?: number } = {}): Promise<GetStatusResponse> {
+    return this.unary('GetStatus', (callback, callOptions) => this.client.getStatus({ privacyDelta: options.privacyDelta ?? 0 }, callOptions, callback));
   }
 
   async participants(): Promise<readonly Participant[]> {

@@ -45,6 +45,17 @@ export function statusText(status: GetStatusResponse): string {
     `open round    ${open === null ? 'none' : `counter ${open.roundId?.counter ?? '?'} with ${open.participants.length} participants since ${when(open.startedAtUnixMs)}`}`,
     `revoked       ${status.revokedCertificates} certificate(s)`,
     `final model   ${finalEvaluationText(status)}`,
+    `privacy       ${privacyText(status)}`,
+  ].join('\n');
+}
+
+/** The task's record-level DP and the epsilon its committed rounds spent, or that it has none. */
+function privacyText(status: GetStatusResponse): string {
+  const privacy = status.recordLevelPrivacy;
+  if (privacy === null || privacy === undefined) return 'no record-level DP (the task has no privacy.recordLevel)';
+  return [
+    `record-level DP: epsilon ${privacy.epsilonSpent.toFixed(3)} spent in ${privacy.roundsCounted} committed round(s) (${privacy.epsilonPerRound.toFixed(3)} per round) at delta ${privacy.delta}`,
+    `              clip norm ${privacy.clipNorm}, noise multiplier ${privacy.noiseMultiplier}, sampling rate ${privacy.samplingRate}, ${privacy.stepsPerRound} steps a round; each site enforces its own budget`,
   ].join('\n');
 }
 

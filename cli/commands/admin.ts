@@ -1,7 +1,7 @@
 /**
  * The operator commands over the coordinator's Admin API (proto/fedgate/v1/admin.proto):
  *
- *   fedgate status                         federation, progress, current model, open round
+ *   fedgate status [--delta D]             federation, progress, current model, open round, privacy spent
  *   fedgate participants                   connected sites with their certificate serials
  *   fedgate rounds [--last N]              committed rounds from the ledger
  *   fedgate watch [--count N] [--open]     round events as they happen, across restarts (Ctrl-C to stop)
@@ -43,13 +43,15 @@ export interface CommandIo {
 export function registerAdminCommands(program: Command, io: CommandIo = {}): void {
   const output = (flags: JsonFlag): Output => createOutput(flags.json === true, io.stdout ?? process.stdout);
   const withClient = (flags: ConnectionFlags, work: (client: OperatorClient) => Promise<void>): Promise<void> => connectAndRun(flags, io.env ?? process.env, work);
-  adminCommand(program, 'status', 'show the federation: rounds committed, current model, connected sites, open round').action(
-    async (flags: ConnectionFlags & JsonFlag) =>
-      withClient(flags, async (client) => {
-        const status = await client.status();
+  adminCommand(program, 'status', 'show the federation: rounds committed, current model, connected sites, open round, privacy spent')
+    .option('--delta <delta>', "delta of the task's record-level DP epsilon (default 1e-5; each site enforces its own)")
+    .action(async (flags: ConnectionFlags & JsonFlag & { delta?: string }) => {
+      const privacyDelta = flags.delta === undefined ? undefined : parseDelta(flags.delta);
+      await withClient(flags, async (client) => {
+        const status = await client.status(privacyDelta === undefined ? {} : { privacyDelta });
         output(flags).result(statusText(status), jsonView(status) as Record<string, unknown>);
-      }),
-  );
+      });
+    });
 
   adminCommand(program, 'participants', 'list the connected participant sites').action(async (flags: ConnectionFlags & JsonFlag) =>
     withClient(flags, async (client) => {
@@ -163,6 +165,12 @@ async function connectAndRun(flags: ConnectionFlags, env: NodeJS.ProcessEnv, wor
   } finally {
     client.close();
   }
+}
+
+function parseDelta(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !(value > 0 && value < 1)) throw new UsageError(`--delta must be a number strictly between 0 and 1, such as 1e-5; got ${JSON.stringify(text)}`);
+  return value;
 }
 
 function parseCount(text: string, flag: string, minimum = 1): number {

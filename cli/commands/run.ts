@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { CoordinatorMetrics, crashAtFaultPoint, startCoordinator, type FaultPoint } from '../../coordinator/index.js';
-import { SiteMetrics, SiteStateStore, startParticipant, type Device } from '../../participant/index.js';
+import { PrivacyBudgetStore, SiteMetrics, SitePrivacy, SiteStateStore, datasetId, startParticipant, type Device } from '../../participant/index.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { loadCoordinatorConfig } from '../config/coordinator-config.js';
-import { checkSiteDataFiles, loadSiteConfig, sitePolicy } from '../config/site-config.js';
+import { checkSiteDataFiles, loadSiteConfig, sitePolicy, sitePrivacyPolicy } from '../config/site-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { compileMetricsConfig } from '../config/metrics-config.js';
 import { coordinatorTwoSiteWarning, siteTwoSiteWarning } from '../config/two-site-warning.js';
@@ -79,6 +79,14 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
       if (twoSites !== undefined) logger.warn(twoSites);
       // Round counters, models contributed to and the site secret: what stops a coordinator replaying this site.
       const state = await SiteStateStore.open(config.state_dir);
+      // What DP rounds spent on this site's data, kept per dataset in state_dir whether or not site.yaml
+      // sets a budget, so a budget set later counts the rounds before it.
+      const privacy = new SitePrivacy(sitePrivacyPolicy(config) ?? { requireDp: false, datasetId: datasetId(config.data) }, await PrivacyBudgetStore.open(config.state_dir), logger);
+      const budget = privacy.policy.budget;
+      logger.info(
+        { dataset: Buffer.from(privacy.policy.datasetId).toString('hex'), requireDp: privacy.requiresDp, epsilonSpent: privacy.epsilonSpent(), delta: privacy.delta, ...(budget === undefined ? {} : { budgetEpsilon: budget.epsilon }) },
+        budget === undefined ? 'no privacy budget set (site.yaml privacy); DP rounds are still counted' : 'privacy budget',
+      );
       const metrics = config.metrics === undefined ? undefined : new SiteMetrics({ dataDependent: config.metrics.data_dependent });
       const metricsEndpoint =
         config.metrics === undefined || metrics === undefined
@@ -108,6 +116,7 @@ export function registerRunCommands(program: Command, env: NodeJS.ProcessEnv = p
         maxModelBytes: config.max_model_bytes,
         reconnect: { initialMs: config.reconnect.initial, maxMs: config.reconnect.max },
         state,
+        privacy,
         logger,
         ...(metrics === undefined ? {} : { metrics }),
         ...(bar === undefined

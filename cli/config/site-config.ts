@@ -14,7 +14,8 @@ import { duration, size } from './units.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { ConfigError } from './config-error.js';
 import { siteMetricsSchema } from './metrics-config.js';
-import { TABLE_FORMATS } from '../../participant/index.js';
+import { privacySchema } from './privacy-config.js';
+import { TABLE_FORMATS, datasetId, type SitePrivacyPolicy } from '../../participant/index.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a task hash: 64 lower-case hex characters (`fedgate task hash task.yaml` prints it)');
 
@@ -99,6 +100,8 @@ export const siteConfigSchema = z.strictObject({
   state_dir: z.string().min(1).default('site-state'),
   /** Prometheus metrics on their own listener (cli/config/metrics-config.ts); off when absent. */
   metrics: siteMetricsSchema.optional(),
+  /** The site's record-level DP budget on its data (cli/config/privacy-config.ts); none when absent. */
+  privacy: privacySchema.optional(),
 });
 
 export type SiteConfigFile = z.output<typeof siteConfigSchema>;
@@ -139,6 +142,19 @@ export function compileSiteConfig(value: unknown, source: string, baseDirectory:
         }),
     source,
     baseDirectory,
+  };
+}
+
+/** site.yaml `privacy:` as the site enforces it (participant/round/site-privacy.ts); undefined when absent. */
+export function sitePrivacyPolicy(config: Pick<SiteConfigFile, 'privacy' | 'data'>): SitePrivacyPolicy | undefined {
+  const { privacy } = config;
+  if (privacy === undefined) return undefined;
+  const budget = privacy.epsilon === undefined || privacy.delta === undefined ? undefined : { epsilon: privacy.epsilon, delta: privacy.delta };
+  return {
+    ...(budget === undefined ? {} : { budget }),
+    requireDp: budget !== undefined || privacy.require_dp === true,
+    // Paths are already resolved against the directory of site.yaml (compileSiteConfig).
+    datasetId: datasetId(config.data, privacy.dataset_id),
   };
 }
 

@@ -94,6 +94,7 @@ export async function attachAdminService(options: AdminAttachOptions): Promise<A
       watch,
       revocations,
       revocationService,
+      ...(task.privacy?.recordLevel === undefined ? {} : { privacy: { recordLevel: task.privacy.recordLevel, dimension: plan.initialParameters.length } }),
       logger,
     }),
   );

@@ -29,6 +29,7 @@ import type { RevocationRegistry } from './revocation-registry.js';
 import type { RevocationService, RevocationTarget } from './revocation-service.js';
 import type { RoundCatalog } from './round-catalog.js';
 import type { RoundWatch } from './round-watch.js';
+import { recordLevelPrivacyMessage, type TaskPrivacy } from './task-privacy.js';
 
 export interface AdminServiceContext {
   readonly federationId: string;
@@ -45,6 +46,8 @@ export interface AdminServiceContext {
   readonly watch: RoundWatch;
   readonly revocations: RevocationRegistry;
   readonly revocationService: RevocationService;
+  /** The task's record-level DP (GetStatus reports its epsilon); undefined for a task without it. */
+  readonly privacy?: TaskPrivacy;
   readonly logger: Logger;
 }
 
@@ -63,7 +66,7 @@ export function adminHandlers(context: AdminServiceContext): AdminHandlers {
         );
     };
   return {
-    GetStatus: unary('GetStatus', () => status(context)),
+    GetStatus: unary('GetStatus', (call) => status(context, call.request.privacyDelta)),
     ListParticipants: unary('ListParticipants', () => ({
       participants: [...context.sessions.connected()].sort((a, b) => (a.siteId < b.siteId ? -1 : a.siteId > b.siteId ? 1 : 0)).map(participantMessage),
     })),
@@ -77,8 +80,10 @@ export function adminHandlers(context: AdminServiceContext): AdminHandlers {
   };
 }
 
-async function status(context: AdminServiceContext): Promise<GetStatusResponse> {
+async function status(context: AdminServiceContext, privacyDelta: number): Promise<GetStatusResponse> {
   const { federation } = context;
+  // Checked first: a bad delta is refused before any work.
+  const recordLevelPrivacy = recordLevelPrivacyMessage(context.privacy, federation.committedRounds, privacyDelta);
   const modelHash = federation.currentModelHash;
   const committedRounds = federation.committedRounds;
   const onnxSha256 = await context.exports.onnxSha256(modelHash);
@@ -100,6 +105,7 @@ async function status(context: AdminServiceContext): Promise<GetStatusResponse> 
     revokedCertificates: context.revocations.serials.size,
     revokedCertificateSerials: [...context.revocations.serials].sort(),
     finalEvaluation: finalEvaluation === undefined ? null : modelEvaluationMessage(finalEvaluation),
+    recordLevelPrivacy,
   };
 }
 

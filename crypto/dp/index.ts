@@ -17,6 +17,7 @@ export {
   type EpsilonResult,
   type RdpCurve,
 } from './rdp.js';
+export { dpSgdRoundRdp, dpSgdRoundsEpsilon, type DpSgdRoundParams } from './dp-sgd-round.js';
 export { maxSteps, sigmaForEpsilon, type Budget } from './rdp-inverse.js';
 export { RandomWords } from './random-words.js';
 export { bernoulliExpMinus, discreteGaussian, DiscreteGaussianSampler, discreteLaplace, type Rational } from './discrete-gaussian.js';

@@ -32,6 +32,17 @@ export const SITE_DEFENCE_REASONS = {
    * operator fixes the files. The code says only that; which file, row or column stays in the site's log.
    */
   SITE_DATA_INVALID: 'SITE_DATA_INVALID',
+  /**
+   * Training this round would take the record-level privacy this site has spent on its data above its
+   * budget (site.yaml privacy): the site charges nothing and trains nothing for it.
+   */
+  PRIVACY_BUDGET_EXCEEDED: 'PRIVACY_BUDGET_EXCEEDED',
+  /** This round id was already charged to the site's privacy budget: a re-sent round gets no second training. */
+  ROUND_ALREADY_CHARGED: 'ROUND_ALREADY_CHARGED',
+  /** The site requires record-level DP (a budget, or require_dp) and the task has no privacy.recordLevel. */
+  DP_REQUIRED: 'DP_REQUIRED',
+  /** The site cannot account the task's DP parameters on its data (e.g. an expected batch below one record). */
+  DP_UNACCOUNTABLE: 'DP_UNACCOUNTABLE',
   /** Any other local failure: the details stay in the site's own log. */
   SITE_ERROR: 'SITE_ERROR',
 } as const;
@@ -54,6 +65,10 @@ const SITE_DEFENCE_TEXT: Readonly<Record<SiteDefenceReason, string>> = {
   COMMIT_RECORD_INVALID: 'the commit record is not validly signed by a quorum this site accepts',
   STAGE_DEADLINE_PASSED: 'a stage deadline of the RoundConfig passed; this site ended the round and erased its keys and shares',
   SITE_DATA_INVALID: "the site's local data failed validation; it sits rounds out until its operator fixes it (details in the site's own log)",
+  PRIVACY_BUDGET_EXCEEDED: "this round would take the privacy this site has spent on its data above its budget; it did not train for it",
+  ROUND_ALREADY_CHARGED: "this round was already charged to this site's privacy budget; a round is trained once",
+  DP_REQUIRED: 'this site requires record-level differential privacy and the task has none (privacy.recordLevel)',
+  DP_UNACCOUNTABLE: "this site cannot account the task's differential-privacy parameters on its data",
   SITE_ERROR: "the site could not go on with the round; the details are in the site's own log",
 };
 

@@ -38,6 +38,7 @@ import { SITE_DEFENCE_REASONS, refusalText } from '../../crypto/secagg/site-refu
 import { SiteChain } from '../chain/site-chain.js';
 import { TaskOrigins } from '../chain/task-origin.js';
 import type { SiteStateStore } from '../state/site-state.js';
+import type { SitePrivacy, TaskPrivacyFacts } from '../round/site-privacy.js';
 import type { SiteMetrics } from '../metrics/site-metrics.js';
 import type { Device, ProgressEvent } from '../trainer/index.js';
 import { Backoff } from './backoff.js';
@@ -98,6 +99,12 @@ export interface ParticipantAppOptions {
   readonly onLocalUpdate?: (event: LocalUpdateEvent) => void;
   /** Prometheus metrics to keep up to date (the caller serves its registry, platform/metrics-endpoint.ts). @default none */
   readonly metrics?: SiteMetrics;
+  /**
+   * The site's record-level privacy budget (site.yaml privacy, round/site-privacy.ts): tasks it does not
+   * accept and rounds that would not fit are refused, and each DP round is charged before the site
+   * trains. @default none: every pinned task is trained and nothing is counted
+   */
+  readonly privacy?: SitePrivacy;
 }
 
 type RoundEndEvent = Parameters<NonNullable<ParticipantAppOptions['onRoundEnd']>>[0];
@@ -373,7 +380,10 @@ class ParticipantDaemon {
             this.options.metrics?.uploaded(upload.payload.length);
           },
           train: async (roundConfig, signal) => {
-            const training = (await this.context(roundConfig.taskHash)).training;
+            const context = await this.context(roundConfig.taskHash);
+            const { training } = context;
+            // Record before release: charged (and on disk) before anything is computed from the data.
+            await this.options.privacy?.chargeRound(roundConfig.taskHash, roundConfig.roundId, privacyFacts(context));
             const started = performance.now();
             const trained = await training.train(roundConfig, signal);
             this.options.metrics?.trained({ seconds: (performance.now() - started) / 1000, trainingExamples: trained.trainingExamples, evalLossSum: trained.evalLossSum, evalExamples: trained.evalExamples });
@@ -394,6 +404,11 @@ class ParticipantDaemon {
             // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
             this.data.assertUsable();
             await this.chain.checkRound(roundConfig);
+            // A site that requires DP checks the task and its budget before any key is made, which waits for
+            // the task to be prepared; any other site keeps preparing it during the key exchange and
+            // accounts a DP round when it charges it, before training.
+            const { privacy } = this.options;
+            if (privacy?.requiresDp === true) privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate');
           },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
@@ -500,8 +515,9 @@ class ParticipantDaemon {
   private prepareAtConnect(): void {
     for (const hash of this.options.policy.pinnedTaskHashes) {
       this.context(hash).then(
-        () => {
+        (context) => {
           this.startingUp = false;
+          this.checkTaskPrivacy(context);
         },
         (error: unknown) => {
           if (!isDataError(error)) {
@@ -518,6 +534,27 @@ class ParticipantDaemon {
           this.log.error({ task: toHex(hash), detail: (error as Error).message }, "the site's data does not fit the federation's task: this site sits rounds out (SITE_DATA_INVALID) until its files are fixed");
         },
       );
+    }
+  }
+
+  /**
+   * Says in the log, when a pinned task is prepared, whether this site's privacy policy accepts it and
+   * what one round of it costs, so an operator learns of a task the site will refuse before its rounds do.
+   */
+  private checkTaskPrivacy(context: TaskContext): void {
+    const privacy = this.options.privacy;
+    if (privacy === undefined) return;
+    try {
+      const account = privacy.account(privacyFacts(context));
+      if (account === undefined) return;
+      this.log.info({ task: toHex(context.hash), epsilonPerRound: account.epsilon, delta: privacy.delta, epsilonSpent: privacy.epsilonSpent(), ...(privacy.policy.budget === undefined ? {} : { budgetEpsilon: privacy.policy.budget.epsilon }) }, 'record-level DP task: each round is charged to the privacy budget before training');
+      const records = context.training.trainingExamples;
+      if (privacy.policy.budget !== undefined && privacy.policy.budget.delta * records >= 1) {
+        // delta is the chance the guarantee fails; at 1/N or more, releasing one whole record at random fits it.
+        this.log.warn({ delta: privacy.policy.budget.delta, trainingExamples: records }, 'site.yaml privacy.delta is not below 1 / (training examples): a mechanism that publishes one record at random would meet this budget; choose a smaller delta');
+      }
+    } catch (error) {
+      this.log.error({ task: toHex(context.hash), reason: error instanceof FedgateError ? error.reason : undefined, detail: (error as Error).message }, "this site's privacy policy refuses the task: it will refuse every round of it");
     }
   }
 
@@ -597,4 +634,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
+}
+
+/** What the site's privacy accounting needs of a prepared task (round/site-privacy.ts). */
+function privacyFacts(context: TaskContext): TaskPrivacyFacts {
+  return { task: context.task, dimension: context.plan.initialParameters.length, trainingExamples: context.training.trainingExamples };
 }

@@ -69,6 +69,11 @@ export class SiteTraining {
     this.test = data.test;
   }
 
+  /** Training examples the next round trains on (the held-out split never counts: it is never trained on). */
+  get trainingExamples(): number {
+    return this.train_.count;
+  }
+
   async globalModel(config: RoundConfig): Promise<Float32Array> {
     return decodeWeights(this.options.plan, await this.options.blobs.fetch(config.modelHash));
   }

@@ -99,6 +99,11 @@ export class PrivacyBudgetStore {
   /** Would charging `curve` to `datasetId` stay within `budget`? Answers without recording anything. */
   check(datasetId: Uint8Array, curve: RdpCurve, budget: PrivacyBudget): BudgetCheck {
     checkBudget(budget);
+    return this.project(datasetId, curve, budget);
+  }
+
+  /** check() without validating the budget (an epsilon of Infinity caps nothing). */
+  private project(datasetId: Uint8Array, curve: RdpCurve, budget: PrivacyBudget): BudgetCheck {
     const round = this.onGrid(curve);
     const spent = this.spent(datasetId).rdp;
     const after = spent.map((value, i) => value + round[i]!);
@@ -123,6 +128,40 @@ export class PrivacyBudgetStore {
         return false;
       }
       const check = this.check(datasetId, entry.curve, budget);
+      if (!check.allowed) {
+        throw new FedgateError(
+          'FAILED_PRECONDITION',
+          `this round would bring the privacy spent on dataset ${datasetKey(datasetId).slice(0, 16)}... from epsilon ${check.epsilonBefore.toFixed(4)} to ${check.epsilonAfter.toFixed(4)}, above the site's budget ${budget.epsilon} at delta ${budget.delta}`,
+          { reason: 'PRIVACY_BUDGET_EXCEEDED' },
+        );
+      }
+      charged();
+      result = check;
+      return true;
+    });
+    return result!;
+  }
+
+  /**
+   * Like spendWithinBudget, but a round id is charged at most once to `datasetId`, whatever task hash
+   * comes with it: any earlier entry with `entry.roundId` refuses the charge (ROUND_ALREADY_CHARGED)
+   * instead of answering "allowed" for a retry. What a site calls before it trains: a coordinator that
+   * re-sends a round (the same task, or another) gets neither a second charge nor a second training on
+   * the first one. The look-up, the check and the write happen under one lock. A `budget` without
+   * epsilon caps nothing (a site with no budget still keeps count); its delta is where epsilon is read.
+   */
+  async spendOnce(datasetId: Uint8Array, entry: BudgetEntry, budget: PrivacyBudget | { readonly delta: number; readonly epsilon?: undefined }): Promise<BudgetCheck> {
+    checkBudget({ epsilon: budget.epsilon ?? Number.MAX_VALUE, delta: budget.delta });
+    let result: BudgetCheck | undefined;
+    await this.update(() => {
+      const round = entry.roundId instanceof Uint8Array ? toHex(entry.roundId) : '';
+      const earlier = (this.datasets.get(datasetKey(datasetId)) ?? []).find((item) => item.roundId === round);
+      if (earlier !== undefined) {
+        throw new FedgateError('FAILED_PRECONDITION', `round ${round} was already charged to this dataset (task ${earlier.taskHash.slice(0, 16)}...): a round is charged, and trained, once`, { reason: 'ROUND_ALREADY_CHARGED' });
+      }
+      const charged = this.charge(datasetId, entry);
+      if (charged === 'already') throw new Error('unreachable: no entry of this round exists');
+      const check = this.project(datasetId, entry.curve, { epsilon: budget.epsilon ?? Infinity, delta: budget.delta });
       if (!check.allowed) {
         throw new FedgateError(
           'FAILED_PRECONDITION',

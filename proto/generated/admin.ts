@@ -39,6 +39,7 @@ import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_
 import type { OutgoingShare as _fedgate_v1_OutgoingShare, OutgoingShare__Output as _fedgate_v1_OutgoingShare__Output } from './fedgate/v1/OutgoingShare.js';
 import type { Participant as _fedgate_v1_Participant, Participant__Output as _fedgate_v1_Participant__Output } from './fedgate/v1/Participant.js';
 import type { ParticipantMessage as _fedgate_v1_ParticipantMessage, ParticipantMessage__Output as _fedgate_v1_ParticipantMessage__Output } from './fedgate/v1/ParticipantMessage.js';
+import type { RecordLevelPrivacy as _fedgate_v1_RecordLevelPrivacy, RecordLevelPrivacy__Output as _fedgate_v1_RecordLevelPrivacy__Output } from './fedgate/v1/RecordLevelPrivacy.js';
 import type { RevealedShare as _fedgate_v1_RevealedShare, RevealedShare__Output as _fedgate_v1_RevealedShare__Output } from './fedgate/v1/RevealedShare.js';
 import type { RevokeParticipantRequest as _fedgate_v1_RevokeParticipantRequest, RevokeParticipantRequest__Output as _fedgate_v1_RevokeParticipantRequest__Output } from './fedgate/v1/RevokeParticipantRequest.js';
 import type { RevokeParticipantResponse as _fedgate_v1_RevokeParticipantResponse, RevokeParticipantResponse__Output as _fedgate_v1_RevokeParticipantResponse__Output } from './fedgate/v1/RevokeParticipantResponse.js';
@@ -115,6 +116,7 @@ export interface ProtoGrpcType {
       OutgoingShare: MessageTypeDefinition<_fedgate_v1_OutgoingShare, _fedgate_v1_OutgoingShare__Output>
       Participant: MessageTypeDefinition<_fedgate_v1_Participant, _fedgate_v1_Participant__Output>
       ParticipantMessage: MessageTypeDefinition<_fedgate_v1_ParticipantMessage, _fedgate_v1_ParticipantMessage__Output>
+      RecordLevelPrivacy: MessageTypeDefinition<_fedgate_v1_RecordLevelPrivacy, _fedgate_v1_RecordLevelPrivacy__Output>
       RevealedSecret: EnumTypeDefinition
       RevealedShare: MessageTypeDefinition<_fedgate_v1_RevealedShare, _fedgate_v1_RevealedShare__Output>
       RevokeParticipantRequest: MessageTypeDefinition<_fedgate_v1_RevokeParticipantRequest, _fedgate_v1_RevokeParticipantRequest__Output>

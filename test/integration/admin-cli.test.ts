@@ -63,6 +63,10 @@ describe('fedgate operator commands', () => {
     const status = JSON.parse(await fedgate(['status', '--json'], { FEDGATE_OPERATOR_CONFIG: operatorYaml })) as Record<string, unknown>;
     expect(status).toMatchObject({ federationId: 'admin-test', committedRounds: 1, roundsConfigured: 1, currentModelHash: h.coordinator.federation.currentModelHash, secureAggregation: true });
     expect(status['currentModelOnnxSha256']).toMatch(/^[0-9a-f]{64}$/);
+    // The task has no record-level DP: no epsilon, in text and in JSON.
+    expect(text).toContain('privacy       no record-level DP (the task has no privacy.recordLevel)');
+    expect(status['recordLevelPrivacy']).toBeNull();
+    await expect(fedgate(['status', '--config', operatorYaml, '--delta', '2'])).rejects.toThrow(/--delta must be a number strictly between 0 and 1, such as 1e-5; got "2"/);
   });
 
   it('participants and rounds list the sites and the ledger', async () => {

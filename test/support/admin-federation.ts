@@ -22,6 +22,7 @@ import { parseTaskDocument, taskHash, type PinnedTaskDocument } from '../../mode
 import { pinTask } from '../../model/task-pin.js';
 import { startParticipant, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { SiteStateStore } from '../../participant/state/index.js';
+import type { SitePrivacy } from '../../participant/round/site-privacy.js';
 import { createTempDirectory, type TempDirectory } from './pki.js';
 import { DIGITS_MLP_TASK } from './in-memory-federation.js';
 import { NO_COLLUSION_MARGIN } from './protocol-margin.js';
@@ -69,13 +70,14 @@ export interface AdminFederation {
    * Starts the daemon of `sites[index]`, holding data partition `index` of `sites.length`, with the
    * site's first certificate or `credentials` (e.g. renewed after a revocation).
    */
-  startSite(index: number, credentials?: Credentials, extra?: { readonly metrics?: SiteMetrics }): RunningParticipant;
+  startSite(index: number, credentials?: Credentials, extra?: { readonly metrics?: SiteMetrics; readonly privacy?: SitePrivacy }): RunningParticipant;
   operatorClient(credentials?: Credentials): OperatorClient;
   issue(role: CertificateRole, name: string): Promise<Credentials>;
   close(): Promise<void>;
 }
 
-export async function createAdminFederation(siteCount: number): Promise<AdminFederation> {
+/** @param task what the federation trains. @default LOGREG_DIGITS_TASK */
+export async function createAdminFederation(siteCount: number, task: PinnedTaskDocument = LOGREG_DIGITS_TASK): Promise<AdminFederation> {
   const work = await createTempDirectory('fedgate-admin-');
   const caDir = join(work.path, 'ca');
   await initCertificateAuthority({ dir: caDir, commonName: 'fedgate admin test CA', validDays: 3 });
@@ -95,7 +97,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
   const logger = pino({ level: process.env['FEDGATE_TEST_LOG'] ?? 'silent' });
   const participants: RunningParticipant[] = [];
   const clients: OperatorClient[] = [];
-  const hash = taskHash(LOGREG_DIGITS_TASK);
+  const hash = taskHash(task);
 
   const harness: AdminFederation = {
     work,
@@ -115,7 +117,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         revokedSerials: [],
         admin: { enabled: true, ...(settings.withCaDirectory === false ? {} : { revocationAuthority: (settings.authority ?? ((authority) => authority))(caDirectoryAuthority(caDir)) }) },
         stateDirectory: settings.stateDirectory ?? stateDirectory,
-        task: LOGREG_DIGITS_TASK,
+        task,
         rounds: settings.rounds,
         participants: { minimum: settings.minParticipants, sampleFraction: 1, waitTimeoutMs: 60_000 },
         secureAggregation: true,
@@ -147,6 +149,7 @@ export async function createAdminFederation(siteCount: number): Promise<AdminFed
         state: siteStates[index] as SiteStateStore,
         logger,
         ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
+        ...(extra.privacy === undefined ? {} : { privacy: extra.privacy }),
       });
       participants.push(participant);
       return participant;

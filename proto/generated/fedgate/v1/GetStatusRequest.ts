@@ -3,7 +3,17 @@
 
 
 export interface GetStatusRequest {
+  /**
+   * The delta at which record_level_privacy reports epsilon; 0 means 1e-5. Must be in (0, 1). Each site
+   * enforces its own (epsilon, delta), which it keeps to itself: this is the federation's public figure.
+   */
+  'privacyDelta'?: (number | string);
 }
 
 export interface GetStatusRequest__Output {
+  /**
+   * The delta at which record_level_privacy reports epsilon; 0 means 1e-5. Must be in (0, 1). Each site
+   * enforces its own (epsilon, delta), which it keeps to itself: this is the federation's public figure.
+   */
+  'privacyDelta': (number);
 }

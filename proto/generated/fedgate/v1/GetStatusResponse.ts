@@ -3,6 +3,7 @@
 
 import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_v1_OpenRound__Output } from '../../fedgate/v1/OpenRound.js';
 import type { ModelEvaluation as _fedgate_v1_ModelEvaluation, ModelEvaluation__Output as _fedgate_v1_ModelEvaluation__Output } from '../../fedgate/v1/ModelEvaluation.js';
+import type { RecordLevelPrivacy as _fedgate_v1_RecordLevelPrivacy, RecordLevelPrivacy__Output as _fedgate_v1_RecordLevelPrivacy__Output } from '../../fedgate/v1/RecordLevelPrivacy.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface GetStatusResponse {
@@ -68,6 +69,11 @@ export interface GetStatusResponse {
    * of the model the round started from, so this is the only accuracy of the final model.
    */
   'finalEvaluation'?: (_fedgate_v1_ModelEvaluation | null);
+  /**
+   * The task's record-level differential privacy and what it has spent; unset for a task without
+   * privacy.recordLevel (its rounds give no DP guarantee).
+   */
+  'recordLevelPrivacy'?: (_fedgate_v1_RecordLevelPrivacy | null);
 }
 
 export interface GetStatusResponse__Output {
@@ -133,4 +139,9 @@ export interface GetStatusResponse__Output {
    * of the model the round started from, so this is the only accuracy of the final model.
    */
   'finalEvaluation': (_fedgate_v1_ModelEvaluation__Output | null);
+  /**
+   * The task's record-level differential privacy and what it has spent; unset for a task without
+   * privacy.recordLevel (its rounds give no DP guarantee).
+   */
+  'recordLevelPrivacy': (_fedgate_v1_RecordLevelPrivacy__Output | null);
 }

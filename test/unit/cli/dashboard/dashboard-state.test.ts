@@ -72,6 +72,7 @@ function status(overrides: Partial<GetStatusResponse> = {}): GetStatusResponse {
     revokedCertificates: 0,
     revokedCertificateSerials: [],
     finalEvaluation: null,
+    recordLevelPrivacy: null,
     ...overrides,
   };
 }

@@ -136,3 +136,35 @@ describe('diverging local training', () => {
     expect(result.divergence).toContain('NaN');
   });
 });
+
+describe('the held-out split under record-level DP', () => {
+  it('is never trained on: training sees the training split alone, the evaluation the held-out split alone, and the accounted count is the training split', async () => {
+    const store = await SiteStateStore.open(join(root, 'held-out'));
+    const trainedOn: Dataset[] = [];
+    const evaluatedOn: Dataset[] = [];
+    const trainer: SiteTrainingOptions['trainer'] = {
+      train: async (parameters, dataset) => {
+        trainedOn.push(dataset);
+        return { parameters, examples: dataset.count, meanLoss: 1, trainAccuracy: 0.5, steps: 1, runs: 1 };
+      },
+      evaluate: async (_parameters, dataset) => {
+        evaluatedOn.push(dataset);
+        return { lossSum: dataset.count, correct: 1, examples: dataset.count };
+      },
+    };
+    const round = roundConfig(plan.initialParameters, 40);
+    const dpTask = { ...TASK, privacy: { recordLevel: { clipNorm: 1, noiseMultiplier: 1.1, samplingRate: 0.05, stepsPerRound: 10 } } };
+    const site = new SiteTraining({ task: dpTask, plan, trainer, train: data.train, test: data.test, randomness: store, blobs: { fetch: async () => round.blob } });
+    await site.train(round.config, new AbortController().signal);
+    expect(trainedOn).toEqual([data.train]);
+    expect(evaluatedOn.map((dataset) => dataset.features.buffer)).toEqual([data.test.features.buffer]);
+    expect(site.trainingExamples).toBe(data.train.count);
+    // The two splits share no example (no feature row of the held-out split is a training row).
+    const rows = (dataset: Dataset): Set<string> => {
+      const width = dataset.features.length / dataset.count;
+      return new Set(Array.from({ length: dataset.count }, (_, i) => Buffer.from(dataset.features.buffer, dataset.features.byteOffset + i * width * 4, width * 4).toString('hex')));
+    };
+    const trainRows = rows(data.train);
+    expect([...rows(data.test)].filter((row) => trainRows.has(row))).toEqual([]);
+  });
+});

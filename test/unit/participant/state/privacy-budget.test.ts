@@ -120,4 +120,37 @@ describe('the site privacy budget store', () => {
     await writeFile(join(directory, PRIVACY_BUDGET_FILE), '{"formatVersion":2}');
     await expect(PrivacyBudgetStore.open(directory)).rejects.toMatchObject({ reason: 'PRIVACY_BUDGET_VERSION' });
   });
+
+  describe('spendOnce: what a site charges before it trains', () => {
+    it('charges a round id once under any task hash: a repeat is refused (ROUND_ALREADY_CHARGED), not answered "allowed"', async () => {
+      const store = await PrivacyBudgetStore.open(directory);
+      await store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(1), curve: ROUND }, BUDGET);
+      const before = await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8');
+      await expect(store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(1), curve: ROUND }, BUDGET)).rejects.toMatchObject({ reason: 'ROUND_ALREADY_CHARGED' });
+      await expect(store.spendOnce(DATASET, { taskHash: digest(0x7b), roundId: roundId(1), curve: ROUND }, BUDGET)).rejects.toMatchObject({ reason: 'ROUND_ALREADY_CHARGED' });
+      expect(await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8')).toBe(before);
+      // The same round id on another dataset (other records) is another charge.
+      await store.spendOnce(digest(0xd2), { taskHash: TASK, roundId: roundId(1), curve: ROUND }, BUDGET);
+      expect(store.entries(DATASET)).toHaveLength(1);
+    });
+
+    it('lets exactly one of two concurrent charges of one round through (the look-up and the write share the lock)', async () => {
+      const store = await PrivacyBudgetStore.open(directory);
+      const results = await Promise.allSettled([1, 2, 3].map((task) => store.spendOnce(DATASET, { taskHash: digest(task), roundId: roundId(4), curve: ROUND }, BUDGET)));
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((result) => result.status === 'rejected').map((result) => (result as PromiseRejectedResult).reason as { reason: string }).map((error) => error.reason)).toEqual(['ROUND_ALREADY_CHARGED', 'ROUND_ALREADY_CHARGED']);
+      expect((await PrivacyBudgetStore.open(directory)).entries(DATASET)).toHaveLength(1);
+    });
+
+    it('refuses a charge over the budget without writing, and without a cap records every round at the delta given', async () => {
+      const store = await PrivacyBudgetStore.open(directory);
+      const tight = { epsilon: rdpToEpsilon(ROUND, 1e-5).epsilon * 1.01, delta: 1e-5 };
+      await store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(1), curve: ROUND }, tight);
+      await expect(store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(2), curve: ROUND }, tight)).rejects.toMatchObject({ reason: 'PRIVACY_BUDGET_EXCEEDED' });
+      expect((await PrivacyBudgetStore.open(directory)).entries(DATASET)).toHaveLength(1);
+      const uncapped = await store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(2), curve: ROUND }, { delta: 1e-5 });
+      expect(uncapped.epsilonAfter).toBeCloseTo(rdpToEpsilon(composeSteps(ROUND, 2), 1e-5).epsilon, 12);
+      await expect(store.spendOnce(DATASET, { taskHash: TASK, roundId: roundId(3), curve: ROUND }, { delta: 1 })).rejects.toThrow(/delta in \(0, 1\)/);
+    });
+  });
 });
