@@ -18,7 +18,10 @@
  *   with n = |U| contributions, an upper bound on |U3|) is at most DP_WRAP_TARGET. Start from the closed
  *   form gamma0 = (2^(b-1) - n) / sqrt(2 ln(2D / target) ((n c)^2 / D + n (sigma c)^2 / (t - colluders))),
  *   round down to a power of two, and halve while the exact bound (which counts the rounding up of the
- *   per-site variance) is above the target. A power of two keeps gamma exact in every encoding.
+ *   per-site variance) is above the target. A power of two keeps gamma exact in every encoding. Also at
+ *   most the power of two that keeps each site's noise variance below 2^50 ring units^2, so that the
+ *   sampler's and the sum's integer arithmetic stay exact in doubles (a wide ring and few sites would
+ *   otherwise ask for more).
  */
 import { bytesEqual, encodeFields, toHex, utf8 } from '../bytes.js';
 import { compileDistributedDp, distributedDpRdp, wrapProbabilityBound, type CompiledDistributedDp } from '../dp/distributed-dp.js';
@@ -31,6 +34,8 @@ import { secaggInvalid, secaggPrecondition } from './errors.js';
 
 /** The wrap probability a round's scale is chosen for (a wrap spoils that round's aggregate, not privacy). */
 export const DP_WRAP_TARGET = 2 ** -30;
+/** Largest per-site noise variance (ring units^2) a derived scale asks for. */
+const MAX_SITE_VARIANCE = 2 ** 50;
 
 /** The round's public values the derivations read. */
 export interface DistributedDpRoundShape {
@@ -81,7 +86,8 @@ export function dpScale(requirement: DistributedDpRequirement, shape: Distribute
   if (margin <= 0) tooSmall();
   const perUnit = (n * c) ** 2 / size + (n * sigma * sigma) / honest;
   const gamma0 = margin / Math.sqrt(2 * Math.log((2 * size) / DP_WRAP_TARGET) * perUnit);
-  let scale = 2 ** Math.floor(Math.log2(gamma0));
+  const exactLimit = Math.sqrt(MAX_SITE_VARIANCE * honest) / sigma;
+  let scale = 2 ** Math.floor(Math.log2(Math.min(gamma0, exactLimit)));
   const seed = new Uint8Array(32);
   for (let i = 0; i < 64 && wrapProbabilityBound(compileWith(requirement, shape, scale, seed), n) > DP_WRAP_TARGET; i++) scale /= 2;
   if (!(scale > 2 ** -64) || wrapProbabilityBound(compileWith(requirement, shape, scale, seed), n) > DP_WRAP_TARGET) tooSmall();
