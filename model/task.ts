@@ -449,6 +449,12 @@ export function parseTaskDocument(value: unknown): TaskDocument {
   return task;
 }
 
+/** The task's participant-level DP with ringBits resolved (absent: 32), or undefined when it asks for none. */
+export function participantLevelOf(task: Pick<TaskDocument, 'privacy'>): Required<ParticipantLevelDpSpec> | undefined {
+  const spec = task.privacy?.participantLevel;
+  return spec === undefined ? undefined : { ...spec, ringBits: spec.ringBits ?? 32 };
+}
+
 /** Whether `task` pins its initial model and server optimiser (see PinnedTaskDocument). */
 export function isPinnedTask(task: TaskDocument): task is PinnedTaskDocument {
   return task.initialModel !== undefined && task.serverOptimizer !== undefined;

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
 import { peekRoundId } from '../../crypto/secagg/config-codec.js';
+import { checkRoundDistributedDp } from '../../crypto/secagg/distributed-dp-round.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
@@ -46,6 +47,7 @@ import { SessionWatchdog } from './session-watchdog.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
+import { TaskPrivacy } from './task-privacy.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
 /** The site's end of its Session stream. */
@@ -144,6 +146,7 @@ class ParticipantDaemon {
   private readonly guard: RoundGuard;
   private readonly chain: SiteChain;
   private readonly data: SiteDataWatch;
+  private readonly privacy: TaskPrivacy;
   /** Why the daemon stops on its own (data that does not fit the task when the site first prepares it). */
   private fatal: FedgateError | undefined;
   /** Until the first task context is ready, data that does not fit the task stops the daemon. */
@@ -157,6 +160,7 @@ class ParticipantDaemon {
     this.log = options.logger.child({ site: options.siteId });
     this.data = new SiteDataWatch({ spec: options.data, intervalMs: options.dataCheckIntervalMs ?? DEFAULT_DATA_CHECK_INTERVAL_MS, reload: () => this.reloadData(), logger: this.log });
     const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
+    this.privacy = new TaskPrivacy({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
       signingKey: options.signingKey,
@@ -394,6 +398,8 @@ class ParticipantDaemon {
             // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
             this.data.assertUsable();
             await this.chain.checkRound(roundConfig);
+            // The round's distributed DP must be exactly what the task asks for (or absent when it asks for none).
+            checkRoundDistributedDp(roundConfig, await this.privacy.participantLevel(roundConfig.taskHash), this.options.siteId);
           },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
