@@ -19,6 +19,7 @@ import {
   participantLevelRoundCurve,
 } from '../../../../crypto/secagg/distributed-dp-round.js';
 import type { DistributedDpRequirement, RoundDistributedDp } from '../../../../crypto/secagg/dp-fields.js';
+import { composeCurves, rdpToEpsilon } from '../../../../crypto/dp/rdp.js';
 import { checkRoundConfigAgainstPolicy } from '../../../../crypto/secagg/policy.js';
 import { TEST_DP_REQUIREMENT, dpRoundConfig } from '../../../support/distributed-dp-round.js';
 import { TEST_TASK_HASH, siteIds, testPolicy, testRoundConfig } from '../../../support/secagg-sim.js';
@@ -153,5 +154,15 @@ describe('participant-level accounting', () => {
     expect(worst.rdp[0]! / 2).toBeGreaterThan(1.9);
     expect(worst.rdp[0]! / 2).toBeLessThan(2.2);
     expect(() => participantLevelRoundCurve(config, config.reconstructionThreshold - 1)).toThrow(/survivors/);
+  });
+
+  it('composes across rounds: ten rounds spend ten times one round, and more than one round in epsilon', () => {
+    const rounds = Array.from({ length: 10 }, (_, i) => participantLevelRoundCurve(dpRoundConfig({ participants: ids, degree: 9, parameters: 1000, counter: i + 1 })));
+    const total = composeCurves(rounds);
+    total.rdp.forEach((value, i) => expect(value).toBeCloseTo(rounds[0]!.rdp[i]! * 10, 9));
+    const one = rdpToEpsilon(rounds[0]!, 1e-5).epsilon;
+    const ten = rdpToEpsilon(total, 1e-5).epsilon;
+    expect(ten).toBeGreaterThan(one * 2);
+    expect(ten).toBeLessThan(one * 10);
   });
 });
