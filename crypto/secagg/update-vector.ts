@@ -1,7 +1,9 @@
 /**
  * The vector a site contributes (DESIGN.md step 4): [w * delta, w, eval loss sum, correct count, eval
  * examples], quantized slot by slot with the bounds of RoundConfig and M = floor((2^31 - 1) / |U|), so
- * that the sum of |U| vectors reads back as int32 without wrapping.
+ * that the sum of |U| vectors reads back as int32 without wrapping. Under participant-level distributed
+ * DP (RoundConfig.distributedDp) the update slots carry the distributed-DP encoding instead (see
+ * encodeDistributedDpUpdate below).
  */
 import { encodeDistributedDp } from '../dp/distributed-dp.js';
 import { RandomWords } from '../dp/random-words.js';
