@@ -128,9 +128,28 @@ export interface RecordLevelDpSpec {
   stepsPerRound: number;
 }
 
+/**
+ * Participant-level distributed DP over secure aggregation (Kairouz, Liu, Steinke 2021): each site clips
+ * its whole update to L2 norm `clipNorm`, rotates, scales and rounds it, and adds its share of discrete
+ * Gaussian noise in the ring Z_{2^ringBits}, so that the unmasked sum carries noise of standard deviation
+ * noiseMultiplier x clipNorm per coordinate even when only t sites survive and `toleratedColluders` of them
+ * reveal their noise to the coordinator. The scale gamma (ring units per model unit) is not a task
+ * parameter: each round derives it from these values and the round's public |U|, t and model size
+ * (crypto/secagg/distributed-dp-round.ts), and every site recomputes and checks it. ringBits absent means
+ * 32, SecAgg's own ring (one spelling: 32 is dropped).
+ */
+export interface ParticipantLevelDpSpec {
+  mechanism: 'discrete_gaussian';
+  clipNorm: number;
+  noiseMultiplier: number;
+  toleratedColluders: number;
+  ringBits?: number;
+}
+
 /** The privacy mechanisms a task asks its sites to run (absent: none). */
 export interface PrivacySpec {
   recordLevel?: RecordLevelDpSpec;
+  participantLevel?: ParticipantLevelDpSpec;
 }
 
 /** A task whose document pins its initial model and server optimiser: the only kind a federation runs. */
@@ -238,6 +257,15 @@ const taskSchema = z.strictObject({
           noiseMultiplier: finite.positive(),
           samplingRate: finite.gt(0).max(1),
           stepsPerRound: dim,
+        })
+        .optional(),
+      participantLevel: z
+        .strictObject({
+          mechanism: z.literal('discrete_gaussian'),
+          clipNorm: finite.positive(),
+          noiseMultiplier: finite.positive(),
+          toleratedColluders: z.number().int().min(0),
+          ringBits: z.number().int().min(2).max(32).optional(),
         })
         .optional(),
     })
@@ -411,8 +439,20 @@ export function parseTaskDocument(value: unknown): TaskDocument {
   task.loss = canonicalLoss(task.loss);
   // `privacy: {}` asks for nothing: one spelling, so it hashes like a task without the key.
   if (task.privacy !== undefined && Object.keys(task.privacy).length === 0) delete task.privacy;
+  // ringBits 32 is the default: one spelling, so it hashes like a task without the key.
+  if (task.privacy?.participantLevel?.ringBits === 32) {
+    const participantLevel = { ...task.privacy.participantLevel };
+    delete participantLevel.ringBits;
+    task.privacy = { ...task.privacy, participantLevel };
+  }
   checkConsistency(task);
   return task;
+}
+
+/** The task's participant-level DP with ringBits resolved (absent: 32), or undefined when it asks for none. */
+export function participantLevelOf(task: Pick<TaskDocument, 'privacy'>): Required<ParticipantLevelDpSpec> | undefined {
+  const spec = task.privacy?.participantLevel;
+  return spec === undefined ? undefined : { ...spec, ringBits: spec.ringBits ?? 32 };
 }
 
 /** Whether `task` pins its initial model and server optimiser (see PinnedTaskDocument). */

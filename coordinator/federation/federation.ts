@@ -22,6 +22,9 @@ import type { TrustAnchor } from '../../crypto/certificate.js';
 import { createRoundConfig, type HyperParameterValue, type RoundConfig, type RoundPurpose } from '../../crypto/secagg/config.js';
 import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
+import { distributedDpReport, roundDistributedDp, type DistributedDpReport } from '../../crypto/secagg/distributed-dp-round.js';
+import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
+import { parseTaskDocument, participantLevelOf } from '../../model/task.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
@@ -127,6 +130,8 @@ export interface RoundEvent {
   readonly seconds?: number;
   /** What the round asks of its sites, when it is not the default 'train_and_evaluate'. */
   readonly purpose?: RoundPurpose;
+  /** round_started of a round with participant-level DP: bits per coordinate, wrap bound, noise. */
+  readonly distributedDp?: DistributedDpReport;
   readonly at: string;
 }
 
@@ -149,6 +154,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   private readonly metricsSpent = new Set<string>();
   /** Orders ledger appends against live revocations (revocation-fence.ts). */
   readonly revocationFence: RevocationFence;
+  /** The task's privacy.participantLevel: every training round carries it (RoundConfig.distributedDp). */
+  private readonly participantLevel: DistributedDpRequirement | undefined;
 
   private constructor(
     private readonly options: FederationOptions,
@@ -167,6 +174,13 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.revocationFence = new RevocationFence(lastCommittedAt);
     this.model = options.initialModel;
     this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
+    this.participantLevel = participantLevelOf(parseTaskDocument(JSON.parse(new TextDecoder().decode(options.taskBytes))));
+    if (this.participantLevel !== undefined && !options.settings.secureAggregation) {
+      // Each site's vector carries only its share of the noise: without masks the coordinator would see it nearly in the clear.
+      throw new FedgateError('FAILED_PRECONDITION', "the task asks for participant-level DP (privacy.participantLevel), which needs secure aggregation; turn secure aggregation on or remove privacy.participantLevel from the task", {
+        reason: 'DISTRIBUTED_DP_NEEDS_SECURE_AGGREGATION',
+      });
+    }
   }
 
   static async open(options: FederationOptions): Promise<Federation> {
@@ -488,8 +502,9 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       },
     });
     const base = { roundId: roundLabel, roundCounter: roundId.counter.toString(), participants, ...(purpose === 'train_and_evaluate' ? {} : { purpose }) };
-    this.emit('round', { ...base, type: 'round_started', at: new Date().toISOString() });
-    this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants, purpose }, purpose === 'evaluate' ? 'evaluation-only round started on the final model' : 'round started');
+    const distributedDp = config.distributedDp === undefined ? {} : { distributedDp: distributedDpReport(config) };
+    this.emit('round', { ...base, ...distributedDp, type: 'round_started', at: new Date().toISOString() });
+    this.options.logger.info({ round: roundLabel, counter: roundId.counter.toString(), participants, purpose, ...distributedDp }, purpose === 'evaluate' ? 'evaluation-only round started on the final model' : 'round started');
     this.driver = driver;
     const outcome: RoundOutcome = await driver.run();
     this.driver = undefined;
@@ -744,6 +759,18 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       deadlines: this.settings.deadlines,
       plaintext: !this.settings.secureAggregation,
       purpose,
+      // An evaluation-only round uploads no update, so it has nothing to noise.
+      ...(this.participantLevel === undefined || purpose === 'evaluate'
+        ? {}
+        : {
+            distributedDp: roundDistributedDp(this.participantLevel, {
+              federationId: this.settings.federationId,
+              roundId,
+              participants: participants.length,
+              threshold: shape.reconstructionThreshold,
+              dimension: this.model.length,
+            }),
+          }),
     });
   }
 }

@@ -121,8 +121,10 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') {
-      // d + 4 uint32 slots; an evaluation-only round uploads the 4 metric slots alone.
-      openRoundBytes = ((event.purpose === 'evaluate' ? 0 : plan.initialParameters.length) + 4) * 4;
+      // d + 4 uint32 slots (D + 4 under distributed DP: d padded to a power of two); an evaluation-only
+      // round uploads the 4 metric slots alone.
+      const updateWords = event.purpose === 'evaluate' ? 0 : (event.distributedDp?.paddedDimension ?? plan.initialParameters.length);
+      openRoundBytes = (updateWords + 4) * 4;
       return;
     }
     openRoundBytes = undefined;

@@ -12,8 +12,10 @@
  * `toleratedColluders` of them reveal their noise to the coordinator, so each site adds
  * ceil((gamma * targetNoiseStd)^2 / (t - toleratedColluders)) (rounded up: never less noise).
  *
- * These vectors are meant to take the place of the delta slots of SecAgg's upload (d words, one per
- * rotated coordinate); wiring them into the round (RoundConfig fields, the site's policy) is not done here.
+ * These vectors take the place of the delta slots of SecAgg's upload (D words, one per rotated
+ * coordinate) in a round whose RoundConfig carries distributedDp: crypto/secagg/distributed-dp-round.ts
+ * derives the round's parameters and the site's check, update-vector.ts and aggregate-codec.ts encode and
+ * decode with the functions here.
  */
 import { invalidArgument } from '../errors.js';
 import { DiscreteGaussianSampler } from './discrete-gaussian.js';

@@ -23,6 +23,7 @@ export { RandomWords } from './random-words.js';
 export { bernoulliExpMinus, discreteGaussian, DiscreteGaussianSampler, discreteLaplace, type Rational } from './discrete-gaussian.js';
 export { addSnappedGaussianNoise, DEFAULT_GRID_EXPONENT, snappedDpSgdStepRdp, snappedSensitivity, snappedVariance, type SnappedGaussianOptions } from './snapped-gaussian.js';
 export { paddedDimension, rotate, rotationSigns, unrotate } from './hadamard.js';
+export { MAX_SKELLAM_MEAN, distributedSkellamRdp, fillSkellam, poisson, skellam, skellamRdp } from './skellam.js';
 export {
   bitsForWrapProbability,
   compileDistributedDp,

@@ -5,9 +5,12 @@
  * every committing site and `fedgate verify` read it with these functions, so they start model r+1 from
  * the same numbers.
  */
+import { decodeDistributedDp } from '../dp/distributed-dp.js';
 import { dequantizeSum } from '../quantize.js';
-import { parameterCount, roundScale, roundSegments, vectorLength, type RoundConfig } from './config.js';
+import { parameterCount, roundScale, roundSegments, updateWordCount, vectorLength, type RoundConfig } from './config.js';
+import { compileRoundDp } from './distributed-dp-round.js';
 import { secaggInvalid } from './errors.js';
+import { tailSegments } from './update-vector.js';
 import { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector-bytes.js';
 
 /** The aggregate read back with the RoundConfig's bounds. */
@@ -25,11 +28,23 @@ export interface AggregateValues {
   readonly evalExamples: number;
 }
 
-/** Dequantizes `sum` (d + 4 slots of this round) into `out`, or a fresh array. */
+/**
+ * Dequantizes `sum` (the round's vectorLength slots) into `out` (d + 4 values), or a fresh array. Under
+ * distributed DP the first D words are decoded instead (distributed-dp.ts decodeDistributedDp: reduce mod
+ * 2^b, centre, divide by gamma, undo the rotation): weightedDeltaSum is then the noisy sum of the clipped
+ * deltas and weightSum the number of survivors (every w is 1), so model r+1 takes their plain average.
+ */
 export function dequantizeAggregate(config: RoundConfig, sum: Uint32Array, out?: Float64Array): AggregateValues {
   const d = parameterCount(config);
-  const values = out ?? new Float64Array(vectorLength(config));
-  dequantizeSum(sum, roundSegments(config), roundScale(config), values);
+  const values = out ?? new Float64Array(d + 4);
+  if (values.length !== d + 4) throw secaggInvalid('INVALID_ARGUMENT', `the output must hold d + 4 = ${d + 4} values, got ${values.length}`);
+  if (config.distributedDp === undefined) {
+    dequantizeSum(sum, roundSegments(config), roundScale(config), values);
+  } else {
+    const words = updateWordCount(config);
+    values.set(decodeDistributedDp(compileRoundDp(config), sum.subarray(0, words)), 0);
+    dequantizeSum(sum.subarray(words), tailSegments(config), roundScale(config), values.subarray(d));
+  }
   return {
     sum,
     values,
@@ -54,7 +69,7 @@ export function decodeAggregate(config: RoundConfig, bytes: Uint8Array): Aggrega
   const length = vectorLength(config);
   if (!(bytes instanceof Uint8Array) || bytes.byteLength !== length * 4) {
     const got = bytes instanceof Uint8Array ? `${bytes.byteLength} bytes` : typeof bytes;
-    throw secaggInvalid('INVALID_AGGREGATE', `the aggregate is ${got}; this round's RoundConfig implies d + 4 = ${length} uint32 slots (${length * 4} bytes)`);
+    throw secaggInvalid('INVALID_AGGREGATE', `the aggregate is ${got}; this round's RoundConfig implies ${config.distributedDp === undefined ? 'd' : 'D (d padded to a power of two)'} + 4 = ${length} uint32 slots (${length * 4} bytes)`);
   }
   return dequantizeAggregate(config, vectorFromLittleEndianBytes(bytes, length));
 }

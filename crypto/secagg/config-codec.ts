@@ -15,6 +15,7 @@ import {
   type StageDeadlines,
   type UpdateLayout,
 } from './config.js';
+import { decodeDistributedDpField, encodeDistributedDpField } from './dp-fields.js';
 import { secaggInvalid } from './errors.js';
 import { FieldReader, booleanByte, f64be } from './fields.js';
 
@@ -54,6 +55,9 @@ export function encodeRoundConfig(config: RoundConfig): Uint8Array {
     encodeFields(DEADLINE_ORDER.map((key) => u32be(config.deadlines[key]))),
     booleanByte(config.plaintext),
     ...(config.purpose === 'train_and_evaluate' ? [] : [Uint8Array.of(PURPOSE_CODES[config.purpose])]),
+    // Last and only when present (a config without it keeps its bytes); never 1 byte long, so a reader
+    // tells it from the purpose byte.
+    ...(config.distributedDp === undefined ? [] : [encodeDistributedDpField(config.distributedDp)]),
   ]);
 }
 
@@ -100,7 +104,14 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const deadlines = Object.fromEntries(DEADLINE_ORDER.map((key) => [key, deadlineReader.u32(key)])) as unknown as StageDeadlines;
   deadlineReader.end();
   const plaintext = reader.boolean('plaintext');
-  const purpose = reader.done() ? 'train_and_evaluate' : decodePurpose(reader.fixed('purpose', 1)[0] as number);
+  // Optional trailing fields: the purpose byte (absent for the default), then distributedDp (longer).
+  let purpose: RoundPurpose = 'train_and_evaluate';
+  let trailing = reader.done() ? undefined : reader.field('purpose or distributedDp');
+  if (trailing?.length === 1) {
+    purpose = decodePurpose(trailing[0] as number);
+    trailing = reader.done() ? undefined : reader.field('distributedDp');
+  }
+  const distributedDp = trailing === undefined ? undefined : decodeDistributedDpField(trailing);
   reader.end();
   const config: RoundConfig = {
     federationId,
@@ -117,6 +128,7 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
     deadlines,
     plaintext,
     purpose,
+    ...(distributedDp === undefined ? {} : { distributedDp }),
   };
   validateRoundConfig(config);
   return config;

@@ -6,6 +6,8 @@
 import { assertBytes, compareBytes, utf8 } from '../bytes.js';
 import { SHA256_LENGTH } from '../hash.js';
 import { quantizationScale, type Segment } from '../quantize.js';
+import { paddedDimension } from '../dp/hadamard.js';
+import { validateDistributedDp, type RoundDistributedDp } from './dp-fields.js';
 import { secaggInvalid } from './errors.js';
 import { marginThreshold, twoThirdsThreshold } from './margin.js';
 
@@ -87,6 +89,12 @@ export interface RoundConfig {
   readonly plaintext: boolean;
   /** What the sites do in this round (see RoundPurpose). */
   readonly purpose: RoundPurpose;
+  /**
+   * Participant-level distributed DP (dp-fields.ts, distributed-dp-round.ts): when present, the delta
+   * slots carry each site's clipped, rotated, rounded and noised update in Z_{2^b} (D words, D = d padded
+   * to a power of two) instead of the quantized w * delta, and every site's w is 1. Absent: none.
+   */
+  readonly distributedDp?: RoundDistributedDp;
 }
 
 /** Input of createRoundConfig: threshold, deadlines, hyper-parameters and plaintext have defaults. */
@@ -133,6 +141,7 @@ export function createRoundConfig(input: RoundConfigInput): RoundConfig {
     deadlines: { ...DEFAULT_DEADLINES, ...input.deadlines },
     plaintext: input.plaintext ?? false,
     purpose: input.purpose ?? 'train_and_evaluate',
+    ...(input.distributedDp === undefined ? {} : { distributedDp: input.distributedDp }),
   };
   validateRoundConfig(config);
   return config;
@@ -182,9 +191,18 @@ export function parameterCount(config: RoundConfig): number {
   return config.layout.parameterSegments.reduce((sum, segment) => sum + segment.length, 0);
 }
 
-/** Length of the upload vector: d parameters + w + three metric slots. */
+/**
+ * Words of the upload that carry the update: d, or under distributed DP the rotated length D (d padded to
+ * a power of two).
+ */
+export function updateWordCount(config: RoundConfig): number {
+  const d = parameterCount(config);
+  return config.distributedDp === undefined ? d : paddedDimension(d);
+}
+
+/** Length of the upload vector: the update's words + w + three metric slots. */
 export function vectorLength(config: RoundConfig): number {
-  return parameterCount(config) + 4;
+  return updateWordCount(config) + 4;
 }
 
 /**
@@ -227,6 +245,12 @@ export function validateRoundConfig(config: RoundConfig): void {
     }
   }
   if (typeof config.plaintext !== 'boolean') bad('plaintext', 'must be a boolean');
+  if (config.distributedDp !== undefined) {
+    validateDistributedDp(config.distributedDp, t, bad);
+    if (config.purpose === 'evaluate') bad('distributedDp', "must be absent in an evaluation-only round (purpose 'evaluate' carries no update)");
+    // Each vector alone carries only 1/(t - colluders) of the noise: without masks it would be nearly in the clear.
+    if (config.plaintext) bad('distributedDp', 'needs masks: in a plaintext round the coordinator sees each vector with only its share of the noise');
+  }
   if (typeof config.hyperParameters !== 'object' || config.hyperParameters === null) bad('hyperParameters', 'must be an object');
   for (const [key, value] of Object.entries(config.hyperParameters)) {
     const ok = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));

@@ -17,6 +17,7 @@ export {
   roundCounter,
   roundScale,
   roundSegments,
+  updateWordCount,
   validateRoundConfig,
   vectorLength,
   type HyperParameterValue,
@@ -26,6 +27,19 @@ export {
   type StageDeadlines,
   type UpdateLayout,
 } from './config.js';
+export { DISTRIBUTED_DP_MECHANISMS, type DistributedDpMechanism, type DistributedDpRequirement, type RoundDistributedDp } from './dp-fields.js';
+export {
+  DP_WRAP_TARGET,
+  checkRoundDistributedDp,
+  compileRoundDp,
+  distributedDpReport,
+  dpRotationSeed,
+  dpScale,
+  participantLevelRoundCurve,
+  roundDistributedDp,
+  type DistributedDpReport,
+  type DistributedDpRoundShape,
+} from './distributed-dp-round.js';
 export { ROUND_CONFIG_VERSION, decodeRoundConfig, encodeRoundConfig, roundConfigHash } from './config-codec.js';
 export { checkRoundConfigAgainstPolicy, collusionMarginShortfall, type MarginPolicy, type MarginShortfall, type SitePolicy } from './policy.js';
 export {

@@ -8,6 +8,8 @@
 import { bytesEqual, toHex } from '../bytes.js';
 import { validateRoundConfig, type RoundConfig } from './config.js';
 import type { CryptoErrorReason } from '../errors.js';
+import { checkRoundDistributedDp } from './distributed-dp-round.js';
+import type { DistributedDpRequirement } from './dp-fields.js';
 import { secaggPrecondition } from './errors.js';
 import {
   DEFAULT_COMPLETE_GRAPH_UP_TO,
@@ -54,13 +56,21 @@ export interface SitePolicy {
    * @default true
    */
   readonly requireTwoThirdsThreshold?: boolean;
+  /**
+   * The participant-level DP each pinned task asks for (its privacy.participantLevel), by task hash in
+   * hex; a pinned task absent from the map asks for none. When set, RoundConfig.distributedDp must match
+   * it exactly (distributed-dp-round.ts checkRoundDistributedDp). Unset: the caller makes that check
+   * itself once it holds the task document (the participant daemon does, before any key is made).
+   */
+  readonly participantLevelDp?: ReadonlyMap<string, DistributedDpRequirement>;
 }
 
 /**
  * Throws SecAggError FAILED_PRECONDITION unless `siteId` may take part in `config` under `policy`.
  * Reasons: 'FEDERATION_MISMATCH', 'TASK_NOT_PINNED', 'SITE_NOT_IN_ROUND', 'TOO_FEW_PARTICIPANTS',
  * 'THRESHOLD_TOO_LOW' (t <= (k+1)/2), 'THRESHOLD_BELOW_SITE_MINIMUM', 'PLAINTEXT_NOT_ALLOWED', then for
- * masked rounds the collusion margin (collusionMarginShortfall), then 'SITE_NOT_IN_ROSTER'. A structurally
+ * masked rounds the collusion margin (collusionMarginShortfall), then the participant-level DP reasons
+ * of checkRoundDistributedDp when `participantLevelDp` is set, then 'SITE_NOT_IN_ROSTER'. A structurally
  * invalid config fails first with INVALID_ARGUMENT.
  */
 export function checkRoundConfigAgainstPolicy(config: RoundConfig, siteId: string, policy: SitePolicy): void {
@@ -109,6 +119,7 @@ function checkRoundAgainstPolicy(config: RoundConfig, siteId: string | undefined
   // A plaintext round shows the coordinator every update anyway: a collusion margin would protect nothing.
   const shortfall = config.plaintext ? undefined : collusionMarginShortfall(config.participants.length, k, t, policy);
   if (shortfall !== undefined) refuse(shortfall.reason, shortfall.message);
+  if (policy.participantLevelDp !== undefined) checkRoundDistributedDp(config, policy.participantLevelDp.get(toHex(config.taskHash)), siteId);
   if (policy.roster !== undefined) {
     const outsiders = config.participants.filter((member) => !policy.roster?.has(member));
     if (outsiders.length > 0) {

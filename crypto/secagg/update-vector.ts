@@ -1,10 +1,15 @@
 /**
  * The vector a site contributes (DESIGN.md step 4): [w * delta, w, eval loss sum, correct count, eval
  * examples], quantized slot by slot with the bounds of RoundConfig and M = floor((2^31 - 1) / |U|), so
- * that the sum of |U| vectors reads back as int32 without wrapping.
+ * that the sum of |U| vectors reads back as int32 without wrapping. Under participant-level distributed
+ * DP (RoundConfig.distributedDp) the update slots carry the distributed-DP encoding instead (see
+ * encodeDistributedDpUpdate below).
  */
-import { quantize, type RandomSource, type Segment } from '../quantize.js';
-import { parameterCount, roundScale, vectorLength, type RoundConfig } from './config.js';
+import { encodeDistributedDp } from '../dp/distributed-dp.js';
+import { RandomWords } from '../dp/random-words.js';
+import { quantize, RandomSource, type Segment } from '../quantize.js';
+import { parameterCount, roundScale, updateWordCount, vectorLength, type RoundConfig } from './config.js';
+import { compileRoundDp } from './distributed-dp-round.js';
 import { secaggInvalid } from './errors.js';
 
 /** A site's local result for one round, before quantization. */
@@ -38,6 +43,10 @@ export function updateWeight(trainingExamples: number, maxWeight: number): numbe
  */
 export function quantizeUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array, random?: RandomSource): void {
   validateUpdate(config, update, out);
+  if (config.distributedDp !== undefined) {
+    encodeDistributedDpUpdate(config, update, out, random);
+    return;
+  }
   const scale = roundScale(config);
   const { layout } = config;
   let offset = 0;
@@ -54,14 +63,42 @@ export function quantizeUpdate(config: RoundConfig, update: LocalUpdate, out: Ui
     }
     offset = end;
   }
-  const tail = Float64Array.of(update.weight, update.evalLossSum, update.evalCorrect, update.evalExamples);
-  const tailSegments: Segment[] = [
+  quantizeTail(config, update, update.weight, out.subarray(offset, offset + 4), random);
+}
+
+/** The four slots after the update: w, eval loss sum, correct count, eval examples. */
+export function tailSegments(config: RoundConfig): Segment[] {
+  const { layout } = config;
+  return [
     { kind: 'scaled', length: 1, bound: 1 },
     { kind: 'scaled', length: 1, bound: layout.maxLossPerExample * layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
   ];
-  quantize(tail, tailSegments, scale, out.subarray(offset, offset + 4), random);
+}
+
+function quantizeTail(config: RoundConfig, update: LocalUpdate, weight: number, out: Uint32Array, random: RandomSource | undefined): void {
+  const tail = Float64Array.of(weight, update.evalLossSum, update.evalCorrect, update.evalExamples);
+  quantize(tail, tailSegments(config), roundScale(config), out, random);
+}
+
+/**
+ * Under distributed DP (RoundConfig.distributedDp): the first D words are the site's clipped, rotated,
+ * rounded and noised delta in Z_{2^b} (crypto/dp/distributed-dp.ts), and w is 1 whatever the site's
+ * example count. Weights must be uniform: the DP guarantee bounds what one site's whole update can change
+ * in the sum (its clip norm); w * delta with w from the site's data would make the weight itself an
+ * unnoised release of the example count (the w slot is summed exactly) and the average's sensitivity
+ * depend on w. A site with no usable update (w = 0: no examples, or training diverged) still sends its
+ * noise share with a zero delta, so the sum keeps the noise the guarantee counts on.
+ */
+function encodeDistributedDpUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array, random: RandomSource | undefined): void {
+  const compiled = compileRoundDp(config);
+  const source = random ?? new RandomSource();
+  const delta = update.weight === 0 ? new Float64Array(update.delta.length) : update.delta;
+  if (update.weight === 0) assertFinite(update.delta, 0);
+  const words = encodeDistributedDp(compiled, delta, new RandomWords(source));
+  out.set(words, 0);
+  quantizeTail(config, update, 1, out.subarray(words.length, words.length + 4), source);
 }
 
 function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array): void {
@@ -73,7 +110,7 @@ function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Arr
     throw secaggInvalid('INVALID_UPDATE', `update.delta must have d = ${d} elements (RoundConfig.layout), got ${update.delta.length}`);
   }
   if (!(out instanceof Uint32Array) || out.length !== vectorLength(config)) {
-    throw secaggInvalid('INVALID_UPDATE', `output must be a Uint32Array of d + 4 = ${vectorLength(config)} elements`);
+    throw secaggInvalid('INVALID_UPDATE', `output must be a Uint32Array of ${updateWordCount(config)} + 4 = ${vectorLength(config)} elements`);
   }
   if (typeof update.weight !== 'number' || !(update.weight >= 0 && update.weight <= 1)) {
     throw secaggInvalid('INVALID_UPDATE', `update.weight must be a number in [0, 1] (w = min(examples, W) / W), got ${String(update.weight)}`);

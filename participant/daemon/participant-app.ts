@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
 import { peekRoundId } from '../../crypto/secagg/config-codec.js';
+import { checkRoundDistributedDp } from '../../crypto/secagg/distributed-dp-round.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
@@ -47,6 +48,7 @@ import { SessionWatchdog } from './session-watchdog.js';
 import { loadSiteData, type SiteDataSpec } from './site-data.js';
 import { SiteDataInvalidError, SiteDataWatch, isDataError } from './site-data-check.js';
 import { buildTaskContext, type TaskContext } from './task-context.js';
+import { TaskPrivacy } from './task-privacy.js';
 
 export const PARTICIPANT_VERSION = '0.1.0';
 /** The site's end of its Session stream. */
@@ -151,6 +153,7 @@ class ParticipantDaemon {
   private readonly guard: RoundGuard;
   private readonly chain: SiteChain;
   private readonly data: SiteDataWatch;
+  private readonly taskPrivacy: TaskPrivacy;
   /** Why the daemon stops on its own (data that does not fit the task when the site first prepares it). */
   private fatal: FedgateError | undefined;
   /** Until the first task context is ready, data that does not fit the task stops the daemon. */
@@ -164,6 +167,7 @@ class ParticipantDaemon {
     this.log = options.logger.child({ site: options.siteId });
     this.data = new SiteDataWatch({ spec: options.data, intervalMs: options.dataCheckIntervalMs ?? DEFAULT_DATA_CHECK_INTERVAL_MS, reload: () => this.reloadData(), logger: this.log });
     const origins = new TaskOrigins({ fetch: (hash) => this.fetchBlob(hash) });
+    this.taskPrivacy = new TaskPrivacy({ fetch: (hash) => this.fetchBlob(hash) });
     this.chain = new SiteChain({
       siteId: options.siteId,
       signingKey: options.signingKey,
@@ -409,6 +413,8 @@ class ParticipantDaemon {
             // accounts a DP round when it charges it, before training.
             const { privacy } = this.options;
             if (privacy?.requiresDp === true) privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate');
+            // The round's distributed DP must be exactly what the task asks for (or absent when it asks for none).
+            checkRoundDistributedDp(roundConfig, await this.taskPrivacy.participantLevel(roundConfig.taskHash), this.options.siteId);
           },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
