@@ -21,6 +21,14 @@
  *   npm run bench:fmnist                                 # iid and dir05, seed 1, full setup
  *   npm run bench:fmnist -- --run iid --seeds 1,2,3      # one partition, mean over 3 seeds
  *   npm run bench:fmnist -- --quick                      # 3 rounds of 1 epoch: checks the harness
+ *   npm run bench:fmnist -- --run dp --dp-eps 3          # record-level DP-SGD at epsilon 3 only
+ *
+ * The DP runs (`--run dp`, Dirichlet(0.5), the first seed) train every site with record-level DP-SGD
+ * (task privacy.recordLevel): `--dp-rounds` rounds of `--dp-steps` Poisson-sampled steps at sampling rate
+ * `--dp-rate`, clip norm `--dp-clip`, SGD at `--dp-lr` with momentum 0.9; the noise multiplier is the
+ * smallest whose accounting (crypto/dp dpSgdRoundsEpsilon, the curve each site charges) stays within
+ * epsilon at delta 1e-5 after all rounds. Each site's site.yaml sets that budget, and
+ * `dp_epsN_spent` is the largest epsilon any site's own log says it spent.
  *
  * Prints progress to stderr and one JSON object as the last line of stdout; writes the PNG plot of
  * accuracy per round (vega-lite, rendered by sharp) to reports/bench/fmnist.png unless --plot says where.
@@ -36,6 +44,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initCertificateAuthority, issueBundle, type IssuedBundle } from '../certs/index.js';
 import { spawnFedgate, stopAll, type FedgateProcess } from '../cli/demo/processes.js';
+import { dpSgdRoundsEpsilon } from '../crypto/dp/dp-sgd-round.js';
+import { buildTrainingPlan } from '../model/plan.js';
 import { pinTask } from '../model/task-pin.js';
 import { canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../model/task.js';
 import { createDataset } from '../participant/data/dataset.js';
@@ -60,6 +70,12 @@ const { values: args } = parseArgs({
     'pytorch-rounds': { type: 'string', default: '2' },
     'pytorch-full': { type: 'boolean', default: false },
     plot: { type: 'string', default: 'reports/bench/fmnist.png' },
+    'dp-eps': { type: 'string', default: '1,3,8' },
+    'dp-rounds': { type: 'string' },
+    'dp-steps': { type: 'string' },
+    'dp-rate': { type: 'string', default: '0.04' },
+    'dp-clip': { type: 'string', default: '1' },
+    'dp-lr': { type: 'string', default: '0.05' },
   },
 });
 
@@ -75,11 +91,28 @@ const SEEDS = (args.seeds ?? '1').split(',').map((seed) => positiveInteger('seed
 const PYTORCH_ROUNDS = args['pytorch-full'] ? ROUNDS : Number(args['pytorch-rounds']);
 if (!Number.isInteger(PYTORCH_ROUNDS) || PYTORCH_ROUNDS < 0) throw new Error(`--pytorch-rounds must be a whole number >= 0, got ${String(args['pytorch-rounds'])}`);
 
+function positiveNumber(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a number > 0, got ${text}`);
+  return value;
+}
+
 type Partition = 'iid' | 'dir05';
 const RUNS = (args.run ?? '').split(',').map((run) => run.trim());
 for (const run of RUNS) {
-  if (run !== 'iid' && run !== 'dir05') throw new Error(`--run takes iid and/or dir05 (comma-separated), got '${run}'`);
+  if (run !== 'iid' && run !== 'dir05' && run !== 'dp') throw new Error(`--run takes iid, dir05 and/or dp (comma-separated), got '${run}'`);
 }
+const PARTITIONS = RUNS.filter((run): run is Partition => run !== 'dp');
+const DELTA = 1e-5;
+const DP = {
+  epsilons: (args['dp-eps'] ?? '').split(',').map((text) => positiveNumber('dp-eps', text.trim())),
+  rounds: positiveInteger('dp-rounds', args['dp-rounds'] ?? (args.quick ? '2' : '30')),
+  stepsPerRound: positiveInteger('dp-steps', args['dp-steps'] ?? (args.quick ? '3' : '25')),
+  samplingRate: positiveNumber('dp-rate', args['dp-rate'] ?? '0.04'),
+  clipNorm: positiveNumber('dp-clip', args['dp-clip'] ?? '1'),
+  learningRate: positiveNumber('dp-lr', args['dp-lr'] ?? '0.05'),
+};
+if (DP.samplingRate > 1) throw new Error(`--dp-rate is a probability, got ${DP.samplingRate}`);
 
 function note(message: string): void {
   process.stderr.write(`[bench:fmnist ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -144,7 +177,14 @@ async function writeSiteData(directory: string, data: Fmnist, part: Int32Array, 
   await writeFile(join(directory, 'test-labels.idx'), encodeIdx([share], data.testLabels.subarray(site * share, (site + 1) * share)));
 }
 
-function taskFor(modelSha256: string, seed: number): TaskDocument {
+function taskFor(modelSha256: string, seed: number, recordLevel?: { noiseMultiplier: number }): TaskDocument {
+  const dp =
+    recordLevel === undefined
+      ? {}
+      : {
+          optimizer: { kind: 'sgd', learningRate: DP.learningRate, momentum: 0.9 },
+          privacy: { recordLevel: { clipNorm: DP.clipNorm, noiseMultiplier: recordLevel.noiseMultiplier, samplingRate: DP.samplingRate, stepsPerRound: DP.stepsPerRound } },
+        };
   return parseTaskDocument({
     formatVersion: 1,
     model: { kind: 'onnx', modelSha256 },
@@ -154,6 +194,7 @@ function taskFor(modelSha256: string, seed: number): TaskDocument {
     labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     optimizer: { kind: 'sgd', learningRate: 0.01, momentum: 0.9, weightDecay: 1e-5 },
     training: { epochs: EPOCHS, batchSize: 64, proximalMu: 0, seed },
+    ...dp,
   });
 }
 
@@ -167,6 +208,37 @@ interface RunResult {
   /** Accuracy (%) of the model after round r, r = 0 (initial) .. rounds. */
   readonly accuracy: number[];
   readonly roundSeconds: number[];
+  /** The largest epsilon any site's log says it has spent (DP runs). */
+  readonly epsilonSpent: number | undefined;
+}
+
+/** One federation of the bench: its partition, seed, rounds and, for DP, the noise and each site's budget. */
+interface RunSpec {
+  readonly name: string;
+  readonly partition: Partition;
+  readonly seed: number;
+  readonly rounds: number;
+  readonly dp?: { readonly noiseMultiplier: number; readonly epsilon: number };
+}
+
+async function exportModel(root: string, seed: number): Promise<Buffer> {
+  const modelPath = join(root, 'model.onnx');
+  if (!existsSync(modelPath)) python([SCRIPT, 'export', modelPath, '--seed', String(seed)]);
+  return readFile(modelPath);
+}
+
+/** The smallest noise multiplier (to 0.1 %) whose `DP.rounds` rounds spend at most `epsilon` at DELTA. */
+function noiseFor(epsilon: number, dimension: number): number {
+  const spent = (noiseMultiplier: number): number =>
+    dpSgdRoundsEpsilon({ clipNorm: DP.clipNorm, noiseMultiplier, samplingRate: DP.samplingRate, stepsPerRound: DP.stepsPerRound, dimension }, DP.rounds, DELTA);
+  let [low, high] = [0.3, 64];
+  if (spent(high) > epsilon) throw new Error(`no noise multiplier up to ${high} keeps ${DP.rounds} rounds within epsilon ${epsilon}; lower --dp-rounds, --dp-steps or --dp-rate`);
+  while (high - low > 1e-3 * high) {
+    const mid = (low + high) / 2;
+    if (spent(mid) <= epsilon) high = mid;
+    else low = mid;
+  }
+  return Number(high.toFixed(4));
 }
 
 function accuracyOf(event: RoundEvent): number | undefined {
@@ -174,28 +246,27 @@ function accuracyOf(event: RoundEvent): number | undefined {
   return examples > 0 ? (100 * Number(event.metrics?.evalCorrect ?? 0)) / examples : undefined;
 }
 
-async function runFederation(work: string, data: Fmnist, partition: Partition, seed: number, bundles: { coordinator: IssuedBundle; sites: IssuedBundle[] }): Promise<RunResult> {
-  const root = join(work, `${partition}-seed${seed}`);
+async function runFederation(work: string, data: Fmnist, spec: RunSpec, bundles: { coordinator: IssuedBundle; sites: IssuedBundle[] }): Promise<RunResult> {
+  const { partition, seed, rounds, name } = spec;
+  const root = join(work, name);
   await mkdir(root, { recursive: true });
-  const modelPath = join(root, 'model.onnx');
-  python([SCRIPT, 'export', modelPath, '--seed', String(seed)]);
-  const model = await readFile(modelPath);
-  const task = pinTask(taskFor(createHash('sha256').update(model).digest('hex'), seed), model);
+  const model = await exportModel(root, seed);
+  const task = pinTask(taskFor(createHash('sha256').update(model).digest('hex'), seed, spec.dp), model);
   await writeFile(join(root, 'task.json'), Buffer.from(canonicalTaskBytes(task)));
   const parts = partitionOf(data, partition, seed);
-  note(`${partition} seed ${seed}: site sizes ${parts.map((part) => part.length).join(' ')}`);
+  note(`${name}: site sizes ${parts.map((part) => part.length).join(' ')}`);
   await writeFile(join(root, 'parts.json'), JSON.stringify(parts.map((part) => Array.from(part))));
   const coordinator = bundles.coordinator;
   await writeFile(
     join(root, 'coordinator.yaml'),
     [
-      `federation_id: bench-fmnist-${partition}-${seed}`,
+      `federation_id: bench-fmnist-${name}`,
       'listen: "127.0.0.1:0"',
       `tls: {ca: ${JSON.stringify(coordinator.caCertificatePath)}, cert: ${JSON.stringify(coordinator.certificatePath)}, key: ${JSON.stringify(coordinator.privateKeyPath)}}`,
       `state_dir: ${JSON.stringify(join(root, 'state'))}`,
       'task: task.json',
       'model: model.onnx',
-      `rounds: ${ROUNDS}`,
+      `rounds: ${rounds}`,
       `participants: {min: ${SITES}}`,
       'secure_aggregation: true',
       // Weights proportional to example counts (FedAvg's n_k / n) up to 60,000; |w * delta| <= 4 per coordinate.
@@ -208,6 +279,7 @@ async function runFederation(work: string, data: Fmnist, partition: Partition, s
   const accuracy: number[] = [];
   const roundSeconds: number[] = [];
   let port: number | undefined;
+  let epsilonSpent: number | undefined;
   const coordinatorProcess = spawnFedgate('coordinator', ['coordinator', '--config', join(root, 'coordinator.yaml'), '--exit-when-done'], (entry) => {
     if (entry['msg'] === 'coordinator listening') port = Number(entry['port']);
     const event = entry['event'] as RoundEvent | undefined;
@@ -216,7 +288,7 @@ async function runFederation(work: string, data: Fmnist, partition: Partition, s
     if (score !== undefined) accuracy.push(score);
     if (event.type === 'round_committed' && event.seconds !== undefined) {
       roundSeconds.push(event.seconds);
-      note(`${partition} seed ${seed}: round ${roundSeconds.length}/${ROUNDS} ${event.seconds.toFixed(1)} s, accuracy of its starting model ${score?.toFixed(2) ?? '-'} %`);
+      note(`${name}: round ${roundSeconds.length}/${rounds} ${event.seconds.toFixed(1)} s, accuracy of its starting model ${score?.toFixed(2) ?? '-'} %`);
     }
   });
   processes.push(coordinatorProcess);
@@ -236,20 +308,25 @@ async function runFederation(work: string, data: Fmnist, partition: Partition, s
           'data: {format: idx, images: images.idx, labels: labels.idx, test_images: test-images.idx, test_labels: test-labels.idx}',
           `accepted_tasks: [${hash}]`,
           `policy: {min_participants: ${SITES}, min_threshold: 2}`,
+          ...(spec.dp === undefined ? [] : [`privacy: {epsilon: ${spec.dp.epsilon}, delta: ${DELTA}}`]),
           'device: cpu',
           '',
         ].join('\n'),
       );
-      processes.push(spawnFedgate(`site-${site}`, ['participant', '--config', join(siteDir, 'site.yaml')], () => undefined));
+      const onSiteLog = (entry: Record<string, unknown>): void => {
+        const spent = entry['epsilonSpent'];
+        if (typeof spent === 'number') epsilonSpent = Math.max(epsilonSpent ?? 0, spent);
+      };
+      processes.push(spawnFedgate(`site-${site}`, ['participant', '--config', join(siteDir, 'site.yaml')], onSiteLog));
     }
     const code = await coordinatorProcess.exited;
     if (code !== 0) throw new Error(`coordinator exited with ${String(code)}:\n${coordinatorProcess.tail()}`);
   } finally {
     await stopAll(processes);
   }
-  if (roundSeconds.length !== ROUNDS) throw new Error(`${partition} seed ${seed}: ${roundSeconds.length} of ${ROUNDS} rounds committed`);
-  if (accuracy.length !== ROUNDS + 1) throw new Error(`${partition} seed ${seed}: ${accuracy.length} evaluations for ${ROUNDS} rounds and the final model; expected ${ROUNDS + 1}`);
-  return { accuracy, roundSeconds };
+  if (roundSeconds.length !== rounds) throw new Error(`${name}: ${roundSeconds.length} of ${rounds} rounds committed`);
+  if (accuracy.length !== rounds + 1) throw new Error(`${name}: ${accuracy.length} evaluations for ${rounds} rounds and the final model; expected ${rounds + 1}`);
+  return { accuracy, roundSeconds, epsilonSpent };
 }
 
 interface PytorchResult {
@@ -297,10 +374,10 @@ async function main(): Promise<void> {
     const series: { run: string; round: number; accuracy: number }[] = [];
     const fedgateSeconds: number[] = [];
     const pytorchSeconds: number[] = [];
-    for (const partition of RUNS as Partition[]) {
+    for (const partition of PARTITIONS) {
       const best: number[] = [];
       for (const seed of SEEDS) {
-        const run = await runFederation(work, data, partition, seed, { coordinator, sites });
+        const run = await runFederation(work, data, { name: `${partition}-seed${seed}`, partition, seed, rounds: ROUNDS }, { coordinator, sites });
         best.push(Math.max(...run.accuracy));
         fedgateSeconds.push(...run.roundSeconds);
         run.accuracy.forEach((accuracy, round) => series.push({ run: `fedgate ${partition} seed ${seed}`, round, accuracy }));
@@ -318,9 +395,28 @@ async function main(): Promise<void> {
       result[`${partition}_best_acc_per_seed`] = best.map((value) => fixed(value));
       result[`${partition}_published`] = PUBLISHED[partition];
     }
-    const roundS = median(fedgateSeconds);
-    result['round_s_median'] = fixed(roundS, 3);
-    if (pytorchSeconds.length > 0) {
+    if (RUNS.includes('dp')) {
+      const seed = SEEDS[0] as number;
+      const root = join(work, `dp-seed${seed}`);
+      await mkdir(root, { recursive: true });
+      const model = await exportModel(root, seed);
+      const dimension = buildTrainingPlan(taskFor(createHash('sha256').update(model).digest('hex'), seed), model).parameters.reduce((sum, p) => sum + p.shape.reduce((n, d) => n * d, 1), 0);
+      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: 0.9, parameters: dimension };
+      for (const epsilon of DP.epsilons) {
+        const noiseMultiplier = noiseFor(epsilon, dimension);
+        note(`dp eps ${epsilon}: noise multiplier ${noiseMultiplier} over ${DP.rounds} rounds of ${DP.stepsPerRound} steps at q = ${DP.samplingRate}`);
+        const run = await runFederation(work, data, { name: `dp-eps${epsilon}-seed${seed}`, partition: 'dir05', seed, rounds: DP.rounds, dp: { noiseMultiplier, epsilon } }, { coordinator, sites });
+        const key = `dp_eps${String(epsilon).replace('.', '_')}`;
+        result[`${key}_acc`] = fixed(Math.max(...run.accuracy));
+        result[`${key}_spent`] = run.epsilonSpent === undefined ? null : fixed(run.epsilonSpent, 3);
+        result[`${key}_noise_multiplier`] = noiseMultiplier;
+        result[`${key}_round_s_median`] = fixed(median(run.roundSeconds), 3);
+        run.accuracy.forEach((accuracy, round) => series.push({ run: `fedgate DP-SGD eps ${epsilon} dir05`, round, accuracy }));
+      }
+    }
+    const roundS = fedgateSeconds.length > 0 ? median(fedgateSeconds) : undefined;
+    if (roundS !== undefined) result['round_s_median'] = fixed(roundS, 3);
+    if (pytorchSeconds.length > 0 && roundS !== undefined) {
       const pytorchS = median(pytorchSeconds);
       result['pytorch_round_s'] = fixed(pytorchS, 3);
       result['round_vs_pytorch'] = fixed(roundS / pytorchS, 3);
@@ -328,11 +424,11 @@ async function main(): Promise<void> {
     const plotPath = resolve(args.plot ?? 'reports/bench/fmnist.png');
     await mkdir(dirname(plotPath), { recursive: true });
     await renderLinePlot(plotPath, {
-      title: `Fashion-MNIST, NIID-Bench CNN, ${SITES} sites, ${EPOCHS} local epoch${EPOCHS === 1 ? '' : 's'} a round: accuracy on the 10,000 test images`,
+      title: `Fashion-MNIST, NIID-Bench CNN, ${SITES} sites: accuracy on the 10,000 test images (FedAvg ${EPOCHS} local epoch${EPOCHS === 1 ? '' : 's'} a round${RUNS.includes('dp') ? `; DP-SGD ${DP.stepsPerRound} steps a round` : ''})`,
       xTitle: 'round (0 = initial model)',
       yTitle: 'accuracy (%)',
       points: series.map((point) => ({ series: point.run, x: point.round, y: point.accuracy })),
-      rules: RUNS.map((run) => ({ label: `published FedAvg ${run} ${PUBLISHED[run as Partition].mean} %`, y: PUBLISHED[run as Partition].mean })),
+      rules: PARTITIONS.map((run) => ({ label: `published FedAvg ${run} ${PUBLISHED[run].mean} %`, y: PUBLISHED[run].mean })),
     });
     result['plot_path'] = plotPath;
     console.log(JSON.stringify(result));
