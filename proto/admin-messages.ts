@@ -19,6 +19,8 @@ export type { ListParticipantsResponse__Output as ListParticipantsResponse } fro
 export type { ListRoundsRequest__Output as ListRoundsRequest } from './generated/fedgate/v1/ListRoundsRequest.js';
 export type { ListRoundsResponse__Output as ListRoundsResponse } from './generated/fedgate/v1/ListRoundsResponse.js';
 export type { RecordLevelPrivacy__Output as RecordLevelPrivacyMessage } from './generated/fedgate/v1/RecordLevelPrivacy.js';
+export type { ParticipantLevelPrivacy__Output as ParticipantLevelPrivacyMessage } from './generated/fedgate/v1/ParticipantLevelPrivacy.js';
+export type { RoundDistributedDp__Output as RoundDistributedDpMessage } from './generated/fedgate/v1/RoundDistributedDp.js';
 export type { ModelEvaluation__Output as ModelEvaluationMessage } from './generated/fedgate/v1/ModelEvaluation.js';
 export type { OpenRound__Output as OpenRound } from './generated/fedgate/v1/OpenRound.js';
 export type { Participant__Output as Participant } from './generated/fedgate/v1/Participant.js';

@@ -49,14 +49,26 @@ export function statusText(status: GetStatusResponse): string {
   ].join('\n');
 }
 
-/** The task's record-level DP and the epsilon its committed rounds spent, or that it has none. */
+/** The task's record-level and participant-level DP and the epsilon its committed rounds spent, or that it has none. */
 function privacyText(status: GetStatusResponse): string {
   const privacy = status.recordLevelPrivacy;
-  if (privacy === null || privacy === undefined) return 'no record-level DP (the task has no privacy.recordLevel)';
-  return [
-    `record-level DP: epsilon ${privacy.epsilonSpent.toFixed(3)} spent in ${privacy.roundsCounted} committed round(s) (${privacy.epsilonPerRound.toFixed(3)} per round) at delta ${privacy.delta}`,
-    `              clip norm ${privacy.clipNorm}, noise multiplier ${privacy.noiseMultiplier}, sampling rate ${privacy.samplingRate}, ${privacy.stepsPerRound} steps a round; each site enforces its own budget`,
-  ].join('\n');
+  // Absent from an older coordinator's answer.
+  const participant = status.participantLevelPrivacy ?? null;
+  const lines: string[] = [];
+  if (privacy !== null && privacy !== undefined) {
+    lines.push(
+      `record-level DP: epsilon ${privacy.epsilonSpent.toFixed(3)} spent in ${privacy.roundsCounted} committed round(s) (${privacy.epsilonPerRound.toFixed(3)} per round) at delta ${privacy.delta}`,
+      `              clip norm ${privacy.clipNorm}, noise multiplier ${privacy.noiseMultiplier}, sampling rate ${privacy.samplingRate}, ${privacy.stepsPerRound} steps a round; each site enforces its own budget`,
+    );
+  }
+  if (participant !== null) {
+    lines.push(
+      `${lines.length === 0 ? '' : '              '}participant-level DP: epsilon ${participant.epsilonSpent.toFixed(3)} spent in ${participant.roundsCounted} committed round(s) (${participant.epsilonLastRound.toFixed(3)} the last one) at delta ${participant.delta}, with at most ${participant.toleratedColluders} site(s) colluding`,
+      `              ${safe(participant.mechanism)}, clip norm ${participant.clipNorm}, noise multiplier ${participant.noiseMultiplier}, ${participant.ringBits}-bit ring; each site charges it to its own budget`,
+    );
+  }
+  if (lines.length === 0) return 'no record-level DP (the task has no privacy.recordLevel)';
+  return lines.join('\n');
 }
 
 /** The evaluation-only round's result for the current model, or why there is none yet. */
@@ -102,7 +114,7 @@ export function eventText(event: RoundEventMessage): string {
   const at = when(event.atUnixMs);
   switch (event.type) {
     case 'ROUND_EVENT_STARTED':
-      return `${at}  ${round}${event.purpose === 'evaluate' ? ' (evaluation only, on the final model)' : ''} started with ${event.participants.length} participants: ${event.participants.map((name) => safe(name)).join(', ')}`;
+      return `${at}  ${round}${event.purpose === 'evaluate' ? ' (evaluation only, on the final model)' : ''} started with ${event.participants.length} participants: ${event.participants.map((name) => safe(name)).join(', ')}${distributedDpText(event)}`;
     case 'ROUND_EVENT_COMMITTED':
       return `${at}  ${round} committed as round ${event.sequence}: ${event.survivors.length}/${event.participants.length} survivors, ${metricsText(event.metrics)}, model ${hex(event.modelHash)}, ${event.seconds.toFixed(2)} s`;
     case 'ROUND_EVENT_EVALUATED':
@@ -112,6 +124,13 @@ export function eventText(event: RoundEventMessage): string {
     default:
       return `${at}  ${round}: ${safe(String(event.type))}`;
   }
+}
+
+/** A STARTED event's distributed DP, or nothing (absent from an older coordinator's events). */
+function distributedDpText(event: RoundEventMessage): string {
+  const dp = event.distributedDp ?? null;
+  if (dp === null) return '';
+  return `; distributed DP: ${dp.bitsPerCoordinate} bits per coordinate (D = ${dp.paddedDimension}), wrap probability <= ${dp.wrapProbabilityBound.toExponential(1)}, noise std ${dp.noiseStd} in the sum`;
 }
 
 export function revocationText(response: RevokeParticipantResponse): string {

@@ -1,7 +1,8 @@
 /**
  * site.yaml `privacy:`: the record-level differential-privacy budget the site enforces on its own data
  * (participant/round/site-privacy.ts), whatever task the coordinator runs. With a budget the site refuses
- * every task without privacy.recordLevel (a round trained without noise spends unbounded epsilon) and
+ * every task with neither privacy.recordLevel nor privacy.participantLevel (a round trained without noise
+ * spends unbounded epsilon; participant-level DP bounds each of the site's records too) and
  * every round whose accounting would take what it spent on its data above (epsilon, delta). Without one,
  * `require_dp: true` still refuses tasks without DP, and the site keeps count of what DP rounds spent.
  */
@@ -14,7 +15,7 @@ export const privacySchema = z
   .strictObject({
     epsilon: z.number({ error: EPSILON_HINT }).refine((value) => Number.isFinite(value) && value > 0, { message: EPSILON_HINT }).optional(),
     delta: z.number({ error: DELTA_HINT }).refine((value) => value > 0 && value < 1, { message: DELTA_HINT }).optional(),
-    /** Refuse every task without privacy.recordLevel; implied (and only `true` accepted) with a budget. */
+    /** Refuse every task with neither privacy.recordLevel nor privacy.participantLevel; implied (and only `true` accepted) with a budget. */
     require_dp: z.boolean().optional(),
     /**
      * The name the budget file keeps this site's spending under. Default: derived from the data source
@@ -36,7 +37,7 @@ export const privacySchema = z
       context.addIssue({
         code: 'custom',
         path: ['require_dp'],
-        message: 'cannot be false with a budget: a round trained without DP noise spends unbounded epsilon, so a site with a budget refuses every task without privacy.recordLevel; remove require_dp or the budget',
+        message: 'cannot be false with a budget: a round trained without DP noise spends unbounded epsilon, so a site with a budget refuses every task with neither privacy.recordLevel nor privacy.participantLevel; remove require_dp or the budget',
       });
     }
     if (!hasEpsilon && !hasDelta && privacy.require_dp !== true) {

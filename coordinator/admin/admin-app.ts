@@ -7,7 +7,7 @@ import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { exportInferenceModel } from '../../model/export.js';
 import type { TrainingPlan } from '../../model/plan.js';
-import type { TaskDocument } from '../../model/task.js';
+import { participantLevelOf, type TaskDocument } from '../../model/task.js';
 import { decodeWeights } from '../../model/weight-codec.js';
 import type { AccessControl } from '../../proto/access-control.js';
 import { adminProtocol } from '../../proto/admin-loader.js';
@@ -16,6 +16,7 @@ import { failStream } from '../../proto/status.js';
 import type { Federation } from '../federation/federation.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import { adminHandlers } from './admin-service.js';
+import { ParticipantLevelAccount } from './participant-level-privacy.js';
 import { ModelExports } from './model-exports.js';
 import type { RevocationAuthority } from './revocation-authority.js';
 import type { RevocationRegistry } from './revocation-registry.js';
@@ -55,6 +56,7 @@ export async function attachAdminService(options: AdminAttachOptions): Promise<A
   const { federation, sessions, access, revocations, logger, task, forwardModel, plan } = options;
   const exports = await ModelExports.open(options.stateDirectory, federation.blobs, (weights) => exportInferenceModel(task, decodeWeights(plan, weights), forwardModel));
   const watch = new RoundWatch(federation, logger);
+  const participantLevel = participantLevelOf(task);
   // The new model's ONNX digest is computed as soon as the round commits, so status calls find it ready.
   federation.on('round', (event) => {
     if (event.type !== 'round_committed' || event.modelHash === undefined) return;
@@ -95,6 +97,7 @@ export async function attachAdminService(options: AdminAttachOptions): Promise<A
       revocations,
       revocationService,
       ...(task.privacy?.recordLevel === undefined ? {} : { privacy: { recordLevel: task.privacy.recordLevel, dimension: plan.initialParameters.length } }),
+      ...(participantLevel === undefined ? {} : { participantLevel: new ParticipantLevelAccount(participantLevel, federation.ledgerRecords) }),
       logger,
     }),
   );

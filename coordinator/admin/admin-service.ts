@@ -29,7 +29,8 @@ import type { RevocationRegistry } from './revocation-registry.js';
 import type { RevocationService, RevocationTarget } from './revocation-service.js';
 import type { RoundCatalog } from './round-catalog.js';
 import type { RoundWatch } from './round-watch.js';
-import { recordLevelPrivacyMessage, type TaskPrivacy } from './task-privacy.js';
+import type { ParticipantLevelAccount } from './participant-level-privacy.js';
+import { recordLevelPrivacyMessage, statusDelta, type TaskPrivacy } from './task-privacy.js';
 
 export interface AdminServiceContext {
   readonly federationId: string;
@@ -48,6 +49,8 @@ export interface AdminServiceContext {
   readonly revocationService: RevocationService;
   /** The task's record-level DP (GetStatus reports its epsilon); undefined for a task without it. */
   readonly privacy?: TaskPrivacy;
+  /** The task's participant-level DP (GetStatus composes its committed rounds' curves); undefined without. */
+  readonly participantLevel?: ParticipantLevelAccount;
   readonly logger: Logger;
 }
 
@@ -84,6 +87,7 @@ async function status(context: AdminServiceContext, privacyDelta: number): Promi
   const { federation } = context;
   // Checked first: a bad delta is refused before any work.
   const recordLevelPrivacy = recordLevelPrivacyMessage(context.privacy, federation.committedRounds, privacyDelta);
+  const participantLevelPrivacy = context.participantLevel === undefined ? null : await context.participantLevel.message(statusDelta(privacyDelta));
   const modelHash = federation.currentModelHash;
   const committedRounds = federation.committedRounds;
   const onnxSha256 = await context.exports.onnxSha256(modelHash);
@@ -106,6 +110,7 @@ async function status(context: AdminServiceContext, privacyDelta: number): Promi
     revokedCertificateSerials: [...context.revocations.serials].sort(),
     finalEvaluation: finalEvaluation === undefined ? null : modelEvaluationMessage(finalEvaluation),
     recordLevelPrivacy,
+    participantLevelPrivacy,
   };
 }
 

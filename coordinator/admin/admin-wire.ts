@@ -81,6 +81,15 @@ export function roundEventMessage(event: RoundEvent): RoundEventMessage {
     seconds: event.seconds ?? 0,
     atUnixMs: Number.isNaN(at) ? 0 : at,
     purpose: event.purpose ?? '',
+    distributedDp:
+      event.distributedDp === undefined
+        ? null
+        : {
+            bitsPerCoordinate: event.distributedDp.bitsPerCoordinate,
+            wrapProbabilityBound: event.distributedDp.wrapProbabilityBound,
+            noiseStd: event.distributedDp.noiseStd,
+            paddedDimension: event.distributedDp.paddedDimension,
+          },
   };
 }
 

@@ -39,7 +39,7 @@ export function recordLevelPrivacyMessage(privacy: TaskPrivacy | undefined, comm
 }
 
 /** GetStatusRequest.privacy_delta checked: 0 is the default, anything else must lie in (0, 1). */
-function statusDelta(requested: number): number {
+export function statusDelta(requested: number): number {
   if (requested === 0) return DEFAULT_STATUS_DELTA;
   if (typeof requested !== 'number' || !(requested > 0 && requested < 1)) {
     throw fedgateError('INVALID_ARGUMENT', 'INVALID_PRIVACY_DELTA', `privacy_delta must be in (0, 1), e.g. 1e-5 (or 0 for that default); got ${String(requested)}`);

@@ -7,6 +7,7 @@ export {
   assertSameOrders,
   composeCurves,
   composeSteps,
+  curveOnOrders,
   DEFAULT_ORDERS,
   dpSgdEpsilon,
   gaussianRdp,

@@ -166,6 +166,19 @@ export function composeCurves(curves: readonly RdpCurve[], orders?: readonly num
   return { orders: [...grid], rdp: total };
 }
 
+/**
+ * `curve` read on another grid of orders, conservatively: an order of `orders` the curve does not bound
+ * is +Infinity there (it then never sets the epsilon), and the curve's orders off `orders` are dropped
+ * (a minimum over fewer orders is never smaller). What lets curves computed on different grids (the
+ * snapped Gaussian's integer orders, a linear curve on every order) compose on one budget's grid.
+ */
+export function curveOnOrders(curve: RdpCurve, orders: readonly number[]): RdpCurve {
+  checkOrders(orders);
+  if (curve.rdp.length !== curve.orders.length) throw invalidArgument('INVALID_ORDERS', `curve.rdp has ${curve.rdp.length} values for ${curve.orders.length} orders`);
+  const values = new Map(curve.orders.map((alpha, i) => [alpha, curve.rdp[i]!]));
+  return { orders: [...orders], rdp: orders.map((alpha) => values.get(alpha) ?? Infinity) };
+}
+
 export function assertSameOrders(expected: readonly number[], actual: readonly number[], name: string): void {
   if (actual.length !== expected.length || actual.some((alpha, i) => alpha !== expected[i])) {
     throw invalidArgument('ORDERS_MISMATCH', `${name} is on a different grid of RDP orders (${actual.length} orders) than expected (${expected.length}): compute every curve on the same orders`);

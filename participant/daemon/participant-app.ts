@@ -387,7 +387,8 @@ class ParticipantDaemon {
             const context = await this.context(roundConfig.taskHash);
             const { training } = context;
             // Record before release: charged (and on disk) before anything is computed from the data.
-            await this.options.privacy?.chargeRound(roundConfig.taskHash, roundConfig.roundId, privacyFacts(context));
+            // Participant-level DP is charged from this RoundConfig's distributedDp (checked again there).
+            await this.options.privacy?.chargeRound(roundConfig.taskHash, roundConfig.roundId, privacyFacts(context), roundConfig);
             const started = performance.now();
             const trained = await training.train(roundConfig, signal);
             this.options.metrics?.trained({ seconds: (performance.now() - started) / 1000, trainingExamples: trained.trainingExamples, evalLossSum: trained.evalLossSum, evalExamples: trained.evalExamples });
@@ -408,13 +409,14 @@ class ParticipantDaemon {
             // Invalid local data: the site sits the round out with the code alone (SITE_DATA_INVALID).
             this.data.assertUsable();
             await this.chain.checkRound(roundConfig);
-            // A site that requires DP checks the task and its budget before any key is made, which waits for
-            // the task to be prepared; any other site keeps preparing it during the key exchange and
-            // accounts a DP round when it charges it, before training.
-            const { privacy } = this.options;
-            if (privacy?.requiresDp === true) privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate');
-            // The round's distributed DP must be exactly what the task asks for (or absent when it asks for none).
+            // The round's distributed DP must be exactly what the task asks for (or absent when it asks for
+            // none), checked first so that the budget below is checked against a round this site accepts.
             checkRoundDistributedDp(roundConfig, await this.taskPrivacy.participantLevel(roundConfig.taskHash), this.options.siteId);
+            // A site that requires DP checks the task and its budget (record-level and participant-level
+            // curves) before any key is made, which waits for the task to be prepared; any other site keeps
+            // preparing it during the key exchange and accounts a DP round when it charges it, before training.
+            const { privacy } = this.options;
+            if (privacy?.requiresDp === true) privacy.checkRound(privacyFacts(await this.context(roundConfig.taskHash)), roundConfig.purpose !== 'evaluate', roundConfig);
           },
           onUnmasked: (round) => this.chain.unmasked(round),
           onCommitSigned: (roundId, hashes) => this.chain.commitSigned(roundId, hashes),
@@ -551,7 +553,11 @@ class ParticipantDaemon {
     const privacy = this.options.privacy;
     if (privacy === undefined) return;
     try {
-      const account = privacy.account(privacyFacts(context));
+      const facts = privacyFacts(context);
+      const account = privacy.account(facts);
+      if (facts.task.privacy?.participantLevel !== undefined) {
+        this.log.info({ task: toHex(context.hash), delta: privacy.delta, epsilonSpent: privacy.epsilonSpent() }, "participant-level DP task: each round's curve (from its RoundConfig, at t survivors) is charged to the privacy budget before training");
+      }
       if (account === undefined) return;
       this.log.info({ task: toHex(context.hash), epsilonPerRound: account.epsilon, delta: privacy.delta, epsilonSpent: privacy.epsilonSpent(), ...(privacy.policy.budget === undefined ? {} : { budgetEpsilon: privacy.policy.budget.epsilon }) }, 'record-level DP task: each round is charged to the privacy budget before training');
       const records = context.training.trainingExamples;

@@ -38,6 +38,7 @@ import type { NonceReveal as _fedgate_v1_NonceReveal, NonceReveal__Output as _fe
 import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_v1_OpenRound__Output } from './fedgate/v1/OpenRound.js';
 import type { OutgoingShare as _fedgate_v1_OutgoingShare, OutgoingShare__Output as _fedgate_v1_OutgoingShare__Output } from './fedgate/v1/OutgoingShare.js';
 import type { Participant as _fedgate_v1_Participant, Participant__Output as _fedgate_v1_Participant__Output } from './fedgate/v1/Participant.js';
+import type { ParticipantLevelPrivacy as _fedgate_v1_ParticipantLevelPrivacy, ParticipantLevelPrivacy__Output as _fedgate_v1_ParticipantLevelPrivacy__Output } from './fedgate/v1/ParticipantLevelPrivacy.js';
 import type { ParticipantMessage as _fedgate_v1_ParticipantMessage, ParticipantMessage__Output as _fedgate_v1_ParticipantMessage__Output } from './fedgate/v1/ParticipantMessage.js';
 import type { RecordLevelPrivacy as _fedgate_v1_RecordLevelPrivacy, RecordLevelPrivacy__Output as _fedgate_v1_RecordLevelPrivacy__Output } from './fedgate/v1/RecordLevelPrivacy.js';
 import type { RevealedShare as _fedgate_v1_RevealedShare, RevealedShare__Output as _fedgate_v1_RevealedShare__Output } from './fedgate/v1/RevealedShare.js';
@@ -46,6 +47,7 @@ import type { RevokeParticipantResponse as _fedgate_v1_RevokeParticipantResponse
 import type { RevokedCertificate as _fedgate_v1_RevokedCertificate, RevokedCertificate__Output as _fedgate_v1_RevokedCertificate__Output } from './fedgate/v1/RevokedCertificate.js';
 import type { RoundAbort as _fedgate_v1_RoundAbort, RoundAbort__Output as _fedgate_v1_RoundAbort__Output } from './fedgate/v1/RoundAbort.js';
 import type { RoundCommitted as _fedgate_v1_RoundCommitted, RoundCommitted__Output as _fedgate_v1_RoundCommitted__Output } from './fedgate/v1/RoundCommitted.js';
+import type { RoundDistributedDp as _fedgate_v1_RoundDistributedDp, RoundDistributedDp__Output as _fedgate_v1_RoundDistributedDp__Output } from './fedgate/v1/RoundDistributedDp.js';
 import type { RoundEnvelope as _fedgate_v1_RoundEnvelope, RoundEnvelope__Output as _fedgate_v1_RoundEnvelope__Output } from './fedgate/v1/RoundEnvelope.js';
 import type { RoundEvent as _fedgate_v1_RoundEvent, RoundEvent__Output as _fedgate_v1_RoundEvent__Output } from './fedgate/v1/RoundEvent.js';
 import type { RoundId as _fedgate_v1_RoundId, RoundId__Output as _fedgate_v1_RoundId__Output } from './fedgate/v1/RoundId.js';
@@ -115,6 +117,7 @@ export interface ProtoGrpcType {
       OpenRound: MessageTypeDefinition<_fedgate_v1_OpenRound, _fedgate_v1_OpenRound__Output>
       OutgoingShare: MessageTypeDefinition<_fedgate_v1_OutgoingShare, _fedgate_v1_OutgoingShare__Output>
       Participant: MessageTypeDefinition<_fedgate_v1_Participant, _fedgate_v1_Participant__Output>
+      ParticipantLevelPrivacy: MessageTypeDefinition<_fedgate_v1_ParticipantLevelPrivacy, _fedgate_v1_ParticipantLevelPrivacy__Output>
       ParticipantMessage: MessageTypeDefinition<_fedgate_v1_ParticipantMessage, _fedgate_v1_ParticipantMessage__Output>
       RecordLevelPrivacy: MessageTypeDefinition<_fedgate_v1_RecordLevelPrivacy, _fedgate_v1_RecordLevelPrivacy__Output>
       RevealedSecret: EnumTypeDefinition
@@ -124,6 +127,7 @@ export interface ProtoGrpcType {
       RevokedCertificate: MessageTypeDefinition<_fedgate_v1_RevokedCertificate, _fedgate_v1_RevokedCertificate__Output>
       RoundAbort: MessageTypeDefinition<_fedgate_v1_RoundAbort, _fedgate_v1_RoundAbort__Output>
       RoundCommitted: MessageTypeDefinition<_fedgate_v1_RoundCommitted, _fedgate_v1_RoundCommitted__Output>
+      RoundDistributedDp: MessageTypeDefinition<_fedgate_v1_RoundDistributedDp, _fedgate_v1_RoundDistributedDp__Output>
       RoundEnvelope: MessageTypeDefinition<_fedgate_v1_RoundEnvelope, _fedgate_v1_RoundEnvelope__Output>
       RoundEvent: MessageTypeDefinition<_fedgate_v1_RoundEvent, _fedgate_v1_RoundEvent__Output>
       RoundEventType: EnumTypeDefinition

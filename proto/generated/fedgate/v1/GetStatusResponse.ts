@@ -4,6 +4,7 @@
 import type { OpenRound as _fedgate_v1_OpenRound, OpenRound__Output as _fedgate_v1_OpenRound__Output } from '../../fedgate/v1/OpenRound.js';
 import type { ModelEvaluation as _fedgate_v1_ModelEvaluation, ModelEvaluation__Output as _fedgate_v1_ModelEvaluation__Output } from '../../fedgate/v1/ModelEvaluation.js';
 import type { RecordLevelPrivacy as _fedgate_v1_RecordLevelPrivacy, RecordLevelPrivacy__Output as _fedgate_v1_RecordLevelPrivacy__Output } from '../../fedgate/v1/RecordLevelPrivacy.js';
+import type { ParticipantLevelPrivacy as _fedgate_v1_ParticipantLevelPrivacy, ParticipantLevelPrivacy__Output as _fedgate_v1_ParticipantLevelPrivacy__Output } from '../../fedgate/v1/ParticipantLevelPrivacy.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface GetStatusResponse {
@@ -74,6 +75,11 @@ export interface GetStatusResponse {
    * privacy.recordLevel (its rounds give no DP guarantee).
    */
   'recordLevelPrivacy'?: (_fedgate_v1_RecordLevelPrivacy | null);
+  /**
+   * The task's participant-level (distributed) differential privacy and what its committed rounds spent;
+   * unset for a task without privacy.participantLevel.
+   */
+  'participantLevelPrivacy'?: (_fedgate_v1_ParticipantLevelPrivacy | null);
 }
 
 export interface GetStatusResponse__Output {
@@ -144,4 +150,9 @@ export interface GetStatusResponse__Output {
    * privacy.recordLevel (its rounds give no DP guarantee).
    */
   'recordLevelPrivacy': (_fedgate_v1_RecordLevelPrivacy__Output | null);
+  /**
+   * The task's participant-level (distributed) differential privacy and what its committed rounds spent;
+   * unset for a task without privacy.participantLevel.
+   */
+  'participantLevelPrivacy': (_fedgate_v1_ParticipantLevelPrivacy__Output | null);
 }

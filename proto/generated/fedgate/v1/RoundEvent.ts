@@ -4,6 +4,7 @@
 import type { RoundEventType as _fedgate_v1_RoundEventType, RoundEventType__Output as _fedgate_v1_RoundEventType__Output } from '../../fedgate/v1/RoundEventType.js';
 import type { RoundId as _fedgate_v1_RoundId, RoundId__Output as _fedgate_v1_RoundId__Output } from '../../fedgate/v1/RoundId.js';
 import type { RoundMetrics as _fedgate_v1_RoundMetrics, RoundMetrics__Output as _fedgate_v1_RoundMetrics__Output } from '../../fedgate/v1/RoundMetrics.js';
+import type { RoundDistributedDp as _fedgate_v1_RoundDistributedDp, RoundDistributedDp__Output as _fedgate_v1_RoundDistributedDp__Output } from '../../fedgate/v1/RoundDistributedDp.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface RoundEvent {
@@ -48,6 +49,10 @@ export interface RoundEvent {
    * evaluated already) or "evaluate" (an evaluation-only round); empty for "train_and_evaluate".
    */
   'purpose'?: (string);
+  /**
+   * STARTED, in a round with participant-level DP: what its RoundConfig.distributedDp implies.
+   */
+  'distributedDp'?: (_fedgate_v1_RoundDistributedDp | null);
 }
 
 export interface RoundEvent__Output {
@@ -92,4 +97,8 @@ export interface RoundEvent__Output {
    * evaluated already) or "evaluate" (an evaluation-only round); empty for "train_and_evaluate".
    */
   'purpose': (string);
+  /**
+   * STARTED, in a round with participant-level DP: what its RoundConfig.distributedDp implies.
+   */
+  'distributedDp': (_fedgate_v1_RoundDistributedDp__Output | null);
 }

@@ -49,6 +49,7 @@ function event(type: RoundEventMessage['type'], counter: number, extra: Partial<
     seconds: 0,
     atUnixMs: 5_000,
     purpose: '',
+    distributedDp: null,
     ...extra,
   };
 }
@@ -73,6 +74,7 @@ function status(overrides: Partial<GetStatusResponse> = {}): GetStatusResponse {
     revokedCertificateSerials: [],
     finalEvaluation: null,
     recordLevelPrivacy: null,
+    participantLevelPrivacy: null,
     ...overrides,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { logErfc } from '../../../../crypto/dp/log-math.js';
-import { composeCurves, composeSteps, DEFAULT_ORDERS, dpSgdEpsilon, gaussianRdp, INTEGER_ORDERS, rdpToEpsilon, subsampledGaussianRdp } from '../../../../crypto/dp/rdp.js';
+import { composeCurves, composeSteps, curveOnOrders, DEFAULT_ORDERS, dpSgdEpsilon, gaussianRdp, INTEGER_ORDERS, rdpToEpsilon, subsampledGaussianRdp } from '../../../../crypto/dp/rdp.js';
 import { maxSteps, sigmaForEpsilon } from '../../../../crypto/dp/rdp-inverse.js';
 
 const ABADI = { q: 0.01, sigma: 4, steps: 10_000, delta: 1e-5 };
@@ -83,6 +83,20 @@ describe('RDP accountant: composition and conversion', () => {
   it('refuses a delta outside (0, 1) and a negative RDP value', () => {
     expect(() => rdpToEpsilon(gaussianRdp(1), 0)).toThrow(/delta/);
     expect(() => rdpToEpsilon({ orders: [2], rdp: [-1] }, 1e-5)).toThrow(/rdp\[0\]/);
+  });
+});
+
+describe('curveOnOrders', () => {
+  it('reads a curve on another grid conservatively: orders it does not bound are +Infinity, orders off the grid are dropped, and its epsilon is unchanged when the grid covers its orders', () => {
+    const integer = subsampledGaussianRdp(0.01, 1.1, INTEGER_ORDERS);
+    const onDefault = curveOnOrders(integer, DEFAULT_ORDERS);
+    expect(onDefault.orders).toEqual(DEFAULT_ORDERS);
+    expect(onDefault.rdp[DEFAULT_ORDERS.indexOf(2.5)]).toBe(Infinity);
+    expect(onDefault.rdp[DEFAULT_ORDERS.indexOf(12)]).toBe(integer.rdp[INTEGER_ORDERS.indexOf(12)]);
+    expect(rdpToEpsilon(onDefault, 1e-5).epsilon).toBe(rdpToEpsilon(integer, 1e-5).epsilon);
+    const coarse = curveOnOrders(gaussianRdp(2), [2, 32]);
+    expect(coarse).toEqual({ orders: [2, 32], rdp: [2 / 8, 32 / 8] });
+    expect(rdpToEpsilon(coarse, 1e-5).epsilon).toBeGreaterThanOrEqual(rdpToEpsilon(gaussianRdp(2), 1e-5).epsilon);
   });
 });
 

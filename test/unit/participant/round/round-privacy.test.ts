@@ -8,7 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toHex, utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { dpSgdRoundsEpsilon } from '../../../../crypto/dp/dp-sgd-round.js';
-import type { RoundConfig } from '../../../../crypto/secagg/config.js';
+import { composeSteps, rdpToEpsilon } from '../../../../crypto/dp/rdp.js';
+import { createRoundConfig, type RoundConfig } from '../../../../crypto/secagg/config.js';
+import { checkRoundDistributedDp, participantLevelRoundCurve } from '../../../../crypto/secagg/distributed-dp-round.js';
+import type { RoundDistributedDp } from '../../../../crypto/secagg/dp-fields.js';
+import { participantLevelOf } from '../../../../model/task.js';
+import { withDistributedDp } from '../../../support/distributed-dp-round.js';
 import { refusalText } from '../../../../crypto/secagg/site-refusals.js';
 import { PrivacyBudgetStore } from '../../../../participant/state/index.js';
 import { SitePrivacy, type TaskPrivacyFacts } from '../../../../participant/round/site-privacy.js';
@@ -21,10 +26,13 @@ const DIMENSION = 1000;
 const TASK_A = TEST_TASK_HASH;
 const TASK_B = sha256(utf8('fedgate test task B (DP)'));
 const TASK_PLAIN = sha256(utf8('fedgate test task without DP'));
+const TASK_PL = sha256(utf8('fedgate test task with participant-level DP'));
+const PARTICIPANT_LEVEL = { mechanism: 'discrete_gaussian' as const, clipNorm: 1, noiseMultiplier: 2, toleratedColluders: 1, ringBits: 32 };
 const FACTS = new Map<string, TaskPrivacyFacts>([
   [toHex(TASK_A), { task: { privacy: { recordLevel: RECORD_LEVEL } }, dimension: DIMENSION, trainingExamples: 600 }],
   [toHex(TASK_B), { task: { privacy: { recordLevel: RECORD_LEVEL } }, dimension: DIMENSION, trainingExamples: 600 }],
   [toHex(TASK_PLAIN), { task: {}, dimension: DIMENSION, trainingExamples: 600 }],
+  [toHex(TASK_PL), { task: { privacy: { participantLevel: PARTICIPANT_LEVEL } }, dimension: DIMENSION, trainingExamples: 600 }],
 ]);
 const DELTA = 1e-5;
 const epsilonOf = (rounds: number): number => dpSgdRoundsEpsilon({ ...RECORD_LEVEL, dimension: DIMENSION }, rounds, DELTA);
@@ -76,10 +84,16 @@ class PrivateSite {
       return known;
     };
     return {
-      policy: testPolicy({ pinnedTaskHashes: [TASK_A, TASK_B, TASK_PLAIN] }),
-      hooks: { checkRound: async (config) => this.privacy.checkRound(facts(config), config.purpose !== 'evaluate') },
+      policy: testPolicy({ pinnedTaskHashes: [TASK_A, TASK_B, TASK_PLAIN, TASK_PL] }),
+      hooks: {
+        checkRound: async (config) => {
+          // As participant-app.ts: the round's distributed DP against the task first, then the budget.
+          checkRoundDistributedDp(config, participantLevelOf(facts(config).task));
+          this.privacy.checkRound(facts(config), config.purpose !== 'evaluate', config);
+        },
+      },
       train: async (config) => {
-        await this.privacy.chargeRound(config.taskHash, config.roundId, facts(config));
+        await this.privacy.chargeRound(config.taskHash, config.roundId, facts(config), config);
         this.trainings.push(toHex(config.roundId));
         return smallUpdate(config);
       },
@@ -220,3 +234,46 @@ describe('a site enforces its privacy budget in rounds', () => {
     expect(only(privacy).privacy.epsilonSpent()).toBe(0);
   });
 });
+
+describe('a site enforces its privacy budget in participant-level DP rounds', () => {
+  const plConfig = (): RoundConfig => withDistributedDp(config({ taskHash: TASK_PL }), PARTICIPANT_LEVEL);
+
+  it('charges each round its curve at t survivors before training, then refuses the round over budget at RoundStart: no key, no upload, no charge', async () => {
+    const sample = plConfig();
+    const plEpsilonOf = (rounds: number): number => rdpToEpsilon(composeSteps(participantLevelRoundCurve(sample, sample.reconstructionThreshold), rounds), DELTA).epsilon;
+    const privacy = await privateSites('participant-level', { epsilon: (plEpsilonOf(2) + plEpsilonOf(3)) / 2, delta: DELTA });
+    for (let round = 0; round < 2; round++) {
+      const session = tracked(new SessionRound(federation, plConfig(), sites, (id) => (privacy.get(id) as PrivateSite).environment())).start();
+      await session.runToCommitted();
+      expect(session.aggregate?.maskedSurvivors).toHaveLength(3);
+    }
+    for (const site of privacy.values()) {
+      expect(site.trainings).toHaveLength(2);
+      expect(site.privacy.epsilonSpent()).toBeCloseTo(plEpsilonOf(2), 10);
+    }
+    const third = tracked(new SessionRound(federation, plConfig(), sites, (id) => (privacy.get(id) as PrivateSite).environment())).start();
+    await third.settle();
+    for (const id of siteIds) {
+      expect(third.site(id).refusals()).toEqual([['PRIVACY_BUDGET_EXCEEDED', refusalText('PRIVACY_BUDGET_EXCEEDED')]]);
+      expect(third.site(id).stages()).toEqual([]);
+      expect(third.site(id).uploads).toEqual([]);
+    }
+    third.end();
+    for (const site of privacy.values()) expect(site.privacy.epsilonSpent()).toBeCloseTo(plEpsilonOf(2), 10);
+  });
+
+  it('a RoundConfig with less noise than the task asks is refused at RoundStart (DP_PARAMETERS_MISMATCH) and charges nothing; the honest round then trains', async () => {
+    const privacy = await privateSites('participant-level-lying', { epsilon: 100, delta: DELTA });
+    const site = only(privacy);
+    const honest = plConfig();
+    const lying = createRoundConfig({ ...honest, distributedDp: { ...(honest.distributedDp as RoundDistributedDp), noiseMultiplier: 0.2 } });
+    const round = tracked(new SiteRound(site.site, federation, lying, site.environment())).start();
+    await round.session.settled();
+    expect(round.refusals().map(([reason]) => reason)).toEqual(['DP_PARAMETERS_MISMATCH']);
+    expect(round.stages()).toEqual([]);
+    round.session.stop('done');
+    expect(site.trainings).toEqual([]);
+    expect(site.privacy.epsilonSpent()).toBe(0);
+  });
+});
+

@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dpSgdRoundRdp, dpSgdRoundsEpsilon } from '../../../../crypto/dp/dp-sgd-round.js';
+import { composeCurves, curveOnOrders, DEFAULT_ORDERS, rdpToEpsilon } from '../../../../crypto/dp/rdp.js';
+import { createRoundConfig, type RoundConfig } from '../../../../crypto/secagg/config.js';
+import { participantLevelRoundCurve } from '../../../../crypto/secagg/distributed-dp-round.js';
+import type { RoundDistributedDp } from '../../../../crypto/secagg/dp-fields.js';
+import { dpRoundConfig } from '../../../support/distributed-dp-round.js';
+import { siteIds } from '../../../support/secagg-sim.js';
 import { PRIVACY_BUDGET_FILE, PrivacyBudgetStore } from '../../../../participant/state/index.js';
 import { SitePrivacy, type SitePrivacyPolicy, type TaskPrivacyFacts } from '../../../../participant/round/site-privacy.js';
 import { FedgateError } from '../../../../platform/index.js';
@@ -22,6 +28,28 @@ const PLAIN_TASK: TaskPrivacyFacts = { task: {}, dimension: 1000, trainingExampl
 const DELTA = 1e-5;
 /** Two rounds of DP_TASK fit (epsilon ~1.44), a third does not (~1.52). */
 const BUDGET = { epsilon: 1.48, delta: DELTA };
+
+/** Participant-level DP whose one round costs ~0.98 at t = 7 of 10 (two ~1.40, three ~1.72). */
+const PARTICIPANT_LEVEL = { mechanism: 'discrete_gaussian' as const, clipNorm: 1, noiseMultiplier: 5, toleratedColluders: 1, ringBits: 32 };
+const PL_TASK: TaskPrivacyFacts = { task: { privacy: { participantLevel: PARTICIPANT_LEVEL } }, dimension: 1000, trainingExamples: 600 };
+const BOTH_TASK: TaskPrivacyFacts = { task: { privacy: { recordLevel: RECORD_LEVEL, participantLevel: PARTICIPANT_LEVEL } }, dimension: 1000, trainingExamples: 600 };
+let plCounter = 0;
+/** A fresh round of 10 sites (t = 7) with the distributedDp an honest coordinator derives from PARTICIPANT_LEVEL. */
+const plRound = (): RoundConfig => dpRoundConfig({ participants: siteIds(10), degree: 9, parameters: 1000, counter: ++plCounter }, PARTICIPANT_LEVEL);
+const lying = (config: RoundConfig, change: Partial<RoundDistributedDp>): RoundConfig => createRoundConfig({ ...config, distributedDp: { ...(config.distributedDp as RoundDistributedDp), ...change } });
+/** Epsilon at DELTA of curves composed on the store's grid (what a site's total must be). */
+const composedEpsilon = (curves: readonly { orders: readonly number[]; rdp: readonly number[] }[]): number =>
+  rdpToEpsilon(composeCurves(curves.map((curve) => curveOnOrders(curve, DEFAULT_ORDERS)), DEFAULT_ORDERS), DELTA).epsilon;
+
+/** The reason of any error with one (a SecAggError of the config check or a FedgateError). */
+async function reasonOfRejection(work: () => Promise<unknown> | unknown): Promise<string | undefined> {
+  try {
+    await work();
+  } catch (error) {
+    return (error as { reason?: string }).reason;
+  }
+  throw new Error('expected a refusal');
+}
 
 type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -136,6 +164,88 @@ describe('SitePrivacy', () => {
       for (let round = 1; round <= 30; round++) await privacy.chargeRound(TASK, roundId(round), DP_TASK);
       expect(privacy.epsilonSpent()).toBeCloseTo(dpSgdRoundsEpsilon({ ...RECORD_LEVEL, dimension: 1000 }, 30, 1e-5), 10);
       expect(reasonOf(await rejection(() => privacy.chargeRound(TASK, roundId(30), DP_TASK)))).toBe('ROUND_ALREADY_CHARGED');
+    });
+  });
+
+  describe('participant-level DP', () => {
+    it('a site requiring DP accepts a task with participant-level DP alone (it bounds each of its records too); neither kind is still DP_REQUIRED', async () => {
+      const privacy = await open();
+      expect(privacy.account(PL_TASK)).toBeUndefined();
+      expect(() => privacy.checkRound(PL_TASK, true, plRound())).not.toThrow();
+      expect(() => privacy.checkRound(PL_TASK, false)).not.toThrow();
+      expect((await rejection(() => privacy.account(PLAIN_TASK))).message).toMatch(/neither privacy\.recordLevel nor privacy\.participantLevel/);
+    });
+
+    it('charges the round curve at t survivors (participantLevelRoundCurve of its RoundConfig), once per round id, and refuses the round over budget at round start and at the charge, charging nothing', async () => {
+      const privacy = await open({ budget: { epsilon: 1.5, delta: DELTA } });
+      const first = plRound();
+      const t = first.reconstructionThreshold;
+      await privacy.chargeRound(TASK, first.roundId, PL_TASK, first);
+      const curve = participantLevelRoundCurve(first, t);
+      expect(privacy.epsilonSpent()).toBeCloseTo(composedEpsilon([curve]), 10);
+      // The worst case, not the round's actual |U| survivors (more noise shares, less epsilon).
+      expect(privacy.epsilonSpent()).toBeGreaterThan(composedEpsilon([participantLevelRoundCurve(first, first.participants.length)]) + 0.01);
+      const log1 = log.find((line) => line.msg === 'charged this round to the privacy budget before training');
+      expect(log1?.participantLevelEpsilonOfRound).toBeCloseTo(composedEpsilon([curve]), 10);
+      expect(log1?.recordLevelEpsilonOfRound).toBeUndefined();
+
+      // Re-sent (same round, or its id under another task hash): refused, not charged again.
+      const once = privacy.epsilonSpent();
+      expect(await reasonOfRejection(() => privacy.chargeRound(TASK, first.roundId, PL_TASK, first))).toBe('ROUND_ALREADY_CHARGED');
+      expect(await reasonOfRejection(() => privacy.chargeRound(digest(0x7b), first.roundId, PL_TASK, first))).toBe('ROUND_ALREADY_CHARGED');
+      expect(privacy.epsilonSpent()).toBe(once);
+
+      const second = plRound();
+      await privacy.chargeRound(TASK, second.roundId, PL_TASK, second);
+      expect(privacy.epsilonSpent()).toBeCloseTo(composedEpsilon([curve, participantLevelRoundCurve(second, t)]), 10);
+      const before = await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8');
+      const third = plRound();
+      expect(await reasonOfRejection(() => privacy.checkRound(PL_TASK, true, third))).toBe('PRIVACY_BUDGET_EXCEEDED');
+      expect(await reasonOfRejection(() => privacy.chargeRound(TASK, third.roundId, PL_TASK, third))).toBe('PRIVACY_BUDGET_EXCEEDED');
+      expect(await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8')).toBe(before);
+      // An evaluation-only round adds no noise and trains nothing: not refused for the budget.
+      expect(() => privacy.checkRound(PL_TASK, false)).not.toThrow();
+    });
+
+    it('a RoundConfig whose distributedDp is not what the task asks is refused with its code at round start and at the charge, and charges nothing', async () => {
+      const privacy = await open({ budget: { epsilon: 100, delta: DELTA } });
+      const honest = plRound();
+      const { distributedDp: _dropped, ...withoutDp } = honest;
+      for (const [config, reason] of [
+        [lying(honest, { noiseMultiplier: 0.5 }), 'DP_PARAMETERS_MISMATCH'],
+        [lying(honest, { scale: (honest.distributedDp as RoundDistributedDp).scale * 2 }), 'DP_SCALE_MISMATCH'],
+        [createRoundConfig(withoutDp), 'DP_REQUIRED'],
+      ] as const) {
+        expect(await reasonOfRejection(() => privacy.checkRound(PL_TASK, true, config))).toBe(reason);
+        expect(await reasonOfRejection(() => privacy.chargeRound(TASK, config.roundId, PL_TASK, config))).toBe(reason);
+      }
+      expect(privacy.epsilonSpent()).toBe(0);
+      expect(await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8').catch(() => 'none')).toBe('none');
+      // The honest round of the same id is still chargeable: a refused config used nothing up.
+      await privacy.chargeRound(TASK, honest.roundId, PL_TASK, honest);
+      expect(privacy.epsilonSpent()).toBeGreaterThan(0);
+    });
+
+    it('a task with record-level and participant-level DP charges both curves composed, on one dataset with record-level rounds of another task', async () => {
+      const privacy = await open({ budget: { epsilon: 100, delta: DELTA } });
+      const round = plRound();
+      await privacy.chargeRound(TASK, round.roundId, BOTH_TASK, round);
+      const recordCurve = dpSgdRoundRdp({ ...RECORD_LEVEL, dimension: 1000 });
+      const participantCurve = participantLevelRoundCurve(round, round.reconstructionThreshold);
+      expect(privacy.epsilonSpent()).toBeCloseTo(composedEpsilon([recordCurve, participantCurve]), 10);
+      expect(privacy.epsilonSpent()).toBeGreaterThan(Math.max(composedEpsilon([recordCurve]), composedEpsilon([participantCurve])) + 0.01);
+      const line = log.find((entry) => entry.msg === 'charged this round to the privacy budget before training');
+      expect(line?.recordLevelEpsilonOfRound).toBeCloseTo(composedEpsilon([recordCurve]), 10);
+      expect(line?.participantLevelEpsilonOfRound).toBeCloseTo(composedEpsilon([participantCurve]), 10);
+      // A record-level round of another task on the same records adds to the same total.
+      await privacy.chargeRound(digest(0x7c), roundId(9), DP_TASK);
+      expect(privacy.epsilonSpent()).toBeCloseTo(composedEpsilon([recordCurve, participantCurve, recordCurve]), 10);
+    });
+
+    it('will not account a participant-level round without its RoundConfig', async () => {
+      const privacy = await open();
+      await expect(privacy.chargeRound(TASK, roundId(1), PL_TASK)).rejects.toThrow(/pass the RoundConfig/);
+      expect(privacy.epsilonSpent()).toBe(0);
     });
   });
 });
