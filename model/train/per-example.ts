@@ -1,0 +1,423 @@
+/**
+ * Per-example gradients for DP-SGD (Abadi et al. 2016), batched in one graph: the forward model is
+ * rewritten so that every trainable parameter P is read through a per-example copy
+ *   P_b = Expand(Unsqueeze(P, 0), [B, ...shape(P)]),
+ * and every op that consumes a parameter takes a per-example form (below). Ordinary reverse-mode autodiff
+ * (tape.ts, the existing rules) then yields d loss / d P_b = [B, ...shape(P)]: row b is the gradient of
+ * example b's own loss, because nothing mixes examples once each has its own weights.
+ *
+ * Values derived from parameters alone ("expanded", e.g. Transpose(W) or a scaled bias) carry the extra
+ * leading B axis; values derived from the data already have the batch axis first. Per-op forms:
+ * - unary elementwise ops and Identity/Cast on an expanded value: unchanged (elementwise per example);
+ * - Transpose / Reshape / Flatten / Squeeze / Unsqueeze of an expanded value: the same with axis 0 kept;
+ * - broadcasting ops (Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean, Where): expanded operands are reshaped
+ *   to [B, 1, ..., shape(P)] so that they broadcast against the other operands with their B axes aligned;
+ * - MatMul: X [B, k] @ W_b [B, k, n] through [B, 1, k]; X [B, ..., k] @ W_b aligned to X's rank;
+ * - Gemm: MatMul (+ Transpose for transB) + alpha + beta C;
+ * - Conv: im2col by a fixed identity-kernel Conv (group 1, the same pads/strides), then a batched MatMul
+ *   with the per-example weights [B, group, out/group, in/group * k]; ONNX Conv's group is static, so the
+ *   grouped-convolution trick (group = B * g) cannot take a batch size that changes every step;
+ * - LayerNormalization / InstanceNormalization: the op with unit scale and zero bias, then per-example
+ *   Mul and Add (GroupNorm as torch exports it is InstanceNormalization + Mul/Add, covered);
+ * - Gather(W, ids) (embeddings): a one-hot [.., V] MatMul with the per-example table (memory B x V x D).
+ * BatchNormalization is refused (an example's output depends on the whole batch, so per-example
+ * gradients do not exist); so is every other op that reads a parameter (ConvTranspose, GRU, LSTM, ...).
+ */
+import { ModelError } from '../errors.js';
+import type { AttributeValue, NodeIR, TensorIR } from '../onnx/ir.js';
+import { makeTensor } from '../onnx/tensor.js';
+import { DataType } from '../onnx/schema.js';
+import { isBatchDim, type ValueFacts } from '../autodiff/facts.js';
+import { ruleFor } from '../autodiff/registry.js';
+import type { ForwardModel } from './forward-model.js';
+import type { PreparedModel } from './prepare.js';
+
+export interface PerExampleModel {
+  /** The rewritten forward model (same parameters, inputs and logits). */
+  readonly forward: ForwardModel;
+  /** Trainable parameter name -> source name of its per-example copy [B, ...shape]. */
+  readonly perExample: ReadonlyMap<string, string>;
+}
+
+const UNARY = new Set([
+  'Identity', 'Cast', 'Relu', 'Sigmoid', 'Tanh', 'Neg', 'Exp', 'Log', 'Sqrt', 'Abs', 'Reciprocal', 'Erf',
+  'Elu', 'LeakyRelu', 'Selu', 'Softplus', 'Gelu', 'Clip', 'HardSigmoid', 'HardSwish',
+]);
+const BROADCASTING = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where']);
+
+export const BATCHNORM_REFUSAL = 'per-example gradients do not exist for BatchNorm; use GroupNorm or LayerNorm';
+
+function refuse(node: NodeIR, why: string): ModelError {
+  return new ModelError(
+    'UNIMPLEMENTED',
+    'UNSUPPORTED_OPS',
+    `DP-SGD needs per-example gradients, and ${node.opType} (node '${node.name}') ${why}; remove privacy.recordLevel from the task or change the model`,
+  );
+}
+
+class Rewriter {
+  readonly nodes: NodeIR[] = [];
+  readonly constants: TensorIR[] = [];
+  /** Source names of values that carry the extra leading per-example axis. */
+  readonly expanded = new Set<string>();
+  private readonly taken: Set<string>;
+  private counter = 0;
+
+  constructor(forward: ForwardModel) {
+    this.taken = new Set([
+      forward.input,
+      ...forward.parameters.map((p) => p.name),
+      ...forward.constants.map((c) => c.name),
+      ...forward.nodes.flatMap((n) => [...n.outputs, n.name]),
+      ...(forward.namedInputs ?? []).map((i) => i.source),
+    ]);
+  }
+
+  fresh(base: string): string {
+    for (;;) {
+      const name = `dp/${base}_${this.counter++}`;
+      if (!this.taken.has(name)) {
+        this.taken.add(name);
+        return name;
+      }
+    }
+  }
+
+  ints(values: readonly number[], base = 'ints'): string {
+    const name = this.fresh(base);
+    this.constants.push(makeTensor(name, DataType.INT64, [values.length], values));
+    return name;
+  }
+
+  floats(dims: readonly number[], values: ArrayLike<number>, base: string): string {
+    const name = this.fresh(base);
+    this.constants.push(makeTensor(name, DataType.FLOAT, dims, values));
+    return name;
+  }
+
+  /** Appends a node; `output` defaults to a fresh name. Returns the output name. */
+  op(opType: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}, output?: string): string {
+    const out = output ?? this.fresh(opType.toLowerCase());
+    this.nodes.push({ name: this.fresh(`node_${opType}`), opType, domain: '', inputs, outputs: [out], attributes });
+    return out;
+  }
+
+  /**
+   * An expanded value [B, ...shape] reshaped to `rank` axes for broadcasting against a batched value of
+   * that rank: [B, 1, ..., 1, ...shape], or with leading size-1 axes of shape dropped.
+   */
+  align(node: NodeIR, value: string, shape: readonly number[], rank: number): string {
+    const rest = rank - 1;
+    if (shape.length === rest) return value;
+    if (shape.length < rest) return this.op('Reshape', [value, this.ints([0, ...new Array<number>(rest - shape.length).fill(1), ...shape])]);
+    const dropped = shape.slice(0, shape.length - rest);
+    if (dropped.some((d) => d !== 1)) throw refuse(node, `broadcasts a parameter of shape [${shape.join(', ')}] over the batch axis`);
+    return this.op('Reshape', [value, this.ints([0, ...shape.slice(shape.length - rest)])]);
+  }
+}
+
+const int = (value: number): AttributeValue => ({ kind: 'int', value });
+const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
+const attrInt = (node: NodeIR, name: string, fallback: number): number => {
+  const a = node.attributes[name];
+  return a?.kind === 'int' ? a.value : fallback;
+};
+const attrFloat = (node: NodeIR, name: string, fallback: number): number => {
+  const a = node.attributes[name];
+  return a?.kind === 'float' ? a.value : fallback;
+};
+
+/** Rewrites `prepared.forward` so that its trainable parameters are read per example (see the header). */
+export function perExampleForward(prepared: PreparedModel): PerExampleModel {
+  const { forward, facts } = prepared;
+  for (const node of forward.nodes) {
+    if (node.opType === 'BatchNormalization') {
+      throw new ModelError('FAILED_PRECONDITION', 'UNSUPPORTED_MODEL', `DP-SGD cannot train node '${node.name}' (BatchNormalization): ${BATCHNORM_REFUSAL}`);
+    }
+  }
+  const rw = new Rewriter(forward);
+  const factsOf = (name: string): ValueFacts => {
+    const f = facts.get(name);
+    if (f === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `no facts for '${name}'`);
+    return f;
+  };
+  const batched = (name: string): boolean => {
+    const f = facts.get(name);
+    return f !== undefined && f.shape.length > 0 && isBatchDim(f.shape[0] as number) && !rw.expanded.has(name);
+  };
+
+  // [B] as a 1-element int64 tensor, from the first data input.
+  const firstInput = (forward.namedInputs?.[0]?.source) ?? forward.input;
+  const batchDim = rw.op('Shape', [firstInput], { start: int(0), end: int(1) });
+  const perExample = new Map<string, string>();
+  const trainableNames = new Set(prepared.trainable.map((p) => p.name));
+  const mapped = new Map<string, string>();
+  for (const p of prepared.trainable) {
+    const unsqueezed = rw.op('Unsqueeze', [p.name, rw.ints([0])]);
+    const target = rw.op('Concat', [batchDim, rw.ints(p.shape)], { axis: int(0) });
+    const copy = rw.op('Expand', [unsqueezed, target], {}, rw.fresh(`per_example/${p.name}`));
+    rw.expanded.add(copy);
+    perExample.set(p.name, copy);
+    mapped.set(p.name, copy);
+  }
+
+  for (const node of forward.nodes) {
+    const inputs = node.inputs.map((input) => mapped.get(input) ?? input);
+    const isExpanded = inputs.map((input) => input !== '' && rw.expanded.has(input));
+    if (!isExpanded.some(Boolean)) {
+      rw.nodes.push(node);
+      continue;
+    }
+    const rule = ruleFor(node);
+    if (rule?.backward === undefined) {
+      // Shape plumbing (Shape, Size, ...) reads a parameter's static shape: give it the parameter itself.
+      const restored = node.inputs.map((input, i) => (isExpanded[i] && trainableNames.has(input) ? input : inputs[i] as string));
+      if (restored.some((input) => rw.expanded.has(input))) throw refuse(node, 'reads a value computed from parameters and has no per-example form');
+      rw.nodes.push({ ...node, inputs: restored });
+      continue;
+    }
+    rewriteNode(rw, node, inputs, isExpanded, factsOf, batched);
+  }
+  if (rw.expanded.has(forward.logits)) {
+    throw new ModelError('INVALID_ARGUMENT', 'UNSUPPORTED_MODEL', `model output '${forward.logits}' does not depend on the input; DP-SGD needs per-example outputs`);
+  }
+  return {
+    forward: { ...forward, nodes: rw.nodes, constants: [...forward.constants, ...rw.constants] },
+    perExample,
+  };
+}
+
+function rewriteNode(
+  rw: Rewriter,
+  node: NodeIR,
+  inputs: readonly string[],
+  isExpanded: readonly boolean[],
+  factsOf: (name: string) => ValueFacts,
+  batched: (name: string) => boolean,
+): void {
+  const out = node.outputs[0] as string;
+  const extraOutputs = node.outputs.slice(1).filter((o) => o !== '');
+  const origShape = (i: number): readonly number[] => factsOf(node.inputs[i] as string).shape;
+  const outShape = factsOf(out).shape;
+  const markExpanded = (): void => {
+    rw.expanded.add(out);
+  };
+  const op = node.opType;
+
+  if (UNARY.has(op) && extraOutputs.length === 0) {
+    if (isExpanded.some((e, i) => e && i > 0)) throw refuse(node, 'takes a parameter as a bound');
+    rw.nodes.push({ ...node, inputs });
+    markExpanded();
+    return;
+  }
+  if (op === 'Transpose') {
+    const rank = origShape(0).length;
+    const perm = node.attributes['perm']?.kind === 'ints' ? node.attributes['perm'].value : Array.from({ length: rank }, (_, i) => rank - 1 - i);
+    rw.op('Transpose', [inputs[0] as string], { perm: ints([0, ...perm.map((p) => p + 1)]) }, out);
+    markExpanded();
+    return;
+  }
+  if (op === 'Reshape' || op === 'Flatten' || op === 'Squeeze' || op === 'Unsqueeze') {
+    if (!isExpanded[0] || outShape.some(isBatchDim)) throw refuse(node, 'mixes a parameter with the batch axis');
+    rw.op('Reshape', [inputs[0] as string, rw.ints([0, ...outShape])], {}, out);
+    markExpanded();
+    return;
+  }
+  if (BROADCASTING.has(op)) {
+    const differentiable = inputs.map((input, i) => input !== '' && !(op === 'Where' && i === 0));
+    const anyBatched = inputs.some((input, i) => differentiable[i] && !isExpanded[i] && batched(input));
+    const rank = outShape.length + (anyBatched ? 0 : 1);
+    const aligned = inputs.map((input, i) => (isExpanded[i] ? rw.align(node, input, origShape(i), rank) : input));
+    if (anyBatched) {
+      for (const [i, input] of inputs.entries()) {
+        if (differentiable[i] && !isExpanded[i] && batched(input) && origShape(i).length !== rank) throw refuse(node, 'broadcasts a batched operand of lower rank against a parameter');
+      }
+    }
+    rw.nodes.push({ ...node, inputs: aligned });
+    if (!anyBatched) markExpanded();
+    return;
+  }
+  if (op === 'MatMul') {
+    rewriteMatMul(rw, node, inputs, isExpanded, origShape, batched, out);
+    return;
+  }
+  if (op === 'Gemm') {
+    rewriteGemm(rw, node, inputs, isExpanded, origShape, batched, out);
+    return;
+  }
+  if (op === 'Conv') {
+    rewriteConv(rw, node, inputs, isExpanded, origShape, outShape, out);
+    return;
+  }
+  if ((op === 'LayerNormalization' || op === 'InstanceNormalization') && !isExpanded[0]) {
+    if (extraOutputs.length > 0) throw refuse(node, 'has its Mean/InvStdDev outputs used');
+    const scaleShape = origShape(1);
+    const size = scaleShape.reduce((n, d) => n * d, 1);
+    const scale = isExpanded[1] ? rw.floats(scaleShape, new Float32Array(size).fill(1), 'unit_scale') : (inputs[1] as string);
+    const hasBias = inputs[2] !== undefined && inputs[2] !== '';
+    const bias = hasBias && isExpanded[2] ? rw.floats(scaleShape, new Float32Array(size), 'zero_bias') : inputs[2];
+    const normInputs = bias === undefined || bias === '' ? [inputs[0] as string, scale] : [inputs[0] as string, scale, bias];
+    let value = rw.op(op, normInputs, { ...node.attributes });
+    const rank = outShape.length;
+    const place = (param: string, shape: readonly number[]): string =>
+      op === 'LayerNormalization' ? rw.align(node, param, shape, rank) : rw.op('Reshape', [param, rw.ints([0, shape[0] as number, ...new Array<number>(rank - 2).fill(1)])]);
+    if (isExpanded[1]) value = rw.op('Mul', [value, place(inputs[1] as string, scaleShape)]);
+    if (hasBias && isExpanded[2]) value = rw.op('Add', [value, place(inputs[2] as string, origShape(2))]);
+    rw.op('Identity', [value], {}, out);
+    return;
+  }
+  if (op === 'Gather' && isExpanded[0] && !isExpanded[1]) {
+    rewriteGather(rw, node, inputs, origShape, batched, out);
+    return;
+  }
+  throw refuse(node, op === 'GRU' || op === 'LSTM' || op === 'RNN' ? 'has no per-example form for its recurrent weights yet' : 'has no per-example form');
+}
+
+function rewriteMatMul(
+  rw: Rewriter,
+  node: NodeIR,
+  inputs: readonly string[],
+  isExpanded: readonly boolean[],
+  origShape: (i: number) => readonly number[],
+  batched: (name: string) => boolean,
+  out: string,
+): void {
+  const [a, b] = inputs as [string, string];
+  const aShape = origShape(0);
+  const bShape = origShape(1);
+  if (isExpanded[0] && isExpanded[1]) {
+    const rank = Math.max(aShape.length, bShape.length) + 1;
+    rw.op('MatMul', [rw.align(node, a, aShape, rank), rw.align(node, b, bShape, rank)], {}, out);
+    rw.expanded.add(out);
+    return;
+  }
+  const expandedIndex = isExpanded[0] ? 0 : 1;
+  const other = expandedIndex === 0 ? b : a;
+  const otherShape = expandedIndex === 0 ? bShape : aShape;
+  const paramShape = expandedIndex === 0 ? aShape : bShape;
+  if (!batched(other)) {
+    // Parameter times a constant: stays expanded.
+    const rank = Math.max(aShape.length, bShape.length) + 1;
+    const param = rw.align(node, expandedIndex === 0 ? a : b, paramShape, rank);
+    rw.op('MatMul', expandedIndex === 0 ? [param, other] : [other, param], {}, out);
+    rw.expanded.add(out);
+    return;
+  }
+  if (expandedIndex === 1 && otherShape.length === 2) {
+    // X [B, k] @ W_b [B, k, n] through [B, 1, k].
+    const rows = rw.op('Unsqueeze', [a, rw.ints([1])]);
+    const product = rw.op('MatMul', [rows, rw.align(node, b, bShape, 3)]);
+    rw.op('Squeeze', [product, rw.ints([1])], {}, out);
+    return;
+  }
+  if (otherShape.length < 3) throw refuse(node, 'multiplies a parameter on the left of a rank-2 batched value');
+  const param = rw.align(node, expandedIndex === 0 ? a : b, paramShape, otherShape.length);
+  rw.op('MatMul', expandedIndex === 0 ? [param, other] : [other, param], {}, out);
+}
+
+function rewriteGemm(
+  rw: Rewriter,
+  node: NodeIR,
+  inputs: readonly string[],
+  isExpanded: readonly boolean[],
+  origShape: (i: number) => readonly number[],
+  batched: (name: string) => boolean,
+  out: string,
+): void {
+  const [a, w, c] = inputs as [string, string, string | undefined];
+  if (isExpanded[0] || !batched(a) || attrInt(node, 'transA', 0) !== 0) throw refuse(node, 'reads a parameter as its A operand (or a transposed batch)');
+  const transB = attrInt(node, 'transB', 0) !== 0;
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  let product: string;
+  if (isExpanded[1]) {
+    const weight = transB ? rw.op('Transpose', [w], { perm: ints([0, 2, 1]) }) : w;
+    const rows = rw.op('Unsqueeze', [a, rw.ints([1])]);
+    product = rw.op('Squeeze', [rw.op('MatMul', [rows, weight]), rw.ints([1])]);
+    if (alpha !== 1) product = rw.op('Mul', [product, rw.floats([], [alpha], 'alpha')]);
+  } else {
+    product = rw.op('Gemm', [a, w], { transB: int(transB ? 1 : 0), alpha: { kind: 'float', value: alpha } });
+  }
+  if (c === undefined || c === '') {
+    rw.op('Identity', [product], {}, out);
+    return;
+  }
+  let addend = isExpanded[2] ? rw.align(node, c, origShape(2), 2) : c;
+  if (beta !== 1) addend = rw.op('Mul', [addend, rw.floats([], [beta], 'beta')]);
+  rw.op('Add', [product, addend], {}, out);
+}
+
+function rewriteConv(
+  rw: Rewriter,
+  node: NodeIR,
+  inputs: readonly string[],
+  isExpanded: readonly boolean[],
+  origShape: (i: number) => readonly number[],
+  outShape: readonly number[],
+  out: string,
+): void {
+  const [x, w, bias] = inputs as [string, string, string | undefined];
+  if (isExpanded[0]) throw refuse(node, 'convolves a parameter');
+  const xShape = origShape(0);
+  const wShape = origShape(1);
+  const hasBias = bias !== undefined && bias !== '';
+  const spatial = xShape.slice(2);
+  const outSpatial = outShape.slice(2);
+  const channels = xShape[1] as number;
+  const outChannels = wShape[0] as number;
+  const kernel = wShape.slice(2);
+  let value: string;
+  if (isExpanded[1]) {
+    const group = attrInt(node, 'group', 1);
+    const kernelSize = kernel.reduce((n, d) => n * d, 1);
+    // Identity kernel [K, 1, ...kernel]: output channel k copies the input at kernel position k.
+    const eye = new Float32Array(kernelSize * kernelSize);
+    for (let k = 0; k < kernelSize; k++) eye[k * kernelSize + k] = 1;
+    const identity = rw.floats([kernelSize, 1, ...kernel], eye, 'im2col_kernel');
+    const planes = rw.op('Reshape', [x, rw.ints([-1, 1, ...spatial])]);
+    const attributes: Record<string, AttributeValue> = { ...node.attributes, group: int(1), kernel_shape: ints(kernel) };
+    const patches = rw.op('Conv', [planes, identity], attributes);
+    const positions = outSpatial.reduce((n, d) => n * d, 1);
+    const perGroup = (channels / group) * kernelSize;
+    const columns = rw.op('Reshape', [patches, rw.ints([-1, group, perGroup, positions])]);
+    const weights = rw.op('Reshape', [w, rw.ints([0, group, outChannels / group, perGroup])]);
+    const product = rw.op('MatMul', [weights, columns]);
+    value = rw.op('Reshape', [product, rw.ints([0, outChannels, ...outSpatial])]);
+    if (hasBias && !isExpanded[2]) value = rw.op('Add', [value, rw.op('Reshape', [bias, rw.ints([outChannels, ...outSpatial.map(() => 1)])])]);
+  } else {
+    value = rw.op('Conv', [x, w], { ...node.attributes });
+  }
+  if (hasBias && isExpanded[2]) value = rw.op('Add', [value, rw.op('Reshape', [bias, rw.ints([0, outChannels, ...outSpatial.map(() => 1)])])]);
+  else if (hasBias && !isExpanded[1]) value = rw.op('Add', [value, rw.op('Reshape', [bias, rw.ints([outChannels, ...outSpatial.map(() => 1)])])]);
+  rw.op('Identity', [value], {}, out);
+}
+
+function rewriteGather(
+  rw: Rewriter,
+  node: NodeIR,
+  inputs: readonly string[],
+  origShape: (i: number) => readonly number[],
+  batched: (name: string) => boolean,
+  out: string,
+): void {
+  const [table, ids] = inputs as [string, string];
+  const tableShape = origShape(0);
+  const axis = attrInt(node, 'axis', 0);
+  if (!batched(ids)) {
+    // Constant indices (position ids): gather along the table's axis, one axis further in.
+    rw.op('Gather', [table, ids], { axis: int(axis < 0 ? axis : axis + 1) }, out);
+    rw.expanded.add(out);
+    return;
+  }
+  if (axis !== 0 || tableShape.length !== 2) throw refuse(node, 'gathers from a parameter along an axis other than 0 of a rank-2 table');
+  const vocabulary = tableShape[0] as number;
+  const idsRank = origShape(1).length;
+  const range = rw.ints(Array.from({ length: vocabulary }, (_, i) => i), 'vocabulary');
+  const hot = rw.op('Cast', [rw.op('Equal', [rw.op('Unsqueeze', [ids, rw.ints([-1])]), range])], { to: int(DataType.FLOAT) });
+  if (idsRank === 1) {
+    const rows = rw.op('Unsqueeze', [hot, rw.ints([1])]);
+    rw.op('Squeeze', [rw.op('MatMul', [rows, table]), rw.ints([1])], {}, out);
+    return;
+  }
+  rw.op('MatMul', [hot, rw.align(node, table, tableShape, idsRank + 1)], {}, out);
+}

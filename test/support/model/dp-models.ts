@@ -1,0 +1,130 @@
+/**
+ * Small forward models for the DP-SGD tests, one per family of per-example forms: an MLP (Gemm), a CNN
+ * (Conv, grouped Conv with stride, GroupNorm as torch exports it, LayerNorm), a transformer-ish block
+ * (MatMul on [B, T, D], attention, LayerNorm, bias Add on [B, T, D]) and an embedding model (Gather).
+ */
+import { GraphBuilder, attr } from '../../../model/graph/builder.js';
+import { DataType } from '../../../model/onnx/schema.js';
+import type { ForwardModel, NamedInput, ParameterSpec } from '../../../model/train/forward-model.js';
+import { pseudoRandom } from './ort.js';
+
+export class ModelSketch {
+  readonly g = new GraphBuilder('forward');
+  readonly parameters: ParameterSpec[] = [];
+  private readonly values: number[] = [];
+
+  constructor(private seed: number) {
+    this.g.reserve(['input']);
+  }
+
+  param(name: string, shape: readonly number[], scale = 0.5, role: ParameterSpec['role'] = 'trainable'): string {
+    this.g.reserve([name]);
+    this.parameters.push({ name, shape: [...shape], role });
+    const size = shape.reduce((n, d) => n * d, 1);
+    this.values.push(...(role === 'running_var' ? new Array<number>(size).fill(1) : pseudoRandom(size, this.seed++, -scale, scale).map(Math.fround)));
+    return name;
+  }
+
+  finish(logits: string, inputShape: readonly number[], classes: number, namedInputs?: NamedInput[]): ForwardModel {
+    const graph = this.g.build();
+    return {
+      nodes: graph.nodes,
+      constants: graph.initializers,
+      parameters: this.parameters,
+      input: namedInputs?.[0]?.source ?? 'input',
+      inputShape: [...(namedInputs?.[0]?.shape ?? inputShape)],
+      ...(namedInputs === undefined ? {} : { namedInputs }),
+      logits,
+      classes,
+      initialParameters: Float32Array.from(this.values),
+    };
+  }
+}
+
+export const MLP_SHAPE = [6];
+export function mlpModel(): ForwardModel {
+  const s = new ModelSketch(11);
+  const g = s.g;
+  const h = g.op('Relu', [g.op('Gemm', ['input', s.param('fc1.weight', [5, 6]), s.param('fc1.bias', [5])], { transB: attr.int(1) })]);
+  const logits = g.op('Gemm', [h, s.param('fc2.weight', [5, 3]), s.param('fc2.bias', [1, 3])], { alpha: attr.float(0.7), beta: attr.float(1.3) }, 'logits');
+  return s.finish(logits, MLP_SHAPE, 3);
+}
+
+export const CNN_SHAPE = [2, 8, 8];
+export function cnnModel(): ForwardModel {
+  const s = new ModelSketch(21);
+  const g = s.g;
+  const conv1 = g.op('Conv', ['input', s.param('conv1.weight', [4, 2, 3, 3]), s.param('conv1.bias', [4])], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) });
+  const relu1 = g.op('Relu', [conv1]);
+  // Grouped, strided convolution: [B, 4, 8, 8] -> [B, 4, 4, 4].
+  const conv2 = g.op('Conv', [relu1, s.param('conv2.weight', [4, 2, 3, 3]), s.param('conv2.bias', [4])], {
+    kernel_shape: attr.ints([3, 3]),
+    pads: attr.ints([1, 1, 1, 1]),
+    strides: attr.ints([2, 2]),
+    group: attr.int(2),
+  });
+  // GroupNorm(2 groups) as torch 1.13 exports it.
+  const grouped = g.op('Reshape', [conv2, g.int64s([0, 2, -1])]);
+  const normed = g.op('InstanceNormalization', [grouped, g.constant(DataType.FLOAT, [2], [1, 1]), g.constant(DataType.FLOAT, [2], [0, 0])], { epsilon: attr.float(1e-5) });
+  const back = g.op('Reshape', [normed, g.int64s([0, 4, 4, 4])]);
+  const affine = g.op('Add', [g.op('Mul', [back, s.param('gn.weight', [4, 1, 1])]), s.param('gn.bias', [4, 1, 1])]);
+  const flat = g.op('Flatten', [g.op('Relu', [affine])], { axis: attr.int(1) });
+  const ln = g.op('LayerNormalization', [flat, s.param('ln.weight', [64]), s.param('ln.bias', [64])], { axis: attr.int(-1), epsilon: attr.float(1e-5) });
+  const logits = g.op('Gemm', [ln, s.param('fc.weight', [3, 64], 0.2), s.param('fc.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, CNN_SHAPE, 3);
+}
+
+export const BLOCK_SHAPE = [4, 6];
+export function transformerModel(): ForwardModel {
+  const s = new ModelSketch(31);
+  const g = s.g;
+  const x = 'input';
+  const q = g.op('MatMul', [x, s.param('attn.q', [6, 6])]);
+  const k = g.op('MatMul', [x, s.param('attn.k', [6, 6])]);
+  const v = g.op('Add', [g.op('MatMul', [x, s.param('attn.v', [6, 6])]), s.param('attn.v_bias', [6])]);
+  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })]), g.scalar(1 / Math.sqrt(6))]);
+  const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: attr.int(-1) }), v]);
+  const residual = g.op('Add', [attended, x]);
+  const ln = g.op('LayerNormalization', [residual, s.param('ln.weight', [6]), s.param('ln.bias', [6])], { axis: attr.int(-1) });
+  // Feed-forward with a transposed weight read through Transpose, and a learned position scale [T, D].
+  const up = g.op('Relu', [g.op('Add', [g.op('MatMul', [ln, g.op('Transpose', [s.param('ff.up', [8, 6])], { perm: attr.ints([1, 0]) })]), s.param('ff.up_bias', [8])])]);
+  const down = g.op('Mul', [g.op('MatMul', [up, s.param('ff.down', [8, 6])]), s.param('pos.scale', [4, 6])]);
+  const pooled = g.op('ReduceMean', [g.op('Add', [down, ln]), g.int64s([1])], { keepdims: attr.int(0) });
+  const logits = g.op('Gemm', [pooled, s.param('head.weight', [6, 3]), s.param('head.bias', [3])], {}, 'logits');
+  return s.finish(logits, BLOCK_SHAPE, 3);
+}
+
+export const VOCABULARY = 7;
+export function embeddingModel(): ForwardModel {
+  const s = new ModelSketch(41);
+  const g = s.g;
+  g.reserve(['ids']);
+  const embedded = g.op('Gather', [s.param('embedding', [VOCABULARY, 4]), 'ids'], { axis: attr.int(0) });
+  const positioned = g.op('Add', [embedded, s.param('position', [5, 4])]);
+  const pooled = g.op('ReduceMean', [positioned, g.int64s([1])], { keepdims: attr.int(0) });
+  const logits = g.op('Gemm', [pooled, s.param('head.weight', [3, 4]), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, [5], 3, [{ name: 'ids', source: 'ids', dtype: 'int64', shape: [5], idRange: VOCABULARY }]);
+}
+
+/** A model with BatchNorm (refused under DP-SGD). */
+export function batchNormModel(): ForwardModel {
+  const s = new ModelSketch(51);
+  const g = s.g;
+  const conv = g.op('Conv', ['input', s.param('conv.weight', [2, 2, 3, 3]), s.param('conv.bias', [2])], { kernel_shape: attr.ints([3, 3]) });
+  const scale = s.param('bn.weight', [2]);
+  const shift = s.param('bn.bias', [2]);
+  const bn = g.op('BatchNormalization', [conv, scale, shift, s.param('bn.mean', [2], 0.5, 'running_mean'), s.param('bn.var', [2], 0.5, 'running_var')], { epsilon: attr.float(1e-5) }, 'bn');
+  const flat = g.op('Flatten', [g.op('GlobalAveragePool', [bn])], { axis: attr.int(1) });
+  const logits = g.op('Gemm', [flat, s.param('fc.weight', [3, 2]), s.param('fc.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, CNN_SHAPE, 3);
+}
+
+/** A parameter read by ConvTranspose, which has no per-example form. */
+export function convTransposeModel(): ForwardModel {
+  const s = new ModelSketch(61);
+  const g = s.g;
+  const up = g.op('ConvTranspose', ['input', s.param('up.weight', [2, 1, 2, 2])], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) }, 'upsample');
+  const flat = g.op('Flatten', [g.op('GlobalAveragePool', [up])], { axis: attr.int(1) });
+  const logits = g.op('Gemm', [flat, s.param('fc.weight', [3, 1]), s.param('fc.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, CNN_SHAPE, 3);
+}
