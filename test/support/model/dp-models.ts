@@ -128,3 +128,28 @@ export function convTransposeModel(): ForwardModel {
   const logits = g.op('Gemm', [flat, s.param('fc.weight', [3, 1]), s.param('fc.bias', [3])], { transB: attr.int(1) }, 'logits');
   return s.finish(logits, CNN_SHAPE, 3);
 }
+
+export const MISC_SHAPE = [3, 6];
+/**
+ * The less common per-example forms: 1-D Conv, a parameter on the left of MatMul, Sub/Div/Max/Where with
+ * parameters, a parameter through Unsqueeze and Reshape, constant-index Gather from a parameter table.
+ */
+export function miscModel(): ForwardModel {
+  const s = new ModelSketch(71);
+  const g = s.g;
+  const conv = g.op('Conv', ['input', s.param('conv1d.weight', [4, 3, 3]), s.param('conv1d.bias', [4])], { kernel_shape: attr.ints([3]), pads: attr.ints([1, 1]) }); // [B, 4, 6]
+  const mixed = g.op('MatMul', [s.param('mix', [2, 4]), conv]); // [B, 2, 6]
+  const centred = g.op('Sub', [mixed, g.op('Unsqueeze', [s.param('centre', [6]), g.int64s([0])])]);
+  const divisor = g.op('Add', [g.op('Abs', [s.param('divisor', [2, 1])]), g.scalar(1)]);
+  const scaled = g.op('Div', [centred, divisor]);
+  const floor = g.op('Reshape', [s.param('floor', [12]), g.int64s([2, 6])]);
+  const clipped = g.op('Max', [scaled, floor]);
+  const positive = g.op('Greater', [mixed, g.scalar(0)]);
+  const chosen = g.op('Where', [positive, clipped, s.param('otherwise', [6])]);
+  const table = s.param('table', [5, 6]);
+  const rows = g.op('Gather', [table, g.int64s([1, 3])], { axis: attr.int(0) }); // [2, 6], constant ids
+  const biased = g.op('Add', [chosen, rows]);
+  const flat = g.op('Flatten', [biased], { axis: attr.int(1) });
+  const logits = g.op('Gemm', [flat, s.param('head.weight', [3, 12], 0.3), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, MISC_SHAPE, 3);
+}

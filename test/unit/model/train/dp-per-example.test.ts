@@ -16,8 +16,8 @@ import { BATCHNORM_REFUSAL } from '../../../../model/train/per-example.js';
 import { buildDpGradientGraph, checkPerExampleMemory, clippedSumName, perExampleGradientName, PER_EXAMPLE_NORM } from '../../../../model/train/dp-graphs.js';
 import type { TaskDocument } from '../../../../model/index.js';
 import { buildZooModel } from '../../../../model/zoo/zoo.js';
-import { f32, i64, output, pseudoRandom, run, session, type Feed } from '../../../support/model/ort.js';
-import { batchNormModel, BLOCK_SHAPE, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
+import { f32, i64, output, pseudoRandom, run, session, type Feed, type Output } from '../../../support/model/ort.js';
+import { batchNormModel, BLOCK_SHAPE, MISC_SHAPE, miscModel, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
 import { taskFor } from '../../../support/model/tasks.js';
 
 const BATCH = 5;
@@ -54,6 +54,7 @@ const CASES: Case[] = [
   { name: 'CNN with grouped strided Conv, GroupNorm and LayerNorm', model: cnnModel, data: floatData(CNN_SHAPE, 5) },
   { name: 'transformer-ish block (MatMul on [B, T, D], attention, LayerNorm)', model: transformerModel, data: floatData(BLOCK_SHAPE, 6) },
   { name: 'embedding (Gather) with a learned position table', model: embeddingModel, data: idData },
+  { name: '1-D Conv, parameter-left MatMul, Sub/Div/Max/Where, Unsqueeze/Reshape of parameters, constant-index Gather', model: miscModel, data: floatData(MISC_SHAPE, 7) },
 ];
 
 function parameterFeeds(prepared: PreparedModel): Record<string, Feed> {
@@ -86,30 +87,36 @@ function worstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
+/** Checks row b of every 'per_example.<name>' against weight(b) x the gradient of example b alone. */
+async function expectPerExampleRows(prepared: PreparedModel, c: Case, weight: (b: number) => number = () => 1): Promise<Record<string, Output>> {
+  const s = await session(bytes(buildDpGradientGraph(prepared, { clipNorm: 1e9, perExampleOutputs: true })));
+  const result = await run(s, { ...parameterFeeds(prepared), ...c.data(0, BATCH) });
+  let anyNonZero = false;
+  for (let b = 0; b < BATCH; b++) {
+    const reference = await singleExampleGradients(prepared, c, b);
+    let squared = 0;
+    for (const p of prepared.trainable) {
+      const all = output(result, perExampleGradientName(p.name));
+      expect(all.dims).toEqual([BATCH, ...p.shape]);
+      const size = p.shape.reduce((n, d) => n * d, 1);
+      const row = all.data.subarray(b * size, (b + 1) * size);
+      const expected = (reference.get(p.name) as Float64Array).map((v) => v * weight(b));
+      const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 1);
+      expect(worstDifference(row, expected) / scale, `${p.name}, example ${b}`).toBeLessThan(2e-5);
+      if (expected.some((v) => Math.abs(v) > 1e-4)) anyNonZero = true;
+      squared += row.reduce((n, v) => n + v * v, 0);
+    }
+    expect(output(result, PER_EXAMPLE_NORM).data[b]).toBeCloseTo(Math.sqrt(squared), 4);
+  }
+  expect(anyNonZero).toBe(true);
+  return result;
+}
+
 describe('per-example gradients in one batched graph', () => {
   for (const c of CASES) {
     it(`${c.name}: row b equals the gradient of example b alone`, async () => {
       const prepared = prepareModel(c.model());
-      const s = await session(bytes(buildDpGradientGraph(prepared, { clipNorm: 1e9, perExampleOutputs: true })));
-      const result = await run(s, { ...parameterFeeds(prepared), ...c.data(0, BATCH) });
-      let anyNonZero = false;
-      for (let b = 0; b < BATCH; b++) {
-        const reference = await singleExampleGradients(prepared, c, b);
-        let squared = 0;
-        for (const p of prepared.trainable) {
-          const all = output(result, perExampleGradientName(p.name));
-          expect(all.dims).toEqual([BATCH, ...p.shape]);
-          const size = p.shape.reduce((n, d) => n * d, 1);
-          const row = all.data.subarray(b * size, (b + 1) * size);
-          const expected = reference.get(p.name) as Float64Array;
-          const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 1);
-          expect(worstDifference(row, expected) / scale, `${p.name}, example ${b}`).toBeLessThan(2e-5);
-          if (expected.some((v) => Math.abs(v) > 1e-4)) anyNonZero = true;
-          squared += row.reduce((n, v) => n + v * v, 0);
-        }
-        expect(output(result, PER_EXAMPLE_NORM).data[b]).toBeCloseTo(Math.sqrt(squared), 4);
-      }
-      expect(anyNonZero).toBe(true);
+      const result = await expectPerExampleRows(prepared, c);
       // With C far above every norm nothing is clipped: the clipped sum is the plain sum.
       for (const p of prepared.trainable) {
         const all = output(result, perExampleGradientName(p.name));
@@ -117,6 +124,29 @@ describe('per-example gradients in one batched graph', () => {
         const sum = Float64Array.from({ length: size }, (_, i) => Array.from({ length: BATCH }, (__, b) => all.data[b * size + i] as number).reduce((n, v) => n + v, 0));
         expect(worstDifference(output(result, clippedSumName(p.name)).data, sum)).toBeLessThan(1e-5);
       }
+    });
+  }
+});
+
+describe('the per-example loss is the example\'s own term of the task loss', () => {
+  it('cross_entropy with class weights and label smoothing: w[y_b] x the smoothed cross-entropy of the example', async () => {
+    const weights = [0.5, 2, 1.25];
+    const prepared = prepareModel(mlpModel(), { kind: 'cross_entropy', classWeights: weights, labelSmoothing: 0.1 });
+    const labels = (floatData(MLP_SHAPE, 3)(0, BATCH)['label'] as Feed).data;
+    // Alone, the weighted mean divides by w[y_b] itself: the batch-1 gradient is the unweighted term.
+    await expectPerExampleRows(prepared, CASES[0] as Case, (b) => weights[Number(labels[b])] as number);
+  });
+
+  for (const loss of [{ kind: 'mse' }, { kind: 'binary_cross_entropy', posWeight: [1, 3, 0.5] }] as const) {
+    it(`${loss.kind}: the mean over the example's outputs`, async () => {
+      const targets = pseudoRandom(BATCH * 3, 17, 0, 1).map((v) => (loss.kind === 'mse' ? v : v > 0.5 ? 1 : 0));
+      const base = floatData(MLP_SHAPE, 3);
+      const c: Case = {
+        name: loss.kind,
+        model: mlpModel,
+        data: (from, count) => ({ input: base(from, count)['input'] as Feed, label: f32(targets.slice(from * 3, (from + count) * 3), [count, 3]) }),
+      };
+      await expectPerExampleRows(prepareModel(mlpModel(), loss), c);
     });
   }
 });
