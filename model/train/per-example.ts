@@ -19,18 +19,20 @@
  *   grouped-convolution trick (group = B * g) cannot take a batch size that changes every step;
  * - LayerNormalization / InstanceNormalization: the op with unit scale and zero bias, then per-example
  *   Mul and Add (GroupNorm as torch exports it is InstanceNormalization + Mul/Add, covered);
- * - Gather(W, ids) (embeddings): a one-hot [.., V] MatMul with the per-example table (memory B x V x D).
+ * - Gather(W, ids) (embeddings): a one-hot [.., V] MatMul with the per-example table (memory B x V x D);
+ * - GRU / LSTM: unrolled into those primitives (per-example-rnn.ts).
  * BatchNormalization is refused (an example's output depends on the whole batch, so per-example
- * gradients do not exist); so is every other op that reads a parameter (ConvTranspose, GRU, LSTM, ...).
+ * gradients do not exist); so is every other op that reads a parameter (ConvTranspose, Dropout, ...).
  */
 import { ModelError } from '../errors.js';
-import type { AttributeValue, NodeIR, TensorIR } from '../onnx/ir.js';
-import { makeTensor } from '../onnx/tensor.js';
+import type { AttributeValue, NodeIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { isBatchDim, type ValueFacts } from '../autodiff/facts.js';
 import { ruleFor } from '../autodiff/registry.js';
 import type { ForwardModel } from './forward-model.js';
 import type { PreparedModel } from './prepare.js';
+import { attrFloat, attrInt, int, ints, refuse, Rewriter } from './per-example-rewriter.js';
+import { rewriteRecurrent } from './per-example-rnn.js';
 
 export interface PerExampleModel {
   /** The rewritten forward model (same parameters, inputs and logits). */
@@ -46,86 +48,6 @@ const UNARY = new Set([
 const BROADCASTING = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where']);
 
 export const BATCHNORM_REFUSAL = 'per-example gradients do not exist for BatchNorm; use GroupNorm or LayerNorm';
-
-function refuse(node: NodeIR, why: string): ModelError {
-  return new ModelError(
-    'UNIMPLEMENTED',
-    'UNSUPPORTED_OPS',
-    `DP-SGD needs per-example gradients, and ${node.opType} (node '${node.name}') ${why}; remove privacy.recordLevel from the task or change the model`,
-  );
-}
-
-class Rewriter {
-  readonly nodes: NodeIR[] = [];
-  readonly constants: TensorIR[] = [];
-  /** Source names of values that carry the extra leading per-example axis. */
-  readonly expanded = new Set<string>();
-  private readonly taken: Set<string>;
-  private counter = 0;
-
-  constructor(forward: ForwardModel) {
-    this.taken = new Set([
-      forward.input,
-      ...forward.parameters.map((p) => p.name),
-      ...forward.constants.map((c) => c.name),
-      ...forward.nodes.flatMap((n) => [...n.outputs, n.name]),
-      ...(forward.namedInputs ?? []).map((i) => i.source),
-    ]);
-  }
-
-  fresh(base: string): string {
-    for (;;) {
-      const name = `dp/${base}_${this.counter++}`;
-      if (!this.taken.has(name)) {
-        this.taken.add(name);
-        return name;
-      }
-    }
-  }
-
-  ints(values: readonly number[], base = 'ints'): string {
-    const name = this.fresh(base);
-    this.constants.push(makeTensor(name, DataType.INT64, [values.length], values));
-    return name;
-  }
-
-  floats(dims: readonly number[], values: ArrayLike<number>, base: string): string {
-    const name = this.fresh(base);
-    this.constants.push(makeTensor(name, DataType.FLOAT, dims, values));
-    return name;
-  }
-
-  /** Appends a node; `output` defaults to a fresh name. Returns the output name. */
-  op(opType: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}, output?: string): string {
-    const out = output ?? this.fresh(opType.toLowerCase());
-    this.nodes.push({ name: this.fresh(`node_${opType}`), opType, domain: '', inputs, outputs: [out], attributes });
-    return out;
-  }
-
-  /**
-   * An expanded value [B, ...shape] reshaped to `rank` axes for broadcasting against a batched value of
-   * that rank: [B, 1, ..., 1, ...shape], or with leading size-1 axes of shape dropped.
-   */
-  align(node: NodeIR, value: string, shape: readonly number[], rank: number): string {
-    const rest = rank - 1;
-    if (shape.length === rest) return value;
-    if (shape.length < rest) return this.op('Reshape', [value, this.ints([0, ...new Array<number>(rest - shape.length).fill(1), ...shape])]);
-    const dropped = shape.slice(0, shape.length - rest);
-    if (dropped.some((d) => d !== 1)) throw refuse(node, `broadcasts a parameter of shape [${shape.join(', ')}] over the batch axis`);
-    return this.op('Reshape', [value, this.ints([0, ...shape.slice(shape.length - rest)])]);
-  }
-}
-
-const int = (value: number): AttributeValue => ({ kind: 'int', value });
-const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
-const attrInt = (node: NodeIR, name: string, fallback: number): number => {
-  const a = node.attributes[name];
-  return a?.kind === 'int' ? a.value : fallback;
-};
-const attrFloat = (node: NodeIR, name: string, fallback: number): number => {
-  const a = node.attributes[name];
-  return a?.kind === 'float' ? a.value : fallback;
-};
 
 /** Rewrites `prepared.forward` so that its trainable parameters are read per example (see the header). */
 export function perExampleForward(prepared: PreparedModel): PerExampleModel {
@@ -270,7 +192,11 @@ function rewriteNode(
     rewriteGather(rw, node, inputs, origShape, batched, out);
     return;
   }
-  throw refuse(node, op === 'GRU' || op === 'LSTM' || op === 'RNN' ? 'has no per-example form for its recurrent weights yet' : 'has no per-example form');
+  if ((op === 'GRU' || op === 'LSTM') && !isExpanded[0]) {
+    rewriteRecurrent(rw, node, inputs, isExpanded, factsOf);
+    return;
+  }
+  throw refuse(node, 'has no per-example form');
 }
 
 function rewriteMatMul(

@@ -153,3 +153,23 @@ export function miscModel(): ForwardModel {
   const logits = g.op('Gemm', [flat, s.param('head.weight', [3, 12], 0.3), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
   return s.finish(logits, MISC_SHAPE, 3);
 }
+
+export const SEQUENCE_SHAPE = [3, 4];
+/** A bidirectional GRU and a forward LSTM over a batch-first [B, 3, 4] sequence (torch's export layout). */
+export function recurrentModel(): ForwardModel {
+  const s = new ModelSketch(81);
+  const g = s.g;
+  const timeMajor = g.op('Transpose', ['input'], { perm: attr.ints([1, 0, 2]) }); // [3, B, 4]
+  const [gruY, gruH] = g.node('GRU', [timeMajor, s.param('gru.W', [2, 15, 4]), s.param('gru.R', [2, 15, 5]), s.param('gru.B', [2, 30])], {
+    outputs: 2,
+    attributes: { hidden_size: attr.int(5), direction: attr.string('bidirectional'), linear_before_reset: attr.int(1) },
+  }) as [string, string];
+  const gruSeq = g.op('Reshape', [g.op('Transpose', [gruY], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([3, -1, 10])]); // [3, B, 10]
+  const [, lstmH] = g.node('LSTM', [gruSeq, s.param('lstm.W', [1, 12, 10]), s.param('lstm.R', [1, 12, 3]), s.param('lstm.B', [1, 24])], {
+    outputs: 2,
+    attributes: { hidden_size: attr.int(3) },
+  }) as [string, string];
+  const features = g.op('Concat', [g.op('Flatten', [g.op('Transpose', [gruH], { perm: attr.ints([1, 0, 2]) })], { axis: attr.int(1) }), g.op('Squeeze', [lstmH, g.int64s([0])])], { axis: attr.int(1) });
+  const logits = g.op('Gemm', [features, s.param('head.weight', [3, 13]), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, SEQUENCE_SHAPE, 3);
+}

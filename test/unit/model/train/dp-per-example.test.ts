@@ -17,7 +17,7 @@ import { buildDpGradientGraph, checkPerExampleMemory, clippedSumName, perExample
 import type { TaskDocument } from '../../../../model/index.js';
 import { buildZooModel } from '../../../../model/zoo/zoo.js';
 import { f32, i64, output, pseudoRandom, run, session, type Feed, type Output } from '../../../support/model/ort.js';
-import { batchNormModel, BLOCK_SHAPE, MISC_SHAPE, miscModel, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
+import { batchNormModel, BLOCK_SHAPE, MISC_SHAPE, miscModel, recurrentModel, SEQUENCE_SHAPE, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
 import { taskFor } from '../../../support/model/tasks.js';
 
 const BATCH = 5;
@@ -54,6 +54,7 @@ const CASES: Case[] = [
   { name: 'CNN with grouped strided Conv, GroupNorm and LayerNorm', model: cnnModel, data: floatData(CNN_SHAPE, 5) },
   { name: 'transformer-ish block (MatMul on [B, T, D], attention, LayerNorm)', model: transformerModel, data: floatData(BLOCK_SHAPE, 6) },
   { name: 'embedding (Gather) with a learned position table', model: embeddingModel, data: idData },
+  { name: 'bidirectional GRU feeding an LSTM (unrolled per example)', model: recurrentModel, data: floatData(SEQUENCE_SHAPE, 8) },
   { name: '1-D Conv, parameter-left MatMul, Sub/Div/Max/Where, Unsqueeze/Reshape of parameters, constant-index Gather', model: miscModel, data: floatData(MISC_SHAPE, 7) },
 ];
 
