@@ -9,7 +9,8 @@
  * Values derived from parameters alone ("expanded", e.g. Transpose(W) or a scaled bias) carry the extra
  * leading B axis; values derived from the data already have the batch axis first. Per-op forms:
  * - unary elementwise ops and Identity/Cast on an expanded value: unchanged (elementwise per example);
- * - Transpose / Reshape / Flatten / Squeeze / Unsqueeze of an expanded value: the same with axis 0 kept;
+ * - Transpose / Reshape / Flatten / Squeeze / Unsqueeze / Slice / Split / Concat of expanded values: the
+ *   same with axis 0 kept (torch's GRU/LSTM export reorders gate blocks with Slice and Concat);
  * - broadcasting ops (Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean, Where): expanded operands are reshaped
  *   to [B, 1, ..., shape(P)] so that they broadcast against the other operands with their B axes aligned;
  * - MatMul: X [B, k] @ W_b [B, k, n] through [B, 1, k]; X [B, ..., k] @ W_b aligned to X's rank;
@@ -143,6 +144,26 @@ function rewriteNode(
     if (!isExpanded[0] || outShape.some(isBatchDim)) throw refuse(node, 'mixes a parameter with the batch axis');
     rw.op('Reshape', [inputs[0] as string, rw.ints([0, ...outShape])], {}, out);
     markExpanded();
+    return;
+  }
+  if (op === 'Slice' && isExpanded[0] && !isExpanded.slice(1).some(Boolean)) {
+    // Axes one further in; the starts, ends and steps stay.
+    const rank = origShape(0).length;
+    const given = node.inputs[3] !== undefined && node.inputs[3] !== '' ? factsOf(node.inputs[3]).value : undefined;
+    if (given !== undefined && given.some((a) => typeof a !== 'number')) throw refuse(node, 'has axes that are not constant');
+    const starts = factsOf(node.inputs[1] as string).value?.length ?? rank;
+    const axes = (given as number[] | undefined) ?? Array.from({ length: starts }, (_, i) => i);
+    const shifted = rw.ints(axes.map((a) => (a < 0 ? a + rank : a) + 1));
+    const sliced = [inputs[0] as string, inputs[1] as string, inputs[2] as string, shifted, ...(inputs[4] !== undefined && inputs[4] !== '' ? [inputs[4]] : [])];
+    rw.op('Slice', sliced, {}, out);
+    markExpanded();
+    return;
+  }
+  if ((op === 'Concat' || op === 'Split') && (op === 'Split' ? isExpanded[0] && !isExpanded.slice(1).some(Boolean) : isExpanded.every(Boolean))) {
+    const rank = origShape(0).length;
+    const axis = attrInt(node, 'axis', 0);
+    rw.nodes.push({ ...node, inputs, attributes: { ...node.attributes, axis: int((axis < 0 ? axis + rank : axis) + 1) } });
+    for (const output of node.outputs) if (output !== '') rw.expanded.add(output);
     return;
   }
   if (BROADCASTING.has(op)) {
