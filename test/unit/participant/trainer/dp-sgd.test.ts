@@ -13,7 +13,7 @@ import { RandomSource } from '../../../../crypto/quantize.js';
 import { RandomWords } from '../../../../crypto/dp/index.js';
 import { DpSgdRunner, snappedNoise, type DpSgdOptions, type GatherFeeds } from '../../../../participant/trainer/dp-sgd.js';
 import { PoissonSampler } from '../../../../participant/trainer/poisson.js';
-import { planLayout } from '../../../../participant/trainer/plan.js';
+import { checkPlanBytes, planLayout } from '../../../../participant/trainer/plan.js';
 import type { Dataset } from '../../../../participant/index.js';
 import { digitsSplit, digitsTask } from '../../../support/digits-task.js';
 import { f32, i64, output, run, session } from '../../../support/model/ort.js';
@@ -81,7 +81,7 @@ describe('a DP-SGD step', () => {
     expect(result.parameters.some((v, i) => Math.abs(v - (plan.initialParameters[i] as number)) > 1e-3)).toBe(true);
   });
 
-  it('adds noise of std sigma * C through the noise function, and the default is the snapped sampler', async () => {
+  it('adds noise of std sigma * C once per step through the noise function; the snapped sampler releases the sum on its 2^-24 grid', async () => {
     const data = await smallDigits(30);
     const spec = { clipNorm: 0.5, noiseMultiplier: 1.5, samplingRate: 0.2, stepsPerRound: 2 };
     const plan = buildTrainingPlan(dpTask(spec));
@@ -145,6 +145,49 @@ describe('a DP-SGD step', () => {
       code: 'RESOURCE_EXHAUSTED',
       message: expect.stringMatching(/examples x \d+ trainable values need about [\d.]+ GiB/) as unknown,
     });
+  });
+
+  it('draws every step\'s batch from the injected sampler, once per step', async () => {
+    const data = await smallDigits(30);
+    const plan = buildTrainingPlan(dpTask({ clipNorm: 1, noiseMultiplier: 1, samplingRate: 0.25, stepsPerRound: 5 }));
+    let calls = 0;
+    class CountingSampler extends PoissonSampler {
+      override sample(count: number, out: Int32Array): number {
+        calls++;
+        return super.sample(count, out);
+      }
+    }
+    const sizes: number[] = [];
+    const sampler = new CountingSampler(0.25, new RandomWords(RandomSource.seeded(new Uint8Array(32).fill(1))));
+    const runner = await runnerFor(plan, { sampler, noise: zeroNoise, onStep: (_s, b) => sizes.push(b) });
+    const result = await runner.train(plan.initialParameters, plan.initialParameters, { learningRate: 0.5, proximalMu: 0 }, data.count, gatherFrom(data), () => false);
+    expect(calls).toBe(5);
+    expect(result.accounting.sampledExamples).toBe(sizes.reduce((a, b) => a + b, 0));
+    // The same seeded sampler again gives the same batches and so, with zero noise, the same model.
+    const again = await runnerFor(plan, { sampler: new PoissonSampler(0.25, new RandomWords(RandomSource.seeded(new Uint8Array(32).fill(1)))), noise: zeroNoise });
+    const repeated = await again.train(plan.initialParameters, plan.initialParameters, { learningRate: 0.5, proximalMu: 0 }, data.count, gatherFrom(data), () => false);
+    expect(Array.from(repeated.parameters)).toEqual(Array.from(result.parameters));
+  });
+
+  it('stops when aborted and releases nothing (no accounting for an unreleased model)', async () => {
+    const data = await smallDigits(20);
+    const plan = buildTrainingPlan(dpTask({ clipNorm: 1, noiseMultiplier: 1, samplingRate: 0.5, stepsPerRound: 10 }));
+    const runner = await runnerFor(plan);
+    let steps = 0;
+    await expect(runner.train(plan.initialParameters, plan.initialParameters, { learningRate: 0.5, proximalMu: 0 }, data.count, gatherFrom(data), () => ++steps >= 3)).rejects.toMatchObject({
+      code: 'CANCELLED',
+      message: expect.stringContaining('after 3 of 10 DP-SGD steps') as unknown,
+    });
+  });
+
+  it('a plan whose dpSgd parameters are out of range is refused before the worker starts', () => {
+    const plan = buildTrainingPlan(dpTask({ clipNorm: 1, noiseMultiplier: 1, samplingRate: 0.5, stepsPerRound: 1 }));
+    const dp = plan.dpSgd;
+    if (dp === undefined) throw new Error('no dpSgd');
+    expect(() => checkPlanBytes(plan)).not.toThrow();
+    for (const bad of [{ samplingRate: 1.5 }, { noiseMultiplier: 0 }, { clipNorm: -1 }, { stepsPerRound: 0.5 }, { dimension: 0 }, { update: new Uint8Array(0) }]) {
+      expect(() => checkPlanBytes({ ...plan, dpSgd: { ...dp, ...bad } }), JSON.stringify(bad)).toThrow(/plan\.dpSgd/);
+    }
   });
 
   it('the DP graphs draw no random numbers themselves (no RandomNormal/RandomUniform/Bernoulli/Multinomial)', () => {
