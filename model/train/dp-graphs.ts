@@ -29,6 +29,7 @@ import { backpropagate, checkSupported, constantFacts, inferFacts, lowerForward,
 import type { ResolvedLoss, TaskDocument } from '../task.js';
 import { BATCH_DIM_PARAM, addLabelInput, stateInfo } from './graphs.js';
 import { emitObjective } from './objective.js';
+import { emitTrainLoss, type TrainLoss } from './loss.js';
 import { emitOptimizerUpdate, seedsDescent } from './optimizer.js';
 import { perExampleForward } from './per-example.js';
 import { CORRECT, LABEL, LEARNING_RATE, LOSS, PROXIMAL_MU, globalName, planInputs, updatedName, type PreparedModel } from './prepare.js';
@@ -70,14 +71,19 @@ export interface DpGradientOptions {
   readonly randomSeed?: Uint8Array;
 }
 
-/** Multiplier turning the task loss's batch-mean gradient into that of the sum of per-example losses. */
-function perExampleScale(b: GraphBuilder, loss: ResolvedLoss, label: string): string {
-  if (loss.kind === 'cross_entropy' && loss.classWeights !== undefined) {
-    const weights = b.constant(DataType.FLOAT, [loss.classWeights.length], loss.classWeights, 'class_weights');
-    return b.op('ReduceSum', [b.op('Gather', [weights, label], { axis: attr.int(0) })], { keepdims: attr.int(0) }, 'target_weight_sum');
+/**
+ * The task loss with d/dlogits of the SUM of per-example losses. Cross-entropy has that form itself (its
+ * weighted mean would divide by the batch's class-weight sum, zero for a batch of zero-weight classes);
+ * the element means of the other losses divide by B x outputs, undone here by the factor B.
+ */
+function emitPerExampleObjective(b: GraphBuilder, loss: ResolvedLoss, logits: string, label: string, classes: number): TrainLoss {
+  const names = { loss: LOSS, correct: CORRECT };
+  if (loss.kind === 'cross_entropy') {
+    return emitTrainLoss(b, logits, label, classes, names, undefined, { classWeights: loss.classWeights, labelSmoothing: loss.labelSmoothing, sumOverBatch: true });
   }
   const rows = b.op('Shape', [label], { start: attr.int(0), end: attr.int(1) }, 'rows');
-  return b.op('Reshape', [b.op('Cast', [rows], { to: attr.int(DataType.FLOAT) }), b.int64s([])], {}, 'batch_size');
+  const batchSize = b.op('Reshape', [b.op('Cast', [rows], { to: attr.int(DataType.FLOAT) }), b.int64s([])], {}, 'batch_size');
+  return emitObjective(b, loss, logits, label, classes, names, batchSize);
 }
 
 export function buildDpGradientGraph(prepared: PreparedModel, options: DpGradientOptions): GraphIR {
@@ -109,8 +115,7 @@ export function buildDpGradientGraph(prepared: PreparedModel, options: DpGradien
     ...(options.randomSeed === undefined ? {} : { randomSeed: options.randomSeed }),
   });
   const logits = pass.values.get(forward.logits) as string;
-  const scale = perExampleScale(b, prepared.loss, LABEL);
-  const loss = emitObjective(b, prepared.loss, logits, LABEL, forward.classes, { loss: LOSS, correct: CORRECT }, scale);
+  const loss = emitPerExampleObjective(b, prepared.loss, logits, LABEL, forward.classes);
   const grads = backpropagate(pass.tape, new Map([[logits, loss.gradLogits]]), requiresGrad, new GradContext(b, DataType.FLOAT));
 
   // Per-example gradients g_p [B, ...shape(p)]; a parameter the loss does not reach has g_p = 0.

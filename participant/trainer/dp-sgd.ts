@@ -148,11 +148,12 @@ export class DpSgdRunner {
           sum.set((result[clipped(t.name)] as Tensor).data as Float32Array, offset);
           offset += t.size;
         }
-        const loss = Number((result['loss'] as Tensor).data[0]);
-        if (!Number.isFinite(loss)) {
-          throw new TrainerError('ABORTED', 'TRAINING_DIVERGED', `DP-SGD step ${step}: the training loss is ${loss}; expected a finite value (is learningRate ${request.learningRate} too high?)`);
+        if (!sum.every(Number.isFinite)) {
+          throw new TrainerError('ABORTED', 'TRAINING_DIVERGED', `DP-SGD step ${step}: the clipped gradient sum is not finite; expected finite values (is learningRate ${request.learningRate} too high?)`);
         }
-        lossSum += loss * batch;
+        // 'loss' is for the local log only (a mean with a zero class-weight sum can be infinite).
+        const loss = Number((result['loss'] as Tensor).data[0]);
+        if (Number.isFinite(loss)) lossSum += loss * batch;
         correctSum += Number((result['correct'] as Tensor).data[0]);
         sampled += batch;
       }

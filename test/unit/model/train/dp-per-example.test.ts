@@ -138,6 +138,19 @@ describe('the per-example loss is the example\'s own term of the task loss', () 
     await expectPerExampleRows(prepared, CASES[0] as Case, (b) => weights[Number(labels[b])] as number);
   });
 
+  it('a batch of zero-weight classes gives finite per-example gradients (where the weighted mean divides by zero)', async () => {
+    const prepared = prepareModel(mlpModel(), { kind: 'cross_entropy', classWeights: [0, 2, 1.25], labelSmoothing: 0.1 });
+    const base = floatData(MLP_SHAPE, 3)(0, BATCH);
+    const s = await session(bytes(buildDpGradientGraph(prepared, { clipNorm: 1, perExampleOutputs: true })));
+    const result = await run(s, { ...parameterFeeds(prepared), input: base['input'] as Feed, label: i64(new Array<number>(BATCH).fill(0), [BATCH]) });
+    for (const p of prepared.trainable) {
+      const sum = output(result, clippedSumName(p.name)).data;
+      expect(sum.every(Number.isFinite), p.name).toBe(true);
+    }
+    // Label smoothing still gives the other classes weight: the gradients are not all zero.
+    expect(output(result, PER_EXAMPLE_NORM).data.every((n) => Number.isFinite(n) && n > 0)).toBe(true);
+  });
+
   for (const loss of [{ kind: 'mse' }, { kind: 'binary_cross_entropy', posWeight: [1, 3, 0.5] }] as const) {
     it(`${loss.kind}: the mean over the example's outputs`, async () => {
       const targets = pseudoRandom(BATCH * 3, 17, 0, 1).map((v) => (loss.kind === 'mse' ? v : v > 0.5 ? 1 : 0));
