@@ -76,7 +76,14 @@ export interface DpSgdOptions {
   readonly noise?: NoiseFunction;
   readonly sampler?: PoissonSampler;
   /** Called after every step with its batch size (tests, progress). */
-  readonly onStep?: (step: number, batchSize: number) => void;
+  readonly onStep?: (step: number, batchSize: number, soFar: DpSgdProgress) => void;
+}
+
+/** Running figures after a step (local reporting only). */
+export interface DpSgdProgress {
+  readonly sampledExamples: number;
+  readonly meanLoss: number;
+  readonly trainAccuracy: number;
 }
 
 const clipped = (name: string): string => `clipped_sum.${name}`;
@@ -115,6 +122,7 @@ export class DpSgdRunner {
     trainingExamples: number,
     gather: GatherFeeds,
     aborted: () => boolean,
+    onStep?: DpSgdOptions['onStep'],
   ): Promise<DpSgdResult> {
     const { clipNorm, noiseMultiplier, samplingRate, stepsPerRound, dimension } = this.spec;
     const expectedBatch = samplingRate * trainingExamples;
@@ -167,7 +175,7 @@ export class DpSgdRunner {
       }
       const updated = await this.updateSession.run(updateFeeds);
       for (const t of all) state.set((updated[`updated.${t.name}`] as Tensor).data as Float32Array, t.offset);
-      this.options.onStep?.(step, batch);
+      (onStep ?? this.options.onStep)?.(step, batch, { sampledExamples: sampled, meanLoss: sampled === 0 ? 0 : lossSum / sampled, trainAccuracy: sampled === 0 ? 0 : correctSum / sampled });
       if (aborted()) throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', `training aborted by the caller after ${step} of ${stepsPerRound} DP-SGD steps`);
     }
     return {

@@ -158,7 +158,7 @@ export class TrainingEngine {
     if (request.proximalMu > 0 && !this.state.hasProximal) {
       throw invalidArgument('PLAN_MISMATCH', `proximalMu is ${request.proximalMu} but plan.trainStep has no 'proximal_mu' input; build the plan with training.proximalMu > 0`);
     }
-    if (this.dpSgd !== undefined) return this.trainDpSgd(this.dpSgd, data, parameters, globalParameters ?? parameters, request, abortFlag);
+    if (this.dpSgd !== undefined) return this.trainDpSgd(this.dpSgd, data, parameters, globalParameters ?? parameters, request, abortFlag, onProgress);
     const { batchSize, epochs } = request;
     const featureSize = data.featureSize;
     // Block sizing counts 4-byte words per example: an int64 id is two.
@@ -246,6 +246,7 @@ export class TrainingEngine {
     globalParameters: Float32Array,
     request: TrainRequest,
     abortFlag: Int32Array,
+    onProgress: (event: ProgressEvent) => void,
   ): Promise<TrainOutcome> {
     if (Atomics.load(abortFlag, 0) !== 0) throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', 'training aborted by the caller before it started');
     const gather = (indices: Int32Array, count: number): Record<string, Tensor> => {
@@ -267,7 +268,17 @@ export class TrainingEngine {
           : new Tensor('float32', labels.subarray(0, count * this.targetSize), [count, this.targetSize]);
       return feeds;
     };
-    const result = await runner.train(parameters, globalParameters, request, data.count, gather, () => Atomics.load(abortFlag, 0) !== 0);
+    const total = runner.spec.stepsPerRound;
+    let lastReport = performance.now();
+    const onStep = (step: number, _batch: number, soFar: { sampledExamples: number; meanLoss: number; trainAccuracy: number }): void => {
+      if (!request.reportProgress) return;
+      const last = step === total;
+      if (!last && performance.now() - lastReport < request.progressIntervalMs) return;
+      // One 'epoch' = the round's stepsPerRound Poisson-sampled steps.
+      onProgress({ kind: last ? 'epoch' : 'step', epoch: 1, epochs: 1, step, totalSteps: total, loss: soFar.meanLoss, accuracy: soFar.trainAccuracy, examplesSeen: soFar.sampledExamples });
+      lastReport = performance.now();
+    };
+    const result = await runner.train(parameters, globalParameters, request, data.count, gather, () => Atomics.load(abortFlag, 0) !== 0, onStep);
     return {
       parameters: result.parameters,
       examples: data.count,

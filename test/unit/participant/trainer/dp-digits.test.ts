@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingPlan, type TaskDocument } from '../../../../model/index.js';
 import { composeSteps, rdpToEpsilon, snappedDpSgdStepRdp } from '../../../../crypto/dp/index.js';
-import { type Dataset, Trainer } from '../../../../participant/index.js';
+import { type Dataset, type ProgressEvent, Trainer } from '../../../../participant/index.js';
 import { digitsSplit, digitsTask } from '../../../support/digits-task.js';
 
 let train: Dataset;
@@ -32,14 +32,18 @@ beforeAll(async () => {
   }
 }, 120_000);
 
-async function dpAccuracy(noiseMultiplier: number, request = { epochs: 1, batchSize: 64 }): Promise<{ accuracy: number; result: Awaited<ReturnType<Trainer['train']>> }> {
+async function dpAccuracy(
+  noiseMultiplier: number,
+  request = { epochs: 1, batchSize: 64 },
+): Promise<{ accuracy: number; result: Awaited<ReturnType<Trainer['train']>>; events: ProgressEvent[] }> {
+  const events: ProgressEvent[] = [];
   const task: TaskDocument = { ...base(), privacy: { recordLevel: { clipNorm: 1, noiseMultiplier, samplingRate: 64 / train.count, stepsPerRound: STEPS } } };
   const plan = buildTrainingPlan(task);
   const trainer = await Trainer.create({ plan, device: 'cpu' });
   try {
-    const result = await trainer.train(plan.initialParameters, train, { ...request, learningRate: 0.5, seed: 1 });
+    const result = await trainer.train(plan.initialParameters, train, { ...request, learningRate: 0.5, seed: 1, onProgress: (event) => events.push(event) });
     const evaluation = await trainer.evaluate(result.parameters, test);
-    return { accuracy: evaluation.correct / evaluation.examples, result };
+    return { accuracy: evaluation.correct / evaluation.examples, result, events };
   } finally {
     await trainer.close();
   }
@@ -48,7 +52,10 @@ async function dpAccuracy(noiseMultiplier: number, request = { epochs: 1, batchS
 describe('DP-SGD on the digits MLP through the Trainer', () => {
   it('learns well above chance under sigma = 2, not above the non-DP run, and reports its accounting', async () => {
     expect(plainAccuracy).toBeGreaterThan(0.93);
-    const { accuracy, result } = await dpAccuracy(2);
+    const { accuracy, result, events } = await dpAccuracy(2);
+    // Progress: the round ends with one 'epoch' event over the stepsPerRound steps.
+    expect(events.at(-1)).toMatchObject({ kind: 'epoch', step: STEPS, totalSteps: STEPS, epoch: 1, epochs: 1 });
+    expect(events.at(-1)?.examplesSeen).toBe(result.dpSgd?.sampledExamples);
     expect(accuracy).toBeGreaterThan(0.75);
     expect(accuracy).toBeLessThan(plainAccuracy + 0.02);
     const q = 64 / train.count;
