@@ -5,7 +5,7 @@
 import { ModelError } from '../errors.js';
 import type { AttributeValue, NodeIR, TensorIR } from '../onnx/ir.js';
 import { makeTensor } from '../onnx/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType, type DataTypeCode } from '../onnx/schema.js';
 import type { ForwardModel } from './forward-model.js';
 
 export function refuse(node: NodeIR, why: string): ModelError {
@@ -62,6 +62,11 @@ export class Rewriter {
     return this.op('Slice', [value, this.ints([start]), this.ints([end]), this.ints([axis])]);
   }
 
+  /** A constant under a given (source) name: a value the rewrite knows before run time. */
+  constant(name: string, dataType: DataTypeCode, dims: readonly number[], values: readonly number[]): void {
+    this.constants.push(makeTensor(name, dataType, dims, values));
+  }
+
   floats(dims: readonly number[], values: ArrayLike<number>, base: string): string {
     const name = this.fresh(base);
     this.constants.push(makeTensor(name, DataType.FLOAT, dims, values));
@@ -76,16 +81,22 @@ export class Rewriter {
   }
 
   /**
-   * An expanded value [B, ...shape] reshaped to `rank` axes for broadcasting against a batched value of
-   * that rank: [B, 1, ..., 1, ...shape], or with leading size-1 axes of shape dropped.
+   * An expanded value [B, ...shape] reshaped to `rank` axes with its B axis at `batchAxis`, for
+   * broadcasting against a batched value of that rank whose batch axis is there:
+   * [1, .., 1, B, 1, ..., 1, ...shape], leading size-1 axes of shape dropped where they do not fit.
    */
-  align(node: NodeIR, value: string, shape: readonly number[], rank: number): string {
-    const rest = rank - 1;
-    if (shape.length === rest) return value;
-    if (shape.length < rest) return this.op('Reshape', [value, this.ints([0, ...new Array<number>(rest - shape.length).fill(1), ...shape])]);
-    const dropped = shape.slice(0, shape.length - rest);
-    if (dropped.some((d) => d !== 1)) throw refuse(node, `broadcasts a parameter of shape [${shape.join(', ')}] over the batch axis`);
-    return this.op('Reshape', [value, this.ints([0, ...shape.slice(shape.length - rest)])]);
+  align(node: NodeIR, value: string, shape: readonly number[], rank: number, batchAxis = 0): string {
+    const room = rank - 1 - batchAxis;
+    let trailing = shape;
+    if (trailing.length > room) {
+      const dropped = trailing.slice(0, trailing.length - room);
+      if (room < 0 || dropped.some((d) => d !== 1)) throw refuse(node, `broadcasts a parameter of shape [${shape.join(', ')}] over the batch axis`);
+      trailing = trailing.slice(trailing.length - room);
+    }
+    if (batchAxis === 0 && trailing.length === shape.length && trailing.length === room) return value;
+    const ones = (count: number): number[] => new Array<number>(count).fill(1);
+    // 0 copies B from the input's axis 0; elsewhere -1 infers it (every other dimension is static).
+    return this.op('Reshape', [value, this.ints([...ones(batchAxis), batchAxis === 0 ? 0 : -1, ...ones(room - trailing.length), ...trailing])]);
   }
 }
 

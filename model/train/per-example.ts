@@ -7,7 +7,10 @@
  * example b's own loss, because nothing mixes examples once each has its own weights.
  *
  * Values derived from parameters alone ("expanded", e.g. Transpose(W) or a scaled bias) carry the extra
- * leading B axis; values derived from the data already have the batch axis first. Per-op forms:
+ * leading B axis; values derived from the data have a batch axis somewhere (first, or second in
+ * time-major sequences), where the copies are aligned. A value whose batch dimension is merged with
+ * another ([B*H, T, d]) meets no parameter, except rows [T*B, D] reshaped from a value with a plain batch
+ * axis, which are computed in that value's layout and flattened after. Per-op forms:
  * - unary elementwise ops and Identity/Cast on an expanded value: unchanged (elementwise per example);
  * - Transpose / Reshape / Flatten / Squeeze / Unsqueeze / Slice / Split / Concat of expanded values: the
  *   same with axis 0 kept (torch's GRU/LSTM export reorders gate blocks with Slice and Concat);
@@ -28,7 +31,7 @@
 import { ModelError } from '../errors.js';
 import type { AttributeValue, NodeIR } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
-import { isBatchDim, type ValueFacts } from '../autodiff/facts.js';
+import { BATCH, formatShape, isBatchDim, type ValueFacts } from '../autodiff/facts.js';
 import { ruleFor } from '../autodiff/registry.js';
 import type { ForwardModel } from './forward-model.js';
 import type { PreparedModel } from './prepare.js';
@@ -64,10 +67,13 @@ export function perExampleForward(prepared: PreparedModel): PerExampleModel {
     if (f === undefined) throw new ModelError('INTERNAL', 'GRAPH_INVALID', `no facts for '${name}'`);
     return f;
   };
+  // A value computed from the data, wherever its batch axis is (time-major sequences have it second).
   const batched = (name: string): boolean => {
     const f = facts.get(name);
-    return f !== undefined && f.shape.length > 0 && isBatchDim(f.shape[0] as number) && !rw.expanded.has(name);
+    return f !== undefined && f.shape.some(isBatchDim) && !rw.expanded.has(name);
   };
+  const producers = new Map(forward.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const scope: Scope = { rw, factsOf, batched, producer: (name) => producers.get(name) };
 
   // [B] as a 1-element int64 tensor, from the first data input.
   const firstInput = (forward.namedInputs?.[0]?.source) ?? forward.input;
@@ -95,11 +101,23 @@ export function perExampleForward(prepared: PreparedModel): PerExampleModel {
     if (rule?.backward === undefined) {
       // Shape plumbing (Shape, Size, ...) reads a parameter's static shape: give it the parameter itself.
       const restored = node.inputs.map((input, i) => (isExpanded[i] && trainableNames.has(input) ? input : inputs[i] as string));
-      if (restored.some((input) => rw.expanded.has(input))) throw refuse(node, 'reads a value computed from parameters and has no per-example form');
-      rw.nodes.push({ ...node, inputs: restored });
+      if (!restored.some((input) => rw.expanded.has(input))) {
+        rw.nodes.push({ ...node, inputs: restored });
+        continue;
+      }
+      // Shape/Size of a value computed from parameters: its static shape is known, so the outputs are
+      // constants (attention exports read the shapes of projected weights).
+      const known = node.outputs.map((output) => (output === '' ? undefined : facts.get(output)));
+      if (known.some((f) => f !== undefined && (f.value === undefined || f.value.some((v) => typeof v !== 'number')))) {
+        throw refuse(node, 'reads a value computed from parameters and has no per-example form');
+      }
+      node.outputs.forEach((output, i) => {
+        const f = known[i];
+        if (f !== undefined) rw.constant(output, f.elemType, f.shape, f.value as number[]);
+      });
       continue;
     }
-    rewriteNode(rw, node, inputs, isExpanded, factsOf, batched);
+    rewriteNode(scope, node, inputs, isExpanded);
   }
   if (rw.expanded.has(forward.logits)) {
     throw new ModelError('INVALID_ARGUMENT', 'UNSUPPORTED_MODEL', `model output '${forward.logits}' does not depend on the input; DP-SGD needs per-example outputs`);
@@ -110,14 +128,62 @@ export function perExampleForward(prepared: PreparedModel): PerExampleModel {
   };
 }
 
-function rewriteNode(
-  rw: Rewriter,
-  node: NodeIR,
-  inputs: readonly string[],
-  isExpanded: readonly boolean[],
-  factsOf: (name: string) => ValueFacts,
-  batched: (name: string) => boolean,
-): void {
+/** What the per-op rewrites read: the rewriter, the source facts and the producer of each value. */
+interface Scope {
+  readonly rw: Rewriter;
+  readonly factsOf: (name: string) => ValueFacts;
+  /** A value computed from the data (it has a batch axis) that is not a per-example copy. */
+  readonly batched: (name: string) => boolean;
+  readonly producer: (name: string) => NodeIR | undefined;
+}
+
+/** The batch axis of a batched value, or a refusal when the batch is merged with other axes. */
+function batchAxisOf(scope: Scope, node: NodeIR, name: string): number {
+  const shape = scope.factsOf(name).shape;
+  const axes = shape.flatMap((d, i) => (isBatchDim(d) ? [i] : []));
+  if (axes.length !== 1 || shape[axes[0] as number] !== BATCH) {
+    throw refuse(node, `combines a parameter with a value of shape ${formatShape(shape)}, whose batch axis is merged with others`);
+  }
+  return axes[0] as number;
+}
+
+/**
+ * Rows [k*B, E] made by a Reshape of S [..., B, ..., E] (torch's attention flattens [T, B, E] this way
+ * before its output projection): S, whose row-major order the rows follow. Else undefined.
+ */
+function unmergedSource(scope: Scope, name: string): string | undefined {
+  const shape = scope.factsOf(name).shape;
+  if (shape.length !== 2 || !isBatchDim(shape[0] as number) || shape[0] === BATCH) return undefined;
+  const producer = scope.producer(name);
+  if (producer === undefined || (producer.opType !== 'Reshape' && producer.opType !== 'Flatten')) return undefined;
+  const source = producer.inputs[0] as string;
+  if (!scope.batched(source)) return undefined;
+  const sourceShape = scope.factsOf(source).shape;
+  const batches = sourceShape.filter(isBatchDim);
+  if (batches.length !== 1 || batches[0] !== BATCH || sourceShape.at(-1) !== shape[1]) return undefined;
+  const rows = sourceShape.slice(0, -1).reduce((n, d) => n * Math.abs(d), 1);
+  return -(shape[0] as number) === rows ? source : undefined;
+}
+
+/**
+ * X @ W per example, X batched ([..., B, ..., k], batch axis `axis`), W a per-example copy of a [k, n]
+ * (or [..., k, n]) parameter: with B among X's batch dims the copy broadcasts there; with B as X's row
+ * axis (X [B, k], [T, B, k]) X gains a unit row axis and loses it again.
+ */
+function perExampleRight(scope: Scope, node: NodeIR, x: string, xShape: readonly number[], axis: number, w: string, wShape: readonly number[], out?: string): string {
+  const { rw } = scope;
+  const rank = xShape.length;
+  if (axis === rank - 2) {
+    const rows = rw.op('Unsqueeze', [x, rw.ints([rank - 1])]);
+    const product = rw.op('MatMul', [rows, rw.align(node, w, wShape, rank + 1, axis)]);
+    return rw.op('Squeeze', [product, rw.ints([rank - 1])], {}, out);
+  }
+  if (axis < rank - 2) return rw.op('MatMul', [x, rw.align(node, w, wShape, rank, axis)], {}, out);
+  throw refuse(node, 'contracts the batch axis with a parameter');
+}
+
+function rewriteNode(scope: Scope, node: NodeIR, inputs: readonly string[], isExpanded: readonly boolean[]): void {
+  const { rw, factsOf, batched } = scope;
   const out = node.outputs[0] as string;
   const extraOutputs = node.outputs.slice(1).filter((o) => o !== '');
   const origShape = (i: number): readonly number[] => factsOf(node.inputs[i] as string).shape;
@@ -167,28 +233,31 @@ function rewriteNode(
     return;
   }
   if (BROADCASTING.has(op)) {
-    const differentiable = inputs.map((input, i) => input !== '' && !(op === 'Where' && i === 0));
-    const anyBatched = inputs.some((input, i) => differentiable[i] && !isExpanded[i] && batched(input));
-    const rank = outShape.length + (anyBatched ? 0 : 1);
-    const aligned = inputs.map((input, i) => (isExpanded[i] ? rw.align(node, input, origShape(i), rank) : input));
-    if (anyBatched) {
-      for (const [i, input] of inputs.entries()) {
-        if (differentiable[i] && !isExpanded[i] && batched(input) && origShape(i).length !== rank) throw refuse(node, 'broadcasts a batched operand of lower rank against a parameter');
-      }
+    // Every batched operand must put its batch axis on the same output axis; the copies go there.
+    const rank = outShape.length;
+    let axis: number | undefined;
+    for (const [i, input] of inputs.entries()) {
+      // Where's condition counts too: a batched mask makes the output batched.
+      if (input === '' || isExpanded[i] || !batched(input)) continue;
+      const at = batchAxisOf(scope, node, input) + rank - origShape(i).length;
+      if (axis !== undefined && axis !== at) throw refuse(node, 'broadcasts batched operands whose batch axes differ');
+      axis = at;
     }
+    const aligned = inputs.map((input, i) => (isExpanded[i] ? rw.align(node, input, origShape(i), axis === undefined ? rank + 1 : rank, axis ?? 0) : input));
     rw.nodes.push({ ...node, inputs: aligned });
-    if (!anyBatched) markExpanded();
+    if (axis === undefined) markExpanded();
     return;
   }
   if (op === 'MatMul') {
-    rewriteMatMul(rw, node, inputs, isExpanded, origShape, batched, out);
+    rewriteMatMul(scope, node, inputs, isExpanded, out);
     return;
   }
   if (op === 'Gemm') {
-    rewriteGemm(rw, node, inputs, isExpanded, origShape, batched, out);
+    rewriteGemm(scope, node, inputs, isExpanded, out);
     return;
   }
   if (op === 'Conv') {
+    if (batchAxisOf(scope, node, node.inputs[0] as string) !== 0) throw refuse(node, 'convolves a value whose batch axis is not the first');
     rewriteConv(rw, node, inputs, isExpanded, origShape, outShape, out);
     return;
   }
@@ -202,36 +271,32 @@ function rewriteNode(
     const normInputs = bias === undefined || bias === '' ? [inputs[0] as string, scale] : [inputs[0] as string, scale, bias];
     let value = rw.op(op, normInputs, { ...node.attributes });
     const rank = outShape.length;
+    const axis = batchAxisOf(scope, node, node.inputs[0] as string);
+    if (op === 'InstanceNormalization' && axis !== 0) throw refuse(node, 'normalises a value whose batch axis is not the first');
     const place = (param: string, shape: readonly number[]): string =>
-      op === 'LayerNormalization' ? rw.align(node, param, shape, rank) : rw.op('Reshape', [param, rw.ints([0, shape[0] as number, ...new Array<number>(rank - 2).fill(1)])]);
+      op === 'LayerNormalization' ? rw.align(node, param, shape, rank, axis) : rw.op('Reshape', [param, rw.ints([0, shape[0] as number, ...new Array<number>(rank - 2).fill(1)])]);
     if (isExpanded[1]) value = rw.op('Mul', [value, place(inputs[1] as string, scaleShape)]);
     if (hasBias && isExpanded[2]) value = rw.op('Add', [value, place(inputs[2] as string, origShape(2))]);
     rw.op('Identity', [value], {}, out);
     return;
   }
   if (op === 'Gather' && isExpanded[0] && !isExpanded[1]) {
-    rewriteGather(rw, node, inputs, origShape, batched, out);
+    rewriteGather(scope, node, inputs, out);
     return;
   }
   if ((op === 'GRU' || op === 'LSTM') && !isExpanded[0]) {
+    if (batchAxisOf(scope, node, node.inputs[0] as string) !== 1) throw refuse(node, 'reads a sequence whose batch axis is not the second (layout 0)');
     rewriteRecurrent(rw, node, inputs, isExpanded, factsOf);
     return;
   }
   throw refuse(node, 'has no per-example form');
 }
 
-function rewriteMatMul(
-  rw: Rewriter,
-  node: NodeIR,
-  inputs: readonly string[],
-  isExpanded: readonly boolean[],
-  origShape: (i: number) => readonly number[],
-  batched: (name: string) => boolean,
-  out: string,
-): void {
+function rewriteMatMul(scope: Scope, node: NodeIR, inputs: readonly string[], isExpanded: readonly boolean[], out: string): void {
+  const { rw, factsOf, batched } = scope;
   const [a, b] = inputs as [string, string];
-  const aShape = origShape(0);
-  const bShape = origShape(1);
+  const aShape = factsOf(node.inputs[0] as string).shape;
+  const bShape = factsOf(node.inputs[1] as string).shape;
   if (isExpanded[0] && isExpanded[1]) {
     const rank = Math.max(aShape.length, bShape.length) + 1;
     rw.op('MatMul', [rw.align(node, a, aShape, rank), rw.align(node, b, bShape, rank)], {}, out);
@@ -240,58 +305,66 @@ function rewriteMatMul(
   }
   const expandedIndex = isExpanded[0] ? 0 : 1;
   const other = expandedIndex === 0 ? b : a;
-  const otherShape = expandedIndex === 0 ? bShape : aShape;
   const paramShape = expandedIndex === 0 ? aShape : bShape;
+  const param = expandedIndex === 0 ? a : b;
   if (!batched(other)) {
     // Parameter times a constant: stays expanded.
     const rank = Math.max(aShape.length, bShape.length) + 1;
-    const param = rw.align(node, expandedIndex === 0 ? a : b, paramShape, rank);
-    rw.op('MatMul', expandedIndex === 0 ? [param, other] : [other, param], {}, out);
+    const aligned = rw.align(node, param, paramShape, rank);
+    rw.op('MatMul', expandedIndex === 0 ? [aligned, other] : [other, aligned], {}, out);
     rw.expanded.add(out);
     return;
   }
-  if (expandedIndex === 1 && otherShape.length === 2) {
-    // X [B, k] @ W_b [B, k, n] through [B, 1, k].
-    const rows = rw.op('Unsqueeze', [a, rw.ints([1])]);
-    const product = rw.op('MatMul', [rows, rw.align(node, b, bShape, 3)]);
-    rw.op('Squeeze', [product, rw.ints([1])], {}, out);
+  if (expandedIndex === 1) {
+    const source = unmergedSource(scope, other);
+    if (source !== undefined) {
+      const sourceShape = factsOf(source).shape;
+      const product = perExampleRight(scope, node, source, sourceShape, batchAxisOf(scope, node, source), param, paramShape);
+      rw.op('Reshape', [product, rw.ints([-1, paramShape.at(-1) as number])], {}, out);
+      return;
+    }
+    const otherShape = factsOf(other).shape;
+    perExampleRight(scope, node, other, otherShape, batchAxisOf(scope, node, other), param, paramShape, out);
     return;
   }
-  if (otherShape.length < 3) throw refuse(node, 'multiplies a parameter on the left of a rank-2 batched value');
-  const param = rw.align(node, expandedIndex === 0 ? a : b, paramShape, otherShape.length);
-  rw.op('MatMul', expandedIndex === 0 ? [param, other] : [other, param], {}, out);
+  // W @ X: the batch must be one of X's batch dims.
+  const otherShape = factsOf(other).shape;
+  const axis = batchAxisOf(scope, node, other);
+  if (axis > otherShape.length - 3) throw refuse(node, 'multiplies a parameter into the batch axis of its right operand');
+  rw.op('MatMul', [rw.align(node, param, paramShape, otherShape.length, axis), other], {}, out);
 }
 
-function rewriteGemm(
-  rw: Rewriter,
-  node: NodeIR,
-  inputs: readonly string[],
-  isExpanded: readonly boolean[],
-  origShape: (i: number) => readonly number[],
-  batched: (name: string) => boolean,
-  out: string,
-): void {
+function rewriteGemm(scope: Scope, node: NodeIR, inputs: readonly string[], isExpanded: readonly boolean[], out: string): void {
+  const { rw, factsOf, batched } = scope;
   const [a, w, c] = inputs as [string, string, string | undefined];
   if (isExpanded[0] || !batched(a) || attrInt(node, 'transA', 0) !== 0) throw refuse(node, 'reads a parameter as its A operand (or a transposed batch)');
   const transB = attrInt(node, 'transB', 0) !== 0;
   const alpha = attrFloat(node, 'alpha', 1);
   const beta = attrFloat(node, 'beta', 1);
-  let product: string;
+  const wShape = factsOf(node.inputs[1] as string).shape;
+  const [k, n] = (transB ? [wShape[1], wShape[0]] : [wShape[0], wShape[1]]) as [number, number];
+  // Rows [T*B, k] of a flattened [T, B, k] are computed in that [T, B, k] layout and flattened after.
+  const source = unmergedSource(scope, a);
+  const x = source ?? a;
+  const xShape = factsOf(x).shape;
+  const axis = batchAxisOf(scope, node, x);
+  let value: string;
   if (isExpanded[1]) {
     const weight = transB ? rw.op('Transpose', [w], { perm: ints([0, 2, 1]) }) : w;
-    const rows = rw.op('Unsqueeze', [a, rw.ints([1])]);
-    product = rw.op('Squeeze', [rw.op('MatMul', [rows, weight]), rw.ints([1])]);
-    if (alpha !== 1) product = rw.op('Mul', [product, rw.floats([], [alpha], 'alpha')]);
+    value = perExampleRight(scope, node, x, xShape, axis, weight, [k, n]);
+    if (alpha !== 1) value = rw.op('Mul', [value, rw.floats([], [alpha], 'alpha')]);
   } else {
-    product = rw.op('Gemm', [a, w], { transB: int(transB ? 1 : 0), alpha: { kind: 'float', value: alpha } });
+    value = rw.op('Gemm', [a, w], { transB: int(transB ? 1 : 0), alpha: { kind: 'float', value: alpha } });
+    if (source !== undefined) value = rw.op('Reshape', [value, rw.ints([...xShape.slice(0, -1).map((d) => (isBatchDim(d) ? -1 : d)), n])]);
   }
-  if (c === undefined || c === '') {
-    rw.op('Identity', [product], {}, out);
-    return;
+  if (c !== undefined && c !== '') {
+    if (!isExpanded[2] && batched(c)) throw refuse(node, 'adds a batched C to a per-example product');
+    let addend = isExpanded[2] ? rw.align(node, c, factsOf(node.inputs[2] as string).shape, xShape.length, axis) : c;
+    if (beta !== 1) addend = rw.op('Mul', [addend, rw.floats([], [beta], 'beta')]);
+    value = rw.op('Add', [value, addend]);
   }
-  let addend = isExpanded[2] ? rw.align(node, c, origShape(2), 2) : c;
-  if (beta !== 1) addend = rw.op('Mul', [addend, rw.floats([], [beta], 'beta')]);
-  rw.op('Add', [product, addend], {}, out);
+  if (source !== undefined) rw.op('Reshape', [value, rw.ints([-1, n])], {}, out);
+  else rw.op('Identity', [value], {}, out);
 }
 
 function rewriteConv(
@@ -339,16 +412,10 @@ function rewriteConv(
   rw.op('Identity', [value], {}, out);
 }
 
-function rewriteGather(
-  rw: Rewriter,
-  node: NodeIR,
-  inputs: readonly string[],
-  origShape: (i: number) => readonly number[],
-  batched: (name: string) => boolean,
-  out: string,
-): void {
+function rewriteGather(scope: Scope, node: NodeIR, inputs: readonly string[], out: string): void {
+  const { rw, factsOf, batched } = scope;
   const [table, ids] = inputs as [string, string];
-  const tableShape = origShape(0);
+  const tableShape = factsOf(node.inputs[0] as string).shape;
   const axis = attrInt(node, 'axis', 0);
   if (!batched(ids)) {
     // Constant indices (position ids): gather along the table's axis, one axis further in.
@@ -358,13 +425,9 @@ function rewriteGather(
   }
   if (axis !== 0 || tableShape.length !== 2) throw refuse(node, 'gathers from a parameter along an axis other than 0 of a rank-2 table');
   const vocabulary = tableShape[0] as number;
-  const idsRank = origShape(1).length;
+  const idsShape = factsOf(node.inputs[1] as string).shape;
   const range = rw.ints(Array.from({ length: vocabulary }, (_, i) => i), 'vocabulary');
+  // One-hot rows [..ids, V] times the per-example table [B, V, D].
   const hot = rw.op('Cast', [rw.op('Equal', [rw.op('Unsqueeze', [ids, rw.ints([-1])]), range])], { to: int(DataType.FLOAT) });
-  if (idsRank === 1) {
-    const rows = rw.op('Unsqueeze', [hot, rw.ints([1])]);
-    rw.op('Squeeze', [rw.op('MatMul', [rows, table]), rw.ints([1])], {}, out);
-    return;
-  }
-  rw.op('MatMul', [hot, rw.align(node, table, tableShape, idsRank + 1)], {}, out);
+  perExampleRight(scope, node, hot, [...idsShape, vocabulary], batchAxisOf(scope, node, node.inputs[1] as string), table, tableShape, out);
 }

@@ -173,3 +173,41 @@ export function recurrentModel(): ForwardModel {
   const logits = g.op('Gemm', [features, s.param('head.weight', [3, 13]), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
   return s.finish(logits, SEQUENCE_SHAPE, 3);
 }
+
+/** Parameters meeting a time-major [T, B, D] value (batch axis 1): MatMul, bias Add, LayerNorm, Gemm. */
+export function timeMajorModel(): ForwardModel {
+  const s = new ModelSketch(91);
+  const g = s.g;
+  const timeMajor = g.op('Transpose', ['input'], { perm: attr.ints([1, 0, 2]) }); // [3, B, 4]
+  const projected = g.op('Add', [g.op('MatMul', [timeMajor, s.param('proj.weight', [4, 6])]), s.param('proj.bias', [6])]);
+  const normed = g.op('LayerNormalization', [g.op('Tanh', [projected]), s.param('ln.weight', [6]), s.param('ln.bias', [6])], { axis: attr.int(-1) });
+  const pooled = g.op('ReduceMean', [normed, g.int64s([0])], { keepdims: attr.int(0) }); // [B, 6]
+  const logits = g.op('Gemm', [pooled, s.param('head.weight', [3, 6]), s.param('head.bias', [3])], { transB: attr.int(1) }, 'logits');
+  return s.finish(logits, SEQUENCE_SHAPE, 3);
+}
+
+/**
+ * A projection on rows [B*T, D] flattened from [B, T, D] (a value whose layout says which row is whose):
+ * computed per example in the [B, T, D] layout and flattened after.
+ */
+export function mergedRowsModel(): ForwardModel {
+  const s = new ModelSketch(95);
+  const g = s.g;
+  const timeMajor = g.op('Transpose', ['input'], { perm: attr.ints([1, 0, 2]) }); // [3, B, 4]
+  const rows = g.op('Reshape', [g.op('Transpose', [timeMajor], { perm: attr.ints([1, 0, 2]) }), g.int64s([-1, 4])]); // [B*3, 4]
+  const projected = g.op('Gemm', [rows, s.param('proj.weight', [3, 4])], { transB: attr.int(1) }, 'projected_rows');
+  const back = g.op('ReduceMean', [g.op('Reshape', [projected, g.int64s([-1, 3, 3])]), g.int64s([1])], { keepdims: attr.int(0) });
+  return s.finish(back, SEQUENCE_SHAPE, 3);
+}
+
+/** Rows flattened from [T, B*2, 2]: the batch is already merged in the source, so the projection is refused. */
+export function headRowsModel(): ForwardModel {
+  const s = new ModelSketch(97);
+  const g = s.g;
+  const timeMajor = g.op('Transpose', ['input'], { perm: attr.ints([1, 0, 2]) }); // [3, B, 4]
+  const heads = g.op('Reshape', [timeMajor, g.int64s([3, -1, 2])]); // [3, B*2, 2]
+  const rows = g.op('Reshape', [heads, g.int64s([-1, 4])]); // [3*B, 4]
+  const projected = g.op('Gemm', [rows, s.param('proj.weight', [3, 4])], { transB: attr.int(1) }, 'projected_rows');
+  const back = g.op('ReduceMean', [g.op('Reshape', [projected, g.int64s([3, -1, 3])]), g.int64s([0])], { keepdims: attr.int(0) });
+  return s.finish(back, SEQUENCE_SHAPE, 3);
+}
