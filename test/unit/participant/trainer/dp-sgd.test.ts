@@ -52,12 +52,19 @@ async function runnerFor(plan: TrainingPlan, options: DpSgdOptions = {}): Promis
 const zeroNoise = (): void => {};
 
 describe('a DP-SGD step', () => {
-  it('with C huge, zero noise and q = 1 equals full-batch SGD with momentum (sum / (q N) = the batch mean)', async () => {
+  const OPTIMIZERS: readonly (readonly [string, TaskDocument['optimizer'], number])[] = [
+    ['SGD with momentum and weight decay', { kind: 'sgd', learningRate: 0.3, momentum: 0.9, weightDecay: 0.01 }, 0],
+    ['Adam', { kind: 'adam', learningRate: 0.01 }, 0],
+    ['plain SGD with FedProx', { kind: 'sgd', learningRate: 0.3 }, 0.5],
+  ];
+  for (const [what, optimizer, proximalMu] of OPTIMIZERS) it(`with C huge, zero noise and q = 1 equals full-batch training (sum / (q N) = the batch mean): ${what}`, async () => {
     const data = await smallDigits(40);
-    const optimizer: TaskDocument['optimizer'] = { kind: 'sgd', learningRate: 0.3, momentum: 0.9, weightDecay: 0.01 };
-    const plan = buildTrainingPlan(dpTask({ clipNorm: 1e6, noiseMultiplier: 1, samplingRate: 1, stepsPerRound: 3 }, optimizer));
+    const task = dpTask({ clipNorm: 1e6, noiseMultiplier: 1, samplingRate: 1, stepsPerRound: 3 }, optimizer);
+    const plan = buildTrainingPlan({ ...task, training: { ...task.training, proximalMu } });
     const runner = await runnerFor(plan, { noise: zeroNoise });
-    const result = await runner.train(plan.initialParameters, plan.initialParameters, { learningRate: 0.3, proximalMu: 0 }, data.count, gatherFrom(data), () => false);
+    // The FedProx anchor is a perturbed start, so the proximal term is not zero at the first step.
+    const anchor = plan.initialParameters.map((v, i) => v + 0.05 * Math.sin(i));
+    const result = await runner.train(plan.initialParameters, anchor, { learningRate: optimizer.learningRate, proximalMu }, data.count, gatherFrom(data), () => false);
 
     const plain = await session(plan.trainStep);
     const layout = planLayout(plan);
@@ -66,8 +73,12 @@ describe('a DP-SGD step', () => {
     const all = [...layout.parameters, ...layout.optimizerState];
     const everything = gatherFrom(data)(Int32Array.from({ length: data.count }, (_, i) => i), data.count);
     for (let step = 0; step < 3; step++) {
-      const feeds: Record<string, ReturnType<typeof f32>> = { learning_rate: f32([0.3], []) };
+      const feeds: Record<string, ReturnType<typeof f32>> = { learning_rate: f32([optimizer.learningRate], []) };
       for (const t of all) feeds[t.name] = f32(state.subarray(t.offset, t.offset + t.size), t.shape);
+      if (proximalMu > 0) {
+        feeds['proximal_mu'] = f32([proximalMu], []);
+        for (const t of layout.parameters) feeds[`global.${t.name}`] = f32(anchor.subarray(t.offset, t.offset + t.size), t.shape);
+      }
       const out = await run(plain, { ...feeds, input: f32(everything['input']?.data as Float32Array, [data.count, 64]), label: i64(Array.from(data.labels), [data.count]) });
       const next = new Float32Array(layout.totalSize);
       for (const t of all) next.set(output(out, `updated.${t.name}`).data, t.offset);
