@@ -9,8 +9,9 @@
  * Values derived from parameters alone ("expanded", e.g. Transpose(W) or a scaled bias) carry the extra
  * leading B axis; values derived from the data have a batch axis somewhere (first, or second in
  * time-major sequences), where the copies are aligned. A value whose batch dimension is merged with
- * another ([B*H, T, d]) meets no parameter, except rows [T*B, D] reshaped from a value with a plain batch
- * axis, which are computed in that value's layout and flattened after. Per-op forms:
+ * another ([T*B, E] rows, [B*H, T, d] heads) is viewed with the merged dimension split into its factors
+ * (batch-layout.ts follows where B sits) before a parameter meets it, and the result merged back.
+ * Per-op forms:
  * - unary elementwise ops and Identity/Cast on an expanded value: unchanged (elementwise per example);
  * - Transpose / Reshape / Flatten / Squeeze / Unsqueeze / Slice / Split / Concat of expanded values: the
  *   same with axis 0 kept (torch's GRU/LSTM export reorders gate blocks with Slice and Concat);
@@ -37,6 +38,7 @@ import type { ForwardModel } from './forward-model.js';
 import type { PreparedModel } from './prepare.js';
 import { attrFloat, attrInt, int, ints, refuse, Rewriter } from './per-example-rewriter.js';
 import { rewriteRecurrent } from './per-example-rnn.js';
+import { layoutOf, type Layout } from './batch-layout.js';
 
 export interface PerExampleModel {
   /** The rewritten forward model (same parameters, inputs and logits). */
@@ -73,7 +75,9 @@ export function perExampleForward(prepared: PreparedModel): PerExampleModel {
     return f !== undefined && f.shape.some(isBatchDim) && !rw.expanded.has(name);
   };
   const producers = new Map(forward.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-  const scope: Scope = { rw, factsOf, batched, producer: (name) => producers.get(name) };
+  const layouts = new Map<string, Layout | undefined>();
+  const producer = (name: string): NodeIR | undefined => producers.get(name);
+  const scope: Scope = { rw, factsOf, batched, producer, layout: (name) => layoutOf(name, (n) => facts.get(n), producer, layouts) };
 
   // [B] as a 1-element int64 tensor, from the first data input.
   const firstInput = (forward.namedInputs?.[0]?.source) ?? forward.input;
@@ -135,6 +139,8 @@ interface Scope {
   /** A value computed from the data (it has a batch axis) that is not a per-example copy. */
   readonly batched: (name: string) => boolean;
   readonly producer: (name: string) => NodeIR | undefined;
+  /** Where the batch sits in merged dimensions (batch-layout.ts); undefined when not derivable. */
+  readonly layout: (name: string) => Layout | undefined;
 }
 
 /** The batch axis of a batched value, or a refusal when the batch is merged with other axes. */
@@ -147,22 +153,36 @@ function batchAxisOf(scope: Scope, node: NodeIR, name: string): number {
   return axes[0] as number;
 }
 
+/** A batched value seen with a plain batch axis: `value` has `shape` ([T, B, E] for rows [T*B, E]). */
+interface BatchView {
+  readonly value: string;
+  readonly shape: readonly number[];
+  readonly axis: number;
+  /** True when `value` is a reshaped view; results are reshaped back to the source's layout. */
+  readonly reshaped: boolean;
+}
+
 /**
- * Rows [k*B, E] made by a Reshape of S [..., B, ..., E] (torch's attention flattens [T, B, E] this way
- * before its output projection): S, whose row-major order the rows follow. Else undefined.
+ * `name` viewed with a plain batch axis: itself when its batch dimension is plain, else its merged
+ * dimension split into its factors (batch-layout.ts), or a refusal when the layout is not known.
  */
-function unmergedSource(scope: Scope, name: string): string | undefined {
+function batchView(scope: Scope, node: NodeIR, name: string): BatchView {
   const shape = scope.factsOf(name).shape;
-  if (shape.length !== 2 || !isBatchDim(shape[0] as number) || shape[0] === BATCH) return undefined;
-  const producer = scope.producer(name);
-  if (producer === undefined || (producer.opType !== 'Reshape' && producer.opType !== 'Flatten')) return undefined;
-  const source = producer.inputs[0] as string;
-  if (!scope.batched(source)) return undefined;
-  const sourceShape = scope.factsOf(source).shape;
-  const batches = sourceShape.filter(isBatchDim);
-  if (batches.length !== 1 || batches[0] !== BATCH || sourceShape.at(-1) !== shape[1]) return undefined;
-  const rows = sourceShape.slice(0, -1).reduce((n, d) => n * Math.abs(d), 1);
-  return -(shape[0] as number) === rows ? source : undefined;
+  const merged = shape.findIndex((d) => isBatchDim(d) && d !== BATCH);
+  if (merged < 0) return { value: name, shape, axis: batchAxisOf(scope, node, name), reshaped: false };
+  const layout = scope.layout(name);
+  const factors = layout?.[merged];
+  if (layout === undefined || factors === undefined || shape.filter(isBatchDim).length !== 1) {
+    throw refuse(node, `combines a parameter with a value of shape ${formatShape(shape)}, whose batch axis is merged with others`);
+  }
+  const split = [...shape.slice(0, merged), ...factors, ...shape.slice(merged + 1)];
+  const value = scope.rw.op('Reshape', [name, scope.rw.ints(split.map((d) => (d === BATCH ? -1 : d)))]);
+  return { value, shape: split, axis: merged + factors.indexOf(BATCH), reshaped: true };
+}
+
+/** Reshapes a result computed in a view back to the source value's shape `shape` (one batch dimension). */
+function mergeBack(scope: Scope, value: string, shape: readonly number[], out: string): void {
+  scope.rw.op('Reshape', [value, scope.rw.ints(shape.map((d) => (isBatchDim(d) ? -1 : d)))], {}, out);
 }
 
 /**
@@ -316,15 +336,12 @@ function rewriteMatMul(scope: Scope, node: NodeIR, inputs: readonly string[], is
     return;
   }
   if (expandedIndex === 1) {
-    const source = unmergedSource(scope, other);
-    if (source !== undefined) {
-      const sourceShape = factsOf(source).shape;
-      const product = perExampleRight(scope, node, source, sourceShape, batchAxisOf(scope, node, source), param, paramShape);
-      rw.op('Reshape', [product, rw.ints([-1, paramShape.at(-1) as number])], {}, out);
+    const view = batchView(scope, node, other);
+    if (!view.reshaped) {
+      perExampleRight(scope, node, view.value, view.shape, view.axis, param, paramShape, out);
       return;
     }
-    const otherShape = factsOf(other).shape;
-    perExampleRight(scope, node, other, otherShape, batchAxisOf(scope, node, other), param, paramShape, out);
+    mergeBack(scope, perExampleRight(scope, node, view.value, view.shape, view.axis, param, paramShape), factsOf(out).shape, out);
     return;
   }
   // W @ X: the batch must be one of X's batch dims.
@@ -344,10 +361,8 @@ function rewriteGemm(scope: Scope, node: NodeIR, inputs: readonly string[], isEx
   const wShape = factsOf(node.inputs[1] as string).shape;
   const [k, n] = (transB ? [wShape[1], wShape[0]] : [wShape[0], wShape[1]]) as [number, number];
   // Rows [T*B, k] of a flattened [T, B, k] are computed in that [T, B, k] layout and flattened after.
-  const source = unmergedSource(scope, a);
-  const x = source ?? a;
-  const xShape = factsOf(x).shape;
-  const axis = batchAxisOf(scope, node, x);
+  const view = batchView(scope, node, a);
+  const { value: x, shape: xShape, axis } = view;
   let value: string;
   if (isExpanded[1]) {
     const weight = transB ? rw.op('Transpose', [w], { perm: ints([0, 2, 1]) }) : w;
@@ -355,7 +370,7 @@ function rewriteGemm(scope: Scope, node: NodeIR, inputs: readonly string[], isEx
     if (alpha !== 1) value = rw.op('Mul', [value, rw.floats([], [alpha], 'alpha')]);
   } else {
     value = rw.op('Gemm', [a, w], { transB: int(transB ? 1 : 0), alpha: { kind: 'float', value: alpha } });
-    if (source !== undefined) value = rw.op('Reshape', [value, rw.ints([...xShape.slice(0, -1).map((d) => (isBatchDim(d) ? -1 : d)), n])]);
+    if (view.reshaped) value = rw.op('Reshape', [value, rw.ints([...xShape.slice(0, -1).map((d) => (isBatchDim(d) ? -1 : d)), n])]);
   }
   if (c !== undefined && c !== '') {
     if (!isExpanded[2] && batched(c)) throw refuse(node, 'adds a batched C to a per-example product');
@@ -363,7 +378,7 @@ function rewriteGemm(scope: Scope, node: NodeIR, inputs: readonly string[], isEx
     if (beta !== 1) addend = rw.op('Mul', [addend, rw.floats([], [beta], 'beta')]);
     value = rw.op('Add', [value, addend]);
   }
-  if (source !== undefined) rw.op('Reshape', [value, rw.ints([-1, n])], {}, out);
+  if (view.reshaped) mergeBack(scope, value, factsOf(out).shape, out);
   else rw.op('Identity', [value], {}, out);
 }
 

@@ -200,14 +200,32 @@ export function mergedRowsModel(): ForwardModel {
   return s.finish(back, SEQUENCE_SHAPE, 3);
 }
 
-/** Rows flattened from [T, B*2, 2]: the batch is already merged in the source, so the projection is refused. */
+/**
+ * Attention-style plumbing: [T, B, 4] split into heads [T, B*2, 2], per-head scores (MatMul of two
+ * batched values), then rows [T*B, 4] projected by a parameter: the rows' layout (t outer, b inner) is
+ * derived through the Reshapes, Transposes and MatMuls (batch-layout.ts).
+ */
 export function headRowsModel(): ForwardModel {
   const s = new ModelSketch(97);
   const g = s.g;
   const timeMajor = g.op('Transpose', ['input'], { perm: attr.ints([1, 0, 2]) }); // [3, B, 4]
-  const heads = g.op('Reshape', [timeMajor, g.int64s([3, -1, 2])]); // [3, B*2, 2]
-  const rows = g.op('Reshape', [heads, g.int64s([-1, 4])]); // [3*B, 4]
+  const split = g.op('Reshape', [timeMajor, g.int64s([3, -1, 2])]); // [3, B*2, 2]
+  const heads = g.op('Transpose', [split], { perm: attr.ints([1, 0, 2]) }); // [B*2, 3, 2]
+  const scores = g.op('Softmax', [g.op('MatMul', [heads, g.op('Transpose', [heads], { perm: attr.ints([0, 2, 1]) })])], { axis: attr.int(-1) }); // [B*2, 3, 3]
+  const mixed = g.op('Transpose', [g.op('MatMul', [scores, heads])], { perm: attr.ints([1, 0, 2]) }); // [3, B*2, 2]
+  const rows = g.op('Reshape', [mixed, g.int64s([-1, 4])]); // [3*B, 4]
   const projected = g.op('Gemm', [rows, s.param('proj.weight', [3, 4])], { transB: attr.int(1) }, 'projected_rows');
   const back = g.op('ReduceMean', [g.op('Reshape', [projected, g.int64s([3, -1, 3])]), g.int64s([0])], { keepdims: attr.int(0) });
+  return s.finish(back, SEQUENCE_SHAPE, 3);
+}
+
+/** Rows [3*B, 2] out of a ReduceMean: the batch's place in them is not derived, so the projection is refused. */
+export function tiledRowsModel(): ForwardModel {
+  const s = new ModelSketch(99);
+  const g = s.g;
+  const split = g.op('Reshape', ['input', g.int64s([-1, 2, 2])]); // [B*3, 2, 2]
+  const rows = g.op('ReduceMean', [split, g.int64s([1])], { keepdims: attr.int(0) }); // [B*3, 2]
+  const projected = g.op('Gemm', [rows, s.param('proj.weight', [3, 2])], { transB: attr.int(1) }, 'projected_rows');
+  const back = g.op('ReduceMean', [g.op('Reshape', [projected, g.int64s([-1, 3, 3])]), g.int64s([1])], { keepdims: attr.int(0) });
   return s.finish(back, SEQUENCE_SHAPE, 3);
 }

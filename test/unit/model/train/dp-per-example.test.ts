@@ -17,7 +17,7 @@ import { buildDpGradientGraph, checkPerExampleMemory, clippedSumName, perExample
 import type { TaskDocument } from '../../../../model/index.js';
 import { buildZooModel } from '../../../../model/zoo/zoo.js';
 import { f32, i64, output, pseudoRandom, run, session, type Feed, type Output } from '../../../support/model/ort.js';
-import { batchNormModel, BLOCK_SHAPE, headRowsModel, mergedRowsModel, MISC_SHAPE, miscModel, timeMajorModel, recurrentModel, SEQUENCE_SHAPE, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
+import { batchNormModel, BLOCK_SHAPE, headRowsModel, mergedRowsModel, tiledRowsModel, MISC_SHAPE, miscModel, timeMajorModel, recurrentModel, SEQUENCE_SHAPE, CNN_SHAPE, cnnModel, convTransposeModel, embeddingModel, MLP_SHAPE, mlpModel, transformerModel, VOCABULARY } from '../../../support/model/dp-models.js';
 import { taskFor } from '../../../support/model/tasks.js';
 
 const BATCH = 5;
@@ -56,6 +56,7 @@ const CASES: Case[] = [
   { name: 'embedding (Gather) with a learned position table', model: embeddingModel, data: idData },
   { name: 'bidirectional GRU feeding an LSTM (unrolled per example)', model: recurrentModel, data: floatData(SEQUENCE_SHAPE, 8) },
   { name: 'Gemm on rows [B*T, D] flattened from [B, T, D]', model: mergedRowsModel, data: floatData(SEQUENCE_SHAPE, 10) },
+  { name: 'Gemm on rows [T*B, D] after per-head attention on [B*H, T, d] (layout derived)', model: headRowsModel, data: floatData(SEQUENCE_SHAPE, 11) },
   { name: 'time-major [T, B, D] values (batch axis 1) meeting MatMul, bias Add and LayerNorm', model: timeMajorModel, data: floatData(SEQUENCE_SHAPE, 9) },
   { name: '1-D Conv, parameter-left MatMul, Sub/Div/Max/Where, Unsqueeze/Reshape of parameters, constant-index Gather', model: miscModel, data: floatData(MISC_SHAPE, 7) },
 ];
@@ -224,9 +225,9 @@ describe('models without per-example gradients are refused', () => {
     expect(() => buildDpGradientGraph(prepared, { clipNorm: 1 })).toThrow(/ConvTranspose \(node '[^']+'\) has no per-example form/);
   });
 
-  it('a parameter meeting rows whose source already merged the batch ([3, B*2, 2] -> [3*B, 4]), by op and node', () => {
-    const prepared = prepareModel(headRowsModel());
-    expect(() => buildDpGradientGraph(prepared, { clipNorm: 1 })).toThrow(/Gemm \(node '[^']+'\) combines a parameter with a value of shape \[batch\*3, 4\], whose batch axis is merged with others/);
+  it('a parameter meeting rows whose batch layout is not derived (through a ReduceMean), by op and node', () => {
+    const prepared = prepareModel(tiledRowsModel());
+    expect(() => buildDpGradientGraph(prepared, { clipNorm: 1 })).toThrow(/Gemm \(node '[^']+'\) combines a parameter with a value of shape \[batch\*3, 2\], whose batch axis is merged with others/);
   });
 
   it('a batch whose per-example gradients would exceed 2 GiB, before running it', () => {
