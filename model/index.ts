@@ -40,7 +40,9 @@ export {
   type ModelSpec,
   type OptimizerSpec,
 } from './task.js';
-export { buildTrainingPlan, type TrainingPlan } from './plan.js';
+export { buildTrainingPlan, type DpSgdPlan, type TrainingPlan } from './plan.js';
+export { BATCHNORM_REFUSAL } from './train/per-example.js';
+export { checkPerExampleMemory, MAX_PER_EXAMPLE_BYTES, perExampleBytes } from './train/dp-graphs.js';
 export {
   pinTask,
   pinWarmStart,

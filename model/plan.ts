@@ -12,6 +12,7 @@ import { buildEvalStepGraph, buildTrainStepGraph, parameterInfo, stateInfo } fro
 import type { TensorInfo } from './train/optimizer.js';
 import { prepareModel, type PreparedModel } from './train/prepare.js';
 import { buildTrainBlockGraph } from './train/block.js';
+import { buildDpGradientGraph, buildDpUpdateGraph } from './train/dp-graphs.js';
 import { buildZooModel } from './zoo/zoo.js';
 
 export interface TrainingPlan {
@@ -39,6 +40,28 @@ export interface TrainingPlan {
   readonly initialParameters: Float32Array;
   /** By named int64 input: valid ids are [0, n) (the rows of the embedding table it indexes). */
   readonly idRanges?: Readonly<Record<string, number>>;
+  /** Present when the task has privacy.recordLevel: the DP-SGD step graphs (train/dp-graphs.ts). */
+  readonly dpSgd?: DpSgdPlan;
+}
+
+/**
+ * DP-SGD as a plan: the task's record-level parameters and the two graphs of a step.
+ *   gradientSum inputs: every parameter, the data inputs [B, ...] and 'label' as in trainStep (B may be
+ *     any size >= 1); outputs 'clipped_sum.<name>' for every trainable parameter, 'loss' (batch mean of
+ *     the per-example losses) and 'correct'.
+ *   update inputs: every parameter and optimiser state, 'noisy_sum.<name>', 'expected_batch' float32 []
+ *     (q x N), 'learning_rate' (and FedProx's inputs); outputs 'updated.<name>'.
+ * The caller adds the noise between the two (crypto/dp addSnappedGaussianNoise), never the graph.
+ */
+export interface DpSgdPlan {
+  readonly gradientSum: Uint8Array;
+  readonly update: Uint8Array;
+  readonly clipNorm: number;
+  readonly noiseMultiplier: number;
+  readonly samplingRate: number;
+  readonly stepsPerRound: number;
+  /** Trainable values per example gradient: the dimension d of the noised sum (snapped sensitivity). */
+  readonly dimension: number;
 }
 
 /** The forward model a task describes (zoo model, or the supplied forward ONNX model). */
@@ -72,6 +95,21 @@ export function buildTrainingPlan(task: TaskDocument, forwardModel?: Uint8Array,
     evalStep: encodeModel(modelFromGraph(buildEvalStepGraph(prepared))),
     initialParameters: prepared.forward.initialParameters.slice(),
     ...idRangesOf(prepared.forward),
+    ...dpSgdOf(prepared, parsed, options.randomSeed),
+  };
+}
+
+function dpSgdOf(prepared: PreparedModel, task: TaskDocument, randomSeed: Uint8Array | undefined): { dpSgd?: DpSgdPlan } {
+  const spec = task.privacy?.recordLevel;
+  if (spec === undefined) return {};
+  const gradientSum = buildDpGradientGraph(prepared, { clipNorm: spec.clipNorm, ...(randomSeed === undefined ? {} : { randomSeed }) });
+  return {
+    dpSgd: {
+      gradientSum: encodeModel(modelFromGraph(gradientSum)),
+      update: encodeModel(modelFromGraph(buildDpUpdateGraph(prepared, task))),
+      ...spec,
+      dimension: prepared.trainable.reduce((n, p) => n + p.shape.reduce((m, d) => m * d, 1), 0),
+    },
   };
 }
 

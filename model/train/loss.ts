@@ -24,6 +24,11 @@ export interface TrainLoss {
 export interface CrossEntropyOptions {
   readonly classWeights?: readonly number[] | undefined;
   readonly labelSmoothing?: number;
+  /**
+   * The gradient of the SUM of the per-example terms (w[y_i] times example i's smoothed cross-entropy),
+   * without the batch's denominator - what DP-SGD clips per example. The 'loss' output stays the mean.
+   */
+  readonly sumOverBatch?: boolean;
 }
 
 /** Number of rows whose argmax equals the label, as a float scalar. */
@@ -67,7 +72,9 @@ export function emitTrainLoss(
   const picked = b.op('ReduceSum', [b.op('Mul', [logProb, target])], { keepdims: attr.int(0) }, 'log_likelihood');
   b.appendNode('Mul', [picked, b.op('Neg', [invBatch])], [names.loss], {});
   const residual = b.op('Sub', [b.op('Exp', [logProb], {}, 'probabilities'), target], {}, 'residual');
-  const scale = gradientScale === undefined ? invBatch : b.op('Mul', [invBatch, gradientScale], {}, 'grad_scale');
+  const denominator = options.sumOverBatch === true ? undefined : invBatch;
+  const scale = productOf(b, denominator, gradientScale);
+  if (scale === undefined) return { loss: names.loss, gradLogits: residual, correct: emitCorrectCount(b, logits, label, names.correct) };
   const gradLogits = b.op('Mul', [residual, scale], {}, 'grad/logits');
   const correct = emitCorrectCount(b, logits, label, names.correct);
   return { loss: names.loss, gradLogits, correct };
@@ -102,10 +109,17 @@ function emitWeightedTrainLoss(
   const rowMass = b.op('ReduceSum', [soft, b.int64s([1])], { keepdims: attr.int(1) }, 'soft_mass');
   const probabilities = b.op('Exp', [logProb], {}, 'probabilities');
   const residual = b.op('Sub', [b.op('Mul', [probabilities, rowMass]), soft], {}, 'residual');
-  const scale = gradientScale === undefined ? inverse : b.op('Mul', [inverse, gradientScale], {}, 'grad_scale');
+  const scale = productOf(b, options.sumOverBatch === true ? undefined : inverse, gradientScale);
+  if (scale === undefined) return { loss: names.loss, gradLogits: residual, correct: emitCorrectCount(b, logits, label, names.correct) };
   const gradLogits = b.op('Mul', [residual, scale], {}, 'grad/logits');
   const correct = emitCorrectCount(b, logits, label, names.correct);
   return { loss: names.loss, gradLogits, correct };
+}
+
+/** The product of the optional gradient factors (undefined: none). */
+function productOf(b: GraphBuilder, denominator: string | undefined, gradientScale: string | undefined): string | undefined {
+  if (denominator === undefined) return gradientScale;
+  return gradientScale === undefined ? denominator : b.op('Mul', [denominator, gradientScale], {}, 'grad_scale');
 }
 
 /**

@@ -25,6 +25,21 @@ export interface TrainerPlan {
   readonly evalStep: Uint8Array;
   /** By named int64 input: valid ids are [0, n); checked before a dataset reaches the worker. */
   readonly idRanges?: Readonly<Record<string, number>>;
+  /**
+   * DP-SGD (model/ DpSgdPlan): gradientSum (parameters, data, 'label' -> 'clipped_sum.<name>', 'loss',
+   * 'correct') and update (parameters, optimiser state, 'noisy_sum.<name>', 'expected_batch',
+   * 'learning_rate' -> 'updated.<name>'), with the task's record-level parameters. When present,
+   * train() runs stepsPerRound Poisson-sampled DP-SGD steps instead of epochs of minibatches.
+   */
+  readonly dpSgd?: {
+    readonly gradientSum: Uint8Array;
+    readonly update: Uint8Array;
+    readonly clipNorm: number;
+    readonly noiseMultiplier: number;
+    readonly samplingRate: number;
+    readonly stepsPerRound: number;
+    readonly dimension: number;
+  };
 }
 
 /** Offsets of each tensor in the flat buffer [parameters..., optimizer state...]. */
@@ -82,5 +97,15 @@ export function checkPlanBytes(plan: TrainerPlan): void {
   }
   if (plan.trainBlock !== undefined && (!(plan.trainBlock instanceof Uint8Array) || plan.trainBlock.length === 0)) {
     throw invalidArgument('PLAN_INVALID', 'plan.trainBlock must be absent or non-empty ONNX ModelProto bytes');
+  }
+  const dp = plan.dpSgd;
+  if (dp !== undefined) {
+    for (const field of ['gradientSum', 'update'] as const) {
+      if (!(dp[field] instanceof Uint8Array) || dp[field].length === 0) throw invalidArgument('PLAN_INVALID', `plan.dpSgd.${field} must be non-empty ONNX ModelProto bytes`);
+    }
+    const positive = (value: number): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
+    if (!positive(dp.clipNorm) || !positive(dp.noiseMultiplier) || !positive(dp.samplingRate) || dp.samplingRate > 1 || !Number.isInteger(dp.stepsPerRound) || dp.stepsPerRound < 1 || !Number.isInteger(dp.dimension) || dp.dimension < 1) {
+      throw invalidArgument('PLAN_INVALID', `plan.dpSgd has clipNorm ${dp.clipNorm}, noiseMultiplier ${dp.noiseMultiplier}, samplingRate ${dp.samplingRate}, stepsPerRound ${dp.stepsPerRound}, dimension ${dp.dimension}; expected C > 0, sigma > 0, q in (0, 1], whole steps >= 1, dimension >= 1`);
+    }
   }
 }

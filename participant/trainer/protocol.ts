@@ -6,6 +6,7 @@
 import type { WireError } from './errors.js';
 import type { PlanTensor } from './plan.js';
 import type { ParsedDevice } from './device.js';
+import type { DpSgdAccounting, DpSgdSpec } from './dp-sgd.js';
 
 /** ONNX Runtime session tuning, passed through to InferenceSession.create. */
 export interface SessionTuning {
@@ -31,6 +32,13 @@ export interface InitMessage {
   /** Steps per session.run when the plan has a trainBlock: a number, or 0 for the single-step graph. */
   readonly stepsPerRun: number;
   readonly tuning: SessionTuning;
+  /** The plan's DP-SGD graphs and parameters (TrainerPlan.dpSgd); train() then runs DP-SGD only. */
+  readonly dpSgd?: DpSgdGraphs;
+}
+
+export interface DpSgdGraphs extends DpSgdSpec {
+  readonly gradientSum: Uint8Array;
+  readonly update: Uint8Array;
 }
 
 /** A dataset as shared with the worker. */
@@ -124,6 +132,12 @@ export interface TrainOutcome {
   readonly steps: number;
   /** session.run calls (fewer than steps when trainBlock runs several steps per call). */
   readonly runs: number;
+  /**
+   * Set when the plan trains with DP-SGD: what the site's accountant charges for this call (dp-sgd.ts).
+   * meanLoss and trainAccuracy are then over the Poisson-sampled examples and are NOT differentially
+   * private: they stay on the site.
+   */
+  readonly dpSgd?: DpSgdAccounting;
 }
 
 export interface EvaluateOutcome {

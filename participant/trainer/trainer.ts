@@ -91,6 +91,7 @@ export class Trainer {
           intraOpThreads: threads,
           stepsPerRun,
           tuning: options.sessionTuning ?? {},
+          ...(plan.dpSgd === undefined ? {} : { dpSgd: { ...plan.dpSgd } }),
         },
         [],
         undefined,

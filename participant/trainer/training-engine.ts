@@ -18,6 +18,7 @@ import { type PlanLayout, type TensorLayout, planLayout } from './plan.js';
 import type { EvaluateOutcome, InitMessage, ProgressEvent, ReadyInfo, SharedDataset, TrainOutcome, TrainRequest } from './protocol.js';
 import { exampleShapeOf, openSessions, requireIo } from './ort-sessions.js';
 import { StateBuffers } from './state-buffers.js';
+import { DpSgdRunner } from './dp-sgd.js';
 
 /** Upper bound on the block input buffer: S * B * featureSize * 4 bytes. */
 const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
@@ -74,6 +75,8 @@ export class TrainingEngine {
     /** 0: the plan's 'label' is int64 class indices; n: float32 targets, n per example. */
     private readonly targetSize: number,
     private readonly evalSumNames: readonly string[],
+    /** Set for a DP-SGD plan: train() runs it instead of minibatch epochs. */
+    private readonly dpSgd: DpSgdRunner | undefined,
   ) {}
 
   static async open(init: InitMessage): Promise<TrainingEngine> {
@@ -130,7 +133,15 @@ export class TrainingEngine {
       ...(namedInputs.length === 0 ? {} : { namedInputs }),
       stepsPerRun,
     };
-    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state, targetSize, evalSumNames);
+    let dpSgd: DpSgdRunner | undefined;
+    if (init.dpSgd !== undefined) {
+      const gradientSession = await factory.create(init.dpSgd.gradientSum, 'dpSgd.gradientSum');
+      const updateSession = await factory.create(init.dpSgd.update, 'dpSgd.update');
+      requireIo(gradientSession, 'dpSgd.gradientSum', [...layout.parameters.map((t) => t.name), ...dataInputs, 'label'], ['loss', 'correct']);
+      requireIo(updateSession, 'dpSgd.update', [...stateNames, 'expected_batch', 'learning_rate'], stateNames.map((n) => `updated.${n}`));
+      dpSgd = new DpSgdRunner(gradientSession, updateSession, layout, init.dpSgd);
+    }
+    return new TrainingEngine(info, layout, trainSession, blockSession, evalSession, state, targetSize, evalSumNames, dpSgd);
   }
 
   async train(
@@ -147,6 +158,7 @@ export class TrainingEngine {
     if (request.proximalMu > 0 && !this.state.hasProximal) {
       throw invalidArgument('PLAN_MISMATCH', `proximalMu is ${request.proximalMu} but plan.trainStep has no 'proximal_mu' input; build the plan with training.proximalMu > 0`);
     }
+    if (this.dpSgd !== undefined) return this.trainDpSgd(this.dpSgd, data, parameters, globalParameters ?? parameters, request, abortFlag, onProgress);
     const { batchSize, epochs } = request;
     const featureSize = data.featureSize;
     // Block sizing counts 4-byte words per example: an int64 id is two.
@@ -226,6 +238,58 @@ export class TrainingEngine {
     };
   }
 
+  /** One round of DP-SGD (dp-sgd.ts): epochs and batchSize do not apply; the task's record-level parameters do. */
+  private async trainDpSgd(
+    runner: DpSgdRunner,
+    data: SharedDataset,
+    parameters: Float32Array,
+    globalParameters: Float32Array,
+    request: TrainRequest,
+    abortFlag: Int32Array,
+    onProgress: (event: ProgressEvent) => void,
+  ): Promise<TrainOutcome> {
+    if (Atomics.load(abortFlag, 0) !== 0) throw new TrainerError('CANCELLED', 'TRAINING_ABORTED', 'training aborted by the caller before it started');
+    const gather = (indices: Int32Array, count: number): Record<string, Tensor> => {
+      // One buffer per power-of-two capacity (Poisson batch sizes vary every step); views of count rows.
+      const capacity = 2 ** Math.ceil(Math.log2(count));
+      const batch = this.batch('step', 1, capacity, data.featureSize);
+      this.gather(batch, data, indices, 0, count);
+      const feeds: Record<string, Tensor> = {};
+      for (const [name, tensor] of Object.entries(batch.inputs)) {
+        const rowSize = tensor.dims.slice(1).reduce((n, d) => n * d, 1);
+        const values = tensor.data as Float32Array | BigInt64Array;
+        const rows = values.subarray(0, count * rowSize);
+        feeds[name] = rows instanceof BigInt64Array ? new Tensor('int64', rows, [count, ...tensor.dims.slice(1)]) : new Tensor('float32', rows, [count, ...tensor.dims.slice(1)]);
+      }
+      const labels = batch.label.data as BigInt64Array | Float32Array;
+      feeds['label'] =
+        labels instanceof BigInt64Array
+          ? new Tensor('int64', labels.subarray(0, count), [count])
+          : new Tensor('float32', labels.subarray(0, count * this.targetSize), [count, this.targetSize]);
+      return feeds;
+    };
+    const total = runner.spec.stepsPerRound;
+    let lastReport = performance.now();
+    const onStep = (step: number, _batch: number, soFar: { sampledExamples: number; meanLoss: number; trainAccuracy: number }): void => {
+      if (!request.reportProgress) return;
+      const last = step === total;
+      if (!last && performance.now() - lastReport < request.progressIntervalMs) return;
+      // One 'epoch' = the round's stepsPerRound Poisson-sampled steps.
+      onProgress({ kind: last ? 'epoch' : 'step', epoch: 1, epochs: 1, step, totalSteps: total, loss: soFar.meanLoss, accuracy: soFar.trainAccuracy, examplesSeen: soFar.sampledExamples });
+      lastReport = performance.now();
+    };
+    const result = await runner.train(parameters, globalParameters, request, data.count, gather, () => Atomics.load(abortFlag, 0) !== 0, onStep);
+    return {
+      parameters: result.parameters,
+      examples: data.count,
+      meanLoss: result.meanLoss,
+      trainAccuracy: result.trainAccuracy,
+      steps: result.accounting.stepsRun,
+      runs: 2 * result.accounting.stepsRun,
+      dpSgd: result.accounting,
+    };
+  }
+
   async evaluate(data: SharedDataset, parameters: Float32Array, batchSize: number): Promise<EvaluateOutcome> {
     this.checkData(data);
     this.checkParameters(parameters, 'parameters');
@@ -249,7 +313,7 @@ export class TrainingEngine {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.trainSession.release(), this.evalSession.release(), this.blockSession?.release()]);
+    await Promise.all([this.trainSession.release(), this.evalSession.release(), this.blockSession?.release(), this.dpSgd?.release()]);
   }
 
   /**
