@@ -112,7 +112,7 @@ function shellOf(round: RoundDriver, step: Step): ServerMessage {
 }
 
 const STEPS: readonly Step[] = ['key_list', 'graph', 'share_delivery', 'consistency_request', 'unmask_request', 'commit_request'];
-const otherRoundId = (_round: RoundDriver): Uint8Array => makeRoundId(1n, sha256(utf8('another round')).subarray(0, 16));
+const OTHER_ROUND_ID = makeRoundId(1n, sha256(utf8('another round')).subarray(0, 16));
 
 /**
  * Sends `victim` (in phase `phase`, next expecting `genuine` of `step`) every envelope forgery and every
@@ -139,7 +139,7 @@ function probe(round: RoundDriver, victim: string, step: Step, genuine: ServerMe
   }
   const { roundId: _roundId, ...withoutRoundId } = genuine;
   const wrongRound: readonly unknown[] = [
-    { ...genuine, roundId: otherRoundId(round) },
+    { ...genuine, roundId: OTHER_ROUND_ID },
     { ...genuine, roundId: round.config.roundId.subarray(1) },
     withoutRoundId,
     { ...genuine, roundId: Buffer.from(round.config.roundId).toString('hex') },
@@ -277,7 +277,7 @@ describe('SecAggClient answered-once stages', () => {
     }
     expect(refusalOf(() => client.consistencyCheck({ ...request, survivors: 'all' as unknown as string[] })).reason).toBe('CONFLICTING_SURVIVOR_SET');
     // A replay for another round is refused as such, even after the site signed.
-    expect(refusalOf(() => client.consistencyCheck({ ...request, roundId: otherRoundId(round) })).reason).toBe('WRONG_ROUND');
+    expect(refusalOf(() => client.consistencyCheck({ ...request, roundId: OTHER_ROUND_ID })).reason).toBe('WRONG_ROUND');
     // The refusals did not end the site's round: it still has its one signature for the genuine U3.
     expect(client.phase).toBe('consistency_signed');
     expect(client.consistencyCheck(request)).toBe(signed);
@@ -290,7 +290,7 @@ describe('SecAggClient answered-once stages', () => {
     const client = round.client(siteId);
     const answer = client.unmask(request);
     expect(client.unmask({ ...request, signatures: request.signatures.slice(0, 1) })).toBe(answer);
-    expect(refusalOf(() => client.unmask({ ...request, roundId: otherRoundId(round) })).reason).toBe('WRONG_ROUND');
+    expect(refusalOf(() => client.unmask({ ...request, roundId: OTHER_ROUND_ID })).reason).toBe('WRONG_ROUND');
 
     const victim = 'stg-05';
     const error = refusalOf(() => round.client(victim).unmask({ ...request, signatures: request.signatures.filter((entry) => entry.siteId === victim) }));
