@@ -100,6 +100,21 @@ export function x25519(secretKey: X25519SecretKey, publicKey: Uint8Array): Uint8
   return new Uint8Array(shared.buffer, shared.byteOffset, shared.byteLength);
 }
 
+/**
+ * Throws X25519_LOW_ORDER for a public key on which every X25519 agreement yields the all-zero secret (a
+ * point of small order: clamped scalars are multiples of the cofactor 8, so one fixed scalar tells them
+ * all apart). Lets a party refuse such a key when it is announced, before it deals anything to its owner.
+ */
+export function assertX25519PublicKey(publicKey: Uint8Array): void {
+  x25519(lowOrderProbe(), publicKey);
+}
+
+let probe: KeyObject | undefined;
+function lowOrderProbe(): KeyObject {
+  probe ??= importSecretKey(new Uint8Array(X25519_KEY_LENGTH).fill(0x5a));
+  return probe;
+}
+
 function lowOrder(cause: unknown): CryptoError {
   return new CryptoError(
     'INVALID_ARGUMENT',

@@ -15,7 +15,7 @@ import { CryptoError } from '../errors.js';
 import { GRAPH_NONCE_LENGTH, buildNeighbourGraph, compareSiteIds, graphSeed, type NeighbourGraph } from '../graph.js';
 import { SHA256_LENGTH } from '../hash.js';
 import { signMessage, verifyMessage } from '../signature.js';
-import { X25519_KEY_LENGTH, generateX25519KeyPair, type X25519KeyPair } from '../x25519.js';
+import { X25519_KEY_LENGTH, assertX25519PublicKey, generateX25519KeyPair, type X25519KeyPair } from '../x25519.js';
 import type { RoundConfig } from './config.js';
 import { secaggDenied, secaggInvalid, secaggPrecondition } from './errors.js';
 import type { AdvertiseKeysMessage, GraphMessage, KeyListEntry, KeyListMessage } from './messages.js';
@@ -209,6 +209,15 @@ function verifyNeighbour(record: GraphMessage['neighbours'][number], input: Grap
   }
   if (bytesEqual(advert.cipherPublicKey, advert.maskPublicKey)) {
     throw secaggPrecondition('ADVERT_MISMATCH', `neighbour ${who} advertised the same key for c and s`, context);
+  }
+  // A low-order c or s key makes every agreement with it the all-zero secret: refused here, before this
+  // site seals shares for that neighbour (c) or would derive a public pairwise mask seed from it (s).
+  for (const [name, key] of [['c', advert.cipherPublicKey], ['s', advert.maskPublicKey]] as const) {
+    try {
+      assertX25519PublicKey(key);
+    } catch (cause) {
+      throw secaggPrecondition('X25519_LOW_ORDER', `neighbour ${who} advertised a low-order X25519 key for ${name}: every agreement with it is the all-zero secret`, { ...context, cause });
+    }
   }
   return { siteId: record.siteId, cipherPublicKey: advert.cipherPublicKey, maskPublicKey: advert.maskPublicKey, signingPublicKey };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CryptoError, fromHex, generateX25519KeyPair, toHex, x25519, x25519PublicKey } from '../../../crypto/index.js';
+import { assertX25519PublicKey } from '../../../crypto/x25519.js';
 
 // RFC 7748 section 5.2: scalar multiplication vectors (input u of vector 2 has its top bit set, which
 // X25519 must mask).
@@ -81,6 +82,13 @@ describe('X25519, RFC 7748', () => {
   ];
   it.each(LOW_ORDER)('rejects the low-order point %s', (point) => {
     expectCryptoError(() => x25519(fromHex(ALICE_SECRET), fromHex(point)), 'INVALID_ARGUMENT', 'X25519_LOW_ORDER', 'low-order');
+    // ... and so does the check a site makes on a neighbour's advertised key, with no secret of its own.
+    expectCryptoError(() => assertX25519PublicKey(fromHex(point)), 'INVALID_ARGUMENT', 'X25519_LOW_ORDER', 'low-order');
+  });
+
+  it('assertX25519PublicKey accepts real public keys', () => {
+    expect(() => assertX25519PublicKey(fromHex(ALICE_PUBLIC))).not.toThrow();
+    for (let i = 0; i < 20; i++) expect(() => assertX25519PublicKey(generateX25519KeyPair().publicKey)).not.toThrow();
   });
 
   const key = new Uint8Array(32).fill(1);
