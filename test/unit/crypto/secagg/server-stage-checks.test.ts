@@ -249,7 +249,7 @@ describe('SecAggServer buffers, unmask failures and commit', () => {
 
   it('beginCommit names the commit stage and field for hashes off the round; commitRecord names the quorum shortfall', () => {
     const run = driver();
-    const aggregate = run.unmask(run.signConsistency(run.maskInputs(run.dealShares(run.revealNonces(run.advertise())))));
+    run.unmask(run.signConsistency(run.maskInputs(run.dealShares(run.revealNonces(run.advertise())))));
     const bad = { previousModelHash: new Uint8Array(32), aggregateHash: new Uint8Array(32), newModelHash: new Uint8Array(32), optimizerStateHash: new Uint8Array(32) };
     const error = thrown(() => run.server.beginCommit(bad));
     expect(error.stage).toBe('commit');
