@@ -45,12 +45,14 @@ describe('SiteKeys', () => {
   it('refuses a site it has no certificate for (CERTIFICATE_MISSING), naming the stage and the site', () => {
     const error = refusal(() => keysWith(new Set()).publicKeyOf('stranger', 'share_keys'));
     expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_MISSING', stage: 'share_keys', site: 'stranger' });
+    expect(error.message).toContain('no certificate is known for site "stranger"');
   });
 
   it('refuses an unparseable certificate with the certificate check\'s reason, naming the stage and the site', () => {
     const error = refusal(() => keysWith(new Set()).publicKeyOf('garbled', 'commit'));
     expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_MALFORMED', stage: 'commit', site: 'garbled' });
     expect(error.cause).toBeDefined();
+    expect(error.message).toMatch(/^the certificate of site "garbled" was rejected: \S/);
   });
 
   it('returns the key of a valid certificate, PEM or DER', () => {

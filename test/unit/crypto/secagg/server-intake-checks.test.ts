@@ -81,7 +81,8 @@ describe('commitFieldsOf', () => {
       for (const value of [new Uint8Array(31), new Uint8Array(33), 'not bytes']) {
         const error = refusal(() => commitFieldsOf({ ...good(), [field]: value } as CommitSignatureMessage, 'site-a'));
         expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_LENGTH', stage: 'commit', site: 'site-a' });
-        expect(error.message).toContain(`commit.${field}`);
+        const got = typeof value === 'string' ? 'string' : `${value.length} bytes`;
+        expect(error.message).toBe(`commit.${field} must be 32 bytes, got ${got} (stage commit, site "site-a")`);
       }
     });
   }
@@ -89,6 +90,6 @@ describe('commitFieldsOf', () => {
   it('refuses a signature that is not bytes (INVALID_LENGTH)', () => {
     const error = refusal(() => commitFieldsOf({ ...good(), signature: [1, 2, 3] } as unknown as CommitSignatureMessage, 'site-a'));
     expect(error).toMatchObject({ reason: 'INVALID_LENGTH', stage: 'commit', site: 'site-a' });
-    expect(error.message).toContain('commit.signature');
+    expect(error.message).toBe('commit.signature must be bytes, got object (stage commit, site "site-a")');
   });
 });

@@ -49,6 +49,16 @@ describe('server unmask', () => {
     expect(result.aggregate?.sum).toEqual(expectedSum(result));
   });
 
+  it('subtracts no mask with a site that dealt no shares: one site dropped at ShareKeys, its neighbour after it', () => {
+    // Only the neighbour's s_sk is recovered; a pairwise mask of the neighbour with the site that dealt
+    // nothing was never added by anyone, so removing it would corrupt the aggregate.
+    const [, , , early, late] = ids() as [string, string, string, string, string];
+    const result = simulateRound({ federation, config: config(), drops: new Map([[early, 'share_keys' as const], [late, 'masked_input' as const]]) });
+    expect(result.outcome).toBe('aggregated');
+    expect(result.aggregate?.maskedSurvivors).toEqual(ids().slice(0, 3));
+    expect(result.aggregate?.sum).toEqual(expectedSum(result));
+  });
+
   it('aborts with UNRECOVERABLE_SECRET, blaming the dealer, when a majority of its holders reveal false shares', () => {
     const [dealer, ...holders] = ids() as [string, ...string[]];
     const liars = holders.slice(0, 3);
