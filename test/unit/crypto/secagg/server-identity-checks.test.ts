@@ -1,0 +1,79 @@
+/**
+ * The coordinator's view of who signed (crypto/secagg/server-identity.ts): a site without a certificate,
+ * or with one that does not parse, is refused with its reason code and blamed; revocation is read from
+ * the certificate itself when the site's key was never looked up, for PEM and DER alike.
+ */
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TrustAnchor } from '../../../../crypto/certificate.js';
+import { SecAggError } from '../../../../crypto/secagg/errors.js';
+import { SiteKeys } from '../../../../crypto/secagg/server-identity.js';
+import { cachedFederation, type TestFederation } from '../../../support/secagg-sim.js';
+
+let federation: TestFederation;
+
+beforeAll(() => {
+  federation = cachedFederation(3, 'sid-');
+}, 300_000);
+
+function refusal(action: () => unknown): SecAggError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof SecAggError) return error;
+    throw error;
+  }
+  throw new Error('expected a SecAggError, nothing was thrown');
+}
+
+/** Site 0 by PEM, site 1 by DER, site 2 by PEM; 'garbled' holds bytes that are no certificate. */
+function keysWith(revoked: Set<string>): SiteKeys {
+  const [pem0, der1, pem2] = federation.sites as [typeof federation.sites[0], typeof federation.sites[0], typeof federation.sites[0]];
+  const certificates = new Map<string, Uint8Array | string>([
+    [pem0.siteId, pem0.certificatePem],
+    [der1.siteId, new Uint8Array(new X509Certificate(der1.certificatePem).raw)],
+    [pem2.siteId, pem2.certificatePem],
+    ['garbled', new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00])],
+  ]);
+  const trust: TrustAnchor = { caCertificate: new X509Certificate(federation.caPem), revokedSerials: revoked };
+  return new SiteKeys(certificates, trust, new Date());
+}
+
+const ids = (): string[] => federation.sites.map((site) => site.siteId);
+
+describe('SiteKeys', () => {
+  it('refuses a site it has no certificate for (CERTIFICATE_MISSING), naming the stage and the site', () => {
+    const error = refusal(() => keysWith(new Set()).publicKeyOf('stranger', 'share_keys'));
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_MISSING', stage: 'share_keys', site: 'stranger' });
+    expect(error.message).toContain('no certificate is known for site "stranger"');
+  });
+
+  it('refuses an unparseable certificate with the certificate check\'s reason, naming the stage and the site', () => {
+    const error = refusal(() => keysWith(new Set()).publicKeyOf('garbled', 'commit'));
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_MALFORMED', stage: 'commit', site: 'garbled' });
+    expect(error.cause).toBeDefined();
+    expect(error.message).toMatch(/^the certificate of site "garbled" was rejected: \S/);
+  });
+
+  it('returns the key of a valid certificate, PEM or DER', () => {
+    const keys = keysWith(new Set());
+    for (const siteId of ids()) {
+      const key = keys.publicKeyOf(siteId, 'advertise_keys');
+      expect(key.equals(federation.site(siteId).publicKey)).toBe(true);
+    }
+  });
+
+  it('reads revocation from the certificate of a site whose key was never looked up (PEM and DER)', () => {
+    const [a, b, c] = ids() as [string, string, string];
+    const revoked = new Set([federation.site(a).serial, federation.site(b).serial]);
+    const keys = keysWith(revoked);
+    expect([keys.isRevoked(a), keys.isRevoked(b), keys.isRevoked(c)]).toEqual([true, true, false]);
+    expect(keys.isRevoked('stranger')).toBe(false);
+    expect(keys.isRevoked('garbled')).toBe(false);
+    // Read live: a revocation added later counts, also for a serial already cached.
+    revoked.add(federation.site(c).serial);
+    expect(keys.isRevoked(c)).toBe(true);
+    revoked.delete(federation.site(a).serial);
+    expect(keys.isRevoked(a)).toBe(false);
+  });
+});

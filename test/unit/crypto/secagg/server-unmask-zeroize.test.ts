@@ -1,0 +1,65 @@
+/**
+ * When one needed secret cannot be recovered, the coordinator zeroizes the secrets it had already
+ * recovered (b and s_sk of other sites) before the round aborts, so no unmasking key outlives it.
+ * crypto/shamir.ts's recoverWithCheck is wrapped to see each recovered secret.
+ */
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ClientMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
+import { keyListHash, revealDigest, roundContext, survivorDigest, unmaskTranscript } from '../../../../crypto/secagg/transcript.js';
+import { signMessage } from '../../../../crypto/signature.js';
+import { RoundDriver, cachedFederation, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
+
+const recovered = vi.hoisted(() => [] as Uint8Array[]);
+
+vi.mock('../../../../crypto/shamir.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../../../crypto/shamir.js')>();
+  return {
+    ...original,
+    recoverWithCheck: (...args: Parameters<typeof original.recoverWithCheck>) => {
+      const result = original.recoverWithCheck(...args);
+      recovered.push(result.secret);
+      return result;
+    },
+  };
+});
+
+let federation: TestFederation;
+const ids = (): string[] => federation.sites.map((site) => site.siteId);
+
+beforeAll(() => {
+  federation = cachedFederation(5, 'smk-');
+}, 300_000);
+
+/** `holder`'s Unmask answer with its share of `dealer` changed in one byte of y, re-signed by the holder. */
+function lie(driver: RoundDriver, holder: string, message: UnmaskResponseMessage, dealer: string, flip: number): UnmaskResponseMessage {
+  const shares = message.shares.map((share) => {
+    if (share.dealer !== dealer) return share;
+    const bytes = new Uint8Array(share.share);
+    bytes[5] = (bytes[5] as number) ^ flip;
+    return { ...share, share: bytes };
+  });
+  const summary = driver.server.summary();
+  const transcript = unmaskTranscript(roundContext(driver.config), keyListHash(driver.keyList!.entries), survivorDigest(summary.sharesDealt), summary.maskedInputs, revealDigest(shares));
+  return { ...message, shares, signature: signMessage(federation.site(holder).privateKey, transcript) };
+}
+
+describe('an unrecoverable secret', () => {
+  it('zeroizes the secrets already recovered before the round aborts', () => {
+    // The last dealer in id order is recovered last: the other four b are recovered before it fails.
+    const all = ids();
+    const dealer = all[all.length - 1] as string;
+    const liars = all.slice(0, 3);
+    const driver: RoundDriver = new RoundDriver({
+      federation,
+      config: testRoundConfig({ participants: all, degree: 4, threshold: 3, parameters: 40 }),
+      outbox: (siteId: string, message: ClientMessage): ClientMessage => {
+        if (message.stage !== 'unmask' || !liars.includes(siteId)) return message;
+        return lie(driver, siteId, message, dealer, 0x11 << liars.indexOf(siteId));
+      },
+    });
+    const result = driver.run();
+    expect(result.abort).toMatchObject({ reason: 'UNRECOVERABLE_SECRET', site: dealer });
+    expect(recovered).toHaveLength(4);
+    for (const secret of recovered) expect(secret.every((byte) => byte === 0)).toBe(true);
+  });
+});
