@@ -128,13 +128,7 @@ export class PrivacyBudgetStore {
         return false;
       }
       const check = this.check(datasetId, entry.curve, budget);
-      if (!check.allowed) {
-        throw new FedgateError(
-          'FAILED_PRECONDITION',
-          `this round would bring the privacy spent on dataset ${datasetKey(datasetId).slice(0, 16)}... from epsilon ${check.epsilonBefore.toFixed(4)} to ${check.epsilonAfter.toFixed(4)}, above the site's budget ${budget.epsilon} at delta ${budget.delta}`,
-          { reason: 'PRIVACY_BUDGET_EXCEEDED' },
-        );
-      }
+      if (!check.allowed) throw budgetExceeded(datasetId, check, budget);
       charged();
       result = check;
       return true;
@@ -162,13 +156,7 @@ export class PrivacyBudgetStore {
       const charged = this.charge(datasetId, entry);
       if (charged === 'already') throw new Error('unreachable: no entry of this round exists');
       const check = this.project(datasetId, entry.curve, { epsilon: budget.epsilon ?? Infinity, delta: budget.delta });
-      if (!check.allowed) {
-        throw new FedgateError(
-          'FAILED_PRECONDITION',
-          `this round would bring the privacy spent on dataset ${datasetKey(datasetId).slice(0, 16)}... from epsilon ${check.epsilonBefore.toFixed(4)} to ${check.epsilonAfter.toFixed(4)}, above the site's budget ${budget.epsilon} at delta ${budget.delta}`,
-          { reason: 'PRIVACY_BUDGET_EXCEEDED' },
-        );
-      }
+      if (!check.allowed) throw budgetExceeded(datasetId, check, budget);
       charged();
       result = check;
       return true;
@@ -325,5 +313,13 @@ function corrupt(path: string, what: string): FedgateError {
     'DATA_LOSS',
     `the privacy budget file ${path} ${what}: restore it from a backup. Deleting it would forget the privacy this site has already spent on its data`,
     { reason: 'PRIVACY_BUDGET_CORRUPT' },
+  );
+}
+
+function budgetExceeded(datasetId: Uint8Array, check: BudgetCheck, budget: { readonly epsilon?: number | undefined; readonly delta: number }): FedgateError {
+  return new FedgateError(
+    'FAILED_PRECONDITION',
+    `this round would bring the privacy spent on dataset ${datasetKey(datasetId).slice(0, 16)}... from epsilon ${check.epsilonBefore.toFixed(4)} to ${check.epsilonAfter.toFixed(4)}, above the site's budget ${String(budget.epsilon)} at delta ${budget.delta}`,
+    { reason: 'PRIVACY_BUDGET_EXCEEDED' },
   );
 }
