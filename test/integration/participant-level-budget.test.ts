@@ -6,21 +6,17 @@
  * and a site whose budget would be exceeded refuses the next round with PRIVACY_BUDGET_EXCEEDED before
  * it uploads anything, while the others go on without it.
  */
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { composeSteps, rdpToEpsilon } from '../../crypto/dp/rdp.js';
 import { participantLevelRoundCurve } from '../../crypto/secagg/distributed-dp-round.js';
-import { sha256 } from '../../crypto/hash.js';
-import { utf8 } from '../../crypto/bytes.js';
 import { parseTaskDocument } from '../../model/task.js';
 import { pinTask } from '../../model/task-pin.js';
 import type { RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { SitePrivacy } from '../../participant/round/site-privacy.js';
-import { PrivacyBudgetStore } from '../../participant/state/index.js';
 import type { GetStatusResponse } from '../../proto/admin-messages.js';
 import { createAdminFederation, type AdminFederation } from '../support/admin-federation.js';
+import { openSitePrivacies, spyOnSiteMessages } from '../support/site-privacy-federation.js';
 import { dpRoundConfig } from '../support/distributed-dp-round.js';
 import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
 import { siteIds } from '../support/secagg-sim.js';
@@ -50,18 +46,12 @@ let spentAfterTwo: number[];
 beforeAll(async () => {
   h = await createAdminFederation(3, PL_TASK);
   const logger = pino({ level: process.env['FEDGATE_TEST_LOG'] ?? 'silent' });
-  for (let index = 0; index < 3; index++) {
-    const store = await PrivacyBudgetStore.open(join(h.work.path, 'pl-budgets', `site-${index + 1}`));
-    privacy.push(new SitePrivacy({ budget: index === 0 ? TIGHT : LOOSE, requireDp: true, datasetId: sha256(utf8(`site-${index + 1} records`)) }, store, logger));
-  }
-  const spy = (coordinator: AdminFederation['coordinator']): void => {
-    const receive = coordinator.federation.receive.bind(coordinator.federation);
-    coordinator.federation.receive = (siteId: string, message: SiteToCoordinator): void => {
+  privacy.push(...(await openSitePrivacies(h, 'pl-budgets', [TIGHT, LOOSE, LOOSE], logger)));
+  const spy = (coordinator: AdminFederation['coordinator']): void =>
+    spyOnSiteMessages(coordinator, (siteId, message) => {
       if (message.kind === 'refusal') refusals.push({ siteId, reason: message.reason });
       if (twoDone && message.kind === 'stage') stagesAfterTwo.push(siteId);
-      receive(siteId, message);
-    };
-  };
+    });
   const startSites = (): RunningParticipant[] => [0, 1, 2].map((index) => h.startSite(index, undefined, { privacy: privacy[index] as SitePrivacy }));
   spy(await h.startCoordinator({ rounds: 2, minParticipants: 3 }));
   let daemons = startSites();

@@ -10,7 +10,6 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SiteToCoordinator } from '../../coordinator/round/round-messages.js';
 import { toHex } from '../../crypto/bytes.js';
 import { dpSgdRoundsEpsilon } from '../../crypto/dp/dp-sgd-round.js';
 import { parseTaskDocument } from '../../model/task.js';
@@ -19,9 +18,8 @@ import type { RunningParticipant } from '../../participant/daemon/participant-ap
 import { SitePrivacy } from '../../participant/round/site-privacy.js';
 import { PrivacyBudgetStore } from '../../participant/state/index.js';
 import { createAdminFederation, type AdminFederation } from '../support/admin-federation.js';
+import { openSitePrivacies, spyOnSiteMessages } from '../support/site-privacy-federation.js';
 import { DIGITS_MLP_TASK } from '../support/in-memory-federation.js';
-import { sha256 } from '../../crypto/hash.js';
-import { utf8 } from '../../crypto/bytes.js';
 import type { GetStatusResponse } from '../../proto/admin-messages.js';
 
 const RECORD_LEVEL = { clipNorm: 1, noiseMultiplier: 1.1, samplingRate: 0.05, stepsPerRound: 20 };
@@ -45,17 +43,11 @@ let spentAfterTwo: number[];
 beforeAll(async () => {
   h = await createAdminFederation(3, DP_TASK);
   const logger = pino({ level: process.env['FEDGATE_TEST_LOG'] ?? 'silent' });
-  for (let index = 0; index < 3; index++) {
-    const store = await PrivacyBudgetStore.open(join(h.work.path, 'budgets', `site-${index + 1}`));
-    privacy.push(new SitePrivacy({ budget: index === 0 ? TIGHT : LOOSE, requireDp: true, datasetId: sha256(utf8(`site-${index + 1} records`)) }, store, logger));
-  }
-  const spy = (coordinator: AdminFederation['coordinator']): void => {
-    const receive = coordinator.federation.receive.bind(coordinator.federation);
-    coordinator.federation.receive = (siteId: string, message: SiteToCoordinator): void => {
+  privacy.push(...(await openSitePrivacies(h, 'budgets', [TIGHT, LOOSE, LOOSE], logger)));
+  const spy = (coordinator: AdminFederation['coordinator']): void =>
+    spyOnSiteMessages(coordinator, (siteId, message) => {
       if (message.kind === 'refusal') refusals.push({ siteId, reason: message.reason });
-      receive(siteId, message);
-    };
-  };
+    });
   // Two rounds with every site, then (same state directory) one more, which site-1 cannot afford.
   const startSites = (): RunningParticipant[] => [0, 1, 2].map((index) => h.startSite(index, undefined, { privacy: privacy[index] as SitePrivacy }));
   spy(await h.startCoordinator({ rounds: 2, minParticipants: 3 }));
