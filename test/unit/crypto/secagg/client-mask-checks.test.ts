@@ -24,37 +24,48 @@ beforeAll(() => {
   federation = cachedFederation(8, 'mc-');
 }, 300_000);
 
+/**
+ * A round of 8 sites up to the graph stage in which `liar` advertises the keys `forge` gives it, signed
+ * with its own key, committed to in L (the coordinator checks nothing: uncheckedKeyList), and signs the
+ * H(L) of that L.
+ */
+function graphWithForgedAdvert(liar: string, forge: (genuine: AdvertiseKeysMessage) => { cipherPublicKey: Uint8Array; maskPublicKey: Uint8Array }) {
+  const config = testRoundConfig({ participants: ids(), degree: 4, threshold: 3, parameters: 64 });
+  const context = roundContext(config);
+  const clients = new Map(ids().map((siteId) => [siteId, new SecAggClient({ siteId, signingKey: federation.site(siteId).privateKey, policy: testPolicy(), trust: federation.trust })]));
+  const client = (siteId: string): SecAggClient => clients.get(siteId) as SecAggClient;
+  const genuineAdverts = new Map<string, AdvertiseKeysMessage>(ids().map((siteId) => [siteId, client(siteId).advertiseKeys(config)]));
+  const genuine = genuineAdverts.get(liar) as AdvertiseKeysMessage;
+  const keys = forge(genuine);
+  const forged: AdvertiseKeysMessage = {
+    ...genuine,
+    ...keys,
+    signature: signMessage(federation.site(liar).privateKey, advertiseTranscript(context, keys.cipherPublicKey, keys.maskPublicKey, genuine.nonceCommitment)),
+  };
+  const adverts = new Map([...genuineAdverts, [liar, forged]]);
+  const keyList = uncheckedKeyList(config.roundId, adverts);
+  const reveals = new Map<string, NonceRevealMessage>();
+  for (const siteId of ids()) if (siteId !== liar) reveals.set(siteId, client(siteId).revealNonce(keyList));
+  const liarReveal = client(liar).revealNonce(uncheckedKeyList(config.roundId, genuineAdverts));
+  reveals.set(liar, { ...liarReveal, keyListSignature: signMessage(federation.site(liar).privateKey, keyListTranscript(context, keyListHash(keyList.entries))) });
+  const base = { federation, roundId: config.roundId, roundConfigHash: roundConfigHash(config), degree: 4, keyList, adverts, reveals };
+  const graphOf = (siteId: string): ReturnType<typeof uncheckedGraphMessage> => uncheckedGraphMessage(siteId, base);
+  const victim = graphOf(liar).neighbours[0]?.siteId as string;
+  return { client, graphOf, victim };
+}
+
 describe('a neighbour that advertises a low-order mask key', () => {
   it('makes each of its neighbours leave the round at the graph stage, before dealing a share', () => {
     const liar = 'mc-05';
-    const config = testRoundConfig({ participants: ids(), degree: 4, threshold: 3, parameters: 64 });
-    const context = roundContext(config);
-    const clients = new Map(ids().map((siteId) => [siteId, new SecAggClient({ siteId, signingKey: federation.site(siteId).privateKey, policy: testPolicy(), trust: federation.trust })]));
-    const client = (siteId: string): SecAggClient => clients.get(siteId) as SecAggClient;
-    const genuineAdverts = new Map<string, AdvertiseKeysMessage>(ids().map((siteId) => [siteId, client(siteId).advertiseKeys(config)]));
-    const genuine = genuineAdverts.get(liar) as AdvertiseKeysMessage;
-    const lowOrder = new Uint8Array(32); // u = 0, a point of order 1 or 2 on Curve25519's twist
-    const forged: AdvertiseKeysMessage = {
-      ...genuine,
-      maskPublicKey: lowOrder,
-      signature: signMessage(federation.site(liar).privateKey, advertiseTranscript(context, genuine.cipherPublicKey, lowOrder, genuine.nonceCommitment)),
-    };
-    const adverts = new Map([...genuineAdverts, [liar, forged]]);
-    const keyList = uncheckedKeyList(config.roundId, adverts);
-    const reveals = new Map<string, NonceRevealMessage>();
-    for (const siteId of ids()) if (siteId !== liar) reveals.set(siteId, client(siteId).revealNonce(keyList));
-    const liarReveal = client(liar).revealNonce(uncheckedKeyList(config.roundId, genuineAdverts));
-    reveals.set(liar, { ...liarReveal, keyListSignature: signMessage(federation.site(liar).privateKey, keyListTranscript(context, keyListHash(keyList.entries))) });
-    const base = { federation, roundId: config.roundId, roundConfigHash: roundConfigHash(config), degree: 4, keyList, adverts, reveals };
-    const victim = uncheckedGraphMessage(liar, base).neighbours[0]?.siteId as string;
-    const victimNeighbours = uncheckedGraphMessage(victim, base).neighbours.map((record) => record.siteId);
-    expect(victimNeighbours).toContain(liar);
+    // u = 0, a point of order 1 or 2 on Curve25519's twist
+    const { client, graphOf, victim } = graphWithForgedAdvert(liar, (genuine) => ({ cipherPublicKey: genuine.cipherPublicKey, maskPublicKey: new Uint8Array(32) }));
+    expect(graphOf(victim).neighbours.map((record) => record.siteId)).toContain(liar);
 
     // The victim refuses the graph that names the liar as its neighbour: it deals no share (no ShareKeys
     // message leaves it) and it will never derive a pairwise mask seed from the all-zero secret.
     let error: unknown;
     try {
-      client(victim).shareKeys(uncheckedGraphMessage(victim, base), new Date());
+      client(victim).shareKeys(graphOf(victim), new Date());
     } catch (caught) {
       error = caught;
     }
@@ -64,34 +75,15 @@ describe('a neighbour that advertises a low-order mask key', () => {
     expect(client(victim).phase).toBe('failed');
     expect(client(victim).heldSecrets().every((buffer) => buffer.every((byte) => byte === 0))).toBe(true);
     // A site the liar is not a neighbour of goes on as before.
-    const bystander = ids().find((siteId) => siteId !== liar && !uncheckedGraphMessage(siteId, base).neighbours.some((record) => record.siteId === liar)) as string;
-    expect(() => client(bystander).shareKeys(uncheckedGraphMessage(bystander, base), new Date())).not.toThrow();
+    const bystander = ids().find((siteId) => siteId !== liar && !graphOf(siteId).neighbours.some((record) => record.siteId === liar)) as string;
+    expect(() => client(bystander).shareKeys(graphOf(bystander), new Date())).not.toThrow();
   });
 
   it('refuses a low-order share-encryption key c at the graph stage as well', () => {
-    const liar = 'mc-02';
-    const config = testRoundConfig({ participants: ids(), degree: 4, threshold: 3, parameters: 64 });
-    const context = roundContext(config);
-    const clients = new Map(ids().map((siteId) => [siteId, new SecAggClient({ siteId, signingKey: federation.site(siteId).privateKey, policy: testPolicy(), trust: federation.trust })]));
-    const client = (siteId: string): SecAggClient => clients.get(siteId) as SecAggClient;
-    const genuineAdverts = new Map<string, AdvertiseKeysMessage>(ids().map((siteId) => [siteId, client(siteId).advertiseKeys(config)]));
-    const genuine = genuineAdverts.get(liar) as AdvertiseKeysMessage;
     // u = 1: the point of order 4 on the curve itself.
     const lowOrder = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0));
-    const forged: AdvertiseKeysMessage = {
-      ...genuine,
-      cipherPublicKey: lowOrder,
-      signature: signMessage(federation.site(liar).privateKey, advertiseTranscript(context, lowOrder, genuine.maskPublicKey, genuine.nonceCommitment)),
-    };
-    const adverts = new Map([...genuineAdverts, [liar, forged]]);
-    const keyList = uncheckedKeyList(config.roundId, adverts);
-    const reveals = new Map<string, NonceRevealMessage>();
-    for (const siteId of ids()) if (siteId !== liar) reveals.set(siteId, client(siteId).revealNonce(keyList));
-    const liarReveal = client(liar).revealNonce(uncheckedKeyList(config.roundId, genuineAdverts));
-    reveals.set(liar, { ...liarReveal, keyListSignature: signMessage(federation.site(liar).privateKey, keyListTranscript(context, keyListHash(keyList.entries))) });
-    const base = { federation, roundId: config.roundId, roundConfigHash: roundConfigHash(config), degree: 4, keyList, adverts, reveals };
-    const victim = uncheckedGraphMessage(liar, base).neighbours[0]?.siteId as string;
-    expect(() => client(victim).shareKeys(uncheckedGraphMessage(victim, base), new Date())).toThrow(
+    const { client, graphOf, victim } = graphWithForgedAdvert('mc-02', (genuine) => ({ cipherPublicKey: lowOrder, maskPublicKey: genuine.maskPublicKey }));
+    expect(() => client(victim).shareKeys(graphOf(victim), new Date())).toThrow(
       expect.objectContaining({ reason: 'X25519_LOW_ORDER', message: expect.stringContaining('low-order X25519 key for c') as string }) as Error,
     );
     expect(client(victim).phase).toBe('failed');
