@@ -1,5 +1,5 @@
 /** Task documents for model/ tests. */
-import type { ModelSpec, OptimizerSpec, TaskDocument } from '../../../model/index.js';
+import { ModelError, parseTaskDocument, type ModelSpec, type OptimizerSpec, type TaskDocument } from '../../../model/index.js';
 
 export type ZooSpec = Exclude<ModelSpec, { kind: 'onnx' }>;
 
@@ -17,4 +17,15 @@ export function taskFor(
     optimizer: options.optimizer ?? { kind: 'sgd', learningRate: 0.1 },
     training: { epochs: 1, batchSize: options.batchSize ?? 4, proximalMu: options.proximalMu ?? 0, seed: options.seed ?? 1 },
   };
+}
+
+/** The message of the ModelError parseTaskDocument throws for `value`; fails the test if it parses. */
+export function taskErrorOf(value: unknown): string {
+  try {
+    parseTaskDocument(value);
+  } catch (error) {
+    if (error instanceof ModelError) return error.message;
+    throw error;
+  }
+  throw new Error('expected parseTaskDocument to throw');
 }

@@ -3,23 +3,14 @@
  * pins every loss parameter and the vocabulary), and errors naming the key for what does not fit.
  */
 import { describe, expect, it } from 'vitest';
-import { ModelError, canonicalTaskBytes, lossOf, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
-import { taskFor } from '../../support/model/tasks.js';
+import { canonicalTaskBytes, lossOf, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
+import { taskErrorOf, taskFor } from '../../support/model/tasks.js';
 
 const classifier = taskFor({ kind: 'logreg', inputShape: [4], classes: 3 }, { seed: 7 });
 const regression: TaskDocument = { ...taskFor({ kind: 'logreg', inputShape: [4], classes: 2 }), loss: { kind: 'mse' }, labels: ['price', 'rent'] };
 
 const text = (task: TaskDocument): string => new TextDecoder().decode(canonicalTaskBytes(task));
 
-function messageOf(value: unknown): string {
-  try {
-    parseTaskDocument(value);
-  } catch (error) {
-    if (error instanceof ModelError) return error.message;
-    throw error;
-  }
-  throw new Error('expected parseTaskDocument to throw');
-}
 
 describe('task loss', () => {
   it('spells cross-entropy without options as the bare string, so old and new spellings hash alike', () => {
@@ -72,7 +63,7 @@ describe('task loss', () => {
     ['target.columns for cross-entropy', { ...classifier, target: { columns: ['a', 'b', 'c'] } }, /cross_entropy reads one class column/],
     ['target.columns not one per output', { ...regression, target: { columns: ['price'] } }, /target\.columns has 1 columns but labels has 2 outputs/],
   ])('rejects %s', (_what, document, pattern) => {
-    expect(messageOf(document)).toMatch(pattern);
+    expect(taskErrorOf(document)).toMatch(pattern);
   });
 });
 
@@ -107,6 +98,6 @@ describe('task inputs', () => {
     ['a vocabulary with a repeated word', [{ name: 'a', column: 'x', dtype: 'int64', shape: [], vocabulary: ['u', 'v', 'u'] }], /vocabulary\.2 "u" appears twice/],
     ['an unknown dtype', [{ name: 'a', column: 'x', dtype: 'int32', shape: [] }], /inputs\.0\.dtype/],
   ])('rejects %s', (_what, inputs, pattern) => {
-    expect(messageOf({ ...classifier, inputs })).toMatch(pattern);
+    expect(taskErrorOf({ ...classifier, inputs })).toMatch(pattern);
   });
 });

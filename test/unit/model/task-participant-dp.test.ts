@@ -4,22 +4,13 @@
  * are refused naming the key.
  */
 import { describe, expect, it } from 'vitest';
-import { ModelError, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
-import { taskFor } from '../../support/model/tasks.js';
+import { parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
+import { taskErrorOf, taskFor } from '../../support/model/tasks.js';
 
 const base = taskFor({ kind: 'logreg', inputShape: [4], classes: 3 }, { seed: 7 });
 const participantLevel = { mechanism: 'discrete_gaussian' as const, clipNorm: 1, noiseMultiplier: 1.1, toleratedColluders: 1, ringBits: 20 };
 const private_: TaskDocument = { ...base, privacy: { participantLevel } };
 
-function messageOf(value: unknown): string {
-  try {
-    parseTaskDocument(value);
-  } catch (error) {
-    if (error instanceof ModelError) return error.message;
-    throw error;
-  }
-  throw new Error('expected parseTaskDocument to throw');
-}
 
 describe('task participant-level privacy', () => {
   it('keeps the distributed-DP parameters and pins each of them in the hash', () => {
@@ -47,7 +38,7 @@ describe('task participant-level privacy', () => {
   });
 
   it('refuses out-of-range or unknown parameters, naming the key', () => {
-    const bad = (override: Record<string, unknown>): string => messageOf({ ...base, privacy: { participantLevel: { ...participantLevel, ...override } } });
+    const bad = (override: Record<string, unknown>): string => taskErrorOf({ ...base, privacy: { participantLevel: { ...participantLevel, ...override } } });
     expect(bad({ mechanism: 'laplace' })).toMatch(/privacy\.participantLevel\.mechanism/);
     expect(bad({ clipNorm: 0 })).toMatch(/privacy\.participantLevel\.clipNorm/);
     expect(bad({ noiseMultiplier: -1 })).toMatch(/privacy\.participantLevel\.noiseMultiplier/);

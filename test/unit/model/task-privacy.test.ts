@@ -3,22 +3,13 @@
  * task hash; an empty `privacy` hashes like none; out-of-range values are refused naming the key.
  */
 import { describe, expect, it } from 'vitest';
-import { ModelError, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
-import { taskFor } from '../../support/model/tasks.js';
+import { parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
+import { taskErrorOf, taskFor } from '../../support/model/tasks.js';
 
 const base = taskFor({ kind: 'logreg', inputShape: [4], classes: 3 }, { seed: 7 });
 const recordLevel = { clipNorm: 1, noiseMultiplier: 1.1, samplingRate: 0.01, stepsPerRound: 100 };
 const private_: TaskDocument = { ...base, privacy: { recordLevel } };
 
-function messageOf(value: unknown): string {
-  try {
-    parseTaskDocument(value);
-  } catch (error) {
-    if (error instanceof ModelError) return error.message;
-    throw error;
-  }
-  throw new Error('expected parseTaskDocument to throw');
-}
 
 describe('task privacy', () => {
   it('keeps the DP-SGD parameters and pins each of them in the hash', () => {
@@ -36,10 +27,10 @@ describe('task privacy', () => {
   });
 
   it('refuses out-of-range or unknown parameters, naming the key', () => {
-    expect(messageOf({ ...base, privacy: { recordLevel: { ...recordLevel, samplingRate: 1.5 } } })).toMatch(/privacy\.recordLevel\.samplingRate/);
-    expect(messageOf({ ...base, privacy: { recordLevel: { ...recordLevel, noiseMultiplier: 0 } } })).toMatch(/privacy\.recordLevel\.noiseMultiplier/);
-    expect(messageOf({ ...base, privacy: { recordLevel: { ...recordLevel, stepsPerRound: 2.5 } } })).toMatch(/privacy\.recordLevel\.stepsPerRound/);
-    expect(messageOf({ ...base, privacy: { recordLevel: { ...recordLevel, clipNorm: -1 } } })).toMatch(/privacy\.recordLevel\.clipNorm/);
-    expect(messageOf({ ...base, privacy: { epsilon: 1 } })).toMatch(/privacy: unknown key\(s\) 'epsilon'/);
+    expect(taskErrorOf({ ...base, privacy: { recordLevel: { ...recordLevel, samplingRate: 1.5 } } })).toMatch(/privacy\.recordLevel\.samplingRate/);
+    expect(taskErrorOf({ ...base, privacy: { recordLevel: { ...recordLevel, noiseMultiplier: 0 } } })).toMatch(/privacy\.recordLevel\.noiseMultiplier/);
+    expect(taskErrorOf({ ...base, privacy: { recordLevel: { ...recordLevel, stepsPerRound: 2.5 } } })).toMatch(/privacy\.recordLevel\.stepsPerRound/);
+    expect(taskErrorOf({ ...base, privacy: { recordLevel: { ...recordLevel, clipNorm: -1 } } })).toMatch(/privacy\.recordLevel\.clipNorm/);
+    expect(taskErrorOf({ ...base, privacy: { epsilon: 1 } })).toMatch(/privacy: unknown key\(s\) 'epsilon'/);
   });
 });
