@@ -25,8 +25,9 @@
  *
  * The DP runs (`--run dp`, Dirichlet(0.5), the first seed) train every site with record-level DP-SGD
  * (task privacy.recordLevel): `--dp-rounds` rounds of `--dp-steps` Poisson-sampled steps at sampling rate
- * `--dp-rate`, clip norm `--dp-clip`, SGD at `--dp-lr` with momentum 0.9; the noise multiplier is the
- * smallest whose accounting (crypto/dp dpSgdRoundsEpsilon, the curve each site charges) stays within
+ * `--dp-rate`, clip norm `--dp-clip`, SGD at `--dp-lr` with momentum `--dp-momentum` (0.9, from zero each
+ * round), and FedAvgM on the coordinator with `--dp-server-momentum` (0: plain FedAvg); the noise multiplier
+ * is the smallest whose accounting (crypto/dp dpSgdRoundsEpsilon, the curve each site charges) stays within
  * epsilon at delta 1e-5 after all rounds. Each site's site.yaml sets that budget, and
  * `dp_epsN_spent` is the largest epsilon any site's own log says it spent.
  *
@@ -76,6 +77,8 @@ const { values: args } = parseArgs({
     'dp-rate': { type: 'string', default: '0.04' },
     'dp-clip': { type: 'string', default: '1' },
     'dp-lr': { type: 'string', default: '0.05' },
+    'dp-momentum': { type: 'string', default: '0.9' },
+    'dp-server-momentum': { type: 'string', default: '0' },
   },
 });
 
@@ -97,6 +100,12 @@ function positiveNumber(name: string, text: string): number {
   return value;
 }
 
+function unitFraction(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value >= 1) throw new Error(`--${name} must be a number in [0, 1), got ${text}`);
+  return value;
+}
+
 type Partition = 'iid' | 'dir05';
 const RUNS = (args.run ?? '').split(',').map((run) => run.trim());
 for (const run of RUNS) {
@@ -111,6 +120,8 @@ const DP = {
   samplingRate: positiveNumber('dp-rate', args['dp-rate'] ?? '0.04'),
   clipNorm: positiveNumber('dp-clip', args['dp-clip'] ?? '1'),
   learningRate: positiveNumber('dp-lr', args['dp-lr'] ?? '0.05'),
+  momentum: unitFraction('dp-momentum', args['dp-momentum'] ?? '0.9'),
+  serverMomentum: unitFraction('dp-server-momentum', args['dp-server-momentum'] ?? '0'),
 };
 if (DP.samplingRate > 1) throw new Error(`--dp-rate is a probability, got ${DP.samplingRate}`);
 
@@ -182,7 +193,9 @@ function taskFor(modelSha256: string, seed: number, recordLevel?: { noiseMultipl
     recordLevel === undefined
       ? {}
       : {
-          optimizer: { kind: 'sgd', learningRate: DP.learningRate, momentum: 0.9 },
+          optimizer: { kind: 'sgd', learningRate: DP.learningRate, momentum: DP.momentum },
+          // Local momentum starts from zero every round; server momentum (FedAvgM) carries across rounds.
+          ...(DP.serverMomentum > 0 ? { serverOptimizer: { kind: 'fedavgm', learningRate: 1, momentum: DP.serverMomentum } } : {}),
           privacy: { recordLevel: { clipNorm: DP.clipNorm, noiseMultiplier: recordLevel.noiseMultiplier, samplingRate: DP.samplingRate, stepsPerRound: DP.stepsPerRound } },
         };
   return parseTaskDocument({
@@ -401,7 +414,7 @@ async function main(): Promise<void> {
       await mkdir(root, { recursive: true });
       const model = await exportModel(root, seed);
       const dimension = buildTrainingPlan(taskFor(createHash('sha256').update(model).digest('hex'), seed), model).parameters.reduce((sum, p) => sum + p.shape.reduce((n, d) => n * d, 1), 0);
-      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: 0.9, parameters: dimension };
+      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: DP.momentum, server_momentum: DP.serverMomentum, parameters: dimension };
       for (const epsilon of DP.epsilons) {
         const noiseMultiplier = noiseFor(epsilon, dimension);
         note(`dp eps ${epsilon}: noise multiplier ${noiseMultiplier} over ${DP.rounds} rounds of ${DP.stepsPerRound} steps at q = ${DP.samplingRate}`);
