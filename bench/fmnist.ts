@@ -332,8 +332,16 @@ async function runFederation(work: string, data: Fmnist, spec: RunSpec, bundles:
       };
       processes.push(spawnFedgate(`site-${site}`, ['participant', '--config', join(siteDir, 'site.yaml')], onSiteLog));
     }
-    const code = await coordinatorProcess.exited;
-    if (code !== 0) throw new Error(`coordinator exited with ${String(code)}:\n${coordinatorProcess.tail()}`);
+    // A site that dies (out of memory, a crash) would leave the coordinator waiting for its quorum forever.
+    const siteDied = Promise.race(
+      processes.slice(1).map(async (site) => {
+        const siteCode = await site.exited;
+        return { site, siteCode };
+      }),
+    );
+    const first = await Promise.race([coordinatorProcess.exited.then((code) => ({ code })), siteDied]);
+    if ('site' in first) throw new Error(`${first.site.name} exited with ${String(first.siteCode)} before the federation finished (out of memory? see dmesg):\n${first.site.tail()}`);
+    if (first.code !== 0) throw new Error(`coordinator exited with ${String(first.code)}:\n${coordinatorProcess.tail()}`);
   } finally {
     await stopAll(processes);
   }
