@@ -9,6 +9,7 @@
  * here: uncheckedKeyList), and it signs the H(L) of that L.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CryptoError } from '../../../../crypto/errors.js';
 import { signMessage } from '../../../../crypto/signature.js';
 import { SecAggClient } from '../../../../crypto/secagg/client.js';
 import { roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
@@ -70,7 +71,9 @@ describe('a neighbour that advertises a low-order mask key', () => {
       error = caught;
     }
     expect(error).toBeInstanceOf(SecAggError);
-    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'X25519_LOW_ORDER' });
+    // Said where it failed (the graph stage, this site refusing) and kept the key check's own error as cause.
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'X25519_LOW_ORDER', stage: 'graph', site: victim });
+    expect((error as SecAggError).cause).toBeInstanceOf(CryptoError);
     expect((error as Error).message).toContain(`neighbour "${liar}" advertised a low-order X25519 key for s`);
     expect(client(victim).phase).toBe('failed');
     expect(client(victim).heldSecrets().every((buffer) => buffer.every((byte) => byte === 0))).toBe(true);

@@ -4,17 +4,33 @@
  * in the victim's delivery is changed and the victim must refuse with that check's reason, say what was
  * wrong, and leave the round (it goes on to mask with nothing).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeFields } from '../../../../crypto/bytes.js';
 import { openShare, sealShare } from '../../../../crypto/aead.js';
 import { deriveShareKey, shareAssociatedData } from '../../../../crypto/agreement.js';
 import type { NeighbourGraph } from '../../../../crypto/graph.js';
-import { decodeShare, encodeShare } from '../../../../crypto/shamir.js';
+import { decodeShare, encodeShare, type Share } from '../../../../crypto/shamir.js';
 import { prepareX25519SecretKey } from '../../../../crypto/x25519.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { FieldReader } from '../../../../crypto/secagg/fields.js';
 import type { AdvertiseKeysMessage, RoutedShare, ShareDeliveryMessage } from '../../../../crypto/secagg/messages.js';
 import { RoundDriver, cachedFederation, stagesSent, testPolicy, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
+
+/** Every share key and decrypted share pair the sites opened, to see them zeroised after use. */
+const opened = vi.hoisted(() => ({ keys: [] as Uint8Array[], plaintexts: [] as Uint8Array[] }));
+
+vi.mock('../../../../crypto/aead.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../../../crypto/aead.js')>();
+  return {
+    ...original,
+    openShare: (...args: Parameters<typeof original.openShare>) => {
+      const plaintext = original.openShare(...args);
+      opened.keys.push(args[0]);
+      opened.plaintexts.push(plaintext);
+      return plaintext;
+    },
+  };
+});
 
 let federation: TestFederation;
 const ids = (): string[] => federation.sites.map((site) => site.siteId);
@@ -70,6 +86,27 @@ function refusedDelivery(round: RoundDriver, forged: unknown): SecAggError {
 }
 
 const from = (shares: readonly RoutedShare[], sender: string): RoutedShare => shares.find((share) => share.sender === sender) as RoutedShare;
+
+type SharePair = { readonly selfMask: Share; readonly maskKey: Share };
+
+/**
+ * The victim's shares with `dealer`'s replaced by the plaintext `forge` makes of its genuine pair, sealed
+ * under the genuine pairwise share key: what a dealer (the coordinator's accomplice) can send.
+ */
+function resealed(round: RoundDriver, genuine: ShareDeliveryMessage, dealer: string, forge: (pair: SharePair) => Uint8Array): RoutedShare[] {
+  const roundId = round.config.roundId;
+  const victimAdvert = round.sent.get(victim)?.find((message) => message.stage === 'advertise_keys') as AdvertiseKeysMessage;
+  // The dealer's share-encryption secret key (heldSecrets lists it first while the dealer still holds it).
+  const dealerCipherKey = round.client(dealer).heldSecrets()[0] as Uint8Array;
+  const key = deriveShareKey(prepareX25519SecretKey(dealerCipherKey), victimAdvert.cipherPublicKey, roundId, dealer, victim);
+  const associatedData = shareAssociatedData(roundId, dealer, victim);
+  const reader = new FieldReader(openShare(key, from(genuine.shares, dealer).ciphertext, associatedData), 'test');
+  const pair = { selfMask: decodeShare(reader.field('selfMask'), 32), maskKey: decodeShare(reader.field('maskKey'), 32) };
+  const ciphertext = sealShare(key, forge(pair), associatedData);
+  return genuine.shares.map((share) => (share.sender === dealer ? { ...share, ciphertext } : share));
+}
+
+const isZero = (buffer: Uint8Array): boolean => buffer.every((byte) => byte === 0);
 
 describe('the U2 of a ShareDelivery', () => {
   it('is refused when it is not an array, naming the field', () => {
@@ -201,27 +238,46 @@ describe('the shares of a ShareDelivery', () => {
   ] as const)('are refused when a neighbour deals %s for another x', (_name, which, fragment) => {
     const { round, genuine, neighbours } = atDelivery();
     const dealer = neighbours[0] as string;
-    const roundId = round.config.roundId;
-    const victimAdvert = round.sent.get(victim)?.find((message) => message.stage === 'advertise_keys') as AdvertiseKeysMessage;
-    // The dealer's share-encryption secret key (heldSecrets lists it first while the dealer still holds it).
-    const dealerCipherKey = round.client(dealer).heldSecrets()[0] as Uint8Array;
-    const key = deriveShareKey(prepareX25519SecretKey(dealerCipherKey), victimAdvert.cipherPublicKey, roundId, dealer, victim);
-    const associatedData = shareAssociatedData(roundId, dealer, victim);
-    const genuineShare = from(genuine.shares, dealer);
-    const reader = new FieldReader(openShare(key, genuineShare.ciphertext, associatedData), 'test');
-    const pair = { selfMask: decodeShare(reader.field('selfMask'), 32), maskKey: decodeShare(reader.field('maskKey'), 32) };
-    expect(pair.selfMask.x).toBe(victimX);
-    const moved = { ...pair, [which]: { ...pair[which], x: victimX + 1 } };
-    const ciphertext = sealShare(key, encodeFields([encodeShare(moved.selfMask), encodeShare(moved.maskKey)]), associatedData);
-    const shares = genuine.shares.map((share) => (share.sender === dealer ? { ...share, ciphertext } : share));
+    const shares = resealed(round, genuine, dealer, (pair) => {
+      expect(pair.selfMask.x).toBe(victimX);
+      const moved = { ...pair, [which]: { ...pair[which], x: victimX + 1 } };
+      return encodeFields([encodeShare(moved.selfMask), encodeShare(moved.maskKey)]);
+    });
     const error = refusedDelivery(round, { ...genuine, shares });
     expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SHARE_INVALID' });
     expect(error.message).toContain(`the shares from ${JSON.stringify(dealer)} ${fragment}, this site holds x = ${victimX}`);
   });
 
-  it('the genuine delivery is accepted', () => {
-    const { round, genuine } = atDelivery();
+  /**
+   * A dealer seals the victim a pair that decrypts but does not decode: a field missing, or one too many.
+   * The refusal names the dealer and the field, and the decrypted bytes do not outlive the check.
+   */
+  it.each([
+    ['no field at all', () => new Uint8Array(0), 'field selfMask is missing'],
+    ['the b-share alone', (pair: SharePair) => encodeFields([encodeShare(pair.selfMask)]), 'field maskKey is missing'],
+  ] as const)('are refused when a neighbour seals a pair that does not decode (%s), naming the field', (_name, forge, fragment) => {
+    const { round, genuine, neighbours } = atDelivery();
+    const dealer = neighbours[1] as string;
+    const shares = resealed(round, genuine, dealer, forge);
+    opened.plaintexts.length = 0;
+    const error = refusedDelivery(round, { ...genuine, shares });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SHARE_DECRYPT_FAILED', site: victim });
+    expect(error.message).toContain(`the shares from ${JSON.stringify(dealer)} do not decrypt or decode: shares from ${JSON.stringify(dealer)}: ${fragment}`);
+    expect(opened.plaintexts.length).toBeGreaterThan(0);
+    expect(opened.plaintexts.every(isZero)).toBe(true);
+  });
+
+  it('the genuine delivery is accepted, and each decrypted pair and its share key are zeroised once copied', () => {
+    const { round, genuine, neighbours } = atDelivery();
+    opened.keys.length = 0;
+    opened.plaintexts.length = 0;
     round.client(victim).acceptShares(genuine);
     expect(round.client(victim).phase).toBe('shares_accepted');
+    expect(opened.plaintexts).toHaveLength(neighbours.length);
+    expect(opened.keys).toHaveLength(neighbours.length);
+    expect(opened.plaintexts.every(isZero)).toBe(true);
+    expect(opened.keys.every(isZero)).toBe(true);
+    // What the site keeps are copies: its held shares are intact.
+    expect(round.client(victim).heldSecrets().some((buffer) => !isZero(buffer))).toBe(true);
   });
 });

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NeighbourGraph } from '../../../../crypto/graph.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
-import type { ConsistencyRequestMessage } from '../../../../crypto/secagg/messages.js';
+import type { ConsistencyRequestMessage, UnmaskRequestMessage } from '../../../../crypto/secagg/messages.js';
 import { RoundDriver, cachedFederation, stagesSent, testPolicy, testRoundConfig, type DropPoint, type TestFederation } from '../../../support/secagg-sim.js';
 
 let federation: TestFederation;
@@ -75,6 +75,19 @@ describe('the U3 of a ConsistencyCheck request', () => {
     expect(error.message).toContain('consistency_request.survivors (U3) names a site outside U2');
   });
 
+  it('is refused when it is not an array, naming the field', () => {
+    const { round, request } = atConsistency();
+    const error = refusedRequest(round, { ...request, survivors: 'all of them' });
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'MALFORMED_MESSAGE' });
+    expect(error.message).toContain('consistency_request.survivors must be an array of site ids');
+  });
+
+  it("is signed when it is exactly the site's minimum", () => {
+    const { round, request } = atConsistency({ victimMinimum: 8 });
+    expect(request.survivors).toHaveLength(8);
+    expect(round.client(victim).consistencyCheck(request).stage).toBe('consistency_check');
+  });
+
   it("is refused when it is below the site's minimum (a site that is not a neighbour left out)", () => {
     const { round, request, outsiders } = atConsistency({ victimMinimum: 8 });
     const left = outsiders[0] as string;
@@ -94,6 +107,23 @@ describe('the MaskedInput closings of a ConsistencyCheck request', () => {
     expect(error.message).toContain(`U3 member and neighbour ${JSON.stringify(missing)} has no signed MaskedInput closing`);
   });
 
+  it('is refused when the closings are not an array: no closing is given for any neighbour', () => {
+    const { round, request, neighbours } = atConsistency();
+    const error = refusedRequest(round, { ...request, closings: { length: request.closings.length } });
+    const first = request.survivors.find((siteId) => neighbours.includes(siteId)) as string;
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'CLOSING_MISSING' });
+    expect(error.message).toContain(`U3 member and neighbour ${JSON.stringify(first)} has no signed MaskedInput closing`);
+  });
+
+  it("is refused when a neighbour's closing is replaced by null, naming the neighbour", () => {
+    const { round, request, neighbours } = atConsistency();
+    const target = neighbours[0] as string;
+    const closings = request.closings.map((closing) => (closing.siteId === target ? null : closing));
+    const error = refusedRequest(round, { ...request, closings });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'CLOSING_MISSING' });
+    expect(error.message).toContain(`U3 member and neighbour ${JSON.stringify(target)} has no signed MaskedInput closing`);
+  });
+
   it.each(['survivorDigest', 'uploadHash', 'signature'] as const)("is refused when a neighbour's closing has a %s that is not bytes", (field) => {
     const { round, request, neighbours } = atConsistency();
     const target = neighbours[2] as string;
@@ -106,5 +136,47 @@ describe('the MaskedInput closings of a ConsistencyCheck request', () => {
   it('the genuine request is signed', () => {
     const { round, request } = atConsistency();
     expect(round.client(victim).consistencyCheck(request).stage).toBe('consistency_check');
+  });
+});
+
+describe('the consistency signatures of an Unmask request', () => {
+  /** The round up to the Unmask request, the victim having signed U3. */
+  function atUnmask(): { round: RoundDriver; request: UnmaskRequestMessage } {
+    const { round, request } = atConsistency();
+    return { round, request: round.signConsistency(request) };
+  }
+
+  function refusedUnmask(round: RoundDriver, forged: unknown): SecAggError {
+    let error: unknown;
+    try {
+      round.client(victim).unmask(forged as UnmaskRequestMessage);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(SecAggError);
+    expect(round.client(victim).phase).toBe('failed');
+    expect(stagesSent(round.sent.get(victim))).not.toContain('unmask');
+    return error as SecAggError;
+  }
+
+  it('count only the site itself when they are not an array: too few signed, nothing revealed', () => {
+    const { round, request } = atUnmask();
+    const error = refusedUnmask(round, { ...request, signatures: { length: request.signatures.length } });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'INSUFFICIENT_CONSISTENCY_SIGNATURES', stage: 'unmask' });
+    expect(error.message).toContain("1 members of this site's closed neighbourhood signed");
+  });
+
+  it('do not count null entries: with every other signature replaced by null, nothing is revealed', () => {
+    const { round, request } = atUnmask();
+    const signatures = request.signatures.map((entry) => (entry.siteId === victim ? entry : null));
+    const error = refusedUnmask(round, { ...request, signatures });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'INSUFFICIENT_CONSISTENCY_SIGNATURES', stage: 'unmask' });
+    expect(error.message).toContain("1 members of this site's closed neighbourhood signed");
+  });
+
+  it('the genuine request with junk entries added (null, a number for a site id) is answered', () => {
+    const { round, request } = atUnmask();
+    const junk = [null, { siteId: 7, signature: new Uint8Array(64) }] as unknown as UnmaskRequestMessage['signatures'];
+    expect(round.client(victim).unmask({ ...request, signatures: [...junk, ...request.signatures] }).stage).toBe('unmask');
   });
 });

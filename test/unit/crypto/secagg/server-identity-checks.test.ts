@@ -1,7 +1,8 @@
 /**
  * The coordinator's view of who signed (crypto/secagg/server-identity.ts): a site without a certificate,
- * or with one that does not parse, is refused with its reason code and blamed; revocation is read from
- * the certificate itself when the site's key was never looked up, for PEM and DER alike.
+ * with one that does not parse, that names another site or has another role, is refused with its reason
+ * code and blamed; a certificate is checked once per round, and revocation is read from the certificate
+ * itself when the site's key was never looked up, for PEM and DER alike.
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,34 @@ describe('SiteKeys', () => {
     expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_MALFORMED', stage: 'commit', site: 'garbled' });
     expect(error.cause).toBeDefined();
     expect(error.message).toMatch(/^the certificate of site "garbled" was rejected: \S/);
+  });
+
+  it("refuses another site's valid certificate registered under a site's id (CERTIFICATE_IDENTITY)", () => {
+    const [a, b] = ids() as [string, string];
+    const keys = new SiteKeys(new Map([[a, federation.site(b).certificatePem]]), federation.trust, new Date());
+    const error = refusal(() => keys.publicKeyOf(a, 'advertise_keys'));
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_IDENTITY', stage: 'advertise_keys', site: a });
+    expect(error.message).toContain(`identifies site ${JSON.stringify(b)}, expected ${JSON.stringify(a)}`);
+  });
+
+  it("refuses a site's certificate of another role than participant (CERTIFICATE_ROLE)", () => {
+    const a = ids()[0] as string;
+    const coordinator = federation.issue(a, { role: 'coordinator' });
+    const keys = new SiteKeys(new Map([[a, coordinator.certificatePem]]), federation.trust, new Date());
+    const error = refusal(() => keys.publicKeyOf(a, 'advertise_keys'));
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_ROLE', stage: 'advertise_keys', site: a });
+  });
+
+  it('checks a certificate once per round: revoked later, the key stays for the round while isRevoked says so', () => {
+    // The round goes on with the key it admitted (its Unmask answer may still be needed); revocation
+    // counts where it is read live, at the commit (server-commit-checks.test.ts).
+    const [a] = ids() as [string];
+    const revoked = new Set<string>();
+    const keys = keysWith(revoked);
+    const key = keys.publicKeyOf(a, 'advertise_keys');
+    revoked.add(federation.site(a).serial);
+    expect(keys.publicKeyOf(a, 'unmask')).toBe(key);
+    expect(keys.isRevoked(a)).toBe(true);
   });
 
   it('returns the key of a valid certificate, PEM or DER', () => {

@@ -1,25 +1,61 @@
 /**
  * The coordinator's intake of messages (crypto/secagg/server-intake.ts) given malformed input no honest
- * site sends: an advert whose two keys are equal, an Unmask answer whose shares are not an array, commit
- * hashes of the wrong length. Each is refused with its reason code, blaming the sender.
+ * site sends: an advert whose two keys are equal, null entries where shares should be, an Unmask answer
+ * whose shares are not an array or reveal a share of a site outside U2, commit hashes of the wrong length.
+ * Each is refused with its reason code, naming the stage and blaming the sender.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
-import type { AdvertiseKeysMessage, CommitSignatureMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
-import { commitFieldsOf, intakeAdvert, intakeUnmask, type IntakeView } from '../../../../crypto/secagg/server-intake.js';
-import { advertiseTranscript, roundContext } from '../../../../crypto/secagg/transcript.js';
+import { buildNeighbourGraph } from '../../../../crypto/graph.js';
+import { encodeShare } from '../../../../crypto/shamir.js';
+import type {
+  AdvertiseKeysMessage,
+  CommitSignatureMessage,
+  ConsistencySignatureMessage,
+  MaskedInputMessage,
+  NonceRevealMessage,
+  RevealedShare,
+  ShareKeysMessage,
+  UnmaskResponseMessage,
+} from '../../../../crypto/secagg/messages.js';
+import { SECRET_LENGTH, shareCoordinate } from '../../../../crypto/secagg/neighbourhood.js';
+import {
+  commitFieldsOf,
+  intakeAdvert,
+  intakeConsistency,
+  intakeMaskedInput,
+  intakeNonce,
+  intakeShareKeys,
+  intakeUnmask,
+  type IntakeView,
+} from '../../../../crypto/secagg/server-intake.js';
+import { advertiseTranscript, revealDigest, roundContext, survivorDigest, unmaskTranscript } from '../../../../crypto/secagg/transcript.js';
 import { signMessage } from '../../../../crypto/signature.js';
 import { cachedFederation, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
 
 let federation: TestFederation;
 let view: IntakeView;
+/** The round after MaskedInput: U1 = all three sites (one closed neighbourhood), U2 = U3 = the first two. */
+let later: IntakeView;
+let ids: [string, string, string];
 
 beforeAll(() => {
   federation = cachedFederation(3, 'sik-');
-  const config = testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 2, threshold: 2, parameters: 4 });
+  ids = federation.sites.map((site) => site.siteId) as [string, string, string];
+  const config = testRoundConfig({ participants: ids, degree: 2, threshold: 2, parameters: 4 });
   view = { config, context: roundContext(config) };
+  const survivors = new Set(ids.slice(0, 2));
+  later = {
+    ...view,
+    keyListHash: sha256(utf8('L')),
+    members: ids,
+    graph: buildNeighbourGraph(sha256(utf8('server-intake graph')), ids, 2),
+    shareSurvivors: survivors,
+    survivorDigest: survivorDigest(survivors),
+    maskedSurvivors: survivors,
+  };
 }, 300_000);
 
 function refusal(action: () => unknown): SecAggError {
@@ -50,12 +86,81 @@ describe('intakeAdvert', () => {
   });
 });
 
+describe('each stage\'s refusals name the stage and the sender', () => {
+  it('nonce_reveal: a nonce of the wrong length (INVALID_LENGTH)', () => {
+    const site = federation.site(ids[0]);
+    const message = { stage: 'nonce_reveal', roundId: view.config.roundId, nonce: new Uint8Array(3), keyListSignature: new Uint8Array(64) } as NonceRevealMessage;
+    const error = refusal(() => intakeNonce(site.siteId, message, later, site.publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_LENGTH', stage: 'nonce_reveal', site: site.siteId });
+  });
+
+  it('share_keys: a null entry in place of a share (SHARE_MISADDRESSED)', () => {
+    const site = federation.site(ids[0]);
+    const message = { stage: 'share_keys', roundId: view.config.roundId, selfMaskCommitment: sha256(utf8('b')), shares: [null], signature: new Uint8Array(64) } as unknown as ShareKeysMessage;
+    const error = refusal(() => intakeShareKeys(site.siteId, message, later, site.publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'SHARE_MISADDRESSED', stage: 'share_keys', site: site.siteId });
+    expect(error.message).toContain('share_keys.shares[0] is addressed to undefined, which is not a neighbour of the sender');
+  });
+
+  it('masked_input: a vector of the wrong length (INVALID_VECTOR_LENGTH)', () => {
+    const site = federation.site(ids[1]);
+    const message = { stage: 'masked_input', roundId: view.config.roundId, maskedVector: new Uint32Array(1) } as unknown as MaskedInputMessage;
+    const error = refusal(() => intakeMaskedInput(site.siteId, message, later, site.publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_VECTOR_LENGTH', stage: 'masked_input', site: site.siteId });
+  });
+
+  it('consistency_check: a signature that is not bytes (INVALID_LENGTH)', () => {
+    const site = federation.site(ids[1]);
+    const message = { stage: 'consistency_check', roundId: view.config.roundId, signature: 'signed' } as unknown as ConsistencySignatureMessage;
+    const error = refusal(() => intakeConsistency(site.siteId, message, later, site.publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_LENGTH', stage: 'consistency_check', site: site.siteId });
+  });
+});
+
 describe('intakeUnmask', () => {
+  /** A share of `dealer`'s `secret` at the x of `holder` (its y is not checked here). */
+  const shareOf = (holder: string, dealer: string, secret: RevealedShare['secret']): RevealedShare => ({
+    dealer,
+    secret,
+    share: encodeShare({ x: shareCoordinate(ids, holder), y: new Uint8Array(SECRET_LENGTH).fill(ids.indexOf(dealer) + 1) }),
+  });
+
+  /** `holder`'s answer revealing `shares`, signed by `holder` over the round as `later` shows it. */
+  function answer(holder: string, shares: readonly RevealedShare[]): UnmaskResponseMessage {
+    const transcript = unmaskTranscript(later.context, later.keyListHash as Uint8Array, later.survivorDigest as Uint8Array, later.maskedSurvivors as ReadonlySet<string>, revealDigest(shares));
+    return { stage: 'unmask', roundId: view.config.roundId, shares, signature: signMessage(federation.site(holder).privateKey, transcript) } as UnmaskResponseMessage;
+  }
+
   it('refuses an answer whose shares are not an array (MALFORMED_MESSAGE)', () => {
     const site = federation.sites[1] as (typeof federation.sites)[0];
     const message = { stage: 'unmask', roundId: view.config.roundId, shares: { length: 0 }, signature: new Uint8Array(64) } as unknown as UnmaskResponseMessage;
     const error = refusal(() => intakeUnmask(site.siteId, message, view, site.publicKey));
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'MALFORMED_MESSAGE', stage: 'unmask', site: site.siteId });
+  });
+
+  it('returns exactly the shares of a genuine answer, as copies', () => {
+    const [a, b] = ids;
+    const shares = [shareOf(a, a, 'self_mask'), shareOf(a, b, 'self_mask')];
+    const accepted = intakeUnmask(a, answer(a, shares), later, federation.site(a).publicKey);
+    expect(accepted).toEqual(shares);
+    expect(accepted[1]?.share).not.toBe(shares[1]?.share);
+  });
+
+  it('refuses a null entry in place of a share (SHARE_MISADDRESSED)', () => {
+    const [a, b] = ids;
+    const message = { ...answer(a, [shareOf(a, b, 'self_mask')]), shares: [shareOf(a, b, 'self_mask'), null] } as unknown as UnmaskResponseMessage;
+    const error = refusal(() => intakeUnmask(a, message, later, federation.site(a).publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'SHARE_MISADDRESSED', stage: 'unmask', site: a });
+    expect(error.message).toContain('unmask.shares[1] is for undefined');
+  });
+
+  it("refuses a signed share of a neighbour outside U2 (it dealt no shares), even of the secret a dropout's would be", () => {
+    // c is in U1 and a neighbour of a, but not in U2: a holds no share of it, whatever a claims.
+    const [a, b, c] = ids;
+    const shares = [shareOf(a, b, 'self_mask'), shareOf(a, c, 'mask_key')];
+    const error = refusal(() => intakeUnmask(a, answer(a, shares), later, federation.site(a).publicKey));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'SHARE_MISADDRESSED', stage: 'unmask', site: a });
+    expect(error.message).toContain(`unmask.shares[1] is for ${JSON.stringify(c)}, whose shares the sender does not hold`);
   });
 });
 

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CryptoError } from '../../../../crypto/errors.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
-import type { ClientMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
+import type { ClientMessage, GraphMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
 import { vectorLength } from '../../../../crypto/secagg/config.js';
 import type { ClientStage } from '../../../../crypto/secagg/stages.js';
 import { RoundDriver, cachedFederation, expectedSum, simulateRound, testPolicy, testRoundConfig, wrappedSum, type SimulationOptions, type TestFederation } from '../../../support/secagg-sim.js';
@@ -54,6 +54,10 @@ describe('SecAggServer construction', () => {
       expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ARGUMENT' });
       expect(error.message).toMatch(/options\.minSurvivors must be a positive integer, got/);
     }
+  });
+
+  it('accepts the smallest minSurvivors, 1', () => {
+    expect(driver({}, { serverOptions: { minSurvivors: 1 } }).server.phase).toBe('advertise_keys');
   });
 });
 
@@ -138,6 +142,44 @@ describe('SecAggServer pending()', () => {
     expect(signers.length).toBeGreaterThan(0);
     expect(run.server.summary().commitSigned).toEqual([...signers]);
     expect(run.server.pending()).toEqual([...aggregate.maskedSurvivors].filter((siteId) => !signers.includes(siteId)).sort());
+  });
+});
+
+describe('SecAggServer nonce reveal', () => {
+  it('pending() lists who has yet to reveal, and a second reveal from the same site is DUPLICATE_MESSAGE', () => {
+    const run = driver();
+    const keyList = run.advertise();
+    const sender = 'srv-01';
+    const reveal = run.client(sender).revealNonce(keyList);
+    run.server.receive(sender, reveal);
+    expect(run.server.pending()).toEqual(ids().filter((siteId) => siteId !== sender));
+    const again = thrown(() => run.server.receive(sender, reveal));
+    expect(again).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'DUPLICATE_MESSAGE', stage: 'nonce_reveal', site: sender });
+    expect(run.server.summary().noncesRevealed).toEqual([sender]);
+  });
+});
+
+describe('SecAggServer graph messages: the CRL', () => {
+  /**
+   * A site revoked after it advertised keys: the coordinator's CRL has its serial, the sites' own copies
+   * do not yet. The graph message carries the coordinator's CRL to every site (sorted, the same list for
+   * all), so the revoked site's neighbours refuse it before they seal it a share.
+   */
+  it("hands every site the coordinator's CRL, sorted, so a site revoked mid-round is refused by its neighbours", () => {
+    const revoked = new Set(['7F01', '1A02']);
+    const trust = { caCertificate: federation.trust.caCertificate, revokedSerials: revoked };
+    const run = driver({}, { serverOptions: { trust } });
+    const keyList = run.advertise();
+    const target = 'srv-02';
+    revoked.add(federation.site(target).serial);
+    const graphs = run.revealNonces(keyList);
+    const expected = [...revoked].sort();
+    expect(expected).not.toEqual([...revoked]); // inserted out of order: the list is sorted, not copied
+    for (const message of graphs.values()) expect(message.revokedSerials).toEqual(expected);
+    const neighbour = run.server.neighbourGraph?.neighbours(target)[0] as string;
+    const error = thrown(() => run.client(neighbour).shareKeys(graphs.get(neighbour) as GraphMessage, run.now));
+    expect(error).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'CERTIFICATE_REVOKED', stage: 'graph', site: neighbour });
+    expect(error.message).toContain(`the certificate of neighbour ${JSON.stringify(target)} was rejected`);
   });
 });
 

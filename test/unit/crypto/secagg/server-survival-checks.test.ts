@@ -1,13 +1,13 @@
 /**
- * Which secrets the coordinator needs to unmask, and which lack t live holders
- * (crypto/secagg/server-survival.ts), on a sparse ring where one dropped site has no neighbour in U3:
- * its mask key is not needed (recovering it would expose a secret for nothing), its neighbours' are.
+ * Which secrets the coordinator needs to unmask, which lack t live holders, and which signers will
+ * reveal (crypto/secagg/server-survival.ts), on a sparse ring where one dropped site has no neighbour in
+ * U3: its mask key is not needed (recovering it would expose a secret for nothing), its neighbours' are.
  */
 import { describe, expect, it } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { buildNeighbourGraph } from '../../../../crypto/graph.js';
 import { sha256 } from '../../../../crypto/hash.js';
-import { describeShortfalls, neededSecrets, shortfalls, type Shortfall } from '../../../../crypto/secagg/server-survival.js';
+import { describeShortfalls, neededSecrets, predictedRevealers, shortfalls, type Shortfall } from '../../../../crypto/secagg/server-survival.js';
 
 const sites = ['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8'];
 const graph = buildNeighbourGraph(sha256(utf8('server-survival ring')), sites, 2);
@@ -42,6 +42,15 @@ describe('shortfalls', () => {
     expect(shortfalls(graph, needed, holders, 3)).toEqual([{ dealer: at(4), secret: 'mask_key', live: 1 }]);
     expect(shortfalls(graph, needed, holders, 2)).toEqual([{ dealer: at(4), secret: 'mask_key', live: 1 }]);
     expect(shortfalls(graph, needed, holders, 1)).toEqual([]);
+  });
+});
+
+describe('predictedRevealers', () => {
+  it('keeps only the signers with at least t signers in their closed neighbourhood', () => {
+    // ring[0] did not sign: ring[1] and ring[7] see two signers each (themselves and one neighbour).
+    const signers = new Set([1, 2, 3, 4, 5, 6, 7].map(at));
+    expect(predictedRevealers(graph, signers, 3)).toEqual(new Set([2, 3, 4, 5, 6].map(at)));
+    expect(predictedRevealers(graph, signers, 2)).toEqual(signers);
   });
 });
 
