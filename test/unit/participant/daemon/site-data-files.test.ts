@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskDocument } from '../../../../model/index.js';
 import { DataError } from '../../../../participant/data/errors.js';
-import { encodeIdx } from '../../../../participant/data/index.js';
+import { encodeIdx, loadCsv, partitionDirichlet, partitionIid, partitionShards } from '../../../../participant/data/index.js';
 import { SiteDataInvalidError, checkSiteDataStructure, isDataError } from '../../../../participant/daemon/site-data-check.js';
 import { loadSiteData, tableReadOptions, type PartitionSpec, type SiteDataSpec } from '../../../../participant/daemon/site-data.js';
 import { taskFor } from '../../../support/model/tasks.js';
@@ -123,7 +123,9 @@ describe('the start-time check of a table with a separate test file', () => {
     const spec: SiteDataSpec = { format: 'table', path, test_path: corrupt, header: 'auto', test_fraction: 0.25, split_seed: 1 };
     const refused = await failure(checkSiteDataStructure(spec));
     expect(refused.message).toMatch(/test\.parquet/);
+    await expect(checkSiteDataStructure({ ...spec, test_path: undefined })).resolves.toBeUndefined();
     const test = await file('test.csv', `a,b,c,d,e,f,label\n${csvRows(2)}\n`);
+    await expect(checkSiteDataStructure({ ...spec, test_path: test })).resolves.toBeUndefined();
     const tableTask = { ...task, target: { column: 'label' } };
     const data = await loadSiteData({ ...spec, test_path: test }, tableTask);
     expect([data.train.count, data.test.count]).toEqual([4, 2]);
@@ -147,19 +149,25 @@ describe('simulation partitions', () => {
       const firsts = (part: typeof data.train): number[] => Array.from({ length: part.count }, (_, i) => (part.features[i * 6] as number) / 10);
       return [...firsts(data.train), ...firsts(data.test)].sort((a, b) => a - b);
     };
-    for (const kind of [
-      { kind: 'iid', count: 3, seed: 1 },
-      { kind: 'dirichlet', alpha: 100, count: 3, seed: 1 },
-      { kind: 'shards', shards_per_site: 2, count: 3, seed: 1 },
-    ] as const) {
-      const shares = await Promise.all([0, 1, 2].map((index) => share({ ...kind, index } as PartitionSpec)));
+    const whole = await loadCsv(path, { classes: 3, label: -1, header: false });
+    const rowsOf = (indices: Int32Array | undefined): number[] => Array.from(indices ?? [], (i) => (whole.features[i * 6] as number) / 10).sort((a, b) => a - b);
+    const kinds = [
+      { spec: { kind: 'iid', count: 3, seed: 1 }, parts: partitionIid(whole, { clients: 3, seed: 1 }) },
+      { spec: { kind: 'dirichlet', alpha: 0.3, count: 3, seed: 1 }, parts: partitionDirichlet(whole, { clients: 3, alpha: 0.3, seed: 1 }) },
+      { spec: { kind: 'shards', shards_per_site: 2, count: 3, seed: 1 }, parts: partitionShards(whole, { clients: 3, shardsPerClient: 2, seed: 1 }) },
+    ] as const;
+    for (const { spec, parts } of kinds) {
+      const shares = await Promise.all([0, 1, 2].map((index) => share({ ...spec, index } as PartitionSpec)));
+      // This site's share is exactly what the partition kind site.yaml names gives it.
+      expect(shares).toEqual([0, 1, 2].map((index) => rowsOf(parts[index])));
       // Disjoint shares that together are the whole file.
       expect(shares.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-      expect(shares.every((rows) => rows.length > 0 && rows.length < 30)).toBe(true);
-      const refused = await failure(share({ ...kind, index: 3 } as PartitionSpec));
+      const refused = await failure(share({ ...spec, index: 3 } as PartitionSpec));
       expect(refused).toBeInstanceOf(RangeError);
       expect(refused.message).toBe('data.partition.index 3 is outside 0..2');
     }
+    // The three kinds split the file differently (so a kind read as another would show above).
+    expect(new Set(kinds.map(({ parts }) => rowsOf(parts[0]).join(','))).size).toBe(3);
   });
 });
 
