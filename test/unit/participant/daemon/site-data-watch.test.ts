@@ -138,6 +138,23 @@ describe('SiteDataWatch', () => {
     watch.stop();
   });
 
+  it('runs one poll at a time: a poll due while another still reads the files is skipped, so a change is still read only once it held still', async () => {
+    const { path, spec } = await csvFile(VALID);
+    const { watch, reloads, tick } = watched(spec);
+    await watch.checkAtStart();
+    watch.start();
+    await writeFile(path, `${VALID}5,6,1\n`);
+    // Two polls due at once (an event loop that was blocked): the second finds the first still reading.
+    vi.advanceTimersByTime(2 * INTERVAL_MS);
+    await vi.waitFor(() => expect(Reflect.get(watch, 'checking')).toBe(false), { timeout: 10_000, interval: 5 });
+    // Give a second, concurrent poll (if one ran) the time to read the file.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(reloads.count).toBe(0);
+    await tick();
+    expect(reloads.count).toBe(1);
+    watch.stop();
+  });
+
   it('a changed file that no longer fits the task (the reload fails) also makes the site sit rounds out', async () => {
     const { path, spec } = await csvFile(VALID);
     let fits = true;
