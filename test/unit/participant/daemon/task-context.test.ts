@@ -107,4 +107,13 @@ describe('buildTaskContext', () => {
     const blobs = { fetch: async (requested: Uint8Array) => (toHex(requested) === toHex(hash) ? canonicalTaskBytes(other) : lying.fetch(requested)) };
     await expect(buildTaskContext(hash, { ...options, blobs })).rejects.toThrow(`task document ${toHex(hash)} does not hash to its pin after parsing`);
   });
+
+  it('refuses a document that pins no initial model (the chain would have no start the site checked)', async () => {
+    const unpinned = onnxTask(FORWARD, SMALL_CNN_SHAPE, SMALL_CNN_LABELS);
+    const unpinnedHash = fromHex(taskHash(unpinned, FORWARD));
+    const forward = honestBlobs();
+    const blobs = { fetch: async (requested: Uint8Array) => (toHex(requested) === toHex(unpinnedHash) ? canonicalTaskBytes(unpinned) : forward.fetch(requested)) };
+    await expect(buildTaskContext(unpinnedHash, { ...options, blobs })).rejects.toMatchObject({ name: 'ModelError', reason: 'TASK_NOT_PINNED' });
+  });
 });
+
