@@ -112,4 +112,16 @@ describe('SessionWatchdog', () => {
     expect(stopped.fired).toEqual([]);
     expect(unlimited.fired).toEqual([]);
   });
+
+  it('does not fire when stopped after its timer ran but before it judged (a heartbeat handled in between)', () => {
+    const { dog, fired } = watchdog();
+    dog.watch(LIMIT_MS);
+    // The timer runs at the limit and queues its judgement behind pending I/O; the site stops first.
+    vi.advanceTimersByTime(LIMIT_MS);
+    dog.stop();
+    settle();
+    vi.advanceTimersByTime(10 * LIMIT_MS);
+    expect(fired).toEqual([]);
+  });
 });
+

@@ -24,4 +24,12 @@ describe('loadSiteData and the task loss', () => {
   ])('refuses %s for a class-label format', async (_what, task, pattern) => {
     await expect(loadSiteData(digits, task as TaskDocument)).rejects.toThrow(pattern);
   });
+
+  it("gives the digits the task's input shape (an 8x8 image for a convolutional task, 64 features otherwise)", async () => {
+    const image = await loadSiteData(digits, taskFor({ kind: 'logreg', inputShape: [1, 8, 8], classes: 10 }));
+    expect(image.train.exampleShape).toEqual([1, 8, 8]);
+    expect(image.train.features.length).toBe(image.train.count * 64);
+    expect((await loadSiteData(digits, classifier)).train.exampleShape).toEqual([64]);
+  });
 });
+

@@ -9,13 +9,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '../../../../crypto/hash.js';
+import { roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
+import type { CommitRequestMessage } from '../../../../crypto/secagg/messages.js';
 import { createRoundConfig, makeRoundId, type RoundConfig } from '../../../../crypto/secagg/config.js';
 import { buildTrainingPlan, type TrainingPlan } from '../../../../model/plan.js';
 import { encodeWeights } from '../../../../model/weight-codec.js';
-import { SiteTraining, type SiteTrainingOptions } from '../../../../participant/daemon/site-training.js';
+import { CommitComputationError, SiteTraining, type SiteTrainingOptions } from '../../../../participant/daemon/site-training.js';
 import type { Dataset } from '../../../../participant/data/dataset.js';
 import { SITE_SECRET_FILE, SiteStateStore } from '../../../../participant/state/index.js';
-import { Trainer, type TrainOptions } from '../../../../participant/trainer/index.js';
+import { refusalFor } from '../../../../participant/round/refusal.js';
+import { Trainer, TrainerError, type TrainOptions } from '../../../../participant/trainer/index.js';
 import { digitsSplit, digitsTask } from '../../../support/digits-task.js';
 
 const TASK = digitsTask({ kind: 'logreg' });
@@ -33,7 +36,12 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function roundConfig(model: Float32Array, counter: number, roundId = makeRoundId(counter, new Uint8Array(randomBytes(16)))): { config: RoundConfig; blob: Uint8Array } {
+function roundConfig(
+  model: Float32Array,
+  counter: number,
+  roundId = makeRoundId(counter, new Uint8Array(randomBytes(16))),
+  extra: { purpose?: RoundConfig['purpose']; maxEvalExamples?: number } = {},
+): { config: RoundConfig; blob: Uint8Array } {
   const blob = encodeWeights(plan, model);
   const config = createRoundConfig({
     federationId: 'fed',
@@ -43,8 +51,9 @@ function roundConfig(model: Float32Array, counter: number, roundId = makeRoundId
     modelHash: sha256(blob),
     optimizerStateHash: sha256(new Uint8Array([2])),
     neighbourDegree: 2,
-    layout: { parameterSegments: [{ length: model.length, bound: 1 }], maxLossPerExample: 50, maxEvalExamples: 1000 },
+    layout: { parameterSegments: [{ length: model.length, bound: 1 }], maxLossPerExample: 50, maxEvalExamples: extra.maxEvalExamples ?? 1000 },
     maxWeight: 2000,
+    ...(extra.purpose === undefined ? {} : { purpose: extra.purpose }),
   });
   return { config, blob };
 }
@@ -166,5 +175,145 @@ describe('the held-out split under record-level DP', () => {
     };
     const trainRows = rows(data.train);
     expect([...rows(data.test)].filter((row) => trainRows.has(row))).toEqual([]);
+  });
+});
+
+describe('what the site reports of its training and evaluation', () => {
+  it("seeds the shuffle with the first 4 bytes (big-endian) of the site's secret seed for H(RoundConfig) and 'shuffle'", async () => {
+    const store = await SiteStateStore.open(join(root, 'seed-bytes'));
+    const seen: TrainOptions[] = [];
+    const round = roundConfig(plan.initialParameters, 1);
+    await training(store, round.blob, recordingTrainer(seen)).train(round.config, new AbortController().signal);
+    const secret = store.roundSeed(roundConfigHash(round.config), 'shuffle');
+    expect(seen[0]?.seed).toBe(Buffer.from(secret).readUInt32BE(0));
+    expect(seen[0]).toMatchObject({ epochs: TASK.training.epochs, batchSize: TASK.training.batchSize, learningRate: TASK.optimizer.learningRate });
+  });
+
+  it('uploads the local model minus the global model, and the count the trainer trained on', async () => {
+    const store = await SiteStateStore.open(join(root, 'delta'));
+    const round = roundConfig(plan.initialParameters, 1);
+    const local = plan.initialParameters.map((value, index) => value + index / 1024);
+    const result = await training(store, round.blob, recordingTrainer([], () => local)).train(round.config, new AbortController().signal);
+    const expected = new Float32Array(local.length).map((_, index) => (local[index] as number) - (plan.initialParameters[index] as number));
+    expect(result.delta).toEqual(expected);
+    expect(result.delta.some((value) => value !== 0)).toBe(true);
+    expect(result).toMatchObject({ trainingExamples: data.train.count, evalLossSum: data.test.count * 2, evalCorrect: 3, evalExamples: data.test.count });
+    expect(result.divergence).toBeUndefined();
+  });
+
+  it("a round that only trains evaluates nothing: the trainer's evaluate is not called and the metric slots are 0", async () => {
+    const store = await SiteStateStore.open(join(root, 'train-only'));
+    let evaluations = 0;
+    const trainer = recordingTrainer([]);
+    const counting: SiteTrainingOptions['trainer'] = { train: trainer.train, evaluate: async (...args) => (evaluations++, trainer.evaluate(...args)) };
+    const round = roundConfig(plan.initialParameters, 1, undefined, { purpose: 'train' });
+    const result = await training(store, round.blob, counting).train(round.config, new AbortController().signal);
+    expect(evaluations).toBe(0);
+    expect(result).toMatchObject({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0, trainingExamples: data.train.count });
+  });
+
+  it('evaluates at most maxEvalExamples held-out examples (the first ones, rows intact)', async () => {
+    const store = await SiteStateStore.open(join(root, 'eval-limit'));
+    const evaluatedOn: Dataset[] = [];
+    const trainer: SiteTrainingOptions['trainer'] = {
+      train: recordingTrainer([]).train,
+      evaluate: async (_parameters, dataset) => (evaluatedOn.push(dataset), { lossSum: dataset.count, correct: 1, examples: dataset.count }),
+    };
+    const round = roundConfig(plan.initialParameters, 1, undefined, { maxEvalExamples: 5 });
+    const result = await training(store, round.blob, trainer).evaluateModel(round.config);
+    const width = data.test.features.length / data.test.count;
+    const seen = evaluatedOn[0] as Dataset;
+    expect(seen.count).toBe(5);
+    expect(Array.from(seen.labels)).toEqual(Array.from(data.test.labels.subarray(0, 5)));
+    expect(Array.from(seen.features)).toEqual(Array.from(data.test.features.subarray(0, 5 * width)));
+    expect(result).toEqual({ evalLossSum: 5, evalCorrect: 1, evalExamples: 5 });
+  });
+
+  it('caps the reported loss at maxLossPerExample per example, reports nothing for a NaN loss or an empty held-out split', async () => {
+    const store = await SiteStateStore.open(join(root, 'eval-bounds'));
+    const round = roundConfig(plan.initialParameters, 1);
+    const evaluating = (lossSum: number): SiteTrainingOptions['trainer'] => ({ train: recordingTrainer([]).train, evaluate: async (_parameters, dataset) => ({ lossSum, correct: 2, examples: dataset.count }) });
+    const n = data.test.count;
+    expect(await training(store, round.blob, evaluating(1e9)).evaluateModel(round.config)).toEqual({ evalLossSum: 50 * n, evalCorrect: 2, evalExamples: n });
+    expect(await training(store, round.blob, evaluating(Number.POSITIVE_INFINITY)).evaluateModel(round.config)).toEqual({ evalLossSum: 50 * n, evalCorrect: 2, evalExamples: n });
+    expect(await training(store, round.blob, evaluating(3.5)).evaluateModel(round.config)).toEqual({ evalLossSum: 3.5, evalCorrect: 2, evalExamples: n });
+    expect(await training(store, round.blob, evaluating(Number.NaN)).evaluateModel(round.config)).toEqual({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
+    let called = false;
+    const empty = { ...data.test, count: 0, features: new Float32Array(0), labels: data.test.labels.subarray(0, 0) };
+    const site = new SiteTraining({
+      task: TASK,
+      plan,
+      trainer: { train: recordingTrainer([]).train, evaluate: async () => ((called = true), { lossSum: 1, correct: 1, examples: 1 }) },
+      train: data.train,
+      test: empty,
+      randomness: store,
+      blobs: { fetch: async () => round.blob },
+    });
+    expect(await site.evaluateModel(round.config)).toEqual({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
+    expect(called).toBe(false);
+  });
+
+  it('leaves the round on a training failure that is not a divergence (no zero-weight update passed off as training)', async () => {
+    const store = await SiteStateStore.open(join(root, 'failure'));
+    const round = roundConfig(plan.initialParameters, 1);
+    const failing = (error: Error): SiteTrainingOptions['trainer'] => ({
+      train: async () => {
+        throw error;
+      },
+      evaluate: recordingTrainer([]).evaluate,
+    });
+    const crashed = new TrainerError('INTERNAL', 'WORKER_CRASHED', 'the worker exited');
+    await expect(training(store, round.blob, failing(crashed)).train(round.config, new AbortController().signal)).rejects.toBe(crashed);
+    const plain = new Error('disk full');
+    await expect(training(store, round.blob, failing(plain)).train(round.config, new AbortController().signal)).rejects.toBe(plain);
+    const diverged = new TrainerError('ABORTED', 'TRAINING_DIVERGED', 'epoch 0, step 3: the training loss is Infinity');
+    const result = await training(store, round.blob, failing(diverged)).train(round.config, new AbortController().signal);
+    expect(result).toMatchObject({ trainingExamples: 0, divergence: diverged.message });
+  });
+
+  it('trains the next rounds on the data useData gives it, and counts its training examples', async () => {
+    const store = await SiteStateStore.open(join(root, 'use-data'));
+    const trainedOn: Dataset[] = [];
+    const trainer: SiteTrainingOptions['trainer'] = {
+      train: async (parameters, dataset) => (trainedOn.push(dataset), { parameters, examples: dataset.count, meanLoss: 1, trainAccuracy: 0.5, steps: 1, runs: 1 }),
+      evaluate: async (_parameters, dataset) => ({ lossSum: dataset.count, correct: 0, examples: dataset.count }),
+    };
+    const round = roundConfig(plan.initialParameters, 1);
+    const site = training(store, round.blob, trainer);
+    expect(site.trainingExamples).toBe(data.train.count);
+    const smaller = { train: { ...data.test }, test: { ...data.test, count: 0, features: new Float32Array(0), labels: data.test.labels.subarray(0, 0) } };
+    site.useData(smaller);
+    expect(site.trainingExamples).toBe(data.test.count);
+    const result = await site.train(round.config, new AbortController().signal);
+    expect(trainedOn).toEqual([smaller.train]);
+    expect(result).toMatchObject({ trainingExamples: data.test.count, evalExamples: 0 });
+  });
+
+  it('hands the trainer its progress callback', async () => {
+    const store = await SiteStateStore.open(join(root, 'progress'));
+    const seen: TrainOptions[] = [];
+    const onProgress = (): void => undefined;
+    const round = roundConfig(plan.initialParameters, 1);
+    const site = new SiteTraining({ task: TASK, plan, trainer: recordingTrainer(seen), train: data.train, test: data.test, randomness: store, blobs: { fetch: async () => round.blob }, onProgress });
+    await site.train(round.config, new AbortController().signal);
+    expect(seen[0]?.onProgress).toBe(onProgress);
+  });
+});
+
+describe('the commit the site recomputes', () => {
+  it('refuses an aggregate that does not decode for the round with COMMIT_RECOMPUTE_FAILED, a code that may go to the coordinator', async () => {
+    const store = await SiteStateStore.open(join(root, 'commit'));
+    const round = roundConfig(plan.initialParameters, 1);
+    const garbage = new Uint8Array([1, 2, 3]);
+    const site = new SiteTraining({ task: TASK, plan, trainer: recordingTrainer([]), train: data.train, test: data.test, randomness: store, blobs: { fetch: async (hash) => (Buffer.from(hash).equals(Buffer.from(sha256(garbage))) ? garbage : round.blob) } });
+    const request = { stage: 'commit_request', roundId: round.config.roundId, aggregateHash: sha256(garbage) } as unknown as CommitRequestMessage;
+    const failure = await site.computeCommit(round.config, request).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CommitComputationError);
+    expect(failure).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'COMMIT_RECOMPUTE_FAILED', name: 'CommitComputationError' });
+    expect((failure as Error).cause).toBeInstanceOf(Error);
+    expect(refusalFor(failure).reason).toBe('COMMIT_RECOMPUTE_FAILED');
   });
 });

@@ -58,4 +58,18 @@ describe('TaskPrivacy', () => {
     expect(() => checkRoundDistributedDp(weaker, requirement)).toThrow(expect.objectContaining({ reason: 'DP_PARAMETERS_MISMATCH' }));
     expect(() => checkRoundDistributedDp(honest, undefined)).toThrow(expect.objectContaining({ reason: 'DP_NOT_IN_TASK' }));
   });
+
+  it('refuses a task whose bytes are not JSON, naming the task, and reads it again at the next round', async () => {
+    let fetches = 0;
+    const privacy = new TaskPrivacy({ fetch: async () => (fetches++, new TextEncoder().encode('{"formatVersion": 1,')) });
+    const hash = fromHex(taskHash(dpTask));
+    const failure = await privacy.participantLevel(hash).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(failure?.message).toBe(`task ${taskHash(dpTask)} is not a JSON task document`);
+    expect(failure?.cause).toBeInstanceOf(SyntaxError);
+    await expect(privacy.participantLevel(hash)).rejects.toThrow(/not a JSON task document/);
+    expect(fetches).toBe(2);
+  });
 });
