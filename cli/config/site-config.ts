@@ -44,6 +44,17 @@ const dataSchema = z.discriminatedUnion('format', [
     test_fraction: z.number().min(0).lt(1).default(0.2),
     split_seed: z.number().int().default(1),
     partition: partitionSchema.optional(),
+  }).superRefine((idx, context) => {
+    // Half a pair used to be ignored: the site held out test_fraction of the training files instead,
+    // evaluating on other records than the operator named.
+    const missing = idx.test_images === undefined ? (idx.test_labels === undefined ? undefined : 'test_images') : idx.test_labels === undefined ? 'test_labels' : undefined;
+    if (missing === undefined) return;
+    const given = missing === 'test_images' ? 'test_labels' : 'test_images';
+    context.addIssue({
+      code: 'custom',
+      path: [missing],
+      message: `${given} is set but ${missing} is not: give both files of the held-out test split, or neither (then test_fraction of the training files is held out)`,
+    });
   }),
   z.strictObject({
     /**

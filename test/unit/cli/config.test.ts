@@ -94,6 +94,17 @@ describe('site.yaml', () => {
     }
   });
 
+  it('refuses half a pair of held-out test files, naming the missing one, and takes both or neither', () => {
+    const idx = (extra: Record<string, string>): unknown => ({ ...baseSite, data: { format: 'idx', images: 'images.idx', labels: 'labels.idx', ...extra } });
+    expect(() => compileSiteConfig(idx({ test_images: 'test-images.idx' }), 'site.yaml', '/site')).toThrow(
+      /data\.test_labels: test_images is set but test_labels is not: give both files of the held-out test split, or neither/,
+    );
+    expect(() => compileSiteConfig(idx({ test_labels: 'test-labels.idx' }), 'site.yaml', '/site')).toThrow(/data\.test_images: test_labels is set but test_images is not/);
+    const both = compileSiteConfig(idx({ test_images: 'test-images.idx', test_labels: 'test-labels.idx' }), 'site.yaml', '/site');
+    expect(both.data).toMatchObject({ test_images: '/site/test-images.idx', test_labels: '/site/test-labels.idx' });
+    expect(compileSiteConfig(idx({}), 'site.yaml', '/site').data).not.toHaveProperty('test_images');
+  });
+
   it('pins a federation id when given one, and refuses a malformed one', () => {
     expect(compileSiteConfig(baseSite, 'site.yaml', '/site').federation_id).toBeUndefined();
     expect(compileSiteConfig({ ...baseSite, federation_id: 'hospital-net' }, 'site.yaml', '/site').federation_id).toBe('hospital-net');
