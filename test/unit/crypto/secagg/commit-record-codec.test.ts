@@ -6,11 +6,13 @@
  * canonical bytes of a record are accepted (one record, one hash in a site's chain head). Whether a
  * well-formed record is a valid link is commit-chain.test.ts.
  */
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import {
   COMMIT_RECORD_MALFORMED,
+  commitBody,
   commitRecordHash,
   decodeCommitRecord,
   encodeCommitRecord,
@@ -21,7 +23,7 @@ import {
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import type { CommitRecord } from '../../../../crypto/secagg/server-commit.js';
 import { COMMITTED_AT, bodyOf, recordBytes, unsignedRecord } from '../../../support/commit-records.js';
-import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH } from '../../../support/secagg-sim.js';
+import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation } from '../../../support/secagg-sim.js';
 
 const SITES = ['codec-00', 'codec-01', 'codec-02', 'codec-03'];
 const START = { counter: 6n, modelHash: TEST_MODEL_HASH, optimizerStateHash: TEST_OPTIMIZER_HASH };
@@ -75,6 +77,18 @@ describe('commit record codec: an honest record', () => {
     expect(parsed.body).toEqual(bodyOf(original));
     expect(parsed.body.roundCounter).toBe('7');
   });
+
+  it('writes a DER certificate as PEM, every signature in base64 and every metric as a decimal string', () => {
+    const site = cachedFederation(2, 'codec-').site('codec-00');
+    const der = new X509Certificate(site.certificatePem).raw;
+    const original = record();
+    const withDer: CommitRecord = { ...original, signatures: [{ siteId: 'codec-00', signature: Uint8Array.of(1, 2, 3), certificate: new Uint8Array(der) }] };
+    const body = commitBody(withDer, COMMITTED_AT, { participants: 4, survivors: 3, evalLossSum: 1.5, evalCorrect: 7, evalExamples: 9, weightSum: 0.25 });
+    expect(body.signatures).toEqual([{ siteId: 'codec-00', signature: 'AQID', certificate: new X509Certificate(der).toString() }]);
+    expect(body.signatures[0]?.certificate).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(body.metrics).toEqual({ participants: '4', survivors: '3', evalLossSum: '1.5', evalCorrect: '7', evalExamples: '9', weightSum: '0.25' });
+    expect(commitBody(original, COMMITTED_AT, { participants: 4, survivors: 3, evalLossSum: 0, evalCorrect: 0, evalExamples: 0, weightSum: 1 }).signatures[0]?.certificate).toBe('certificate-of-codec-00');
+  }, 300_000);
 
   it('reads a record at any offset of a larger buffer (a field of a protobuf message)', () => {
     const bytes = recordBytes(record());
