@@ -139,7 +139,7 @@ describe('commit record codec refuses, naming the field,', () => {
 
   it.each(DIGEST_FIELDS)('a %s that is not 64 lower-case hex characters', (field) => {
     const honest = (bodyOf(record()) as unknown as Record<string, string>)[field] as string;
-    for (const bad of [undefined, 7, honest.toUpperCase(), honest.slice(1), `${honest}0`, `x${honest}`, `${honest.slice(0, 63)}g`]) {
+    for (const bad of [undefined, 7, [honest], honest.toUpperCase(), honest.slice(1), `${honest}0`, `x${honest}`, `${honest.slice(0, 63)}g`]) {
       expect(malformed(edited((body) => (body[field] = bad)))).toBe(`record 9: body.${field} must be 64 lower-case hex characters`);
     }
   });
@@ -155,6 +155,9 @@ describe('commit record codec refuses, naming the field,', () => {
     expect(malformed(entry((item) => (item['siteId'] = 3)))).toBe(expected);
     expect(malformed(entry((item) => (item['advertDigest'] = 'ab')))).toBe(expected);
     expect(malformed(entry((item) => (item['nonceCommitment'] = String(item['nonceCommitment']).toUpperCase())))).toBe(expected);
+    // A one-element array reads as its element under String(): a second spelling of the same record.
+    expect(malformed(entry((item) => (item['advertDigest'] = [item['advertDigest']])))).toBe(expected);
+    expect(malformed(entry((item) => (item['nonceCommitment'] = [item['nonceCommitment']])))).toBe(expected);
     expect(malformed(edited((body) => ((body['keyList'] as unknown[])[2] = null)))).toBe(expected);
   });
 
