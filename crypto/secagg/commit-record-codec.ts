@@ -121,10 +121,12 @@ export function parseCommitBody(value: unknown, where: string): ParsedCommit {
     roundConfigHash: hex('roundConfigHash'),
     keyList: body.keyList.map((entry: unknown, index: number) => {
       const item = entry as { siteId?: unknown; advertDigest?: unknown; nonceCommitment?: unknown } | null;
-      if (typeof item?.siteId !== 'string' || !DIGEST_HEX.test(String(item.advertDigest)) || !DIGEST_HEX.test(String(item.nonceCommitment))) {
+      // typeof first: String() would pass a one-element array ["<hex>"] as its hex, a second spelling of the record.
+      const { siteId, advertDigest, nonceCommitment } = item ?? {};
+      if (typeof siteId !== 'string' || typeof advertDigest !== 'string' || !DIGEST_HEX.test(advertDigest) || typeof nonceCommitment !== 'string' || !DIGEST_HEX.test(nonceCommitment)) {
         return fail(`keyList[${index}]`, 'an entry with siteId, advertDigest and nonceCommitment');
       }
-      return { siteId: item.siteId, advertDigest: fromHex(String(item.advertDigest)), nonceCommitment: fromHex(String(item.nonceCommitment)) };
+      return { siteId, advertDigest: fromHex(advertDigest), nonceCommitment: fromHex(nonceCommitment) };
     }),
     keyListHash: hex('keyListHash'),
     maskedSurvivors: body.survivors,

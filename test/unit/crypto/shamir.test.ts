@@ -148,6 +148,15 @@ describe('Shamir: malformed and dishonest shares', () => {
     { name: 'combine: y for another length', run: () => combineShares([s(0), s(1), s(2)], 3, 30), reason: 'INVALID_LENGTH', message: 'shares[0].y must be 30 bytes long, got 32' },
     { name: 'combine: null share', run: () => combineShares([s(0), null as unknown as Share, s(2)], 3, 32), reason: 'INVALID_SHARE', message: 'shares[1] must be { x, y }' },
     { name: 'combine: negative secret length', run: () => combineShares(shares, 3, -1), reason: 'INVALID_INTEGER', message: 'secretLength' },
+    { name: 'split: xs not an array', run: () => splitSecret(secret, 1, 'ab' as unknown as number[]), reason: 'INVALID_SHARE_X', message: 'xs must be an array of evaluation points, got string of 2 characters' },
+    { name: 'combine: shares not an array', run: () => combineShares('abc' as unknown as Share[], 1, 2), reason: 'INVALID_SHARE', message: 'shares must be an array, got string of 3 characters' },
+    { name: 'combine: a share that is a number', run: () => combineShares([s(0), 5 as unknown as Share, s(2)], 3, 32), reason: 'INVALID_SHARE', message: 'shares[1] must be { x, y }, got number 5' },
+    { name: 'combine: secret length above 2^31 - 1', run: () => combineShares(shares, 3, 2 ** 31), reason: 'INVALID_INTEGER', message: 'secretLength' },
+    { name: 'encode: null', run: () => encodeShare(null as unknown as Share), reason: 'INVALID_SHARE', message: 'share must be { x, y }, got null' },
+    { name: 'encode: a number', run: () => encodeShare(7 as unknown as Share), reason: 'INVALID_SHARE', message: 'share must be { x, y }, got number 7' },
+    { name: 'encode: y not bytes', run: () => encodeShare({ x: 1, y: 'ab' as unknown as Uint8Array }), reason: 'INVALID_BYTES', message: 'share.y' },
+    { name: 'decode: negative secret length', run: () => decodeShare(new Uint8Array(34), -1), reason: 'INVALID_INTEGER', message: 'secretLength' },
+    { name: 'decode: secret length above 2^31 - 1', run: () => decodeShare(new Uint8Array(4), 2 ** 31), reason: 'INVALID_INTEGER', message: 'secretLength' },
     { name: 'recover: callback missing', run: () => recoverWithCheck(shares, 3, 32, undefined as never), reason: 'INVALID_CALLBACK', message: 'isCorrect must be a function' },
     { name: 'recover: zero subset budget', run: () => recoverWithCheck(shares, 3, 32, () => true, { maxSubsets: 0 }), reason: 'INVALID_INTEGER', message: 'maxSubsets' },
     { name: 'encode: x = 0', run: () => encodeShare({ x: 0, y: s(0).y }), reason: 'INVALID_SHARE_X', message: 'share.x' },
@@ -202,6 +211,52 @@ describe('Shamir: malformed and dishonest shares', () => {
     const result = recoverWithCheck(tampered, 51, 32, (candidate) => toHex(candidate) === toHex(big));
     expect(toHex(result.secret)).toBe(toHex(big));
     expect(result.inconsistent).toEqual([1, 17, 50]);
+  });
+
+  it('colluding holders on another polynomial through the same secret are named, never the honest ones', () => {
+    // Holders 5, 6, 7 hand in shares of a second polynomial with the same constant term: their subset
+    // passes too (same secret), but it has fewer shares on it, so the honest one stays the reported one.
+    const honest = splitSecret(secret, 3, range(1, 7));
+    const colluding = splitSecret(secret, 3, [5, 6, 7]);
+    const result = recoverWithCheck([...honest.slice(0, 4), ...colluding], 3, 32, isCorrect);
+    expect(toHex(result.secret)).toBe(toHex(secret));
+    expect(result.inconsistent).toEqual([5, 6, 7]);
+  });
+
+  it('a majority on a polynomial with another secret is named, and isCorrect is asked only until a secret passes', () => {
+    // Holders 4 to 7 agree on a wrong secret; once the honest minority's secret passed, other subsets are
+    // compared with it (constant terms), so the wrong majority cannot take the blame off itself.
+    const honest = splitSecret(secret, 3, range(1, 7));
+    const wrong = splitSecret(new Uint8Array(randomBytes(32)), 3, [4, 5, 6, 7]);
+    let calls = 0;
+    const counted = (candidate: Uint8Array): boolean => {
+      calls++;
+      return isCorrect(candidate);
+    };
+    const result = recoverWithCheck([...honest.slice(0, 3), ...wrong], 3, 32, counted);
+    expect(toHex(result.secret)).toBe(toHex(secret));
+    expect(result.inconsistent).toEqual([4, 5, 6, 7]);
+    expect(calls).toBe(1);
+  });
+
+  it('zeroises what it is done with: the random coefficients drawn, and every candidate secret that failed the check', () => {
+    const drawn: Uint8Array[] = [];
+    const shared = splitSecret(secret, 3, [1, 2, 3, 4, 5], (n) => {
+      const bytes = new Uint8Array(randomBytes(n));
+      drawn.push(bytes);
+      return bytes;
+    });
+    expect(drawn).toHaveLength(1);
+    expect(drawn[0]?.every((byte) => byte === 0)).toBe(true);
+    const rejected: Uint8Array[] = [];
+    const result = recoverWithCheck([garbage(shared[0] as Share), ...shared.slice(1)], 3, 32, (candidate) => {
+      const passes = isCorrect(candidate);
+      if (!passes) rejected.push(candidate);
+      return passes;
+    });
+    expect(toHex(result.secret)).toBe(toHex(secret));
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const candidate of rejected) expect(candidate.every((byte) => byte === 0)).toBe(true);
   });
 
   it('throws SHAMIR_UNRECOVERABLE when no subset passes, and when the subset budget runs out', () => {

@@ -33,6 +33,7 @@ describe('vector bytes', () => {
     [new Uint8Array(8), 3, /a vector of 3 uint32 is 12 bytes, got 8/],
   ])('refuses bytes of the wrong length %#', (bytes, expected, message) => {
     expect(() => vectorFromLittleEndianBytes(bytes, expected)).toThrow(message);
+    expect(() => vectorFromLittleEndianBytes(bytes, expected)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'VECTOR_LENGTH' }));
   });
 });
 
@@ -70,5 +71,22 @@ describe('aggregate codec', () => {
     expect(() => decodeAggregate(config, bytes)).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'INVALID_AGGREGATE', message: expect.stringContaining(`d + 4 = ${d + 4} uint32 slots (${(d + 4) * 4} bytes)`) as unknown }),
     );
+  });
+
+  it('names what it got: the byte count, or the type of something that is not bytes', () => {
+    const n = vectorLength(config);
+    expect(() => decodeAggregate(config, new Uint8Array(8))).toThrow(
+      expect.objectContaining({ message: `the aggregate is 8 bytes; this round's RoundConfig implies d + 4 = ${n} uint32 slots (${n * 4} bytes)` }),
+    );
+    expect(() => decodeAggregate(config, [1, 2] as unknown as Uint8Array)).toThrow(expect.objectContaining({ reason: 'INVALID_AGGREGATE', message: expect.stringMatching(/^the aggregate is object;/) as unknown }));
+  });
+
+  it('refuses an output buffer of another length than d + 4', () => {
+    const sum = quantizedSum();
+    expect(() => dequantizeAggregate(config, sum, new Float64Array(d + 3))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ARGUMENT', message: `the output must hold d + 4 = ${d + 4} values, got ${d + 3}` }),
+    );
+    const out = new Float64Array(d + 4);
+    expect(dequantizeAggregate(config, sum, out).values).toBe(out);
   });
 });

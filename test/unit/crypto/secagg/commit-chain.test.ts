@@ -167,3 +167,61 @@ describe('verifyCommitLink refuses, each by its own check,', () => {
     expect(() => decodeCommitRecord(new Uint8Array(randomBytes(16)))).toThrow(SecAggError);
   });
 });
+
+describe('verifyCommitLink, at the edges of revocation and in its messages', () => {
+  const errorOf = (record: CommitRecord, linkOptions: CommitLinkOptions = options(), committedAt = COMMITTED_AT): SecAggError => {
+    try {
+      verifyCommitLink({ record, committedAt }, linkOptions);
+    } catch (error) {
+      expect(error).toBeInstanceOf(SecAggError);
+      return error as SecAggError;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('a revocation dated exactly at the commit invalidates the signature', () => {
+    const signer = federation.site(sites[1] as string);
+    const error = errorOf(honest(), options({ revocations: [{ serial: signer.serial, revokedAt: new Date(COMMITTED_AT.getTime()) }] }));
+    expect(error.reason).toBe('SIGNER_CERTIFICATE_INVALID');
+    expect(error.message).toContain("is revoked by the federation CA's CRL");
+  });
+
+  it('a CRL serial written another way (lower case, colons, leading zeros) still revokes, and the certificate error is the cause', () => {
+    const signer = federation.site(sites[2] as string);
+    const written = `00:${(signer.serial.toLowerCase().match(/.{1,2}/g) ?? []).join(':')}`;
+    const error = errorOf(honest(), options({ revocations: [{ serial: written, revokedAt: new Date(COMMITTED_AT.getTime() - 1) }] }));
+    expect(error.reason).toBe('SIGNER_CERTIFICATE_INVALID');
+    expect(error.message.startsWith(`the certificate of signer link-02 is not acceptable at commit time ${COMMITTED_AT.toISOString()}: certificate of "CN=link-02`)).toBe(true);
+    expect(error.message).toMatch(/\(serial [0-9A-F]+\) is revoked by the federation CA's CRL$/);
+    expect(error.cause).toMatchObject({ reason: 'CERTIFICATE_REVOKED' });
+  });
+
+  it('names the task, the model and the optimiser state it expected, and the counts it found', () => {
+    const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+    const otherTask = other('task');
+    const record = forge((r) => ({ ...r, config: { ...r.config, taskHash: otherTask } }));
+    expect(errorOf(record, options({ policy: testPolicy({ pinnedTaskHashes: [TEST_TASK_HASH, otherTask] }) })).message).toBe(
+      `the round trains task ${hex(otherTask)}, the chain's task is ${hex(TEST_TASK_HASH)}`,
+    );
+    const headModel = other('head model');
+    expect(errorOf(honest(), options({ previousHead: { ...START, modelHash: headModel } })).message).toBe(
+      `the round starts from model ${hex(TEST_MODEL_HASH).slice(0, 16)}..., the chain head is model ${hex(headModel).slice(0, 16)}...`,
+    );
+    const headState = other('head state');
+    expect(errorOf(honest(), options({ previousHead: { ...START, optimizerStateHash: headState } })).message).toBe(
+      `the round starts from server-optimiser state ${hex(TEST_OPTIMIZER_HASH).slice(0, 16)}..., the chain head's is ${hex(headState).slice(0, 16)}...`,
+    );
+    expect(errorOf({ ...honest(), roundConfigHash: other('config') }).message).toBe('the stored RoundConfig does not hash to the recorded H(RoundConfig)');
+    expect(errorOf(forge((r) => ({ ...r, hashes: { ...r.hashes, previousModelHash: other('previous') } }))).message).toBe(
+      "the commit's previous model hash is not the RoundConfig's model hash",
+    );
+    expect(errorOf(forge((r) => ({ ...r, maskedSurvivors: r.maskedSurvivors.slice(0, 3) })), options({ policy: testPolicy({ minParticipants: 4 }) })).message).toBe(
+      "the round committed with 3 survivors (U3), fewer than the policy's minimum of 4",
+    );
+  });
+
+  it('names the key list check', () => {
+    const record = signRecord({ ...unsignedRecord({ previous: START, participants: sites.slice(0, 4) }), keyListHash: other('L') }, sites.slice(0, 4).map((id) => federation.site(id)));
+    expect(errorOf(record).message).toBe('the stored key list L does not hash to the recorded H(L)');
+  });
+});

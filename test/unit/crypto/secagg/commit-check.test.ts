@@ -9,7 +9,7 @@ import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { encodeAggregate } from '../../../../crypto/secagg/aggregate-codec.js';
 import type { CommitHashes, CommitRequestMessage } from '../../../../crypto/secagg/messages.js';
-import { COMMIT_HASH_FIELDS } from '../../../../crypto/secagg/commit-hashes.js';
+import { COMMIT_HASH_FIELDS, sameCommitHashes } from '../../../../crypto/secagg/commit-hashes.js';
 import { RoundDriver, cachedFederation, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
 
 let federation: TestFederation;
@@ -20,8 +20,8 @@ const unused: string[] = [];
 
 // Generating every site's RSA key is slow on a busy machine: allow it time, once per file.
 beforeAll(() => {
-  federation = cachedFederation(7, 'cmt-');
-  const config = testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 6, parameters: 16 });
+  federation = cachedFederation(9, 'cmt-');
+  const config = testRoundConfig({ participants: federation.sites.map((site) => site.siteId), degree: 8, parameters: 16 });
   driver = new RoundDriver({ federation, config });
   const aggregate = driver.unmask(driver.signConsistency(driver.maskInputs(driver.dealShares(driver.revealNonces(driver.advertise())))));
   expect(driver.refusals.size).toBe(0);
@@ -82,5 +82,32 @@ describe('SecAggClient.commit', () => {
     expect(() => driver.client(siteId).commit(requestFor(honest), { ...honest, newModelHash: new Uint8Array(31) })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', reason: 'MALFORMED_MESSAGE' }),
     );
+  });
+
+  it('refuses a replayed request with a malformed hash as a different commit, not as an internal error', () => {
+    const siteId = nextSite();
+    const client = driver.client(siteId);
+    const request = requestFor(honest);
+    const signature = client.commit(request, honest);
+    expect(client.commit(request, honest)).toBe(signature);
+    const malformed = { ...request, aggregateHash: [...honest.aggregateHash] as unknown as Uint8Array };
+    expect(() => client.commit(malformed, honest)).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION', reason: 'CONFLICTING_COMMIT' }));
+  });
+
+  it('names the malformed field and the stage, and says which model the previous hash must be', () => {
+    const siteId = nextSite();
+    expect(() => driver.client(siteId).commit(requestFor({ ...honest, optimizerStateHash: new Uint8Array(33) }), honest)).toThrow(
+      expect.objectContaining({ reason: 'MALFORMED_MESSAGE', message: `commit_request.optimizerStateHash must be a 32-byte SHA-256 digest (stage commit, site "${siteId}")` }),
+    );
+  });
+});
+
+describe('sameCommitHashes', () => {
+  it('is false, never an error, when either side holds a field that is not bytes', () => {
+    const bytesLike = { ...honest, newModelHash: [...honest.newModelHash] as unknown as Uint8Array };
+    expect(sameCommitHashes(honest, { ...honest })).toBe(true);
+    expect(sameCommitHashes(bytesLike, honest)).toBe(false);
+    expect(sameCommitHashes(honest, bytesLike)).toBe(false);
+    expect(sameCommitHashes(honest, { ...honest, aggregateHash: undefined as unknown as Uint8Array })).toBe(false);
   });
 });

@@ -79,4 +79,42 @@ describe('signUnmaskedRoundCommit', () => {
     const [round, message, computed] = make();
     expect(reasonOf(() => signUnmaskedRoundCommit(round, message, computed, (federation.sites[0] as TestFederation['sites'][number]).privateKey))).toBe(reason);
   });
+
+  it('says where it refused (stage commit, this site) and what differed, for the site\'s own log', () => {
+    const site = federation.sites[0] as TestFederation['sites'][number];
+    const errorOf = (run: () => unknown): { stage?: string; site?: string; message: string } => {
+      try {
+        run();
+      } catch (error) {
+        return error as { stage?: string; site?: string; message: string };
+      }
+      throw new Error('expected a refusal');
+    };
+    const where = ' (stage commit, site "late-00")';
+    const mine = sha256(utf8('mine'));
+    const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+    const mismatch = errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), request(), { ...record.hashes, newModelHash: mine }, site.privateKey));
+    expect(mismatch).toMatchObject({ stage: 'commit', site: 'late-00' });
+    expect(mismatch.message).toBe(`commit_request.newModelHash is ${hex(record.hashes.newModelHash)} but this site computed ${hex(mine)}${where}`);
+    expect(errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), { ...request(), roundId: new Uint8Array(24) }, record.hashes, site.privateKey)).message).toBe(
+      `the commit request is for another round than the one this site unmasked in${where}`,
+    );
+    expect(errorOf(() => signUnmaskedRoundCommit(unmaskedRound('late-00', record.config, record.keyListHash, ['late-01']), request(), record.hashes, site.privateKey)).message).toBe(
+      `this site is not in the U3 it signed for this round${where}`,
+    );
+    expect(errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), request({ ...record.hashes, aggregateHash: new Uint8Array(3) }), record.hashes, site.privateKey)).message).toBe(
+      `commit_request.aggregateHash must be a 32-byte SHA-256 digest${where}`,
+    );
+    expect(errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), request(), { ...record.hashes, aggregateHash: new Uint8Array(3) }, site.privateKey)).message).toBe(
+      `computed.aggregateHash must be a 32-byte SHA-256 digest${where}`,
+    );
+    const moved = { ...record.hashes, previousModelHash: mine };
+    expect(errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), request(moved), moved, site.privateKey)).message).toBe(
+      `commit_request.previousModelHash is not the model hash of this round's RoundConfig${where}`,
+    );
+    const other = { ...record.hashes, newModelHash: mine };
+    expect(errorOf(() => signUnmaskedRoundCommit(roundOf('late-00'), request(other), other, site.privateKey, record.hashes)).message).toBe(
+      `this site already signed a different commit in this round${where}`,
+    );
+  });
 });

@@ -4,11 +4,12 @@
  * Object.prototype members - "__proto__" above all - are kept as plain own keys, never dropped.
  */
 import { describe, expect, it } from 'vitest';
-import { bytesEqual, u32be, utf8 } from '../../../../crypto/bytes.js';
+import { bytesEqual, encodeFields, u32be, utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { createRoundConfig, makeRoundId, type HyperParameterValue, type RoundConfig } from '../../../../crypto/secagg/config.js';
 import { decodeRoundConfig, encodeRoundConfig, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
+import { FieldReader } from '../../../../crypto/secagg/fields.js';
 
 const BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
 
@@ -145,5 +146,88 @@ describe('RoundConfig.purpose (evaluation-only rounds, rounds that only train)',
     const base = config();
     expect(refusal(() => createRoundConfig({ ...base, purpose: 'evaluate' })).message).toMatch(/parameterSegments must be empty in an evaluation-only round/);
     expect(refusal(() => createRoundConfig({ ...base, purpose: 'train', layout: { ...base.layout, parameterSegments: [] } })).message).toMatch(/parameterSegments must be a non-empty array/);
+  });
+});
+
+/** The top-level fields of `bytes` (a RoundConfig encoding), for a forger to replace one. */
+function topFields(bytes: Uint8Array): Uint8Array[] {
+  const reader = new FieldReader(bytes, 'test');
+  const fields: Uint8Array[] = [];
+  while (!reader.done()) fields.push(reader.field('field'));
+  return fields;
+}
+
+/** An honest encoding with field `index` replaced (8 = hyperParameters, 1 = version). */
+function withField(index: number, value: Uint8Array): Uint8Array {
+  const fields = topFields(encodeRoundConfig(config()));
+  fields[index] = value;
+  return encodeFields(fields);
+}
+
+const hyper = (...entries: [string, Uint8Array][]): Uint8Array => encodeFields(entries.map(([key, value]) => encodeFields([utf8(key), value])));
+
+describe('RoundConfig decoding against forged bytes (one config, one encoding)', () => {
+  it('keeps text that only looks like a byte-order mark at one or two of its three bytes', () => {
+    // U+0EFF is E0 BB BF, U+F03F is EF 80 BF, U+FEC0 is EF BB 80: valid UTF-8, no BOM.
+    for (const text of ['\u0EFFx', '\uF03Fx', '\uFEC0x', 'ab']) {
+      const original = config({ hyperParameters: { note: text } });
+      expect(decodeRoundConfig(encodeRoundConfig(original)).hyperParameters).toEqual({ note: text });
+    }
+  });
+
+  it('refuses a text that is the byte-order mark and nothing else, naming the field', () => {
+    const error = refusal(() => decodeRoundConfig(withField(8, hyper(['note', Uint8Array.of(0x73, ...BOM)]))));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ENCODING' });
+    expect(error.message).toBe('RoundConfig.hyperParameters[note] starts with a UTF-8 byte-order mark (EF BB BF), which a canonical encoding never holds');
+  });
+
+  it('refuses text that is not UTF-8, with the decoder error as cause', () => {
+    const error = refusal(() => decodeRoundConfig(withField(8, hyper(['note', Uint8Array.of(0x73, 0x61, 0xff)]))));
+    expect(error).toMatchObject({ reason: 'INVALID_ENCODING', message: 'RoundConfig.hyperParameters[note] is not valid UTF-8' });
+    expect(error.cause).toBeInstanceOf(TypeError);
+  });
+
+  it('refuses hyper-parameter keys out of order or twice (either would give one config two encodings)', () => {
+    const number = Uint8Array.of(0x6e, ...new Uint8Array(8));
+    const expected = { reason: 'INVALID_ENCODING', message: 'RoundConfig.hyperParameters: keys must be distinct and sorted' };
+    expect(refusal(() => decodeRoundConfig(withField(8, hyper(['b', number], ['a', number]))))).toMatchObject(expected);
+    expect(refusal(() => decodeRoundConfig(withField(8, hyper(['a', number], ['a', number]))))).toMatchObject(expected);
+    expect(decodeRoundConfig(withField(8, hyper(['a', number], ['b', number]))).hyperParameters).toEqual({ a: 0, b: 0 });
+  });
+
+  it.each<[string, Uint8Array]>([
+    ['a boolean byte 2', Uint8Array.of(0x62, 2)],
+    ['a boolean of two bytes', Uint8Array.of(0x62, 1, 0)],
+    ['an empty boolean', Uint8Array.of(0x62)],
+    ['a number of 9 bytes', Uint8Array.of(0x6e, ...new Uint8Array(9))],
+    ['a number of 7 bytes', Uint8Array.of(0x6e, ...new Uint8Array(7))],
+    ['an unknown tag', Uint8Array.of(0x78, 1)],
+    ['no tag at all', new Uint8Array(0)],
+  ])('refuses a hyper-parameter value that is %s', (_what, value) => {
+    expect(refusal(() => decodeRoundConfig(withField(8, hyper(['flag', value]))))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      reason: 'INVALID_ENCODING',
+      message: 'RoundConfig.hyperParameters["flag"]: malformed value',
+    });
+  });
+
+  it('reads booleans and numbers that are well formed', () => {
+    const decoded = decodeRoundConfig(withField(8, hyper(['off', Uint8Array.of(0x62, 0)], ['on', Uint8Array.of(0x62, 1)], ['x', Uint8Array.of(0x6e, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0)])));
+    expect(decoded.hyperParameters).toEqual({ off: false, on: true, x: 1 });
+  });
+
+  it('refuses another encoding version and another label', () => {
+    expect(refusal(() => decodeRoundConfig(withField(1, u32be(2))))).toMatchObject({
+      reason: 'UNSUPPORTED_VERSION',
+      message: 'RoundConfig: encoding version 2 is not supported (expected 1)',
+    });
+    expect(refusal(() => decodeRoundConfig(withField(0, utf8('fedgate/v1/round-confiG'))))).toMatchObject({
+      reason: 'INVALID_ENCODING',
+      message: 'RoundConfig: label must be fedgate/v1/round-config',
+    });
+  });
+
+  it('will not encode a leading U+FEFF, under the round_config stage', () => {
+    expect(refusal(() => encodeRoundConfig(config({ federationId: '\uFEFFfed' })))).toMatchObject({ stage: 'round_config' });
   });
 });

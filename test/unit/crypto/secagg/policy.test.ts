@@ -17,7 +17,7 @@ import {
   toleratedColluders,
   twoThirdsThreshold,
 } from '../../../../crypto/secagg/margin.js';
-import { checkRoundConfigAgainstPolicy, type SitePolicy } from '../../../../crypto/secagg/policy.js';
+import { checkCommittedRoundAgainstPolicy, checkRoundConfigAgainstPolicy, collusionMarginShortfall, type SitePolicy } from '../../../../crypto/secagg/policy.js';
 
 const taskHash = sha256(utf8('policy test task'));
 const SITE = 's-0000';
@@ -173,5 +173,94 @@ describe('a site with the default margin', () => {
       expect(message).toContain('policy.min_tolerated_colluders');
       expect(message).not.toContain('7');
     }
+  });
+});
+
+/** The refusal of `config` under `policy` (lax otherwise), as thrown. */
+function refusalOf(check: () => void): SecAggError {
+  try {
+    check();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SecAggError);
+    return error as SecAggError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('a site\'s other rules, each at its boundary (a lying coordinator tries the value just past it)', () => {
+  it('accepts its own federation and refuses another, naming both', () => {
+    expect(verdict(round(4, 3, 3), { federationId: 'fed' })).toBe('accepted');
+    expect(verdict(round(4, 3, 3), { federationId: 'mine' })).toBe('FEDERATION_MISMATCH');
+    expect(refusalOf(() => checkRoundConfigAgainstPolicy(round(4, 3, 3), SITE, { ...lax, federationId: 'mine' })).message).toBe(
+      'RoundConfig.federationId "fed" is not this site\'s federation "mine" (stage round_config, site "s-0000")',
+    );
+  });
+
+  it('accepts a task that is any one of several pinned, and refuses one pinned by none', () => {
+    const other = sha256(utf8('another pinned task'));
+    expect(verdict(round(4, 3, 3), { pinnedTaskHashes: [other, taskHash] })).toBe('accepted');
+    expect(verdict(round(4, 3, 3), { pinnedTaskHashes: [other] })).toBe('TASK_NOT_PINNED');
+  });
+
+  it('takes minimum participants and minimum threshold as inclusive bounds', () => {
+    expect(verdict(round(4, 3, 3), { minParticipants: 4 })).toBe('accepted');
+    expect(verdict(round(4, 3, 3), { minParticipants: 5 })).toBe('TOO_FEW_PARTICIPANTS');
+    expect(verdict(round(4, 3, 3), { minThreshold: 3 })).toBe('accepted');
+    expect(verdict(round(4, 3, 3), { minThreshold: 4 })).toBe('THRESHOLD_BELOW_SITE_MINIMUM');
+  });
+
+  it('accepts a round whose members are all on the pinned roster, and names one outsider when one is not', () => {
+    const members = participants(4);
+    expect(verdict(round(4, 3, 3), { roster: new Set([...members, 'spare-site']) })).toBe('accepted');
+    expect(verdict(round(4, 3, 3), { roster: new Set(members.slice(0, 3)) })).toBe('SITE_NOT_IN_ROSTER');
+    expect(refusalOf(() => checkRoundConfigAgainstPolicy(round(4, 3, 3), SITE, { ...lax, roster: new Set(members.slice(1, 3)) })).message).toBe(
+      'RoundConfig.participants includes 2 site(s) outside the pinned roster, e.g. "s-0000" (stage round_config, site "s-0000")',
+    );
+  });
+
+  it('refuses t = (k+1)/2 in its own words (FAILED_PRECONDITION), and leaves a non-integer t to the structural check', () => {
+    const atHalf = { ...round(4, 3, 3), reconstructionThreshold: 2 };
+    const refusal = refusalOf(() => checkRoundConfigAgainstPolicy(atHalf, SITE, lax));
+    expect(refusal).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'THRESHOLD_TOO_LOW', stage: 'round_config', site: SITE });
+    expect(refusal.message).toBe(
+      'RoundConfig.reconstructionThreshold t = 2 must exceed (k+1)/2 = 2; a minority of a neighbourhood could otherwise reconstruct (stage round_config, site "s-0000")',
+    );
+    const fractional = refusalOf(() => checkRoundConfigAgainstPolicy({ ...round(5, 4, 4), reconstructionThreshold: 2.5 }, SITE, lax));
+    expect(fractional.code).toBe('INVALID_ARGUMENT');
+    expect(fractional.reason).not.toBe('THRESHOLD_TOO_LOW');
+  });
+
+  it('checks a committed round (a link of its chain) by the same rules, without the membership rule, under the commit_record stage', () => {
+    const other = round(4, 3, 3);
+    expect(() => checkCommittedRoundAgainstPolicy(other, lax)).not.toThrow();
+    const refusal = refusalOf(() => checkCommittedRoundAgainstPolicy(other, { ...lax, minThreshold: 4 }));
+    expect(refusal).toMatchObject({ reason: 'THRESHOLD_BELOW_SITE_MINIMUM', stage: 'commit_record', site: undefined });
+    expect(refusal.message).toBe("RoundConfig.reconstructionThreshold t = 3 is below this site's minimum 4 (stage commit_record)");
+    expect(refusalOf(() => checkRoundConfigAgainstPolicy(other, 'elsewhere', lax))).toMatchObject({ reason: 'SITE_NOT_IN_ROUND', stage: 'round_config', site: 'elsewhere' });
+  });
+
+  it('says which rule refused, with the round\'s values and the site\'s bound, for the site\'s own log', () => {
+    const message = (config: RoundConfig, policy: Partial<SitePolicy>, siteId = SITE): string => refusalOf(() => checkRoundConfigAgainstPolicy(config, siteId, { ...lax, ...policy })).message;
+    const where = ' (stage round_config, site "s-0000")';
+    expect(message(round(4, 3, 3), { pinnedTaskHashes: [sha256(utf8('a')), sha256(utf8('b'))] })).toBe(`RoundConfig.taskHash ${Buffer.from(taskHash).toString('hex')} is not among the 2 task hashes this site pins${where}`);
+    expect(message(round(4, 3, 3), {}, 'elsewhere')).toBe('RoundConfig.participants (4 sites) does not include this site (stage round_config, site "elsewhere")');
+    expect(message(round(4, 3, 3), { minParticipants: 9 })).toBe(`RoundConfig.participants has 4 sites, this site requires at least 9${where}`);
+    expect(message(round(4, 3, 3, true), { allowPlaintext: false })).toBe(`RoundConfig.plaintext is true but this site does not allow plaintext rounds (allow_plaintext: false)${where}`);
+  });
+
+  it('states each margin shortfall with the round\'s public values only', () => {
+    expect(collusionMarginShortfall(6, 4, 4)?.message).toBe(
+      'RoundConfig (|U| = 6, k = 4, t = 4) is not the complete graph (k = |U| - 1 = 5), which the site requires for a round of this size (policy.complete_graph_up_to)',
+    );
+    expect(collusionMarginShortfall(501, 20, 14)?.message).toBe(
+      'RoundConfig (|U| = 501, k = 20, t = 14) gives each site fewer neighbours than the site requires (policy.min_neighbour_degree)',
+    );
+    expect(collusionMarginShortfall(5, 4, 3)?.message).toBe(
+      'RoundConfig (|U| = 5, k = 4, t = 3) has t below ceil(2(k+1)/3) = 4, the two-thirds majority of a closed neighbourhood that a site requires',
+    );
+    // t <= (k+1)/2 leaves a negative margin; the message says 0, not a negative count.
+    expect(collusionMarginShortfall(5, 4, 2, { requireTwoThirdsThreshold: false })?.message).toBe(
+      'RoundConfig (|U| = 5, k = 4, t = 2) tolerates 0 colluding site(s) besides the coordinator (min(2t - (k+1), k) - 1), fewer than the site requires (policy.min_tolerated_colluders)',
+    );
   });
 });
