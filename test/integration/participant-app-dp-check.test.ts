@@ -7,21 +7,30 @@
  * reason code before the site makes or sends any key: no AdvertiseKeys reaches the coordinator for that
  * round.
  *
- * The attacked sites have no privacy budget in their site.yaml (no `privacy` option, so nothing is
- * charged before training): this check is the only one that stands. Without it a DP site would advertise
- * keys and go on to upload an update with less noise than its task asks, or none at all.
+ * No site requires DP in its site.yaml. site-1 and site-2 have no privacy section at all (nothing is
+ * charged before training): this check is the only one that stands, and without it they advertise keys and
+ * go on to upload an update with less noise than the task asks, or none. site-3 and site-4 count their
+ * epsilon (a privacy section without require_dp or a budget): they check the round's DP again when they
+ * charge it, before training, but by then their keys are out - so each case also asserts that no site
+ * sent AdvertiseKeys, which only the check at round start ensures.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoundConfig, type RoundConfig } from '../../crypto/secagg/config.js';
 import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
 import { STAGE } from '../../crypto/secagg/stages.js';
+import { utf8 } from '../../crypto/bytes.js';
+import { sha256 } from '../../crypto/hash.js';
 import { parseTaskDocument } from '../../model/task.js';
+import { SitePrivacy } from '../../participant/round/site-privacy.js';
+import { PrivacyBudgetStore } from '../../participant/state/index.js';
 import { openAttack, type Attack } from '../support/attacked-sites.js';
 import { digitsTask } from '../support/digits-task.js';
 import { withDistributedDp } from '../support/distributed-dp-round.js';
 import type { MaliciousCoordinator } from '../support/malicious-coordinator.js';
-import { createTestPki, type TestPki } from '../support/pki.js';
+import { createTempDirectory, createTestPki, type TempDirectory, type TestPki } from '../support/pki.js';
 
 const SITES = ['site-1', 'site-2', 'site-3', 'site-4'];
 const REQUIREMENT: DistributedDpRequirement = { mechanism: 'discrete_gaussian', clipNorm: 1, noiseMultiplier: 0.5, toleratedColluders: 1, ringBits: 32 };
@@ -30,11 +39,30 @@ const DP_TASK = parseTaskDocument({ ...PLAIN_TASK, privacy: { participantLevel: 
 /** Long enough for every site to refuse (or, without the check, to advertise its keys) on a loaded machine. */
 const REFUSAL_WAIT_MS = 10_000;
 
+/** Sites whose site.yaml has a privacy section that does not require DP (no require_dp, no budget). */
+const COUNTING_SITES = ['site-3', 'site-4'];
+
 let pki: TestPki;
+let budgets: TempDirectory;
 
 beforeAll(async () => {
   pki = await createTestPki('fedgate participant-app dp check CA');
+  budgets = await createTempDirectory('fedgate-dp-check-budgets-');
 });
+
+afterAll(async () => {
+  await budgets.remove();
+});
+
+/** The daemons of `task`: COUNTING_SITES with a SitePrivacy that does not require DP, the others with none. */
+async function openSites(task: typeof PLAIN_TASK, federationId: string): Promise<Attack> {
+  const privacy = new Map<string, SitePrivacy>();
+  for (const siteId of COUNTING_SITES) {
+    const store = await PrivacyBudgetStore.open(join(budgets.path, federationId, siteId));
+    privacy.set(siteId, new SitePrivacy({ requireDp: false, datasetId: sha256(utf8(`${siteId} records`)) }, store, pino({ level: 'silent' })));
+  }
+  return openAttack({ pki, task, federationId, siteIds: SITES, setup: (siteId) => (privacy.has(siteId) ? { privacy: privacy.get(siteId) as SitePrivacy } : {}) });
+}
 
 interface Outcome {
   /** [site, reason] of each refusal of the round, sorted by site. */
@@ -43,12 +71,16 @@ interface Outcome {
   readonly advertised: string[];
 }
 
-/** Starts `config` on every site, waits for their refusals, then ends the round; what the coordinator got. */
+/**
+ * Runs `config` on every site as far as the sites take it (a site that accepts it trains and uploads; one
+ * that charges its privacy budget checks the DP again then), then ends the round; what the coordinator got.
+ */
 async function play(coordinator: MaliciousCoordinator, config: RoundConfig): Promise<Outcome> {
   const round = coordinator.round(config);
   round.start();
+  const end = await round.aggregate();
+  if (end.status === 'aggregated') round.abort();
   const refusals = await coordinator.waitForRefusals(config.roundId, SITES, REFUSAL_WAIT_MS);
-  round.abort();
   const label = round.label;
   const advertised = coordinator.received.filter((stage) => stage.roundId === label && stage.stage === STAGE.advertiseKeys).map((stage) => stage.siteId);
   return { refusals: refusals.map((refusal): [string, string] => [refusal.siteId, refusal.reason]).sort(([a], [b]) => a.localeCompare(b)), advertised: [...new Set(advertised)].sort() };
@@ -68,7 +100,7 @@ describe('a DP task: RoundConfig.distributedDp other than the task pins is refus
   let counter = 0;
 
   beforeAll(async () => {
-    attack = await openAttack({ pki, task: DP_TASK, federationId: 'participant-app-dp-check', siteIds: SITES });
+    attack = await openSites(DP_TASK, 'participant-app-dp-check');
   }, 60_000);
 
   afterAll(async () => {
@@ -123,7 +155,7 @@ describe('a task without DP: a RoundConfig that adds distributedDp is refused be
   let attack: Attack;
 
   beforeAll(async () => {
-    attack = await openAttack({ pki, task: PLAIN_TASK, federationId: 'participant-app-dp-check-plain', siteIds: SITES });
+    attack = await openSites(PLAIN_TASK, 'participant-app-dp-check-plain');
   }, 60_000);
 
   afterAll(async () => {
