@@ -6,7 +6,9 @@
  * - a download on a connection that ended is given up (untilAborted), so a download the dead connection
  *   never finishes does not keep the task from being prepared on the next connection forever;
  * - content-addressed blobs are kept in memory (the blob cache): the task document is downloaded once,
- *   not again by each check that reads it at round start.
+ *   not again by each check that reads it at round start;
+ * - a Session whose HelloReply never comes is given up after the HelloReply wait (30 s in production,
+ *   ParticipantAppOptions.helloReplyTimeoutMs 1 s here) and the site dials again.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../crypto/bytes.js';
@@ -108,5 +110,21 @@ describe('the blob cache', () => {
     expect(scripted.refusalsOf(round.roundId)).toEqual([]);
     const perSite = siteIds.map((siteId) => [siteId, scripted.downloads.filter((download) => download.siteId === siteId && download.hash === task).length]);
     expect(perSite).toEqual(siteIds.map((siteId) => [siteId, 1]));
+  });
+});
+
+describe('a coordinator that takes the Session and never answers Hello', () => {
+  it('is given up after the HelloReply wait and dialled again (the Hello watchdog)', async () => {
+    coordinator = await MaliciousCoordinator.start({ pki, task: TASK, federationId: FEDERATION });
+    const scripted = coordinator;
+    sites = await AttackedSites.start({ pki, coordinator: scripted, task: TASK, siteIds: ['site-1'], setup: () => ({ helloReplyTimeoutMs: 1000 }) });
+    const opened = sites;
+    scripted.silentHello = true;
+    const hellos = scripted.hellos;
+    scripted.drop('site-1');
+    // The Hello on the new stream goes unanswered; the site must give that stream up and send another.
+    await scripted.until(() => scripted.hellos >= hellos + 2, 10_000, () => `a Hello on a second stream after an unanswered one (hellos: ${scripted.hellos - hellos})`);
+    const lost = logged(opened, 'connection to the coordinator lost; reconnecting').map((entry) => String(entry['reason']));
+    expect(lost.some((reason) => reason.includes('no HelloReply yet'))).toBe(true);
   });
 });

@@ -46,6 +46,8 @@ export interface AttackedSiteSetup {
   readonly dataCheckIntervalMs?: number;
   /** ParticipantAppOptions.privacy (site.yaml privacy: budget, require_dp). @default none */
   readonly privacy?: SitePrivacy;
+  /** ParticipantAppOptions.helloReplyTimeoutMs. @default the daemon's */
+  readonly helloReplyTimeoutMs?: number;
 }
 
 export interface AttackedSitesOptions {
@@ -82,6 +84,7 @@ export class AttackedSite {
     readonly data: SiteDataSpec,
     readonly dataCheckIntervalMs?: number,
     readonly privacy?: SitePrivacy,
+    readonly helloReplyTimeoutMs?: number,
   ) {
     this.stateDirectory = join(directory, 'state-0');
   }
@@ -126,7 +129,7 @@ export class AttackedSites {
           ...ATTACKED_SITE_POLICY,
           ...setup.policy,
         };
-        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index), setup.dataCheckIntervalMs, setup.privacy);
+        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index), setup.dataCheckIntervalMs, setup.privacy, setup.helloReplyTimeoutMs);
         sites.sites.set(siteId, site);
         await sites.launch(site);
         // The backup a careless operator could restore later: the state before any round.
@@ -225,6 +228,7 @@ export class AttackedSites {
       deadlineGraceMs: 250,
       ...(site.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: site.dataCheckIntervalMs }),
       ...(site.privacy === undefined ? {} : { privacy: site.privacy }),
+      ...(site.helloReplyTimeoutMs === undefined ? {} : { helloReplyTimeoutMs: site.helloReplyTimeoutMs }),
     };
     site.daemon = startParticipant(options);
   }

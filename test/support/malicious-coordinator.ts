@@ -135,6 +135,10 @@ export class MaliciousCoordinator implements RoundHost {
    * until the harness closes, as over a connection that died silently. @default none
    */
   holdDownload: (hash: string) => boolean = () => false;
+  /** While true, a Hello is taken in silence: no HelloReply, no heartbeats, the stream left open. */
+  silentHello = false;
+  /** Hellos received, answered or not. */
+  hellos = 0;
   readonly plan: TrainingPlan;
   readonly taskHash: Uint8Array;
   readonly initialModelHash: Uint8Array;
@@ -350,6 +354,9 @@ export class MaliciousCoordinator implements RoundHost {
           failStream(call, error);
           return;
         }
+        this.hellos += 1;
+        this.notify();
+        if (this.silentHello) return;
         heartbeat = this.attach(siteId, call, certificate);
         return;
       }
