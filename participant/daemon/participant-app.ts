@@ -55,7 +55,7 @@ export const PARTICIPANT_VERSION = '0.1.0';
 type SessionCall = ClientDuplexStream<ParticipantMessage, CoordinatorMessage__Output>;
 /** Refusals no reconnect can cure: the daemon stops and reports them. */
 const FINAL_REFUSALS: ReadonlySet<string> = new Set(['CERTIFICATE_REVOKED']);
-/** How long a new Session may wait for the coordinator's HelloReply before the connection is given up. */
+/** @see ParticipantAppOptions.helloReplyTimeoutMs */
 const HELLO_REPLY_TIMEOUT_MS = 30_000;
 /** Heartbeat intervals without any message after which the connection is presumed dead. */
 const MISSED_HEARTBEATS = 3;
@@ -87,6 +87,8 @@ export interface ParticipantAppOptions {
   readonly dataCheckIntervalMs?: number;
   /** The site's persisted state (state_dir): round counters, models contributed to, secret seeds. */
   readonly state: SiteStateStore;
+  /** How long a new Session may wait for the coordinator's HelloReply before the connection is given up. @default 30 s */
+  readonly helloReplyTimeoutMs?: number;
   /** Extra time beyond each RoundConfig stage deadline before the site ends a round itself. @default 10 s */
   readonly deadlineGraceMs?: number;
   readonly logger: Logger;
@@ -262,7 +264,7 @@ class ParticipantDaemon {
         finish(`no message from the coordinator for ${silentMs} ms (${expected}): the connection is presumed dead`);
         call.cancel();
       });
-      watchdog.watch(HELLO_REPLY_TIMEOUT_MS);
+      watchdog.watch(this.options.helloReplyTimeoutMs ?? HELLO_REPLY_TIMEOUT_MS);
       const finish = (why: string, final?: FedgateError, unreachable?: string): void => {
         if (finished) return;
         finished = true;

@@ -22,6 +22,7 @@ import { buildTrainingPlan, pinTask, type TaskDocument } from '../../model/index
 import { decodeWeights } from '../../model/weight-codec.js';
 import { startParticipant, type LocalUpdateEvent, type ParticipantAppOptions, type RunningParticipant } from '../../participant/daemon/participant-app.js';
 import { loadSiteData, type SiteData, type SiteDataSpec } from '../../participant/daemon/site-data.js';
+import type { SitePrivacy } from '../../participant/round/site-privacy.js';
 import { SiteStateStore } from '../../participant/state/site-state.js';
 import { Trainer } from '../../participant/trainer/index.js';
 import { MIB } from '../../proto/chunking.js';
@@ -43,6 +44,10 @@ export interface AttackedSiteSetup {
   readonly data?: SiteDataSpec;
   /** ParticipantAppOptions.dataCheckIntervalMs (how soon the site notices its data files changed). @default the daemon's */
   readonly dataCheckIntervalMs?: number;
+  /** ParticipantAppOptions.privacy (site.yaml privacy: budget, require_dp). @default none */
+  readonly privacy?: SitePrivacy;
+  /** ParticipantAppOptions.helloReplyTimeoutMs. @default the daemon's */
+  readonly helloReplyTimeoutMs?: number;
 }
 
 export interface AttackedSitesOptions {
@@ -78,6 +83,8 @@ export class AttackedSite {
     readonly policy: SitePolicy,
     readonly data: SiteDataSpec,
     readonly dataCheckIntervalMs?: number,
+    readonly privacy?: SitePrivacy,
+    readonly helloReplyTimeoutMs?: number,
   ) {
     this.stateDirectory = join(directory, 'state-0');
   }
@@ -122,7 +129,7 @@ export class AttackedSites {
           ...ATTACKED_SITE_POLICY,
           ...setup.policy,
         };
-        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index), setup.dataCheckIntervalMs);
+        const site = new AttackedSite(siteId, certificates[index] as IssuedCertificate, directory, policy, setup.data ?? digitsShare(options.siteIds.length, index), setup.dataCheckIntervalMs, setup.privacy, setup.helloReplyTimeoutMs);
         sites.sites.set(siteId, site);
         await sites.launch(site);
         // The backup a careless operator could restore later: the state before any round.
@@ -220,6 +227,8 @@ export class AttackedSites {
       // attack ends within a test's time.
       deadlineGraceMs: 250,
       ...(site.dataCheckIntervalMs === undefined ? {} : { dataCheckIntervalMs: site.dataCheckIntervalMs }),
+      ...(site.privacy === undefined ? {} : { privacy: site.privacy }),
+      ...(site.helloReplyTimeoutMs === undefined ? {} : { helloReplyTimeoutMs: site.helloReplyTimeoutMs }),
     };
     site.daemon = startParticipant(options);
   }

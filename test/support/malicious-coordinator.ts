@@ -126,6 +126,19 @@ export class MaliciousCoordinator implements RoundHost {
   readonly refusals: RecordedRefusal[] = [];
   readonly received: ReceivedStage[] = [];
   readonly aggregates: ObtainedAggregate[] = [];
+  /** Every DownloadModel request: which site asked for which blob (hex SHA-256), in order. */
+  readonly downloads: { readonly siteId: string; readonly hash: string }[] = [];
+  /** The DownloadModel requests answered in full, in the order they were. */
+  readonly served: { readonly siteId: string; readonly hash: string }[] = [];
+  /**
+   * Downloads of the blobs this returns true for are never answered (nor failed): the stream stays open
+   * until the harness closes, as over a connection that died silently. @default none
+   */
+  holdDownload: (hash: string) => boolean = () => false;
+  /** While true, a Hello is taken in silence: no HelloReply, no heartbeats, the stream left open. */
+  silentHello = false;
+  /** Hellos received, answered or not. */
+  hellos = 0;
   readonly plan: TrainingPlan;
   readonly taskHash: Uint8Array;
   readonly initialModelHash: Uint8Array;
@@ -232,6 +245,14 @@ export class MaliciousCoordinator implements RoundHost {
     return true;
   }
 
+  /** Ends the Session of `siteId` from the coordinator's side (status OK), as a coordinator that drops it; false when not connected. */
+  drop(siteId: string): boolean {
+    const site = this.sites.get(siteId);
+    if (site === undefined) return false;
+    site.call.end();
+    return true;
+  }
+
   /** Sends RoundStart with exactly `roundConfigBytes` (a replay sends the bytes of an earlier round). */
   sendRoundStart(siteIds: readonly string[], roundConfigBytes: Uint8Array, roundId: Uint8Array): string[] {
     return siteIds.filter((siteId) => this.send(siteId, { kind: 'round_start', roundId, roundConfig: roundConfigBytes }));
@@ -333,6 +354,9 @@ export class MaliciousCoordinator implements RoundHost {
           failStream(call, error);
           return;
         }
+        this.hellos += 1;
+        this.notify();
+        if (this.silentHello) return;
         heartbeat = this.attach(siteId, call, certificate);
         return;
       }
@@ -391,9 +415,15 @@ export class MaliciousCoordinator implements RoundHost {
     call.on('error', () => undefined);
     try {
       const hash = Buffer.from(call.request.modelHash ?? []);
-      const bytes = this.blobs.get(hash.toString('hex'));
-      if (bytes === undefined) throw new FedgateError('NOT_FOUND', `the harness holds no blob ${hash.toString('hex')}`, { reason: 'NO_SUCH_BLOB' });
+      const request = { siteId: peerIdentity(call).siteId, hash: hash.toString('hex') };
+      this.downloads.push(request);
+      this.notify();
+      if (this.holdDownload(request.hash)) return;
+      const bytes = this.blobs.get(request.hash);
+      if (bytes === undefined) throw new FedgateError('NOT_FOUND', `the harness holds no blob ${request.hash}`, { reason: 'NO_SUCH_BLOB' });
       await sendModel(call, bytes, { modelSha256: hash });
+      this.served.push(request);
+      this.notify();
     } catch (error) {
       failStream(call, error);
     }
