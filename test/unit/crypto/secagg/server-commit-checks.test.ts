@@ -3,12 +3,12 @@
  * collector itself: only members of U3 may sign, once each; a member signing again after a rejected
  * signature is reported once per reason; the record reads back exactly the stored signature.
  */
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
 import { CommitCollector } from '../../../../crypto/secagg/server-commit.js';
 import type { CommitHashes, CommitSignatureMessage } from '../../../../crypto/secagg/messages.js';
-import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { commitTranscript, roundContext } from '../../../../crypto/secagg/transcript.js';
 import { signMessage } from '../../../../crypto/signature.js';
 import { cachedFederation, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
@@ -49,16 +49,6 @@ function setup(): Setup {
     signature: signMessage(federation.site(siteId).privateKey, commitTranscript(context, keyListHash, over, members)),
   } as CommitSignatureMessage);
   return { collector, members, outsider, sign };
-}
-
-function refusal(action: () => void): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SecAggError) return error;
-    throw error;
-  }
-  throw new Error('expected a SecAggError, nothing was thrown');
 }
 
 const keyOf = (siteId: string) => federation.site(siteId).publicKey;

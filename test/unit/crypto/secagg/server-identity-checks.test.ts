@@ -4,10 +4,10 @@
  * code and blamed; a certificate is checked once per round, and revocation is read from the certificate
  * itself when the site's key was never looked up, for PEM and DER alike.
  */
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TrustAnchor } from '../../../../crypto/certificate.js';
-import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { SiteKeys } from '../../../../crypto/secagg/server-identity.js';
 import { cachedFederation, type TestFederation } from '../../../support/secagg-sim.js';
 
@@ -16,16 +16,6 @@ let federation: TestFederation;
 beforeAll(() => {
   federation = cachedFederation(3, 'sid-');
 }, 300_000);
-
-function refusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SecAggError) return error;
-    throw error;
-  }
-  throw new Error('expected a SecAggError, nothing was thrown');
-}
 
 /** Site 0 by PEM, site 1 by DER, site 2 by PEM; 'garbled' holds bytes that are no certificate. */
 function keysWith(revoked: Set<string>): SiteKeys {

@@ -4,10 +4,10 @@
  * whose shares are not an array or reveal a share of a site outside U2, commit hashes of the wrong length.
  * Each is refused with its reason code, naming the stage and blaming the sender.
  */
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../../../crypto/bytes.js';
 import { sha256 } from '../../../../crypto/hash.js';
-import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { buildNeighbourGraph } from '../../../../crypto/graph.js';
 import { encodeShare } from '../../../../crypto/shamir.js';
 import type {
@@ -57,16 +57,6 @@ beforeAll(() => {
     maskedSurvivors: survivors,
   };
 }, 300_000);
-
-function refusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SecAggError) return error;
-    throw error;
-  }
-  throw new Error('expected a SecAggError, nothing was thrown');
-}
 
 describe('intakeAdvert', () => {
   it('refuses an advert whose cipher and mask keys are equal (INVALID_KEY), even signed', () => {
