@@ -6,10 +6,9 @@
  * Unmask answers (INSUFFICIENT_SHARE_HOLDERS at the unmask stage, naming the secrets short of holders).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ClientMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
-import { keyListHash, revealDigest, roundContext, survivorDigest, unmaskTranscript } from '../../../../crypto/secagg/transcript.js';
-import { signMessage } from '../../../../crypto/signature.js';
+import type { ClientMessage } from '../../../../crypto/secagg/messages.js';
 import { RoundDriver, cachedFederation, expectedSum, simulateRound, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
+import { lyingUnmaskAnswer } from '../../../support/unmask-lie.js';
 
 let federation: TestFederation;
 const ids = (): string[] => federation.sites.map((site) => site.siteId);
@@ -19,25 +18,6 @@ beforeAll(() => {
 }, 300_000);
 
 const config = () => testRoundConfig({ participants: ids(), degree: 4, threshold: 3, parameters: 40 });
-
-/** `holder`'s Unmask answer with its share of `dealer` changed (by `flip` in one byte of y), re-signed by the holder. */
-function lie(driver: RoundDriver, holder: string, message: UnmaskResponseMessage, dealer: string, flip: number): UnmaskResponseMessage {
-  const shares = message.shares.map((share) => {
-    if (share.dealer !== dealer) return share;
-    const bytes = new Uint8Array(share.share);
-    bytes[5] = (bytes[5] as number) ^ flip;
-    return { ...share, share: bytes };
-  });
-  const summary = driver.server.summary();
-  const transcript = unmaskTranscript(
-    roundContext(driver.config),
-    keyListHash(driver.keyList!.entries),
-    survivorDigest(summary.sharesDealt),
-    summary.maskedInputs,
-    revealDigest(shares),
-  );
-  return { ...message, shares, signature: signMessage(federation.site(holder).privateKey, transcript) };
-}
 
 describe('server unmask', () => {
   it('removes only the masks two dropped neighbours share with U3: the aggregate is the true sum of U3', () => {
@@ -67,7 +47,7 @@ describe('server unmask', () => {
       config: config(),
       outbox: (siteId: string, message: ClientMessage): ClientMessage => {
         if (message.stage !== 'unmask' || !liars.includes(siteId)) return message;
-        return lie(driver, siteId, message, dealer, 0x11 << liars.indexOf(siteId));
+        return lyingUnmaskAnswer(driver, federation, siteId, message, dealer, 0x11 << liars.indexOf(siteId));
       },
     });
     const result = driver.run();

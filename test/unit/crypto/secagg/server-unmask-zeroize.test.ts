@@ -5,10 +5,9 @@
  * crypto/shamir.ts's recoverWithCheck is wrapped to see the shares it is given and each recovered secret.
  */
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ClientMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
-import { keyListHash, revealDigest, roundContext, survivorDigest, unmaskTranscript } from '../../../../crypto/secagg/transcript.js';
-import { signMessage } from '../../../../crypto/signature.js';
+import type { ClientMessage } from '../../../../crypto/secagg/messages.js';
 import { RoundDriver, cachedFederation, expectedSum, testRoundConfig, type TestFederation } from '../../../support/secagg-sim.js';
+import { lyingUnmaskAnswer } from '../../../support/unmask-lie.js';
 
 const recovered = vi.hoisted(() => [] as Uint8Array[]);
 /** The y of every share handed to recoverWithCheck. */
@@ -41,19 +40,6 @@ beforeEach(() => {
 
 const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0);
 
-/** `holder`'s Unmask answer with its share of `dealer` changed in one byte of y, re-signed by the holder. */
-function lie(driver: RoundDriver, holder: string, message: UnmaskResponseMessage, dealer: string, flip: number): UnmaskResponseMessage {
-  const shares = message.shares.map((share) => {
-    if (share.dealer !== dealer) return share;
-    const bytes = new Uint8Array(share.share);
-    bytes[5] = (bytes[5] as number) ^ flip;
-    return { ...share, share: bytes };
-  });
-  const summary = driver.server.summary();
-  const transcript = unmaskTranscript(roundContext(driver.config), keyListHash(driver.keyList!.entries), survivorDigest(summary.sharesDealt), summary.maskedInputs, revealDigest(shares));
-  return { ...message, shares, signature: signMessage(federation.site(holder).privateKey, transcript) };
-}
-
 describe('an unrecoverable secret', () => {
   it('zeroizes the secrets already recovered before the round aborts', () => {
     // The last dealer in id order is recovered last: the other four b are recovered before it fails.
@@ -65,7 +51,7 @@ describe('an unrecoverable secret', () => {
       config: testRoundConfig({ participants: all, degree: 4, threshold: 3, parameters: 40 }),
       outbox: (siteId: string, message: ClientMessage): ClientMessage => {
         if (message.stage !== 'unmask' || !liars.includes(siteId)) return message;
-        return lie(driver, siteId, message, dealer, 0x11 << liars.indexOf(siteId));
+        return lyingUnmaskAnswer(driver, federation, siteId, message, dealer, 0x11 << liars.indexOf(siteId));
       },
     });
     const result = driver.run();

@@ -6,11 +6,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { NeighbourGraph } from '../../../../crypto/graph.js';
-import { signMessage } from '../../../../crypto/signature.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
-import type { ClientMessage, CommitSignatureMessage, UnmaskResponseMessage } from '../../../../crypto/secagg/messages.js';
+import type { ClientMessage, CommitSignatureMessage } from '../../../../crypto/secagg/messages.js';
 import { commitQuorum } from '../../../../crypto/secagg/server-commit.js';
-import { keyListHash, revealDigest, roundContext, survivorDigest, unmaskTranscript, uploadBytes } from '../../../../crypto/secagg/transcript.js';
+import { uploadBytes } from '../../../../crypto/secagg/transcript.js';
 import type { LocalUpdate } from '../../../../crypto/secagg/update-vector.js';
 import {
   RoundDriver,
@@ -21,6 +20,7 @@ import {
   testRoundConfig,
   type TestFederation,
 } from '../../../support/secagg-sim.js';
+import { lyingUnmaskAnswer } from '../../../support/unmask-lie.js';
 
 let federation: TestFederation;
 const ids = () => federation.sites.map((site) => site.siteId);
@@ -46,7 +46,7 @@ describe('Unmask with a wrong share', () => {
         // The first holder other than the dealer lies (its share is in the first t-subset tried).
         if (siteId !== graph.closedNeighbourhood(dealer).find((holder) => holder !== dealer)) return message;
         cheat = { dealer, holder: siteId };
-        return resign(driver, siteId, message, dealer);
+        return lyingUnmaskAnswer(driver, federation, siteId, message, dealer, 0x5a);
       },
     });
     const result = driver.run();
@@ -56,25 +56,6 @@ describe('Unmask with a wrong share', () => {
     expect(result.aggregate?.sum).toEqual(expectedSum(result));
   });
 });
-
-/** Corrupts `dealer`'s share in `message` and re-signs it with the holder's own key (a lying holder). */
-function resign(driver: RoundDriver, holder: string, message: UnmaskResponseMessage, dealer: string): UnmaskResponseMessage {
-  const shares = message.shares.map((share) => {
-    if (share.dealer !== dealer) return share;
-    const bytes = new Uint8Array(share.share);
-    bytes[5] = (bytes[5] as number) ^ 0x5a;
-    return { ...share, share: bytes };
-  });
-  const summary = driver.server.summary();
-  const transcript = unmaskTranscript(
-    roundContext(driver.config),
-    keyListHash(driver.keyList!.entries),
-    survivorDigest(summary.sharesDealt),
-    summary.maskedInputs,
-    revealDigest(shares),
-  );
-  return { ...message, shares, signature: signMessage(federation.site(holder).privateKey, transcript) };
-}
 
 /** Pearson's chi-square statistic of the byte histogram against the uniform distribution. */
 function byteChiSquare(bytes: Uint8Array): number {
