@@ -24,6 +24,7 @@ import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import type { CommitRecord } from '../../../../crypto/secagg/server-commit.js';
 import { COMMITTED_AT, bodyOf, recordBytes, unsignedRecord } from '../../../support/commit-records.js';
 import { TEST_MODEL_HASH, TEST_OPTIMIZER_HASH, cachedFederation } from '../../../support/secagg-sim.js';
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 
 const SITES = ['codec-00', 'codec-01', 'codec-02', 'codec-03'];
 const START = { counter: 6n, modelHash: TEST_MODEL_HASH, optimizerStateHash: TEST_OPTIMIZER_HASH };
@@ -42,16 +43,6 @@ function edited(edit: (body: Record<string, unknown>) => void): unknown {
   const body = JSON.parse(JSON.stringify(bodyOf(record()))) as Record<string, unknown>;
   edit(body);
   return body;
-}
-
-function refusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    return error as SecAggError;
-  }
-  throw new Error('expected a refusal');
 }
 
 /** The message of the refusal of `body` ('where' = "record 9"), after checking its code and reason. */

@@ -8,8 +8,8 @@ import { bytesEqual, encodeFields, u32be, utf8 } from '../../../../crypto/bytes.
 import { sha256 } from '../../../../crypto/hash.js';
 import { createRoundConfig, makeRoundId, type HyperParameterValue, type RoundConfig } from '../../../../crypto/secagg/config.js';
 import { decodeRoundConfig, encodeRoundConfig, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
-import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { FieldReader } from '../../../../crypto/secagg/fields.js';
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 
 const BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
 
@@ -26,16 +26,6 @@ function config(overrides: { federationId?: string; participants?: string[]; hyp
     layout: { parameterSegments: [{ length: 3, bound: 1 }], maxLossPerExample: 5, maxEvalExamples: 10 },
     maxWeight: 10,
   });
-}
-
-function refusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    return error as SecAggError;
-  }
-  throw new Error('expected a refusal');
 }
 
 /** `bytes` with the only occurrence of `marker` (3 ASCII bytes) replaced by EF BB BF: same length, so every length prefix still holds. */

@@ -14,8 +14,8 @@ import {
   type RoundConfigInput,
 } from '../../../../crypto/secagg/config.js';
 import { decodeRoundConfig, encodeRoundConfig, peekRoundId, roundConfigHash } from '../../../../crypto/secagg/config-codec.js';
-import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { checkRoundConfigAgainstPolicy, type SitePolicy } from '../../../../crypto/secagg/policy.js';
+import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
 
 const taskHash = sha256(utf8('task'));
 const participants = ['site-c', 'site-a', 'site-e', 'site-b', 'site-d', 'site-f'];
@@ -39,16 +39,6 @@ function input(overrides: Partial<RoundConfigInput> = {}): RoundConfigInput {
 // The ring of six (k = 4, t = 4: two tolerated colluders) is refused by default (complete graph up to
 // 100 sites); this site lowered complete_graph_up_to and min_neighbour_degree to accept it.
 const policy: SitePolicy = { pinnedTaskHashes: [taskHash], minParticipants: 5, minThreshold: 3, completeGraphUpTo: 5, minNeighbourDegree: 4 };
-
-function refusal(action: () => void): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    return error as SecAggError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('RoundConfig', () => {
   it('a threshold without a majority of a neighbourhood has its own reason, and its round id can still be read', () => {

@@ -9,16 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { encodeFields, u32be, u64be, utf8 } from '../../../../crypto/bytes.js';
 import { SecAggError } from '../../../../crypto/secagg/errors.js';
 import { FieldReader, booleanByte, encodeSiteIdSet, f64be } from '../../../../crypto/secagg/fields.js';
+import { secaggRefusal } from '../../../support/secagg-refusal.js';
 
 function refusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    expect((error as SecAggError).code).toBe('INVALID_ARGUMENT');
-    return error as SecAggError;
-  }
-  throw new Error('expected a refusal');
+  const error = secaggRefusal(action);
+  expect(error.code).toBe('INVALID_ARGUMENT');
+  return error;
 }
 
 /** `bytes` placed at offset 5 of a larger buffer whose other bytes are 0xee. */

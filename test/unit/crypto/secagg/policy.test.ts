@@ -18,6 +18,7 @@ import {
   twoThirdsThreshold,
 } from '../../../../crypto/secagg/margin.js';
 import { checkCommittedRoundAgainstPolicy, checkRoundConfigAgainstPolicy, collusionMarginShortfall, type SitePolicy } from '../../../../crypto/secagg/policy.js';
+import { secaggRefusal as refusalOf } from '../../../support/secagg-refusal.js';
 
 const taskHash = sha256(utf8('policy test task'));
 const SITE = 's-0000';
@@ -175,17 +176,6 @@ describe('a site with the default margin', () => {
     }
   });
 });
-
-/** The refusal of `config` under `policy` (lax otherwise), as thrown. */
-function refusalOf(check: () => void): SecAggError {
-  try {
-    check();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    return error as SecAggError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('a site\'s other rules, each at its boundary (a lying coordinator tries the value just past it)', () => {
   it('accepts its own federation and refuses another, naming both', () => {

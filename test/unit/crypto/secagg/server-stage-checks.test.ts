@@ -11,6 +11,7 @@ import type { ClientMessage, GraphMessage, UnmaskResponseMessage } from '../../.
 import { vectorLength } from '../../../../crypto/secagg/config.js';
 import type { ClientStage } from '../../../../crypto/secagg/stages.js';
 import { RoundDriver, cachedFederation, expectedSum, simulateRound, testPolicy, testRoundConfig, wrappedSum, type SimulationOptions, type TestFederation } from '../../../support/secagg-sim.js';
+import { secaggRefusal as thrown } from '../../../support/secagg-refusal.js';
 
 let federation: TestFederation;
 beforeAll(() => {
@@ -31,16 +32,6 @@ function config({ degree = 4, threshold = 3, plaintext = false }: RoundShape = {
 
 function driver(shape: RoundShape = {}, extra: Partial<SimulationOptions> = {}): RoundDriver {
   return new RoundDriver({ federation, config: config(shape), ...(shape.plaintext === true ? { policy: () => testPolicy({ allowPlaintext: true }) } : {}), ...extra });
-}
-
-function thrown(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecAggError);
-    return error as SecAggError;
-  }
-  throw new Error('expected a SecAggError, nothing was thrown');
 }
 
 function drops(stage: ClientStage, ...siteIds: string[]): ReadonlyMap<string, ClientStage> {
