@@ -82,29 +82,22 @@ const { values: args } = parseArgs({
   },
 });
 
-function positiveInteger(name: string, text: string): number {
+/** `--name`'s value as a number `accepts`, or an error saying it must be `what`. */
+function numberOption(name: string, text: string, accepts: (value: number) => boolean, what: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number, got ${text}`);
+  if (!accepts(value)) throw new Error(`--${name} must be ${what}, got ${text}`);
   return value;
 }
+const positiveInteger = (name: string, text: string): number => numberOption(name, text, (value) => Number.isInteger(value) && value >= 1, 'a positive whole number');
+const positiveNumber = (name: string, text: string): number => numberOption(name, text, (value) => Number.isFinite(value) && value > 0, 'a number > 0');
+const unitFraction = (name: string, text: string): number => numberOption(name, text, (value) => value >= 0 && value < 1, 'a number in [0, 1)');
 
 const ROUNDS = positiveInteger('rounds', args.rounds ?? (args.quick ? '3' : '50'));
 const EPOCHS = positiveInteger('epochs', args.epochs ?? (args.quick ? '1' : '10'));
 const SEEDS = (args.seeds ?? '1').split(',').map((seed) => positiveInteger('seeds', seed.trim()));
-const PYTORCH_ROUNDS = args['pytorch-full'] ? ROUNDS : Number(args['pytorch-rounds']);
-if (!Number.isInteger(PYTORCH_ROUNDS) || PYTORCH_ROUNDS < 0) throw new Error(`--pytorch-rounds must be a whole number >= 0, got ${String(args['pytorch-rounds'])}`);
-
-function positiveNumber(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a number > 0, got ${text}`);
-  return value;
-}
-
-function unitFraction(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || value >= 1) throw new Error(`--${name} must be a number in [0, 1), got ${text}`);
-  return value;
-}
+const PYTORCH_ROUNDS = args['pytorch-full']
+  ? ROUNDS
+  : numberOption('pytorch-rounds', args['pytorch-rounds'] ?? '2', (value) => Number.isInteger(value) && value >= 0, 'a whole number >= 0');
 
 type Partition = 'iid' | 'dir05';
 const RUNS = (args.run ?? '').split(',').map((run) => run.trim());
@@ -117,13 +110,12 @@ const DP = {
   epsilons: (args['dp-eps'] ?? '').split(',').map((text) => positiveNumber('dp-eps', text.trim())),
   rounds: positiveInteger('dp-rounds', args['dp-rounds'] ?? (args.quick ? '2' : '30')),
   stepsPerRound: positiveInteger('dp-steps', args['dp-steps'] ?? (args.quick ? '3' : '25')),
-  samplingRate: positiveNumber('dp-rate', args['dp-rate'] ?? '0.04'),
+  samplingRate: numberOption('dp-rate', args['dp-rate'] ?? '0.04', (value) => value > 0 && value <= 1, 'a probability in (0, 1]'),
   clipNorm: positiveNumber('dp-clip', args['dp-clip'] ?? '1'),
   learningRate: positiveNumber('dp-lr', args['dp-lr'] ?? '0.05'),
   momentum: unitFraction('dp-momentum', args['dp-momentum'] ?? '0.9'),
   serverMomentum: unitFraction('dp-server-momentum', args['dp-server-momentum'] ?? '0'),
 };
-if (DP.samplingRate > 1) throw new Error(`--dp-rate is a probability, got ${DP.samplingRate}`);
 
 function note(message: string): void {
   process.stderr.write(`[bench:fmnist ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
