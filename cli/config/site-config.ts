@@ -47,9 +47,8 @@ const dataSchema = z.discriminatedUnion('format', [
   }).superRefine((idx, context) => {
     // Half a pair used to be ignored: the site held out test_fraction of the training files instead,
     // evaluating on other records than the operator named.
-    const missing = idx.test_images === undefined ? (idx.test_labels === undefined ? undefined : 'test_images') : idx.test_labels === undefined ? 'test_labels' : undefined;
-    if (missing === undefined) return;
-    const given = missing === 'test_images' ? 'test_labels' : 'test_images';
+    if ((idx.test_images === undefined) === (idx.test_labels === undefined)) return;
+    const [given, missing] = idx.test_images === undefined ? ['test_labels', 'test_images'] : ['test_images', 'test_labels'];
     context.addIssue({
       code: 'custom',
       path: [missing],
