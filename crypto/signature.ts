@@ -36,11 +36,18 @@ export function signMessage(privateKey: KeyObject, message: Uint8Array): Uint8Ar
 /**
  * RSASSA-PSS verification (RFC 8017 section 8.1.2) with the exact salt length. A signature of the wrong
  * length or otherwise malformed is simply invalid: false, not an exception.
+ *
+ * The length is checked here, not left to OpenSSL: RFC 8017 requires a signature of exactly k bytes (the
+ * modulus length), but OpenSSL reads a shorter one as a big-endian integer, so a signature whose first byte
+ * happens to be 0x00 (one in 256) would also verify with that byte dropped. One signature would then have
+ * two valid spellings, and commit records, whose hashes cover their signatures, two valid encodings.
  */
 export function verifyMessage(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   assertRsaKey(publicKey, 'publicKey', 'public');
   assertBytes(message, 'message');
   assertBytes(signature, 'signature');
+  const modulusBits = publicKey.asymmetricKeyDetails?.modulusLength;
+  if (modulusBits === undefined || signature.length !== Math.ceil(modulusBits / 8)) return false;
   try {
     return verify('sha256', message, { key: publicKey, ...PSS_OPTIONS }, signature);
   } catch {

@@ -40,6 +40,23 @@ describe('RSA-PSS signatures', () => {
     expect(verifyMessage(publicKey, message, new Uint8Array(0))).toBe(false);
   });
 
+  it('refuses a signature whose leading zero byte was dropped (RFC 8017: exactly modulus-length bytes)', () => {
+    // One signature in 256 starts with 0x00; OpenSSL alone would also accept it without that byte.
+    let leadingZero: Uint8Array | undefined;
+    for (let attempt = 0; attempt < 4096 && leadingZero === undefined; attempt++) {
+      const candidate = signMessage(privateKey, message);
+      if (candidate[0] === 0) leadingZero = candidate;
+    }
+    if (leadingZero === undefined) throw new Error('no signature with a leading zero byte in 4096 tries');
+    expect(verifyMessage(publicKey, message, leadingZero)).toBe(true);
+    const pss = { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+    expect(nodeVerify('sha256', message, pss, leadingZero.subarray(1))).toBe(true);
+    expect(verifyMessage(publicKey, message, leadingZero.subarray(1))).toBe(false);
+    const padded = new Uint8Array(257);
+    padded.set(signature, 1);
+    expect(verifyMessage(publicKey, message, padded)).toBe(false);
+  });
+
   it('fails under another key', () => {
     expect(verifyMessage(other.publicKey, message, signature)).toBe(false);
   });
