@@ -26,7 +26,8 @@
  * The DP runs (`--run dp`, Dirichlet(0.5), the first seed) train every site with record-level DP-SGD
  * (task privacy.recordLevel): `--dp-rounds` rounds of `--dp-steps` Poisson-sampled steps at sampling rate
  * `--dp-rate`, clip norm `--dp-clip`, SGD at `--dp-lr` with momentum `--dp-momentum` (0.9, from zero each
- * round), and FedAvgM on the coordinator with `--dp-server-momentum` (0: plain FedAvg); the noise multiplier
+ * round), and FedAvgM on the coordinator with `--dp-server-momentum` (0: plain FedAvg); `--dp-activation tanh`
+ * trains the same CNN with tanh in place of ReLU (scripts/bench/niid_fmnist.py); the noise multiplier
  * is the smallest whose accounting (crypto/dp dpSgdRoundsEpsilon, the curve each site charges) stays within
  * epsilon at delta 1e-5 after all rounds. Each site's site.yaml sets that budget, and
  * `dp_epsN_spent` is the largest epsilon any site's own log says it spent.
@@ -79,6 +80,7 @@ const { values: args } = parseArgs({
     'dp-lr': { type: 'string', default: '0.05' },
     'dp-momentum': { type: 'string', default: '0.9' },
     'dp-server-momentum': { type: 'string', default: '0' },
+    'dp-activation': { type: 'string', default: 'relu' },
   },
 });
 
@@ -115,7 +117,14 @@ const DP = {
   learningRate: positiveNumber('dp-lr', args['dp-lr'] ?? '0.05'),
   momentum: unitFraction('dp-momentum', args['dp-momentum'] ?? '0.9'),
   serverMomentum: unitFraction('dp-server-momentum', args['dp-server-momentum'] ?? '0'),
+  activation: activationOption(args['dp-activation'] ?? 'relu'),
 };
+
+type Activation = 'relu' | 'tanh';
+function activationOption(text: string): Activation {
+  if (text !== 'relu' && text !== 'tanh') throw new Error(`--dp-activation must be relu or tanh, got ${text}`);
+  return text;
+}
 
 function note(message: string): void {
   process.stderr.write(`[bench:fmnist ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -223,12 +232,12 @@ interface RunSpec {
   readonly partition: Partition;
   readonly seed: number;
   readonly rounds: number;
-  readonly dp?: { readonly noiseMultiplier: number; readonly epsilon: number };
+  readonly dp?: { readonly noiseMultiplier: number; readonly epsilon: number; readonly activation: Activation };
 }
 
-async function exportModel(root: string, seed: number): Promise<Buffer> {
-  const modelPath = join(root, 'model.onnx');
-  if (!existsSync(modelPath)) python([SCRIPT, 'export', modelPath, '--seed', String(seed)]);
+async function exportModel(root: string, seed: number, activation: Activation = 'relu'): Promise<Buffer> {
+  const modelPath = join(root, `model-${activation}.onnx`);
+  if (!existsSync(modelPath)) python([SCRIPT, 'export', modelPath, '--seed', String(seed), '--activation', activation]);
   return readFile(modelPath);
 }
 
@@ -255,7 +264,7 @@ async function runFederation(work: string, data: Fmnist, spec: RunSpec, bundles:
   const { partition, seed, rounds, name } = spec;
   const root = join(work, name);
   await mkdir(root, { recursive: true });
-  const model = await exportModel(root, seed);
+  const model = await exportModel(root, seed, spec.dp?.activation);
   const task = pinTask(taskFor(createHash('sha256').update(model).digest('hex'), seed, spec.dp), model);
   await writeFile(join(root, 'task.json'), Buffer.from(canonicalTaskBytes(task)));
   const parts = partitionOf(data, partition, seed);
@@ -418,13 +427,13 @@ async function main(): Promise<void> {
       const seed = SEEDS[0] as number;
       const root = join(work, `dp-seed${seed}`);
       await mkdir(root, { recursive: true });
-      const model = await exportModel(root, seed);
+      const model = await exportModel(root, seed, DP.activation);
       const dimension = buildTrainingPlan(taskFor(createHash('sha256').update(model).digest('hex'), seed), model).parameters.reduce((sum, p) => sum + p.shape.reduce((n, d) => n * d, 1), 0);
-      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: DP.momentum, server_momentum: DP.serverMomentum, parameters: dimension };
+      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: DP.momentum, server_momentum: DP.serverMomentum, activation: DP.activation, parameters: dimension };
       for (const epsilon of DP.epsilons) {
         const noiseMultiplier = noiseFor(epsilon, dimension);
         note(`dp eps ${epsilon}: noise multiplier ${noiseMultiplier} over ${DP.rounds} rounds of ${DP.stepsPerRound} steps at q = ${DP.samplingRate}`);
-        const run = await runFederation(work, data, { name: `dp-eps${epsilon}-seed${seed}`, partition: 'dir05', seed, rounds: DP.rounds, dp: { noiseMultiplier, epsilon } }, { coordinator, sites });
+        const run = await runFederation(work, data, { name: `dp-eps${epsilon}-seed${seed}`, partition: 'dir05', seed, rounds: DP.rounds, dp: { noiseMultiplier, epsilon, activation: DP.activation } }, { coordinator, sites });
         const key = `dp_eps${String(epsilon).replace('.', '_')}`;
         result[`${key}_acc`] = fixed(Math.max(...run.accuracy));
         result[`${key}_spent`] = run.epsilonSpent === undefined ? null : fixed(run.epsilonSpent, 3);

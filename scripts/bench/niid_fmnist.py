@@ -2,7 +2,7 @@
 federation in plain PyTorch as the bench's reference.
 
 Usage:
-  /usr/bin/python3 scripts/bench/niid_fmnist.py export <out.onnx> --seed S
+  /usr/bin/python3 scripts/bench/niid_fmnist.py export <out.onnx> --seed S [--activation relu|tanh]
   /usr/bin/python3 scripts/bench/niid_fmnist.py fedavg --data <dir> --parts <parts.json> --seed S \
       --rounds R --epochs E [--batch 64] [--lr 0.01] [--momentum 0.9] [--weight-decay 1e-5] [--threads 2]
 
@@ -11,6 +11,9 @@ Non-IID Data Silos: An Experimental Study", ICDE 2022; the Flower baselines' nii
 ReLU, max-pool 2x2, conv 6->16 5x5, ReLU, max-pool 2x2, 256 -> 120 -> 84 -> 10 with ReLU. `export` writes
 it as torch.onnx.export would for a team (opset 17, input 'input' [N,1,28,28], output 'logits', batch
 axis dynamic) with the initial weights of torch.manual_seed(S); `fedavg` starts from the same weights.
+`--activation tanh` exports the same network with tanh in place of each ReLU (the tempered-sigmoid choice
+for DP-SGD of Papernot et al., AAAI 2021: bounded activations keep per-example gradients small, so less
+of each is clipped away); the layers and initial weights are unchanged.
 
 `fedavg` is FedAvg as NIID-Bench runs it: every round each client (in turn, on this process's threads)
 copies the global model, trains E local epochs over its examples in shuffled batches of B (the last batch
@@ -31,8 +34,9 @@ import torch
 
 
 class SimpleCnn(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, activation='relu'):
         super().__init__()
+        self.activation = torch.tanh if activation == 'tanh' else torch.relu
         self.conv1 = torch.nn.Conv2d(1, 6, 5)
         self.pool = torch.nn.MaxPool2d(2, 2)
         self.conv2 = torch.nn.Conv2d(6, 16, 5)
@@ -41,17 +45,17 @@ class SimpleCnn(torch.nn.Module):
         self.fc3 = torch.nn.Linear(84, 10)
 
     def forward(self, x):
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
+        x = self.pool(self.activation(self.conv1(x)))
+        x = self.pool(self.activation(self.conv2(x)))
         x = x.reshape(x.shape[0], 16 * 4 * 4)
-        x = torch.relu(self.fc1(x))
-        x = torch.relu(self.fc2(x))
+        x = self.activation(self.fc1(x))
+        x = self.activation(self.fc2(x))
         return self.fc3(x)
 
 
-def model_for(seed):
+def model_for(seed, activation='relu'):
     torch.manual_seed(seed)
-    return SimpleCnn()
+    return SimpleCnn(activation)
 
 
 def read_idx(path):
@@ -68,8 +72,8 @@ def load(directory, prefix):
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
-def export(path, seed):
-    model = model_for(seed).eval()
+def export(path, seed, activation='relu'):
+    model = model_for(seed, activation).eval()
     torch.onnx.export(
         model, torch.zeros(1, 1, 28, 28), path, opset_version=17, input_names=['input'], output_names=['logits'],
         dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}}, do_constant_folding=False,
@@ -126,6 +130,7 @@ def main():
     e = sub.add_parser('export')
     e.add_argument('out')
     e.add_argument('--seed', type=int, required=True)
+    e.add_argument('--activation', choices=['relu', 'tanh'], default='relu')
     f = sub.add_parser('fedavg')
     f.add_argument('--data', required=True)
     f.add_argument('--parts', required=True)
@@ -139,7 +144,7 @@ def main():
     f.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
     if args.command == 'export':
-        export(args.out, args.seed)
+        export(args.out, args.seed, args.activation)
     else:
         fedavg(args)
 
