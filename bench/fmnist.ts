@@ -27,7 +27,8 @@
  * (task privacy.recordLevel): `--dp-rounds` rounds of `--dp-steps` Poisson-sampled steps at sampling rate
  * `--dp-rate`, clip norm `--dp-clip`, SGD at `--dp-lr` with momentum `--dp-momentum` (0.9, from zero each
  * round), and FedAvgM on the coordinator with `--dp-server-momentum` (0: plain FedAvg); `--dp-activation tanh`
- * trains the same CNN with tanh in place of ReLU (scripts/bench/niid_fmnist.py); the noise multiplier
+ * trains the same CNN with tanh in place of ReLU (scripts/bench/niid_fmnist.py), `--dp-standardize` feeds it
+ * pixels standardised with Fashion-MNIST's published mean and deviation instead of scaled to [0, 1]; the noise multiplier
  * is the smallest whose accounting (crypto/dp dpSgdRoundsEpsilon, the curve each site charges) stays within
  * epsilon at delta 1e-5 after all rounds. Each site's site.yaml sets that budget, and
  * `dp_epsN_spent` is the largest epsilon any site's own log says it spent.
@@ -81,6 +82,7 @@ const { values: args } = parseArgs({
     'dp-momentum': { type: 'string', default: '0.9' },
     'dp-server-momentum': { type: 'string', default: '0' },
     'dp-activation': { type: 'string', default: 'relu' },
+    'dp-standardize': { type: 'boolean', default: false },
   },
 });
 
@@ -118,7 +120,14 @@ const DP = {
   momentum: unitFraction('dp-momentum', args['dp-momentum'] ?? '0.9'),
   serverMomentum: unitFraction('dp-server-momentum', args['dp-server-momentum'] ?? '0'),
   activation: activationOption(args['dp-activation'] ?? 'relu'),
+  standardize: args['dp-standardize'] ?? false,
 };
+
+/**
+ * Fashion-MNIST's published per-pixel mean and standard deviation (0.2860 and 0.3530 of full scale), in the
+ * raw 0-255 units the sites read: public constants, not statistics of any site's records.
+ */
+const STANDARDIZE = { mean: [0.286 * 255], std: [0.353 * 255] } as const;
 
 type Activation = 'relu' | 'tanh';
 function activationOption(text: string): Activation {
@@ -204,7 +213,7 @@ function taskFor(modelSha256: string, seed: number, recordLevel?: { noiseMultipl
     model: { kind: 'onnx', modelSha256 },
     loss: 'cross_entropy',
     input: { shape: [1, 28, 28], dtype: 'float32' },
-    normalization: { scale: 1 / 255, offset: 0 },
+    normalization: recordLevel !== undefined && DP.standardize ? STANDARDIZE : { scale: 1 / 255, offset: 0 },
     labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     optimizer: { kind: 'sgd', learningRate: 0.01, momentum: 0.9, weightDecay: 1e-5 },
     training: { epochs: EPOCHS, batchSize: 64, proximalMu: 0, seed },
@@ -429,7 +438,7 @@ async function main(): Promise<void> {
       await mkdir(root, { recursive: true });
       const model = await exportModel(root, seed, DP.activation);
       const dimension = buildTrainingPlan(taskFor(createHash('sha256').update(model).digest('hex'), seed), model).parameters.reduce((sum, p) => sum + p.shape.reduce((n, d) => n * d, 1), 0);
-      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: DP.momentum, server_momentum: DP.serverMomentum, activation: DP.activation, parameters: dimension };
+      result['dp_setup'] = { partition: 'dir05', seed, delta: DELTA, rounds: DP.rounds, steps_per_round: DP.stepsPerRound, sampling_rate: DP.samplingRate, expected_batch_at_6000: Math.round(DP.samplingRate * 6000), clip_norm: DP.clipNorm, learning_rate: DP.learningRate, momentum: DP.momentum, server_momentum: DP.serverMomentum, activation: DP.activation, standardized_inputs: DP.standardize, parameters: dimension };
       for (const epsilon of DP.epsilons) {
         const noiseMultiplier = noiseFor(epsilon, dimension);
         note(`dp eps ${epsilon}: noise multiplier ${noiseMultiplier} over ${DP.rounds} rounds of ${DP.stepsPerRound} steps at q = ${DP.samplingRate}`);
