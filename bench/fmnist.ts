@@ -245,7 +245,7 @@ interface RunSpec {
 }
 
 async function exportModel(root: string, seed: number, activation: Activation = 'relu'): Promise<Buffer> {
-  const modelPath = join(root, `model-${activation}.onnx`);
+  const modelPath = join(root, 'model.onnx');
   if (!existsSync(modelPath)) python([SCRIPT, 'export', modelPath, '--seed', String(seed), '--activation', activation]);
   return readFile(modelPath);
 }
