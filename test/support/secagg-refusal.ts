@@ -1,12 +1,5 @@
 import { SecAggError } from '../../crypto/secagg/errors.js';
+import { thrownBy } from './thrown.js';
 
 /** The SecAggError `action` throws; any other error is rethrown, and nothing thrown fails the test. */
-export function secaggRefusal(action: () => unknown): SecAggError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SecAggError) return error;
-    throw error;
-  }
-  throw new Error('expected a SecAggError, nothing was thrown');
-}
+export const secaggRefusal = (action: () => unknown): SecAggError => thrownBy(SecAggError, action);

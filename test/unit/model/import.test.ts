@@ -12,18 +12,11 @@ import { DataType } from '../../../model/onnx/schema.js';
 import { readFloat32 } from '../../../model/onnx/tensor.js';
 import { SMALL_CNN_LABELS, SMALL_CNN_SHAPE, fixtureBytes, onnxTask, sha256 } from '../../support/model/fixtures.js';
 import { f32, i64, output, pseudoRandom, run, session, type Feed } from '../../support/model/ort.js';
+import { thrownBy } from '../../support/thrown.js';
 
 const smallCnn = fixtureBytes('small_cnn.onnx');
 
-function thrown(fn: () => unknown): ModelError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ModelError) return error;
-    throw error;
-  }
-  throw new Error('expected a ModelError');
-}
+const thrown = (fn: () => unknown): ModelError => thrownBy(ModelError, fn);
 
 /** A learnable toy problem on 12x12 images: the class is which third of the image is bright. */
 function syntheticBatch(size: number, seed: number): { x: number[]; labels: number[] } {

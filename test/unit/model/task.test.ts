@@ -4,18 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { ModelError, buildTrainingPlan, canonicalTaskBytes, parseTaskDocument, taskHash, type TaskDocument } from '../../../model/index.js';
 import { fixtureBytes, onnxTask, SMALL_CNN_LABELS, SMALL_CNN_SHAPE } from '../../support/model/fixtures.js';
 import { taskFor } from '../../support/model/tasks.js';
+import { thrownBy } from '../../support/thrown.js';
 
 const base = (): Record<string, unknown> => JSON.parse(JSON.stringify(taskFor({ kind: 'mlp', inputShape: [4], hidden: [3], classes: 2 }))) as Record<string, unknown>;
 
-function errorOf(value: unknown): ModelError {
-  try {
-    parseTaskDocument(value);
-  } catch (error) {
-    if (error instanceof ModelError) return error;
-    throw error;
-  }
-  throw new Error('expected parseTaskDocument to throw');
-}
+const errorOf = (value: unknown): ModelError => thrownBy(ModelError, () => parseTaskDocument(value));
 
 function edit(mutate: (doc: Record<string, Record<string, unknown>>) => void): unknown {
   const doc = base() as Record<string, Record<string, unknown>>;

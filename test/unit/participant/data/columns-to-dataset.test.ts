@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskDocument } from '../../../../model/index.js';
 import { DataError, columnsToDataset, columnsToExamples, subset } from '../../../../participant/index.js';
 import type { Column, ColumnTable } from '../../../../participant/data/table.js';
+import { thrownBy } from '../../../support/thrown.js';
 
 const numeric = (values: number[], cellShape: number[] = [], integer = false): Column => ({ kind: 'numeric', values: Float64Array.from(values), cellShape, integer });
 const text = (values: string[]): Column => ({ kind: 'string', values });
@@ -16,15 +17,7 @@ function table(columns: Record<string, Column>, rows: number): ColumnTable {
 
 const base: Pick<TaskDocument, 'loss' | 'labels' | 'input'> = { loss: 'cross_entropy', labels: ['no', 'yes'], input: { shape: [2], dtype: 'float32' } };
 
-function failure(run: () => unknown): DataError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof DataError) return error;
-    throw error;
-  }
-  throw new Error('expected a DataError');
-}
+const failure = (run: () => unknown): DataError => thrownBy(DataError, run);
 
 describe('columnsToExamples', () => {
   const people = table(

@@ -1,0 +1,13 @@
+/**
+ * The error of class `type` that `action` throws; any other error is rethrown, and nothing thrown fails
+ * the test. For reading a refusal's code and message without a try/catch in every test.
+ */
+export function thrownBy<E extends Error>(type: abstract new (...args: never[]) => E, action: () => unknown): E {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw error;
+  }
+  throw new Error(`expected a ${type.name}, nothing was thrown`);
+}
