@@ -94,6 +94,12 @@ function numberOption(name: string, text: string, accepts: (value: number) => bo
   if (!accepts(value)) throw new Error(`--${name} must be ${what}, got ${text}`);
   return value;
 }
+/** `--name`'s value if it is one of `choices`, or an error listing them. */
+function choiceOption<T extends string>(name: string, text: string, choices: readonly T[]): T {
+  const choice = choices.find((candidate) => candidate === text);
+  if (choice === undefined) throw new Error(`--${name} must be ${choices.join(' or ')}, got ${text}`);
+  return choice;
+}
 const positiveInteger = (name: string, text: string): number => numberOption(name, text, (value) => Number.isInteger(value) && value >= 1, 'a positive whole number');
 const positiveNumber = (name: string, text: string): number => numberOption(name, text, (value) => Number.isFinite(value) && value > 0, 'a number > 0');
 const unitFraction = (name: string, text: string): number => numberOption(name, text, (value) => value >= 0 && value < 1, 'a number in [0, 1)');
@@ -121,14 +127,9 @@ const DP = {
   learningRate: positiveNumber('dp-lr', args['dp-lr'] ?? '0.4'),
   momentum: unitFraction('dp-momentum', args['dp-momentum'] ?? '0.9'),
   serverMomentum: unitFraction('dp-server-momentum', args['dp-server-momentum'] ?? '0'),
-  activation: activationOption(args['dp-activation'] ?? 'tanh'),
-  standardize: inputsOption(args['dp-inputs'] ?? 'standardized'),
+  activation: choiceOption('dp-activation', args['dp-activation'] ?? 'tanh', ['relu', 'tanh'] as const),
+  standardize: choiceOption('dp-inputs', args['dp-inputs'] ?? 'standardized', ['standardized', 'scaled'] as const) === 'standardized',
 };
-
-function inputsOption(text: string): boolean {
-  if (text !== 'standardized' && text !== 'scaled') throw new Error(`--dp-inputs must be standardized or scaled, got ${text}`);
-  return text === 'standardized';
-}
 
 /**
  * Fashion-MNIST's published per-pixel mean and standard deviation (0.2860 and 0.3530 of full scale), in the
@@ -137,10 +138,6 @@ function inputsOption(text: string): boolean {
 const STANDARDIZE = { mean: [0.286 * 255], std: [0.353 * 255] } as const;
 
 type Activation = 'relu' | 'tanh';
-function activationOption(text: string): Activation {
-  if (text !== 'relu' && text !== 'tanh') throw new Error(`--dp-activation must be relu or tanh, got ${text}`);
-  return text;
-}
 
 function note(message: string): void {
   process.stderr.write(`[bench:fmnist ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
