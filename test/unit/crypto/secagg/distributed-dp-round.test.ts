@@ -23,6 +23,7 @@ import { composeCurves, rdpToEpsilon } from '../../../../crypto/dp/rdp.js';
 import { checkRoundConfigAgainstPolicy } from '../../../../crypto/secagg/policy.js';
 import { TEST_DP_REQUIREMENT, dpRoundConfig } from '../../../support/distributed-dp-round.js';
 import { TEST_TASK_HASH, siteIds, testPolicy, testRoundConfig } from '../../../support/secagg-sim.js';
+import { secaggRefusal } from '../../../support/secagg-refusal.js';
 
 const ids = siteIds(10);
 const honest = (): RoundConfig => dpRoundConfig({ participants: ids, degree: 9, parameters: 1000 });
@@ -164,5 +165,54 @@ describe('participant-level accounting', () => {
     const ten = rdpToEpsilon(total, 1e-5).epsilon;
     expect(ten).toBeGreaterThan(one * 2);
     expect(ten).toBeLessThan(one * 10);
+  });
+});
+
+describe('the edges of the distributed-DP round checks', () => {
+  const shape = { federationId: 'f', roundId: new Uint8Array(24), participants: 10, threshold: 7, dimension: 1000 };
+
+  it('refuses DP in an evaluation-only round and asks none of it there, whatever the task says', () => {
+    const config = honest();
+    const evaluation = { ...config, purpose: 'evaluate', layout: { ...config.layout, parameterSegments: [] } } as RoundConfig;
+    const error = secaggRefusal(() => checkRoundDistributedDp(evaluation, TEST_DP_REQUIREMENT, 'site-03'));
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'DP_NOT_IN_TASK', stage: 'round_config', site: 'site-03' });
+    const { distributedDp: _dp, ...withoutDp } = evaluation;
+    expect(() => checkRoundDistributedDp(withoutDp as RoundConfig, TEST_DP_REQUIREMENT)).not.toThrow();
+    expect(() => checkRoundDistributedDp(testRoundConfig({ participants: ids, degree: 9 }), undefined)).not.toThrow();
+  });
+
+  it('refuses another mechanism and names the site in every refusal', () => {
+    const config = { ...honest(), distributedDp: { ...honest().distributedDp!, mechanism: 'skellam' } } as unknown as RoundConfig;
+    const error = secaggRefusal(() => checkRoundDistributedDp(config, TEST_DP_REQUIREMENT, 'site-05'));
+    expect(error).toMatchObject({ reason: 'DP_PARAMETERS_MISMATCH', stage: 'round_config', site: 'site-05' });
+    expect(error.message).toContain('distributedDp.mechanism is skellam');
+    expect(secaggRefusal(() => checkRoundDistributedDp(honest(), undefined)).site).toBeUndefined();
+  });
+
+  it('has no mechanism to compile without distributedDp', () => {
+    expect(secaggRefusal(() => compileRoundDp(testRoundConfig({ participants: ids, degree: 9 }))).reason).toBe('INVALID_ARGUMENT');
+  });
+
+  it('derives no scale when colluders reach t or the ring cannot hold |U| contributions', () => {
+    expect(secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, toleratedColluders: 7 }, shape)).reason).toBe('INVALID_ROUND_CONFIG');
+    expect(() => dpScale({ ...TEST_DP_REQUIREMENT, toleratedColluders: 6 }, shape)).not.toThrow();
+    // 2^(b-1) = 8 ring units cannot hold the sum of 10 contributions at any scale.
+    expect(secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, ringBits: 4 }, shape)).reason).toBe('DP_RING_TOO_SMALL');
+    expect(secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, ringBits: 4 }, { ...shape, participants: 8 })).reason).toBe('DP_RING_TOO_SMALL');
+  });
+
+  it('prefers the largest power of two within the wrap target: half of it is also within, double is not', () => {
+    const requirement = { ...TEST_DP_REQUIREMENT, ringBits: 24 };
+    const scale = dpScale(requirement, shape);
+    const config = dpRoundConfig({ participants: ids, degree: 9, parameters: 1000 }, requirement);
+    expect(config.distributedDp!.scale).toBe(dpScale(requirement, { ...shape, federationId: config.federationId, roundId: config.roundId, threshold: config.reconstructionThreshold }));
+    expect(wrapProbabilityBound(compileRoundDp(lying(config, { scale: scale / 2 })), ids.length)).toBeLessThanOrEqual(DP_WRAP_TARGET);
+    expect(wrapProbabilityBound(compileRoundDp(lying(config, { scale: scale * 2 })), ids.length)).toBeGreaterThan(DP_WRAP_TARGET);
+  });
+
+  it('takes survivors in [t, |U|] for the round curve', () => {
+    const config = honest();
+    expect(() => participantLevelRoundCurve(config, ids.length)).not.toThrow();
+    for (const survivors of [ids.length + 1, 7.5, Number.NaN]) expect(() => participantLevelRoundCurve(config, survivors)).toThrow(/survivors must be an integer in \[t, \|U\|\]/);
   });
 });
