@@ -67,8 +67,10 @@ export class FieldReader {
   }
 
   text(name: string): string {
+    // A missing or truncated field keeps its own error; only the decoding is reported as bad UTF-8.
+    const bytes = this.field(name);
     try {
-      return textDecoder.decode(this.field(name));
+      return textDecoder.decode(bytes);
     } catch (cause) {
       throw secaggInvalid('INVALID_ENCODING', `${this.what}: field ${name} is not valid UTF-8`, { cause });
     }

@@ -216,3 +216,59 @@ describe('the edges of the distributed-DP round checks', () => {
     for (const survivors of [ids.length + 1, 7.5, Number.NaN]) expect(() => participantLevelRoundCurve(config, survivors)).toThrow(/survivors must be an integer in \[t, \|U\|\]/);
   });
 });
+
+describe('the derivations, pinned', () => {
+  it('seeds the rotation with SHA-256 of the length-prefixed label, federation id and round id (a vector computed independently)', () => {
+    const roundId = Uint8Array.from({ length: 24 }, (_, index) => index);
+    // Python: sha256(b''.join(struct.pack('>I', len(f)) + f for f in (b'fedgate/v1/dp-rotation', b'fed', bytes(range(24)))))
+    expect(toHex(dpRotationSeed('fed', roundId))).toBe('edf21db695bc2a640f6ca6ab2e6f50750095a378be6150f802cd0bf66a136c42');
+  });
+
+  it('carries noise of noiseMultiplier x clipNorm per coordinate, for a clip norm other than 1', () => {
+    const requirement = { ...TEST_DP_REQUIREMENT, clipNorm: 3, noiseMultiplier: 0.5, ringBits: 24 };
+    const config = dpRoundConfig({ participants: ids, degree: 9, parameters: 1000 }, requirement);
+    expect(distributedDpReport(config)).toMatchObject({ noiseStd: 1.5, clipNorm: 3 });
+    const scale = config.distributedDp!.scale;
+    expect(wrapProbabilityBound(compileRoundDp(config), ids.length)).toBeLessThanOrEqual(DP_WRAP_TARGET);
+    expect(wrapProbabilityBound(compileRoundDp(lying(config, { scale: scale * 2 })), ids.length)).toBeGreaterThan(DP_WRAP_TARGET);
+  });
+
+  it('halves the closed-form scale until the exact wrap bound is met (three sites, a 5-bit ring, d = 10)', () => {
+    const requirement = { ...TEST_DP_REQUIREMENT, ringBits: 5, noiseMultiplier: 0.1 };
+    const shape = { federationId: 'f', roundId: new Uint8Array(24), participants: 3, threshold: 2, dimension: 10 };
+    // The closed form (2^4 - 3) / sqrt(2 ln(2 D / target) ((n c)^2 / D + n sigma^2 / honest)) rounds down to 2; the exact bound needs 1/2.
+    expect(dpScale(requirement, shape)).toBe(0.5);
+  });
+
+  it('refuses a ring whose margin is positive but too small at every scale, naming the stage', () => {
+    const shape = { federationId: 'f', roundId: new Uint8Array(24), participants: 3, threshold: 2, dimension: 1000 };
+    const error = secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, ringBits: 5 }, shape));
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'DP_RING_TOO_SMALL', stage: 'round_config' });
+    expect(error.message).toContain('a ring of 5 bits cannot hold the sum of 3 contributions (d = 1000, c = 1, noise 0.5)');
+    const colluders = secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, toleratedColluders: 2 }, shape));
+    expect(colluders).toMatchObject({ reason: 'INVALID_ROUND_CONFIG', stage: 'round_config' });
+    expect(colluders.message).toContain('toleratedColluders 2 must be below t = 2');
+  });
+
+  it("takes the largest scale that keeps each site's noise variance within 2^50 on a wide ring", () => {
+    const config = dpRoundConfig({ participants: ids.slice(0, 4), degree: 3, parameters: 1000 });
+    const doubled = compileRoundDp(lying(config, { scale: config.distributedDp!.scale * 2 }));
+    expect(Number(doubled.perSiteVariance) > 2 ** 50 || wrapProbabilityBound(doubled, 4) > DP_WRAP_TARGET).toBe(true);
+  });
+
+  it('says in each refusal what was wrong', () => {
+    const config = honest();
+    expect(() => compileRoundDp(testRoundConfig({ participants: ids, degree: 9 }))).toThrow('this round has no distributed DP (RoundConfig.distributedDp is absent)');
+    const evaluation = { ...config, purpose: 'evaluate', layout: { ...config.layout, parameterSegments: [] } } as RoundConfig;
+    expect(() => checkRoundDistributedDp(evaluation, TEST_DP_REQUIREMENT)).toThrow('RoundConfig.distributedDp is set in an evaluation-only round');
+    expect(() => checkRoundDistributedDp(config, undefined)).toThrow("RoundConfig.distributedDp is set but this round's task asks for no participant-level DP");
+    const { distributedDp: _dp, ...plain } = config;
+    expect(() => checkRoundDistributedDp(plain as RoundConfig, TEST_DP_REQUIREMENT)).toThrow('RoundConfig.distributedDp is absent');
+    const seed = new Uint8Array(32).fill(7);
+    expect(() => checkRoundDistributedDp(lying(config, { rotationSeed: seed }), TEST_DP_REQUIREMENT)).toThrow(`RoundConfig.distributedDp.rotationSeed ${toHex(seed)} is not the one derived from the round id`);
+    const scale = config.distributedDp!.scale;
+    expect(() => checkRoundDistributedDp(lying(config, { scale: scale * 2 }), TEST_DP_REQUIREMENT)).toThrow(`RoundConfig.distributedDp.scale is ${scale * 2} but this round (|U| = 10, t = ${config.reconstructionThreshold}, d = 1000) derives ${scale}`);
+    const survivors = secaggRefusal(() => participantLevelRoundCurve(config, 11));
+    expect(survivors).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_ARGUMENT' });
+  });
+});

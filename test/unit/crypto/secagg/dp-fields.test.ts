@@ -47,6 +47,7 @@ describe('validateDistributedDp', () => {
 
   it.each([
     ['a null field', null, 'distributedDp must be an object'],
+    ['a field that is a string', 'discrete_gaussian', 'distributedDp must be an object'],
     ['an unknown mechanism', { ...dp, mechanism: 'skellam' }, 'distributedDp.mechanism must be one of discrete_gaussian, got skellam'],
     ['a zero clip norm', { ...dp, clipNorm: 0 }, 'distributedDp.clipNorm must be a finite number > 0'],
     ['an infinite clip norm', { ...dp, clipNorm: Infinity }, 'distributedDp.clipNorm'],
@@ -95,19 +96,29 @@ describe('the distributedDp field encoding', () => {
   });
 
   it.each([
-    ['another label', { label: utf8('fedgate/v1/distributed-dq') }, 'label must be fedgate/v1/distributed-dp'],
-    ['mechanism code 0', { mechanism: Uint8Array.of(0) }, 'code 0 is unknown'],
-    ['mechanism code 2', { mechanism: Uint8Array.of(2) }, 'code 2 is unknown'],
-    ['a two-byte mechanism', { mechanism: Uint8Array.of(0, 1) }, 'mechanism'],
-    ['a trailing field', { extra: Uint8Array.of(0) }, 'RoundConfig.distributedDp'],
-  ] as const)('refuses %s', (_name, change, text) => {
+    ['another label', { label: utf8('fedgate/v1/distributed-dq') }, 'RoundConfig.distributedDp: label must be fedgate/v1/distributed-dp', 'INVALID_ENCODING'],
+    ['mechanism code 0', { mechanism: Uint8Array.of(0) }, 'RoundConfig.distributedDp.mechanism: code 0 is unknown (1 = discrete_gaussian)', 'INVALID_ENCODING'],
+    ['mechanism code 2', { mechanism: Uint8Array.of(2) }, 'code 2 is unknown', 'INVALID_ENCODING'],
+    ['a two-byte mechanism', { mechanism: Uint8Array.of(0, 1) }, 'field mechanism must be 1 bytes, got 2', 'INVALID_ENCODING'],
+    ['a trailing field', { extra: Uint8Array.of(0) }, 'RoundConfig.distributedDp: 5 unexpected trailing bytes', 'INVALID_ENCODING'],
+  ] as const)('refuses %s', (_name, change, text, reason) => {
     const error = refusal(() => decodeDistributedDpField(encoded(change)));
-    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason });
     expect(error.message).toContain(text);
   });
 
   it('refuses a truncated field', () => {
     const bytes = encoded();
     expect(refusal(() => decodeDistributedDpField(bytes.subarray(0, bytes.length - 1))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('names the first missing part when the field stops early', () => {
+    const parts = [utf8('fedgate/v1/distributed-dp'), Uint8Array.of(1), f64be(1), f64be(1), u32be(0), u32be(8), f64be(1)];
+    expect(refusal(() => decodeDistributedDpField(new Uint8Array(0))).message).toContain('RoundConfig.distributedDp: field label is missing');
+    const names = ['mechanism', 'clipNorm', 'noiseMultiplier', 'toleratedColluders', 'ringBits', 'scale', 'rotationSeed'];
+    for (const [count, name] of names.entries()) {
+      const error = refusal(() => decodeDistributedDpField(encodeFields(parts.slice(0, count + 1))));
+      expect(error.message).toContain(`RoundConfig.distributedDp: field ${name} is missing`);
+    }
   });
 });

@@ -82,6 +82,17 @@ describe('FieldReader refuses, naming the field,', () => {
     expect(error.cause).toBeInstanceOf(TypeError);
   });
 
+  it('a text field that is missing or truncated as such, not as bad UTF-8', () => {
+    expect(refusal(() => new FieldReader(new Uint8Array(0), 'Thing').text('name'))).toMatchObject({
+      reason: 'TRUNCATED_ENCODING',
+      message: 'Thing: field name is missing (input ends at byte 0)',
+    });
+    expect(refusal(() => new FieldReader(Uint8Array.of(0, 0, 0, 9, 0x61), 'Thing').text('name'))).toMatchObject({
+      reason: 'TRUNCATED_ENCODING',
+      message: 'Thing: field name declares 9 bytes but only 1 remain',
+    });
+  });
+
   it('a boolean byte other than 0 and 1', () => {
     expect(refusal(() => new FieldReader(encodeFields([Uint8Array.of(2)]), 'Thing').boolean('flag'))).toMatchObject({
       reason: 'INVALID_ENCODING',

@@ -12,6 +12,7 @@ import { dequantizeAggregate } from '../../../../crypto/secagg/aggregate-codec.j
 import { createRoundConfig, roundScale, vectorLength, type RoundConfig } from '../../../../crypto/secagg/config.js';
 import { quantizeUpdate, tailSegments, updateWeight, type LocalUpdate } from '../../../../crypto/secagg/update-vector.js';
 import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
+import { dpRoundConfig } from '../../../support/distributed-dp-round.js';
 import { siteIds, testRoundConfig } from '../../../support/secagg-sim.js';
 
 const config = testRoundConfig({ participants: siteIds(4), degree: 3, parameters: 6 });
@@ -112,6 +113,7 @@ describe('quantizeUpdate', () => {
   it('refuses an output vector of the wrong length or type', () => {
     for (const out of [new Uint32Array(vectorLength(config) - 1), new Uint32Array(vectorLength(config) + 1), new Int32Array(vectorLength(config))]) {
       const error = refusal(() => quantizeUpdate(config, update(), out as Uint32Array, random()));
+      expect(error.reason).toBe('INVALID_UPDATE');
       expect(error.message).toContain(`6 + 4 = ${vectorLength(config)} elements`);
     }
   });
@@ -119,14 +121,37 @@ describe('quantizeUpdate', () => {
   it("lets a 'train' round carry no evaluation and an 'evaluate' round no update", () => {
     const train = createRoundConfig({ ...config, purpose: 'train' });
     for (const change of [{ evalLossSum: 0.5, evalCorrect: 0, evalExamples: 0 }, { evalLossSum: 0, evalCorrect: 1, evalExamples: 1 }, { evalLossSum: 0, evalCorrect: 0, evalExamples: 1 }]) {
-      expect(refusal(() => readBack(update(change), train)).message).toContain("purpose 'train' carries no evaluation");
+      expect(refusal(() => readBack(update(change), train))).toMatchObject({ reason: 'INVALID_UPDATE', message: expect.stringContaining("purpose 'train' carries no evaluation") });
     }
     expect(() => readBack(update({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 }), train)).not.toThrow();
     const evaluate = createRoundConfig({ ...config, purpose: 'evaluate', layout: { ...config.layout, parameterSegments: [] } });
     const metricsOnly = update({ delta: new Float64Array(0), weight: 0 });
     const { values } = readBack(metricsOnly, evaluate);
     expect([values.weightSum, values.evalCorrect, values.evalExamples]).toEqual([0, 7, 9]);
-    expect(refusal(() => readBack({ ...metricsOnly, weight: 0.5 }, evaluate)).message).toContain('weight must be 0');
+    expect(refusal(() => readBack({ ...metricsOnly, weight: 0.5 }, evaluate))).toMatchObject({ reason: 'INVALID_UPDATE', message: expect.stringContaining('weight must be 0, got 0.5') });
+  });
+});
+
+describe('quantizeUpdate under distributed DP', () => {
+  const dpConfig = dpRoundConfig({ participants: siteIds(4), degree: 3, parameters: 6 });
+  const encode = (local: LocalUpdate): Uint32Array => {
+    const out = new Uint32Array(vectorLength(dpConfig));
+    quantizeUpdate(dpConfig, local, out, random());
+    return out;
+  };
+
+  it('sends only its noise share, with w = 1, when its weight is 0: the delta does not enter the vector', () => {
+    const zero = encode(update({ weight: 0, delta: new Float64Array(6) }));
+    const ignored = encode(update({ weight: 0, delta: Float64Array.of(0.9, -0.9, 0.9, -0.9, 0.9, -0.9) }));
+    expect(ignored).toEqual(zero);
+    const used = encode(update({ weight: 0.5, delta: Float64Array.of(0.9, -0.9, 0.9, -0.9, 0.9, -0.9) }));
+    expect(used.subarray(0, 8)).not.toEqual(zero.subarray(0, 8));
+    expect(dequantizeAggregate(dpConfig, zero).weightSum).toBeCloseTo(1, 6);
+  });
+
+  it('still refuses a non-finite delta from a site whose weight is 0', () => {
+    const error = refusal(() => encode(update({ weight: 0, delta: Float64Array.of(0, 0, Infinity, 0, 0, 0) })));
+    expect(error).toMatchObject({ reason: 'INVALID_UPDATE', message: expect.stringContaining('update.delta[2] must be finite') });
   });
 });
 
