@@ -245,15 +245,20 @@ describe('the derivations, pinned', () => {
     const error = secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, ringBits: 5 }, shape));
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'DP_RING_TOO_SMALL', stage: 'round_config' });
     expect(error.message).toContain('a ring of 5 bits cannot hold the sum of 3 contributions (d = 1000, c = 1, noise 0.5)');
+    // Four sites: the search starts at 2, so after 64 halvings the scale is still above 2^-64 and only the exact bound refuses it.
+    expect(secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, ringBits: 5 }, { ...shape, participants: 4, threshold: 3, dimension: 100 })).reason).toBe('DP_RING_TOO_SMALL');
     const colluders = secaggRefusal(() => dpScale({ ...TEST_DP_REQUIREMENT, toleratedColluders: 2 }, shape));
     expect(colluders).toMatchObject({ reason: 'INVALID_ROUND_CONFIG', stage: 'round_config' });
     expect(colluders.message).toContain('toleratedColluders 2 must be below t = 2');
   });
 
   it("takes the largest scale that keeps each site's noise variance within 2^50 on a wide ring", () => {
-    const config = dpRoundConfig({ participants: ids.slice(0, 4), degree: 3, parameters: 1000 });
-    const doubled = compileRoundDp(lying(config, { scale: config.distributedDp!.scale * 2 }));
-    expect(Number(doubled.perSiteVariance) > 2 ** 50 || wrapProbabilityBound(doubled, 4) > DP_WRAP_TARGET).toBe(true);
+    for (const clipNorm of [1, 3]) {
+      const config = dpRoundConfig({ participants: ids.slice(0, 4), degree: 3, parameters: 1000 }, { ...TEST_DP_REQUIREMENT, clipNorm });
+      expect(Number(compileRoundDp(config).perSiteVariance)).toBeLessThanOrEqual(2 ** 50);
+      const doubled = compileRoundDp(lying(config, { scale: config.distributedDp!.scale * 2 }));
+      expect(Number(doubled.perSiteVariance) > 2 ** 50 || wrapProbabilityBound(doubled, 4) > DP_WRAP_TARGET).toBe(true);
+    }
   });
 
   it('says in each refusal what was wrong', () => {
