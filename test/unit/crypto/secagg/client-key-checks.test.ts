@@ -130,6 +130,14 @@ describe('a key list L the site must not sign (acceptKeyList)', () => {
     expect(error.message).toContain("key_list does not carry this site's advert and nonce commitment as it sent them");
   });
 
+  it.each([
+    ['left out', (entries: KeyListEntry[]) => entries.filter((entry) => entry.siteId !== victim)],
+    ['given another advert digest', (entries: KeyListEntry[]) => entries.map((entry) => (entry.siteId === victim ? { ...entry, advertDigest: sha256(entry.advertDigest) } : entry))],
+  ])("names the check when the site's own entry is %s", (_name, forge) => {
+    const error = refusedList(forge);
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'OWN_ENTRY_MISMATCH' });
+  });
+
   it("is refused when |U1| is below the site's minimum", () => {
     // Only the site and one other: a coordinator isolating it in a list of two.
     const error = refusedList((entries) => entries.filter((entry) => entry.siteId === victim || entry.siteId === 'kc-02'));
@@ -192,6 +200,16 @@ describe('a graph message the site must not deal shares on (verifyGraph)', () =>
     const error = refusedGraph(round, { ...genuine, nonces });
     expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'NONCE_MISMATCH' });
     expect(error.message).toContain('the nonce of "kc-06" does not match its commitment H(r_v) in L');
+  });
+
+  it.each([
+    ['as a plain array of its bytes', (nonce: Uint8Array) => [...nonce]],
+    ['as text', (nonce: Uint8Array) => Buffer.from(nonce).toString('hex')],
+  ])('is refused with a nonce given %s, naming the check', (_name, respell) => {
+    const { round, genuine } = roundAtGraph();
+    const nonces = genuine.nonces.map((entry) => (entry.siteId === 'kc-06' ? { ...entry, nonce: respell(entry.nonce) } : entry));
+    const error = refusedGraph(round, { ...genuine, nonces });
+    expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'NONCE_MISMATCH' });
   });
 
   it("is refused with a U1 member's nonce withheld", () => {
