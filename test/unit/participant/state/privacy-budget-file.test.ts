@@ -108,6 +108,42 @@ describe('the privacy budget file', () => {
   });
 });
 
+describe('what a charge must be', () => {
+  it('refuses the same round again with a curve that differs at one order only', async () => {
+    const store = await PrivacyBudgetStore.open(directory);
+    const entry = { taskHash: digest(0x7a), roundId: Uint8Array.of(5), curve: ROUND };
+    await store.record(digest(0xd1), entry);
+    const rdp = [...ROUND.rdp];
+    rdp[rdp.length - 1] = (rdp[rdp.length - 1] as number) * 2;
+    await expect(store.record(digest(0xd1), { ...entry, curve: { orders: ROUND.orders, rdp } })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringContaining('round 05 of task 7a7a7a7a7a7a7a7a... is al') });
+    await store.record(digest(0xd1), entry);
+    expect(store.entries(digest(0xd1))).toHaveLength(1);
+  });
+
+  it.each([
+    ['an empty round id', { roundId: new Uint8Array(0) }],
+    ['a round id of 65 bytes', { roundId: new Uint8Array(65) }],
+    ['a round id given as hex', { roundId: '05' }],
+    ['no curve', { curve: null }],
+    ['a curve without values', { curve: { orders: ROUND.orders } }],
+    ['a curve with fewer values than orders', { curve: { orders: ROUND.orders, rdp: ROUND.rdp.slice(1) } }],
+    ['a negative curve value', { curve: { orders: ROUND.orders, rdp: ROUND.rdp.map((value, i) => (i === 0 ? -0.1 : value)) } }],
+    ['a NaN curve value', { curve: { orders: ROUND.orders, rdp: ROUND.rdp.map((value, i) => (i === 0 ? Number.NaN : value)) } }],
+    ['a curve value given as text', { curve: { orders: ROUND.orders, rdp: ROUND.rdp.map((value, i) => (i === 0 ? '0.1' : value)) } }],
+  ])('refuses a charge with %s and records nothing', async (_name, change) => {
+    const store = await PrivacyBudgetStore.open(directory);
+    const entry = { taskHash: digest(0x7a), roundId: Uint8Array.of(5), curve: ROUND, ...change };
+    await expect(store.record(digest(0xd1), entry as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'INVALID_PRIVACY_CHARGE' });
+    expect(store.entries(digest(0xd1))).toEqual([]);
+  });
+
+  it('takes a round id of 64 bytes and a zero curve value', async () => {
+    const store = await PrivacyBudgetStore.open(directory);
+    await store.record(digest(0xd1), { taskHash: digest(0x7a), roundId: new Uint8Array(64).fill(1), curve: { orders: ROUND.orders, rdp: ROUND.rdp.map((value, i) => (i === 0 ? 0 : value)) } });
+    expect(store.entries(digest(0xd1))).toHaveLength(1);
+  });
+});
+
 describe('the budget check', () => {
   it('allows a round that takes the spend exactly to the budget, and names both figures when it refuses', async () => {
     const store = await PrivacyBudgetStore.open(directory);

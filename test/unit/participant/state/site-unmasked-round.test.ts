@@ -118,6 +118,17 @@ describe('the round a site last unmasked in, in its state store', () => {
     expect((await SiteStateStore.open(directory)).unmaskedRound(record.config.roundId)).toBeUndefined();
   });
 
+  it('keeps the commit it signed when the same round is kept again, and records a signature only for that round', async () => {
+    const store = await SiteStateStore.open(directory);
+    await store.keepUnmaskedRound(round);
+    await store.keepCommitSigned(new Uint8Array(24), record.hashes);
+    expect(store.unmaskedRound(record.config.roundId)?.signed).toBeUndefined();
+    await store.keepCommitSigned(record.config.roundId, record.hashes);
+    await store.keepUnmaskedRound(round);
+    expect(store.unmaskedRound(record.config.roundId)?.signed).toEqual(record.hashes);
+    expect((await SiteStateStore.open(directory)).unmaskedRound(record.config.roundId)?.signed).toEqual(record.hashes);
+  });
+
   it('is dropped once the chain head reaches that round (its record verified), not before', async () => {
     const store = await SiteStateStore.open(directory);
     await store.keepUnmaskedRound(round);
