@@ -25,11 +25,13 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-/** A budget file the store wrote: two datasets (charged out of id order), one with two rounds. */
+/** A budget file the store wrote: three datasets, one with two rounds. */
 async function writtenBudget(): Promise<BudgetFile> {
   const store = await PrivacyBudgetStore.open(directory);
-  await store.record(digest(0xd2), { taskHash: digest(0x7a), roundId: Uint8Array.of(1, 2), curve: ROUND });
+  // Out of id order (d3, d1, d2), so that the written order is the sort's and not the insertion's.
+  await store.record(digest(0xd3), { taskHash: digest(0x7a), roundId: Uint8Array.of(1, 2), curve: ROUND });
   await store.record(digest(0xd1), { taskHash: digest(0x7a), roundId: Uint8Array.of(1, 2), curve: ROUND });
+  await store.record(digest(0xd2), { taskHash: digest(0x7a), roundId: Uint8Array.of(1, 2), curve: ROUND });
   await store.record(digest(0xd1), { taskHash: digest(0x7b), roundId: Uint8Array.of(3, 4), curve: ROUND });
   return JSON.parse(await readFile(join(directory, PRIVACY_BUDGET_FILE), 'utf8')) as BudgetFile;
 }
@@ -51,7 +53,7 @@ describe('the privacy budget file', () => {
   it('lists datasets by id whatever order they were charged in, each round with its task, round id and curve', async () => {
     const budget = await writtenBudget();
     expect(budget.formatVersion).toBe(1);
-    expect(budget.datasets.map((dataset) => dataset.datasetId)).toEqual([hex(0xd1), hex(0xd2)]);
+    expect(budget.datasets.map((dataset) => dataset.datasetId)).toEqual([hex(0xd1), hex(0xd2), hex(0xd3)]);
     expect(budget.datasets[0]!.entries.map((entry) => [entry['taskHash'], entry['roundId']])).toEqual([
       [hex(0x7a), '0102'],
       [hex(0x7b), '0304'],
@@ -73,6 +75,7 @@ describe('the privacy budget file', () => {
     ['a dataset listed twice', (budget) => ({ ...budget, datasets: [budget.datasets[0], budget.datasets[0]] }), `datasets[1] repeats dataset ${hex(0xd1)}`],
     ['entries that are not a list', (budget) => ({ ...budget, datasets: [{ ...budget.datasets[0], entries: {} }] }), 'datasets[0].entries must be a list'],
     ['an entry that is null', (budget) => ({ ...budget, datasets: [{ ...budget.datasets[0], entries: [null] }] }), 'datasets[0].entries[0] must hold hex taskHash and roundId'],
+    ['a task hash wrapped in a list', (budget) => firstEntry(budget, { taskHash: [hex(0x7a)] }), 'datasets[0].entries[0] must hold hex taskHash and roundId'],
     ['an entry without a task hash', (budget) => firstEntry(budget, { taskHash: undefined }), 'datasets[0].entries[0] must hold hex taskHash and roundId'],
     ['a round id of odd length', (budget) => firstEntry(budget, { roundId: '012' }), 'datasets[0].entries[0] must hold hex taskHash and roundId'],
     ['an empty round id', (budget) => firstEntry(budget, { roundId: '' }), 'datasets[0].entries[0] must hold hex taskHash and roundId'],

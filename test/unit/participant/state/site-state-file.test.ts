@@ -23,11 +23,13 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-/** A state file the store wrote: two federations, contributions, an evaluation and a chain head. */
+/** A state file the store wrote: three federations, contributions, evaluations and a chain head. */
 async function writtenState(): Promise<StateFile> {
   const store = await SiteStateStore.open(directory);
-  await store.acceptRoundCounter('fed-b', 9n);
+  // Out of id order (c, a, b), so that the written order is the sort's and not the insertion's.
+  await store.acceptRoundCounter('fed-c', 1n);
   await store.acceptRoundCounter('fed-a', 4n);
+  await store.acceptRoundCounter('fed-b', 9n);
   await store.recordContribution('fed-a', digest(7));
   await store.recordContribution('fed-a', digest(2));
   await store.recordEvaluation('fed-a', digest(5));
@@ -45,7 +47,7 @@ describe('the site state file', () => {
   it('is written in one canonical order: federations by id, digests sorted, counters as decimal text', async () => {
     const state = await writtenState();
     expect(state.formatVersion).toBe(1);
-    expect(state.federations.map((item) => item['federationId'])).toEqual(['fed-a', 'fed-b']);
+    expect(state.federations.map((item) => item['federationId'])).toEqual(['fed-a', 'fed-b', 'fed-c']);
     expect(state.federations[0]).toEqual({
       federationId: 'fed-a',
       highestRoundCounter: '4',
@@ -105,6 +107,8 @@ describe('the site state file', () => {
     ['contributions that are not a list', (state) => edit(state, { contributedModels: hex(2) }), 'federations[0].contributedModels must be a list of 64-character hex digests'],
     ['a contribution in upper-case hex', (state) => edit(state, { contributedModels: [hex(0xab).toUpperCase()] }), 'federations[0].contributedModels must be'],
     ['a contribution one digit short', (state) => edit(state, { contributedModels: [hex(2).slice(1)] }), 'federations[0].contributedModels must be'],
+    ['a contribution with a prefix', (state) => edit(state, { contributedModels: [`g${hex(2)}`] }), 'federations[0].contributedModels must be'],
+    ['a contribution wrapped in a list', (state) => edit(state, { contributedModels: [[hex(2)]] }), 'federations[0].contributedModels must be'],
     ['a contribution with a trailing newline', (state) => edit(state, { contributedModels: [`${hex(2)}\n`] }), 'federations[0].contributedModels must be'],
     ['evaluations that are not a list', (state) => edit(state, { evaluatedModels: {} }), 'federations[0].evaluatedModels must be a list of 64-character hex digests'],
     ['an evaluation that is not hex', (state) => edit(state, { evaluatedModels: ['z'.repeat(64)] }), 'federations[0].evaluatedModels must be'],
