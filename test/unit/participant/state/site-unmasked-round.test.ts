@@ -158,6 +158,15 @@ describe('the round a site last unmasked in, in its state store', () => {
     expect((await readdir(directory)).sort()).toEqual([SITE_SECRET_FILE].sort());
   });
 
+  /** The state file `text` with federation 0's kept round replaced by `change(kept)`. */
+  function keptAs(text: string, change: (kept: Record<string, unknown>) => unknown): string {
+    const state = JSON.parse(text) as { federations: Record<string, unknown>[] };
+    const federation = state.federations[0] as Record<string, unknown>;
+    federation['unmaskedRound'] = change(federation['unmaskedRound'] as Record<string, unknown>);
+    return JSON.stringify(state, null, 1);
+  }
+  const hexHashes = (): Record<string, string> => Object.fromEntries(Object.entries(record.hashes).map(([field, value]) => [field, toHex(value as Uint8Array)]));
+
   it('a damaged kept round is an error naming the file, never silently forgotten', async () => {
     const store = await SiteStateStore.open(directory);
     await store.keepUnmaskedRound(round);
@@ -167,6 +176,15 @@ describe('the round a site last unmasked in, in its state store', () => {
       ['a RoundConfig that does not decode', (text) => text.replace(/"roundConfig": "[^"]+"/, '"roundConfig": "AAAA"'), /unmaskedRound\.roundConfig does not decode/],
       ['a key list hash that is no digest', (text) => text.replace(`"keyListHash": "${toHex(record.keyListHash)}"`, '"keyListHash": "00"'), /unmaskedRound\.keyListHash must be/],
       ['signed hashes that are no digests', (text) => text.replace('"signed": null', '"signed": {"aggregateHash": "00"}'), /unmaskedRound\.signed must hold the four commit hashes/],
+      ['three of the four signed hashes', (text) => text.replace('"signed": null', `"signed": ${JSON.stringify({ ...hexHashes(), newModelHash: undefined })}`), /unmaskedRound\.signed must hold the four commit hashes/],
+      ['a kept round that is null', (text) => keptAs(text, () => null), /unmaskedRound must hold siteId and roundConfig/],
+      ['a kept round that is a string', (text) => keptAs(text, () => 'round'), /unmaskedRound must hold siteId and roundConfig/],
+      ['a numeric site id', (text) => keptAs(text, (kept) => ({ ...kept, siteId: 7 })), /unmaskedRound must hold siteId and roundConfig/],
+      ['no site id', (text) => keptAs(text, (kept) => ({ ...kept, siteId: undefined })), /unmaskedRound must hold siteId and roundConfig/],
+      ['a RoundConfig as an array of bytes', (text) => keptAs(text, (kept) => ({ ...kept, roundConfig: [1, 2, 3] })), /unmaskedRound must hold siteId and roundConfig/],
+      ['a RoundConfig of another federation', (text) => text.split(`"federationId": ${JSON.stringify(federationId())}`).join('"federationId": "another-federation"'), /unmaskedRound\.roundConfig is of federation/],
+      ['survivors that are not a list', (text) => keptAs(text, (kept) => ({ ...kept, maskedSurvivors: 'unmasked-00' })), /unmaskedRound\.maskedSurvivors must be a list of site ids/],
+      ['a survivor that is a number', (text) => keptAs(text, (kept) => ({ ...kept, maskedSurvivors: [...(kept['maskedSurvivors'] as string[]), 7] })), /unmaskedRound\.maskedSurvivors must be a list of site ids/],
     ];
     for (const [what, damage, message] of damages) {
       const damaged = damage(original);
