@@ -113,7 +113,9 @@ describe("a site's data", () => {
     harness = await GrpcFederation.start({
       pki,
       sites: 4,
-      rounds: 40,
+      // More rounds than the test can use: it ends by waiting for site-4's return, which must not find the
+      // federation already finished (rounds take well under a second here; 40 ran out once on CI).
+      rounds: 1000,
       minParticipants: 3,
       siteBackoff: { afterFailures: 2, initialMs: 4000, maxMs: 8000 },
       siteOptions: (siteId) => (siteId === 'site-4' ? { data: csvSpec(path), dataCheckIntervalMs: 100 } : {}),
