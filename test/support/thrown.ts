@@ -11,3 +11,14 @@ export function thrownBy<E extends Error>(type: abstract new (...args: never[]) 
   }
   throw new Error(`expected a ${type.name}, nothing was thrown`);
 }
+
+/** The error of class `type` that `promise` rejects with; any other error is rethrown, and fulfilment fails the test. */
+export async function rejectedBy<E extends Error>(type: abstract new (...args: never[]) => E, promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw error;
+  }
+  throw new Error(`expected a ${type.name}, the promise was fulfilled`);
+}

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { composeSteps, subsampledGaussianRdp } from '../../../../crypto/dp/rdp.js';
 import { PRIVACY_BUDGET_FILE, PrivacyBudgetStore } from '../../../../participant/state/index.js';
+import { FedgateError } from '../../../../platform/index.js';
+import { rejectedBy } from '../../../support/thrown.js';
 
 const digest = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
 const hex = (byte: number): string => Buffer.from(digest(byte)).toString('hex');
@@ -153,12 +155,9 @@ describe('the budget check', () => {
     const exact = store.check(digest(0xd1), ROUND, BUDGET).epsilonAfter;
     expect(store.check(digest(0xd1), ROUND, { epsilon: exact, delta: BUDGET.delta }).allowed).toBe(true);
     expect(store.check(digest(0xd1), ROUND, { epsilon: exact * (1 - 1e-12), delta: BUDGET.delta }).allowed).toBe(false);
-    const error = await store.spendWithinBudget(digest(0xd1), { taskHash: digest(0x7a), roundId: Uint8Array.of(1), curve: ROUND }, { epsilon: exact / 2, delta: BUDGET.delta }).then(
-      () => undefined,
-      (reason: unknown) => reason,
-    );
+    const error = await rejectedBy(FedgateError, store.spendWithinBudget(digest(0xd1), { taskHash: digest(0x7a), roundId: Uint8Array.of(1), curve: ROUND }, { epsilon: exact / 2, delta: BUDGET.delta }));
     expect(error).toMatchObject({ reason: 'PRIVACY_BUDGET_EXCEEDED', message: expect.stringContaining(`from epsilon 0.0000 to ${exact.toFixed(4)}, above the site's budget ${exact / 2} at delta 0.00001`) });
-    expect((error as Error).message).toContain(`dataset ${hex(0xd1).slice(0, 16)}...`);
+    expect(error.message).toContain(`dataset ${hex(0xd1).slice(0, 16)}...`);
   });
 
   it.each([

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SITE_STATE_FILE, SiteStateStore } from '../../../../participant/state/index.js';
+import { FedgateError } from '../../../../platform/index.js';
+import { rejectedBy } from '../../../support/thrown.js';
 
 const digest = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
 const hex = (byte: number): string => Buffer.from(digest(byte)).toString('hex');
@@ -120,12 +122,9 @@ describe('the site state file', () => {
 
   it.each(damage)('refuses %s, naming the field and saying to restore it', async (_name, change, text) => {
     const state = await writtenState();
-    const error = await reopenWith(JSON.stringify(change(state))).then(
-      () => undefined,
-      (reason: unknown) => reason,
-    );
+    const error = await rejectedBy(FedgateError, reopenWith(JSON.stringify(change(state))));
     expect(error).toMatchObject({ code: 'DATA_LOSS', reason: 'SITE_STATE_CORRUPT' });
-    const message = (error as Error).message;
+    const message = error.message;
     expect(message).toContain(`the site state file ${join(directory, SITE_STATE_FILE)} `);
     expect(message).toContain(text);
     expect(message).toContain('restore it from a backup');
