@@ -15,10 +15,25 @@
  * strides, pads and groups, and its weight gradient is Conv's weight gradient with the roles of input
  * and output exchanged (dY plays the input, X the output gradient).
  */
-import { attr } from '../../graph/builder.js';
+import { attr, type GraphBuilder } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';
 import { formatShape, intsAttr, requireInput, shapeError, stringAttr, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { GradContext, OpRule } from '../rule.js';
+import {
+  columnsOf,
+  convLowering,
+  imageOf,
+  inputFromTaps,
+  liveWeight,
+  paddedFrame,
+  rowsOf,
+  tapPlan,
+  tapWindow,
+  wholeKernelGradient,
+  windowsOf,
+  type TapPlan,
+} from './conv-taps.js';
+import { copyNode, savedValue } from './emitted.js';
 import {
   groupOf,
   liftShape,
@@ -75,15 +90,15 @@ interface Lifted {
   readonly drop: (value: string | undefined) => string | undefined;
 }
 
-function lifted(node: NodeIR, rank: number, ctx: GradContext): Lifted {
+function lifted(node: NodeIR, rank: number, b: GraphBuilder): Lifted {
   const oneD = spatialRank(node, rank, 'input X') === 1;
   if (!oneD) return { node, oneD, lift: (v) => v, drop: (v) => v };
-  const axis = ctx.builder.int64s([2]);
+  const axis = b.int64s([2]);
   return {
     node: liftTo2d(node),
     oneD,
-    lift: (v) => ctx.op('Unsqueeze', [v, axis]),
-    drop: (v) => (v === undefined ? undefined : ctx.op('Squeeze', [v, axis])),
+    lift: (v) => b.op('Unsqueeze', [v, axis]),
+    drop: (v) => (v === undefined ? undefined : b.op('Squeeze', [v, axis])),
   };
 }
 
@@ -127,15 +142,60 @@ export const Conv: OpRule = {
     const spatial = rank === 1 ? [geometry.output[1]] : [...geometry.output];
     return [{ elemType: x.elemType, shape: [x.shape[0] as number, w.shape[0] as number, ...spatial] }];
   },
+  emit(node, inputs, inputFacts, ctx) {
+    const b = ctx.builder;
+    const xShape = inputFacts[0]?.shape ?? [];
+    const wShape = inputFacts[1]?.shape ?? [];
+    const l = lifted(node, xShape.length, b);
+    const g = geometryOver(l.node, liftShape(xShape), liftShape(wShape));
+    const group = groupOf(node);
+    const lowering = convLowering(liftShape(xShape), liftShape(wShape), group, g);
+    if (lowering === 'conv') return { outputs: copyNode(b, node, inputs) };
+    const [x, w, bias] = inputs as [string, string, string | undefined];
+    const plan = tapPlan(g);
+    const channels = xShape[1] as number;
+    const outChannels = wShape[0] as number;
+    const frame = paddedFrame(b, l.lift(x), plan);
+    const windows = plan.taps.map((tap) => tapWindow(b, frame, plan, tap));
+    const live = liveWeight(b, l.lift(w), liftShape(wShape), plan, ctx.floatType);
+    const hasBias = bias !== undefined && bias !== '';
+    if (lowering === 'gemm') {
+      const columns = columnsOf(b, windows, channels, plan);
+      const weightRows = b.op('Reshape', [live, b.int64s([outChannels, channels * plan.taps.length])], {}, 'conv_weight_rows');
+      const rows = b.op('Gemm', hasBias ? [columns, weightRows, bias] : [columns, weightRows], { transB: attr.int(1) }, 'conv_gemm');
+      const y = l.drop(imageOf(b, rows, outChannels, plan)) as string;
+      return { outputs: [y], saved: { columns, weightRows } };
+    }
+    // Depthwise: one [1, C, 1, 1] weight per live tap.
+    const tapWeights = taps(plan).map(({ row, col }) =>
+      b.op('Reshape', [b.op('Slice', [live, b.int64s([row, col]), b.int64s([row + 1, col + 1]), b.int64s([2, 3])]), b.int64s([1, channels, 1, 1])], {}, 'tap_weight'),
+    );
+    const products = windows.map((window, i) => b.op('Mul', [window, tapWeights[i] as string]));
+    let y = products.length === 1 ? (products[0] as string) : b.op('Sum', products, {}, 'depthwise');
+    if (hasBias) y = b.op('Add', [y, b.op('Reshape', [bias, b.int64s([1, channels, 1, 1])])]);
+    const saved: Record<string, string> = {};
+    windows.forEach((window, i) => {
+      saved[`window${i}`] = window;
+      saved[`weight${i}`] = tapWeights[i] as string;
+    });
+    return { outputs: [l.drop(y) as string], saved };
+  },
   backward(call, [grad], needs, ctx) {
     if (grad === undefined) return [];
     const [x, w] = call.inputs as [string, string];
     const xShape = call.inputFacts[0]?.shape ?? [];
     const wShape = call.inputFacts[1]?.shape ?? [];
-    const l = lifted(call.node, xShape.length, ctx);
+    const l = lifted(call.node, xShape.length, ctx.builder);
     const g = geometryOver(l.node, liftShape(xShape), liftShape(wShape));
     const group = groupOf(call.node);
     const grad2d = l.lift(grad);
+    const hasBias = call.inputs[2] !== undefined && call.inputs[2] !== '';
+    const gradB = needs[2] && hasBias ? ctx.sumAxes(grad, spatialSumAxes(xShape.length), false) : undefined;
+    const lowering = convLowering(liftShape(xShape), liftShape(wShape), group, g);
+    if (lowering !== 'conv') {
+      const [gradX, gradW] = tapGradients(call.saved, lowering, tapPlan(g), grad2d, needs, xShape[1] as number, wShape, ctx);
+      return [l.drop(gradX), l.drop(gradW), gradB];
+    }
     let gradX: string | undefined;
     let gradW: string | undefined;
     if (needs[0]) {
@@ -150,11 +210,56 @@ export const Conv: OpRule = {
       );
     }
     if (needs[1]) gradW = l.drop(convWeightGradient(ctx, l.lift(x), liftShape(xShape), grad2d, g, group));
-    const hasBias = call.inputs[2] !== undefined && call.inputs[2] !== '';
-    const gradB = needs[2] && hasBias ? ctx.sumAxes(grad, spatialSumAxes(xShape.length), false) : undefined;
     return [gradX, gradW, gradB];
   },
 };
+
+const taps = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
+
+/** Input and weight gradients (2-D) of a Conv emitted in a lowered form, from what its emit saved. */
+function tapGradients(
+  saved: Readonly<Record<string, string>>,
+  lowering: 'gemm' | 'depthwise',
+  plan: TapPlan,
+  grad: string,
+  needs: readonly boolean[],
+  channels: number,
+  wShape: readonly number[],
+  ctx: GradContext,
+): [string | undefined, string | undefined] {
+  const b = ctx.builder;
+  const outChannels = wShape[0] as number;
+  const [rowCount, colCount] = [plan.rows[1] - plan.rows[0] + 1, plan.cols[1] - plan.cols[0] + 1];
+  const liveShape = [outChannels, lowering === 'gemm' ? channels : 1, rowCount, colCount];
+  let gradX: string | undefined;
+  let gradW: string | undefined;
+  if (lowering === 'gemm') {
+    const gradRows = rowsOf(b, grad, outChannels, plan);
+    if (needs[1]) {
+      const columns = savedValue('Conv', saved, 'columns');
+      const rows = ctx.op('Gemm', [gradRows, columns], { transA: attr.int(1) });
+      gradW = wholeKernelGradient(b, ctx.op('Reshape', [rows, b.int64s(liveShape)]), liftShape(wShape), plan, ctx.floatType);
+    }
+    if (needs[0]) {
+      const gradColumns = ctx.op('MatMul', [gradRows, savedValue('Conv', saved, 'weightRows')]);
+      gradX = inputFromTaps(b, windowsOf(b, gradColumns, channels, plan), channels, plan);
+    }
+    return [gradX, gradW];
+  }
+  const count = plan.taps.length;
+  if (needs[1]) {
+    const perTap = Array.from({ length: count }, (_, i) =>
+      ctx.op('ReduceSum', [ctx.op('Mul', [grad, savedValue('Conv', saved, `window${i}`)]), b.int64s([0, 2, 3])], { keepdims: attr.int(0) }),
+    );
+    const stacked = count === 1 ? (perTap[0] as string) : ctx.op('Concat', perTap.map((t) => ctx.op('Unsqueeze', [t, b.int64s([1])])), { axis: attr.int(1) });
+    gradW = wholeKernelGradient(b, ctx.op('Reshape', [stacked, b.int64s(liveShape)]), liftShape(wShape), plan, ctx.floatType);
+  }
+  if (needs[0]) {
+    const perTap = Array.from({ length: count }, (_, i) => ctx.op('Mul', [grad, savedValue('Conv', saved, `weight${i}`)]));
+    gradX = inputFromTaps(b, perTap, channels, plan);
+  }
+  return [gradX, gradW];
+}
 
 /** ConvTranspose output size along each lifted axis (ONNX ConvTranspose, output_shape absent). */
 function transposedOutput(node2d: NodeIR, input: readonly number[], kernel: readonly number[]): [number, number] {
@@ -219,7 +324,7 @@ export const ConvTranspose: OpRule = {
     const xShape = call.inputFacts[0]?.shape ?? [];
     const wShape = call.inputFacts[1]?.shape ?? [];
     const yShape = call.outputFacts[0]?.shape ?? [];
-    const l = lifted(call.node, xShape.length, ctx);
+    const l = lifted(call.node, xShape.length, ctx.builder);
     // The Conv that maps Y's shape back to X's: same kernel, strides and pads.
     const g = geometryOver(l.node, liftShape(yShape), liftShape(wShape));
     const group = groupOf(call.node);

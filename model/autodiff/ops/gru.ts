@@ -15,19 +15,15 @@
 import type { OpRule } from '../rule.js';
 import {
   has,
-  savedValue,
   Unroller,
-  bindOutput,
   callLayout,
-  copyNode,
   gateGradsOrZeros,
-  outputNames,
   processingOrder,
   recurrentFacts,
   recurrentLayout,
   type RecurrentKind,
 } from './rnn.js';
-
+import { bindOutput, copyNode, outputNames, savedValue } from './emitted.js';
 const GRU_KIND: RecurrentKind = {
   opType: 'GRU',
   gates: 3,

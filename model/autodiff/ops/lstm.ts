@@ -15,19 +15,15 @@
 import type { OpRule } from '../rule.js';
 import {
   has,
-  savedValue,
   Unroller,
-  bindOutput,
   callLayout,
-  copyNode,
-  outputNames,
   processingOrder,
   recurrentFacts,
   gateGradsOrZeros,
   recurrentLayout,
   type RecurrentKind,
 } from './rnn.js';
-
+import { bindOutput, copyNode, outputNames, savedValue } from './emitted.js';
 const LSTM_KIND: RecurrentKind = {
   opType: 'LSTM',
   gates: 4,

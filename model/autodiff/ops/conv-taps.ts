@@ -1,0 +1,247 @@
+/**
+ * Convolution lowered to batch-wide GEMMs and per-tap products, for the shapes ONNX Runtime's Conv runs
+ * slowly: few output positions per image.
+ *
+ * ORT's CPU Conv (im2col + one GEMM per image, and per group) is fast while each image has many output
+ * positions. A network trained on small images ends in layers where it has one to four (ResNet-18 on
+ * 32x32 ends at 1x1 with 512 channels): each image's GEMM is then a matrix-vector product that reads the
+ * whole weight again, and ConvTranspose (the input gradient) and the weight-gradient Conv do the same.
+ * Depthwise convolution (one group per channel, MobileNet) runs one tiny GEMM per image and channel. At
+ * LOWERED_MAX_POSITIONS or fewer output positions per image, two lowered forms replace them:
+ *
+ * - 'gemm' (group 1): im2col over the whole batch, columns [N*P*Q, C*T], and one GEMM with the weight
+ *   [M, C*T]; the weight gradient is one GEMM (dY^T columns) and the input gradient one GEMM (dY W)
+ *   followed by col2im (each tap's columns placed back where they were read, and summed).
+ * - 'depthwise' (group = input channels = output channels): Y = sum over taps of the tap's window of the
+ *   input times that tap's per-channel weight; a tap's weight gradient is the sum of dY times its window,
+ *   the input gradient the sum of dY times each tap's weight, placed back where the window was read.
+ *
+ * A tap only ever reads padding when no output position puts it inside the input (a 3x3 kernel with pad
+ * 1 on a 1x1 input reads real values with its centre tap only): such taps are left out, and their weight
+ * gradient is zero. The windows are read from the input padded once (only as far as live taps reach);
+ * col2im places each tap's gradient into that padded frame (strided windows spread out first) and crops
+ * the sum back to the input. Other Conv shapes keep ORT's kernels (conv.ts).
+ */
+import { attr, type GraphBuilder } from '../../graph/builder.js';
+import type { DataTypeCode } from '../../onnx/schema.js';
+import { isBatchDim } from '../facts.js';
+import type { WindowGeometry } from './window.js';
+
+/**
+ * Output positions per image at or below which a group-1 or depthwise Conv is lowered. Measured on
+ * ResNet-18 and MobileNetV2 at 32x32 (one thread): at 4 positions (2x2) the lowered forms take about half
+ * the time of ORT's Conv, ConvTranspose and weight-gradient Conv together; at 16 (4x4) the batched GEMM
+ * is no faster and the taps' col2im (a Pad per tap) makes depthwise slower.
+ */
+export const LOWERED_MAX_POSITIONS = 4;
+
+export type ConvLowering = 'gemm' | 'depthwise' | 'conv';
+
+/** Kernel taps along one axis that read at least one real (unpadded) value: [first, last]. */
+function liveTaps(geometry: WindowGeometry, axis: 0 | 1): readonly [number, number] {
+  const size = geometry.input[axis] as number;
+  const pad = geometry.pads[axis] as number;
+  const stride = geometry.strides[axis] as number;
+  const out = geometry.output[axis] as number;
+  const live = (tap: number): boolean => {
+    // Output positions o with 0 <= tap - pad + stride * o < size.
+    const first = Math.max(0, Math.ceil((pad - tap) / stride));
+    const last = Math.min(out - 1, Math.floor((size - 1 - tap + pad) / stride));
+    return first <= last;
+  };
+  let first = 0;
+  let last = (geometry.kernel[axis] as number) - 1;
+  while (first < last && !live(first)) first++;
+  while (last > first && !live(last)) last--;
+  return [first, last];
+}
+
+/** How Conv with these static shapes (2-D or lifted 1-D, dilation 1) is emitted. */
+export function convLowering(input: readonly number[], weight: readonly number[], group: number, geometry: WindowGeometry): ConvLowering {
+  const [, channels, height, width] = input as [number, number, number, number];
+  if ([channels, height, width, ...weight].some(isBatchDim)) return 'conv';
+  const outChannels = weight[0] as number;
+  const positions = (geometry.output[0] as number) * (geometry.output[1] as number);
+  if (group > 1 && group === channels && outChannels === channels && positions <= LOWERED_MAX_POSITIONS) return 'depthwise';
+  if (group === 1 && positions <= LOWERED_MAX_POSITIONS) return 'gemm';
+  return 'conv';
+}
+
+/** One live tap: its kernel position and the window of the padded input it reads. */
+interface Tap {
+  readonly row: number;
+  readonly col: number;
+}
+
+/** The live taps and the frame they are read from. */
+export interface TapPlan {
+  readonly geometry: WindowGeometry;
+  /** Live kernel rows and columns, [first, last] each: a rectangle of the kernel. */
+  readonly rows: readonly [number, number];
+  readonly cols: readonly [number, number];
+  readonly taps: readonly Tap[];
+  /** The rectangle is the whole kernel. */
+  readonly wholeKernel: boolean;
+  /** [top, left, bottom, right] padding of the frame the windows are read from (0 where no tap reaches). */
+  readonly framePads: readonly [number, number, number, number];
+  /** Spatial size of that frame. */
+  readonly frame: readonly [number, number];
+}
+
+export function tapPlan(geometry: WindowGeometry): TapPlan {
+  const rows = liveTaps(geometry, 0);
+  const cols = liveTaps(geometry, 1);
+  const taps: Tap[] = [];
+  for (let row = rows[0]; row <= rows[1]; row++) for (let col = cols[0]; col <= cols[1]; col++) taps.push({ row, col });
+  const [kh, kw] = geometry.kernel;
+  const wholeKernel = rows[0] === 0 && cols[0] === 0 && rows[1] === kh - 1 && cols[1] === kw - 1;
+  // Padding a live tap's window actually reaches: before the first live tap's first read, after the last's last read.
+  const reach = (axis: 0 | 1, span: readonly [number, number]): [number, number] => {
+    const pad = geometry.pads[axis] as number;
+    const lastRead = span[1] - pad + (geometry.strides[axis] as number) * ((geometry.output[axis] as number) - 1);
+    return [Math.max(0, pad - span[0]), Math.max(0, lastRead - ((geometry.input[axis] as number) - 1))];
+  };
+  const [top, bottom] = reach(0, rows);
+  const [left, right] = reach(1, cols);
+  return {
+    geometry,
+    rows,
+    cols,
+    taps,
+    wholeKernel,
+    framePads: [top, left, bottom, right],
+    frame: [(geometry.input[0] as number) + top + bottom, (geometry.input[1] as number) + left + right],
+  };
+}
+
+const hasPadding = (plan: TapPlan): boolean => plan.framePads.some((p) => p !== 0);
+
+/** The input padded to the frame the live taps read (the input itself when they read no padding). */
+export function paddedFrame(b: GraphBuilder, x: string, plan: TapPlan): string {
+  if (!hasPadding(plan)) return x;
+  const [top, left, bottom, right] = plan.framePads;
+  return b.op('Pad', [x, b.int64s([0, 0, top, left, 0, 0, bottom, right])], {}, 'conv_frame');
+}
+
+/** Row/column in the frame where a tap's first window read lands. */
+function frameStart(plan: TapPlan, tap: Tap): [number, number] {
+  const { pads } = plan.geometry;
+  return [tap.row - (pads[0] as number) + (plan.framePads[0] as number), tap.col - (pads[1] as number) + (plan.framePads[1] as number)];
+}
+
+/** The [N, C, P, Q] window of the frame a tap reads. */
+export function tapWindow(b: GraphBuilder, frame: string, plan: TapPlan, tap: Tap): string {
+  const [p, q] = plan.geometry.output;
+  const [sh, sw] = plan.geometry.strides;
+  const [r, c] = frameStart(plan, tap);
+  const wholeFrame = r === 0 && c === 0 && p === plan.frame[0] && q === plan.frame[1] && (p === 1 || sh === 1) && (q === 1 || sw === 1);
+  if (wholeFrame) return frame;
+  return b.op('Slice', [frame, b.int64s([r, c]), b.int64s([r + sh * (p - 1) + 1, c + sw * (q - 1) + 1]), b.int64s([2, 3]), b.int64s([sh, sw])], {}, 'conv_tap');
+}
+
+/**
+ * The adjoint of tapWindow: `grad` [N, C, P, Q] placed where the tap's window was read, zeros elsewhere,
+ * in the frame's shape. Strided windows are first spread out (each value followed by stride - 1 zeros).
+ */
+function placeInFrame(b: GraphBuilder, grad: string, channels: number, plan: TapPlan, tap: Tap): string {
+  const [p, q] = plan.geometry.output;
+  const [sh, sw] = plan.geometry.strides;
+  let spread = grad;
+  let height = p;
+  let width = q;
+  if ((sh > 1 && p > 1) || (sw > 1 && q > 1)) {
+    const ups = b.op('Reshape', [grad, b.int64s([-1, channels, p, 1, q, 1])]);
+    const padded = b.op('Pad', [ups, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1])]);
+    const image = b.op('Reshape', [padded, b.int64s([-1, channels, p * sh, q * sw])]);
+    height = sh * (p - 1) + 1;
+    width = sw * (q - 1) + 1;
+    spread = b.op('Slice', [image, b.int64s([0, 0]), b.int64s([height, width]), b.int64s([2, 3])]);
+  }
+  const [r, c] = frameStart(plan, tap);
+  const pads = [0, 0, r, c, 0, 0, plan.frame[0] - r - height, plan.frame[1] - c - width];
+  if (pads.every((v) => v === 0)) return spread;
+  return b.op('Pad', [spread, b.int64s(pads)], {}, 'col2im');
+}
+
+/** Sum of the placed tap gradients, cropped from the frame back to the input [N, C, H, W]. */
+export function inputFromTaps(b: GraphBuilder, grads: readonly string[], channels: number, plan: TapPlan): string {
+  const placed = plan.taps.map((tap, i) => placeInFrame(b, grads[i] as string, channels, plan, tap));
+  const sum = placed.length === 1 ? (placed[0] as string) : b.op('Sum', placed, {}, 'col2im_sum');
+  if (!hasPadding(plan)) return sum;
+  const [top, left] = plan.framePads;
+  const [height, width] = plan.geometry.input;
+  return b.op('Slice', [sum, b.int64s([top, left]), b.int64s([top + height, left + width]), b.int64s([2, 3])], {}, 'conv_crop');
+}
+
+/**
+ * One-hot [kh*kw, T] matrix picking the live taps out of a flattened kernel. Selecting (and, in the
+ * gradient, scattering back) by a small GEMM is several times faster in ONNX Runtime than Slice and Pad
+ * over the kernel's two innermost axes, which copy one element at a time.
+ */
+function tapSelection(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode, transposed: boolean): string {
+  const [, kw] = plan.geometry.kernel;
+  const size = (plan.geometry.kernel[0] as number) * kw;
+  const count = plan.taps.length;
+  const values = new Array<number>(size * count).fill(0);
+  plan.taps.forEach((tap, t) => {
+    const k = tap.row * kw + tap.col;
+    values[transposed ? t * size + k : k * count + t] = 1;
+  });
+  return b.constant(floatType, transposed ? [count, size] : [size, count], values, 'tap_selection');
+}
+
+/** The live rectangle of a weight [M, C/G, kh, kw] as [M, C/G, rows, cols] (the weight itself when every tap is live). */
+export function liveWeight(b: GraphBuilder, w: string, wShape: readonly number[], plan: TapPlan, floatType: DataTypeCode): string {
+  if (plan.wholeKernel) return w;
+  const [m, c, kh, kw] = wShape as [number, number, number, number];
+  const flat = b.op('Reshape', [w, b.int64s([m * c, kh * kw])]);
+  const picked = b.op('MatMul', [flat, tapSelection(b, plan, floatType, false)], {}, 'live_weight');
+  return b.op('Reshape', [picked, b.int64s([m, c, plan.rows[1] - plan.rows[0] + 1, plan.cols[1] - plan.cols[0] + 1])]);
+}
+
+/** A gradient of the live rectangle [M, C/G, rows, cols], zero-filled back to the whole kernel [M, C/G, kh, kw]. */
+export function wholeKernelGradient(b: GraphBuilder, grad: string, wShape: readonly number[], plan: TapPlan, floatType: DataTypeCode): string {
+  if (plan.wholeKernel) return grad;
+  const [m, c] = wShape as [number, number];
+  const flat = b.op('Reshape', [grad, b.int64s([m * c, plan.taps.length])]);
+  const spread = b.op('MatMul', [flat, tapSelection(b, plan, floatType, true)]);
+  return b.op('Reshape', [spread, b.int64s([...wShape])]);
+}
+
+/** Output positions per image. */
+export const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
+
+/** [N, C, P, Q] -> [N*P*Q, C]: one row per output position. */
+export function rowsOf(b: GraphBuilder, value: string, channels: number, plan: TapPlan): string {
+  const flat = positionsOf(plan) === 1 ? value : b.op('Transpose', [value], { perm: attr.ints([0, 2, 3, 1]) });
+  return b.op('Reshape', [flat, b.int64s([-1, channels])]);
+}
+
+/** [N*P*Q, C] -> [N, C, P, Q], the inverse of rowsOf. */
+export function imageOf(b: GraphBuilder, rows: string, channels: number, plan: TapPlan): string {
+  const [p, q] = plan.geometry.output;
+  if (positionsOf(plan) === 1) return b.op('Reshape', [rows, b.int64s([-1, channels, 1, 1])]);
+  const nhwc = b.op('Reshape', [rows, b.int64s([-1, p, q, channels])]);
+  return b.op('Transpose', [nhwc], { perm: attr.ints([0, 3, 1, 2]) });
+}
+
+/** im2col over the batch: the live taps' windows as [N*P*Q, C*T], channel-major (the weight's layout). */
+export function columnsOf(b: GraphBuilder, windows: readonly string[], channels: number, plan: TapPlan): string {
+  const taps = windows.length;
+  if (taps === 1) return rowsOf(b, windows[0] as string, channels, plan);
+  const stacked = b.op('Concat', windows.map((w) => b.op('Unsqueeze', [w, b.int64s([2])])), { axis: attr.int(2) });
+  // [N, C, T, P, Q] -> [N, P, Q, C, T]
+  const moved = positionsOf(plan) === 1 ? stacked : b.op('Transpose', [stacked], { perm: attr.ints([0, 3, 4, 1, 2]) });
+  return b.op('Reshape', [moved, b.int64s([-1, channels * taps])], {}, 'im2col');
+}
+
+/** The inverse of columnsOf: [N*P*Q, C*T] -> T gradients [N, C, P, Q], one per live tap. */
+export function windowsOf(b: GraphBuilder, columns: string, channels: number, plan: TapPlan): string[] {
+  const taps = plan.taps.length;
+  if (taps === 1) return [imageOf(b, columns, channels, plan)];
+  const [p, q] = plan.geometry.output;
+  // [N*P*Q, C*T] -> [N, P, Q, C, T] -> [T, N, C, P, Q], one slice per tap.
+  const byTap = b.op('Transpose', [b.op('Reshape', [columns, b.int64s([-1, p, q, channels, taps])])], { perm: attr.ints([4, 0, 3, 1, 2]) });
+  const parts = b.node('Split', [byTap, b.int64s(new Array<number>(taps).fill(1))], { attributes: { axis: attr.int(0) }, outputs: taps, base: 'col2im_tap' });
+  return parts.map((part) => b.op('Reshape', [part, b.int64s([-1, channels, p, q])]));
+}

@@ -1,0 +1,111 @@
+/**
+ * The lowered forms of Conv (model/autodiff/ops/conv-taps.ts) compute what ONNX Runtime's own Conv
+ * computes. The gradient checks (conv-op-gradients.test.ts) differentiate the emitted forward against
+ * itself, so a lowered forward that were wrong in a way its backward matched would pass there; here the
+ * training-form output is compared with the plain Conv node run by ONNX Runtime, and each case asserts
+ * which form was emitted, so a threshold change cannot quietly turn a case into a test of the plain op.
+ */
+import { describe, expect, it } from 'vitest';
+import { attr, GraphBuilder, type AttributeMap } from '../../../../model/graph/builder.js';
+import { modelFromGraph } from '../../../../model/graph/model.js';
+import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
+import { convLowering, LOWERED_MAX_POSITIONS, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
+import { windowGeometry } from '../../../../model/autodiff/ops/window.js';
+import { encodeModel } from '../../../../model/onnx/codec.js';
+import type { GraphIR } from '../../../../model/onnx/ir.js';
+import { DataType } from '../../../../model/onnx/schema.js';
+import { f32, output, pseudoRandom, run, session, type Feed } from '../../../support/model/ort.js';
+
+interface LoweringCase {
+  readonly name: string;
+  readonly x: readonly number[];
+  readonly w: readonly number[];
+  readonly bias?: boolean;
+  readonly attributes: AttributeMap;
+  readonly lowering: 'gemm' | 'depthwise' | 'conv';
+}
+
+const cases: LoweringCase[] = [
+  { name: '3x3 pad 1 on 1x1 (ResNet layer4 at 32x32)', x: [3, 6, 1, 1], w: [5, 6, 3, 3], bias: true, attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
+  { name: '3x3 pad 1 on 2x2', x: [2, 4, 2, 2], w: [3, 4, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
+  { name: '3x3 stride 2 pad 1, 4x4 -> 2x2', x: [2, 3, 4, 4], w: [4, 3, 3, 3], bias: true, attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
+  { name: '1x1 stride 2 downsample, 3x4 -> 2x2', x: [2, 5, 3, 4], w: [2, 5, 1, 1], attributes: { strides: attr.ints([2, 2]) }, lowering: 'gemm' },
+  { name: 'asymmetric kernel and pads', x: [2, 2, 3, 1], w: [3, 2, 3, 2], bias: true, attributes: { pads: attr.ints([0, 1, 0, 0]) }, lowering: 'gemm' },
+  { name: '1-D, 4 positions', x: [2, 3, 4], w: [2, 3, 3], bias: true, attributes: { pads: attr.ints([1, 1]) }, lowering: 'gemm' },
+  { name: 'depthwise 3x3 pad 1 on 1x1', x: [2, 7, 1, 1], w: [7, 1, 3, 3], bias: true, attributes: { group: attr.int(7), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise 3x3 stride 2 pad 1, 4x3 -> 2x2', x: [2, 4, 4, 3], w: [4, 1, 3, 3], attributes: { group: attr.int(4), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise 5x5 pad 2 on 2x2', x: [2, 3, 2, 2], w: [3, 1, 5, 5], attributes: { group: attr.int(3), pads: attr.ints([2, 2, 2, 2]) }, lowering: 'depthwise' },
+  { name: 'depthwise 1-D stride 2', x: [2, 3, 5], w: [3, 1, 3], bias: true, attributes: { group: attr.int(3), strides: attr.ints([2]) }, lowering: 'depthwise' },
+  { name: 'plain Conv above the threshold (3x3 output)', x: [2, 3, 5, 5], w: [4, 3, 3, 3], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+  { name: 'depthwise multiplier 2 stays plain', x: [2, 2, 2, 2], w: [4, 1, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+  { name: 'grouped (not depthwise) stays plain', x: [2, 4, 2, 2], w: [4, 2, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+];
+
+function convGraph(c: LoweringCase): { graph: GraphIR; feeds: Record<string, Feed> } {
+  const b = new GraphBuilder('conv');
+  const feeds: Record<string, Feed> = {};
+  const shapes: [string, readonly number[]][] = [['x', c.x], ['w', c.w], ...(c.bias === true ? [['b', [c.w[0] as number]] as [string, number[]]] : [])];
+  shapes.forEach(([name, dims], i) => {
+    b.addInput(name, DataType.FLOAT, dims);
+    feeds[name] = f32(pseudoRandom(dims.reduce((n, d) => n * d, 1), 31 + i), dims);
+  });
+  b.appendNode('Conv', shapes.map(([name]) => name), ['y'], c.attributes);
+  b.addOutput('y', DataType.FLOAT, undefined);
+  return { graph: b.build(), feeds };
+}
+
+describe('lowered Conv forms compute what ONNX Runtime Conv computes', () => {
+  for (const c of cases) {
+    it(`${c.name}: ${c.lowering}`, async () => {
+      const { graph, feeds } = convGraph(c);
+      const reference = output(await run(await session(encodeModel(modelFromGraph(graph))), feeds), 'y');
+      const training = buildGradientGraph(graph, Object.keys(feeds));
+      const ops = new Set(training.nodes.map((n) => n.opType));
+      expect(ops.has('Conv')).toBe(c.lowering === 'conv');
+      expect(ops.has('Gemm')).toBe(c.lowering === 'gemm');
+      const zeros = f32(new Float32Array(reference.data.length), reference.dims);
+      const lowered = output(await run(await session(encodeModel(modelFromGraph(training))), { ...feeds, 'grad.y': zeros }), 'y');
+      expect(lowered.dims).toEqual(reference.dims);
+      const worst = Math.max(...reference.data.map((v, i) => Math.abs(v - (lowered.data[i] as number))));
+      expect(worst).toBeLessThan(1e-5);
+      expect(Math.max(...reference.data.map(Math.abs))).toBeGreaterThan(0.1);
+    });
+  }
+});
+
+describe('tap plan', () => {
+  const geometry = (input: [number, number], kernel: [number, number], attributes: AttributeMap) =>
+    windowGeometry({ name: 'c', opType: 'Conv', domain: '', inputs: [], outputs: [], attributes }, input, kernel);
+
+  it('a 3x3 pad-1 kernel on a 1x1 input reads real values with its centre tap only, and needs no padding', () => {
+    const plan = tapPlan(geometry([1, 1], [3, 3], { pads: attr.ints([1, 1, 1, 1]) }));
+    expect(plan.taps).toEqual([{ row: 1, col: 1 }]);
+    expect(plan.wholeKernel).toBe(false);
+    expect(plan.framePads).toEqual([0, 0, 0, 0]);
+  });
+
+  it('stride 2 from 2x2 to 1x1 drops the first row and column of taps and pads only the end', () => {
+    const plan = tapPlan(geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]), strides: attr.ints([2, 2]) }));
+    expect(plan.rows).toEqual([1, 2]);
+    expect(plan.cols).toEqual([1, 2]);
+    expect(plan.framePads).toEqual([0, 0, 0, 0]);
+  });
+
+  it('a 2x2 output with pad 1 keeps the whole kernel and pads both sides', () => {
+    const plan = tapPlan(geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) }));
+    expect(plan.wholeKernel).toBe(true);
+    expect(plan.taps).toHaveLength(9);
+    expect(plan.framePads).toEqual([1, 1, 1, 1]);
+  });
+
+  it('lowers group-1 and depthwise Conv at up to LOWERED_MAX_POSITIONS positions, nothing else', () => {
+    const small = geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
+    const large = geometry([4, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
+    expect(LOWERED_MAX_POSITIONS).toBe(4);
+    expect(convLowering([-1, 8, 2, 2], [8, 8, 3, 3], 1, small)).toBe('gemm');
+    expect(convLowering([-1, 8, 2, 2], [8, 1, 3, 3], 8, small)).toBe('depthwise');
+    expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
+    expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, large)).toBe('conv');
+    expect(convLowering([-1, 8, 2, 2], [16, 1, 3, 3], 8, small)).toBe('conv');
+  });
+});
