@@ -1,6 +1,6 @@
 /**
- * Convolution lowered to batch-wide GEMMs and per-tap products, for the shapes ONNX Runtime's Conv runs
- * slowly: few output positions per image.
+ * Convolution lowered to batch-wide matrix products and per-tap products, for the shapes ONNX Runtime's
+ * Conv runs slowly: few output positions per image.
  *
  * ORT's CPU Conv (im2col + one GEMM per image, and per group) is fast while each image has many output
  * positions. A network trained on small images ends in layers where it has one to four (ResNet-18 on
@@ -9,18 +9,20 @@
  * Depthwise convolution (one group per channel, MobileNet) runs one tiny GEMM per image and channel. At
  * LOWERED_MAX_POSITIONS or fewer output positions per image, two lowered forms replace them:
  *
- * - 'gemm' (group 1): im2col over the whole batch, columns [N*P*Q, C*T], and one GEMM with the weight
- *   [M, C*T]; the weight gradient is one GEMM (dY^T columns) and the input gradient one GEMM (dY W)
- *   followed by col2im (each tap's columns placed back where they were read, and summed).
+ * - 'gemm' (group 1): im2col over the whole batch as one product with a constant 0/1 patch matrix
+ *   [H*W, T*P*Q] (zero where a window reads padding), the windows as columns [N*P*Q, C*T] and one GEMM
+ *   with the weight [M, C*T]; the weight gradient is one GEMM (dY^T columns), the input gradient one
+ *   GEMM (dY W) and col2im, the product with the patch matrix's transpose.
  * - 'depthwise' (group = input channels = output channels): Y = sum over taps of the tap's window of the
- *   input times that tap's per-channel weight; a tap's weight gradient is the sum of dY times its window,
- *   the input gradient the sum of dY times each tap's weight, placed back where the window was read.
+ *   input (a strided Slice of the input padded once) times that tap's per-channel weight; a tap's weight
+ *   gradient is the sum of dY times its window, the input gradient the sum of dY times each tap's weight,
+ *   each placed back where its window was read (Pad, strided windows spread out first) and cropped.
  *
  * A tap only ever reads padding when no output position puts it inside the input (a 3x3 kernel with pad
  * 1 on a 1x1 input reads real values with its centre tap only): such taps are left out, and their weight
- * gradient is zero. The windows are read from the input padded once (only as far as live taps reach);
- * col2im places each tap's gradient into that padded frame (strided windows spread out first) and crops
- * the sum back to the input. Other Conv shapes keep ORT's kernels (conv.ts).
+ * gradient is zero. Other Conv shapes keep ORT's kernels (conv.ts). The forms were chosen by ORT's
+ * per-node profile of ResNet-18 and MobileNetV2 training steps (one thread): the per-tap form is faster
+ * for depthwise, the patch matrix for group 1; a 1x1 stride-1 window is the input itself and skips both.
  */
 import { attr, type GraphBuilder } from '../../graph/builder.js';
 import type { DataTypeCode } from '../../onnx/schema.js';
@@ -34,6 +36,9 @@ import type { WindowGeometry } from './window.js';
  * is no faster and the taps' col2im (a Pad per tap) makes depthwise slower.
  */
 export const LOWERED_MAX_POSITIONS = 4;
+
+/** Largest patch matrix (entries, H*W by kernel taps*P*Q) a lowered Conv builds: 4 MiB of float32. */
+export const PATCH_MATRIX_MAX_ENTRIES = 1 << 20;
 
 export type ConvLowering = 'gemm' | 'depthwise' | 'conv';
 
@@ -62,6 +67,8 @@ export function convLowering(input: readonly number[], weight: readonly number[]
   if ([channels, height, width, ...weight].some(isBatchDim)) return 'conv';
   const outChannels = weight[0] as number;
   const positions = (geometry.output[0] as number) * (geometry.output[1] as number);
+  const patchEntries = height * width * (weight[2] as number) * (weight[3] as number) * positions;
+  if (patchEntries > PATCH_MATRIX_MAX_ENTRIES) return 'conv';
   if (group > 1 && group === channels && outChannels === channels && positions <= LOWERED_MAX_POSITIONS) return 'depthwise';
   if (group === 1 && positions <= LOWERED_MAX_POSITIONS) return 'gemm';
   return 'conv';
@@ -112,6 +119,90 @@ export function tapPlan(geometry: WindowGeometry): TapPlan {
     framePads: [top, left, bottom, right],
     frame: [(geometry.input[0] as number) + top + bottom, (geometry.input[1] as number) + left + right],
   };
+}
+
+/** Output positions per image. */
+export const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
+
+/**
+ * The 0/1 patch matrix [H*W, T*P*Q]: column (t, p, q) has a 1 in the row of the input value that tap t
+ * reads for output position (p, q), and none where that read falls in the padding. X [N*C, H*W] times it
+ * gathers every window at once (im2col, padding included); a gradient [N*C, T*P*Q] times its transpose
+ * adds each window's gradient back onto the values it read (col2im).
+ */
+function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): string {
+  const { taps } = plan;
+  const { input, output, strides, pads } = plan.geometry;
+  const [height, width] = input;
+  const [p, q] = output;
+  const positions = p * q;
+  const columns = taps.length * positions;
+  const values = new Array<number>(height * width * columns).fill(0);
+  taps.forEach((tap, t) => {
+    for (let i = 0; i < p; i++) {
+      const row = tap.row - pads[0] + strides[0] * i;
+      if (row < 0 || row >= height) continue;
+      for (let j = 0; j < q; j++) {
+        const col = tap.col - pads[1] + strides[1] * j;
+        if (col >= 0 && col < width) values[(row * width + col) * columns + t * positions + i * q + j] = 1;
+      }
+    }
+  });
+  return b.constant(floatType, [height * width, columns], values, 'patch_matrix');
+}
+
+/**
+ * The only window is the whole input (a 1x1 kernel, stride 1, no padding): the columns are the input's
+ * rows (rowsOf) and col2im is imageOf, without a patch matrix.
+ */
+export function windowIsInput(plan: TapPlan): boolean {
+  const { input, output } = plan.geometry;
+  return plan.taps.length === 1 && input[0] === output[0] && input[1] === output[1] && plan.framePads.every((p) => p === 0) && plan.taps[0]?.row === 0 && plan.taps[0]?.col === 0;
+}
+
+/** Every live tap's window of x [N, C, H, W], as [N, C, T, P*Q]. */
+export function patchesOf(b: GraphBuilder, x: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+  const [height, width] = plan.geometry.input;
+  const flat = b.op('Reshape', [x, b.int64s([-1, height * width])]);
+  const gathered = b.op('MatMul', [flat, patchMatrix(b, plan, floatType)], {}, 'im2col');
+  return b.op('Reshape', [gathered, b.int64s([-1, channels, plan.taps.length, positionsOf(plan)])]);
+}
+
+/** The adjoint of patchesOf: a gradient [N, C, T, P*Q] of the windows, summed onto the input [N, C, H, W]. */
+export function foldPatches(b: GraphBuilder, grad: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+  const [height, width] = plan.geometry.input;
+  const flat = b.op('Reshape', [grad, b.int64s([-1, plan.taps.length * positionsOf(plan)])]);
+  const folded = b.op('Gemm', [flat, patchMatrix(b, plan, floatType)], { transB: attr.int(1) }, 'col2im');
+  return b.op('Reshape', [folded, b.int64s([-1, channels, height, width])]);
+}
+
+/** [N, C, T, P*Q] windows -> im2col rows [N*P*Q, C*T], channel-major (the weight's layout). */
+export function columnsOf(b: GraphBuilder, patches: string, channels: number, plan: TapPlan): string {
+  const moved = positionsOf(plan) === 1 ? patches : b.op('Transpose', [patches], { perm: attr.ints([0, 3, 1, 2]) });
+  return b.op('Reshape', [moved, b.int64s([-1, channels * plan.taps.length])]);
+}
+
+/** The inverse of columnsOf: [N*P*Q, C*T] -> [N, C, T, P*Q]. */
+export function patchesFromColumns(b: GraphBuilder, columns: string, channels: number, plan: TapPlan): string {
+  const positions = positionsOf(plan);
+  const taps = plan.taps.length;
+  if (positions === 1) return b.op('Reshape', [columns, b.int64s([-1, channels, taps, 1])]);
+  const split = b.op('Reshape', [columns, b.int64s([-1, positions, channels, taps])]);
+  return b.op('Transpose', [split], { perm: attr.ints([0, 2, 3, 1]) });
+}
+
+/** [N, C, P, Q] -> [N*P*Q, C]: one row per output position. */
+export function rowsOf(b: GraphBuilder, value: string, channels: number, plan: TapPlan): string {
+  const flat = positionsOf(plan) === 1 ? value : b.op('Transpose', [value], { perm: attr.ints([0, 2, 3, 1]) });
+  return b.op('Reshape', [flat, b.int64s([-1, channels])]);
+}
+
+/** [N*P*Q, C] -> [N, C, P, Q], the inverse of rowsOf. */
+export function imageOf(b: GraphBuilder, rows: string, channels: number, plan: TapPlan): string {
+  const [p, q] = plan.geometry.output;
+  if (positionsOf(plan) === 1) return b.op('Reshape', [rows, b.int64s([-1, channels, 1, 1])]);
+  const nhwc = b.op('Reshape', [rows, b.int64s([-1, p, q, channels])]);
+  return b.op('Transpose', [nhwc], { perm: attr.ints([0, 3, 1, 2]) });
 }
 
 const hasPadding = (plan: TapPlan): boolean => plan.framePads.some((p) => p !== 0);
@@ -206,42 +297,4 @@ export function wholeKernelGradient(b: GraphBuilder, grad: string, wShape: reado
   const flat = b.op('Reshape', [grad, b.int64s([m * c, plan.taps.length])]);
   const spread = b.op('MatMul', [flat, tapSelection(b, plan, floatType, true)]);
   return b.op('Reshape', [spread, b.int64s([...wShape])]);
-}
-
-/** Output positions per image. */
-export const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
-
-/** [N, C, P, Q] -> [N*P*Q, C]: one row per output position. */
-export function rowsOf(b: GraphBuilder, value: string, channels: number, plan: TapPlan): string {
-  const flat = positionsOf(plan) === 1 ? value : b.op('Transpose', [value], { perm: attr.ints([0, 2, 3, 1]) });
-  return b.op('Reshape', [flat, b.int64s([-1, channels])]);
-}
-
-/** [N*P*Q, C] -> [N, C, P, Q], the inverse of rowsOf. */
-export function imageOf(b: GraphBuilder, rows: string, channels: number, plan: TapPlan): string {
-  const [p, q] = plan.geometry.output;
-  if (positionsOf(plan) === 1) return b.op('Reshape', [rows, b.int64s([-1, channels, 1, 1])]);
-  const nhwc = b.op('Reshape', [rows, b.int64s([-1, p, q, channels])]);
-  return b.op('Transpose', [nhwc], { perm: attr.ints([0, 3, 1, 2]) });
-}
-
-/** im2col over the batch: the live taps' windows as [N*P*Q, C*T], channel-major (the weight's layout). */
-export function columnsOf(b: GraphBuilder, windows: readonly string[], channels: number, plan: TapPlan): string {
-  const taps = windows.length;
-  if (taps === 1) return rowsOf(b, windows[0] as string, channels, plan);
-  const stacked = b.op('Concat', windows.map((w) => b.op('Unsqueeze', [w, b.int64s([2])])), { axis: attr.int(2) });
-  // [N, C, T, P, Q] -> [N, P, Q, C, T]
-  const moved = positionsOf(plan) === 1 ? stacked : b.op('Transpose', [stacked], { perm: attr.ints([0, 3, 4, 1, 2]) });
-  return b.op('Reshape', [moved, b.int64s([-1, channels * taps])], {}, 'im2col');
-}
-
-/** The inverse of columnsOf: [N*P*Q, C*T] -> T gradients [N, C, P, Q], one per live tap. */
-export function windowsOf(b: GraphBuilder, columns: string, channels: number, plan: TapPlan): string[] {
-  const taps = plan.taps.length;
-  if (taps === 1) return [imageOf(b, columns, channels, plan)];
-  const [p, q] = plan.geometry.output;
-  // [N*P*Q, C*T] -> [N, P, Q, C, T] -> [T, N, C, P, Q], one slice per tap.
-  const byTap = b.op('Transpose', [b.op('Reshape', [columns, b.int64s([-1, p, q, channels, taps])])], { perm: attr.ints([4, 0, 3, 1, 2]) });
-  const parts = b.node('Split', [byTap, b.int64s(new Array<number>(taps).fill(1))], { attributes: { axis: attr.int(0) }, outputs: taps, base: 'col2im_tap' });
-  return parts.map((part) => b.op('Reshape', [part, b.int64s([-1, channels, p, q])]));
 }

@@ -22,15 +22,18 @@ import type { GradContext, OpRule } from '../rule.js';
 import {
   columnsOf,
   convLowering,
-  imageOf,
+  foldPatches,
   inputFromTaps,
+  imageOf,
   liveWeight,
   paddedFrame,
+  patchesFromColumns,
+  patchesOf,
   rowsOf,
-  tapPlan,
   tapWindow,
+  tapPlan,
   wholeKernelGradient,
-  windowsOf,
+  windowIsInput,
   type TapPlan,
 } from './conv-taps.js';
 import { copyNode, savedValue } from './emitted.js';
@@ -155,19 +158,18 @@ export const Conv: OpRule = {
     const plan = tapPlan(g);
     const channels = xShape[1] as number;
     const outChannels = wShape[0] as number;
-    const frame = paddedFrame(b, l.lift(x), plan);
-    const windows = plan.taps.map((tap) => tapWindow(b, frame, plan, tap));
     const live = liveWeight(b, l.lift(w), liftShape(wShape), plan, ctx.floatType);
     const hasBias = bias !== undefined && bias !== '';
     if (lowering === 'gemm') {
-      const columns = columnsOf(b, windows, channels, plan);
+      const columns = windowIsInput(plan) ? rowsOf(b, l.lift(x), channels, plan) : columnsOf(b, patchesOf(b, l.lift(x), channels, plan, ctx.floatType), channels, plan);
       const weightRows = b.op('Reshape', [live, b.int64s([outChannels, channels * plan.taps.length])], {}, 'conv_weight_rows');
       const rows = b.op('Gemm', hasBias ? [columns, weightRows, bias] : [columns, weightRows], { transB: attr.int(1) }, 'conv_gemm');
-      const y = l.drop(imageOf(b, rows, outChannels, plan)) as string;
-      return { outputs: [y], saved: { columns, weightRows } };
+      return { outputs: [l.drop(imageOf(b, rows, outChannels, plan)) as string], saved: { columns, weightRows } };
     }
-    // Depthwise: one [1, C, 1, 1] weight per live tap.
-    const tapWeights = taps(plan).map(({ row, col }) =>
+    // Depthwise: Y = sum over taps t of window t times W[:, t] as [1, C, 1, 1].
+    const frame = paddedFrame(b, l.lift(x), plan);
+    const windows = plan.taps.map((tap) => tapWindow(b, frame, plan, tap));
+    const tapWeights = liveTaps(plan).map(({ row, col }) =>
       b.op('Reshape', [b.op('Slice', [live, b.int64s([row, col]), b.int64s([row + 1, col + 1]), b.int64s([2, 3])]), b.int64s([1, channels, 1, 1])], {}, 'tap_weight'),
     );
     const products = windows.map((window, i) => b.op('Mul', [window, tapWeights[i] as string]));
@@ -214,7 +216,8 @@ export const Conv: OpRule = {
   },
 };
 
-const taps = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
+/** Live taps relative to the live rectangle of the kernel. */
+const liveTaps = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
 
 /** Input and weight gradients (2-D) of a Conv emitted in a lowered form, from what its emit saved. */
 function tapGradients(
@@ -229,20 +232,16 @@ function tapGradients(
 ): [string | undefined, string | undefined] {
   const b = ctx.builder;
   const outChannels = wShape[0] as number;
-  const [rowCount, colCount] = [plan.rows[1] - plan.rows[0] + 1, plan.cols[1] - plan.cols[0] + 1];
-  const liveShape = [outChannels, lowering === 'gemm' ? channels : 1, rowCount, colCount];
+  const liveShape = [outChannels, lowering === 'gemm' ? channels : 1, plan.rows[1] - plan.rows[0] + 1, plan.cols[1] - plan.cols[0] + 1];
+  const weightGradient = (live: string): string => wholeKernelGradient(b, ctx.op('Reshape', [live, b.int64s(liveShape)]), liftShape(wShape), plan, ctx.floatType);
   let gradX: string | undefined;
   let gradW: string | undefined;
   if (lowering === 'gemm') {
     const gradRows = rowsOf(b, grad, outChannels, plan);
-    if (needs[1]) {
-      const columns = savedValue('Conv', saved, 'columns');
-      const rows = ctx.op('Gemm', [gradRows, columns], { transA: attr.int(1) });
-      gradW = wholeKernelGradient(b, ctx.op('Reshape', [rows, b.int64s(liveShape)]), liftShape(wShape), plan, ctx.floatType);
-    }
+    if (needs[1]) gradW = weightGradient(ctx.op('Gemm', [gradRows, savedValue('Conv', saved, 'columns')], { transA: attr.int(1) }));
     if (needs[0]) {
       const gradColumns = ctx.op('MatMul', [gradRows, savedValue('Conv', saved, 'weightRows')]);
-      gradX = inputFromTaps(b, windowsOf(b, gradColumns, channels, plan), channels, plan);
+      gradX = windowIsInput(plan) ? imageOf(b, gradColumns, channels, plan) : foldPatches(b, patchesFromColumns(b, gradColumns, channels, plan), channels, plan, ctx.floatType);
     }
     return [gradX, gradW];
   }
@@ -251,8 +250,7 @@ function tapGradients(
     const perTap = Array.from({ length: count }, (_, i) =>
       ctx.op('ReduceSum', [ctx.op('Mul', [grad, savedValue('Conv', saved, `window${i}`)]), b.int64s([0, 2, 3])], { keepdims: attr.int(0) }),
     );
-    const stacked = count === 1 ? (perTap[0] as string) : ctx.op('Concat', perTap.map((t) => ctx.op('Unsqueeze', [t, b.int64s([1])])), { axis: attr.int(1) });
-    gradW = wholeKernelGradient(b, ctx.op('Reshape', [stacked, b.int64s(liveShape)]), liftShape(wShape), plan, ctx.floatType);
+    gradW = weightGradient(count === 1 ? (perTap[0] as string) : ctx.op('Concat', perTap.map((t) => ctx.op('Unsqueeze', [t, b.int64s([1])])), { axis: attr.int(1) }));
   }
   if (needs[0]) {
     const perTap = Array.from({ length: count }, (_, i) => ctx.op('Mul', [grad, savedValue('Conv', saved, `weight${i}`)]));
