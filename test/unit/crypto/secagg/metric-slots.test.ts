@@ -25,6 +25,7 @@ import { quantizeUpdate, tailSegments, type LocalUpdate } from '../../../../cryp
 import { evaluationOutputs } from '../../../../model/train/objective.js';
 import { evaluationShapeOf, lossOf, parseTaskDocument } from '../../../../model/task.js';
 import { secaggRefusal as refusal } from '../../../support/secagg-refusal.js';
+import { dpRoundConfig } from '../../../support/distributed-dp-round.js';
 import { siteIds, testRoundConfig } from '../../../support/secagg-sim.js';
 
 const base = testRoundConfig({ participants: siteIds(4), degree: 3, parameters: 6 });
@@ -154,6 +155,17 @@ describe('fixed-point read-back', () => {
     const read = dequantizeAggregate(regression, sum);
     expect(read.metricSums[0]).toBeCloseTo(4 * 25 * 2000, 6);
     expect(read.metricSums[3]).toBeCloseTo(4 * 100 * 2000, 6);
+  });
+
+  it('under distributed DP the extra slots follow the D update words and w, quantised as usual (no DP noise)', () => {
+    const dp = createRoundConfig({ ...dpRoundConfig({ participants: siteIds(4), degree: 3, parameters: 6 }), metricSlots: MULTI_LABEL });
+    // d = 6 padded to D = 8, then w, the three slots every round has and the three label counts.
+    expect(vectorLength(dp)).toBe(8 + 4 + 3);
+    expect(decodeRoundConfig(encodeRoundConfig(dp))).toEqual(dp);
+    const { values } = readBack(dp, update({ evalCorrect: 2, metricSums: [5, 4, 3] }));
+    expect([...values.metricSums]).toEqual([5, 4, 3]);
+    expect(values.evalCorrect).toBe(2);
+    expect(values.evalExamples).toBe(9);
   });
 
   it('leaves the extra slots 0 when the update carries none', () => {
