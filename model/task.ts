@@ -326,6 +326,14 @@ export function targetKindOf(loss: LossKind): TargetKind {
 }
 
 /**
+ * What the task's federated evaluation reports, for the metric slots of the secure sum (crypto/secagg/
+ * metric-slots.ts): the kind of its targets and T, the outputs per example (labels.length).
+ */
+export function evaluationShapeOf(task: Pick<TaskDocument, 'loss' | 'labels'>): { readonly kind: TargetKind; readonly outputs: number } {
+  return { kind: targetKindOf(lossOf(task).kind), outputs: task.labels.length };
+}
+
+/**
  * One spelling per meaning: cross-entropy without options is the bare string (the exact bytes of every
  * task written before losses had options), and a label smoothing of 0 is left out.
  */

@@ -27,9 +27,36 @@ function percent(value: number): string {
   return `${(value * 100).toFixed(1)}%`;
 }
 
+function figure(value: number | string | undefined, format: (number: number) => string): string {
+  return value === undefined ? '-' : format(Number(value));
+}
+
+/**
+ * The figures of the task's kind from the secure sum (admin.proto RoundMetrics): micro-F1, precision and
+ * recall for multi-label, R^2, RMSE, MSE and MAE for regression; '' for a class-index task.
+ */
+function kindText(metrics: RoundMetricsMessage): string {
+  switch (metrics.evalKind) {
+    case 'multi_label':
+      return `micro-F1 ${figure(metrics.evalF1, percent)}, precision ${figure(metrics.evalPrecision, percent)}, recall ${figure(metrics.evalRecall, percent)}`;
+    case 'regression':
+      return `R^2 ${figure(metrics.evalR2, (n) => n.toFixed(4))}, RMSE ${figure(metrics.evalRmse, (n) => n.toPrecision(5))}, MSE ${figure(metrics.evalMse, (n) => n.toPrecision(5))}, MAE ${figure(metrics.evalMae, (n) => n.toPrecision(5))}`;
+    default:
+      return '';
+  }
+}
+
 function metricsText(metrics: RoundMetricsMessage | null): string {
   if (metrics === null || metrics.evalExamples === 0) return 'no evaluation';
-  return `accuracy ${percent(metrics.evalAccuracy)}, loss ${metrics.evalLoss.toFixed(4)} on ${metrics.evalExamples} examples`;
+  const examples = `loss ${metrics.evalLoss.toFixed(4)} on ${metrics.evalExamples} examples`;
+  switch (metrics.evalKind) {
+    case 'multi_label':
+      return `${kindText(metrics)}, exact-match accuracy ${percent(metrics.evalAccuracy)}, ${examples}`;
+    case 'regression':
+      return `${kindText(metrics)}, ${examples}`;
+    default:
+      return `accuracy ${percent(metrics.evalAccuracy)}, ${examples}`;
+  }
 }
 
 export function statusText(status: GetStatusResponse): string {
@@ -92,20 +119,30 @@ export function participantsText(participants: readonly Participant[]): string {
   );
 }
 
+/**
+ * ACCURACY is the correct count over the examples (exact match for multi-label, '-' for regression); a
+ * task with extra metric slots gets a last EVALUATION column with the figures of its kind.
+ */
 export function roundsText(rounds: readonly CommittedRound[]): string {
   if (rounds.length === 0) return 'no round has committed yet';
+  const extra = rounds.some((round) => round.metrics?.evalKind !== undefined && round.metrics.evalKind !== '');
+  const evaluated = (round: CommittedRound): RoundMetricsMessage | undefined => (round.metrics !== null && round.metrics.evalExamples > 0 ? round.metrics : undefined);
   return table(
-    ['ROUND', 'COUNTER', 'SURVIVORS', 'ACCURACY', 'LOSS', 'MODEL', 'ONNX SHA-256', 'COMMITTED'],
-    rounds.map((round) => [
-      String(round.sequence),
-      String(round.roundId?.counter ?? '-'),
-      `${round.survivors.length}/${round.participants.length}`,
-      round.metrics !== null && round.metrics.evalExamples > 0 ? percent(round.metrics.evalAccuracy) : '-',
-      round.metrics !== null && round.metrics.evalExamples > 0 ? round.metrics.evalLoss.toFixed(4) : '-',
-      hex(round.modelHash),
-      hex(round.onnxSha256),
-      when(round.committedAtUnixMs),
-    ]),
+    ['ROUND', 'COUNTER', 'SURVIVORS', 'ACCURACY', 'LOSS', 'MODEL', 'ONNX SHA-256', 'COMMITTED', ...(extra ? ['EVALUATION'] : [])],
+    rounds.map((round) => {
+      const metrics = evaluated(round);
+      return [
+        String(round.sequence),
+        String(round.roundId?.counter ?? '-'),
+        `${round.survivors.length}/${round.participants.length}`,
+        metrics !== undefined && metrics.evalKind !== 'regression' ? percent(metrics.evalAccuracy) : '-',
+        metrics !== undefined ? metrics.evalLoss.toFixed(4) : '-',
+        hex(round.modelHash),
+        hex(round.onnxSha256),
+        when(round.committedAtUnixMs),
+        ...(extra ? [metrics === undefined ? '-' : kindText(metrics)] : []),
+      ];
+    }),
   );
 }
 

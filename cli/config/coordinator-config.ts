@@ -81,6 +81,10 @@ export const coordinatorConfigSchema = z.strictObject({
     max_eval_examples: z.number().int().positive().default(DEFAULT_SECAGG.maxEvalExamples),
     /** L_max: largest per-example evaluation loss counted. */
     max_eval_loss: z.number().positive().default(DEFAULT_SECAGG.maxLossPerExample),
+    /** Y_max: largest |target| per element the regression metric slots hold (regression tasks only). */
+    max_eval_target: z.number().positive().default(DEFAULT_SECAGG.maxEvalTarget ?? 1000),
+    /** R_max: largest |prediction - target| per element the regression metric slots hold. */
+    max_eval_error: z.number().positive().default(DEFAULT_SECAGG.maxEvalError ?? 1000),
   }).prefault({}),
   deadlines: deadlinesSchema.prefault({}),
   /** One evaluation-only round on the final model once `rounds` have committed (its federated accuracy). */
@@ -159,6 +163,8 @@ export function compileCoordinatorConfig(value: unknown, source: string, baseDir
         maxWeight: secagg.max_weight,
         maxEvalExamples: secagg.max_eval_examples,
         maxLossPerExample: secagg.max_eval_loss,
+        maxEvalTarget: secagg.max_eval_target,
+        maxEvalError: secagg.max_eval_error,
       },
       deadlines: {
         advertiseKeysMs: deadlines.advertise_keys,

@@ -10,6 +10,7 @@ import type { CommittedRound, ModelEvaluationMessage, Participant, RoundEventMes
 import type { ModelEvaluation } from '../federation/model-evaluations.js';
 import type { RoundId__Output } from '../../proto/messages.js';
 import { roundIdToWire } from '../../proto/round-id.js';
+import { evaluationFigures } from '../../crypto/secagg/metric-figures.js';
 import type { RoundSummary } from './round-catalog.js';
 
 export function hashBytes(hex: string | undefined): Buffer {
@@ -38,7 +39,45 @@ export function metricsMessage(metrics: Readonly<Record<string, string | number>
     evalLoss: examples > 0 ? value('evalLossSum') / examples : 0,
     evalAccuracy: examples > 0 ? value('evalCorrect') / examples : 0,
     weightSum: value('weightSum'),
+    ...extraMetricFields(metrics, value),
   };
+}
+
+/**
+ * The fields of the task's extra metric slots and the figures of its kind (metric-figures.ts), set only
+ * for a multi-label or regression task; a figure without a value (nothing evaluated, SST <= 0) is left out.
+ */
+function extraMetricFields(metrics: Readonly<Record<string, string | number>>, value: (key: string) => number): Partial<RoundMetricsMessage> {
+  const figures = evaluationFigures(metrics);
+  const figure = (key: string, number: number | null): Partial<RoundMetricsMessage> => (number !== null && Number.isFinite(number) ? { [key]: number } : {});
+  switch (figures.kind) {
+    case 'classification':
+      return {};
+    case 'multi_label':
+      return {
+        evalKind: figures.kind,
+        evalOutputs: value('evalOutputs'),
+        evalTruePositives: value('evalTruePositives'),
+        evalFalsePositives: value('evalFalsePositives'),
+        evalFalseNegatives: value('evalFalseNegatives'),
+        ...figure('evalPrecision', figures.precision),
+        ...figure('evalRecall', figures.recall),
+        ...figure('evalF1', figures.f1),
+      };
+    case 'regression':
+      return {
+        evalKind: figures.kind,
+        evalOutputs: value('evalOutputs'),
+        evalSquaredErrorSum: value('evalSquaredErrorSum'),
+        evalAbsoluteErrorSum: value('evalAbsoluteErrorSum'),
+        evalTargetSum: value('evalTargetSum'),
+        evalTargetSquareSum: value('evalTargetSquareSum'),
+        ...figure('evalMse', figures.mse),
+        ...figure('evalMae', figures.mae),
+        ...figure('evalRmse', figures.rmse),
+        ...figure('evalR2', figures.r2),
+      };
+  }
 }
 
 export function committedRoundMessage(summary: RoundSummary, onnxSha256: string | undefined): CommittedRound {

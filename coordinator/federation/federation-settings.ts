@@ -35,6 +35,17 @@ export interface SecAggSettings {
   readonly maxEvalExamples: number;
   /** L_max: the largest per-example evaluation loss counted. */
   readonly maxLossPerExample: number;
+  /**
+   * Y_max: the largest |target| of one element the regression metric slots are sized for (RoundConfig
+   * metricSlots; regression tasks only). Resolution of the target-square slot: Y_max^2 E_max T / M.
+   * @default 1000
+   */
+  readonly maxEvalTarget?: number;
+  /**
+   * R_max: the largest |prediction - target| of one element the regression error slots are sized for.
+   * @default 1000
+   */
+  readonly maxEvalError?: number;
 }
 
 export interface FederationSettings {

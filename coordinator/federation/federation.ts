@@ -24,7 +24,9 @@ import { encodeRoundConfig } from '../../crypto/secagg/config-codec.js';
 import { SecAggServer } from '../../crypto/secagg/server.js';
 import { distributedDpReport, roundDistributedDp, type DistributedDpReport } from '../../crypto/secagg/distributed-dp-round.js';
 import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
-import { parseTaskDocument, participantLevelOf } from '../../model/task.js';
+import { evaluationFigures, extraRoundMetrics, type EvaluationFigures } from '../../crypto/secagg/metric-figures.js';
+import type { RoundMetricSlots } from '../../crypto/secagg/metric-slots.js';
+import { evaluationShapeOf, parseTaskDocument, participantLevelOf } from '../../model/task.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
 import type { ParameterLayout } from '../../model/weights.js';
@@ -42,7 +44,7 @@ import { RoundCounter } from '../state/round-counter.js';
 import { StateError } from '../state/state-error.js';
 import { commitBody, encodeCommitRecord, roundCounterOf, type CommitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
 import { parseLedgerCommit } from './ledger-commit.js';
-import type { FederationSettings } from './federation-settings.js';
+import type { FederationSettings, SecAggSettings } from './federation-settings.js';
 import { newSamplingSeed, readFederationState, writeFederationState, type FederationState } from './federation-state.js';
 import { checkPinnedStart } from './pinned-start.js';
 import { RevocationFence } from './revocation-fence.js';
@@ -156,6 +158,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
   readonly revocationFence: RevocationFence;
   /** The task's privacy.participantLevel: every training round carries it (RoundConfig.distributedDp). */
   private readonly participantLevel: DistributedDpRequirement | undefined;
+  /** The task's extra metric slots (RoundConfig.metricSlots): every round of the task carries them. */
+  readonly metricSlots: RoundMetricSlots | undefined;
 
   private constructor(
     private readonly options: FederationOptions,
@@ -174,7 +178,9 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     this.revocationFence = new RevocationFence(lastCommittedAt);
     this.model = options.initialModel;
     this.optimizerState = initialServerOptimizerState(options.settings.serverOptimizer, options.initialModel.length);
-    this.participantLevel = participantLevelOf(parseTaskDocument(JSON.parse(new TextDecoder().decode(options.taskBytes))));
+    const task = parseTaskDocument(JSON.parse(new TextDecoder().decode(options.taskBytes)));
+    this.participantLevel = participantLevelOf(task);
+    this.metricSlots = metricSlotsOf(evaluationShapeOf(task), options.settings.secagg);
     if (this.participantLevel !== undefined && !options.settings.secureAggregation) {
       // Each site's vector carries only its share of the noise: without masks the coordinator would see it nearly in the clear.
       throw new FedgateError('FAILED_PRECONDITION', "the task asks for participant-level DP (privacy.participantLevel), which needs secure aggregation; turn secure aggregation on or remove privacy.participantLevel from the task", {
@@ -486,7 +492,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
         const pending: PendingCommit = {
           record: progress,
           certificates: new Map(progress.maskedSurvivors.map((siteId) => [siteId, certificatePem(certificates.get(siteId))])),
-          metrics: roundMetrics(participants.length, unmasked as AggregateResult),
+          metrics: roundMetrics(participants.length, unmasked as AggregateResult, this.metricSlots),
           requestedAt: new Date(),
         };
         await this.pendingCommits.write(pending);
@@ -497,7 +503,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       appendCommit: async (build) => {
         // The signers are re-checked against the live revocation set inside the fence, where no revocation
         // can become live between that check and the record being durable.
-        appended = await this.appendInFence(build, this.pending?.metrics ?? roundMetrics(participants.length, unmasked as AggregateResult));
+        appended = await this.appendInFence(build, this.pending?.metrics ?? roundMetrics(participants.length, unmasked as AggregateResult, this.metricSlots));
         return appended?.record;
       },
     });
@@ -664,14 +670,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
 
   /** Stores the metric sums of an evaluation-only round, announces them and logs the final model's accuracy. */
   private async recordEvaluation(base: Pick<RoundEvent, 'roundId' | 'roundCounter' | 'participants' | 'purpose'>, result: AggregateResult, stageSeconds: RoundEvent['stageSeconds'], seconds: number): Promise<void> {
-    const metrics: RoundMetrics = {
-      participants: base.participants.length,
-      survivors: result.maskedSurvivors.length,
-      evalLossSum: result.evalLossSum,
-      evalCorrect: result.evalCorrect,
-      evalExamples: result.evalExamples,
-      weightSum: result.weightSum,
-    };
+    const metrics = roundMetrics(base.participants.length, result, this.metricSlots);
     const evaluation: ModelEvaluation = {
       modelHash: this.state.modelHash,
       sequence: this.state.committedRounds,
@@ -684,15 +683,12 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     };
     await this.evaluations.add(evaluation);
     this.metricsSpent.add(this.state.modelHash);
-    const examples = metrics.evalExamples;
     this.options.logger.info(
       {
         model: evaluation.modelHash,
         sequence: evaluation.sequence,
         survivors: result.maskedSurvivors,
-        accuracy: examples > 0 ? metrics.evalCorrect / examples : null,
-        loss: examples > 0 ? metrics.evalLossSum / examples : null,
-        examples,
+        ...reportedFigures(evaluationFigures(metrics)),
       },
       'final model evaluated',
     );
@@ -759,6 +755,8 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
       deadlines: this.settings.deadlines,
       plaintext: !this.settings.secureAggregation,
       purpose,
+      // Every round of a task with extra metric slots carries them ('train' rounds send them as 0).
+      ...(this.metricSlots === undefined ? {} : { metricSlots: this.metricSlots }),
       // An evaluation-only round uploads no update, so it has nothing to noise.
       ...(this.participantLevel === undefined || purpose === 'evaluate'
         ? {}
@@ -782,8 +780,8 @@ export class NoOpenRoundError extends FedgateError {
   }
 }
 
-/** The round's unsigned metrics, as the ledger records them. */
-function roundMetrics(participants: number, result: AggregateResult): RoundMetrics {
+/** The round's unsigned metrics, as the ledger records them (with the task's extra metric slots, if any). */
+function roundMetrics(participants: number, result: AggregateResult, slots: RoundMetricSlots | undefined): RoundMetrics {
   return {
     participants,
     survivors: result.maskedSurvivors.length,
@@ -791,7 +789,37 @@ function roundMetrics(participants: number, result: AggregateResult): RoundMetri
     evalCorrect: result.evalCorrect,
     evalExamples: result.evalExamples,
     weightSum: result.weightSum,
+    ...extraRoundMetrics(slots, result.metricSums),
   };
+}
+
+/**
+ * RoundConfig.metricSlots of a task: none for class-index targets, the label counts for multi-label, the
+ * error and target sums for regression with the configured per-element bounds (secagg.max_eval_target,
+ * secagg.max_eval_error). Sites check the kind and T against their own task.
+ */
+function metricSlotsOf(shape: ReturnType<typeof evaluationShapeOf>, secagg: SecAggSettings): RoundMetricSlots | undefined {
+  switch (shape.kind) {
+    case 'class':
+      return undefined;
+    case 'multi_label':
+      return { kind: 'multi_label', outputs: shape.outputs };
+    case 'regression':
+      return { kind: 'regression', outputs: shape.outputs, maxAbsTarget: secagg.maxEvalTarget ?? 1000, maxAbsError: secagg.maxEvalError ?? 1000 };
+  }
+}
+
+/** The figures of an evaluation that apply to its kind, for a log line. */
+function reportedFigures(figures: EvaluationFigures): Record<string, number | string | null> {
+  const { kind, examples, loss, accuracy } = figures;
+  switch (kind) {
+    case 'classification':
+      return { kind, examples, loss, accuracy };
+    case 'multi_label':
+      return { kind, examples, loss, exactMatch: accuracy, precision: figures.precision, recall: figures.recall, f1: figures.f1 };
+    case 'regression':
+      return { kind, examples, loss, mse: figures.mse, mae: figures.mae, rmse: figures.rmse, r2: figures.r2 };
+  }
 }
 
 /** A member's certificate (DER from its TLS session, or PEM) as the PEM the commit record carries. */

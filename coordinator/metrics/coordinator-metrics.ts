@@ -15,6 +15,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ReasonLabels } from '../../platform/index.js';
 import type { Federation, RoundEvent } from '../federation/federation.js';
 import { parseLedgerCommit } from '../federation/ledger-commit.js';
+import { evaluationFigures } from '../../crypto/secagg/metric-figures.js';
 
 /** Seconds of a stage: from a few ms on a LAN to MaskedInput's 600 s default deadline (training included). */
 const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -54,6 +55,7 @@ export class CoordinatorMetrics {
   private readonly lastEvalLoss: Gauge;
   private readonly lastEvalAccuracy: Gauge;
   private readonly lastSurvivors: Gauge;
+  private readonly lastEvalFigure: Gauge<'figure'>;
   private readonly bytes: Record<TransferDirection, Counter<'rpc'>>;
   private sources: CoordinatorMetricSources | undefined;
   private readonly onRound = (event: RoundEvent): void => this.round(event);
@@ -100,6 +102,12 @@ export class CoordinatorMetrics {
     this.lastCommitTime = gauge('fedgate_coordinator_last_commit_timestamp_seconds', 'Unix time of the last committed round (0 before the first); alert on time() minus this.');
     this.lastEvalLoss = gauge('fedgate_coordinator_last_round_eval_loss', "Federated evaluation loss of the last committed round's global model (sum over survivors / examples).");
     this.lastEvalAccuracy = gauge('fedgate_coordinator_last_round_eval_accuracy', "Federated evaluation accuracy of the last committed round's global model (0..1).");
+    this.lastEvalFigure = new Gauge({
+      name: 'fedgate_coordinator_last_round_eval_figure',
+      help: "Figures of the last federated evaluation from the secure sum that its task's loss reports: r2, rmse, mse, mae (regression), f1, precision, recall (multi-label micro averages).",
+      labelNames: ['figure'],
+      registers,
+    });
     this.lastSurvivors = gauge('fedgate_coordinator_last_round_survivors', 'Sites whose masked input went into the last committed aggregate (|U3|).');
     this.bytes = {
       received: new Counter({ name: 'fedgate_coordinator_received_bytes_total', help: 'Payload bytes received from sites, by RPC.', labelNames: ['rpc'], registers }),
@@ -119,6 +127,7 @@ export class CoordinatorMetrics {
       const { committedAt, body } = parseLedgerCommit(head.body, `ledger record ${head.sequence}`);
       this.lastCommitTime.set(committedAt.getTime() / 1000);
       this.evaluation(Number(body.metrics['evalLossSum']), Number(body.metrics['evalCorrect']), Number(body.metrics['evalExamples']));
+      this.figures(body.metrics);
       this.lastSurvivors.set(body.survivors.length);
     }
   }
@@ -154,7 +163,20 @@ export class CoordinatorMetrics {
     this.lastCommitTime.set((Number.isNaN(at) ? Date.now() : at) / 1000);
     if (event.metrics !== undefined) {
       this.evaluation(event.metrics.evalLossSum, event.metrics.evalCorrect, event.metrics.evalExamples);
+      this.figures(event.metrics);
       this.lastSurvivors.set(event.metrics.survivors);
+    }
+  }
+
+  /** The figures of a multi-label or regression evaluation (metric-figures.ts); none for class-index tasks. */
+  private figures(metrics: Parameters<typeof evaluationFigures>[0]): void {
+    const figures = evaluationFigures(metrics);
+    if (figures.kind === 'classification' || !(figures.examples > 0)) return;
+    const names = figures.kind === 'regression' ? (['r2', 'rmse', 'mse', 'mae'] as const) : (['f1', 'precision', 'recall'] as const);
+    this.lastEvalFigure.reset();
+    for (const name of names) {
+      const value = figures[name];
+      if (value !== null && Number.isFinite(value)) this.lastEvalFigure.set({ figure: name }, value);
     }
   }
 

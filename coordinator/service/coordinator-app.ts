@@ -6,6 +6,7 @@
  * compiled object is what every part keeps. This module owns the server's life cycle and nothing else.
  */
 import { X509Certificate } from 'node:crypto';
+import { extraMetricSlotCount } from '../../crypto/secagg/metric-slots.js';
 import { mkdir } from 'node:fs/promises';
 import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { DEFAULT_OPSET } from '../../model/graph/model.js';
@@ -121,10 +122,10 @@ async function startWithLock(options: CompiledCoordinatorOptions): Promise<Runni
   const heap = new HeapCompactor();
   federation.on('round', (event) => {
     if (event.type === 'round_started') {
-      // d + 4 uint32 slots (D + 4 under distributed DP: d padded to a power of two); an evaluation-only
-      // round uploads the 4 metric slots alone.
+      // d + 4 uint32 slots (D + 4 under distributed DP: d padded to a power of two) and the task's extra
+      // metric slots; an evaluation-only round uploads the metric slots alone.
       const updateWords = event.purpose === 'evaluate' ? 0 : (event.distributedDp?.paddedDimension ?? plan.initialParameters.length);
-      openRoundBytes = (updateWords + 4) * 4;
+      openRoundBytes = (updateWords + 4 + extraMetricSlotCount(federation.metricSlots)) * 4;
       return;
     }
     openRoundBytes = undefined;

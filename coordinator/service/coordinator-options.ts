@@ -32,6 +32,8 @@ export const DEFAULT_SECAGG: Readonly<Omit<SecAggSettings, 'neighbourDegree' | '
   maxWeight: 10_000,
   maxEvalExamples: 100_000,
   maxLossPerExample: 50,
+  maxEvalTarget: 1000,
+  maxEvalError: 1000,
 });
 /** The server optimiser of a task document that names none (model/task-pin.ts). */
 export const DEFAULT_SERVER_OPTIMIZER: ServerOptimizerSpec = DEFAULT_TASK_SERVER_OPTIMIZER;
@@ -199,6 +201,10 @@ function optionProblems(options: CompiledCoordinatorOptions): string[] {
   check(isPositiveInteger(secagg.maxWeight), 'secagg.maxWeight', 'a positive integer', secagg.maxWeight);
   check(isPositiveInteger(secagg.maxEvalExamples), 'secagg.maxEvalExamples', 'a positive integer', secagg.maxEvalExamples);
   check(secagg.maxLossPerExample > 0 && Number.isFinite(secagg.maxLossPerExample), 'secagg.maxLossPerExample', 'a positive number', secagg.maxLossPerExample);
+  for (const key of ['maxEvalTarget', 'maxEvalError'] as const) {
+    const value = secagg[key];
+    if (value !== undefined) check(value > 0 && Number.isFinite(value), `secagg.${key}`, 'a positive number', value);
+  }
   for (const [stage, ms] of Object.entries(options.deadlines)) {
     check(Number.isInteger(ms) && ms >= 1 && ms <= MAX_DEADLINE_MS, `deadlines.${stage}`, `a whole number of milliseconds in [1, ${MAX_DEADLINE_MS}]`, ms);
   }

@@ -23,6 +23,7 @@ import { bytesEqual } from '../../crypto/bytes.js';
 import { sortSiteIds } from '../../crypto/graph.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import { commitBody, parseCommitBody, type RoundMetrics } from '../../crypto/secagg/commit-record-codec.js';
+import { OPTIONAL_METRIC_KEYS } from '../../crypto/secagg/metric-figures.js';
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { CommitRecord } from '../../crypto/secagg/server-commit.js';
 import { keyListHash } from '../../crypto/secagg/transcript.js';
@@ -184,6 +185,8 @@ export function parsePendingCommit(text: string, path: string): PendingCommit {
     evalCorrect: metric('evalCorrect'),
     evalExamples: metric('evalExamples'),
     weightSum: metric('weightSum'),
+    // The extra metric slots' sums, when the round's task has them (metric-figures.ts).
+    ...Object.fromEntries(OPTIONAL_METRIC_KEYS.filter((key) => parsed.body.metrics[key] !== undefined).map((key) => [key, metric(key)])),
   };
   return { record, certificates, metrics: metrics as unknown as RoundMetrics, requestedAt: parsed.committedAt };
 }

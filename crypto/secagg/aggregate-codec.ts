@@ -7,7 +7,7 @@
  */
 import { decodeDistributedDp } from '../dp/distributed-dp.js';
 import { dequantizeSum } from '../quantize.js';
-import { parameterCount, roundScale, roundSegments, updateWordCount, vectorLength, type RoundConfig } from './config.js';
+import { parameterCount, roundScale, roundSegments, tailLength, updateWordCount, vectorLength, type RoundConfig } from './config.js';
 import { compileRoundDp } from './distributed-dp-round.js';
 import { secaggInvalid } from './errors.js';
 import { tailSegments } from './update-vector.js';
@@ -17,7 +17,7 @@ import { vectorFromLittleEndianBytes, vectorToLittleEndianBytes } from './vector
 export interface AggregateValues {
   /** Exact sum of the quantized inputs of U3, mod 2^32 (read as int32 it does not wrap). */
   readonly sum: Uint32Array;
-  /** The whole sum dequantized, slot by slot (d + 4 values). */
+  /** The whole sum dequantized, slot by slot (d + 4 + extra metric slots values). */
   readonly values: Float64Array;
   /** sum(w * delta): the first d elements of `values`. */
   readonly weightedDeltaSum: Float64Array;
@@ -26,6 +26,8 @@ export interface AggregateValues {
   readonly evalLossSum: number;
   readonly evalCorrect: number;
   readonly evalExamples: number;
+  /** The extra metric sums of RoundConfig.metricSlots, in slot order (metric-slots.ts); empty without them. */
+  readonly metricSums: Float64Array;
 }
 
 /**
@@ -36,8 +38,9 @@ export interface AggregateValues {
  */
 export function dequantizeAggregate(config: RoundConfig, sum: Uint32Array, out?: Float64Array): AggregateValues {
   const d = parameterCount(config);
-  const values = out ?? new Float64Array(d + 4);
-  if (values.length !== d + 4) throw secaggInvalid('INVALID_ARGUMENT', `the output must hold d + 4 = ${d + 4} values, got ${values.length}`);
+  const tail = tailLength(config);
+  const values = out ?? new Float64Array(d + tail);
+  if (values.length !== d + tail) throw secaggInvalid('INVALID_ARGUMENT', `the output must hold d + ${tail} = ${d + tail} values, got ${values.length}`);
   if (config.distributedDp === undefined) {
     dequantizeSum(sum, roundSegments(config), roundScale(config), values);
   } else {
@@ -53,6 +56,7 @@ export function dequantizeAggregate(config: RoundConfig, sum: Uint32Array, out?:
     evalLossSum: values[d + 1] as number,
     evalCorrect: values[d + 2] as number,
     evalExamples: values[d + 3] as number,
+    metricSums: values.subarray(d + 4),
   };
 }
 
@@ -63,13 +67,13 @@ export function encodeAggregate(sum: Uint32Array): Uint8Array {
 
 /**
  * Reads aggregate bytes for the round `config` describes; INVALID_ARGUMENT 'INVALID_AGGREGATE' when
- * their length is not the round's d + 4 uint32 slots. `sum` may be a view of `bytes`.
+ * their length is not the round's vectorLength uint32 slots. `sum` may be a view of `bytes`.
  */
 export function decodeAggregate(config: RoundConfig, bytes: Uint8Array): AggregateValues {
   const length = vectorLength(config);
   if (!(bytes instanceof Uint8Array) || bytes.byteLength !== length * 4) {
     const got = bytes instanceof Uint8Array ? `${bytes.byteLength} bytes` : typeof bytes;
-    throw secaggInvalid('INVALID_AGGREGATE', `the aggregate is ${got}; this round's RoundConfig implies ${config.distributedDp === undefined ? 'd' : 'D (d padded to a power of two)'} + 4 = ${length} uint32 slots (${length * 4} bytes)`);
+    throw secaggInvalid('INVALID_AGGREGATE', `the aggregate is ${got}; this round's RoundConfig implies ${config.distributedDp === undefined ? 'd' : 'D (d padded to a power of two)'} + ${tailLength(config)} = ${length} uint32 slots (${length * 4} bytes)`);
   }
   return dequantizeAggregate(config, vectorFromLittleEndianBytes(bytes, length));
 }

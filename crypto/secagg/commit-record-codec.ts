@@ -29,6 +29,19 @@ export interface RoundMetrics {
   readonly evalCorrect: number;
   readonly evalExamples: number;
   readonly weightSum: number;
+  /**
+   * Only for tasks with extra metric slots (RoundConfig.metricSlots; metric-figures.ts): T, then the
+   * summed label counts (multi-label) or error and target sums (regression). Absent otherwise, so the
+   * records of class-index tasks keep their bytes.
+   */
+  readonly evalOutputs?: number;
+  readonly evalTruePositives?: number;
+  readonly evalFalsePositives?: number;
+  readonly evalFalseNegatives?: number;
+  readonly evalSquaredErrorSum?: number;
+  readonly evalAbsoluteErrorSum?: number;
+  readonly evalTargetSum?: number;
+  readonly evalTargetSquareSum?: number;
 }
 
 // A type alias (not an interface) so it is assignable to the ledger's JSON value type.

@@ -17,6 +17,7 @@ import {
 } from './config.js';
 import { decodeDistributedDpField, encodeDistributedDpField } from './dp-fields.js';
 import { secaggInvalid } from './errors.js';
+import { decodeMetricSlotsField, encodeMetricSlotsField, isMetricSlotsField } from './metric-slots.js';
 import { FieldReader, booleanByte, f64be } from './fields.js';
 
 const ROUND_CONFIG_LABEL = 'fedgate/v1/round-config';
@@ -55,9 +56,12 @@ export function encodeRoundConfig(config: RoundConfig): Uint8Array {
     encodeFields(DEADLINE_ORDER.map((key) => u32be(config.deadlines[key]))),
     booleanByte(config.plaintext),
     ...(config.purpose === 'train_and_evaluate' ? [] : [Uint8Array.of(PURPOSE_CODES[config.purpose])]),
-    // Last and only when present (a config without it keeps its bytes); never 1 byte long, so a reader
+    // Only when present (a config without it keeps its bytes); never 1 byte long, so a reader
     // tells it from the purpose byte.
     ...(config.distributedDp === undefined ? [] : [encodeDistributedDpField(config.distributedDp)]),
+    // Last and only when present (class-index tasks never write it, so their configs keep their bytes);
+    // told from distributedDp by its label.
+    ...(config.metricSlots === undefined ? [] : [encodeMetricSlotsField(config.metricSlots)]),
   ]);
 }
 
@@ -104,14 +108,20 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
   const deadlines = Object.fromEntries(DEADLINE_ORDER.map((key) => [key, deadlineReader.u32(key)])) as unknown as StageDeadlines;
   deadlineReader.end();
   const plaintext = reader.boolean('plaintext');
-  // Optional trailing fields: the purpose byte (absent for the default), then distributedDp (longer).
+  // Optional trailing fields, in this order: the purpose byte (absent for the default), distributedDp,
+  // metricSlots (both longer than one byte; metricSlots is told apart by its label).
   let purpose: RoundPurpose = 'train_and_evaluate';
-  let trailing = reader.done() ? undefined : reader.field('purpose or distributedDp');
+  let trailing = reader.done() ? undefined : reader.field('purpose, distributedDp or metricSlots');
   if (trailing?.length === 1) {
     purpose = decodePurpose(trailing[0] as number);
-    trailing = reader.done() ? undefined : reader.field('distributedDp');
+    trailing = reader.done() ? undefined : reader.field('distributedDp or metricSlots');
   }
-  const distributedDp = trailing === undefined ? undefined : decodeDistributedDpField(trailing);
+  let distributedDp: ReturnType<typeof decodeDistributedDpField> | undefined;
+  if (trailing !== undefined && !isMetricSlotsField(trailing)) {
+    distributedDp = decodeDistributedDpField(trailing);
+    trailing = reader.done() ? undefined : reader.field('metricSlots');
+  }
+  const metricSlots = trailing === undefined ? undefined : decodeMetricSlotsField(trailing);
   reader.end();
   const config: RoundConfig = {
     federationId,
@@ -129,6 +139,7 @@ export function decodeRoundConfig(bytes: Uint8Array): RoundConfig {
     plaintext,
     purpose,
     ...(distributedDp === undefined ? {} : { distributedDp }),
+    ...(metricSlots === undefined ? {} : { metricSlots }),
   };
   validateRoundConfig(config);
   return config;

@@ -8,6 +8,7 @@ import { SHA256_LENGTH } from '../hash.js';
 import { quantizationScale, type Segment } from '../quantize.js';
 import { paddedDimension } from '../dp/hadamard.js';
 import { validateDistributedDp, type RoundDistributedDp } from './dp-fields.js';
+import { extraMetricSegments, extraMetricSlotCount, validateMetricSlots, type RoundMetricSlots } from './metric-slots.js';
 import { secaggInvalid } from './errors.js';
 import { marginThreshold, twoThirdsThreshold } from './margin.js';
 
@@ -95,6 +96,14 @@ export interface RoundConfig {
    * to a power of two) instead of the quantized w * delta, and every site's w is 1. Absent: none.
    */
   readonly distributedDp?: RoundDistributedDp;
+  /**
+   * The extra metric slots of the task's loss (metric-slots.ts): multi-label label counts or regression
+   * error and target sums after the three slots every round has. Absent for class-index tasks (their
+   * configs keep their bytes). Present in every round of a task that has them, whatever the purpose
+   * ('train' rounds send them as 0), so a task's vector length never changes; each site checks it
+   * against its own task before making any key.
+   */
+  readonly metricSlots?: RoundMetricSlots;
 }
 
 /** Input of createRoundConfig: threshold, deadlines, hyper-parameters and plaintext have defaults. */
@@ -142,6 +151,7 @@ export function createRoundConfig(input: RoundConfigInput): RoundConfig {
     plaintext: input.plaintext ?? false,
     purpose: input.purpose ?? 'train_and_evaluate',
     ...(input.distributedDp === undefined ? {} : { distributedDp: input.distributedDp }),
+    ...(input.metricSlots === undefined ? {} : { metricSlots: input.metricSlots }),
   };
   validateRoundConfig(config);
   return config;
@@ -183,7 +193,13 @@ export function roundSegments(config: RoundConfig): Segment[] {
     { kind: 'scaled', length: 1, bound: layout.maxLossPerExample * layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
+    ...extraMetricSegments(config.metricSlots, layout.maxEvalExamples),
   ];
+}
+
+/** Slots after the update: w, the three metric slots every round has, and the task's extra metric slots. */
+export function tailLength(config: RoundConfig): number {
+  return 4 + extraMetricSlotCount(config.metricSlots);
 }
 
 /** Number of parameter slots d (the delta's length). */
@@ -200,9 +216,9 @@ export function updateWordCount(config: RoundConfig): number {
   return config.distributedDp === undefined ? d : paddedDimension(d);
 }
 
-/** Length of the upload vector: the update's words + w + three metric slots. */
+/** Length of the upload vector: the update's words + w + three metric slots + the task's extra metric slots. */
 export function vectorLength(config: RoundConfig): number {
-  return updateWordCount(config) + 4;
+  return updateWordCount(config) + tailLength(config);
 }
 
 /**
@@ -251,6 +267,7 @@ export function validateRoundConfig(config: RoundConfig): void {
     // Each vector alone carries only 1/(t - colluders) of the noise: without masks it would be nearly in the clear.
     if (config.plaintext) bad('distributedDp', 'needs masks: in a plaintext round the coordinator sees each vector with only its share of the noise');
   }
+  if (config.metricSlots !== undefined) validateMetricSlots(config.metricSlots, config.layout.maxEvalExamples, quantizationScale(count), bad);
   if (typeof config.hyperParameters !== 'object' || config.hyperParameters === null) bad('hyperParameters', 'must be an object');
   for (const [key, value] of Object.entries(config.hyperParameters)) {
     const ok = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));

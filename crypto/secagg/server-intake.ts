@@ -12,7 +12,7 @@ import { SHA256_LENGTH } from '../hash.js';
 import { decodeShare, shareValueLength } from '../shamir.js';
 import { verifyMessage } from '../signature.js';
 import { X25519_KEY_LENGTH } from '../x25519.js';
-import { vectorLength, type RoundConfig } from './config.js';
+import { tailLength, vectorLength, type RoundConfig } from './config.js';
 import { secaggDenied, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
   AdvertiseKeysMessage,
@@ -136,7 +136,7 @@ export function intakeMaskedInput(sender: string, message: MaskedInputMessage, v
   const expected = vectorLength(view.config);
   if (!(message.maskedVector instanceof Uint32Array) || message.maskedVector.length !== expected) {
     const got = message.maskedVector instanceof Uint32Array ? `${message.maskedVector.length} elements` : typeof message.maskedVector;
-    throw secaggInvalid('INVALID_VECTOR_LENGTH', `masked_input.maskedVector must be a Uint32Array of d + 4 = ${expected} elements, got ${got}`, context);
+    throw secaggInvalid('INVALID_VECTOR_LENGTH', `masked_input.maskedVector must be a Uint32Array of d + ${tailLength(view.config)} = ${expected} elements, got ${got}`, context);
   }
   const digest = bytesOf(message.survivorDigest, SHA256_LENGTH, 'masked_input.survivorDigest', context);
   if (!bytesEqual(digest, view.survivorDigest as Uint8Array)) {

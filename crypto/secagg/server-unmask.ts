@@ -41,7 +41,7 @@ export interface UnmaskInput {
   /** Running sum of the masked inputs; unmasked in place. */
   readonly sum: Uint32Array;
   readonly scratch: PrgScratch | undefined;
-  /** Preallocated output for the dequantized sums (d + 4 elements). */
+  /** Preallocated output for the dequantized sums (vectorLength elements). */
   readonly dequantized: Float64Array | undefined;
 }
 

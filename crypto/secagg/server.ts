@@ -16,7 +16,7 @@ import { buildNeighbourGraph, graphSeed, sortSiteIds, type NeighbourGraph } from
 import { sha256 } from '../hash.js';
 import type { PrgScratch } from '../prg.js';
 import { decodeRoundConfig, encodeRoundConfig } from './config-codec.js';
-import { vectorLength, type RoundConfig } from './config.js';
+import { tailLength, vectorLength, type RoundConfig } from './config.js';
 import { SecAggError, secaggAborted, secaggDenied, secaggInvalid, secaggPrecondition } from './errors.js';
 import type {
   AdvertiseKeysMessage,
@@ -65,9 +65,9 @@ export interface SecAggServerOptions {
   readonly now: Date;
   /** Fewest survivors the coordinator carries on with at any stage. @default t */
   readonly minSurvivors?: number;
-  /** Preallocated running sum (d + 4 elements); zeroed when MaskedInput opens. */
+  /** Preallocated running sum (vectorLength elements); zeroed when MaskedInput opens. */
   readonly sumBuffer?: Uint32Array;
-  /** Preallocated output of the dequantized sums (d + 4 elements). */
+  /** Preallocated output of the dequantized sums (vectorLength elements). */
   readonly dequantizedBuffer?: Float64Array;
   readonly scratch?: PrgScratch;
 }
@@ -273,7 +273,7 @@ export class SecAggServer {
     const length = vectorLength(this.config);
     const buffer = this.options.sumBuffer;
     if (buffer !== undefined && buffer.length !== length) {
-      throw secaggInvalid('INVALID_ARGUMENT', `options.sumBuffer must have d + 4 = ${length} elements, got ${buffer.length}`);
+      throw secaggInvalid('INVALID_ARGUMENT', `options.sumBuffer must have d + ${tailLength(this.config)} = ${length} elements, got ${buffer.length}`);
     }
     this.sum = buffer === undefined ? new Uint32Array(length) : buffer.fill(0);
     this.phaseValue = 'masked_input';

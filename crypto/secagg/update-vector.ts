@@ -8,9 +8,10 @@
 import { encodeDistributedDp } from '../dp/distributed-dp.js';
 import { RandomWords } from '../dp/random-words.js';
 import { quantize, RandomSource, type Segment } from '../quantize.js';
-import { parameterCount, roundScale, updateWordCount, vectorLength, type RoundConfig } from './config.js';
+import { parameterCount, roundScale, tailLength, updateWordCount, vectorLength, type RoundConfig } from './config.js';
 import { compileRoundDp } from './distributed-dp-round.js';
 import { secaggInvalid } from './errors.js';
+import { extraMetricSegments, extraMetricSlotCount, extraMetricSlotNames } from './metric-slots.js';
 
 /** A site's local result for one round, before quantization. */
 export interface LocalUpdate {
@@ -22,6 +23,12 @@ export interface LocalUpdate {
   readonly evalLossSum: number;
   readonly evalCorrect: number;
   readonly evalExamples: number;
+  /**
+   * The task's extra metric sums (RoundConfig.metricSlots, metric-slots.ts), in slot order, already
+   * bounded by the site (siteMetricSums). Absent: all 0 (a round that reports no evaluation, or a task
+   * without extra slots).
+   */
+  readonly metricSums?: readonly number[];
 }
 
 /** w = min(examples, W) / W (DESIGN.md step 4). */
@@ -63,10 +70,13 @@ export function quantizeUpdate(config: RoundConfig, update: LocalUpdate, out: Ui
     }
     offset = end;
   }
-  quantizeTail(config, update, update.weight, out.subarray(offset, offset + 4), random);
+  quantizeTail(config, update, update.weight, out.subarray(offset, offset + tailLength(config)), random);
 }
 
-/** The four slots after the update: w, eval loss sum, correct count, eval examples. */
+/**
+ * The slots after the update: w, eval loss sum, correct count, eval examples, then the task's extra
+ * metric slots (metric-slots.ts extraMetricSegments).
+ */
 export function tailSegments(config: RoundConfig): Segment[] {
   const { layout } = config;
   return [
@@ -74,11 +84,14 @@ export function tailSegments(config: RoundConfig): Segment[] {
     { kind: 'scaled', length: 1, bound: layout.maxLossPerExample * layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
     { kind: 'count', length: 1, max: layout.maxEvalExamples },
+    ...extraMetricSegments(config.metricSlots, layout.maxEvalExamples),
   ];
 }
 
 function quantizeTail(config: RoundConfig, update: LocalUpdate, weight: number, out: Uint32Array, random: RandomSource | undefined): void {
-  const tail = Float64Array.of(weight, update.evalLossSum, update.evalCorrect, update.evalExamples);
+  const tail = new Float64Array(tailLength(config));
+  tail.set([weight, update.evalLossSum, update.evalCorrect, update.evalExamples]);
+  if (update.metricSums !== undefined) tail.set(update.metricSums, 4);
   quantize(tail, tailSegments(config), roundScale(config), out, random);
 }
 
@@ -98,7 +111,7 @@ function encodeDistributedDpUpdate(config: RoundConfig, update: LocalUpdate, out
   if (update.weight === 0) assertFinite(update.delta, 0);
   const words = encodeDistributedDp(compiled, delta, new RandomWords(source));
   out.set(words, 0);
-  quantizeTail(config, update, 1, out.subarray(words.length, words.length + 4), source);
+  quantizeTail(config, update, 1, out.subarray(words.length, words.length + tailLength(config)), source);
 }
 
 function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Array): void {
@@ -110,7 +123,7 @@ function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Arr
     throw secaggInvalid('INVALID_UPDATE', `update.delta must have d = ${d} elements (RoundConfig.layout), got ${update.delta.length}`);
   }
   if (!(out instanceof Uint32Array) || out.length !== vectorLength(config)) {
-    throw secaggInvalid('INVALID_UPDATE', `output must be a Uint32Array of ${updateWordCount(config)} + 4 = ${vectorLength(config)} elements`);
+    throw secaggInvalid('INVALID_UPDATE', `output must be a Uint32Array of ${updateWordCount(config)} + ${tailLength(config)} = ${vectorLength(config)} elements`);
   }
   if (typeof update.weight !== 'number' || !(update.weight >= 0 && update.weight <= 1)) {
     throw secaggInvalid('INVALID_UPDATE', `update.weight must be a number in [0, 1] (w = min(examples, W) / W), got ${String(update.weight)}`);
@@ -124,12 +137,37 @@ function validateUpdate(config: RoundConfig, update: LocalUpdate, out: Uint32Arr
   if (!Number.isSafeInteger(update.evalCorrect) || update.evalCorrect < 0 || update.evalCorrect > update.evalExamples) {
     throw secaggInvalid('INVALID_UPDATE', `update.evalCorrect must be an integer in [0, evalExamples = ${update.evalExamples}], got ${String(update.evalCorrect)}`);
   }
+  validateMetricSums(config, update);
   // The last line of a site's defence: a round's purpose decides which slots may carry anything at all.
-  if (config.purpose === 'train' && (update.evalLossSum !== 0 || update.evalCorrect !== 0 || update.evalExamples !== 0)) {
-    throw secaggInvalid('INVALID_UPDATE', "a round with purpose 'train' carries no evaluation: evalLossSum, evalCorrect and evalExamples must be 0");
+  const extraSums = update.metricSums ?? [];
+  if (config.purpose === 'train' && (update.evalLossSum !== 0 || update.evalCorrect !== 0 || update.evalExamples !== 0 || extraSums.some((value) => value !== 0))) {
+    throw secaggInvalid('INVALID_UPDATE', "a round with purpose 'train' carries no evaluation: evalLossSum, evalCorrect, evalExamples and metricSums must be 0");
   }
   if (config.purpose === 'evaluate' && update.weight !== 0) {
     throw secaggInvalid('INVALID_UPDATE', `an evaluation-only round carries no update: weight must be 0, got ${update.weight}`);
+  }
+}
+
+/**
+ * The extra metric sums: exactly RoundConfig.metricSlots' count, finite (quantize() clips a scaled sum
+ * to its round bound and refuses NaN; a count must be a whole number in [0, E_max * T]), and none without
+ * an evaluation (evalExamples 0 means every sum is 0).
+ */
+function validateMetricSums(config: RoundConfig, update: LocalUpdate): void {
+  const sums = update.metricSums;
+  if (sums === undefined) return;
+  const expected = extraMetricSlotCount(config.metricSlots);
+  if (!Array.isArray(sums) || sums.length !== expected) {
+    throw secaggInvalid('INVALID_UPDATE', `update.metricSums must hold ${expected} values (RoundConfig.metricSlots), got ${Array.isArray(sums) ? sums.length : typeof sums}`);
+  }
+  const names = extraMetricSlotNames(config.metricSlots);
+  for (const [index, value] of sums.entries()) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw secaggInvalid('INVALID_UPDATE', `update.metricSums[${index}] (${names[index] ?? '?'}) must be a finite number, got ${String(value)}`);
+    }
+    if (update.evalExamples === 0 && value !== 0) {
+      throw secaggInvalid('INVALID_UPDATE', `update.metricSums[${index}] (${names[index] ?? '?'}) must be 0 when no example was evaluated, got ${value}`);
+    }
   }
 }
 

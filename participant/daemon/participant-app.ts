@@ -15,6 +15,7 @@ import { installBufferTransfer } from '../../crypto/buffer-release.js';
 import { bytesEqual, fromHex, toHex } from '../../crypto/bytes.js';
 import { peekRoundId } from '../../crypto/secagg/config-codec.js';
 import { checkRoundDistributedDp } from '../../crypto/secagg/distributed-dp-round.js';
+import { checkRoundMetricSlots } from '../../crypto/secagg/metric-slots.js';
 import { SecAggError } from '../../crypto/secagg/errors.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
 import type { TrustAnchor } from '../../crypto/certificate.js';
@@ -414,6 +415,9 @@ class ParticipantDaemon {
             // The round's distributed DP must be exactly what the task asks for (or absent when it asks for
             // none), checked first so that the budget below is checked against a round this site accepts.
             checkRoundDistributedDp(roundConfig, await this.taskPrivacy.participantLevel(roundConfig.taskHash), this.options.siteId);
+            // The metric slots (how many, what each holds) must be the ones the task's loss implies: a
+            // coordinator can neither drop them nor have this site's sums read as another kind's.
+            checkRoundMetricSlots(roundConfig, await this.taskPrivacy.evaluationShape(roundConfig.taskHash), this.options.siteId);
             // A site that requires DP checks the task and its budget (record-level and participant-level
             // curves) before any key is made, which waits for the task to be prepared; any other site keeps
             // preparing it during the key exchange and accounts a DP round when it charges it, before training.

@@ -19,6 +19,7 @@ import { decodeAggregate, type AggregateValues } from '../../crypto/secagg/aggre
 import { roundConfigHash } from '../../crypto/secagg/config-codec.js';
 import type { RoundConfig } from '../../crypto/secagg/config.js';
 import type { CommitRequestMessage } from '../../crypto/secagg/messages.js';
+import { extraMetricSlotCount, siteMetricSums } from '../../crypto/secagg/metric-slots.js';
 import { nextModel } from '../../model/next-model.js';
 import { decodePinnedOptimizerState } from '../chain/pinned-optimizer.js';
 import { decodeWeights } from '../../model/weight-codec.js';
@@ -49,6 +50,12 @@ export interface SiteTrainingOptions {
   readonly test: Dataset;
   readonly blobs: BlobSource;
   readonly onProgress?: (event: ProgressEvent) => void;
+  /**
+   * The site's own log: why an evaluation sum was clamped or an evaluation dropped (reason codes
+   * EVAL_LOSS_CLAMPED, EVAL_SUM_CLAMPED, EVAL_SUM_NOT_FINITE, EVAL_COUNT_INVALID, EVAL_SUM_MISSING).
+   * Never sent to the coordinator.
+   */
+  readonly log?: { warn(fields: Record<string, unknown>, message: string): void };
 }
 
 export class SiteTraining {
@@ -82,7 +89,7 @@ export class SiteTraining {
     const { task, trainer } = this.options;
     const global = await this.globalModel(config);
     // A round that asks for no evaluation gets none: its metric slots stay 0 (round-guard.ts, one evaluation per model).
-    const evaluation = config.purpose === 'train' ? NOT_EVALUATED : await this.evaluate(global, config);
+    const evaluation = config.purpose === 'train' ? notEvaluated(config) : await this.evaluate(global, config);
     let trained: Awaited<ReturnType<typeof trainer.train>>;
     try {
       trained = await trainer.train(global, this.train_, {
@@ -122,16 +129,36 @@ export class SiteTraining {
     return this.evaluate(await this.globalModel(config), config);
   }
 
-  /** Evaluates the round's global model on at most E_max local test examples. */
+  /**
+   * Evaluates the round's global model on at most E_max local test examples, and bounds what it reports
+   * (docs/protocol.md "Quantisation"): the loss sum is clamped to L_max * examples and each extra metric
+   * sum to this site's bound for it (metric-slots.ts siteMetricSums), with the reason in the site's log;
+   * a NaN anywhere, a missing sum or a count that is not one reports no evaluation at all (every metric
+   * slot 0), so one poisoned value never mixes with the other sites' sums.
+   */
   private async evaluate(global: Float32Array, config: RoundConfig): Promise<LocalEvaluation> {
     const test = this.test;
-    if (test.count === 0) return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0 };
+    const none = notEvaluated(config);
+    if (test.count === 0) return none;
     const limit = Math.min(test.count, config.layout.maxEvalExamples);
     const data = limit === test.count ? test : { ...test, count: limit, features: test.features.subarray(0, limit * (test.features.length / test.count)), labels: test.labels.subarray(0, limit) };
     const result = await this.options.trainer.evaluate(global, data);
+    const log = this.options.log;
     // A global model whose loss is NaN here reports no evaluation rather than a value masking would refuse.
-    if (Number.isNaN(result.lossSum)) return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0 };
-    return { evalLossSum: Math.min(result.lossSum, config.layout.maxLossPerExample * result.examples), evalCorrect: result.correct, evalExamples: result.examples };
+    if (Number.isNaN(result.lossSum)) {
+      log?.warn({ reason: 'EVAL_SUM_NOT_FINITE', slot: 'loss_sum' }, 'the evaluation loss is NaN: this site reports no evaluation for the round');
+      return none;
+    }
+    const maxLossSum = config.layout.maxLossPerExample * result.examples;
+    if (result.lossSum > maxLossSum) {
+      log?.warn({ reason: 'EVAL_LOSS_CLAMPED', slot: 'loss_sum', bound: maxLossSum }, 'the evaluation loss sum exceeds L_max * examples: clamped to that bound');
+    }
+    const extra = siteMetricSums(config.metricSlots, result.sums, result.examples);
+    for (const note of extra.notes) {
+      log?.warn({ ...note }, note.reason === 'EVAL_SUM_CLAMPED' ? 'an evaluation sum exceeds its bound for this site: clamped to it' : 'an evaluation sum is unusable: this site reports no evaluation for the round');
+    }
+    if (extra.sums === undefined) return none;
+    return { evalLossSum: Math.min(result.lossSum, maxLossSum), evalCorrect: result.correct, evalExamples: result.examples, ...(extra.sums.length === 0 ? {} : { metricSums: extra.sums }) };
   }
 
   /**
@@ -161,7 +188,11 @@ export class SiteTraining {
   }
 }
 
-const NOT_EVALUATED: LocalEvaluation = Object.freeze({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
+/** No evaluation: every metric slot 0, the task's extra ones included. */
+function notEvaluated(config: RoundConfig): LocalEvaluation {
+  const extra = extraMetricSlotCount(config.metricSlots);
+  return { evalLossSum: 0, evalCorrect: 0, evalExamples: 0, ...(extra === 0 ? {} : { metricSums: new Array<number>(extra).fill(0) }) };
+}
 
 /** The site cannot recompute the commit from what the coordinator broadcast (it refuses to sign). */
 export class CommitComputationError extends FedgateError {
@@ -172,6 +203,6 @@ export class CommitComputationError extends FedgateError {
 }
 
 /** The update of a site whose training diverged: it weighs nothing in FedAvg but keeps its evaluation. */
-function zeroWeightUpdate(parameters: number, evaluation: Pick<LocalTrainingResult, 'evalLossSum' | 'evalCorrect' | 'evalExamples'>, detail: string): LocalTrainingResult {
+function zeroWeightUpdate(parameters: number, evaluation: LocalEvaluation, detail: string): LocalTrainingResult {
   return { delta: new Float32Array(parameters), trainingExamples: 0, ...evaluation, divergence: detail };
 }

@@ -79,6 +79,7 @@ export async function buildTaskContext(hash: Uint8Array, options: TaskContextOpt
     test: data.test,
     blobs: options.blobs,
     randomness: options.randomness,
+    log: { warn: (fields, message) => options.logger.warn(fields, message) },
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   return { hash, task, plan, trainer, training };

@@ -8,27 +8,40 @@
  */
 import { toHex } from '../../crypto/bytes.js';
 import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
-import { parseTaskDocument, participantLevelOf } from '../../model/task.js';
+import type { TaskEvaluationShape } from '../../crypto/secagg/metric-slots.js';
+import { evaluationShapeOf, parseTaskDocument, participantLevelOf, type TaskDocument } from '../../model/task.js';
 import type { BlobSource } from './site-training.js';
 
 export class TaskPrivacy {
-  private readonly requirements = new Map<string, Promise<DistributedDpRequirement | undefined>>();
+  private readonly documents = new Map<string, Promise<TaskDocument>>();
 
   /** `blobs` returns content-addressed bytes checked against their hash (the task document by its pin). */
   constructor(private readonly blobs: BlobSource) {}
 
-  participantLevel(hash: Uint8Array): Promise<DistributedDpRequirement | undefined> {
-    const key = toHex(hash);
-    let requirement = this.requirements.get(key);
-    if (requirement === undefined) {
-      requirement = this.load(hash);
-      requirement.catch(() => this.requirements.delete(key));
-      this.requirements.set(key, requirement);
-    }
-    return requirement;
+  async participantLevel(hash: Uint8Array): Promise<DistributedDpRequirement | undefined> {
+    return participantLevelOf(await this.document(hash));
   }
 
-  private async load(hash: Uint8Array): Promise<DistributedDpRequirement | undefined> {
+  /**
+   * What the task's evaluation reports (its target kind and outputs): the site checks RoundConfig's
+   * metric slots against it before any key (crypto/secagg/metric-slots.ts checkRoundMetricSlots).
+   */
+  async evaluationShape(hash: Uint8Array): Promise<TaskEvaluationShape> {
+    return evaluationShapeOf(await this.document(hash));
+  }
+
+  private document(hash: Uint8Array): Promise<TaskDocument> {
+    const key = toHex(hash);
+    let document = this.documents.get(key);
+    if (document === undefined) {
+      document = this.load(hash);
+      document.catch(() => this.documents.delete(key));
+      this.documents.set(key, document);
+    }
+    return document;
+  }
+
+  private async load(hash: Uint8Array): Promise<TaskDocument> {
     const bytes = await this.blobs.fetch(hash);
     let document: unknown;
     try {
@@ -36,6 +49,6 @@ export class TaskPrivacy {
     } catch (error) {
       throw new Error(`task ${toHex(hash)} is not a JSON task document`, { cause: error });
     }
-    return participantLevelOf(parseTaskDocument(document));
+    return parseTaskDocument(document);
   }
 }

@@ -38,6 +38,8 @@ export interface LocalTrainingResult {
   readonly evalLossSum: number;
   readonly evalCorrect: number;
   readonly evalExamples: number;
+  /** The task's extra metric sums in slot order (RoundConfig.metricSlots); absent: all 0. */
+  readonly metricSums?: readonly number[];
   /**
    * Set when local training diverged (non-finite loss or parameters): the result is then a zero-weight
    * update (delta 0, no training examples) and this is the local detail, for the site's own log only.
@@ -50,9 +52,24 @@ export interface LocalEvaluation {
   readonly evalLossSum: number;
   readonly evalCorrect: number;
   readonly evalExamples: number;
+  /**
+   * The task's extra metric sums in slot order (RoundConfig.metricSlots, crypto/secagg/metric-slots.ts),
+   * already bounded by the site; absent: all 0.
+   */
+  readonly metricSums?: readonly number[];
 }
 
-/** The metric slots of a round that reports no evaluation (purpose 'train'). */
+/** The metric-slot fields of a LocalUpdate from an evaluation. */
+function metricSlotsOf(evaluation: LocalEvaluation): Pick<LocalUpdate, 'evalLossSum' | 'evalCorrect' | 'evalExamples' | 'metricSums'> {
+  return {
+    evalLossSum: evaluation.evalLossSum,
+    evalCorrect: evaluation.evalCorrect,
+    evalExamples: evaluation.evalExamples,
+    ...(evaluation.metricSums === undefined ? {} : { metricSums: evaluation.metricSums }),
+  };
+}
+
+/** The metric slots of a round that reports no evaluation (purpose 'train'; the extra slots stay 0 too). */
 const NO_EVALUATION: LocalEvaluation = Object.freeze({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0 });
 
 export interface CommitComputation {
@@ -254,7 +271,7 @@ export class RoundSession {
   private async localUpdate(config: RoundConfig): Promise<LocalUpdate> {
     if (config.purpose === 'evaluate') {
       const evaluation = await this.environment.evaluate(config, this.abort.signal);
-      return { delta: new Float32Array(0), weight: 0, evalLossSum: evaluation.evalLossSum, evalCorrect: evaluation.evalCorrect, evalExamples: evaluation.evalExamples };
+      return { delta: new Float32Array(0), weight: 0, ...metricSlotsOf(evaluation) };
     }
     const trained = await this.environment.train(config, this.abort.signal);
     if (trained.divergence !== undefined) {
@@ -264,9 +281,7 @@ export class RoundSession {
     return {
       delta: trained.delta,
       weight: updateWeight(trained.trainingExamples, config.maxWeight),
-      evalLossSum: evaluation.evalLossSum,
-      evalCorrect: evaluation.evalCorrect,
-      evalExamples: evaluation.evalExamples,
+      ...metricSlotsOf(evaluation),
     };
   }
 

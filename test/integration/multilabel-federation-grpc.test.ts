@@ -4,10 +4,13 @@
  * (scikit-learn's make_multilabel_classification, 5 labels: scikit-learn ships no real multi-label table;
  * the same data as test/integration/training-regression.test.ts). Each site reads its own share of the
  * training split from a Parquet file (site.yaml `data.format: table`, the five target columns named by
- * the task). The micro-F1 is computed here: the committed model every site holds is exported as a plain
- * inference model (normalisation inside) and run by ONNX Runtime on the raw held-out split, a label
- * predicted where its logit is positive. It must beat predicting each label's training majority by at
- * least 0.1 (the issue's criterion), and - since every label is a minority, so that baseline is F1 0 -
+ * the task). The micro-F1 is measured twice: here, by exporting the committed model every site holds as
+ * a plain inference model (normalisation inside) and running it with ONNX Runtime on the raw held-out
+ * split, a label predicted where its logit is positive; and by the coordinator, from the multi-label
+ * metric slots of the secure sum (true positives, false positives, false negatives over the sites' test
+ * sets, RoundConfig metricSlots) in the evaluation-only round on the final model, as the Admin API
+ * reports it. Both must beat predicting each label's training majority by at least 0.1 (the issue's
+ * criterion), and - since every label is a minority, so that baseline is F1 0 -
  * also the best constant predictor by 0.1 and a centrally trained one-vs-rest LogisticRegression less
  * 0.05; multi-hot targets fed wrong, a broken BCE gradient or an aggregate that lost updates fall short.
  */
@@ -16,6 +19,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingPlan } from '../../model/plan.js';
+import { metricsMessage } from '../../coordinator/admin/admin-wire.js';
 import type { TaskDocument } from '../../model/task.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
 import { committedModelOutputs, modelOutputs } from '../support/committed-model.js';
@@ -134,7 +138,8 @@ describe.skipIf(sklearn.skip)(`a multi-label federation over mutual TLS with sec
       training: { epochs: 5, batchSize: 32, proximalMu: 0, seed: 5 },
     };
     const siteData = (index: number): SiteDataSpec => ({ format: 'table', path: sitePaths[index] as string, test_path: testPath, header: 'auto', test_fraction: 0.2, split_seed: 1 });
-    harness = await GrpcFederation.start({ pki, sites: SITES, rounds: ROUNDS, task, clipBound: 10, siteOptions: (_siteId, index) => ({ data: siteData(index) }) });
+    // finalEvaluation: the evaluation-only round on the final model, whose secure sum carries the label counts.
+    harness = await GrpcFederation.start({ pki, sites: SITES, rounds: ROUNDS, task, clipBound: 10, finalEvaluation: true, siteOptions: (_siteId, index) => ({ data: siteData(index) }) });
     const started = performance.now();
     await harness.waitUntilDone(120_000);
     const seconds = (performance.now() - started) / 1000;
@@ -153,5 +158,21 @@ describe.skipIf(sklearn.skip)(`a multi-label federation over mutual TLS with sec
     // come within 0.05 of a centrally trained linear model, which a model that did not learn cannot.
     expect(f1).toBeGreaterThan(split.allPositive + 0.1);
     expect(f1).toBeGreaterThan(split.logistic - 0.05);
+
+    // What the coordinator reports from the secure sum of the final model's evaluation (Admin RoundMetrics).
+    const evaluation = harness.coordinator.federation.finalEvaluation;
+    expect(evaluation?.survivors).toHaveLength(SITES);
+    const reported = metricsMessage(evaluation?.metrics as unknown as Readonly<Record<string, number>>);
+    expect(reported?.evalKind).toBe('multi_label');
+    expect(reported?.evalOutputs).toBe(LABELS.length);
+    expect(reported?.evalExamples).toBe(SITES * split.yTest.length);
+    // Counts travel exactly: every site holds the same test file, so TP + FN is three times its positives.
+    const positives = split.yTest.flat().reduce((sum, value) => sum + value, 0);
+    expect(Number(reported?.evalTruePositives) + Number(reported?.evalFalseNegatives)).toBe(SITES * positives);
+    const secureF1 = Number(reported?.evalF1);
+    console.log(`multi-label federation: micro-F1 from the secure sum ${secureF1.toFixed(4)} (precision ${Number(reported?.evalPrecision).toFixed(4)}, recall ${Number(reported?.evalRecall).toFixed(4)}, exact match ${Number(reported?.evalAccuracy).toFixed(4)})`);
+    expect(secureF1).toBeGreaterThanOrEqual(split.reference + 0.1);
+    // The same model on the same rows: the secure sum agrees with the exported model's figure.
+    expect(secureF1).toBeCloseTo(f1, 3);
   }, 180_000);
 });

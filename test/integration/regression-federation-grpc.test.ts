@@ -3,15 +3,20 @@
  * mutual TLS, secure aggregation on, train the diabetes table shipped with Debian's python3-sklearn
  * (442 patients, 10 raw features, disease progression) with MSE. Each site reads its own share of the
  * training split from a Parquet file (site.yaml `data.format: table`, the target column named by the
- * task). The secure sum does not carry regression sums yet, so R^2 is computed here: the committed
- * model every site holds is exported as a plain inference model (normalisation inside) and run by ONNX
- * Runtime on the raw test split. It must come within 0.05 of scikit-learn's LinearRegression on the same
- * split; a wrong target feed, a broken gradient or an aggregate that lost a site's update falls short.
+ * task). R^2 is measured twice: here, by exporting the committed model every site holds as a plain
+ * inference model (normalisation inside) and running it with ONNX Runtime on the raw test split; and by
+ * the coordinator, from the regression metric slots of the secure sum (sum r^2, sum |r|, sum y, sum y^2
+ * over the sites' test sets, RoundConfig metricSlots) in the evaluation-only round on the final model,
+ * as the Admin API reports it. Each site evaluates on the same test file, so the pooled R^2 is the test
+ * split's. Both must come within 0.05 of scikit-learn's LinearRegression on the same split; a wrong
+ * target feed, a broken gradient, an aggregate that lost a site's update, or a regression sum put in
+ * the wrong slot or scaled wrong falls short.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricsMessage } from '../../coordinator/admin/admin-wire.js';
 import type { TaskDocument } from '../../model/task.js';
 import type { SiteDataSpec } from '../../participant/daemon/site-data.js';
 import { committedModelOutputs } from '../support/committed-model.js';
@@ -71,7 +76,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(sklearn.skip)(`a regression federation over mutual TLS with secure aggregation ${sklearn.reason}`, () => {
-  it(`diabetes (MSE), ${SITES} sites reading Parquet, ${ROUNDS} secure rounds: test R^2 of the committed model within 0.05 of LinearRegression`, async () => {
+  it(`diabetes (MSE), ${SITES} sites reading Parquet, ${ROUNDS} secure rounds: test R^2 of the committed model, and the R^2 the coordinator reports from the secure sum, within 0.05 of LinearRegression`, async () => {
     const result = spawnSync(DEBIAN_PYTHON, ['-c', DIABETES], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (result.status !== 0) throw new Error(`python failed: ${result.stderr}`);
     const split = JSON.parse(result.stdout) as Split;
@@ -100,7 +105,8 @@ describe.skipIf(sklearn.skip)(`a regression federation over mutual TLS with secu
     };
     const siteData = (index: number): SiteDataSpec => ({ format: 'table', path: sitePaths[index] as string, test_path: testPath, header: 'auto', test_fraction: 0.2, split_seed: 1 });
     // The bias moves by ~150 in round 1 (progression is 25..346): the per-coordinate bound must hold it.
-    harness = await GrpcFederation.start({ pki, sites: SITES, rounds: ROUNDS, task, clipBound: 400, siteOptions: (_siteId, index) => ({ data: siteData(index) }) });
+    // finalEvaluation: the evaluation-only round on the final model, whose secure sum carries the regression slots.
+    harness = await GrpcFederation.start({ pki, sites: SITES, rounds: ROUNDS, task, clipBound: 400, finalEvaluation: true, siteOptions: (_siteId, index) => ({ data: siteData(index) }) });
     const started = performance.now();
     await harness.waitUntilDone(300_000);
     const seconds = (performance.now() - started) / 1000;
@@ -116,7 +122,22 @@ describe.skipIf(sklearn.skip)(`a regression federation over mutual TLS with secu
       total += (y - mean) ** 2;
     });
     const r2 = 1 - residual / total;
-    console.log(`diabetes federation (${SITES} sites, ${ROUNDS} secure rounds, ${seconds.toFixed(1)} s): test R^2 fedgate ${r2.toFixed(4)}, scikit-learn LinearRegression ${split.reference.toFixed(4)}`);
+
+    // What the coordinator reports from the secure sum of the final model's evaluation (Admin RoundMetrics).
+    const evaluation = harness.coordinator.federation.finalEvaluation;
+    expect(evaluation?.survivors).toHaveLength(SITES);
+    const reported = metricsMessage(evaluation?.metrics as unknown as Readonly<Record<string, number>>);
+    expect(reported?.evalKind).toBe('regression');
+    expect(reported?.evalExamples).toBe(SITES * split.yTest.length);
+    const secureR2 = Number(reported?.evalR2);
+    const secureMse = Number(reported?.evalMse);
+    console.log(
+      `diabetes federation (${SITES} sites, ${ROUNDS} secure rounds, ${seconds.toFixed(1)} s): test R^2 fedgate ${r2.toFixed(4)} (exported model), ${secureR2.toFixed(4)} (secure sum; MSE ${secureMse.toFixed(1)}, RMSE ${Number(reported?.evalRmse).toFixed(2)}, MAE ${Number(reported?.evalMae).toFixed(2)}), scikit-learn LinearRegression ${split.reference.toFixed(4)}`,
+    );
     expect(r2).toBeGreaterThan(split.reference - 0.05);
+    expect(Math.abs(secureR2 - split.reference)).toBeLessThan(0.05);
+    // The secure sum is of the same model on the same rows: it agrees with the exported model's figures.
+    expect(secureR2).toBeCloseTo(r2, 3);
+    expect(secureMse).toBeCloseTo(residual / split.yTest.length, 0);
   }, 360_000);
 });

@@ -17,6 +17,8 @@ import type { TrustAnchor } from '../../crypto/certificate.js';
 import { sha256 } from '../../crypto/hash.js';
 import { createRoundConfig, defaultThreshold, makeRoundId, type RoundConfig, type StageDeadlines } from '../../crypto/secagg/config.js';
 import type { CoordinatorToSite } from '../../crypto/secagg/round-envelope.js';
+import { extraMetricSlotCount, type RoundMetricSlots } from '../../crypto/secagg/metric-slots.js';
+import { evaluationShapeOf } from '../../model/task.js';
 import { buildTrainingPlan, canonicalTaskBytes, taskHash, type TaskDocument, type TrainingPlan } from '../../model/index.js';
 import { encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerSpec } from '../../model/server-optimizer.js';
 import { encodeWeights } from '../../model/weight-codec.js';
@@ -109,6 +111,12 @@ export interface RoundInput {
   /** t. @default defaultThreshold(k) */
   readonly reconstructionThreshold?: number;
   readonly deadlines?: Partial<StageDeadlines>;
+  /**
+   * RoundConfig.metricSlots. @default what the task's loss implies (none for class-index targets; the
+   * label counts, or the regression sums with Y_max = R_max = 1000); null: leave the field out whatever
+   * the task says.
+   */
+  readonly metricSlots?: RoundMetricSlots | null;
 }
 
 /** The layout every round of the harness announces: c = 1, L_max = 50, E_max = 1000, W = 2000. */
@@ -224,6 +232,7 @@ export class MaliciousCoordinator implements RoundHost {
       layout: { parameterSegments: [{ length: this.plan.initialParameters.length, bound: CLIP_BOUND }], maxLossPerExample: MAX_LOSS_PER_EXAMPLE, maxEvalExamples: MAX_EVAL_EXAMPLES },
       maxWeight: MAX_WEIGHT,
       deadlines: { ...HARNESS_DEADLINES, ...input.deadlines },
+      ...metricSlotsField(input.metricSlots === undefined ? honestMetricSlots(this.options.task) : (input.metricSlots ?? undefined)),
     });
   }
 
@@ -433,7 +442,8 @@ export class MaliciousCoordinator implements RoundHost {
     call.on('error', () => undefined);
     try {
       const siteId = peerIdentity(call).siteId;
-      const expected = (this.plan.initialParameters.length + 4) * 4;
+      // d + 4 slots, and the task's extra metric slots (RoundConfig.metricSlots) when its loss has them.
+      const expected = (this.plan.initialParameters.length + 4 + extraMetricSlotCount(honestMetricSlots(this.options.task))) * 4;
       const upload = await receiveUpload(call, { maxBytes: () => expected });
       const message = decodeMaskedInputUpload(upload, expected);
       this.deliver(siteId, message.roundId, message.stage, (round) => round.receive(siteId, message));
@@ -442,4 +452,15 @@ export class MaliciousCoordinator implements RoundHost {
       callback(toServiceError(error));
     }
   }
+}
+
+/** The metric slots an honest coordinator announces for `task` (coordinator/federation/federation.ts metricSlotsOf). */
+export function honestMetricSlots(task: TaskDocument): RoundMetricSlots | undefined {
+  const shape = evaluationShapeOf(task);
+  if (shape.kind === 'class') return undefined;
+  return shape.kind === 'multi_label' ? { kind: 'multi_label', outputs: shape.outputs } : { kind: 'regression', outputs: shape.outputs, maxAbsTarget: 1000, maxAbsError: 1000 };
+}
+
+function metricSlotsField(slots: RoundMetricSlots | undefined): { metricSlots?: RoundMetricSlots } {
+  return slots === undefined ? {} : { metricSlots: slots };
 }

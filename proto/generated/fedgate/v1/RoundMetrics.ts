@@ -27,6 +27,56 @@ export interface RoundMetrics {
    * Sum of the sites' weights w = min(examples, W) / W.
    */
   'weightSum'?: (number | string);
+  /**
+   * What the task's evaluation reports (its extra metric slots, RoundConfig metricSlots in
+   * docs/protocol.md): "multi_label" or "regression"; absent for a class-index task (accuracy only).
+   * Only the fields of the round's kind are set.
+   */
+  'evalKind'?: (string);
+  /**
+   * T: outputs (labels or targets) per example.
+   */
+  'evalOutputs'?: (number);
+  /**
+   * Multi-label: summed true positives, false positives, false negatives over every (example, label), and
+   * the micro-averaged figures from them (eval_accuracy is the exact-match accuracy).
+   */
+  'evalTruePositives'?: (number | string);
+  'evalFalsePositives'?: (number | string);
+  'evalFalseNegatives'?: (number | string);
+  'evalPrecision'?: (number | string);
+  'evalRecall'?: (number | string);
+  'evalF1'?: (number | string);
+  /**
+   * Regression: summed squared and absolute errors, targets and squared targets over every target
+   * element (n = eval_examples * eval_outputs), and MSE, MAE, RMSE and R^2 over the pooled test sets
+   * (R^2 = 1 - SSE / SST, SST = sum y^2 - (sum y)^2 / n; absent when SST is not positive or
+   * nothing was evaluated).
+   */
+  'evalSquaredErrorSum'?: (number | string);
+  'evalAbsoluteErrorSum'?: (number | string);
+  'evalTargetSum'?: (number | string);
+  'evalTargetSquareSum'?: (number | string);
+  'evalMse'?: (number | string);
+  'evalMae'?: (number | string);
+  'evalRmse'?: (number | string);
+  'evalR2'?: (number | string);
+  '_evalKind'?: "evalKind";
+  '_evalOutputs'?: "evalOutputs";
+  '_evalTruePositives'?: "evalTruePositives";
+  '_evalFalsePositives'?: "evalFalsePositives";
+  '_evalFalseNegatives'?: "evalFalseNegatives";
+  '_evalPrecision'?: "evalPrecision";
+  '_evalRecall'?: "evalRecall";
+  '_evalF1'?: "evalF1";
+  '_evalSquaredErrorSum'?: "evalSquaredErrorSum";
+  '_evalAbsoluteErrorSum'?: "evalAbsoluteErrorSum";
+  '_evalTargetSum'?: "evalTargetSum";
+  '_evalTargetSquareSum'?: "evalTargetSquareSum";
+  '_evalMse'?: "evalMse";
+  '_evalMae'?: "evalMae";
+  '_evalRmse'?: "evalRmse";
+  '_evalR2'?: "evalR2";
 }
 
 /**
@@ -54,4 +104,54 @@ export interface RoundMetrics__Output {
    * Sum of the sites' weights w = min(examples, W) / W.
    */
   'weightSum': (number);
+  /**
+   * What the task's evaluation reports (its extra metric slots, RoundConfig metricSlots in
+   * docs/protocol.md): "multi_label" or "regression"; absent for a class-index task (accuracy only).
+   * Only the fields of the round's kind are set.
+   */
+  'evalKind'?: (string);
+  /**
+   * T: outputs (labels or targets) per example.
+   */
+  'evalOutputs'?: (number);
+  /**
+   * Multi-label: summed true positives, false positives, false negatives over every (example, label), and
+   * the micro-averaged figures from them (eval_accuracy is the exact-match accuracy).
+   */
+  'evalTruePositives'?: (number);
+  'evalFalsePositives'?: (number);
+  'evalFalseNegatives'?: (number);
+  'evalPrecision'?: (number);
+  'evalRecall'?: (number);
+  'evalF1'?: (number);
+  /**
+   * Regression: summed squared and absolute errors, targets and squared targets over every target
+   * element (n = eval_examples * eval_outputs), and MSE, MAE, RMSE and R^2 over the pooled test sets
+   * (R^2 = 1 - SSE / SST, SST = sum y^2 - (sum y)^2 / n; absent when SST is not positive or
+   * nothing was evaluated).
+   */
+  'evalSquaredErrorSum'?: (number);
+  'evalAbsoluteErrorSum'?: (number);
+  'evalTargetSum'?: (number);
+  'evalTargetSquareSum'?: (number);
+  'evalMse'?: (number);
+  'evalMae'?: (number);
+  'evalRmse'?: (number);
+  'evalR2'?: (number);
+  '_evalKind'?: "evalKind";
+  '_evalOutputs'?: "evalOutputs";
+  '_evalTruePositives'?: "evalTruePositives";
+  '_evalFalsePositives'?: "evalFalsePositives";
+  '_evalFalseNegatives'?: "evalFalseNegatives";
+  '_evalPrecision'?: "evalPrecision";
+  '_evalRecall'?: "evalRecall";
+  '_evalF1'?: "evalF1";
+  '_evalSquaredErrorSum'?: "evalSquaredErrorSum";
+  '_evalAbsoluteErrorSum'?: "evalAbsoluteErrorSum";
+  '_evalTargetSum'?: "evalTargetSum";
+  '_evalTargetSquareSum'?: "evalTargetSquareSum";
+  '_evalMse'?: "evalMse";
+  '_evalMae'?: "evalMae";
+  '_evalRmse'?: "evalRmse";
+  '_evalR2'?: "evalR2";
 }

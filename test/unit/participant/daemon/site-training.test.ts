@@ -317,3 +317,40 @@ describe('the commit the site recomputes', () => {
     expect(refusalFor(failure).reason).toBe('COMMIT_RECOMPUTE_FAILED');
   });
 });
+
+describe("the site's bounds on its extra metric sums (RoundConfig.metricSlots)", () => {
+  const slots = { kind: 'regression', outputs: 1, maxAbsTarget: 10, maxAbsError: 4 } as const;
+  const sums = (values: readonly number[]): Record<string, number> => ({ squared_error_sum: values[0] as number, absolute_error_sum: values[1] as number, target_sum: values[2] as number, target_square_sum: values[3] as number });
+
+  async function evaluateWith(name: string, reported: Record<string, number>, lossSum = 3): Promise<{ result: Awaited<ReturnType<SiteTraining['evaluateModel']>>; warnings: Record<string, unknown>[] }> {
+    const store = await SiteStateStore.open(join(root, name));
+    const round = roundConfig(plan.initialParameters, 1);
+    const config = createRoundConfig({ ...round.config, metricSlots: slots });
+    const warnings: Record<string, unknown>[] = [];
+    const trainer: SiteTrainingOptions['trainer'] = { train: recordingTrainer([]).train, evaluate: async (_parameters, dataset) => ({ lossSum, correct: 0, examples: dataset.count, sums: reported }) };
+    const site = new SiteTraining({ task: TASK, plan, trainer, train: data.train, test: data.test, randomness: store, blobs: { fetch: async () => round.blob }, log: { warn: (fields) => warnings.push(fields) } });
+    return { result: await site.evaluateModel(config), warnings };
+  }
+
+  it('reports sums within its bounds as they are, in slot order', async () => {
+    const { result, warnings } = await evaluateWith('extra-within', sums([5, 2, -1, 40]));
+    expect(result).toEqual({ evalLossSum: 3, evalCorrect: 0, evalExamples: data.test.count, metricSums: [5, 2, -1, 40] });
+    expect(warnings).toEqual([]);
+  });
+
+  it('clamps a huge error sum to R_max^2 * examples * T and logs EVAL_SUM_CLAMPED (the loss sum: EVAL_LOSS_CLAMPED)', async () => {
+    const n = data.test.count;
+    const { result, warnings } = await evaluateWith('extra-clamped', sums([1e15, 2, -1, 40]), 1e12);
+    expect(result).toEqual({ evalLossSum: 50 * n, evalCorrect: 0, evalExamples: n, metricSums: [16 * n, 2, -1, 40] });
+    expect(warnings).toEqual([
+      { reason: 'EVAL_LOSS_CLAMPED', slot: 'loss_sum', bound: 50 * n },
+      { reason: 'EVAL_SUM_CLAMPED', slot: 'squared_error_sum', bound: 16 * n },
+    ]);
+  });
+
+  it('reports no evaluation at all (every slot 0) for a NaN sum, with EVAL_SUM_NOT_FINITE in its log', async () => {
+    const { result, warnings } = await evaluateWith('extra-nan', sums([5, Number.NaN, -1, 40]));
+    expect(result).toEqual({ evalLossSum: 0, evalCorrect: 0, evalExamples: 0, metricSums: [0, 0, 0, 0] });
+    expect(warnings).toEqual([{ reason: 'EVAL_SUM_NOT_FINITE', slot: 'absolute_error_sum' }]);
+  });
+});
