@@ -202,6 +202,47 @@ function decodeTensor(raw: Plain, context: string, options: DecodeOptions): Tens
   return { name, dataType, dims, data };
 }
 
+/** Dense bytes above which a sparse initializer is refused rather than expanded (protobuf's limit). */
+const MAX_DENSE_BYTES = 2 ** 31 - 1;
+
+/**
+ * A sparse initializer (GraphProto.sparse_initializer, SparseTensorProto) as the dense tensor it stands
+ * for: fedgate's parameters and ONNX Runtime's inputs are dense. `values` holds the NNZ non-zero values
+ * ([NNZ], named like the tensor); `indices` is INT64, [NNZ] linear indices or [NNZ, rank] coordinates.
+ */
+function decodeSparseInitializer(raw: Plain, options: DecodeOptions): TensorIR {
+  const values = decodeTensor(asPlain(raw['values']) ?? {}, 'sparse initializer values', options);
+  const where = `sparse initializer '${values.name}'`;
+  const indices = decodeTensor(asPlain(raw['indices']) ?? {}, `${where} indices`, options);
+  const dims = asArray(raw['dims']).map((dim) => asNumber(dim, Number.NaN));
+  const size = elementSize(values.dataType);
+  if (dims.some((dim) => !Number.isSafeInteger(dim) || dim < 0)) throw malformed(`${where}: dims ${describeValue(dims)} are not non-negative integers`);
+  if (size === undefined) throw malformed(`${where}: values are ${dataTypeName(values.dataType)}; expected a numeric type`);
+  const count = elementCount(dims);
+  if (count * size > MAX_DENSE_BYTES) throw malformed(`${where}: dense dims [${dims.join(', ')}] need ${count * size} bytes; expected at most ${MAX_DENSE_BYTES}`);
+  const nonZeros = values.dims.length === 1 ? (values.dims[0] ?? 0) : -1;
+  if (nonZeros < 0) throw malformed(`${where}: values have dims [${values.dims.join(', ')}]; expected [NNZ]`);
+  const rank = indices.dims.length === 2 ? (indices.dims[1] ?? 0) : 1;
+  const linear = indices.dims.length === 1;
+  if (indices.dataType !== DataType.INT64 || !((linear && indices.dims[0] === nonZeros) || (indices.dims.length === 2 && indices.dims[0] === nonZeros && rank === dims.length))) {
+    throw malformed(`${where}: indices are ${dataTypeName(indices.dataType)} [${indices.dims.join(', ')}]; expected INT64 [${nonZeros}] (linear) or [${nonZeros}, ${dims.length}] (coordinates)`);
+  }
+  const strides = dims.map((_, axis) => dims.slice(axis + 1).reduce((n, d) => n * d, 1));
+  const view = new DataView(indices.data.buffer, indices.data.byteOffset, indices.data.byteLength);
+  const data = new Uint8Array(count * size);
+  for (let k = 0; k < nonZeros; k++) {
+    let position = 0;
+    for (let axis = 0; axis < rank; axis++) {
+      const index = Number(view.getBigInt64((k * rank + axis) * 8, true));
+      const bound = linear ? count : (dims[axis] ?? 0);
+      if (index < 0 || index >= bound) throw malformed(`${where}: index ${index} of non-zero #${k} is outside [0, ${bound})`);
+      position += linear ? index : index * (strides[axis] ?? 0);
+    }
+    data.set(values.data.subarray(k * size, (k + 1) * size), position * size);
+  }
+  return { name: values.name, dataType: values.dataType, dims, data };
+}
+
 function decodeValueInfo(raw: Plain): ValueInfoIR {
   const tensorType = asPlain(asPlain(raw['type'])?.['tensorType']);
   const shape = asPlain(tensorType?.['shape']);
@@ -255,12 +296,14 @@ function decodeAttribute(raw: Plain, context: string, options: DecodeOptions): A
         kind: 'strings',
         value: asArray(raw['strings']).map((s) => (s instanceof Uint8Array ? decoder.decode(s) : '')),
       };
-    default:
+    default: {
+      const typeName = Object.entries(AttributeType).find(([, code]) => code === type)?.[0];
       throw new ModelError(
         'INVALID_ARGUMENT',
         'UNSUPPORTED_MODEL',
-        `${context} attribute '${name}' has attribute type ${type}; expected a float, int, string, tensor, graph or list attribute`,
+        `${context} attribute '${name}' has attribute type ${typeName === undefined ? type : `${typeName} (${type})`}; expected a float, int, string, tensor, graph or list attribute`,
       );
+    }
   }
 }
 
@@ -288,7 +331,10 @@ function decodeGraph(raw: Plain, options: DecodeOptions): GraphIR {
   return {
     name: asString(raw['name']),
     nodes: asArray(raw['node']).map((node, index) => decodeNode(asPlain(node) ?? {}, index, options)),
-    initializers: asArray(raw['initializer']).map((t) => decodeTensor(asPlain(t) ?? {}, 'initializer', options)),
+    initializers: [
+      ...asArray(raw['initializer']).map((t) => decodeTensor(asPlain(t) ?? {}, 'initializer', options)),
+      ...asArray(raw['sparseInitializer']).map((t) => decodeSparseInitializer(asPlain(t) ?? {}, options)),
+    ],
     inputs: asArray(raw['input']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
     outputs: asArray(raw['output']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
     valueInfo: asArray(raw['valueInfo']).map((v) => decodeValueInfo(asPlain(v) ?? {})),
