@@ -3,6 +3,7 @@
  * is that of the pinned document: the initial model hash (computed from the model the task builds) and the
  * server optimiser (FedAvg, learning rate 1, unless the file names one) are filled in when the file leaves
  * them out, exactly as the coordinator fills them, so the pin fixes where the chain of models starts.
+ * `fedgate task check` (task-check.ts) and `fedgate task embed-weights` (embed-weights.ts) sit beside it.
  */
 import type { Command } from 'commander';
 import { forwardModelWarnings } from '../../model/import.js';
