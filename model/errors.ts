@@ -21,6 +21,11 @@ export type ModelErrorReason =
   | 'INITIAL_MODEL_NOT_PINNED'
   | 'INITIAL_MODEL_UNREADABLE'
   | 'MALFORMED_ONNX'
+  // onnx/external-data.ts: a tensor kept in a side file (without a resolver), or whose entries or data are wrong.
+  | 'EXTERNAL_DATA'
+  | 'EXTERNAL_DATA_INVALID'
+  // onnx/embed.ts: one ONNX file cannot exceed protobuf's 2 GiB message limit.
+  | 'MODEL_TOO_LARGE'
   | 'UNSUPPORTED_MODEL'
   | 'UNSUPPORTED_OPS'
   | 'SHAPE_MISMATCH'

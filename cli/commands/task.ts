@@ -3,6 +3,7 @@
  * is that of the pinned document: the initial model hash (computed from the model the task builds) and the
  * server optimiser (FedAvg, learning rate 1, unless the file names one) are filled in when the file leaves
  * them out, exactly as the coordinator fills them, so the pin fixes where the chain of models starts.
+ * `fedgate task check` (task-check.ts) and `fedgate task embed-weights` (embed-weights.ts) sit beside it.
  */
 import type { Command } from 'commander';
 import { forwardModelWarnings } from '../../model/import.js';
@@ -15,6 +16,7 @@ import { ConfigError } from '../config/config-error.js';
 import { writeFileAtomic } from '../../platform/index.js';
 import { createOutput } from '../output.js';
 import { readInitialModelFile, readTaskFile } from '../task-file.js';
+import { embedWeights } from './embed-weights.js';
 import { checkTask } from './task-check.js';
 
 export function registerTaskCommands(program: Command): void {
@@ -61,6 +63,23 @@ export function registerTaskCommands(program: Command): void {
         `ok: ${report.loss} on ${report.inputs === undefined ? `[${report.inputShape.join(', ')}]` : report.inputs.map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join(', ')} -> ${report.outputs} output(s), ${report.parameters} parameters; one step on random data: loss ${report.stepLoss.toPrecision(4)}`,
         { ...report, ...(warnings.length > 0 ? { warnings } : {}) },
       );
+    });
+  task
+    .command('embed-weights')
+    .description('write a forward ONNX model whose weights are in side files (ONNX external data, onnx.save_model(..., save_as_external_data=True)) as one self-contained file, and print its SHA-256 for the task\'s model.modelSha256')
+    .requiredOption('--model <onnx>', 'the ONNX model; its side files are read relative to its directory')
+    .requiredOption('--out <file>', 'where to write the self-contained model (written atomically)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: { model: string; out: string; json?: boolean }) => {
+      const result = await embedWeights(options.model, options.out);
+      const output = createOutput(options.json === true);
+      const taskLine = `model: {kind: onnx, modelSha256: ${result.sha256}}`;
+      const what =
+        result.embeddedTensors === 0
+          ? 'no external data: the model was already self-contained and is copied unchanged'
+          : `${result.embeddedTensors} tensor(s) from ${result.sideFiles.length} side file(s) embedded`;
+      output.result(`${result.sha256}  ${result.path}\n${taskLine}`, { ...result, taskModel: { kind: 'onnx', modelSha256: result.sha256 } });
+      output.note(`${result.path}: ${result.bytes} bytes, ${what}. Put the line above in the task document, name ${result.path} as \`model:\` in coordinator.yaml (\`--model\` for \`fedgate task hash\` and \`task check\`); the side files are no longer needed.`);
     });
 }
 

@@ -5,8 +5,11 @@
  * onnx.proto it documents, IR version 8 = ONNX 1.12..1.13). ONNX is proto2: repeated scalars are
  * unpacked unless the spec marks them `[packed = true]` (only TensorProto's typed data arrays). Decoders
  * accept both encodings, so this only matters for byte-compatibility with other writers.
- * Fields fedgate never uses (sparse tensors, training_info, functions, quantization annotations) are
- * left out; protobufjs skips unknown fields when decoding, so models that carry them still decode.
+ * Fields fedgate never uses (training_info, functions, quantization annotations, non-tensor type
+ * protos, sparse tensor attributes' contents) are left out; protobufjs skips unknown fields when
+ * decoding, so models that carry them still decode. A field is declared when leaving it out would lose
+ * data fedgate needs: sparse initializers (a weight stored sparse is densified on decode), a tensor's
+ * segment (refused by name rather than read as a whole tensor) and external data (onnx/external-data.ts).
  */
 import protobuf from 'protobufjs';
 
@@ -89,6 +92,7 @@ const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
     repeated('externalData', 13, 'StringStringEntryProto'),
     optional('dataLocation', 14, 'int32'),
   ],
+  SparseTensorProto: [optional('values', 1, 'TensorProto'), optional('indices', 2, 'TensorProto'), repeated('dims', 3, 'int64')],
   Dimension: [optional('dimValue', 1, 'int64'), optional('dimParam', 2, 'string'), optional('denotation', 3, 'string')],
   TensorShapeProto: [repeated('dim', 1, 'Dimension')],
   TensorTypeProto: [optional('elemType', 1, 'int32'), optional('shape', 2, 'TensorShapeProto')],
@@ -109,6 +113,8 @@ const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
     optional('docString', 13, 'string'),
     optional('type', 20, 'int32'),
     optional('refAttrName', 21, 'string'),
+    optional('sparseTensor', 22, 'SparseTensorProto'),
+    repeated('sparseTensors', 23, 'SparseTensorProto'),
   ],
   NodeProto: [
     repeated('input', 1, 'string'),
@@ -127,6 +133,7 @@ const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
     repeated('input', 11, 'ValueInfoProto'),
     repeated('output', 12, 'ValueInfoProto'),
     repeated('valueInfo', 13, 'ValueInfoProto'),
+    repeated('sparseInitializer', 15, 'SparseTensorProto'),
   ],
   ModelProto: [
     optional('irVersion', 1, 'int64'),

@@ -130,11 +130,54 @@ describe('ONNX codec', () => {
       irVersion: 8,
       graph: { initializer: [{ name: 'w', dims: [2], dataType: DataType.FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: 'w.bin' }] }] },
     } as never).finish();
-    expect(() => decodeModel(external)).toThrow(/tensor 'w' stores its data in an external file/);
+    expect(() => decodeModel(external)).toThrow(/initializer tensor 'w' stores its data in the external file "w\.bin" .*run `fedgate task embed-weights --model MODEL\.onnx --out model\.onnx`/);
     const short = onnxTypes.ModelProto.encode({
       irVersion: 8,
       graph: { initializer: [{ name: 'w', dims: [4], dataType: DataType.FLOAT, rawData: new Uint8Array(8) }] },
     } as never).finish();
     expect(() => decodeModel(short)).toThrow(/tensor 'w': holds 8 bytes, dims \[4\] of FLOAT need 16/);
+  });
+});
+
+describe('ONNX fields exporters write beyond the basics', () => {
+  const sparse = (indices: { dims: number[]; int64Data: number[] }, values = [7, 8]): Uint8Array =>
+    onnxTypes.ModelProto.encode(
+      onnxTypes.ModelProto.fromObject({
+        irVersion: 8,
+        graph: {
+          initializer: [{ name: 'dense', dims: [1], dataType: DataType.FLOAT, floatData: [1] }],
+          sparseInitializer: [{ dims: [2, 3], values: { name: 'w', dims: [values.length], dataType: DataType.FLOAT, floatData: values }, indices: { dims: indices.dims, dataType: DataType.INT64, int64Data: indices.int64Data } }],
+        },
+      }),
+    ).finish();
+
+  it('densifies sparse initializers given linear indices or coordinates', () => {
+    for (const indices of [{ dims: [2], int64Data: [1, 5] }, { dims: [2, 2], int64Data: [0, 1, 1, 2] }]) {
+      const [dense, w] = decodeModel(sparse(indices)).graph.initializers;
+      expect(dense?.name).toBe('dense');
+      expect(w?.name).toBe('w');
+      expect(w?.dims).toEqual([2, 3]);
+      expect(Array.from(readFloat32(w as never))).toEqual([0, 7, 0, 0, 0, 8]);
+    }
+  });
+
+  it('refuses sparse indices out of range or of the wrong shape, naming the initializer', () => {
+    expect(() => decodeModel(sparse({ dims: [2], int64Data: [1, 6] }))).toThrow(/sparse initializer 'w': index 6 of non-zero #1 is outside \[0, 6\)/);
+    expect(() => decodeModel(sparse({ dims: [2, 2], int64Data: [0, 1, 2, 0] }))).toThrow(/index 2 of non-zero #1 is outside \[0, 2\)/);
+    expect(() => decodeModel(sparse({ dims: [3], int64Data: [0, 1, 2] }))).toThrow(/indices are INT64 \[3\]; expected INT64 \[2\] \(linear\) or \[2, 2\] \(coordinates\)/);
+  });
+
+  it('refuses a tensor segment by name instead of reading it as the whole tensor', () => {
+    const bytes = onnxTypes.ModelProto.encode(
+      onnxTypes.ModelProto.fromObject({ irVersion: 8, graph: { initializer: [{ name: 'part', dims: [4], dataType: DataType.FLOAT, segment: { begin: 0, end: 2 }, floatData: [1, 2] }] } }),
+    ).finish();
+    expect(() => decodeModel(bytes)).toThrow(/initializer tensor 'part' is segment \[0, 2\) of a tensor split across several TensorProtos/);
+  });
+
+  it('names a sparse-tensor attribute type it cannot read', () => {
+    const bytes = onnxTypes.ModelProto.encode(
+      onnxTypes.ModelProto.fromObject({ irVersion: 8, graph: { node: [{ name: 'c', opType: 'Constant', output: ['c'], attribute: [{ name: 'sparse_value', type: 11, sparseTensor: { dims: [1] } }] }] } }),
+    ).finish();
+    expect(() => decodeModel(bytes)).toThrow(/attribute 'sparse_value' has attribute type SPARSE_TENSOR \(11\)/);
   });
 });
