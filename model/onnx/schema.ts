@@ -10,6 +10,9 @@
  * decoding, so models that carry them still decode. A field is declared when leaving it out would lose
  * data fedgate needs: sparse initializers (a weight stored sparse is densified on decode), a tensor's
  * segment (refused by name rather than read as a whole tensor) and external data (onnx/external-data.ts).
+ * The npm package onnx-proto (the generated full schema) was considered and not taken: its last release
+ * (8.0.1, December 2024) depends on protobufjs 6, a second protobuf runtime beside the one fedgate uses,
+ * and the fields it would add are the ones listed above as unused.
  */
 import protobuf from 'protobufjs';
 
