@@ -26,6 +26,7 @@ import { distributedDpReport, roundDistributedDp, type DistributedDpReport } fro
 import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
 import { evaluationFigures, extraRoundMetrics, type EvaluationFigures } from '../../crypto/secagg/metric-figures.js';
 import type { RoundMetricSlots } from '../../crypto/secagg/metric-slots.js';
+import { requireMetricSlotsFit } from './metric-slots-fit.js';
 import { evaluationShapeOf, parseTaskDocument, participantLevelOf } from '../../model/task.js';
 import { decodeServerOptimizerState, encodeServerOptimizerState, initialServerOptimizerState, type ServerOptimizerState } from '../../model/server-optimizer.js';
 import { decodeWeights, encodeWeights } from '../../model/weight-codec.js';
@@ -181,6 +182,7 @@ export class Federation extends EventEmitter<{ round: [RoundEvent] }> {
     const task = parseTaskDocument(JSON.parse(new TextDecoder().decode(options.taskBytes)));
     this.participantLevel = participantLevelOf(task);
     this.metricSlots = metricSlotsOf(evaluationShapeOf(task), options.settings.secagg);
+    requireMetricSlotsFit(this.metricSlots, options.settings.secagg.maxEvalExamples, options.settings.participants.minimum);
     if (this.participantLevel !== undefined && !options.settings.secureAggregation) {
       // Each site's vector carries only its share of the noise: without masks the coordinator would see it nearly in the clear.
       throw new FedgateError('FAILED_PRECONDITION', "the task asks for participant-level DP (privacy.participantLevel), which needs secure aggregation; turn secure aggregation on or remove privacy.participantLevel from the task", {
