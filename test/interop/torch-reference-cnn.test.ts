@@ -9,6 +9,17 @@
  * gradient rule anywhere on the path (Conv groups, ConvTranspose, Pad modes, Clip, HardSwish, pooling,
  * BatchNorm) moves a tensor by O(1), far past either bound; the op-level finite-difference tests
  * (conv-op-gradients.test.ts) pin each rule on its own.
+ *
+ * Why 1e-4 cannot hold on these nets in float32 (measured with torchvision's MobileNetV2 at random
+ * initialisation): (1) BatchNorm biases whose exact gradient is zero or nearly so (a bias followed by a
+ * bias-free conv and another BatchNorm) come out as cancellation noise, in PyTorch float32 too (1e-2 to
+ * 6e-2 from float64 over 12 seeds at batch 2, 48x48, and more at larger batches and images); (2) with
+ * millions of pre-activations, some lie within float32 rounding of a ReLU/ReLU6 kink (over 8 seeds at
+ * batch 4, 64x64, the closest was 1.6e-8 to 9.5e-7 from one), and which side float32 puts them on flips
+ * their gradient term. MobileNetV2's largest gap to PyTorch at the head (features.18.1.bias) is one such
+ * flip: cut after features[16] plus a fresh 1280-channel head, the gap is 9.46e-3, and the one element
+ * of that head's BatchNorm output at -1.3e-8 in float64 carries a gradient term of exactly 9.461e-3 of the
+ * bias gradient's norm; without block 16, or with the head alone, fedgate matches to 3e-7.
  */
 import { describe, expect, it } from 'vitest';
 import { buildTrainingPlan, exportInferenceModel, forwardModelWarnings } from '../../model/index.js';
