@@ -31,6 +31,11 @@ export interface RoundView {
   readonly endedAtUnixMs?: number;
   readonly evalLoss?: number;
   readonly evalAccuracy?: number;
+  /**
+   * The evaluation figure that fits the task's loss, as the secure sum reports it: accuracy (class
+   * labels), micro-F1 (multi-label), R^2 (regression). What the dashboard charts and lists.
+   */
+  readonly evalFigure?: EvaluationFigureView;
   readonly evalExamples?: number;
   readonly modelHash?: string;
   readonly previousModelHash?: string;
@@ -119,9 +124,29 @@ export function roundKey(roundId: RoundId__Output | null): string {
 
 const hex = (bytes: Buffer): string | undefined => (bytes.length === 0 ? undefined : bytes.toString('hex'));
 
-function evaluation(metrics: RoundMetricsMessage | null): Pick<RoundView, 'evalLoss' | 'evalAccuracy' | 'evalExamples'> {
+export interface EvaluationFigureView {
+  readonly name: 'accuracy' | 'micro-F1' | 'R^2';
+  readonly value: number;
+}
+
+/** The figure of an evaluation that fits its kind (RoundMetrics.evalKind; absent = class labels). */
+export function evaluationFigure(metrics: RoundMetricsMessage): EvaluationFigureView | undefined {
+  const figure = (name: EvaluationFigureView['name'], value: number | null | undefined): EvaluationFigureView | undefined =>
+    typeof value === 'number' && Number.isFinite(value) ? { name, value } : undefined;
+  switch (metrics.evalKind) {
+    case 'regression':
+      return figure('R^2', metrics.evalR2);
+    case 'multi_label':
+      return figure('micro-F1', metrics.evalF1);
+    default:
+      return figure('accuracy', metrics.evalAccuracy);
+  }
+}
+
+function evaluation(metrics: RoundMetricsMessage | null): Pick<RoundView, 'evalLoss' | 'evalAccuracy' | 'evalFigure' | 'evalExamples'> {
   if (metrics === null) return {};
-  return { evalLoss: metrics.evalLoss, evalAccuracy: metrics.evalAccuracy, evalExamples: metrics.evalExamples };
+  const figure = evaluationFigure(metrics);
+  return { evalLoss: metrics.evalLoss, evalAccuracy: metrics.evalAccuracy, ...(figure === undefined ? {} : { evalFigure: figure }), evalExamples: metrics.evalExamples };
 }
 
 interface KnownParticipant {

@@ -129,6 +129,9 @@ describe.skipIf(browserCheck.skip)(`fedgate dashboard in Chromium ${browserCheck
     expect(accuracy.labels).toEqual([1, 2, 3]);
     expect(accuracy.data).toEqual(ledgerRounds.map((round) => round.metrics?.evalAccuracy));
     for (const value of accuracy.data) expect(value).toBeGreaterThan(0);
+    // A class-label task: the evaluation figure is the accuracy (a regression task would show R^2, dashboard-state.test.ts).
+    expect(await page.textContent('#evaluation-caption')).toBe('Federated evaluation accuracy per round');
+    expect(await page.textContent('#evaluation-header')).toBe('accuracy');
     console.log(`dashboard charts: loss ${JSON.stringify(loss.data)}, accuracy ${JSON.stringify(accuracy.data)} (ListRounds: the same)`);
   });
 

@@ -114,10 +114,26 @@
     const labels = evaluated.map((round) => round.sequence);
     lossChart.data.labels = labels;
     lossChart.data.datasets[0].data = evaluated.map((round) => round.evalLoss);
+    // The figure that fits the task's loss: accuracy, micro-F1 (multi-label) or R^2 (regression, may be negative).
+    const name = figureName(evaluated);
+    text('evaluation-caption', 'Federated evaluation ' + name + ' per round');
+    text('evaluation-header', name);
+    accuracyChart.data.datasets[0].label = 'federated ' + name;
+    accuracyChart.options.scales.y = name === 'R^2' ? { suggestedMax: 1 } : { min: 0, max: 1 };
     accuracyChart.data.labels = labels;
-    accuracyChart.data.datasets[0].data = evaluated.map((round) => round.evalAccuracy);
+    accuracyChart.data.datasets[0].data = evaluated.map((round) => (round.evalFigure ? round.evalFigure.value : null));
     lossChart.update('none');
     accuracyChart.update('none');
+  }
+
+  function figureName(rounds) {
+    const last = rounds.filter((round) => round.evalFigure).at(-1);
+    return last ? last.evalFigure.name : 'accuracy';
+  }
+
+  function figureText(figure) {
+    if (!figure) return '-';
+    return figure.name === 'R^2' ? figure.value.toFixed(4) : (100 * figure.value).toFixed(1) + '%';
   }
 
   function renderRounds() {
@@ -134,7 +150,7 @@
       cell(row, stageBar(round));
       cell(row, number(round.seconds, 2));
       cell(row, number(round.evalLoss, 4), 'loss');
-      cell(row, typeof round.evalAccuracy === 'number' ? (100 * round.evalAccuracy).toFixed(1) + '%' : '-', 'accuracy');
+      cell(row, figureText(round.evalFigure), 'accuracy');
       cell(row, when(round.endedAtUnixMs));
       if (round.outcome === 'committed' && round.sequence !== undefined) {
         const button = document.createElement('button');

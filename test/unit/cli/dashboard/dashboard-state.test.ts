@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DashboardState, MAX_DASHBOARD_ROUNDS, roundKey } from '../../../../cli/dashboard/dashboard-state.js';
+import { DashboardState, MAX_DASHBOARD_ROUNDS, evaluationFigure, roundKey } from '../../../../cli/dashboard/dashboard-state.js';
 import type { CommittedRound, GetStatusResponse, Participant, RoundEventMessage } from '../../../../proto/admin-messages.js';
 
 const hash = (byte: number): Buffer => Buffer.alloc(32, byte);
@@ -142,5 +142,25 @@ describe('DashboardState', () => {
     const rounds = state.snapshot().rounds;
     expect(rounds).toHaveLength(MAX_DASHBOARD_ROUNDS);
     expect(rounds[0]?.sequence).toBe(6);
+  });
+});
+
+describe('the evaluation figure the dashboard charts fits the task', () => {
+  const base = metrics(0.5, 0.8) as NonNullable<CommittedRound['metrics']>;
+
+  it('is the accuracy for class labels (no evalKind), micro-F1 for multi-label, R^2 for regression', () => {
+    expect(evaluationFigure(base)).toEqual({ name: 'accuracy', value: 0.8 });
+    expect(evaluationFigure({ ...base, evalKind: 'multi_label', evalF1: 0.679 })).toEqual({ name: 'micro-F1', value: 0.679 });
+    expect(evaluationFigure({ ...base, evalKind: 'regression', evalR2: -0.25 })).toEqual({ name: 'R^2', value: -0.25 });
+  });
+
+  it('is absent when the figure is (a regression round with no R^2, e.g. no target variance)', () => {
+    expect(evaluationFigure({ ...base, evalKind: 'regression' })).toBeUndefined();
+  });
+
+  it('reaches the round views of the ledger', () => {
+    const state = new DashboardState('coordinator:7443');
+    state.applyLedgerRounds([committed(1, { metrics: { ...base, evalKind: 'regression', evalR2: 0.3515 } })]);
+    expect(state.snapshot().rounds[0]?.evalFigure).toEqual({ name: 'R^2', value: 0.3515 });
   });
 });
