@@ -152,12 +152,13 @@ function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): s
 }
 
 /**
- * The only window is the whole input (a 1x1 kernel, stride 1, no padding): the columns are the input's
- * rows (rowsOf) and col2im is imageOf, without a patch matrix.
+ * The only live tap reads the whole input as it is (a 1x1 kernel at stride 1 without padding, or the
+ * centre tap of a padded kernel on a 1x1 input): the columns are the input's rows (rowsOf) and col2im
+ * is imageOf, without a patch matrix.
  */
 export function windowIsInput(plan: TapPlan): boolean {
-  const { input, output } = plan.geometry;
-  return plan.taps.length === 1 && input[0] === output[0] && input[1] === output[1] && plan.framePads.every((p) => p === 0) && plan.taps[0]?.row === 0 && plan.taps[0]?.col === 0;
+  const tap = plan.taps[0];
+  return plan.taps.length === 1 && tap !== undefined && readsWholeInput(plan, tap);
 }
 
 /** Every live tap's window of x [N, C, H, W], as [N, C, T, P*Q]. */
@@ -220,13 +221,20 @@ function frameStart(plan: TapPlan, tap: Tap): [number, number] {
   return [tap.row - (pads[0] as number) + (plan.framePads[0] as number), tap.col - (pads[1] as number) + (plan.framePads[1] as number)];
 }
 
+/** The tap's window is the whole unpadded input, in order (no frame padding, no offset, no stride gaps). */
+function readsWholeInput(plan: TapPlan, tap: Tap): boolean {
+  const [p, q] = plan.geometry.output;
+  const [sh, sw] = plan.geometry.strides;
+  const [r, c] = frameStart(plan, tap);
+  return !hasPadding(plan) && r === 0 && c === 0 && p === plan.frame[0] && q === plan.frame[1] && (p === 1 || sh === 1) && (q === 1 || sw === 1);
+}
+
 /** The [N, C, P, Q] window of the frame a tap reads. */
 export function tapWindow(b: GraphBuilder, frame: string, plan: TapPlan, tap: Tap): string {
   const [p, q] = plan.geometry.output;
   const [sh, sw] = plan.geometry.strides;
   const [r, c] = frameStart(plan, tap);
-  const wholeFrame = r === 0 && c === 0 && p === plan.frame[0] && q === plan.frame[1] && (p === 1 || sh === 1) && (q === 1 || sw === 1);
-  if (wholeFrame) return frame;
+  if (readsWholeInput(plan, tap)) return frame;
   return b.op('Slice', [frame, b.int64s([r, c]), b.int64s([r + sh * (p - 1) + 1, c + sw * (q - 1) + 1]), b.int64s([2, 3]), b.int64s([sh, sw])], {}, 'conv_tap');
 }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { attr, GraphBuilder, type AttributeMap } from '../../../../model/graph/builder.js';
 import { modelFromGraph } from '../../../../model/graph/model.js';
 import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
-import { convLowering, LOWERED_MAX_POSITIONS, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
+import { convLowering, LOWERED_MAX_POSITIONS, PATCH_MATRIX_MAX_ENTRIES, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
 import { windowGeometry } from '../../../../model/autodiff/ops/window.js';
 import { encodeModel } from '../../../../model/onnx/codec.js';
 import type { GraphIR } from '../../../../model/onnx/ir.js';
@@ -36,6 +36,9 @@ const cases: LoweringCase[] = [
   { name: 'depthwise 3x3 stride 2 pad 1, 4x3 -> 2x2', x: [2, 4, 4, 3], w: [4, 1, 3, 3], attributes: { group: attr.int(4), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
   { name: 'depthwise 5x5 pad 2 on 2x2', x: [2, 3, 2, 2], w: [3, 1, 5, 5], attributes: { group: attr.int(3), pads: attr.ints([2, 2, 2, 2]) }, lowering: 'depthwise' },
   { name: 'depthwise 1-D stride 2', x: [2, 3, 5], w: [3, 1, 3], bias: true, attributes: { group: attr.int(3), strides: attr.ints([2]) }, lowering: 'depthwise' },
+  { name: 'depthwise 3x3 pad 1 on 2x2 (frame padded on both sides)', x: [2, 3, 2, 2], w: [3, 1, 3, 3], bias: true, attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise stride (2, 1), 4x2 -> 2x2', x: [2, 3, 4, 2], w: [3, 1, 3, 3], attributes: { group: attr.int(3), strides: attr.ints([2, 1]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'stride (1, 2), 2x4 -> 2x2', x: [2, 3, 2, 4], w: [2, 3, 3, 3], attributes: { strides: attr.ints([1, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
   { name: 'plain Conv above the threshold (3x3 output)', x: [2, 3, 5, 5], w: [4, 3, 3, 3], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise multiplier 2 stays plain', x: [2, 2, 2, 2], w: [4, 1, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'grouped (not depthwise) stays plain', x: [2, 4, 2, 2], w: [4, 2, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
@@ -106,5 +109,64 @@ describe('tap plan', () => {
     expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
     expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, large)).toBe('conv');
     expect(convLowering([-1, 8, 2, 2], [16, 1, 3, 3], 8, small)).toBe('conv');
+  });
+
+  it('keeps ORT Conv where the patch matrix would pass PATCH_MATRIX_MAX_ENTRIES, and for channels that scale with the batch', () => {
+    // A 64x64 kernel over a 64x64 input: one position, but a 4096 x 4096 patch matrix.
+    const whole = geometry([64, 64], [64, 64], {});
+    expect(64 * 64 * 64 * 64).toBeGreaterThan(PATCH_MATRIX_MAX_ENTRIES);
+    expect(convLowering([-1, 2, 64, 64], [4, 2, 64, 64], 1, whole)).toBe('conv');
+    const justUnder = geometry([32, 32], [32, 32], {});
+    expect(32 * 32 * 32 * 32).toBeLessThanOrEqual(PATCH_MATRIX_MAX_ENTRIES);
+    expect(convLowering([-1, 2, 32, 32], [4, 2, 32, 32], 1, justUnder)).toBe('gemm');
+    expect(convLowering([-1, -2, 2, 2], [8, 8, 3, 3], 1, geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) }))).toBe('conv');
+  });
+});
+
+describe('the lowered forms take their shortcuts (each one is the difference between fast and slow, not right and wrong)', () => {
+  /** Op types and initializer names of the training graph of one Conv. */
+  function emitted(c: Omit<LoweringCase, 'name' | 'lowering'>): { ops: string[]; initializers: string[] } {
+    const { graph, feeds } = convGraph({ ...c, name: 'shape', lowering: 'gemm' });
+    const training = buildGradientGraph(graph, Object.keys(feeds));
+    return { ops: training.nodes.map((n) => n.opType), initializers: training.initializers.map((t) => t.name) };
+  }
+  const named = (names: string[], base: string): boolean => names.some((name) => name.startsWith(base));
+
+  it('a 1x1 stride-1 Conv on a 2x2 input reads its columns from the input: no patch matrix', () => {
+    const { initializers } = emitted({ x: [2, 6, 2, 2], w: [4, 6, 1, 1], attributes: {} });
+    expect(named(initializers, 'patch_matrix')).toBe(false);
+    expect(named(initializers, 'tap_selection')).toBe(false);
+  });
+
+  it("a 3x3 pad-1 Conv on a 1x1 input keeps the centre tap (one selection product) and reads the input as it is", () => {
+    const { ops, initializers } = emitted({ x: [2, 6, 1, 1], w: [4, 6, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) } });
+    expect(named(initializers, 'tap_selection')).toBe(true);
+    expect(named(initializers, 'patch_matrix')).toBe(false);
+    expect(ops).not.toContain('Pad');
+    expect(ops).not.toContain('Transpose');
+  });
+
+  it('a 3x3 pad-1 Conv on a 2x2 input uses every tap: a patch matrix and no tap selection', () => {
+    const { initializers } = emitted({ x: [2, 6, 2, 2], w: [4, 6, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) } });
+    expect(named(initializers, 'patch_matrix')).toBe(true);
+    expect(named(initializers, 'tap_selection')).toBe(false);
+  });
+
+  it('a depthwise Conv on a 1x1 input (centre tap only) needs no frame, no col2im sum and no crop', () => {
+    const { ops } = emitted({ x: [2, 6, 1, 1], w: [6, 1, 3, 3], attributes: { group: attr.int(6), pads: attr.ints([1, 1, 1, 1]) } });
+    expect(ops).not.toContain('Pad');
+    expect(ops).not.toContain('Sum');
+    expect(ops.filter((op) => op === 'Slice')).toHaveLength(1); // the tap's weight
+  });
+
+  it('a 3x3 stride-2 pad-1 Conv from 2x2 to 1x1 (four live taps, one position) moves no axis', () => {
+    const { ops, initializers } = emitted({ x: [2, 6, 2, 2], w: [4, 6, 3, 3], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) } });
+    expect(named(initializers, 'patch_matrix')).toBe(true);
+    expect(ops).not.toContain('Transpose');
+  });
+
+  it('a depthwise 2x2 kernel on a 2x2 input without pads reads no frame', () => {
+    const { ops } = emitted({ x: [2, 3, 2, 2], w: [3, 1, 2, 2], attributes: { group: attr.int(3) } });
+    expect(ops.filter((op) => op === 'Pad')).toHaveLength(4); // only col2im places each tap's gradient
   });
 });
