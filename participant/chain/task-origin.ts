@@ -7,9 +7,10 @@
  */
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import type { CommitChainHead } from '../../crypto/secagg/commit-chain.js';
-import { parseTaskDocument, taskHash } from '../../model/task.js';
+import { taskHash } from '../../model/task.js';
 import { pinnedChainStart } from '../../model/task-pin.js';
 import type { BlobSource } from '../daemon/site-training.js';
+import { cachedByHash, fetchTaskDocument } from '../daemon/task-document.js';
 
 export class TaskOrigins {
   private readonly origins = new Map<string, Promise<CommitChainHead>>();
@@ -18,25 +19,11 @@ export class TaskOrigins {
 
   /** The initial head of the task with `hash`; rejects when the task is not pinned or not what it pins. */
   origin(hash: Uint8Array): Promise<CommitChainHead> {
-    const key = toHex(hash);
-    let origin = this.origins.get(key);
-    if (origin === undefined) {
-      origin = this.load(hash);
-      origin.catch(() => this.origins.delete(key));
-      this.origins.set(key, origin);
-    }
-    return origin;
+    return cachedByHash(this.origins, hash, () => this.load(hash));
   }
 
   private async load(hash: Uint8Array): Promise<CommitChainHead> {
-    const bytes = await this.blobs.fetch(hash);
-    let document: unknown;
-    try {
-      document = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (error) {
-      throw new Error(`task ${toHex(hash)} is not a JSON task document`, { cause: error });
-    }
-    const task = parseTaskDocument(document);
+    const task = await fetchTaskDocument(this.blobs, hash);
     const forwardModel = task.model.kind === 'onnx' ? await this.blobs.fetch(fromHex(task.model.modelSha256)) : undefined;
     if (taskHash(task, forwardModel) !== toHex(hash)) throw new Error(`task document ${toHex(hash)} does not hash to its pin after parsing`);
     const start = pinnedChainStart(task, forwardModel);

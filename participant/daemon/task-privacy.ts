@@ -6,11 +6,11 @@
  * alone (no data, no trainer), once per task hash, so the key exchange does not wait for training to be
  * prepared.
  */
-import { toHex } from '../../crypto/bytes.js';
 import type { DistributedDpRequirement } from '../../crypto/secagg/dp-fields.js';
 import type { TaskEvaluationShape } from '../../crypto/secagg/metric-slots.js';
-import { evaluationShapeOf, parseTaskDocument, participantLevelOf, type TaskDocument } from '../../model/task.js';
+import { evaluationShapeOf, participantLevelOf, type TaskDocument } from '../../model/task.js';
 import type { BlobSource } from './site-training.js';
+import { cachedByHash, fetchTaskDocument } from './task-document.js';
 
 export class TaskPrivacy {
   private readonly documents = new Map<string, Promise<TaskDocument>>();
@@ -31,24 +31,6 @@ export class TaskPrivacy {
   }
 
   private document(hash: Uint8Array): Promise<TaskDocument> {
-    const key = toHex(hash);
-    let document = this.documents.get(key);
-    if (document === undefined) {
-      document = this.load(hash);
-      document.catch(() => this.documents.delete(key));
-      this.documents.set(key, document);
-    }
-    return document;
-  }
-
-  private async load(hash: Uint8Array): Promise<TaskDocument> {
-    const bytes = await this.blobs.fetch(hash);
-    let document: unknown;
-    try {
-      document = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (error) {
-      throw new Error(`task ${toHex(hash)} is not a JSON task document`, { cause: error });
-    }
-    return parseTaskDocument(document);
+    return cachedByHash(this.documents, hash, () => fetchTaskDocument(this.blobs, hash));
   }
 }
