@@ -7,7 +7,7 @@
  * 32x32 ends at 1x1 with 512 channels): each image's GEMM is then a matrix-vector product that reads the
  * whole weight again, and ConvTranspose (the input gradient) and the weight-gradient Conv do the same.
  * Depthwise convolution (one group per channel, MobileNet) runs one tiny GEMM per image and channel. At
- * LOWERED_MAX_POSITIONS or fewer output positions per image, two lowered forms replace them:
+ * few output positions per image (GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS), two lowered forms replace them:
  *
  * - 'gemm' (group 1): im2col over the whole batch as one product with a constant 0/1 patch matrix
  *   [H*W, T*P*Q] (zero where a window reads padding), the windows as columns [N*P*Q, C*T] and one GEMM
@@ -30,12 +30,18 @@ import { isBatchDim } from '../facts.js';
 import type { WindowGeometry } from './window.js';
 
 /**
- * Output positions per image at or below which a group-1 or depthwise Conv is lowered. Measured on
- * ResNet-18 and MobileNetV2 at 32x32 (one thread): at 4 positions (2x2) the lowered forms take about half
- * the time of ORT's Conv, ConvTranspose and weight-gradient Conv together; at 16 (4x4) the batched GEMM
- * is no faster and the taps' col2im (a Pad per tap) makes depthwise slower.
+ * Output positions per image at or below which a group-1 Conv becomes one batch-wide GEMM. Measured on
+ * ResNet-18 and MobileNetV2 at 32x32 (one thread, ORT's per-node profile, alternating runs): the GEMM form
+ * beats ORT's Conv, ConvTranspose and weight-gradient Conv together up to 4x4 outputs (16 positions:
+ * ResNet-18's step 79-85 -> 73-74 ms of kernel time, MobileNetV2's 94-96 -> 88-92, against a limit of 4).
  */
-export const LOWERED_MAX_POSITIONS = 4;
+export const GEMM_MAX_POSITIONS = 16;
+
+/**
+ * The same for depthwise Conv in its per-tap form: it takes about half the time of ORT's grouped Conv at
+ * 2x2 outputs, and is slower from 4x4 on (a Pad per tap in col2im).
+ */
+export const DEPTHWISE_MAX_POSITIONS = 4;
 
 /** Largest patch matrix (entries, H*W by kernel taps*P*Q) a lowered Conv builds: 4 MiB of float32. */
 export const PATCH_MATRIX_MAX_ENTRIES = 1 << 20;
@@ -69,8 +75,8 @@ export function convLowering(input: readonly number[], weight: readonly number[]
   const positions = (geometry.output[0] as number) * (geometry.output[1] as number);
   const patchEntries = height * width * (weight[2] as number) * (weight[3] as number) * positions;
   if (patchEntries > PATCH_MATRIX_MAX_ENTRIES) return 'conv';
-  if (group > 1 && group === channels && outChannels === channels && positions <= LOWERED_MAX_POSITIONS) return 'depthwise';
-  if (group === 1 && positions <= LOWERED_MAX_POSITIONS) return 'gemm';
+  if (group > 1 && group === channels && outChannels === channels && positions <= DEPTHWISE_MAX_POSITIONS) return 'depthwise';
+  if (group === 1 && positions <= GEMM_MAX_POSITIONS) return 'gemm';
   return 'conv';
 }
 

@@ -14,9 +14,10 @@
  * ConvTranspose is the adjoint of Conv: its input gradient is the Conv of dY with the same weight,
  * strides, pads and groups, and its weight gradient is Conv's weight gradient with the roles of input
  * and output exchanged (dY plays the input, X the output gradient).
- * A group-1 or depthwise Conv with at most LOWERED_MAX_POSITIONS output positions per image is emitted
- * in a lowered form instead, forward and gradients, where ORT's per-image GEMMs would be matrix-vector
- * products (conv-taps.ts); its emit saves what its backward reuses.
+ * A group-1 or depthwise Conv with few output positions per image (GEMM_MAX_POSITIONS,
+ * DEPTHWISE_MAX_POSITIONS) is emitted in a lowered form instead, forward and gradients, where ORT's
+ * per-image GEMMs would be (nearly) matrix-vector products (conv-taps.ts); its emit saves what its
+ * backward reuses.
  */
 import { attr, type GraphBuilder } from '../../graph/builder.js';
 import type { NodeIR } from '../../onnx/ir.js';

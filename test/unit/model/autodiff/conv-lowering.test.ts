@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { attr, GraphBuilder, type AttributeMap } from '../../../../model/graph/builder.js';
 import { modelFromGraph } from '../../../../model/graph/model.js';
 import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
-import { convLowering, LOWERED_MAX_POSITIONS, PATCH_MATRIX_MAX_ENTRIES, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
+import { convLowering, DEPTHWISE_MAX_POSITIONS, GEMM_MAX_POSITIONS, PATCH_MATRIX_MAX_ENTRIES, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
 import { windowGeometry } from '../../../../model/autodiff/ops/window.js';
 import { encodeModel } from '../../../../model/onnx/codec.js';
 import type { GraphIR } from '../../../../model/onnx/ir.js';
@@ -39,7 +39,10 @@ const cases: LoweringCase[] = [
   { name: 'depthwise 3x3 pad 1 on 2x2 (frame padded on both sides)', x: [2, 3, 2, 2], w: [3, 1, 3, 3], bias: true, attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
   { name: 'depthwise stride (2, 1), 4x2 -> 2x2', x: [2, 3, 4, 2], w: [3, 1, 3, 3], attributes: { group: attr.int(3), strides: attr.ints([2, 1]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
   { name: 'stride (1, 2), 2x4 -> 2x2', x: [2, 3, 2, 4], w: [2, 3, 3, 3], attributes: { strides: attr.ints([1, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
-  { name: 'plain Conv above the threshold (3x3 output)', x: [2, 3, 5, 5], w: [4, 3, 3, 3], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+  { name: '3x3 stride 2 pad 1, 5x5 -> 3x3 (9 positions)', x: [2, 3, 5, 5], w: [4, 3, 3, 3], bias: true, attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
+  { name: '3x3 pad 1 on 4x4 (16 positions, ResNet-18 layer2 at 32x32)', x: [2, 3, 4, 4], w: [2, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
+  { name: 'plain Conv above the threshold (5x4 output)', x: [2, 3, 5, 4], w: [4, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+  { name: 'depthwise above its threshold (3x3 output) stays plain', x: [2, 3, 3, 3], w: [3, 1, 3, 3], attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise multiplier 2 stays plain', x: [2, 2, 2, 2], w: [4, 1, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'grouped (not depthwise) stays plain', x: [2, 4, 2, 2], w: [4, 2, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
 ];
@@ -100,14 +103,16 @@ describe('tap plan', () => {
     expect(plan.taps).toHaveLength(9);
   });
 
-  it('lowers group-1 and depthwise Conv at up to LOWERED_MAX_POSITIONS positions, nothing else', () => {
+  it('lowers group-1 Conv at up to GEMM_MAX_POSITIONS positions and depthwise Conv at up to DEPTHWISE_MAX_POSITIONS, nothing else', () => {
     const small = geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
-    const large = geometry([4, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
-    expect(LOWERED_MAX_POSITIONS).toBe(4);
+    const medium = geometry([4, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
+    const large = geometry([5, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
+    expect([GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS]).toEqual([16, 4]);
     expect(convLowering([-1, 8, 2, 2], [8, 8, 3, 3], 1, small)).toBe('gemm');
     expect(convLowering([-1, 8, 2, 2], [8, 1, 3, 3], 8, small)).toBe('depthwise');
-    expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
-    expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, large)).toBe('conv');
+    expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, medium)).toBe('gemm');
+    expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, medium)).toBe('conv');
+    expect(convLowering([-1, 8, 5, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
     expect(convLowering([-1, 8, 2, 2], [16, 1, 3, 3], 8, small)).toBe('conv');
   });
 
