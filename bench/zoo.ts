@@ -50,6 +50,7 @@ const ROWS: readonly Row[] = [
 
 const PYTORCH_KEYS: Readonly<Record<string, string>> = {
   resnet18_c32_b32: 'resnet18',
+  fedavg_cnn_b32: 'fedavg_cnn',
   mobilenet_v2_c32_b32: 'mobilenet_v2',
   transformer_b32: 'transformer',
   lstm_b32: 'lstm',
