@@ -128,7 +128,7 @@ export function tapPlan(geometry: WindowGeometry): TapPlan {
 }
 
 /** Output positions per image. */
-export const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
+const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
 
 /**
  * The 0/1 patch matrix [H*W, T*P*Q]: column (t, p, q) has a 1 in the row of the input value that tap t
@@ -162,13 +162,13 @@ function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): s
  * centre tap of a padded kernel on a 1x1 input): the columns are the input's rows (rowsOf) and col2im
  * is imageOf, without a patch matrix.
  */
-export function windowIsInput(plan: TapPlan): boolean {
+function windowIsInput(plan: TapPlan): boolean {
   const tap = plan.taps[0];
   return plan.taps.length === 1 && tap !== undefined && readsWholeInput(plan, tap);
 }
 
 /** Every live tap's window of x [N, C, H, W], as [N, C, T, P*Q]. */
-export function patchesOf(b: GraphBuilder, x: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+function patchesOf(b: GraphBuilder, x: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
   const [height, width] = plan.geometry.input;
   const flat = b.op('Reshape', [x, b.int64s([-1, height * width])]);
   const gathered = b.op('MatMul', [flat, patchMatrix(b, plan, floatType)], {}, 'im2col');
@@ -176,7 +176,7 @@ export function patchesOf(b: GraphBuilder, x: string, channels: number, plan: Ta
 }
 
 /** The adjoint of patchesOf: a gradient [N, C, T, P*Q] of the windows, summed onto the input [N, C, H, W]. */
-export function foldPatches(b: GraphBuilder, grad: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+function foldPatches(b: GraphBuilder, grad: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
   const [height, width] = plan.geometry.input;
   const flat = b.op('Reshape', [grad, b.int64s([-1, plan.taps.length * positionsOf(plan)])]);
   const folded = b.op('Gemm', [flat, patchMatrix(b, plan, floatType)], { transB: attr.int(1) }, 'col2im');
@@ -184,13 +184,13 @@ export function foldPatches(b: GraphBuilder, grad: string, channels: number, pla
 }
 
 /** [N, C, T, P*Q] windows -> im2col rows [N*P*Q, C*T], channel-major (the weight's layout). */
-export function columnsOf(b: GraphBuilder, patches: string, channels: number, plan: TapPlan): string {
+function columnsOf(b: GraphBuilder, patches: string, channels: number, plan: TapPlan): string {
   const moved = positionsOf(plan) === 1 ? patches : b.op('Transpose', [patches], { perm: attr.ints([0, 3, 1, 2]) });
   return b.op('Reshape', [moved, b.int64s([-1, channels * plan.taps.length])]);
 }
 
 /** The inverse of columnsOf: [N*P*Q, C*T] -> [N, C, T, P*Q]. */
-export function patchesFromColumns(b: GraphBuilder, columns: string, channels: number, plan: TapPlan): string {
+function patchesFromColumns(b: GraphBuilder, columns: string, channels: number, plan: TapPlan): string {
   const positions = positionsOf(plan);
   const taps = plan.taps.length;
   if (positions === 1) return b.op('Reshape', [columns, b.int64s([-1, channels, taps, 1])]);
@@ -311,4 +311,16 @@ export function wholeKernelGradient(b: GraphBuilder, grad: string, wShape: reado
   const flat = b.op('Reshape', [grad, b.int64s([m * c, plan.taps.length])]);
   const spread = b.op('MatMul', [flat, tapSelection(b, plan, floatType, true)]);
   return b.op('Reshape', [spread, b.int64s([...wShape])]);
+}
+
+/** im2col over the batch: x [N, C, H, W] as columns [N*P*Q, C*T], channel-major (the weight's layout). */
+export function columnsOfInput(b: GraphBuilder, x: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+  if (windowIsInput(plan)) return rowsOf(b, x, channels, plan);
+  return columnsOf(b, patchesOf(b, x, channels, plan, floatType), channels, plan);
+}
+
+/** col2im, the adjoint of columnsOfInput: a gradient of the columns [N*P*Q, C*T] summed onto the input [N, C, H, W]. */
+export function inputOfColumns(b: GraphBuilder, columns: string, channels: number, plan: TapPlan, floatType: DataTypeCode): string {
+  if (windowIsInput(plan)) return imageOf(b, columns, channels, plan);
+  return foldPatches(b, patchesFromColumns(b, columns, channels, plan), channels, plan, floatType);
 }

@@ -24,20 +24,17 @@ import type { NodeIR } from '../../onnx/ir.js';
 import { formatShape, intsAttr, requireInput, shapeError, stringAttr, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { GradContext, OpRule } from '../rule.js';
 import {
-  columnsOf,
+  columnsOfInput,
   convLowering,
-  foldPatches,
-  inputFromTaps,
   imageOf,
+  inputFromTaps,
+  inputOfColumns,
   liveWeight,
   paddedFrame,
-  patchesFromColumns,
-  patchesOf,
   rowsOf,
-  tapWindow,
   tapPlan,
+  tapWindow,
   wholeKernelGradient,
-  windowIsInput,
   type TapPlan,
 } from './conv-taps.js';
 import { copyNode, savedValue } from './emitted.js';
@@ -165,7 +162,7 @@ export const Conv: OpRule = {
     const live = liveWeight(b, l.lift(w), liftShape(wShape), plan, ctx.floatType);
     const hasBias = bias !== undefined && bias !== '';
     if (lowering === 'gemm') {
-      const columns = windowIsInput(plan) ? rowsOf(b, l.lift(x), channels, plan) : columnsOf(b, patchesOf(b, l.lift(x), channels, plan, ctx.floatType), channels, plan);
+      const columns = columnsOfInput(b, l.lift(x), channels, plan, ctx.floatType);
       const weightRows = b.op('Reshape', [live, b.int64s([outChannels, channels * plan.taps.length])], {}, 'conv_weight_rows');
       const rows = b.op('Gemm', hasBias ? [columns, weightRows, bias] : [columns, weightRows], { transB: attr.int(1) }, 'conv_gemm');
       return { outputs: [l.drop(imageOf(b, rows, outChannels, plan)) as string], saved: { columns, weightRows } };
@@ -173,7 +170,7 @@ export const Conv: OpRule = {
     // Depthwise: Y = sum over taps t of window t times W[:, t] as [1, C, 1, 1].
     const frame = paddedFrame(b, l.lift(x), plan);
     const windows = plan.taps.map((tap) => tapWindow(b, frame, plan, tap));
-    const tapWeights = liveTaps(plan).map(({ row, col }) =>
+    const tapWeights = tapOffsets(plan).map(({ row, col }) =>
       b.op('Reshape', [b.op('Slice', [live, b.int64s([row, col]), b.int64s([row + 1, col + 1]), b.int64s([2, 3])]), b.int64s([1, channels, 1, 1])], {}, 'tap_weight'),
     );
     const products = windows.map((window, i) => b.op('Mul', [window, tapWeights[i] as string]));
@@ -221,7 +218,7 @@ export const Conv: OpRule = {
 };
 
 /** Live taps relative to the live rectangle of the kernel. */
-const liveTaps = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
+const tapOffsets = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
 
 /** Input and weight gradients (2-D) of a Conv emitted in a lowered form, from what its emit saved. */
 function tapGradients(
@@ -245,7 +242,7 @@ function tapGradients(
     if (needs[1]) gradW = weightGradient(ctx.op('Gemm', [gradRows, savedValue('Conv', saved, 'columns')], { transA: attr.int(1) }));
     if (needs[0]) {
       const gradColumns = ctx.op('MatMul', [gradRows, savedValue('Conv', saved, 'weightRows')]);
-      gradX = windowIsInput(plan) ? imageOf(b, gradColumns, channels, plan) : foldPatches(b, patchesFromColumns(b, gradColumns, channels, plan), channels, plan, ctx.floatType);
+      gradX = inputOfColumns(b, gradColumns, channels, plan, ctx.floatType);
     }
     return [gradX, gradW];
   }
