@@ -5,7 +5,8 @@
  * - cnn: the CNN of McMahan et al. 2017 ("Communication-Efficient Learning of Deep Networks from
  *   Decentralized Data", section 3): 5x5 conv 32 -> ReLU -> 2x2 max pool -> 5x5 conv 64 -> ReLU ->
  *   2x2 max pool -> dense 512 -> ReLU -> dense classes, convolutions padded to keep the spatial size;
- *   on 28x28x1 inputs with 10 classes that is the paper's 1,663,370 parameters.
+ *   on 28x28x1 inputs with 10 classes that is the paper's 1,663,370 parameters. Each ReLU is applied after
+ *   its pool (the same function).
  */
 import type { ModelSpec } from '../task.js';
 import type { ForwardModel } from '../train/forward-model.js';
@@ -37,8 +38,10 @@ export function buildZooModel(spec: ZooSpec, seed: number): ForwardModel {
     }
     case 'cnn': {
       const [channels, height, width] = spec.inputShape;
-      let x = zoo.maxPool2x2(zoo.activation('relu', zoo.conv('conv1', zoo.input, channels, 32, 5, 2), 'conv1'), 'conv1');
-      x = zoo.maxPool2x2(zoo.activation('relu', zoo.conv('conv2', x, 32, 64, 5, 2), 'conv2'), 'conv2');
+      // Pool, then ReLU: the same function as the paper's ReLU-then-pool (ReLU is monotone, so it commutes
+      // with max), with the ReLU and its gradient on a quarter of the values.
+      let x = zoo.activation('relu', zoo.maxPool2x2(zoo.conv('conv1', zoo.input, channels, 32, 5, 2), 'conv1'), 'conv1');
+      x = zoo.activation('relu', zoo.maxPool2x2(zoo.conv('conv2', x, 32, 64, 5, 2), 'conv2'), 'conv2');
       const flat = 64 * Math.floor(Math.floor(height / 2) / 2) * Math.floor(Math.floor(width / 2) / 2);
       x = zoo.flatten(x, [64, height, width]);
       x = zoo.activation('relu', zoo.dense('fc1', x, flat, 512, 'he'), 'fc1');
