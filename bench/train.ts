@@ -103,7 +103,7 @@ async function rawSessionRun(plan: TrainingPlan, exampleShape: number[], batchSi
     executionProviders: ['cpu'],
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: 'extended', // as the trainer (participant/trainer/ort-sessions.ts)
     logSeverityLevel: 3,
   });
   try {

@@ -10,7 +10,7 @@ import type { DpSgdAccounting, DpSgdSpec } from './dp-sgd.js';
 
 /** ONNX Runtime session tuning, passed through to InferenceSession.create. */
 export interface SessionTuning {
-  /** @default 'all' */
+  /** @default 'extended' (ort-sessions.ts says why not 'all') */
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
   /** @default 'sequential' */
   readonly executionMode?: 'sequential' | 'parallel';
