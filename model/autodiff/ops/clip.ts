@@ -23,7 +23,7 @@ export const Clip: OpRule = {
     if (max !== undefined && max !== '') conditions.push(ctx.op('Less', [x, max]));
     if (conditions.length === 0) return [grad];
     const inside = conditions.length === 1 ? (conditions[0] as string) : ctx.op('And', conditions);
-    return [ctx.op('Where', [inside, grad, ctx.scalar(0)])];
+    return [ctx.masked(grad, inside)];
   },
 };
 
@@ -36,7 +36,7 @@ export const HardSigmoid: OpRule = {
     const y = call.outputs[0] as string;
     const alpha = floatAttr(call.node, 'alpha', 0.2);
     const inside = ctx.op('And', [ctx.op('Greater', [y, ctx.scalar(0)]), ctx.op('Less', [y, ctx.scalar(1)])]);
-    return [ctx.op('Where', [inside, ctx.op('Mul', [grad, ctx.scalar(alpha)]), ctx.scalar(0)])];
+    return [ctx.masked(ctx.op('Mul', [grad, ctx.scalar(alpha)]), inside)];
   },
 };
 
