@@ -21,7 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { type ModelSpec, buildTrainingPlan, parseTaskDocument } from '../model/index.js';
 import { Trainer, createDataset } from '../participant/index.js';
 
-const WINDOWS = 5;
+// The issue asks for the median of >= 5 windows; 9 makes the median robust to one or two windows that
+// this shared VM runs slowly (single windows of the same code vary by up to 30 %).
+const WINDOWS = 9;
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('../scripts/bench/zoo_models.py', import.meta.url));
 
