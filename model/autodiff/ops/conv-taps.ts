@@ -1,5 +1,5 @@
 /**
- * Convolution lowered to batch-wide matrix products and per-tap products, for the shapes ONNX Runtime's
+ * Convolution lowered to batch-wide and per-channel matrix products, for the shapes ONNX Runtime's
  * Conv runs slowly: few output positions per image.
  *
  * ORT's CPU Conv (im2col + one GEMM per image, and per group) is fast while each image has many output
@@ -13,16 +13,18 @@
  *   [H*W, T*P*Q] (zero where a window reads padding), the windows as columns [N*P*Q, C*T] and one GEMM
  *   with the weight [M, C*T]; the weight gradient is one GEMM (dY^T columns), the input gradient one
  *   GEMM (dY W) and col2im, the product with the patch matrix's transpose.
- * - 'depthwise' (group = input channels = output channels): Y = sum over taps of the tap's window of the
- *   input (a strided Slice of the input padded once) times that tap's per-channel weight; a tap's weight
- *   gradient is the sum of dY times its window, the input gradient the sum of dY times each tap's weight,
- *   each placed back where its window was read (Pad, strided windows spread out first) and cropped.
+ * - 'depthwise' (group = input channels = output channels): a channel's convolution is linear in that
+ *   channel's values, so it is one matrix K_c [P*Q, H*W], the channel's tap weights [T] times a constant
+ *   0/1 channel matrix [T, P*Q*H*W]; the forward is one batched product over channels ([C, N, H*W] times
+ *   K^T), the input gradient dY times K, and the weight gradient dY^T X per channel folded onto the taps
+ *   by the channel matrix's transpose. It multiplies zeros (H*W / T times the direct form's products), but
+ *   as GEMMs, where ORT's grouped Conv runs one tiny GEMM per image and channel.
  *
  * A tap only ever reads padding when no output position puts it inside the input (a 3x3 kernel with pad
  * 1 on a 1x1 input reads real values with its centre tap only): such taps are left out, and their weight
  * gradient is zero. Other Conv shapes keep ORT's kernels (conv.ts). The forms were chosen by ORT's
- * per-node profile of ResNet-18 and MobileNetV2 training steps (one thread): the per-tap form is faster
- * for depthwise, the patch matrix for group 1; a 1x1 stride-1 window is the input itself and skips both.
+ * per-node profile of ResNet-18 and MobileNetV2 training steps (one thread, alternating runs); a 1x1
+ * stride-1 window is the input itself and skips the patch matrix.
  */
 import { attr, type GraphBuilder } from '../../graph/builder.js';
 import type { DataTypeCode } from '../../onnx/schema.js';
@@ -38,10 +40,12 @@ import type { WindowGeometry } from './window.js';
 export const GEMM_MAX_POSITIONS = 16;
 
 /**
- * The same for depthwise Conv in its per-tap form: it takes about half the time of ORT's grouped Conv at
- * 2x2 outputs, and is slower from 4x4 on (a Pad per tap in col2im).
+ * The same for depthwise Conv (per-channel matrices). MobileNetV2 at 32x32, sum of per-node median kernel
+ * times in alternating runs: the former per-tap form (Slice, Mul, and a Pad per tap in col2im) at <= 4
+ * positions 127.6-128.2 ms, this form at <= 4 positions 102.6-115.8; widened to <= 16 positions 128.3-132.6
+ * against 141.5-144.4 at <= 4 in a slower period, to <= 64 (every 8x8 and smaller output) 120.0-124.0.
  */
-export const DEPTHWISE_MAX_POSITIONS = 4;
+export const DEPTHWISE_MAX_POSITIONS = 64;
 
 /** Largest patch matrix (entries, H*W by kernel taps*P*Q) a lowered Conv builds: 4 MiB of float32. */
 export const PATCH_MATRIX_MAX_ENTRIES = 1 << 20;
@@ -158,6 +162,32 @@ function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): s
 }
 
 /**
+ * The 0/1 matrix [T, P*Q*H*W] of a depthwise Conv's taps: row t has a 1 at (p, q, h, w) where tap t reads
+ * input (h, w) for output position (p, q) (none where it reads padding). The per-channel weights [C, T]
+ * times it give each channel's whole convolution as one matrix [P*Q, H*W].
+ */
+export function channelMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): string {
+  const { taps } = plan;
+  const { input, output, strides, pads } = plan.geometry;
+  const [height, width] = input;
+  const [p, q] = output;
+  const cells = height * width;
+  const row = p * q * cells;
+  const values = new Array<number>(taps.length * row).fill(0);
+  taps.forEach((tap, t) => {
+    for (let i = 0; i < p; i++) {
+      const h = tap.row - pads[0] + strides[0] * i;
+      if (h < 0 || h >= height) continue;
+      for (let j = 0; j < q; j++) {
+        const w = tap.col - pads[1] + strides[1] * j;
+        if (w >= 0 && w < width) values[t * row + (i * q + j) * cells + h * width + w] = 1;
+      }
+    }
+  });
+  return b.constant(floatType, [taps.length, row], values, 'channel_matrix');
+}
+
+/**
  * The only live tap reads the whole input as it is (a 1x1 kernel at stride 1 without padding, or the
  * centre tap of a padded kernel on a 1x1 input): the columns are the input's rows (rowsOf) and col2im
  * is imageOf, without a patch matrix.
@@ -214,13 +244,6 @@ export function imageOf(b: GraphBuilder, rows: string, channels: number, plan: T
 
 const hasPadding = (plan: TapPlan): boolean => plan.framePads.some((p) => p !== 0);
 
-/** The input padded to the frame the live taps read (the input itself when they read no padding). */
-export function paddedFrame(b: GraphBuilder, x: string, plan: TapPlan): string {
-  if (!hasPadding(plan)) return x;
-  const [top, left, bottom, right] = plan.framePads;
-  return b.op('Pad', [x, b.int64s([0, 0, top, left, 0, 0, bottom, right])], {}, 'conv_frame');
-}
-
 /** Row/column in the frame where a tap's first window read lands. */
 function frameStart(plan: TapPlan, tap: Tap): [number, number] {
   const { pads } = plan.geometry;
@@ -233,49 +256,6 @@ function readsWholeInput(plan: TapPlan, tap: Tap): boolean {
   const [sh, sw] = plan.geometry.strides;
   const [r, c] = frameStart(plan, tap);
   return !hasPadding(plan) && r === 0 && c === 0 && p === plan.frame[0] && q === plan.frame[1] && (p === 1 || sh === 1) && (q === 1 || sw === 1);
-}
-
-/** The [N, C, P, Q] window of the frame a tap reads. */
-export function tapWindow(b: GraphBuilder, frame: string, plan: TapPlan, tap: Tap): string {
-  const [p, q] = plan.geometry.output;
-  const [sh, sw] = plan.geometry.strides;
-  const [r, c] = frameStart(plan, tap);
-  if (readsWholeInput(plan, tap)) return frame;
-  return b.op('Slice', [frame, b.int64s([r, c]), b.int64s([r + sh * (p - 1) + 1, c + sw * (q - 1) + 1]), b.int64s([2, 3]), b.int64s([sh, sw])], {}, 'conv_tap');
-}
-
-/**
- * The adjoint of tapWindow: `grad` [N, C, P, Q] placed where the tap's window was read, zeros elsewhere,
- * in the frame's shape. Strided windows are first spread out (each value followed by stride - 1 zeros).
- */
-function placeInFrame(b: GraphBuilder, grad: string, channels: number, plan: TapPlan, tap: Tap): string {
-  const [p, q] = plan.geometry.output;
-  const [sh, sw] = plan.geometry.strides;
-  let spread = grad;
-  let height = p;
-  let width = q;
-  if ((sh > 1 && p > 1) || (sw > 1 && q > 1)) {
-    const ups = b.op('Reshape', [grad, b.int64s([-1, channels, p, 1, q, 1])]);
-    const padded = b.op('Pad', [ups, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1])]);
-    const image = b.op('Reshape', [padded, b.int64s([-1, channels, p * sh, q * sw])]);
-    height = sh * (p - 1) + 1;
-    width = sw * (q - 1) + 1;
-    spread = b.op('Slice', [image, b.int64s([0, 0]), b.int64s([height, width]), b.int64s([2, 3])]);
-  }
-  const [r, c] = frameStart(plan, tap);
-  const pads = [0, 0, r, c, 0, 0, plan.frame[0] - r - height, plan.frame[1] - c - width];
-  if (pads.every((v) => v === 0)) return spread;
-  return b.op('Pad', [spread, b.int64s(pads)], {}, 'col2im');
-}
-
-/** Sum of the placed tap gradients, cropped from the frame back to the input [N, C, H, W]. */
-export function inputFromTaps(b: GraphBuilder, grads: readonly string[], channels: number, plan: TapPlan): string {
-  const placed = plan.taps.map((tap, i) => placeInFrame(b, grads[i] as string, channels, plan, tap));
-  const sum = placed.length === 1 ? (placed[0] as string) : b.op('Sum', placed, {}, 'col2im_sum');
-  if (!hasPadding(plan)) return sum;
-  const [top, left] = plan.framePads;
-  const [height, width] = plan.geometry.input;
-  return b.op('Slice', [sum, b.int64s([top, left]), b.int64s([top + height, left + width]), b.int64s([2, 3])], {}, 'conv_crop');
 }
 
 /**

@@ -24,16 +24,14 @@ import type { NodeIR } from '../../onnx/ir.js';
 import { formatShape, intsAttr, requireInput, shapeError, stringAttr, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { GradContext, OpRule } from '../rule.js';
 import {
+  channelMatrix,
   columnsOfInput,
   convLowering,
   imageOf,
-  inputFromTaps,
   inputOfColumns,
   liveWeight,
-  paddedFrame,
   rowsOf,
   tapPlan,
-  tapWindow,
   wholeKernelGradient,
   type TapPlan,
 } from './conv-taps.js';
@@ -167,21 +165,17 @@ export const Conv: OpRule = {
       const rows = b.op('Gemm', hasBias ? [columns, weightRows, bias] : [columns, weightRows], { transB: attr.int(1) }, 'conv_gemm');
       return { outputs: [l.drop(imageOf(b, rows, outChannels, plan)) as string], saved: { columns, weightRows } };
     }
-    // Depthwise: Y = sum over taps t of window t times W[:, t] as [1, C, 1, 1].
-    const frame = paddedFrame(b, l.lift(x), plan);
-    const windows = plan.taps.map((tap) => tapWindow(b, frame, plan, tap));
-    const tapWeights = tapOffsets(plan).map(({ row, col }) =>
-      b.op('Reshape', [b.op('Slice', [live, b.int64s([row, col]), b.int64s([row + 1, col + 1]), b.int64s([2, 3])]), b.int64s([1, channels, 1, 1])], {}, 'tap_weight'),
-    );
-    const products = windows.map((window, i) => b.op('Mul', [window, tapWeights[i] as string]));
-    let y = products.length === 1 ? (products[0] as string) : b.op('Sum', products, {}, 'depthwise');
+    // Depthwise: each channel's convolution is one matrix [P*Q, H*W] (its tap weights times the channel
+    // matrix), and the batch's values of that channel go through it in one GEMM per channel.
+    const [p, q] = g.output;
+    const cells = (g.input[0] as number) * (g.input[1] as number);
+    const tapWeights = b.op('Reshape', [live, b.int64s([channels, plan.taps.length])]);
+    const kernels = b.op('Reshape', [b.op('MatMul', [tapWeights, channelMatrix(b, plan, ctx.floatType)]), b.int64s([channels, p * q, cells])], {}, 'depthwise_kernels');
+    const inputT = b.op('Transpose', [b.op('Reshape', [l.lift(x), b.int64s([-1, channels, cells])])], { perm: attr.ints([1, 0, 2]) }, 'depthwise_input');
+    const outputT = b.op('MatMul', [inputT, b.op('Transpose', [kernels], { perm: attr.ints([0, 2, 1]) })], {}, 'depthwise');
+    let y = b.op('Reshape', [b.op('Transpose', [outputT], { perm: attr.ints([1, 0, 2]) }), b.int64s([-1, channels, p, q])]);
     if (hasBias) y = b.op('Add', [y, b.op('Reshape', [bias, b.int64s([1, channels, 1, 1])])]);
-    const saved: Record<string, string> = {};
-    windows.forEach((window, i) => {
-      saved[`window${i}`] = window;
-      saved[`weight${i}`] = tapWeights[i] as string;
-    });
-    return { outputs: [l.drop(y) as string], saved };
+    return { outputs: [l.drop(y) as string], saved: { inputT, kernels } };
   },
   backward(call, [grad], needs, ctx) {
     if (grad === undefined) return [];
@@ -217,9 +211,6 @@ export const Conv: OpRule = {
   },
 };
 
-/** Live taps relative to the live rectangle of the kernel. */
-const tapOffsets = (plan: TapPlan): { row: number; col: number }[] => plan.taps.map((tap) => ({ row: tap.row - plan.rows[0], col: tap.col - plan.cols[0] }));
-
 /** Input and weight gradients (2-D) of a Conv emitted in a lowered form, from what its emit saved. */
 function tapGradients(
   saved: Readonly<Record<string, string>>,
@@ -246,16 +237,18 @@ function tapGradients(
     }
     return [gradX, gradW];
   }
-  const count = plan.taps.length;
+  // Depthwise (see emit): dX through each channel's matrix, dW from dY^T X per channel folded onto the taps.
+  const [p, q] = plan.geometry.output;
+  const [height, width] = plan.geometry.input;
+  const gradT = ctx.op('Transpose', [ctx.op('Reshape', [grad, b.int64s([-1, channels, p * q])])], { perm: attr.ints([1, 0, 2]) });
   if (needs[1]) {
-    const perTap = Array.from({ length: count }, (_, i) =>
-      ctx.op('ReduceSum', [ctx.op('Mul', [grad, savedValue('Conv', saved, `window${i}`)]), b.int64s([0, 2, 3])], { keepdims: attr.int(0) }),
-    );
-    gradW = weightGradient(count === 1 ? (perTap[0] as string) : ctx.op('Concat', perTap.map((t) => ctx.op('Unsqueeze', [t, b.int64s([1])])), { axis: attr.int(1) }));
+    const perCell = ctx.op('MatMul', [ctx.op('Transpose', [gradT], { perm: attr.ints([0, 2, 1]) }), savedValue('Conv', saved, 'inputT')]);
+    const flat = ctx.op('Reshape', [perCell, b.int64s([channels, p * q * height * width])]);
+    gradW = weightGradient(ctx.op('Gemm', [flat, channelMatrix(b, plan, ctx.floatType)], { transB: attr.int(1) }));
   }
   if (needs[0]) {
-    const perTap = Array.from({ length: count }, (_, i) => ctx.op('Mul', [grad, savedValue('Conv', saved, `weight${i}`)]));
-    gradX = inputFromTaps(b, perTap, channels, plan);
+    const gradXT = ctx.op('MatMul', [gradT, savedValue('Conv', saved, 'kernels')]);
+    gradX = ctx.op('Reshape', [ctx.op('Transpose', [gradXT], { perm: attr.ints([1, 0, 2]) }), b.int64s([-1, channels, height, width])]);
   }
   return [gradX, gradW];
 }

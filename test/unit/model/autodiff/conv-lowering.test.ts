@@ -42,7 +42,9 @@ const cases: LoweringCase[] = [
   { name: '3x3 stride 2 pad 1, 5x5 -> 3x3 (9 positions)', x: [2, 3, 5, 5], w: [4, 3, 3, 3], bias: true, attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
   { name: '3x3 pad 1 on 4x4 (16 positions, ResNet-18 layer2 at 32x32)', x: [2, 3, 4, 4], w: [2, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
   { name: 'plain Conv above the threshold (5x4 output)', x: [2, 3, 5, 4], w: [4, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
-  { name: 'depthwise above its threshold (3x3 output) stays plain', x: [2, 3, 3, 3], w: [3, 1, 3, 3], attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
+  { name: 'depthwise 3x3 pad 1, 8x8 -> 8x8 (64 positions, the threshold)', x: [2, 3, 8, 8], w: [3, 1, 3, 3], bias: true, attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise 3x3 stride 2 pad 1, 16x16 -> 8x8', x: [2, 2, 16, 16], w: [2, 1, 3, 3], attributes: { group: attr.int(2), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise above its threshold (9x9 output) stays plain', x: [2, 3, 9, 9], w: [3, 1, 3, 3], attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise multiplier 2 stays plain', x: [2, 2, 2, 2], w: [4, 1, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'grouped (not depthwise) stays plain', x: [2, 4, 2, 2], w: [4, 2, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
 ];
@@ -69,8 +71,9 @@ describe('lowered Conv forms compute what ONNX Runtime Conv computes', () => {
       const ops = new Set(training.nodes.map((n) => n.opType));
       expect(ops.has('Conv')).toBe(c.lowering === 'conv');
       expect(ops.has('ConvTranspose')).toBe(c.lowering === 'conv');
-      // The GEMM form multiplies by the weight with Gemm; depthwise multiplies per tap.
-      expect(ops.has('Gemm')).toBe(c.lowering === 'gemm');
+      // Both lowered forms end in GEMMs; depthwise builds its per-channel matrices from a channel matrix.
+      expect(ops.has('Gemm')).toBe(c.lowering !== 'conv');
+      expect(training.initializers.some((t) => t.name.startsWith('channel_matrix'))).toBe(c.lowering === 'depthwise');
       const zeros = f32(new Float32Array(reference.data.length), reference.dims);
       const lowered = output(await run(await session(encodeModel(modelFromGraph(training))), { ...feeds, 'grad.y': zeros }), 'y');
       expect(lowered.dims).toEqual(reference.dims);
@@ -107,11 +110,13 @@ describe('tap plan', () => {
     const small = geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
     const medium = geometry([4, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
     const large = geometry([5, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
-    expect([GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS]).toEqual([16, 4]);
+    const huge = geometry([9, 9], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
+    expect([GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS]).toEqual([16, 64]);
     expect(convLowering([-1, 8, 2, 2], [8, 8, 3, 3], 1, small)).toBe('gemm');
     expect(convLowering([-1, 8, 2, 2], [8, 1, 3, 3], 8, small)).toBe('depthwise');
     expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, medium)).toBe('gemm');
-    expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, medium)).toBe('conv');
+    expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, medium)).toBe('depthwise');
+    expect(convLowering([-1, 8, 9, 9], [8, 1, 3, 3], 8, huge)).toBe('conv');
     expect(convLowering([-1, 8, 5, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
     expect(convLowering([-1, 8, 2, 2], [16, 1, 3, 3], 8, small)).toBe('conv');
   });
@@ -157,21 +162,20 @@ describe('the lowered forms take their shortcuts (each one is the difference bet
     expect(named(initializers, 'tap_selection')).toBe(false);
   });
 
-  it('a depthwise Conv on a 1x1 input (centre tap only) needs no frame, no col2im sum and no crop', () => {
-    const { ops } = emitted({ x: [2, 6, 1, 1], w: [6, 1, 3, 3], attributes: { group: attr.int(6), pads: attr.ints([1, 1, 1, 1]) } });
-    expect(ops).not.toContain('Pad');
-    expect(ops).not.toContain('Sum');
-    expect(ops.filter((op) => op === 'Slice')).toHaveLength(1); // the tap's weight
+  it('a depthwise Conv is per-channel matrix products: no Pad, Slice or Sum, and a tap selection only where taps are dead', () => {
+    const centre = emitted({ x: [2, 6, 1, 1], w: [6, 1, 3, 3], attributes: { group: attr.int(6), pads: attr.ints([1, 1, 1, 1]) } });
+    const whole = emitted({ x: [2, 3, 4, 4], w: [3, 1, 3, 3], attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) } });
+    for (const { ops, initializers } of [centre, whole]) {
+      for (const op of ['Pad', 'Slice', 'Sum', 'Conv', 'ConvTranspose']) expect(ops).not.toContain(op);
+      expect(initializers.filter((name) => name.startsWith('channel_matrix'))).toHaveLength(1);
+    }
+    expect(named(centre.initializers, 'tap_selection')).toBe(true);
+    expect(named(whole.initializers, 'tap_selection')).toBe(false);
   });
 
   it('a 3x3 stride-2 pad-1 Conv from 2x2 to 1x1 (four live taps, one position) moves no axis', () => {
     const { ops, initializers } = emitted({ x: [2, 6, 2, 2], w: [4, 6, 3, 3], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) } });
     expect(named(initializers, 'patch_matrix')).toBe(true);
     expect(ops).not.toContain('Transpose');
-  });
-
-  it('a depthwise 2x2 kernel on a 2x2 input without pads reads no frame', () => {
-    const { ops } = emitted({ x: [2, 3, 2, 2], w: [3, 1, 2, 2], attributes: { group: attr.int(3) } });
-    expect(ops.filter((op) => op === 'Pad')).toHaveLength(4); // only col2im places each tap's gradient
   });
 });
