@@ -135,30 +135,40 @@ export function tapPlan(geometry: WindowGeometry): TapPlan {
 const positionsOf = (plan: TapPlan): number => (plan.geometry.output[0] as number) * (plan.geometry.output[1] as number);
 
 /**
+ * Every real read of the lowered Conv: calls `read(t, position, cell)` for each live tap t and output
+ * position (p*Q + q) whose window reads input cell (h*W + w); reads that fall in the padding are skipped.
+ */
+function forEachRead(plan: TapPlan, read: (tap: number, position: number, cell: number) => void): void {
+  const { input, output, strides, pads } = plan.geometry;
+  const [height, width] = input;
+  const [p, q] = output;
+  plan.taps.forEach((tap, t) => {
+    for (let i = 0; i < p; i++) {
+      const h = tap.row - pads[0] + strides[0] * i;
+      if (h < 0 || h >= height) continue;
+      for (let j = 0; j < q; j++) {
+        const w = tap.col - pads[1] + strides[1] * j;
+        if (w >= 0 && w < width) read(t, i * q + j, h * width + w);
+      }
+    }
+  });
+}
+
+/**
  * The 0/1 patch matrix [H*W, T*P*Q]: column (t, p, q) has a 1 in the row of the input value that tap t
  * reads for output position (p, q), and none where that read falls in the padding. X [N*C, H*W] times it
  * gathers every window at once (im2col, padding included); a gradient [N*C, T*P*Q] times its transpose
  * adds each window's gradient back onto the values it read (col2im).
  */
 function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): string {
-  const { taps } = plan;
-  const { input, output, strides, pads } = plan.geometry;
-  const [height, width] = input;
-  const [p, q] = output;
-  const positions = p * q;
-  const columns = taps.length * positions;
-  const values = new Array<number>(height * width * columns).fill(0);
-  taps.forEach((tap, t) => {
-    for (let i = 0; i < p; i++) {
-      const row = tap.row - pads[0] + strides[0] * i;
-      if (row < 0 || row >= height) continue;
-      for (let j = 0; j < q; j++) {
-        const col = tap.col - pads[1] + strides[1] * j;
-        if (col >= 0 && col < width) values[(row * width + col) * columns + t * positions + i * q + j] = 1;
-      }
-    }
+  const cells = (plan.geometry.input[0] as number) * (plan.geometry.input[1] as number);
+  const positions = positionsOf(plan);
+  const columns = plan.taps.length * positions;
+  const values = new Array<number>(cells * columns).fill(0);
+  forEachRead(plan, (t, position, cell) => {
+    values[cell * columns + t * positions + position] = 1;
   });
-  return b.constant(floatType, [height * width, columns], values, 'patch_matrix');
+  return b.constant(floatType, [cells, columns], values, 'patch_matrix');
 }
 
 /**
@@ -167,24 +177,13 @@ function patchMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): s
  * times it give each channel's whole convolution as one matrix [P*Q, H*W].
  */
 export function channelMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTypeCode): string {
-  const { taps } = plan;
-  const { input, output, strides, pads } = plan.geometry;
-  const [height, width] = input;
-  const [p, q] = output;
-  const cells = height * width;
-  const row = p * q * cells;
-  const values = new Array<number>(taps.length * row).fill(0);
-  taps.forEach((tap, t) => {
-    for (let i = 0; i < p; i++) {
-      const h = tap.row - pads[0] + strides[0] * i;
-      if (h < 0 || h >= height) continue;
-      for (let j = 0; j < q; j++) {
-        const w = tap.col - pads[1] + strides[1] * j;
-        if (w >= 0 && w < width) values[t * row + (i * q + j) * cells + h * width + w] = 1;
-      }
-    }
+  const cells = (plan.geometry.input[0] as number) * (plan.geometry.input[1] as number);
+  const row = positionsOf(plan) * cells;
+  const values = new Array<number>(plan.taps.length * row).fill(0);
+  forEachRead(plan, (t, position, cell) => {
+    values[t * row + position * cells + cell] = 1;
   });
-  return b.constant(floatType, [taps.length, row], values, 'channel_matrix');
+  return b.constant(floatType, [plan.taps.length, row], values, 'channel_matrix');
 }
 
 /**
