@@ -7,7 +7,7 @@
  * 32x32 ends at 1x1 with 512 channels): each image's GEMM is then a matrix-vector product that reads the
  * whole weight again, and ConvTranspose (the input gradient) and the weight-gradient Conv do the same.
  * Depthwise convolution (one group per channel, MobileNet) runs one tiny GEMM per image and channel. At
- * few output positions per image (GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS), two lowered forms replace them:
+ * few output positions per image (GEMM_MAX_POSITIONS; DEPTHWISE_MAX_POSITIONS on small inputs), two lowered forms replace them:
  *
  * - 'gemm' (group 1): im2col over the whole batch as one product with a constant 0/1 patch matrix
  *   [H*W, T*P*Q] (zero where a window reads padding), the windows as columns [N*P*Q, C*T] and one GEMM
@@ -40,12 +40,16 @@ import type { WindowGeometry } from './window.js';
 export const GEMM_MAX_POSITIONS = 16;
 
 /**
- * The same for depthwise Conv (per-channel matrices). MobileNetV2 at 32x32, sum of per-node median kernel
- * times in alternating runs: the former per-tap form (Slice, Mul, and a Pad per tap in col2im) at <= 4
- * positions 127.6-128.2 ms, this form at <= 4 positions 102.6-115.8; widened to <= 16 positions 128.3-132.6
- * against 141.5-144.4 at <= 4 in a slower period, to <= 64 (every 8x8 and smaller output) 120.0-124.0.
+ * The same for depthwise Conv (per-channel matrices), which also needs an input of at most
+ * DEPTHWISE_MAX_CELLS values per channel: its products grow with input cells times output positions.
+ * MobileNetV2 at 32x32, sum of per-node median kernel times in alternating runs: the former per-tap form
+ * (Slice, Mul, and a Pad per tap in col2im) at <= 4 positions 127.6-128.2 ms, this form at <= 4 positions
+ * 102.6-115.8; widened to <= 16 positions 128.3-132.6 against 141.5-144.4 at <= 4 in a slower period, to
+ * <= 64 120.0-124.0; then leaving the 16x16 -> 8x8 layer (256 input cells) to ORT 80.9-83.3 against
+ * 87.9-88.5.
  */
 export const DEPTHWISE_MAX_POSITIONS = 64;
+export const DEPTHWISE_MAX_CELLS = 64;
 
 /** Largest patch matrix (entries, H*W by kernel taps*P*Q) a lowered Conv builds: 4 MiB of float32. */
 export const PATCH_MATRIX_MAX_ENTRIES = 1 << 20;
@@ -79,7 +83,8 @@ export function convLowering(input: readonly number[], weight: readonly number[]
   const positions = (geometry.output[0] as number) * (geometry.output[1] as number);
   const patchEntries = height * width * (weight[2] as number) * (weight[3] as number) * positions;
   if (patchEntries > PATCH_MATRIX_MAX_ENTRIES) return 'conv';
-  if (group > 1 && group === channels && outChannels === channels && positions <= DEPTHWISE_MAX_POSITIONS) return 'depthwise';
+  const depthwise = group > 1 && group === channels && outChannels === channels;
+  if (depthwise && positions <= DEPTHWISE_MAX_POSITIONS && height * width <= DEPTHWISE_MAX_CELLS) return 'depthwise';
   if (group === 1 && positions <= GEMM_MAX_POSITIONS) return 'gemm';
   return 'conv';
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { attr, GraphBuilder, type AttributeMap } from '../../../../model/graph/builder.js';
 import { modelFromGraph } from '../../../../model/graph/model.js';
 import { buildGradientGraph } from '../../../../model/autodiff/gradient-graph.js';
-import { convLowering, DEPTHWISE_MAX_POSITIONS, GEMM_MAX_POSITIONS, PATCH_MATRIX_MAX_ENTRIES, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
+import { convLowering, DEPTHWISE_MAX_CELLS, DEPTHWISE_MAX_POSITIONS, GEMM_MAX_POSITIONS, PATCH_MATRIX_MAX_ENTRIES, tapPlan } from '../../../../model/autodiff/ops/conv-taps.js';
 import { windowGeometry } from '../../../../model/autodiff/ops/window.js';
 import { encodeModel } from '../../../../model/onnx/codec.js';
 import type { GraphIR } from '../../../../model/onnx/ir.js';
@@ -43,7 +43,8 @@ const cases: LoweringCase[] = [
   { name: '3x3 pad 1 on 4x4 (16 positions, ResNet-18 layer2 at 32x32)', x: [2, 3, 4, 4], w: [2, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'gemm' },
   { name: 'plain Conv above the threshold (5x4 output)', x: [2, 3, 5, 4], w: [4, 3, 3, 3], attributes: { pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise 3x3 pad 1, 8x8 -> 8x8 (64 positions, the threshold)', x: [2, 3, 8, 8], w: [3, 1, 3, 3], bias: true, attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
-  { name: 'depthwise 3x3 stride 2 pad 1, 16x16 -> 8x8', x: [2, 2, 16, 16], w: [2, 1, 3, 3], attributes: { group: attr.int(2), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise 3x3 stride 2 pad 1, 8x8 -> 4x4', x: [2, 2, 8, 8], w: [2, 1, 3, 3], attributes: { group: attr.int(2), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'depthwise' },
+  { name: 'depthwise 3x3 stride 2 pad 1, 16x16 -> 8x8 (more than 64 input cells) stays plain', x: [2, 2, 16, 16], w: [2, 1, 3, 3], attributes: { group: attr.int(2), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise above its threshold (9x9 output) stays plain', x: [2, 3, 9, 9], w: [3, 1, 3, 3], attributes: { group: attr.int(3), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'depthwise multiplier 2 stays plain', x: [2, 2, 2, 2], w: [4, 1, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
   { name: 'grouped (not depthwise) stays plain', x: [2, 4, 2, 2], w: [4, 2, 3, 3], attributes: { group: attr.int(2), pads: attr.ints([1, 1, 1, 1]) }, lowering: 'conv' },
@@ -106,17 +107,19 @@ describe('tap plan', () => {
     expect(plan.taps).toHaveLength(9);
   });
 
-  it('lowers group-1 Conv at up to GEMM_MAX_POSITIONS positions and depthwise Conv at up to DEPTHWISE_MAX_POSITIONS, nothing else', () => {
+  it('lowers group-1 Conv at up to GEMM_MAX_POSITIONS positions and depthwise Conv at up to DEPTHWISE_MAX_POSITIONS on at most DEPTHWISE_MAX_CELLS input cells, nothing else', () => {
     const small = geometry([2, 2], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
     const medium = geometry([4, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
     const large = geometry([5, 4], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
     const huge = geometry([9, 9], [3, 3], { pads: attr.ints([1, 1, 1, 1]) });
-    expect([GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS]).toEqual([16, 64]);
+    expect([GEMM_MAX_POSITIONS, DEPTHWISE_MAX_POSITIONS, DEPTHWISE_MAX_CELLS]).toEqual([16, 64, 64]);
     expect(convLowering([-1, 8, 2, 2], [8, 8, 3, 3], 1, small)).toBe('gemm');
     expect(convLowering([-1, 8, 2, 2], [8, 1, 3, 3], 8, small)).toBe('depthwise');
     expect(convLowering([-1, 8, 4, 4], [8, 8, 3, 3], 1, medium)).toBe('gemm');
     expect(convLowering([-1, 8, 4, 4], [8, 1, 3, 3], 8, medium)).toBe('depthwise');
     expect(convLowering([-1, 8, 9, 9], [8, 1, 3, 3], 8, huge)).toBe('conv');
+    const strided = geometry([16, 16], [3, 3], { pads: attr.ints([1, 1, 1, 1]), strides: attr.ints([2, 2]) });
+    expect(convLowering([-1, 8, 16, 16], [8, 1, 3, 3], 8, strided)).toBe('conv');
     expect(convLowering([-1, 8, 5, 4], [8, 8, 3, 3], 1, large)).toBe('conv');
     expect(convLowering([-1, 8, 2, 2], [16, 1, 3, 3], 8, small)).toBe('conv');
   });
