@@ -22,6 +22,7 @@ interface PoolCase {
   readonly kernel: readonly number[];
   readonly strides: readonly number[];
   readonly pads?: readonly number[];
+  readonly dilations?: readonly number[];
   readonly ceil?: boolean;
   /** Op types the float32 gradient graph must contain, and must not. */
   readonly uses: readonly string[];
@@ -36,15 +37,25 @@ const cases: PoolCase[] = [
   { name: '2x2 stride 2 pad 1 (padding, windows still disjoint)', shape: [1, 2, 5, 5], kernel: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
   { name: '2x2 stride 3 (gaps between windows)', shape: [2, 2, 7, 8], kernel: [2, 2], strides: [3, 3], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
   { name: '2x2 stride 2 ceil_mode on 5x5 (a last window past the input: scatter)', shape: [2, 2, 5, 5], kernel: [2, 2], strides: [2, 2], ceil: true, uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: '2x2 stride 2 pad 1 on 4x4 (sizes divide, but padding: not tiling)', shape: [1, 2, 4, 4], kernel: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
+  { name: '2x2 stride 2 on 5x4 (height left over only)', shape: [2, 2, 5, 4], kernel: [2, 2], strides: [2, 2], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
+  { name: '2x2 stride 2 on 4x5 (width left over only)', shape: [2, 2, 4, 5], kernel: [2, 2], strides: [2, 2], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
+  { name: '2x3 stride 2 (windows overlap along the width)', shape: [2, 2, 4, 6], kernel: [2, 3], strides: [2, 2], uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: '2x2 stride 1x2 (windows overlap along the height)', shape: [2, 2, 4, 4], kernel: [2, 2], strides: [1, 2], uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: '2x2 stride 2x1 (windows overlap along the width)', shape: [2, 2, 4, 4], kernel: [2, 2], strides: [2, 1], uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: '2x2 stride 2 pads top and bottom only (windows shifted by a row: not tiling)', shape: [1, 2, 4, 4], kernel: [2, 2], strides: [2, 2], pads: [1, 0, 1, 0], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
+  { name: '2x2 stride 2 dilation 2x1 (dilated rows: not tiling)', shape: [2, 2, 6, 4], kernel: [2, 2], strides: [2, 2], dilations: [2, 1], uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: '2x2 stride 2 dilation 1x2 (dilated columns: not tiling)', shape: [2, 2, 4, 6], kernel: [2, 2], strides: [2, 2], dilations: [1, 2], uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
+  { name: 'MaxPool1d 2 stride 2 pad 1', shape: [2, 3, 6], kernel: [2], strides: [2], pads: [1, 1], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
   { name: 'MaxPool1d 2 stride 2', shape: [2, 3, 8], kernel: [2], strides: [2], uses: ['MaxUnpool'], avoids: ['SpaceToDepth', 'ScatterElements'] },
   { name: '3x3 stride 2 pad 1 ceil_mode (overlapping: scatter-add)', shape: [2, 2, 6, 6], kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil: true, uses: ['ScatterElements'], avoids: ['MaxUnpool', 'SpaceToDepth'] },
   { name: 'MaxPool1d 3 stride 2 (overlapping)', shape: [2, 2, 9], kernel: [3], strides: [2], uses: ['ScatterElements'], avoids: ['MaxUnpool'] },
 ];
 
 /** Output size of one axis, as the ONNX spec (and ONNX Runtime) compute it. */
-function outputSize(size: number, kernel: number, stride: number, begin: number, end: number, ceil: boolean): number {
-  const span = size + begin + end - kernel;
-  let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+function outputSize(size: number, span: number, stride: number, begin: number, end: number, ceil: boolean): number {
+  const reach = size + begin + end - span;
+  let out = (ceil ? Math.ceil(reach / stride) : Math.floor(reach / stride)) + 1;
   if (ceil && (out - 1) * stride >= size + begin) out -= 1;
   return out;
 }
@@ -56,6 +67,7 @@ interface Geometry {
   readonly output: readonly [number, number];
   readonly kernel: readonly [number, number];
   readonly strides: readonly [number, number];
+  readonly dilations: readonly [number, number];
   readonly begin: readonly [number, number];
 }
 
@@ -67,13 +79,14 @@ function geometryOf(c: PoolCase): Geometry {
   const pads = c.pads ?? (twoD ? [0, 0, 0, 0] : [0, 0]);
   const begin: [number, number] = twoD ? [pads[0] as number, pads[1] as number] : [0, pads[0] as number];
   const end: [number, number] = twoD ? [pads[2] as number, pads[3] as number] : [0, pads[1] as number];
+  const dilations: [number, number] = twoD ? [c.dilations?.[0] ?? 1, c.dilations?.[1] ?? 1] : [1, c.dilations?.[0] ?? 1];
   const output: [number, number] = [0, 1].map((i) =>
-    outputSize(input[i] as number, kernel[i] as number, strides[i] as number, begin[i] as number, end[i] as number, c.ceil === true),
+    outputSize(input[i] as number, ((kernel[i] as number) - 1) * (dilations[i] as number) + 1, strides[i] as number, begin[i] as number, end[i] as number, c.ceil === true),
   ) as [number, number];
-  return { n: c.shape[0] as number, c: c.shape[1] as number, input, output, kernel, strides, begin };
+  return { n: c.shape[0] as number, c: c.shape[1] as number, input, output, kernel, strides, dilations, begin };
 }
 
-/** dX by the definition: each window's dY goes to its first maximum (row-major, padding excluded). */
+/** dX by the definition: each window's dY goes to its first maximum (row-major, padding excluded; dilated windows skip cells). */
 function expectedGradient(g: Geometry, x: readonly number[], dy: readonly number[]): number[] {
   const [h, w] = g.input;
   const [oh, ow] = g.output;
@@ -84,8 +97,8 @@ function expectedGradient(g: Geometry, x: readonly number[], dy: readonly number
         let best = -1;
         for (let i = 0; i < g.kernel[0]; i++) {
           for (let j = 0; j < g.kernel[1]; j++) {
-            const row = p * g.strides[0] - g.begin[0] + i;
-            const col = q * g.strides[1] - g.begin[1] + j;
+            const row = p * g.strides[0] - g.begin[0] + i * g.dilations[0];
+            const col = q * g.strides[1] - g.begin[1] + j * g.dilations[1];
             if (row < 0 || row >= h || col < 0 || col >= w) continue;
             const at = (image * h + row) * w + col;
             if (best < 0 || (x[at] as number) > (x[best] as number)) best = at;
@@ -105,6 +118,7 @@ function poolGraph(c: PoolCase, elemType: number, batchDim: DimIR): GraphIR {
     kernel_shape: attr.ints(c.kernel),
     strides: attr.ints(c.strides),
     ...(c.pads === undefined ? {} : { pads: attr.ints(c.pads) }),
+    ...(c.dilations === undefined ? {} : { dilations: attr.ints(c.dilations) }),
     ...(c.ceil === true ? { ceil_mode: attr.int(1) } : {}),
   };
   b.appendNode('MaxPool', ['x'], ['y'], attributes);
@@ -112,7 +126,11 @@ function poolGraph(c: PoolCase, elemType: number, batchDim: DimIR): GraphIR {
   return b.build();
 }
 
-async function gradientOf(c: PoolCase, precision: 'float32' | 'float64', batchDim: DimIR): Promise<{ dx: number[]; expected: number[]; ops: string[] }> {
+async function gradientOf(
+  c: PoolCase,
+  precision: 'float32' | 'float64',
+  batchDim: DimIR,
+): Promise<{ dx: number[]; expected: number[]; ops: string[]; pools: string[][] }> {
   const elemType = precision === 'float32' ? DataType.FLOAT : DataType.DOUBLE;
   const graph = buildGradientGraph(poolGraph(c, elemType, batchDim), ['x']);
   const g = geometryOf(c);
@@ -123,20 +141,28 @@ async function gradientOf(c: PoolCase, precision: 'float32' | 'float64', batchDi
   const dy = pseudoRandom(outDims.reduce((n, d) => n * d, 1), 23, -1, 1).map((v) => Math.round(v * 64) / 64 + 0); // + 0: no -0
   const feed = precision === 'float32' ? f32 : f64;
   const results = await run(await session(encodeModel(modelFromGraph(graph))), { x: feed(x, c.shape), 'grad.y': feed(dy, outDims) });
-  return { dx: Array.from(output(results, 'grad.x').data), expected: expectedGradient(g, x, dy), ops: graph.nodes.map((n) => n.opType) };
+  return {
+    dx: Array.from(output(results, 'grad.x').data),
+    expected: expectedGradient(g, x, dy),
+    ops: graph.nodes.map((n) => n.opType),
+    pools: graph.nodes.filter((n) => n.opType === 'MaxPool').map((n) => [...n.outputs]),
+  };
 }
 
 describe('MaxPool gradient: every window passes dY to its first maximum', () => {
   for (const c of cases) {
     for (const precision of ['float32', 'float64'] as const) {
       it(`${c.name}, ${precision}`, async () => {
-        const { dx, expected, ops } = await gradientOf(c, precision, c.shape[0] as number);
+        const { dx, expected, ops, pools } = await gradientOf(c, precision, c.shape[0] as number);
         expect(dx).toEqual(expected);
         expect(expected.some((v) => v !== 0)).toBe(true);
         if (precision === 'float32') {
           for (const op of c.uses) expect(ops).toContain(op);
           for (const op of c.avoids) expect(ops).not.toContain(op);
         }
+        // Only the tiling form runs the forward MaxPool without Indices (ONNX Runtime's fast kernel).
+        const indices = pools.filter((outputs) => outputs.length > 1 && outputs[1] !== '').length;
+        expect(indices).toBe(ops.includes('SpaceToDepth') ? 0 : 1);
       });
     }
   }
