@@ -95,7 +95,7 @@ interface Tap {
   readonly col: number;
 }
 
-/** The live taps and the frame they are read from. */
+/** The live taps: the kernel positions that read at least one real input value. */
 export interface TapPlan {
   readonly geometry: WindowGeometry;
   /** Live kernel rows and columns, [first, last] each: a rectangle of the kernel. */
@@ -104,10 +104,6 @@ export interface TapPlan {
   readonly taps: readonly Tap[];
   /** The rectangle is the whole kernel. */
   readonly wholeKernel: boolean;
-  /** [top, left, bottom, right] padding of the frame the windows are read from (0 where no tap reaches). */
-  readonly framePads: readonly [number, number, number, number];
-  /** Spatial size of that frame. */
-  readonly frame: readonly [number, number];
 }
 
 export function tapPlan(geometry: WindowGeometry): TapPlan {
@@ -117,22 +113,12 @@ export function tapPlan(geometry: WindowGeometry): TapPlan {
   for (let row = rows[0]; row <= rows[1]; row++) for (let col = cols[0]; col <= cols[1]; col++) taps.push({ row, col });
   const [kh, kw] = geometry.kernel;
   const wholeKernel = rows[0] === 0 && cols[0] === 0 && rows[1] === kh - 1 && cols[1] === kw - 1;
-  // Padding a live tap's window actually reaches: before the first live tap's first read, after the last's last read.
-  const reach = (axis: 0 | 1, span: readonly [number, number]): [number, number] => {
-    const pad = geometry.pads[axis] as number;
-    const lastRead = span[1] - pad + (geometry.strides[axis] as number) * ((geometry.output[axis] as number) - 1);
-    return [Math.max(0, pad - span[0]), Math.max(0, lastRead - ((geometry.input[axis] as number) - 1))];
-  };
-  const [top, bottom] = reach(0, rows);
-  const [left, right] = reach(1, cols);
   return {
     geometry,
     rows,
     cols,
     taps,
     wholeKernel,
-    framePads: [top, left, bottom, right],
-    frame: [(geometry.input[0] as number) + top + bottom, (geometry.input[1] as number) + left + right],
   };
 }
 
@@ -198,7 +184,12 @@ export function channelMatrix(b: GraphBuilder, plan: TapPlan, floatType: DataTyp
  */
 function windowIsInput(plan: TapPlan): boolean {
   const tap = plan.taps[0];
-  return plan.taps.length === 1 && tap !== undefined && readsWholeInput(plan, tap);
+  if (plan.taps.length !== 1 || tap === undefined) return false;
+  const { input, output, strides, pads } = plan.geometry;
+  // Its window starts at the input's first value and covers every value once, in order.
+  const wholeAxis = (axis: 0 | 1, start: number): boolean =>
+    start === 0 && output[axis] === input[axis] && (output[axis] === 1 || strides[axis] === 1);
+  return wholeAxis(0, tap.row - pads[0]) && wholeAxis(1, tap.col - pads[1]);
 }
 
 /** Every live tap's window of x [N, C, H, W], as [N, C, T, P*Q]. */
@@ -244,22 +235,6 @@ export function imageOf(b: GraphBuilder, rows: string, channels: number, plan: T
   if (positionsOf(plan) === 1) return b.op('Reshape', [rows, b.int64s([-1, channels, 1, 1])]);
   const nhwc = b.op('Reshape', [rows, b.int64s([-1, p, q, channels])]);
   return b.op('Transpose', [nhwc], { perm: attr.ints([0, 3, 1, 2]) });
-}
-
-const hasPadding = (plan: TapPlan): boolean => plan.framePads.some((p) => p !== 0);
-
-/** Row/column in the frame where a tap's first window read lands. */
-function frameStart(plan: TapPlan, tap: Tap): [number, number] {
-  const { pads } = plan.geometry;
-  return [tap.row - (pads[0] as number) + (plan.framePads[0] as number), tap.col - (pads[1] as number) + (plan.framePads[1] as number)];
-}
-
-/** The tap's window is the whole unpadded input, in order (no frame padding, no offset, no stride gaps). */
-function readsWholeInput(plan: TapPlan, tap: Tap): boolean {
-  const [p, q] = plan.geometry.output;
-  const [sh, sw] = plan.geometry.strides;
-  const [r, c] = frameStart(plan, tap);
-  return !hasPadding(plan) && r === 0 && c === 0 && p === plan.frame[0] && q === plan.frame[1] && (p === 1 || sh === 1) && (q === 1 || sw === 1);
 }
 
 /**

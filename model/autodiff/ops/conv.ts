@@ -170,12 +170,13 @@ export const Conv: OpRule = {
     const [p, q] = g.output;
     const cells = (g.input[0] as number) * (g.input[1] as number);
     const tapWeights = b.op('Reshape', [live, b.int64s([channels, plan.taps.length])]);
-    const kernels = b.op('Reshape', [b.op('MatMul', [tapWeights, channelMatrix(b, plan, ctx.floatType)]), b.int64s([channels, p * q, cells])], {}, 'depthwise_kernels');
+    const matrix = channelMatrix(b, plan, ctx.floatType);
+    const kernels = b.op('Reshape', [b.op('MatMul', [tapWeights, matrix]), b.int64s([channels, p * q, cells])], {}, 'depthwise_kernels');
     const inputT = b.op('Transpose', [b.op('Reshape', [l.lift(x), b.int64s([-1, channels, cells])])], { perm: attr.ints([1, 0, 2]) }, 'depthwise_input');
     const outputT = b.op('MatMul', [inputT, b.op('Transpose', [kernels], { perm: attr.ints([0, 2, 1]) })], {}, 'depthwise');
     let y = b.op('Reshape', [b.op('Transpose', [outputT], { perm: attr.ints([1, 0, 2]) }), b.int64s([-1, channels, p, q])]);
     if (hasBias) y = b.op('Add', [y, b.op('Reshape', [bias, b.int64s([1, channels, 1, 1])])]);
-    return { outputs: [l.drop(y) as string], saved: { inputT, kernels } };
+    return { outputs: [l.drop(y) as string], saved: { inputT, kernels, matrix } };
   },
   backward(call, [grad], needs, ctx) {
     if (grad === undefined) return [];
@@ -244,7 +245,7 @@ function tapGradients(
   if (needs[1]) {
     const perCell = ctx.op('MatMul', [ctx.op('Transpose', [gradT], { perm: attr.ints([0, 2, 1]) }), savedValue('Conv', saved, 'inputT')]);
     const flat = ctx.op('Reshape', [perCell, b.int64s([channels, p * q * height * width])]);
-    gradW = weightGradient(ctx.op('Gemm', [flat, channelMatrix(b, plan, ctx.floatType)], { transB: attr.int(1) }));
+    gradW = weightGradient(ctx.op('Gemm', [flat, savedValue('Conv', saved, 'matrix')], { transB: attr.int(1) }));
   }
   if (needs[0]) {
     const gradXT = ctx.op('MatMul', [gradT, savedValue('Conv', saved, 'kernels')]);

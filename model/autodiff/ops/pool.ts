@@ -17,7 +17,7 @@ import { DataType } from '../../onnx/schema.js';
 import type { NodeIR } from '../../onnx/ir.js';
 import { formatShape, intAttr, intsAttr, requireInput, shapeError, unsupportedAttribute, type ValueFacts } from '../facts.js';
 import type { GradContext, OpCall, OpRule } from '../rule.js';
-import { liftTo2d, requireUnitDilation, spatialRank, trailingRemainder, windowGeometry, type WindowGeometry } from './window.js';
+import { liftTo2d, requireUnitDilation, spatialRank, trailingRemainder, windowGeometry, windowSpan, type WindowGeometry } from './window.js';
 
 /** Window geometry of a pooling node, 2-D or 1-D (lifted to a height-1 image: liftTo2d). */
 function poolGeometry(node: NodeIR, x: ValueFacts): WindowGeometry {
@@ -62,7 +62,6 @@ function pooledFacts(node: NodeIR, inputs: readonly (ValueFacts | undefined)[]):
 type MaxPoolGradient = 'argmax' | 'unpool' | 'scatter';
 
 function maxPoolGradient(node: NodeIR, x: ValueFacts, g: WindowGeometry): MaxPoolGradient {
-  const span = (axis: 0 | 1): number => ((g.kernel[axis] as number) - 1) * (g.dilations[axis] as number) + 1;
   const k = g.kernel[0];
   const tiling =
     x.shape.length === 4 &&
@@ -82,7 +81,7 @@ function maxPoolGradient(node: NodeIR, x: ValueFacts, g: WindowGeometry): MaxPoo
   const fits = (axis: 0 | 1): boolean =>
     ((g.output[axis] as number) - 1) * (g.strides[axis] as number) + (g.kernel[axis] as number) - (g.pads[axis] as number) - (g.pads[axis + 2] as number) <=
     (g.input[axis] as number);
-  const disjoint = (axis: 0 | 1): boolean => span(axis) <= (g.strides[axis] as number);
+  const disjoint = (axis: 0 | 1): boolean => windowSpan(g, axis) <= (g.strides[axis] as number);
   return disjoint(0) && disjoint(1) && fits(0) && fits(1) ? 'unpool' : 'scatter';
 }
 

@@ -72,14 +72,18 @@ export function windowGeometry(node: NodeIR, input: Pair, kernel: Pair, ceilMode
   return { kernel, strides, dilations, pads, input, output };
 }
 
+/** Input rows/columns one window spans along an axis: (kernel - 1) * dilation + 1. */
+export function windowSpan(geometry: WindowGeometry, axis: 0 | 1): number {
+  return ((geometry.kernel[axis] as number) - 1) * (geometry.dilations[axis] as number) + 1;
+}
+
 /** Rows/columns past the last window that a strided window never reads (ConvTranspose output_padding). */
 export function trailingRemainder(geometry: WindowGeometry, axis: 0 | 1): number {
-  const span = ((geometry.kernel[axis] as number) - 1) * (geometry.dilations[axis] as number) + 1;
   return (
     (geometry.input[axis] as number) +
     (geometry.pads[axis] as number) +
     (geometry.pads[axis + 2] as number) -
-    span -
+    windowSpan(geometry, axis) -
     ((geometry.output[axis] as number) - 1) * (geometry.strides[axis] as number)
   );
 }

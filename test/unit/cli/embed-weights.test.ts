@@ -11,48 +11,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTask } from '../../../cli/commands/task-check.js';
-import { runCli } from '../../../cli/run.js';
 import { buildTrainingPlan } from '../../../model/plan.js';
 import { decodeModel } from '../../../model/onnx/codec.js';
 import { readFloat32 } from '../../../model/onnx/tensor.js';
+import { runFedgateInProcess, type CliRun } from '../../support/cli-in-process.js';
 import { externalizeInitializers } from '../../support/model/external-data.js';
 import { fixtureBytes, onnxTask, sha256, SMALL_CNN_LABELS, SMALL_CNN_SHAPE } from '../../support/model/fixtures.js';
 import { checkSystemDependency, DEBIAN_PYTHON, systemDependencies } from '../../support/system-deps.js';
 
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs `fedgate ARGS` in-process, capturing stdout (results) and stderr (errors, notes). */
-async function fedgate(...args: string[]): Promise<CliRun> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const errors = new PassThrough();
-  errors.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await runCli(args, errors, {});
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
-  }
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-}
+const fedgate = (...args: string[]): Promise<CliRun> => runFedgateInProcess(args);
 
 let work: string;
 beforeAll(async () => {

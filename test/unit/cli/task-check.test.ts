@@ -5,10 +5,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { checkTask } from '../../../cli/commands/task-check.js';
-import { runCli } from '../../../cli/run.js';
+import { runFedgateInProcess } from '../../support/cli-in-process.js';
 import type { LossSpec, TaskDocument } from '../../../model/index.js';
 import { fixtureBytes, onnxTask, SMALL_CNN_SHAPE } from '../../support/model/fixtures.js';
 import { taskFor } from '../../support/model/tasks.js';
@@ -43,20 +42,9 @@ describe('fedgate task check', () => {
     try {
       const file = join(directory, 'task.json');
       await writeFile(file, JSON.stringify(withLoss({ kind: 'mse' }, 1)));
-      const stdout: string[] = [];
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((chunk: string | Uint8Array) => {
-        stdout.push(String(chunk));
-        return true;
-      }) as typeof process.stdout.write;
-      let code: number;
-      try {
-        code = await runCli(['task', 'check', file, '--json'], new PassThrough(), {});
-      } finally {
-        process.stdout.write = write;
-      }
+      const { code, stdout } = await runFedgateInProcess(['task', 'check', file, '--json']);
       expect(code).toBe(0);
-      expect(JSON.parse(stdout.join(''))).toMatchObject({ loss: 'mse', outputs: 1, inputShape: [6] });
+      expect(JSON.parse(stdout)).toMatchObject({ loss: 'mse', outputs: 1, inputShape: [6] });
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

@@ -7,9 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../../cli/run.js';
+import { runFedgateInProcess } from '../../support/cli-in-process.js';
 import { buildTrainingPlan, forwardModelWarnings } from '../../../model/index.js';
 import { importForwardModel } from '../../../model/import.js';
 import { GraphBuilder, attr } from '../../../model/graph/builder.js';
@@ -66,30 +65,18 @@ describe('BatchNorm-fused warning on import', () => {
 describe('the operator sees the warning when writing the task', () => {
   it.each([['hash'], ['check']])('`fedgate task %s --json` lists it under warnings', async (command) => {
     const directory = await mkdtemp(join(tmpdir(), 'fedgate-fused-'));
-    const write = process.stdout.write.bind(process.stdout);
     try {
       const bytes = convNet('onnx::Conv_193', 'onnx::Conv_194', false);
       const modelFile = join(directory, 'fused.onnx');
       const taskFile = join(directory, 'task.json');
       await writeFile(modelFile, bytes);
       await writeFile(taskFile, JSON.stringify(onnxTask(bytes, [1, 6, 6], ['a', 'b', 'c'])));
-      const stdout: string[] = [];
-      process.stdout.write = ((chunk: string | Uint8Array) => {
-        stdout.push(String(chunk));
-        return true;
-      }) as typeof process.stdout.write;
-      let code: number;
-      try {
-        code = await runCli(['task', command as string, taskFile, '--model', modelFile, '--json'], new PassThrough(), {});
-      } finally {
-        process.stdout.write = write;
-      }
+      const { code, stdout } = await runFedgateInProcess(['task', command as string, taskFile, '--model', modelFile, '--json']);
       expect(code).toBe(0);
-      const result = JSON.parse(stdout.join('')) as { warnings?: string[] };
+      const result = JSON.parse(stdout) as { warnings?: string[] };
       expect(result.warnings).toHaveLength(1);
       expect(result.warnings?.[0]).toMatch(/BatchNorm-fused/);
     } finally {
-      process.stdout.write = write;
       await rm(directory, { recursive: true, force: true });
     }
   }, 60_000);
